@@ -1,0 +1,144 @@
+"""Entry point: the app factory, the WSGI ``server`` for gunicorn, and the command line.
+
+    python app.py --local [--data PATH] [--host H] [--port P]   # a file on disk
+    python app.py                                               # the bucket in GCS_BUCKET
+    gunicorn app:server                                         # same app, settings from the environment
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import dash
+import flask_bootstrap
+from dash import Dash
+from flask import Flask, send_from_directory
+
+from components import live_status
+from components.navbar import navbar
+from data_access import build_live_data
+from settings import APP_DIR, Settings, SettingsError
+
+APP_TITLE = "Live dashboard"
+BOOTSTRAP_CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
+BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
+
+log = logging.getLogger("live_dashboard")
+
+
+def create_app(settings: Settings, storage_client: Any = None) -> Dash:
+    """Build a ready-to-serve Dash app for ``settings`` (``storage_client``: a GCS client to reuse)."""
+    _reset_dash_registries()
+    server = Flask(__name__)
+    server.config["DASHBOARD_SETTINGS"] = settings
+    build_live_data(settings, server, storage_client)
+    _serve_vendored_css(server)
+    app = Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(APP_DIR / "pages"),
+        assets_folder=str(APP_DIR / "assets"),
+        external_stylesheets=[BOOTSTRAP_CSS_URL],
+        serve_locally=True,
+        title=APP_TITLE,
+        update_title=None,  # polls must not make the tab title flicker
+        health_endpoint="healthz",
+    )
+    app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
+    live_status.register_callbacks(app)
+    _warm_up(server)
+    return app
+
+
+def _reset_dash_registries() -> None:
+    """Forget pages and callbacks a previous app registered (Dash keeps them module-global).
+
+    Page modules are executed afresh for every app, so each app gets its own callbacks.
+    """
+    from dash import _callback
+
+    dash.page_registry.clear()
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+
+
+def _serve_vendored_css(server: Flask) -> None:
+    @server.route(BOOTSTRAP_CSS_URL)
+    def bootstrap_css() -> Any:
+        return send_from_directory(BOOTSTRAP_CSS_DIR, "bootstrap.min.css", max_age=24 * 3600)
+
+
+def _warm_up(server: Flask) -> None:
+    """Render the index once so this process has set up its routes and callbacks.
+
+    Under gunicorn, a worker that had not rendered the index yet once answered 500 to
+    Dash's component scripts; every worker builds its app through here first.
+    """
+    with server.test_client() as client:
+        response = client.get("/")
+        if response.status_code != 200:
+            raise RuntimeError(f"the app failed to render its index page (HTTP {response.status_code})")
+
+
+@functools.cache
+def _server_from_environment() -> Flask:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"live-dashboard: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=logging.INFO)
+    log.info("serving %s", settings.data_location)
+    return create_app(settings).server
+
+
+def __getattr__(name: str) -> Any:
+    # `gunicorn app:server` looks the attribute up; build the app only then, so that
+    # importing this module (tests, tools) has no side effects.
+    if name == "server":
+        return _server_from_environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Live dashboard over data in a GCS blob or a local file.")
+    parser.add_argument("--local", action="store_true", help="read a file on disk instead of the bucket")
+    parser.add_argument("--data", type=Path, help="the local data file (default: the bundled sample)")
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
+    parser.add_argument("--debug", action="store_true", help="Dash dev tools and auto-reload")
+    return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Environment first, then the flags given on the command line."""
+    return Settings.from_env(
+        data_source="local" if args.local or args.data else None,
+        local_data_path=args.data,
+        host=args.host,
+        port=args.port,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as error:
+        print(f"live-dashboard: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app = create_app(settings)
+    print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
+    app.run(host=settings.host, port=settings.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

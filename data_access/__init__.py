@@ -1,0 +1,69 @@
+"""Storage, parsing and caching of the dashboard's data. Imports nothing from Dash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+from flask_caching import Cache
+
+from data_access.live_data import DataUnavailable, LiveData, VersionCheck
+from data_access.sources import (
+    DataSource,
+    DataVersion,
+    GCSSource,
+    GenerationNotFound,
+    LocalFileSource,
+    StorageError,
+    make_storage_client,
+)
+from settings import Settings
+
+__all__ = [
+    "DataSource",
+    "DataUnavailable",
+    "DataVersion",
+    "GCSSource",
+    "GenerationNotFound",
+    "LiveData",
+    "LocalFileSource",
+    "StorageError",
+    "VersionCheck",
+    "build_live_data",
+    "current_live_data",
+    "make_cache",
+    "make_source",
+]
+
+
+def make_source(settings: Settings, client: Any = None) -> DataSource:
+    """The data source the settings describe (a GCS client is created when not given)."""
+    if settings.data_source == "local":
+        return LocalFileSource(settings.local_data_path)
+    if client is None:
+        client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
+    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client)
+
+
+def make_cache(settings: Settings, server: Flask) -> Cache:
+    """The shared flask-caching backend chosen by ``CACHE_TYPE``."""
+    config: dict[str, Any] = {"CACHE_TYPE": settings.cache_type, "CACHE_DEFAULT_TIMEOUT": 300}
+    if settings.cache_type == "FileSystemCache":
+        config["CACHE_DIR"] = str(settings.cache_dir)
+    if settings.cache_type == "RedisCache":
+        config["CACHE_REDIS_URL"] = settings.cache_redis_url
+    # Keys carry the data location; a prefix keeps them apart from other apps sharing a Redis.
+    config["CACHE_KEY_PREFIX"] = "live-dashboard:"
+    return Cache(server, config=config)
+
+
+def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:
+    """Wire source and cache together as the settings say, and attach them to ``server``."""
+    live_data = LiveData(make_source(settings, client), make_cache(settings, server), settings.version_cache_seconds)
+    server.extensions["live_data"] = live_data
+    return live_data
+
+
+def current_live_data() -> LiveData:
+    """The :class:`LiveData` of the app serving the current request."""
+    return current_app.extensions["live_data"]

@@ -1,0 +1,130 @@
+"""The app's one settings object, built from environment variables and CLI flags.
+
+Every setting has an environment variable (documented in the README); CLI flags
+override the environment. Bad values stop start-up with one clear line
+(:class:`SettingsError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+APP_DIR = Path(__file__).resolve().parent
+SAMPLE_DATA_PATH = APP_DIR / "data" / "data.csv"
+
+CACHE_TYPES = ("SimpleCache", "FileSystemCache", "RedisCache")
+DATA_SOURCES = ("local", "gcs")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message is one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, validated."""
+
+    data_source: str = "gcs"
+    local_data_path: Path = SAMPLE_DATA_PATH
+    gcs_bucket: str = ""
+    gcs_blob: str = "data/data.csv"
+    gcp_project: str = ""
+    storage_emulator_host: str = ""
+    poll_interval_seconds: float = 5.0
+    version_cache_seconds: float = 0.5
+    cache_type: str = "SimpleCache"
+    cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "live-dashboard-cache")
+    cache_redis_url: str = ""
+    max_chart_points: int = 20_000
+    host: str = "127.0.0.1"
+    port: int = 8050
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``), then apply ``overrides``.
+
+        ``overrides`` are CLI flags; ``None`` values mean "flag not given".
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "data_source": env.get("DATA_SOURCE", cls.data_source).strip().lower(),
+            "local_data_path": Path(env.get("LOCAL_DATA_PATH", str(SAMPLE_DATA_PATH))),
+            "gcs_bucket": env.get("GCS_BUCKET", "").strip(),
+            "gcs_blob": env.get("GCS_BLOB", cls.gcs_blob).strip(),
+            "gcp_project": env.get("GCP_PROJECT", env.get("GOOGLE_CLOUD_PROJECT", "")).strip(),
+            "storage_emulator_host": env.get("STORAGE_EMULATOR_HOST", "").strip(),
+            "poll_interval_seconds": _number(env, "POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
+            "version_cache_seconds": _number(env, "VERSION_CACHE_SECONDS", cls.version_cache_seconds),
+            "cache_type": env.get("CACHE_TYPE", cls.cache_type).strip(),
+            "cache_redis_url": env.get("CACHE_REDIS_URL", "").strip(),
+            "max_chart_points": int(_number(env, "MAX_CHART_POINTS", cls.max_chart_points)),
+            "host": env.get("HOST", cls.host).strip(),
+            "port": int(_number(env, "PORT", cls.port)),
+        }
+        if env.get("CACHE_DIR"):
+            values["cache_dir"] = Path(env["CACHE_DIR"])
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A validated copy with some fields replaced (used by tests and the CLI)."""
+        settings = replace(self, **overrides)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` on the first invalid or missing setting."""
+        if self.data_source not in DATA_SOURCES:
+            raise SettingsError(f"DATA_SOURCE must be 'local' or 'gcs', got {self.data_source!r}")
+        if self.data_source == "gcs" and not self.gcs_bucket:
+            raise SettingsError(
+                "DATA_SOURCE=gcs needs GCS_BUCKET (the bucket name); "
+                "use --local (or DATA_SOURCE=local) to run on a file on disk"
+            )
+        if self.data_source == "gcs" and not self.gcs_blob:
+            raise SettingsError("GCS_BLOB must name the object that holds the data, e.g. data/data.csv")
+        if self.data_source == "local" and not Path(self.local_data_path).is_file():
+            raise SettingsError(f"LOCAL_DATA_PATH {str(self.local_data_path)!r} is not a file")
+        if self.poll_interval_seconds < 0.2:
+            raise SettingsError("POLL_INTERVAL_SECONDS must be at least 0.2")
+        if self.version_cache_seconds < 0:
+            raise SettingsError("VERSION_CACHE_SECONDS must not be negative")
+        if self.cache_type not in CACHE_TYPES:
+            raise SettingsError(f"CACHE_TYPE must be one of {', '.join(CACHE_TYPES)}, got {self.cache_type!r}")
+        if self.cache_type == "RedisCache" and not self.cache_redis_url:
+            raise SettingsError("CACHE_TYPE=RedisCache needs CACHE_REDIS_URL, e.g. redis://127.0.0.1:6379/0")
+        if self.max_chart_points < 10:
+            raise SettingsError("MAX_CHART_POINTS must be at least 10")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+
+    @property
+    def data_location(self) -> str:
+        """Where the data lives, for people: a path or a gs:// URL."""
+        if self.data_source == "local":
+            return str(self.local_data_path)
+        return f"gs://{self.gcs_bucket}/{self.gcs_blob}"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def current_settings() -> Settings:
+    """The settings of the app serving the current request."""
+    from flask import current_app
+
+    return current_app.config["DASHBOARD_SETTINGS"]
