@@ -7,6 +7,7 @@ exactly that version, so a reader never mixes two versions.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -17,9 +18,11 @@ from google.api_core import exceptions as api_errors
 from google.auth import exceptions as auth_errors
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+log = logging.getLogger(__name__)
+
 # requests' errors derive from OSError (connection refused, DNS, TLS).
 _STORAGE_ERRORS = (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, OSError)
-_METADATA_RETRY = DEFAULT_RETRY.with_timeout(4)
+_METADATA_RETRY = DEFAULT_RETRY.with_timeout(2)
 _DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 
 
@@ -129,7 +132,8 @@ class GCSSource:
             # A short retry budget: a poll must fail fast and report, not hang for minutes.
             blob = self._bucket.get_blob(self.blob_name, timeout=(3, 10), retry=_METADATA_RETRY)
         except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot read metadata of {self.location}: {error}") from error
+            log.warning("version check of %s failed: %s", self.location, error)
+            raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
         if blob is None:
             return None
         return DataVersion(
@@ -146,7 +150,18 @@ class GCSSource:
         except api_errors.NotFound as error:
             raise GenerationNotFound(f"{self.location}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot download {self.location}#{generation}: {error}") from error
+            log.warning("download of %s#%s failed: %s", self.location, generation, error)
+            raise StorageError(f"cannot download {self.location}#{generation} ({_describe(error)})") from error
+
+
+def _describe(error: BaseException) -> str:
+    """A short, stable reason (same outage, same text), for people and for change detection."""
+    if isinstance(error, api_errors.RetryError) and error.cause is not None:
+        error = error.cause
+    code = getattr(error, "code", None)
+    if isinstance(code, int):
+        return f"HTTP {code}"
+    return type(error).__name__
 
 
 def make_storage_client(project: str = "", emulator_host: str = "") -> Any:

@@ -1,0 +1,78 @@
+"""Shared fixtures: a real fake-gcs-server, a real redis-server, and app factories."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from settings import Settings  # noqa: E402
+from tests.servers import FakeGCS, RedisServer, emulator_client  # noqa: E402
+
+SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[FakeGCS]:
+    with FakeGCS() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def gcs_client(fake_gcs: FakeGCS) -> Any:
+    return emulator_client(fake_gcs)
+
+
+@pytest.fixture()
+def bucket(gcs_client: Any) -> Any:
+    """A fresh bucket with object versioning on (old generations stay readable)."""
+    new_bucket = gcs_client.bucket(f"test-bucket-{next(_bucket_numbers)}")
+    new_bucket.versioning_enabled = True
+    return gcs_client.create_bucket(new_bucket)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if not RedisServer.available():
+        pytest.fail("redis-server is not installed (make test / .ci/run install it)")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def gcs_settings(bucket: Any, fake_gcs: FakeGCS) -> Settings:
+    return Settings.from_env(
+        {},
+        data_source="gcs",
+        gcs_bucket=bucket.name,
+        gcs_blob="data/data.csv",
+        gcp_project="test-project",
+        storage_emulator_host=fake_gcs.url,
+        poll_interval_seconds=1.0,
+        version_cache_seconds=0.2,
+    )
+
+
+@pytest.fixture()
+def local_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "data.csv"
+    path.write_bytes(SAMPLE_CSV)
+    return path
+
+
+@pytest.fixture()
+def make_app(gcs_client: Any) -> Callable[[Settings], Any]:
+    """Build an app through the real factory (GCS apps reuse the emulator's client)."""
+    from app import create_app
+
+    def build(settings: Settings) -> Any:
+        return create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None)
+
+    return build

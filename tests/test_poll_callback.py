@@ -1,0 +1,131 @@
+"""The chart page's poll callback, end to end over HTTP against a real emulator bucket."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import SAMPLE_CSV
+from tests.dash_requests import poll, post_callback
+
+RENDER_OUTPUTS = [
+    "chart-graph.figure", "chart-x.options", "chart-y.options", "chart-x.value",
+    "chart-y.value", "chart-kind.value", "chart-choices.data", "rendered-chart.data",
+]  # fmt: skip
+
+
+def _publish(bucket, content: bytes) -> int:
+    blob = bucket.blob("data/data.csv")
+    blob.upload_from_string(content, content_type="text/csv")
+    return blob.generation
+
+
+def test_poll_returns_new_generation_then_204_when_unchanged(bucket, gcs_settings, make_app):
+    generation = _publish(bucket, SAMPLE_CSV)
+    client = make_app(gcs_settings).server.test_client()
+
+    first = poll(client)
+    assert first.status_code == 200
+    shown = first.json["response"]["shown-version"]["data"]
+    assert shown["generation"] == str(generation)
+    assert "data" not in shown and len(str(shown)) < 300  # the store never carries the dataset
+
+    unchanged = poll(client, shown=shown)
+    assert unchanged.status_code == 204
+    assert unchanged.data == b""
+
+
+def test_poll_sees_an_outside_write_after_the_cache_period(bucket, gcs_settings, make_app):
+    _publish(bucket, SAMPLE_CSV)
+    client = make_app(gcs_settings).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+
+    new_generation = _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    changed = poll(client, shown=shown)
+
+    assert changed.status_code == 200
+    assert changed.json["response"]["shown-version"]["data"]["generation"] == str(new_generation)
+
+
+def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, gcs_settings, make_app):
+    _publish(bucket, SAMPLE_CSV)
+    client = make_app(gcs_settings).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
+
+    first = post_callback(client, RENDER_OUTPUTS, inputs, {"chart-choices.data": None, "rendered-chart.data": None})
+    response = first.json["response"]
+    figure = response["chart-graph"]["figure"]
+    assert [trace["name"] for trace in figure["data"]] == ["add_num", "multiply_num"]
+    assert figure["data"][0]["y"] == [3, 7, 11]  # first_num + second_num
+    assert figure["data"][1]["y"] == [2, 12, 30]  # first_num * second_num
+    rendered = response["rendered-chart"]["data"]
+
+    _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    shown = poll(client, shown=shown).json["response"]["shown-version"]["data"]
+    update = post_callback(
+        client, RENDER_OUTPUTS, {**inputs, "shown-version.data": shown},
+        {"chart-choices.data": rendered["choices"], "rendered-chart.data": rendered},
+    )  # fmt: skip
+    patched = update.json["response"]["chart-graph"]["figure"]
+    assert patched["__dash_patch_update"] == "__dash_patch_update"
+    assert "layout" not in {op["location"][0] for op in patched["operations"] if op["location"][0] != "layout"}
+    changed_paths = {tuple(op["location"]) for op in patched["operations"]}
+    assert ("data", 1, "y") in changed_paths
+    assert not any(path[:2] == ("layout", "xaxis") for path in changed_paths)  # zoom untouched
+
+
+def test_storage_outage_reports_a_notice_and_keeps_the_shown_generation(bucket, gcs_settings, make_app, fake_gcs):
+    _publish(bucket, SAMPLE_CSV)
+    app = make_app(gcs_settings)
+    client = app.server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+
+    # Point the app's source at a port where nothing listens: a real connection failure.
+    from data_access.sources import GCSSource, make_storage_client
+    from tests.servers import free_port
+
+    dead_client = make_storage_client("test-project", f"http://127.0.0.1:{free_port()}")
+    live_data = app.server.extensions["live_data"]
+    live_data.source = GCSSource(bucket.name, "data/data.csv", dead_client)
+    live_data.invalidate_version()
+    try:
+        outage = poll(client, shown=shown)
+        assert outage.status_code == 200
+        response = outage.json["response"]
+        assert "shown-version" not in response  # the chart keeps its last good generation
+        status = response["storage-status"]["data"]
+        assert status["kind"] == "unreachable" and status["error"]
+
+        # Still down, notice already shown: nothing new to say.
+        time.sleep(gcs_settings.version_cache_seconds + 0.05)
+        assert poll(client, shown=shown, status=status).status_code == 204
+    finally:
+        from data_access.sources import make_storage_client as restore
+
+        live_data.source = GCSSource(bucket.name, "data/data.csv", restore("test-project", fake_gcs.url))
+        live_data.invalidate_version()
+
+    recovered = poll(client, shown=shown, status=status)
+    assert recovered.status_code == 200
+    assert recovered.json["response"]["storage-status"]["data"] is None
+
+
+def test_unreadable_new_generation_keeps_the_old_one_with_a_reason(bucket, gcs_settings, make_app):
+    _publish(bucket, SAMPLE_CSV)
+    client = make_app(gcs_settings).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+
+    _publish(bucket, b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    response = poll(client, shown=shown).json["response"]
+
+    assert "shown-version" not in response
+    assert response["storage-status"]["data"]["kind"] == "unreadable"
+
+
+def test_missing_blob_shows_no_data_yet(gcs_settings, make_app):
+    client = make_app(gcs_settings).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+    assert shown["empty"] is True
