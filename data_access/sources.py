@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -105,7 +105,7 @@ class LocalFileSource:
 
 
 def _version_from_stat(stat: os.stat_result) -> DataVersion:
-    updated = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=timezone.utc)
+    updated = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC)
     return DataVersion(
         generation=f"{stat.st_mtime_ns}-{stat.st_size}",
         updated=updated.isoformat(),
@@ -138,7 +138,7 @@ class GCSSource:
             return None
         return DataVersion(
             generation=str(blob.generation),
-            updated=blob.updated.astimezone(timezone.utc).isoformat() if blob.updated else "",
+            updated=blob.updated.astimezone(UTC).isoformat() if blob.updated else "",
             size=int(blob.size or 0),
             metadata=dict(blob.metadata or {}),
         )

@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from settings import Settings  # noqa: E402
-from tests.servers import FakeGCS, RedisServer, emulator_client  # noqa: E402
+from settings import Settings
+from tests.servers import FakeGCS, RedisServer, emulator_client
 
 SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
 _bucket_numbers = itertools.count()

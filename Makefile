@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine:  make run  /  make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8050
+
+.PHONY: run test lint bench clean system-deps
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+## run: start the app in local mode on the bundled sample (data/data.csv)
+run: $(STAMP)
+	$(BIN)/python app.py --local --host $(HOST) --port $(PORT)
+
+## system-deps: Debian packages the tests use (Chromium + driver, redis-server); needs root
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v redis-server >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver redis-server >/dev/null; \
+	fi
+
+## test: lint, then every test (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
+test: system-deps $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q --headless
+
+## lint: ruff only
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+
+## bench: print the benchmark table (not part of make test)
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
