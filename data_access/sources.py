@@ -171,7 +171,10 @@ def make_storage_client(project: str = "", emulator_host: str = "") -> Any:
     if emulator_host:
         from google.auth.credentials import AnonymousCredentials
 
-        # The client reads STORAGE_EMULATOR_HOST itself; make sure it sees the configured one.
-        os.environ["STORAGE_EMULATOR_HOST"] = emulator_host
-        return storage.Client(project=project or "local-emulator", credentials=AnonymousCredentials())
+        # An explicit endpoint instead of the process-wide variable: several clients can coexist.
+        return storage.Client(
+            project=project or "local-emulator",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": emulator_host},
+        )
     return storage.Client(project=project or None)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -153,5 +152,4 @@ def emulator_client(emulator: FakeGCS, project: str = "test-project"):
     """A real google-cloud-storage client pointed at ``emulator``."""
     from data_access.sources import make_storage_client
 
-    os.environ["STORAGE_EMULATOR_HOST"] = emulator.url
     return make_storage_client(project, emulator.url)

@@ -1,0 +1,155 @@
+"""The shared cache: storage calls counted at a real emulator, with each cache backend."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from flask import Flask
+
+from data_access import LiveData, build_live_data, make_cache
+from data_access.live_data import DataUnavailable
+from data_access.sources import make_storage_client
+from tests.conftest import SAMPLE_CSV
+from tests.servers import free_port
+
+
+class FakeClock:
+    """Time that moves only when the test says so (storage calls stay real)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _live_data(settings, gcs_client, clock=None, **overrides) -> LiveData:
+    settings = settings.with_overrides(**overrides) if overrides else settings
+    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    if clock is not None:
+        live_data._clock = clock
+    return live_data
+
+
+def _publish(bucket, content: bytes = SAMPLE_CSV) -> str:
+    blob = bucket.blob("data/data.csv")
+    blob.upload_from_string(content)
+    return str(blob.generation)
+
+
+def test_many_sessions_cost_one_metadata_call_per_period(bucket, gcs_settings, gcs_client, fake_gcs):
+    _publish(bucket)
+    clock = FakeClock()
+    live_data = _live_data(gcs_settings, gcs_client, clock, version_cache_seconds=5)
+    before = fake_gcs.metadata_gets(bucket.name)
+
+    for _period in range(3):
+        for _session in range(200):
+            assert live_data.check_version().ok
+        clock.now += 5
+
+    assert fake_gcs.metadata_gets(bucket.name) - before == 3
+
+
+def test_concurrent_misses_make_a_single_storage_call(bucket, gcs_settings, gcs_client, fake_gcs):
+    _publish(bucket)
+    live_data = _live_data(gcs_settings, gcs_client, version_cache_seconds=30)
+    before = fake_gcs.metadata_gets(bucket.name)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        checks = list(pool.map(lambda _: live_data.check_version(), range(64)))
+
+    assert all(check.ok for check in checks)
+    assert fake_gcs.metadata_gets(bucket.name) - before == 1
+
+
+def test_new_generation_is_seen_after_the_period(bucket, gcs_settings, gcs_client):
+    first = _publish(bucket)
+    clock = FakeClock()
+    live_data = _live_data(gcs_settings, gcs_client, clock, version_cache_seconds=2)
+    assert live_data.check_version().version.generation == first
+
+    second = _publish(bucket, SAMPLE_CSV + b"4,4,4\n")
+    assert live_data.check_version().version.generation == first  # still within the period
+    clock.now += 2
+    assert live_data.check_version().version.generation == second
+
+
+def test_frame_is_downloaded_once_per_generation_for_all_sessions(bucket, gcs_settings, gcs_client, fake_gcs):
+    generation = _publish(bucket)
+    live_data = _live_data(gcs_settings, gcs_client)
+    before = fake_gcs.downloads(bucket.name)
+
+    frames = [live_data.frame(generation) for _ in range(50)]
+
+    assert fake_gcs.downloads(bucket.name) - before == 1
+    assert list(frames[-1]["add_num"]) == [3, 7, 11]
+    assert list(frames[-1]["multiply_num"]) == [2, 12, 30]
+
+
+def test_unparsable_generation_is_reported_and_not_downloaded_again(bucket, gcs_settings, gcs_client, fake_gcs):
+    generation = _publish(bucket, b"\x1f\x8b\x08\x00 gzip bytes, not a CSV \xff\xfe")
+    live_data = _live_data(gcs_settings, gcs_client)
+    before = fake_gcs.downloads(bucket.name)
+
+    for _ in range(5):
+        with pytest.raises(DataUnavailable) as caught:
+            live_data.frame(generation)
+        assert caught.value.permanent
+
+    assert fake_gcs.downloads(bucket.name) - before == 1
+
+
+def test_outage_is_cached_too_so_sessions_do_not_hammer_storage(bucket, gcs_settings):
+    clock = FakeClock()
+    dead_client = make_storage_client("test-project", f"http://127.0.0.1:{free_port()}")
+    live_data = _live_data(gcs_settings, dead_client, clock, version_cache_seconds=5)
+    calls = []
+    real_current_version = live_data.source.current_version
+    live_data.source.current_version = lambda: calls.append(1) or real_current_version()
+
+    checks = [live_data.check_version() for _ in range(20)]
+
+    assert all(not check.ok for check in checks)
+    assert "cannot read metadata" in checks[0].error
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("cache_type", ["RedisCache", "FileSystemCache"])
+def test_two_workers_share_one_cache(cache_type, bucket, gcs_settings, gcs_client, fake_gcs, redis_server, tmp_path):
+    """Two LiveData objects (two gunicorn workers) over one shared backend: one storage call."""
+    _publish(bucket)
+    overrides = {"cache_type": cache_type, "version_cache_seconds": 30, "cache_dir": tmp_path / "cache"}
+    if cache_type == "RedisCache":
+        overrides["cache_redis_url"] = redis_server.url
+    settings = gcs_settings.with_overrides(**overrides)
+    worker_a = _live_data(settings, gcs_client)
+    worker_b = _live_data(settings, gcs_client)
+    make_cache(settings, Flask(__name__)).clear()
+    metadata_before = fake_gcs.metadata_gets(bucket.name)
+    downloads_before = fake_gcs.downloads(bucket.name)
+
+    version_a = worker_a.check_version().version
+    version_b = worker_b.check_version().version
+    worker_a.frame(version_a.generation)
+    frame_b = worker_b.frame(version_b.generation)
+
+    assert version_a == version_b
+    assert list(frame_b["add_num"]) == [3, 7, 11]
+    assert fake_gcs.metadata_gets(bucket.name) - metadata_before == 1
+    assert fake_gcs.downloads(bucket.name) - downloads_before == 1
+
+
+def test_local_file_versions_flow_through_the_cache(local_csv):
+    from settings import Settings
+
+    settings = Settings.from_env({}, data_source="local", local_data_path=local_csv, version_cache_seconds=0)
+    live_data = build_live_data(settings, Flask(__name__))
+    first = live_data.check_version().version
+
+    local_csv.write_bytes(SAMPLE_CSV + b"4,10,10\n")
+    second = live_data.check_version().version
+
+    assert first.generation != second.generation
+    assert list(live_data.frame(second.generation)["add_num"])[-1] == 20

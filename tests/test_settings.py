@@ -1,0 +1,54 @@
+"""Settings from the environment and CLI flags; bad settings stop start-up with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from settings import SAMPLE_DATA_PATH, Settings, SettingsError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_match_the_documented_ones():
+    settings = Settings.from_env({"GCS_BUCKET": "b"})
+    assert (settings.data_source, settings.gcs_blob, settings.port) == ("gcs", "data/data.csv", 8050)
+    assert settings.poll_interval_seconds == 5
+    assert settings.cache_type == "SimpleCache"
+
+
+def test_environment_is_read_and_flags_override_it():
+    env = {"DATA_SOURCE": "gcs", "GCS_BUCKET": "b", "PORT": "9000", "POLL_INTERVAL_SECONDS": "2.5"}
+    settings = Settings.from_env(env, port=9100, data_source="local")
+    assert settings.port == 9100
+    assert settings.poll_interval_seconds == 2.5
+    assert settings.data_source == "local" and settings.local_data_path == SAMPLE_DATA_PATH
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATA_SOURCE": "gcs"}, "GCS_BUCKET"),
+        ({"DATA_SOURCE": "local", "LOCAL_DATA_PATH": "/nonexistent/x.csv"}, "is not a file"),
+        ({"DATA_SOURCE": "local", "POLL_INTERVAL_SECONDS": "soon"}, "POLL_INTERVAL_SECONDS must be a number"),
+        ({"DATA_SOURCE": "local", "CACHE_TYPE": "simple"}, "CACHE_TYPE must be one of"),
+        ({"DATA_SOURCE": "local", "CACHE_TYPE": "RedisCache"}, "CACHE_REDIS_URL"),
+        ({"DATA_SOURCE": "ftp"}, "DATA_SOURCE must be"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_cli_prints_one_line_and_exits_2_on_bad_settings():
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "DATA_SOURCE": "gcs"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "GCS_BUCKET" in result.stderr
