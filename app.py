@@ -1,15 +1,17 @@
 """Entry point: the app factory, the WSGI ``server`` for gunicorn, and the command line.
 
-    python app.py --local [--data PATH] [--host H] [--port P]   # a file on disk
-    python app.py                                               # the bucket in GCS_BUCKET
-    gunicorn app:server                                         # same app, settings from the environment
+python app.py --local [--data PATH] [--host H] [--port P]   # a file on disk
+python app.py                                               # the bucket in GCS_BUCKET
+gunicorn app:server                                         # same app, settings from the environment
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,14 @@ import dash
 import flask_bootstrap
 from dash import Dash
 from flask import Flask, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
+from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from data_access.validation import Schema, SchemaError
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -31,11 +37,25 @@ BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
 log = logging.getLogger("live_dashboard")
 
 
-def create_app(settings: Settings, storage_client: Any = None) -> Dash:
-    """Build a ready-to-serve Dash app for ``settings`` (``storage_client``: a GCS client to reuse)."""
+def create_app(settings: Settings, storage_client: Any = None, iap_transport: Any = None) -> Dash:
+    """Build a ready-to-serve Dash app for ``settings``.
+
+    ``storage_client``: a GCS client to reuse; ``iap_transport``: how IAP keys are fetched (tests).
+    The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
+    """
     _reset_dash_registries()
     server = Flask(__name__)
     server.config["DASHBOARD_SETTINGS"] = settings
+    # Uploads arrive base64-encoded inside a JSON body: 4/3 of the file plus a little.
+    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
+    try:
+        server.extensions["schema"] = Schema.parse(settings.data_schema, settings.max_rows)
+        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
+    except (SchemaError, AdminConfigError) as error:
+        raise SettingsError(str(error)) from None
+    if os.environ.get("GAE_ENV"):
+        # Behind App Engine's front end: trust its one hop for client address and scheme.
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     build_live_data(settings, server, storage_client)
     _serve_vendored_css(server)
     app = Dash(
@@ -49,6 +69,8 @@ def create_app(settings: Settings, storage_client: Any = None) -> Dash:
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
         health_endpoint="healthz",
+        # Otherwise Dash embeds every page's layout (the admin page's too) in the public index.
+        suppress_callback_exceptions=True,
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
     live_status.register_callbacks(app)
@@ -90,12 +112,13 @@ def _warm_up(server: Flask) -> None:
 def _server_from_environment() -> Flask:
     try:
         settings = Settings.from_env()
+        server = create_app(settings).server
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(level=logging.INFO)
     log.info("serving %s", settings.data_location)
-    return create_app(settings).server
+    return server
 
 
 def __getattr__(name: str) -> Any:
@@ -108,17 +131,26 @@ def __getattr__(name: str) -> Any:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Live dashboard over data in a GCS blob or a local file.")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "hash-password"],
+        default="run",
+        help="run the app (default) or print a password hash for ADMIN_USERS",
+    )
     parser.add_argument("--local", action="store_true", help="read a file on disk instead of the bucket")
     parser.add_argument("--data", type=Path, help="the local data file (default: the bundled sample)")
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
     parser.add_argument("--debug", action="store_true", help="Dash dev tools and auto-reload")
+    parser.add_argument("--user", help="hash-password: print NAME:HASH, ready for ADMIN_USERS")
     return parser.parse_args(argv)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Environment first, then the flags given on the command line."""
+    """Environment first, then the flags given on the command line (development unless APP_ENV says)."""
     return Settings.from_env(
+        default_app_env="development",
         data_source="local" if args.local or args.data else None,
         local_data_path=args.data,
         host=args.host,
@@ -126,16 +158,42 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+def print_password_hash(user: str | None) -> int:
+    """Read a password (prompting on a terminal, else one line of stdin) and print its hash."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("live-dashboard: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("live-dashboard: use at least 8 characters", file=sys.stderr)
+        return 2
+    password_hash = hash_password(password)
+    print(f"{user}:{password_hash}" if user else password_hash)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "hash-password":
+        return print_password_hash(args.user)
     try:
         settings = settings_from_args(args)
+        app = create_app(settings)
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    app = create_app(settings)
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
+    one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")
+    if one_time_password:
+        print(
+            f"Admin page: http://{settings.host}:{settings.port}/admin  — sign in as "
+            f"'{LOCAL_ADMIN_NAME}' with one-time password {one_time_password}  (this run only)",
+            flush=True,
+        )
     app.run(host=settings.host, port=settings.port, debug=args.debug)
     return 0
 

@@ -19,6 +19,11 @@ SAMPLE_DATA_PATH = APP_DIR / "data" / "data.csv"
 
 CACHE_TYPES = ("SimpleCache", "FileSystemCache", "RedisCache")
 DATA_SOURCES = ("local", "gcs")
+AUTH_MODES = ("password", "iap")
+APP_ENVS = ("production", "development")
+DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
+MIN_SECRET_KEY_LENGTH = 32
+WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
 
 
 class SettingsError(ValueError):
@@ -43,12 +48,27 @@ class Settings:
     max_chart_points: int = 20_000
     host: str = "127.0.0.1"
     port: int = 8050
+    # Admin page (auth, uploads)
+    app_env: str = "production"
+    auth_mode: str = "password"
+    secret_key: str = ""
+    admin_users: str = ""  # "alice:<hash>,bob:<hash>"
+    admin_users_file: str = ""
+    admin_emails: str = ""  # IAP mode: comma-separated
+    iap_audience: str = ""
+    max_upload_mb: float = 32.0
+    max_rows: int = 2_000_000
+    data_schema: str = DEFAULT_SCHEMA
+    login_rate_limit: str = "5 per minute;30 per hour"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, default_app_env: str = "production", **overrides: Any
+    ) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``), then apply ``overrides``.
 
-        ``overrides`` are CLI flags; ``None`` values mean "flag not given".
+        ``overrides`` are CLI flags; ``None`` values mean "flag not given". ``default_app_env``
+        is what APP_ENV means when unset: production under gunicorn, development for ``app.py``.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
@@ -65,6 +85,17 @@ class Settings:
             "max_chart_points": int(_number(env, "MAX_CHART_POINTS", cls.max_chart_points)),
             "host": env.get("HOST", cls.host).strip(),
             "port": int(_number(env, "PORT", cls.port)),
+            "app_env": env.get("APP_ENV", default_app_env).strip().lower(),
+            "auth_mode": env.get("AUTH_MODE", cls.auth_mode).strip().lower(),
+            "secret_key": env.get("SECRET_KEY", ""),
+            "admin_users": env.get("ADMIN_USERS", "").strip(),
+            "admin_users_file": env.get("ADMIN_USERS_FILE", "").strip(),
+            "admin_emails": env.get("ADMIN_EMAILS", "").strip(),
+            "iap_audience": env.get("IAP_AUDIENCE", "").strip(),
+            "max_upload_mb": _number(env, "MAX_UPLOAD_MB", cls.max_upload_mb),
+            "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
+            "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
+            "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
         }
         if env.get("CACHE_DIR"):
             values["cache_dir"] = Path(env["CACHE_DIR"])
@@ -104,6 +135,38 @@ class Settings:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+        self._validate_admin()
+
+    def _validate_admin(self) -> None:
+        if self.app_env not in APP_ENVS:
+            raise SettingsError(f"APP_ENV must be 'production' or 'development', got {self.app_env!r}")
+        if self.auth_mode not in AUTH_MODES:
+            raise SettingsError(f"AUTH_MODE must be 'password' or 'iap', got {self.auth_mode!r}")
+        if not 0 < self.max_upload_mb <= 1024:
+            raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
+        if self.max_rows < 1:
+            raise SettingsError("MAX_ROWS must be at least 1")
+        if self.auth_mode == "iap" and not self.iap_audience:
+            raise SettingsError("AUTH_MODE=iap needs IAP_AUDIENCE, e.g. /projects/NUMBER/apps/PROJECT_ID")
+        if self.auth_mode == "iap" and not self.admin_emails:
+            raise SettingsError("AUTH_MODE=iap needs ADMIN_EMAILS (comma-separated admin e-mail addresses)")
+        if self.admin_users_file and not Path(self.admin_users_file).is_file():
+            raise SettingsError(f"ADMIN_USERS_FILE {self.admin_users_file!r} is not a file")
+        if self.app_env == "production":
+            self._validate_production()
+
+    def _validate_production(self) -> None:
+        key = self.secret_key
+        if len(key) < MIN_SECRET_KEY_LENGTH or key.lower() in WEAK_SECRET_KEYS or len(set(key)) < 8:
+            raise SettingsError(
+                f"APP_ENV=production needs a strong SECRET_KEY (at least {MIN_SECRET_KEY_LENGTH} random characters, "
+                "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
+            raise SettingsError(
+                "APP_ENV=production needs an admin: set ADMIN_USERS (name:hash from `python app.py hash-password`) "
+                "or ADMIN_USERS_FILE"
+            )
 
     @property
     def data_location(self) -> str:

@@ -92,3 +92,28 @@
         }
     };
 })();
+
+/*
+ * Admin page: refuse a too-large file in the browser with a clear message, before
+ * its bytes are sent anywhere (the server checks the size again).
+ */
+(function () {
+    "use strict";
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.admin = {
+        checkUploadSize: function (contents, filename, limits) {
+            var noUpdate = window.dash_clientside.no_update;
+            if (!contents) { return [noUpdate, ""]; }
+            var comma = contents.indexOf(",");
+            var base64Length = contents.length - comma - 1;
+            var bytes = Math.floor(base64Length * 3 / 4);
+            if (limits && bytes > limits.max_bytes) {
+                var megabytes = function (n) { return (n / 1048576).toFixed(1) + " MB"; };
+                var message = (filename || "The file") + " is " + megabytes(bytes) +
+                    "; the limit is " + megabytes(limits.max_bytes) + ". Nothing was uploaded.";
+                return [noUpdate, message];
+            }
+            return [{filename: filename, at: Date.now()}, ""];
+        }
+    };
+})();

@@ -7,16 +7,10 @@ from typing import Any
 from flask import Flask, current_app
 from flask_caching import Cache
 
+from data_access.gcs_source import GCSSource, make_storage_client
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck
-from data_access.sources import (
-    DataSource,
-    DataVersion,
-    GCSSource,
-    GenerationNotFound,
-    LocalFileSource,
-    StorageError,
-    make_storage_client,
-)
+from data_access.local_source import LocalFileSource
+from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
 from settings import Settings
 
 __all__ = [
@@ -29,10 +23,12 @@ __all__ = [
     "LocalFileSource",
     "StorageError",
     "VersionCheck",
+    "VersionConflict",
     "build_live_data",
     "current_live_data",
     "make_cache",
     "make_source",
+    "make_storage_client",
 ]
 
 

@@ -50,6 +50,7 @@ def redis_server() -> Iterator[RedisServer]:
 def gcs_settings(bucket: Any, fake_gcs: FakeGCS) -> Settings:
     return Settings.from_env(
         {},
+        app_env="development",
         data_source="gcs",
         gcs_bucket=bucket.name,
         gcs_blob="data/data.csv",

@@ -25,8 +25,9 @@ def callback_payload(outputs: list[str], inputs: dict[str, Any], state: dict[str
     }
 
 
-def post_callback(client: Any, outputs: list[str], inputs: dict[str, Any], state: dict[str, Any] | None = None,
-                  **request_options: Any) -> Any:
+def post_callback(
+    client: Any, outputs: list[str], inputs: dict[str, Any], state: dict[str, Any] | None = None, **request_options: Any
+) -> Any:
     """POST one callback request with a Flask test client; returns the response."""
     return client.post("/_dash-update-component", json=callback_payload(outputs, inputs, state), **request_options)
 

@@ -54,14 +54,21 @@ class FakeGCS:
     def start(self) -> FakeGCS:
         command = [
             str(fake_gcs_binary()),
-            "-scheme", "http",
-            "-backend", "memory",
-            "-host", "127.0.0.1",
-            "-port", str(self.port),
-            "-public-host", self.host,
-            "-external-url", self.url,
-            "-log-level", "info",
-        ]  # fmt: skip
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(self.port),
+            "-public-host",
+            self.host,
+            "-external-url",
+            self.url,
+            "-log-level",
+            "info",
+        ]
         log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         _wait_until(self._answers, 15, "fake-gcs-server")
@@ -121,9 +128,18 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         command = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--protected-mode", "yes",
-        ]  # fmt: skip
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._answers, 10, "redis-server")
         return self
@@ -150,6 +166,6 @@ class RedisServer:
 
 def emulator_client(emulator: FakeGCS, project: str = "test-project"):
     """A real google-cloud-storage client pointed at ``emulator``."""
-    from data_access.sources import make_storage_client
+    from data_access import make_storage_client
 
     return make_storage_client(project, emulator.url)

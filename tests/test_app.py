@@ -16,13 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_healthz_answers_ok(make_app, local_csv):
-    client = make_app(Settings.from_env({}, data_source="local", local_data_path=local_csv)).server.test_client()
+    client = make_app(
+        Settings.from_env({}, app_env="development", data_source="local", local_data_path=local_csv)
+    ).server.test_client()
     response = client.get("/healthz")
     assert response.status_code == 200 and response.data == b"OK"
 
 
 def test_index_loads_css_and_js_from_this_server_only(make_app, local_csv):
-    client = make_app(Settings.from_env({}, data_source="local", local_data_path=local_csv)).server.test_client()
+    client = make_app(
+        Settings.from_env({}, app_env="development", data_source="local", local_data_path=local_csv)
+    ).server.test_client()
     html = client.get("/").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert urls, "the index should reference scripts and styles"
@@ -36,8 +40,11 @@ def test_gunicorn_serves_app_server_from_environment(local_csv):
     env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "app:server"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -8,9 +8,15 @@ from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import poll, post_callback
 
 RENDER_OUTPUTS = [
-    "chart-graph.figure", "chart-x.options", "chart-y.options", "chart-x.value",
-    "chart-y.value", "chart-kind.value", "chart-choices.data", "rendered-chart.data",
-]  # fmt: skip
+    "chart-graph.figure",
+    "chart-x.options",
+    "chart-y.options",
+    "chart-x.value",
+    "chart-y.value",
+    "chart-kind.value",
+    "chart-choices.data",
+    "rendered-chart.data",
+]
 
 
 def _publish(bucket, content: bytes) -> int:
@@ -65,9 +71,11 @@ def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, g
     time.sleep(gcs_settings.version_cache_seconds + 0.05)
     shown = poll(client, shown=shown).json["response"]["shown-version"]["data"]
     update = post_callback(
-        client, RENDER_OUTPUTS, {**inputs, "shown-version.data": shown},
+        client,
+        RENDER_OUTPUTS,
+        {**inputs, "shown-version.data": shown},
         {"chart-choices.data": rendered["choices"], "rendered-chart.data": rendered},
-    )  # fmt: skip
+    )
     patched = update.json["response"]["chart-graph"]["figure"]
     assert patched["__dash_patch_update"] == "__dash_patch_update"
     assert "layout" not in {op["location"][0] for op in patched["operations"] if op["location"][0] != "layout"}
@@ -83,7 +91,7 @@ def test_storage_outage_reports_a_notice_and_keeps_the_shown_generation(bucket, 
     shown = poll(client).json["response"]["shown-version"]["data"]
 
     # Point the app's source at a port where nothing listens: a real connection failure.
-    from data_access.sources import GCSSource, make_storage_client
+    from data_access import GCSSource, make_storage_client
     from tests.servers import free_port
 
     dead_client = make_storage_client("test-project", f"http://127.0.0.1:{free_port()}")
@@ -102,7 +110,7 @@ def test_storage_outage_reports_a_notice_and_keeps_the_shown_generation(bucket, 
         time.sleep(gcs_settings.version_cache_seconds + 0.05)
         assert poll(client, shown=shown, status=status).status_code == 204
     finally:
-        from data_access.sources import make_storage_client as restore
+        from data_access import make_storage_client as restore
 
         live_data.source = GCSSource(bucket.name, "data/data.csv", restore("test-project", fake_gcs.url))
         live_data.invalidate_version()

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_match_the_documented_ones():
-    settings = Settings.from_env({"GCS_BUCKET": "b"})
+    settings = Settings.from_env({"GCS_BUCKET": "b"}, default_app_env="development")
     assert (settings.data_source, settings.gcs_blob, settings.port) == ("gcs", "data/data.csv", 8050)
     assert settings.poll_interval_seconds == 5
     assert settings.cache_type == "SimpleCache"
@@ -22,7 +22,7 @@ def test_defaults_match_the_documented_ones():
 
 def test_environment_is_read_and_flags_override_it():
     env = {"DATA_SOURCE": "gcs", "GCS_BUCKET": "b", "PORT": "9000", "POLL_INTERVAL_SECONDS": "2.5"}
-    settings = Settings.from_env(env, port=9100, data_source="local")
+    settings = Settings.from_env(env, default_app_env="development", port=9100, data_source="local")
     assert settings.port == 9100
     assert settings.poll_interval_seconds == 2.5
     assert settings.data_source == "local" and settings.local_data_path == SAMPLE_DATA_PATH
@@ -41,14 +41,42 @@ def test_environment_is_read_and_flags_override_it():
 )
 def test_bad_settings_are_refused_with_a_clear_message(env, message):
     with pytest.raises(SettingsError, match=message):
-        Settings.from_env(env)
+        Settings.from_env(env, default_app_env="development")
 
 
 def test_cli_prints_one_line_and_exits_2_on_bad_settings():
     result = subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "DATA_SOURCE": "gcs"},
-    )  # fmt: skip
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "DATA_SOURCE": "gcs", "APP_ENV": "development"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "GCS_BUCKET" in result.stderr
+
+
+STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "strong SECRET_KEY"),
+        ({"SECRET_KEY": "changeme"}, "strong SECRET_KEY"),
+        ({"SECRET_KEY": "a" * 40}, "strong SECRET_KEY"),
+        ({"SECRET_KEY": STRONG_KEY}, "needs an admin"),
+        ({"SECRET_KEY": STRONG_KEY, "AUTH_MODE": "iap", "ADMIN_EMAILS": "a@example.com"}, "IAP_AUDIENCE"),
+        ({"SECRET_KEY": STRONG_KEY, "AUTH_MODE": "iap", "IAP_AUDIENCE": "/projects/1/apps/p"}, "ADMIN_EMAILS"),
+    ],
+)
+def test_production_refuses_weak_secrets_and_missing_admins(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"DATA_SOURCE": "local", **env})
+
+
+def test_production_starts_with_secret_and_admin():
+    settings = Settings.from_env({"DATA_SOURCE": "local", "SECRET_KEY": STRONG_KEY, "ADMIN_USERS": "alice:x"})
+    assert settings.app_env == "production"

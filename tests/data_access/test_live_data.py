@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from flask import Flask
 
-from data_access import LiveData, build_live_data, make_cache
+from data_access import LiveData, build_live_data, make_cache, make_storage_client
 from data_access.live_data import DataUnavailable
-from data_access.sources import make_storage_client
 from tests.conftest import SAMPLE_CSV
 from tests.servers import free_port
 
@@ -144,7 +143,9 @@ def test_two_workers_share_one_cache(cache_type, bucket, gcs_settings, gcs_clien
 def test_local_file_versions_flow_through_the_cache(local_csv):
     from settings import Settings
 
-    settings = Settings.from_env({}, data_source="local", local_data_path=local_csv, version_cache_seconds=0)
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=local_csv, version_cache_seconds=0
+    )
     live_data = build_live_data(settings, Flask(__name__))
     first = live_data.check_version().version
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from data_access.sources import GCSSource, GenerationNotFound, LocalFileSource, StorageError, make_storage_client
+from data_access import GCSSource, GenerationNotFound, LocalFileSource, StorageError, make_storage_client
 from tests.servers import free_port
 
 

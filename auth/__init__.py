@@ -1,0 +1,71 @@
+"""Who is asking, and may they administer? Checked where the work happens.
+
+Every admin callback calls :func:`require_admin` itself; the page guard and the
+callback gate in :mod:`auth.web` are a second line, never the only one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, request, session
+
+from auth.iap import IAP_HEADER, IapError, IapVerifier
+from auth.passwords import AdminDirectory
+
+SESSION_USER_KEY = "admin_user"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    is_admin: bool
+
+
+class AdminRequired(PermissionError):
+    """The request is not from an admin (answered with HTTP 403)."""
+
+
+class Authenticator:
+    """Decides who the current request is from, in one of the two ``AUTH_MODE``s."""
+
+    def __init__(
+        self,
+        mode: str,
+        admins: AdminDirectory | None = None,
+        iap: IapVerifier | None = None,
+        admin_emails: frozenset[str] = frozenset(),
+    ) -> None:
+        self.mode = mode
+        self.admins = admins or AdminDirectory({})
+        self.iap = iap
+        self.admin_emails = admin_emails
+
+    def current_user(self) -> User | None:
+        if self.mode == "iap":
+            try:
+                email = self.iap.email(request.headers.get(IAP_HEADER))  # type: ignore[union-attr]
+            except IapError:
+                return None
+            return User(email, email in self.admin_emails)
+        name = session.get(SESSION_USER_KEY)
+        # Re-checked on every request: removing an admin from the config ends their sessions.
+        if isinstance(name, str) and name in self.admins.hashes:
+            return User(name, True)
+        return None
+
+    def check_password(self, name: str, password: str) -> bool:
+        return self.mode == "password" and self.admins.verify(name, password)
+
+
+def current_user() -> User | None:
+    """The user of the current request, or ``None`` when anonymous."""
+    return current_app.extensions["auth"].current_user()
+
+
+def require_admin() -> User:
+    """The current admin; raises :class:`AdminRequired` (HTTP 403) for anyone else."""
+    user = current_user()
+    if user is None or not user.is_admin:
+        raise AdminRequired("admin sign-in required")
+    return user

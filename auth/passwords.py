@@ -1,0 +1,82 @@
+"""Admin accounts for ``AUTH_MODE=password``: hashing, the admin list, the one-time local admin."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+# OWASP's minimum for scrypt (werkzeug's default cost is lower).
+HASH_METHOD = "scrypt:131072:8:1"
+LOCAL_ADMIN_NAME = "admin"
+
+
+class AdminConfigError(ValueError):
+    """ADMIN_USERS or ADMIN_USERS_FILE cannot be read; the message says where."""
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash in the form ``ADMIN_USERS`` takes after ``name:``."""
+    return generate_password_hash(password, method=HASH_METHOD)
+
+
+@dataclass(frozen=True)
+class AdminDirectory:
+    """Admin names and their password hashes."""
+
+    hashes: dict[str, str]
+
+    @classmethod
+    def parse(cls, spec: str, source: str = "ADMIN_USERS") -> AdminDirectory:
+        """Read ``alice:<hash>,bob:<hash>`` (commas or new lines; ``#`` starts a comment line)."""
+        hashes: dict[str, str] = {}
+        entries = [entry.strip() for line in spec.splitlines() for entry in line.split(",")]
+        for number, entry in enumerate(entries, start=1):
+            if not entry or entry.startswith("#"):
+                continue
+            name, separator, password_hash = entry.partition(":")
+            if not separator or not name.strip() or "$" not in password_hash:
+                raise AdminConfigError(f"{source} entry {number} is not name:hash (make one: app.py hash-password)")
+            hashes[name.strip()] = password_hash.strip()
+        return cls(hashes)
+
+    @classmethod
+    def from_settings(cls, admin_users: str, admin_users_file: str) -> AdminDirectory:
+        directory = cls.parse(admin_users)
+        if admin_users_file:
+            from_file = cls.parse(Path(admin_users_file).read_text(), source=f"ADMIN_USERS_FILE {admin_users_file}")
+            directory = cls({**directory.hashes, **from_file.hashes})
+        return directory
+
+    def verify(self, name: str, password: str) -> bool:
+        """True when ``password`` is ``name``'s. Costs the same time for unknown names."""
+        password_hash = self.hashes.get(name)
+        if password_hash is None:
+            check_password_hash(_dummy_hash(), password)
+            return False
+        return check_password_hash(password_hash, password)
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes)
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
+
+
+def one_time_admin() -> tuple[AdminDirectory, str]:
+    """A local admin with a fresh random password, valid for this run only."""
+    password = secrets.token_urlsafe(12)
+    return AdminDirectory({LOCAL_ADMIN_NAME: hash_password(password)}), password
+
+
+def names_match(left: str, right: str) -> bool:
+    return hmac.compare_digest(left.encode(), right.encode())

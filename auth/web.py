@@ -1,0 +1,176 @@
+"""Flask wiring for auth: session cookie, login/logout, rate limit and request guards."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, jsonify, redirect, render_template_string, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from auth import SESSION_USER_KEY, AdminRequired, Authenticator, current_user
+from auth.iap import IapVerifier
+from auth.passwords import LOCAL_ADMIN_NAME, AdminDirectory, one_time_admin
+from settings import Settings
+
+ADMIN_PATH = "/admin"
+ADMIN_ID_PREFIX = "admin-"
+LOGIN_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Live dashboard</title><link rel="stylesheet" href="{{ css_url }}"></head>
+<body class="bg-light"><main class="container" style="max-width: 26rem">
+<h1 class="h4 mt-5 mb-3">Sign in to publish data</h1>
+{% if message %}<div class="alert alert-{{ level }}" role="alert">{{ message }}</div>{% endif %}
+<form method="post" action="/login" class="card card-body">
+<input type="hidden" name="next" value="{{ next_path }}">
+<label class="form-label" for="username">Name</label>
+<input class="form-control mb-3" id="username" name="username" autocomplete="username" required autofocus>
+<label class="form-label" for="password">Password</label>
+<input class="form-control mb-3" id="password" name="password" type="password" autocomplete="current-password"
+ required>
+<button class="btn btn-primary" type="submit">Sign in</button>
+</form><p class="mt-3"><a href="/">Back to the chart</a></p></main></body></html>"""
+
+
+def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: Any = None) -> str | None:
+    """Install sessions, login routes and guards on ``server``.
+
+    Returns the one-time admin password when one was created (local development only).
+    """
+    server.secret_key = settings.secret_key or secrets.token_urlsafe(48)
+    server.config.update(
+        SESSION_COOKIE_NAME="live_dashboard_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.app_env == "production",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    authenticator, one_time_password = _authenticator(settings, iap_transport)
+    server.extensions["auth"] = authenticator
+    limiter = Limiter(
+        get_remote_address,
+        app=server,
+        storage_uri=settings.cache_redis_url if settings.cache_type == "RedisCache" else "memory://",
+        key_prefix="live-dashboard-login",
+    )
+    _add_login_routes(server, limiter, settings, css_url)
+    server.before_request(_refuse_cross_origin_posts)
+    server.before_request(_guard_admin_page)
+    server.before_request(_gate_admin_callbacks)
+    server.register_error_handler(AdminRequired, _forbidden)
+    return one_time_password
+
+
+def _authenticator(settings: Settings, iap_transport: Any) -> tuple[Authenticator, str | None]:
+    if settings.auth_mode == "iap":
+        emails = frozenset(email.strip().lower() for email in settings.admin_emails.split(",") if email.strip())
+        return Authenticator("iap", iap=IapVerifier(settings.iap_audience, iap_transport), admin_emails=emails), None
+    admins = AdminDirectory.from_settings(settings.admin_users, settings.admin_users_file)
+    if not admins and settings.app_env == "development" and settings.data_source == "local":
+        admins, password = one_time_admin()
+        return Authenticator("password", admins=admins), password
+    return Authenticator("password", admins=admins), None
+
+
+def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_url: str) -> None:
+    def page(message: str = "", level: str = "danger", status: int = 200) -> Response:
+        html = render_template_string(
+            LOGIN_TEMPLATE, css_url=css_url, message=message, level=level, next_path=_safe_next()
+        )
+        return Response(html, status=status, mimetype="text/html")
+
+    @limiter.limit(settings.login_rate_limit, methods=["POST"])
+    def login() -> Any:
+        if request.method == "GET":
+            if settings.auth_mode == "iap":
+                return page("This deployment signs in through Identity-Aware Proxy.", "info")
+            user = current_user()
+            return redirect(_safe_next()) if user and user.is_admin else page()
+        name = request.form.get("username", "")
+        password = request.form.get("password", "")
+        if not current_app.extensions["auth"].check_password(name, password):
+            return page("Wrong name or password.", status=401)
+        session.clear()
+        session[SESSION_USER_KEY] = name
+        session.permanent = True
+        return redirect(_safe_next())
+
+    def logout() -> Any:
+        session.clear()
+        return redirect("/")
+
+    def too_many_attempts(_error: Exception) -> Response:
+        if request.path == "/login":
+            return page("Too many sign-in attempts. Wait a minute and try again.", status=429)
+        return Response("Too many requests", status=429)
+
+    server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    server.register_error_handler(429, too_many_attempts)
+
+
+def _safe_next() -> str:
+    """Where to go after login: a local path only (no open redirect)."""
+    target = request.values.get("next", ADMIN_PATH)
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return ADMIN_PATH
+    return target
+
+
+def _refuse_cross_origin_posts() -> Response | None:
+    """Refuse state-changing requests sent by another site's page (CSRF), whatever the cookie says."""
+    if request.method != "POST":
+        return None
+    origin = request.headers.get("Origin")
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site == "cross-site" or (origin is not None and urlsplit(origin).netloc != request.host):
+        return Response("Cross-origin request refused", status=403)
+    return None
+
+
+def _guard_admin_page() -> Response | None:
+    if request.path.rstrip("/") != ADMIN_PATH:
+        return None
+    user = current_user()
+    if user and user.is_admin:
+        return None
+    if current_app.extensions["auth"].mode == "iap":
+        return Response("Admins only", status=403)
+    return redirect(f"/login?next={ADMIN_PATH}")
+
+
+def _gate_admin_callbacks() -> Response | None:
+    """Second line of defence: refuse admin callbacks by the *outputs* they write.
+
+    Input property names are never trusted (any input can claim to be a ``pathname``).
+    """
+    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
+        return None
+    body = request.get_json(silent=True) or {}
+    if not _writes_admin_outputs(body):
+        return None
+    user = current_user()
+    if user and user.is_admin:
+        return None
+    return _forbidden(AdminRequired("admin sign-in required"))
+
+
+def _writes_admin_outputs(body: dict) -> bool:
+    outputs = body.get("outputs")
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    ids = [output.get("id") for output in outputs if isinstance(output, dict)]
+    ids = [component_id.get("type", "") if isinstance(component_id, dict) else component_id for component_id in ids]
+    output_key = str(body.get("output", ""))
+    return any(str(component_id).startswith(ADMIN_ID_PREFIX) for component_id in ids) or ADMIN_ID_PREFIX in output_key
+
+
+def _forbidden(_error: Exception) -> Response:
+    response = jsonify(error="Admins only: sign in at /login")
+    response.status_code = 403
+    return response
+
+
+__all__ = ["LOCAL_ADMIN_NAME", "init_auth"]

@@ -1,0 +1,136 @@
+"""Pieces of the admin page: validation messages, the upload preview, the history table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from components.chart import build_figure, default_choices
+from data_access import DataVersion
+
+PREVIEW_ROWS = 10
+
+
+def problems_alert(problems: list[str]) -> dbc.Alert:
+    """The reasons a file was rejected, one per line."""
+    return dbc.Alert(
+        [html.Strong("This file was not published:"), html.Ul([html.Li(problem) for problem in problems])],
+        color="danger",
+        id="admin-problems",
+    )
+
+
+def notice(message: Any, color: str) -> dbc.Alert:
+    return dbc.Alert(message, color=color, dismissable=True)
+
+
+def _column_types(frame: pd.DataFrame) -> dbc.Table:
+    rows = [
+        html.Tr([html.Td(str(column)), html.Td(_type_name(frame[column])), html.Td(f"{frame[column].count():,}")])
+        for column in frame.columns
+    ]
+    header = html.Thead(html.Tr([html.Th("Column"), html.Th("Type"), html.Th("Values")]))
+    return dbc.Table([header, html.Tbody(rows)], size="sm", bordered=True, className="w-auto")
+
+
+def _type_name(column: pd.Series) -> str:
+    if pd.api.types.is_integer_dtype(column):
+        return "whole number"
+    if pd.api.types.is_numeric_dtype(column):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date/time"
+    return "text"
+
+
+def _diff_line(diff: dict[str, Any], live: DataVersion | None) -> str:
+    if live is None:
+        return f"Nothing is live yet: all {diff['added']:,} rows are new."
+    parts = [f"{diff['added']:,} rows added", f"{diff['removed']:,} removed", f"{diff['unchanged']:,} unchanged"]
+    if diff["columns_added"]:
+        parts.append("new columns: " + ", ".join(diff["columns_added"]))
+    if diff["columns_removed"]:
+        parts.append("columns dropped: " + ", ".join(diff["columns_removed"]))
+    return f"Compared with live generation {live.generation}: " + "; ".join(parts) + "."
+
+
+def upload_preview(
+    frame: pd.DataFrame, filename: str, diff: dict[str, Any], live: DataVersion | None, max_points: int
+) -> html.Div:
+    """Everything an admin should see before publishing."""
+    figure = build_figure(frame, default_choices(frame), max_points)
+    return html.Div(
+        [
+            dbc.Alert(
+                f"{filename}: {len(frame):,} rows × {len(frame.columns)} columns — ready to publish.",
+                color="success",
+                id="admin-valid",
+            ),
+            html.P(_diff_line(diff, live), id="admin-diff"),
+            dbc.Row(
+                [
+                    dbc.Col([html.H3("Columns", className="h6"), _column_types(frame)], md=4),
+                    dbc.Col(
+                        [
+                            html.H3(f"First {min(PREVIEW_ROWS, len(frame))} rows", className="h6"),
+                            dbc.Table.from_dataframe(frame.head(PREVIEW_ROWS), size="sm", striped=True),
+                        ],
+                        md=8,
+                        className="overflow-auto",
+                    ),
+                ]
+            ),
+            html.H3("The chart as it will look", className="h6"),
+            dcc.Graph(figure=figure, config={"displaylogo": False}, style={"height": "40vh"}),
+        ]
+    )
+
+
+def describe_version(version: DataVersion | None) -> str:
+    if version is None:
+        return "Nothing is published yet."
+    metadata = version.metadata
+    who = metadata.get("uploaded_by") or "unknown (written outside this app)"
+    rows = f", {int(metadata['rows']):,} rows" if metadata.get("rows", "").isdigit() else ""
+    return f"Generation {version.generation} · {version.updated[:19].replace('T', ' ')} UTC · by {who}{rows}"
+
+
+def history_table(versions: list[DataVersion], live_generation: str | None) -> dbc.Table | html.P:
+    """Earlier versions with a restore button each (the live one is marked instead)."""
+    if not versions:
+        return html.P("No earlier versions are kept yet.", className="text-muted")
+    header = html.Thead(
+        html.Tr([html.Th(name) for name in ("Generation", "When (UTC)", "Who", "Action", "Rows", "Size", "")])
+    )
+    return dbc.Table([header, html.Tbody([_history_row(v, live_generation) for v in versions])], size="sm", hover=True)
+
+
+def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
+    metadata = version.metadata
+    action = metadata.get("action", "")
+    if action == "restore":
+        action = f"restore of {metadata.get('restored_from', '?')}"
+    if version.generation == live_generation:
+        control: Any = dbc.Badge("live", color="success")
+    else:
+        control = dbc.Button(
+            "Restore",
+            id={"type": "admin-restore", "generation": version.generation},
+            size="sm",
+            color="secondary",
+            outline=True,
+        )
+    return html.Tr(
+        [
+            html.Td(version.generation),
+            html.Td(version.updated[:19].replace("T", " ")),
+            html.Td(metadata.get("uploaded_by", "—")),
+            html.Td(action or "—"),
+            html.Td(metadata.get("rows", "—")),
+            html.Td(f"{version.size:,} B"),
+            html.Td(control),
+        ]
+    )

@@ -1,0 +1,261 @@
+"""Checking an uploaded file before anything is published.
+
+Every problem comes back as a sentence a person can act on, with the line and
+column where that helps. Nothing here writes anywhere: a rejected file leaves
+storage exactly as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import pandas as pd
+
+from data_access.parsing import transform
+
+ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
+COLUMN_TYPES = ("numeric", "text", "any")
+MAX_REPORTED_PROBLEMS = 10
+
+# Leading bytes of formats people upload by mistake, and what to tell them.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "This is a ZIP archive (or an Excel .xlsx workbook), not a CSV. Export or unzip the CSV first."),
+    (b"\x1f\x8b", "This file is gzip-compressed. Decompress it and upload the CSV inside."),
+    (b"BZh", "This file is bzip2-compressed. Decompress it and upload the CSV inside."),
+    (b"\xfd7zXZ\x00", "This file is xz-compressed. Decompress it and upload the CSV inside."),
+    (b"7z\xbc\xaf\x27\x1c", "This is a 7-Zip archive, not a CSV. Extract the CSV first."),
+    (b"Rar!", "This is a RAR archive, not a CSV. Extract the CSV first."),
+    (b"\x89PNG", "This is a PNG image, not a CSV."),
+    (b"\xff\xd8\xff", "This is a JPEG image, not a CSV."),
+    (b"GIF8", "This is a GIF image, not a CSV."),
+    (b"%PDF", "This is a PDF document, not a CSV."),
+    (b"\xd0\xcf\x11\xe0", "This is an old Excel/Office file (.xls), not a CSV. Save it as CSV (UTF-8) first."),
+    (b"SQLite format 3", "This is an SQLite database, not a CSV."),
+    (b"\x7fELF", "This is a program, not a CSV."),
+    (b"MZ", "This is a Windows program, not a CSV."),
+)
+
+
+class SchemaError(ValueError):
+    """``DATA_SCHEMA`` cannot be read."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Required columns and their types, plus the row limit."""
+
+    required: dict[str, str]
+    max_rows: int
+
+    @classmethod
+    def parse(cls, spec: str, max_rows: int) -> Schema:
+        """Read ``name:type,name:type`` (types: numeric, text, any)."""
+        required: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, column_type = entry.partition(":")
+            column_type = column_type.strip() or "any"
+            if not name.strip() or column_type not in COLUMN_TYPES:
+                raise SchemaError(f"DATA_SCHEMA entry {entry!r} is not name:type with type one of {COLUMN_TYPES}")
+            required[name.strip()] = column_type
+        return cls(required, max_rows)
+
+    def describe(self) -> str:
+        if not self.required:
+            return "Any table with a header row."
+        columns = ", ".join(
+            f"{name} ({'number' if kind == 'numeric' else kind})" for name, kind in self.required.items()
+        )
+        return f"Required columns: {columns}."
+
+
+@dataclass
+class ValidationReport:
+    """What an upload check found: problems (any means rejected) and the parsed table."""
+
+    problems: list[str] = field(default_factory=list)
+    frame: pd.DataFrame | None = None  # transformed, as the chart will show it
+    table: pd.DataFrame | None = None  # as uploaded (typed), for converting between formats
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.frame is not None
+
+
+def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: int) -> ValidationReport:
+    """Check ``content`` (the uploaded file named ``filename``) against ``schema``."""
+    problem = _check_container(content, filename, max_bytes)
+    if problem:
+        return ValidationReport([problem])
+    if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
+        return _validate_frame(*_read_parquet(content), schema)
+    return _validate_csv(content, schema)
+
+
+def _check_container(content: bytes, filename: str, max_bytes: int) -> str | None:
+    suffix = PurePath(filename).suffix.lower()
+    if len(content) > max_bytes:
+        return f"The file is {len(content) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB."
+    if not content.strip():
+        return "The file is empty."
+    for signature, message in _SIGNATURES:
+        if content.startswith(signature):
+            return message
+    if suffix in (".parquet", ".pq"):
+        return None if content.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
+    if suffix not in ACCEPTED_SUFFIXES:
+        return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
+    return None
+
+
+def _read_parquet(content: bytes) -> tuple[pd.DataFrame | None, list[str]]:
+    try:
+        return pd.read_parquet(io.BytesIO(content)), []
+    except Exception as error:  # pyarrow raises several unrelated types for corrupt files
+        return None, [f"The Parquet file cannot be read: {error}"]
+
+
+def _validate_csv(content: bytes, schema: Schema) -> ValidationReport:
+    text, problem = _decode(content)
+    if problem:
+        return ValidationReport([problem])
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        return ValidationReport([f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."])
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
+        return ValidationReport(["This looks like a web page or XML, not a CSV."])
+    if head.startswith(("{", "[")):
+        return ValidationReport(["This looks like JSON, not a CSV."])
+    header_problems = _check_header(text)
+    if header_problems:
+        return ValidationReport(header_problems)
+    frame, problems = _read_csv(text)
+    return _validate_frame(frame, problems, schema)
+
+
+def _decode(content: bytes) -> tuple[str, str | None]:
+    try:
+        return content.decode("utf-8-sig"), None
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        column = error.start - (content.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = content[error.start : error.start + 1].hex().upper()
+        return "", (
+            f"Line {line}, column {column}: byte 0x{byte} is not valid UTF-8. "
+            "Save the file as CSV (UTF-8) and upload again."
+        )
+
+
+def _check_header(text: str) -> list[str]:
+    try:
+        header = next(csv.reader(io.StringIO(text)))
+    except (csv.Error, StopIteration):
+        return ["The first line is not a CSV header."]
+    names = [name.strip() for name in header]
+    problems = [
+        f"Column {position} has no name in the header (line 1)."
+        for position, name in enumerate(names, start=1)
+        if not name
+    ]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name and name in seen:
+            problems.append(f"Column '{name}' appears twice in the header (columns {seen[name]} and {position}).")
+        seen.setdefault(name, position)
+    if len(names) == 1 and ";" in header[0]:
+        problems.append("The header has one column containing ';' — the file looks semicolon-separated. Use commas.")
+    elif len(names) == 1 and "\t" in header[0]:
+        problems.append("The header has one column containing tabs — the file looks tab-separated. Use commas.")
+    return problems
+
+
+_FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_QUOTE_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _read_csv(text: str) -> tuple[pd.DataFrame | None, list[str]]:
+    try:
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    except pd.errors.ParserError as error:
+        message = str(error)
+        fields = _FIELDS_ERROR.search(message)
+        if fields:
+            expected, line, seen = fields.groups()
+            return None, [
+                f"Line {line} has {seen} fields; the header has {expected}. Check for a stray comma or quote."
+            ]
+        quote = _QUOTE_ERROR.search(message)
+        if quote:
+            return None, [f"Line {int(quote.group(1)) + 1}: a quoted field is opened but never closed."]
+        return None, [f"The CSV cannot be read: {message}"]
+    except (ValueError, pd.errors.EmptyDataError) as error:
+        return None, [f"The CSV cannot be read: {error}"]
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame, []
+
+
+def _validate_frame(frame: pd.DataFrame | None, problems: list[str], schema: Schema) -> ValidationReport:
+    if frame is None:
+        return ValidationReport(problems)
+    if len(frame) == 0:
+        return ValidationReport(["The file has a header but no data rows."])
+    if len(frame) > schema.max_rows:
+        return ValidationReport([f"The file has {len(frame):,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."])
+    problems = _check_required_columns(frame, schema)
+    if problems:
+        return ValidationReport(problems)
+    frame, problems = _check_types(frame, schema)
+    if problems:
+        return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
+    return ValidationReport([], transform(frame), frame)
+
+
+def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
+    found = [str(column) for column in frame.columns]
+    missing = [name for name in schema.required if name not in found]
+    if not missing:
+        return []
+    names = ", ".join(f"'{name}'" for name in missing)
+    noun = "column" if len(missing) == 1 else "columns"
+    return [f"Required {noun} {names} missing. The header has: {', '.join(found)}."]
+
+
+def _check_types(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str]]:
+    problems: list[str] = []
+    converted = {}
+    for name, column_type in schema.required.items():
+        if column_type != "numeric":
+            continue
+        column = frame[name]
+        numbers = pd.to_numeric(column, errors="coerce")
+        blank = column.isna()
+        bad = numbers.isna() & ~blank
+        problems += _cell_problems(column, blank, name, "is empty; a number is needed")
+        problems += _cell_problems(column, bad, name, "is not a number")
+        infinite = ~numbers.isna() & ~numbers.between(-1e300, 1e300)
+        problems += _cell_problems(column, infinite, name, "is not a finite number")
+        converted[name] = numbers
+    return frame.assign(**converted), problems
+
+
+def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str) -> list[str]:
+    rows = mask.to_numpy().nonzero()[0]
+    if len(rows) == 0:
+        return []
+    first = int(rows[0])
+    value = column.iloc[first]
+    shown = "" if pd.isna(value) else f" ('{str(value)[:40]}')"
+    more = f" — and {len(rows) - 1:,} more rows in this column" if len(rows) > 1 else ""
+    # Line numbers count the header as line 1.
+    return [f"Line {first + 2}, column '{name}'{shown} {what}{more}."]
+
+
+def _more(problems: list[str]) -> list[str]:
+    hidden = len(problems) - MAX_REPORTED_PROBLEMS
+    return [f"… and {hidden} more problems."] if hidden > 0 else []
