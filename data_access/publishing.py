@@ -102,7 +102,7 @@ def _audit(
     metadata = {
         "uploaded_by": user,
         "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "original_filename": publication.original_filename,
+        "original_filename": clean_filename(publication.original_filename),
         "sha256": publication.sha256,
         "rows": str(publication.rows),
         "action": action,
