@@ -33,6 +33,7 @@ from settings import APP_DIR, Settings, SettingsError
 APP_TITLE = "Live dashboard"
 BOOTSTRAP_CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
+GUNICORN_WORKER_BOOT_ERROR = 3
 
 log = logging.getLogger("live_dashboard")
 
@@ -114,8 +115,9 @@ def _server_from_environment() -> Flask:
         settings = Settings.from_env()
         server = create_app(settings).server
     except SettingsError as error:
-        print(f"live-dashboard: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"live-dashboard: {error}", file=sys.stderr, flush=True)
+        # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
+        raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
     logging.basicConfig(level=logging.INFO)
     log.info("serving %s", settings.data_location)
     return server

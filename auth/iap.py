@@ -18,7 +18,7 @@ from google.oauth2 import id_token
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
-IAP_CERTS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
+IAP_CERTS_URL = "https://www.gstatic.com/iap/verify/public_key"  # {key id: PEM}
 CERTS_CACHE_SECONDS = 600
 
 

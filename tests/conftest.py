@@ -73,7 +73,7 @@ def make_app(gcs_client: Any) -> Callable[[Settings], Any]:
     """Build an app through the real factory (GCS apps reuse the emulator's client)."""
     from app import create_app
 
-    def build(settings: Settings) -> Any:
-        return create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None)
+    def build(settings: Settings, **options: Any) -> Any:
+        return create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None, **options)
 
     return build

@@ -37,7 +37,14 @@ def test_index_loads_css_and_js_from_this_server_only(make_app, local_csv):
 
 def test_gunicorn_serves_app_server_from_environment(local_csv):
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATA_SOURCE": "local",
+        "LOCAL_DATA_PATH": str(local_csv),
+        # gunicorn means production: a strong secret and a configured admin are required.
+        "SECRET_KEY": "a-test-secret-that-is-long-and-random-0123456789",
+        "ADMIN_USERS": "alice:scrypt:131072:8:1$salt$0123abcd",
+    }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "app:server"],
         cwd=REPO,
@@ -61,3 +68,13 @@ def test_gunicorn_serves_app_server_from_environment(local_csv):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
+    env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{free_port()}", "app:server"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "live-dashboard: APP_ENV=production needs a strong SECRET_KEY" in result.stderr

@@ -1,0 +1,267 @@
+"""Attacks on every admin endpoint: anonymous, forged, cross-origin, sessionless. None may write.
+
+Every admin callback is found from the app's own ``/_dash-dependencies`` and sent a
+request that *would* publish or restore if it were let through, so a callback that
+forgot its own check makes these tests fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from auth.passwords import hash_password
+from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
+from tests.conftest import SAMPLE_CSV
+
+ADMIN_PASSWORD = "correct horse battery staple"
+EVIL_CSV = b"ID,first_num,second_num\n666,6,6\n"
+IAP_KEY = KeyPair("iap-test-key")
+
+
+@pytest.fixture(scope="module")
+def admin_hash() -> str:
+    return hash_password(ADMIN_PASSWORD)
+
+
+@pytest.fixture()
+def secured(bucket, gcs_settings, make_app, admin_hash):
+    """An app on an emulator bucket holding two generations, and a way to read the bucket state."""
+    blob = bucket.blob("data/data.csv")
+    blob.upload_from_string(SAMPLE_CSV)
+    first_generation = str(blob.generation)
+    blob.upload_from_string(SAMPLE_CSV + b"4,4,4\n")
+    settings = gcs_settings.with_overrides(admin_users=f"alice:{admin_hash}", login_rate_limit="3 per minute")
+    app = make_app(settings)
+
+    def bucket_state() -> tuple[str, int]:
+        live = bucket.get_blob("data/data.csv")
+        return str(live.generation), len(list(bucket.list_blobs(versions=True)))
+
+    return app, first_generation, bucket_state
+
+
+def _login(client: Any, password: str = ADMIN_PASSWORD, **headers: str) -> Any:
+    return client.post("/login", data={"username": "alice", "password": password, "next": "/admin"}, headers=headers)
+
+
+def _parse_output_key(output_key: str) -> list[dict[str, Any]]:
+    parts = output_key[2:-2].split("...") if output_key.startswith("..") else [output_key]
+    outputs = []
+    for part in parts:
+        component, prop = part.split("@")[0].rsplit(".", 1)
+        outputs.append({"id": json.loads(component) if component.startswith("{") else component, "property": prop})
+    return outputs
+
+
+def _is_admin_id(component_id: Any) -> bool:
+    name = component_id.get("type", "") if isinstance(component_id, dict) else component_id
+    return str(name).startswith("admin-")
+
+
+def _dangerous_values(first_generation: str, live_generation: str) -> dict[str, Any]:
+    """Values that make each admin callback write, were it to run for an attacker."""
+    return {
+        "admin-upload.contents": "data:text/csv;base64," + base64.b64encode(EVIL_CSV).decode(),
+        "admin-upload.filename": "evil.csv",
+        "admin-pending.data": {"sha256": hashlib.sha256(EVIL_CSV).hexdigest(), "base_generation": live_generation},
+        "admin-restore-target.data": first_generation,
+        "admin-live-version.data": live_generation,
+        "admin-upload-ready.data": {"filename": "evil.csv"},
+    }
+
+
+def _forged_requests(client: Any, first_generation: str, live_generation: str) -> list[dict[str, Any]]:
+    values = _dangerous_values(first_generation, live_generation)
+    requests = []
+    for dependency in client.get("/_dash-dependencies").json:
+        outputs = _parse_output_key(dependency["output"])
+        if not any(_is_admin_id(output["id"]) for output in outputs) or dependency.get("clientside_function"):
+            continue
+        requests.append(
+            {
+                "output": dependency["output"],
+                "outputs": outputs if len(outputs) > 1 else outputs[0],
+                "inputs": [_forged_input(spec, values) for spec in dependency["inputs"]],
+                "state": [_forged_input(spec, values) for spec in dependency["state"]],
+                "changedPropIds": [f"{dependency['inputs'][0]['id']}.{dependency['inputs'][0]['property']}"],
+            }
+        )
+    return requests
+
+
+def _forged_input(spec: dict[str, Any], values: dict[str, Any]) -> Any:
+    key = f"{spec['id']}.{spec['property']}"
+    if spec["id"].startswith("{"):  # pattern-matching (ALL): a list of matches
+        pattern = json.loads(spec["id"])
+        return [{"id": {**pattern, "generation": values["admin-restore-target.data"]}, "property": spec["property"],
+                 "value": 1}]  # fmt: skip
+    return {"id": spec["id"], "property": spec["property"], "value": values.get(key, 1)}
+
+
+def _assert_all_refused(client: Any, requests: list[dict], bucket_state, **headers: str) -> None:
+    before = bucket_state()
+    statuses = [client.post("/_dash-update-component", json=body, headers=headers).status_code for body in requests]
+    assert statuses == [403] * len(requests)
+    assert bucket_state() == before
+
+
+def test_every_admin_callback_is_found(secured):
+    app, first, bucket_state = secured
+    requests = _forged_requests(app.server.test_client(), first, bucket_state()[0])
+    names = {body["output"].split("@")[0] for body in requests}
+    assert len(requests) >= 5, names  # preview, publish, refresh, ask-to-restore, restore
+
+
+def test_the_forged_requests_would_write_for_an_admin(secured):
+    """Control: the same requests, from a signed-in admin, really do publish (so refusals mean something)."""
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    assert _login(client).status_code == 302
+    before = bucket_state()
+    for body in _forged_requests(client, first, before[0]):
+        client.post("/_dash-update-component", json=body)
+    assert bucket_state() != before
+
+
+def test_anonymous_admin_callbacks_are_refused(secured):
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    _assert_all_refused(client, _forged_requests(client, first, bucket_state()[0]), bucket_state)
+
+
+def test_relabelled_pathname_input_does_not_open_the_gate(secured):
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    requests = _forged_requests(client, first, bucket_state()[0])
+    for body in requests:
+        body["inputs"].append({"id": "_pages_location", "property": "pathname", "value": "/"})
+        if isinstance(body["inputs"][0], dict):
+            body["inputs"][0]["property"] = "pathname"
+    _assert_all_refused(client, requests, bucket_state)
+
+
+def test_callbacks_check_the_user_themselves_without_the_gate(secured):
+    app, first, bucket_state = secured
+    app.server.before_request_funcs[None] = [
+        guard for guard in app.server.before_request_funcs[None] if guard.__name__ != "_gate_admin_callbacks"
+    ]
+    client = app.server.test_client()
+    _assert_all_refused(client, _forged_requests(client, first, bucket_state()[0]), bucket_state)
+
+
+def test_cross_origin_posts_are_refused_even_with_an_admin_session(secured):
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    assert _login(client).status_code == 302
+    requests = _forged_requests(client, first, bucket_state()[0])
+    _assert_all_refused(client, requests, bucket_state, Origin="https://evil.example")
+    _assert_all_refused(client, requests, bucket_state, **{"Sec-Fetch-Site": "cross-site"})
+    assert _login(app.server.test_client(), Origin="https://evil.example").status_code == 403
+
+
+def test_missing_or_forged_session_is_refused(secured):
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    assert _login(client).status_code == 302
+    requests = _forged_requests(client, first, bucket_state()[0])
+    client.delete_cookie("live_dashboard_session")
+    _assert_all_refused(client, requests, bucket_state)
+    client.set_cookie("live_dashboard_session", "eyJhZG1pbl91c2VyIjoiYWxpY2UifQ.forged.signature")
+    _assert_all_refused(client, requests, bucket_state)
+
+
+def test_logout_ends_the_session(secured):
+    app, first, bucket_state = secured
+    client = app.server.test_client()
+    _login(client)
+    assert client.post("/logout").status_code == 302
+    _assert_all_refused(client, _forged_requests(client, first, bucket_state()[0]), bucket_state)
+
+
+def test_public_index_and_page_router_never_send_the_admin_layout(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    for path in ("/", "/admin/", "/anything"):
+        html = client.get(path).get_data(as_text=True)
+        assert "admin-upload" not in html and "admin-publish" not in html
+    routed = client.post(
+        "/_dash-update-component",
+        json={
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": "/admin"},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+        },
+    )
+    assert routed.status_code == 200
+    body = routed.get_data(as_text=True)
+    assert "admin-" not in body
+    assert "login-redirect" in body
+
+
+def test_admin_page_sends_anonymous_users_to_login_and_back(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    response = client.get("/admin")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login?next=/admin")
+    assert _login(client, password="wrong").status_code == 401
+    signed_in = _login(client)
+    assert signed_in.headers["Location"] == "/admin"
+    assert "admin-upload" in client.post(
+        "/_dash-update-component",
+        json={
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": "/admin"},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+        },
+    ).get_data(as_text=True)
+
+
+def test_login_never_redirects_off_site(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    for target in ("//evil.example/x", "https://evil.example", "\\\\evil.example"):
+        response = client.post("/login", data={"username": "alice", "password": ADMIN_PASSWORD, "next": target})
+        assert response.headers["Location"] == "/admin"
+
+
+def test_session_cookie_flags(secured):
+    app, _, _ = secured
+    cookie = _login(app.server.test_client()).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_login_attempts_are_rate_limited(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    statuses = [_login(client, password=f"guess-{attempt}").status_code for attempt in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert _login(client).status_code == 429  # even the right password waits
+
+
+def test_iap_mode_trusts_only_a_verified_assertion(bucket, gcs_settings, make_app):
+    bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV)
+    settings = gcs_settings.with_overrides(auth_mode="iap", iap_audience=AUDIENCE, admin_emails="boss@example.com")
+    app = make_app(settings, iap_transport=KeyServer(IAP_KEY))
+    client = app.server.test_client()
+    header = "x-goog-iap-jwt-assertion"
+
+    assert client.get("/admin").status_code == 403
+    assert client.get("/admin", headers={"x-goog-authenticated-user-email": "accounts.google.com:boss@example.com"}
+                      ).status_code == 403  # fmt: skip
+    assert client.get("/admin", headers={header: IAP_KEY.sign(email="intern@example.com")}).status_code == 403
+    assert client.get("/admin", headers={header: KeyPair(IAP_KEY.key_id).sign(email="boss@example.com")}
+                      ).status_code == 403  # fmt: skip
+    assert client.get("/admin", headers={header: IAP_KEY.sign(email="boss@example.com")}).status_code == 200
