@@ -34,7 +34,7 @@
     function clockTime(isoTime) {
         var when = new Date(isoTime);
         if (isNaN(when.getTime())) { return "an earlier check"; }
-        return when.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+        return when.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
     }
 
     document.addEventListener("visibilitychange", function () {
