@@ -62,9 +62,13 @@ def test_gunicorn_serves_app_server_from_environment(local_csv):
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
                 time.sleep(0.2)
-        for _ in range(6):  # both workers serve Dash's own scripts (multi-worker cold start)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-dependencies", timeout=5) as response:
-                assert response.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            scripts = re.findall(r'<script src="([^"]+)"', response.read().decode())
+        assert scripts
+        for _ in range(3):  # every worker serves Dash's own scripts (multi-worker cold start)
+            for path in [*scripts, "/_dash-dependencies", "/_dash-layout"]:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                    assert response.status == 200, path
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -17,10 +17,16 @@ import pytest
 from auth.passwords import hash_password
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
 from tests.conftest import SAMPLE_CSV
+from tests.dash_requests import callback_payload
 
 ADMIN_PASSWORD = "correct horse battery staple"
 EVIL_CSV = b"ID,first_num,second_num\n666,6,6\n"
 IAP_KEY = KeyPair("iap-test-key")
+# What the browser's page router sends when someone opens /admin.
+ROUTE_TO_ADMIN = callback_payload(
+    ["_pages_content.children", "_pages_store.data"],
+    {"_pages_location.pathname": "/admin", "_pages_location.search": ""},
+)
 
 
 @pytest.fixture(scope="module")
@@ -191,15 +197,7 @@ def test_public_index_and_page_router_never_send_the_admin_layout(secured):
         assert "admin-upload" not in html and "admin-publish" not in html
     routed = client.post(
         "/_dash-update-component",
-        json={
-            "output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": "/admin"},
-                {"id": "_pages_location", "property": "search", "value": ""},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-        },
+        json=ROUTE_TO_ADMIN,
     )
     assert routed.status_code == 200
     body = routed.get_data(as_text=True)
@@ -217,15 +215,7 @@ def test_admin_page_sends_anonymous_users_to_login_and_back(secured):
     assert signed_in.headers["Location"] == "/admin"
     assert "admin-upload" in client.post(
         "/_dash-update-component",
-        json={
-            "output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": "/admin"},
-                {"id": "_pages_location", "property": "search", "value": ""},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-        },
+        json=ROUTE_TO_ADMIN,
     ).get_data(as_text=True)
 
 
