@@ -146,15 +146,20 @@ class LiveData:
             if waited is not None:
                 return waited
         try:
+            # The lock is held until the parsed frame is in the cache, so nobody downloads twice.
+            return self._download_and_parse(key, generation)
+        finally:
+            if took_lock:
+                self._release_lock(lock_name)
+
+    def _download_and_parse(self, key: str, generation: str) -> dict[str, Any]:
+        try:
             content = self.source.read(generation)
         except GenerationNotFound as error:
             raise DataUnavailable(f"version {generation} is no longer available", permanent=True) from error
         except StorageError as error:
             # Not cached: an outage is temporary, the next poll retries.
             raise DataUnavailable(str(error)) from error
-        finally:
-            if took_lock:
-                self._release_lock(lock_name)
         try:
             entry: dict[str, Any] = {"frame": load_table(content, self.source.name)}
         except ParseError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -154,3 +155,31 @@ def test_local_file_versions_flow_through_the_cache(local_csv):
 
     assert first.generation != second.generation
     assert list(live_data.frame(second.generation)["add_num"])[-1] == 20
+
+
+def test_a_worker_arriving_during_the_parse_waits_instead_of_downloading_again(
+    bucket, gcs_settings, gcs_client, fake_gcs, redis_server, monkeypatch
+):
+    """Two workers on one Redis; the second asks while the first is still parsing: one download."""
+    import data_access.live_data as live_data_module
+
+    real_load_table = live_data_module.load_table
+
+    def slow_parse(content: bytes, name: str):
+        time.sleep(0.4)  # stands in for parsing a large file
+        return real_load_table(content, name)
+
+    monkeypatch.setattr(live_data_module, "load_table", slow_parse)
+    generation = _publish(bucket)
+    settings = gcs_settings.with_overrides(cache_type="RedisCache", cache_redis_url=redis_server.url)
+    first_worker, second_worker = _live_data(settings, gcs_client), _live_data(settings, gcs_client)
+    before = fake_gcs.downloads(bucket.name)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(first_worker.frame, generation)
+        time.sleep(0.2)  # the first worker has downloaded and is parsing now
+        second = pool.submit(second_worker.frame, generation)
+        frames = [first.result(), second.result()]
+
+    assert [list(frame["add_num"]) for frame in frames] == [[3, 7, 11], [3, 7, 11]]
+    assert fake_gcs.downloads(bucket.name) - before == 1
