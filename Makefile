@@ -38,8 +38,9 @@ test: system-deps $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-## bench: print the benchmark table (not part of make test)
-bench: $(DEV_STAMP)
+## bench: print the benchmark table (not part of make test); uses wrk when installed
+bench: system-deps $(DEV_STAMP)
+	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/python -m bench.bench
 
 clean:

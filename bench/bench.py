@@ -1,0 +1,263 @@
+"""The benchmark report: ``python -m bench.bench`` from the repository root (``make bench``).
+
+Three sections, each printed as a plain-text table with ratios (machines are noisy):
+
+(a) unchanged-poll throughput vs a no-op callback on the same gunicorn server,
+(b) storage calls per minute vs the number of polling sessions, per cache type,
+(c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path.
+
+All servers (fake-gcs-server, redis-server, gunicorn) run on 127.0.0.1 and are stopped
+by PID before it exits. The report also goes to ``bench/results/latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import reload, sessions, throughput
+from bench.load import client_name
+from tests.servers import FakeGCS, emulator_client
+
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
+SECTIONS = ("a", "b", "c")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A markdown table with columns padded to line up in plain text too."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
+
+    separator = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(headers), separator, *(line(row) for row in rows)])
+
+
+def _statuses(counts: Counter) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "none"
+    return ", ".join(f"{status}: {count} ({count / total:.0%})" for status, count in sorted(counts.items(), key=str))
+
+
+def _optional(value: float | None, template: str) -> str:
+    return "n/a" if value is None else template.format(value)
+
+
+def _seconds(value: float, approximate: bool = False) -> str:
+    text = f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    return f"~{text}" if approximate else text
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def report_throughput(result: throughput.ThroughputResult) -> str:
+    """Section (a)."""
+    rows = []
+    for name, runs in (("poll, unchanged (204)", result.poll), ("no-op callback (204)", result.noop)):
+        rows.append(
+            [
+                name,
+                " / ".join(f"{run.per_second:,.0f}" for run in runs),
+                f"{throughput.mean_rate(runs):,.0f}",
+                f"{max(run.p50_ms for run in runs):.1f} / {max(run.p99_ms for run in runs):.1f}",
+                _optional(throughput.cpu_per_request(runs), "{:,.0f}"),
+                _statuses(throughput.status_mix(runs)),
+            ]
+        )
+    poll_seconds = sum(run.seconds for run in result.poll)
+    headers = ["endpoint", "req/s per round", "req/s pooled", "worst p50 / p99 ms", "worker CPU µs/req", "statuses"]
+    verdict = "meets" if result.median_ratio >= throughput.TARGET_RATIO else "BELOW"
+    return "\n".join(
+        [
+            "## (a) Unchanged-poll throughput (gunicorn -w 2, SimpleCache, VERSION_CACHE_SECONDS default)",
+            "",
+            f"Client: {result.poll[0].client}, {throughput.CONNECTIONS} connections, "
+            f"{throughput.ROUNDS} rounds × {throughput.SECONDS_PER_RUN:.0f} s per endpoint, alternating order "
+            "(gunicorn's sync workers close each connection, so every request reconnects).",
+            "",
+            table(headers, rows),
+            "",
+            f"Ratio poll / no-op req/s: {result.median_ratio:.2f} median of rounds "
+            f"({', '.join(f'{ratio:.2f}' for ratio in result.round_ratios)}); {result.ratio:.2f} pooled "
+            f"— {verdict} the target ≥ {throughput.TARGET_RATIO}.",
+            f"Ratio from worker CPU per request (no-op / poll, median of rounds; steadier on a busy machine): "
+            f"{_optional(result.cpu_ratio, '{:.2f}')}.",
+            *_busy_warning(),
+            f"Storage metadata GETs during the poll runs: {result.poll_metadata_gets} "
+            f"({result.poll_metadata_gets / poll_seconds:.1f}/s for 2 workers; one per worker per cache period).",
+        ]
+    )
+
+
+def _busy_warning() -> list[str]:
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    if load <= cpus * 0.75:
+        return []
+    return [f"Note: load average {load:.1f} on {cpus} CPUs: other work competed for the cores, req/s are noisy."]
+
+
+def report_sessions(results: list[sessions.WindowResult]) -> str:
+    """Section (b)."""
+    rows = []
+    for result in results:
+        no_cache = sessions.no_cache_metadata_per_minute(result.sessions)
+        ours = result.per_minute(result.metadata_gets)
+        rows.append(
+            [
+                f"{result.cache} ({result.workers} worker{'s' if result.workers > 1 else ''})",
+                f"{result.sessions}",
+                f"{result.per_minute(result.polls):,.0f}",
+                f"{ours:,.0f}",
+                f"{sessions.cached_bound_per_minute(result.sessions):,.0f}",
+                f"{no_cache:,.0f}",
+                f"{ours / no_cache:.3f}" if no_cache else "-",
+                f"{result.downloads / result.generations:.1f} / {result.sessions}",
+                f"{result.latency_ms(0.5):.1f} / {result.latency_ms(0.99):.1f}",
+                _statuses(result.statuses),
+            ]
+        )
+    headers = [
+        "cache", "sessions", "polls/min", "metadata GETs/min", "bound", "no shared cache",
+        "ours / none", "downloads per gen (ours / none)", "poll p50 / p99 ms", "statuses",
+    ]  # fmt: skip
+    return "\n".join(
+        [
+            "## (b) Storage calls per minute vs sessions (POLL_INTERVAL_SECONDS "
+            f"{sessions.POLL_INTERVAL_SECONDS:g}, VERSION_CACHE_SECONDS {sessions.VERSION_CACHE_SECONDS:g})",
+            "",
+            f"{sessions.WINDOW_SECONDS:.0f} s window per session count, counts scaled to one minute; "
+            f"{sessions.GENERATIONS_PER_WINDOW} generations published per window. "
+            "'bound' = min(polls, one GET per VERSION_CACHE_SECONDS per cache); "
+            "'no shared cache' = one GET per poll and one download per session per generation.",
+            "",
+            table(headers, rows),
+            "",
+            *_missing_redis_note(results),
+            "200s: a session's first poll, and the poll that sees a new generation; a session polling within "
+            "VERSION_CACHE_SECONDS of a publish first gets the previous generation (one extra 200).",
+        ]
+    )
+
+
+def _missing_redis_note(results: list[sessions.WindowResult]) -> list[str]:
+    if any(result.cache == "RedisCache" for result in results):
+        return []
+    return ["redis-server is not installed (make system-deps): no RedisCache rows."]
+
+
+def report_reload(results: list[reload.ReloadResult]) -> str:
+    """Section (c)."""
+    rows = []
+    for result in results:
+        ours, seed = result.ours, result.seed
+        rows.append(
+            [
+                f"{result.rows:,}",
+                _megabytes(result.csv_bytes),
+                _seconds(ours.load_seconds),
+                _seconds(ours.figure_seconds),
+                _seconds(ours.total_seconds),
+                _seconds(seed.load_seconds),
+                _seconds(seed.loop_seconds, seed.extrapolated),
+                _seconds(seed.figure_seconds),
+                _seconds(seed.total_seconds, seed.extrapolated),
+                f"{'~' if seed.extrapolated else ''}{result.ratio:,.0f}×",
+                _megabytes(ours.figure_bytes),
+                _megabytes(seed.figure_bytes),
+            ]
+        )
+    headers = [
+        "rows", "CSV", "ours: load", "ours: figure", "ours: total", "seed: download+read_csv",
+        "seed: iterrows", "seed: figure", "seed: total", "seed / ours", "figure JSON ours", "figure JSON seed",
+    ]  # fmt: skip
+    return "\n".join(
+        [
+            "## (c) Reload time per generation",
+            "",
+            "ours: load = LiveData.frame(gen) on a cold SimpleCache (download pinned generation + parse + "
+            "vectorised transform + cache store); figure = build_figure (default choices, MAX_CHART_POINTS) "
+            "+ JSON encoding as Dash does.",
+            "seed: download + pd.read_csv + iterrows loop + go.Figure of 2 bar traces over all rows + JSON. "
+            f"'~': iterrows timed on the first {reload.SEED_LOOP_SAMPLE:,} rows and scaled linearly.",
+            "",
+            table(headers, rows),
+        ]
+    )
+
+
+def _section(name: str, run: Callable[[], Any], render: Callable[[Any], str]) -> tuple[str, bool]:
+    """Run one section; a failure becomes its text instead of ending the report."""
+    started = time.monotonic()
+    print(f"[bench] section ({name}) ...", file=sys.stderr, flush=True)
+    try:
+        text = render(run())
+        ok = True
+    except Exception:
+        text = f"## ({name}) FAILED\n\n```\n{traceback.format_exc()}```"
+        ok = False
+    elapsed = time.monotonic() - started
+    print(f"[bench] section ({name}) took {elapsed:.0f} s", file=sys.stderr, flush=True)
+    return f"{text}\n\n_section ({name}) took {elapsed:.0f} s_", ok
+
+
+def _header() -> str:
+    load = os.getloadavg()
+    return "\n".join(
+        [
+            "# Live dashboard benchmark",
+            "",
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.node()} · {os.cpu_count()} CPUs · "
+            f"Python {platform.python_version()} · load client: {client_name()} · "
+            f"load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        ]
+    )
+
+
+def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
+    """Run the chosen sections against one fake-gcs-server; returns (report, all succeeded)."""
+    started = time.monotonic()
+    parts = [_header()]
+    all_ok = True
+    with FakeGCS() as emulator:
+        client = emulator_client(emulator, "bench")
+        plan = {
+            "a": (lambda: throughput.measure(emulator, client), report_throughput),
+            "b": (lambda: sessions.measure(emulator, client), report_sessions),
+            "c": (lambda: reload.measure(emulator, client), report_reload),
+        }
+        for name in sections:
+            text, ok = _section(name, *plan[name])
+            parts.append(text)
+            all_ok = all_ok and ok
+    parts.append(f"Total time: {time.monotonic() - started:.0f} s.")
+    return "\n\n".join(parts) + "\n", all_ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the live dashboard and print one report.")
+    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. 'ac' (default: abc)")
+    args = parser.parse_args(argv)
+    chosen = tuple(section for section in SECTIONS if section in args.only.lower())
+    report, ok = run(chosen or SECTIONS)
+    print(report)
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(report)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
