@@ -185,18 +185,12 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
     content, report = _check(contents, filename)
     if not report.ok:
         return problems_alert(report.problems), None, None, True, None
-    publisher = _publisher()
     try:
-        live = publisher.live_version()
-        live_frame = current_live_data().frame(live.generation) if live else None
-    except (StorageError, DataUnavailable) as error:
-        return (
-            notice(f"Storage cannot be read right now, so nothing can be published: {error}", "warning"),
-            None,
-            None,
-            True,
-            None,
-        )
+        live = _publisher().live_version()
+    except StorageError as error:
+        message = f"Storage cannot be read right now, so nothing can be published: {error}"
+        return notice(message, "warning"), None, None, True, None
+    live_frame = _readable_frame(live.generation) if live else None
     publication = prepare_publication(report.table, content, filename or "", current_live_data().source.name)
     pending = {
         "sha256": hashlib.sha256(content).hexdigest(),
@@ -209,6 +203,14 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
         report.frame, publication.original_filename, diff, live, current_settings().max_chart_points
     )
     return None, preview, pending, False, None
+
+
+def _readable_frame(generation: str) -> Any:
+    """The live table for the diff, or ``None`` when it cannot be read (a fix must still be publishable)."""
+    try:
+        return current_live_data().frame(generation)
+    except DataUnavailable:
+        return None
 
 
 # -- publish ------------------------------------------------------------------------------

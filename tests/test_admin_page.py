@@ -173,3 +173,12 @@ def test_hash_password_command_prints_a_hash_admin_users_accepts():
     assert line.startswith("carol:scrypt:131072:8:1$")
     directory = AdminDirectory.parse(line)
     assert directory.verify("carol", "s3cret-enough") and not directory.verify("carol", "wrong")
+
+
+def test_a_fix_can_be_published_over_an_unreadable_live_version(admin_app, bucket):
+    bucket.blob("data/data.csv").upload_from_string(b"\x89PNG\r\n\x1a\n written by mistake")
+    client = _signed_in(admin_app)
+    preview = _preview(client, GOOD_CSV, "fix.csv")
+    assert preview["admin-publish"]["disabled"] is False
+    _publish(client, GOOD_CSV, "fix.csv", preview["admin-pending"]["data"])
+    assert bucket.get_blob("data/data.csv").download_as_bytes() == GOOD_CSV
