@@ -108,9 +108,10 @@
             var base64Length = contents.length - comma - 1;
             var bytes = Math.floor(base64Length * 3 / 4);
             if (limits && bytes > limits.max_bytes) {
-                var megabytes = function (n) { return (n / 1048576).toFixed(1) + " MB"; };
-                var message = (filename || "The file") + " is " + megabytes(bytes) +
-                    "; the limit is " + megabytes(limits.max_bytes) + ". Nothing was uploaded.";
+                // Rounded up, so a file over the limit never reads as equal to it.
+                var sizeMb = (Math.ceil(bytes / 1048576 * 100) / 100).toFixed(2);
+                var message = (filename || "The file") + " is " + sizeMb + " MB; the limit is " +
+                    limits.max_mb + " MB. Nothing was uploaded.";
                 return [noUpdate, message];
             }
             return [{filename: filename, at: Date.now()}, ""];

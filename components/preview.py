@@ -57,18 +57,25 @@ def _diff_line(diff: dict[str, Any], live: DataVersion | None) -> str:
     return f"Compared with live generation {live.generation}: " + "; ".join(parts) + "."
 
 
+def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str) -> str:
+    derived = [str(column) for column in frame.columns if str(column) not in uploaded_columns]
+    extra = f" (+ derived: {', '.join(derived)})" if derived else ""
+    return f"{filename}: {len(frame):,} rows × {len(uploaded_columns)} columns{extra} — ready to publish."
+
+
 def upload_preview(
-    frame: pd.DataFrame, filename: str, diff: dict[str, Any], live: DataVersion | None, max_points: int
+    frame: pd.DataFrame,
+    uploaded_columns: list[str],
+    filename: str,
+    diff: dict[str, Any],
+    live: DataVersion | None,
+    max_points: int,
 ) -> html.Div:
     """Everything an admin should see before publishing."""
     figure = build_figure(frame, default_choices(frame), max_points)
     return html.Div(
         [
-            dbc.Alert(
-                f"{filename}: {len(frame):,} rows × {len(frame.columns)} columns — ready to publish.",
-                color="success",
-                id="admin-valid",
-            ),
+            dbc.Alert(_shape_line(frame, uploaded_columns, filename), color="success", id="admin-valid"),
             html.P(_diff_line(diff, live), id="admin-diff"),
             dbc.Row(
                 [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -98,7 +99,9 @@ def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: in
 def _check_container(content: bytes, filename: str, max_bytes: int) -> str | None:
     suffix = PurePath(filename).suffix.lower()
     if len(content) > max_bytes:
-        return f"The file is {len(content) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB."
+        # Rounded up, so a file over the limit never reads as equal to it.
+        size_mb = math.ceil(len(content) / 2**20 * 100) / 100
+        return f"The file is {size_mb:.2f} MB; the limit is {max_bytes / 2**20:g} MB (MAX_UPLOAD_MB)."
     if not content.strip():
         return "The file is empty."
     for signature, message in _SIGNATURES:

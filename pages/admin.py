@@ -71,10 +71,12 @@ def _admin_layout(user: User) -> dbc.Container:
             _upload_card(settings.max_upload_mb),
             html.Div(id="admin-upload-error"),
             dcc.Loading(html.Div(id="admin-validation"), type="dot"),
-            html.Div(id="admin-preview"),
             dcc.Store(id="admin-pending"),
             dcc.Store(id="admin-upload-ready"),
-            dcc.Store(id="admin-limits", data={"max_bytes": int(settings.max_upload_mb * 2**20)}),
+            dcc.Store(
+                id="admin-limits",
+                data={"max_bytes": int(settings.max_upload_mb * 2**20), "max_mb": settings.max_upload_mb},
+            ),
             html.Div(
                 [
                     dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
@@ -83,6 +85,7 @@ def _admin_layout(user: User) -> dbc.Container:
                 className="mb-2",
             ),
             dcc.Loading(html.Div(id="admin-publish-result"), type="dot"),
+            html.Div(id="admin-preview"),
             html.H2("History", className="h5 mt-4"),
             html.Div(id="admin-restore-result"),
             html.Div(id="admin-history"),
@@ -199,8 +202,9 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
         "rows": publication.rows,
     }
     diff = diff_summary(live_frame, report.frame)
+    uploaded_columns = [str(column) for column in report.table.columns]
     preview = upload_preview(
-        report.frame, publication.original_filename, diff, live, current_settings().max_chart_points
+        report.frame, uploaded_columns, publication.original_filename, diff, live, current_settings().max_chart_points
     )
     return None, preview, pending, False, None
 

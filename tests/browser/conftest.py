@@ -86,9 +86,8 @@ def live_server() -> Iterator[Callable[[Any], LiveServer]]:
         live.thread.join(timeout=5)
 
 
-@pytest.fixture()
-def browser() -> Iterator[Any]:
-    """A headless Chromium (Selenium WebDriver) with a throw-away profile."""
+def _chromium() -> Iterator[Any]:
+    """A headless Chromium (Selenium WebDriver) with a throw-away profile, quit afterwards."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail("chromium and chromedriver are not installed (make system-deps installs them)")
     from selenium import webdriver
@@ -125,3 +124,15 @@ def browser() -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture()
+def browser() -> Iterator[Any]:
+    """A headless Chromium with a throw-away profile."""
+    yield from _chromium()
+
+
+@pytest.fixture()
+def second_browser() -> Iterator[Any]:
+    """Another headless Chromium, independent of ``browser`` (own process and profile, no shared cookies)."""
+    yield from _chromium()

@@ -1,0 +1,298 @@
+"""The admin page in a real Chromium: sign in, upload, preview, publish, restore.
+
+The app serves a real fake-gcs-server bucket. Files are chosen through the page's real
+``<input type=file>``; the confirm dialog is the browser's own. A second, independent
+Chromium watching the chart page shows that a publication reaches open dashboards
+without a reload. Waits poll with deadlines; the one fixed-length window (a refused
+upload must not reach the server) is checked throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from auth.passwords import hash_password
+from data_access.publishing import Publication, Publisher
+from tests.browser.conftest import LiveServer
+from tests.browser.test_live_chart import (
+    BLOB,
+    LATENCY_SLACK_SECONDS,
+    freshness,
+    open_chart,
+    seconds_until_shown,
+    wait_until,
+    watch_for_y,
+)
+from tests.conftest import SAMPLE_CSV
+
+ADMIN = "alice"
+PASSWORD = "a long enough admin password"
+SAMPLE_Y = [[3, 7, 11], [2, 12, 30]]  # add_num, multiply_num of SAMPLE_CSV (derived by the app)
+NEW_CSV = b"ID,first_num,second_num\n1,10,20\n2,30,40\n3,50,60\n4,70,80\n"
+NEW_Y = [[30, 70, 110, 150], [200, 1200, 3000, 5600]]
+TEXT_IN_NUMBER_CSV = b"ID,first_num,second_num\n1,2,3\n2,two,3\n"
+MISSING_COLUMN_CSV = b"ID,first_num\n1,2\n"
+
+# Records (in the admin page, every 10 ms) the first moment the publish result says "Published".
+WATCH_FOR_PUBLISHED_JS = """
+    window.__publishedAt = null;
+    clearInterval(window.__publishedWatch);
+    window.__publishedWatch = setInterval(function () {
+        const result = document.getElementById('admin-publish-result');
+        if (result && result.innerText.includes('Published generation')) {
+            window.__publishedAt = Date.now();
+            clearInterval(window.__publishedWatch);
+        }
+    }, 10);
+"""
+
+
+@pytest.fixture(scope="module")
+def admin_users() -> str:
+    return f"{ADMIN}:{hash_password(PASSWORD)}"
+
+
+@pytest.fixture()
+def start_admin_app(
+    bucket: Any, gcs_settings: Any, make_app: Callable, live_server: Callable, admin_users: str
+) -> Callable[..., LiveServer]:
+    """``start_admin_app(**overrides)``: the app with one admin, over a bucket holding SAMPLE_CSV.
+
+    The returned server also records ``request_sizes``: (path, body bytes) of every request.
+    """
+
+    def start(**overrides: Any) -> LiveServer:
+        bucket.blob(BLOB).upload_from_string(SAMPLE_CSV, content_type="text/csv")
+        app = make_app(gcs_settings.with_overrides(admin_users=admin_users, **overrides))
+        sizes: list[tuple[str, int]] = []
+        inner = app.server.wsgi_app
+
+        def measuring(environ: dict, start_response: Callable) -> Any:
+            sizes.append((environ.get("PATH_INFO", ""), int(environ.get("CONTENT_LENGTH") or 0)))
+            return inner(environ, start_response)
+
+        app.server.wsgi_app = measuring
+        server = live_server(app)
+        server.request_sizes = sizes
+        return server
+
+    return start
+
+
+def live_generation(bucket: Any) -> str:
+    return str(bucket.get_blob(BLOB).generation)
+
+
+def text_of(browser: Any, element_id: str) -> str:
+    """The element's visible text, '' while it is not on the page."""
+    return browser.execute_script(
+        "const element = document.getElementById(arguments[0]); return element ? element.innerText.trim() : '';",
+        element_id,
+    )
+
+
+def click(browser: Any, element: Any) -> None:
+    """Scroll ``element`` to the middle at once, then click it.
+
+    Bootstrap turns on smooth scrolling, so the scroll WebDriver does before a click is
+    still animating when the click lands, which then hits whatever was there before.
+    """
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+    element.click()
+
+
+def sign_in(browser: Any, server: LiveServer) -> None:
+    """Open /admin as nobody, get sent to the login page, sign in, land back on /admin."""
+    browser.get(server.url + "/admin")
+    wait_until(lambda: browser.current_url == server.url + "/login?next=/admin", 10, "/admin did not ask to sign in")
+    browser.find_element(By.ID, "username").send_keys(ADMIN)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    click(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]"))
+    wait_until(lambda: browser.current_url == server.url + "/admin", 10, "signing in did not lead back to /admin")
+    wait_until(lambda: f"Signed in as {ADMIN}" in browser.page_source, 15, "the admin page did not render")
+    wait_until(lambda: text_of(browser, "admin-live").startswith("Generation "), 10, "the live version never showed")
+
+
+def choose_file(browser: Any, path: Path) -> None:
+    """Pick ``path`` in the upload box, as the file chooser would."""
+    browser.find_element(By.CSS_SELECTOR, "#admin-upload input[type=file]").send_keys(str(path))
+
+
+def publish_button(browser: Any) -> Any:
+    return browser.find_element(By.ID, "admin-publish")
+
+
+def wait_for_preview_chart(browser: Any) -> None:
+    """The preview's chart has drawn: the page below it (the Publish button) stops moving."""
+    wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#admin-preview .js-plotly-plot .main-svg"),
+        10,
+        "the preview chart never drew",
+    )
+
+
+def write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def accept_confirm_dialog(browser: Any, expected: str) -> None:
+    def dialog() -> Any:
+        try:
+            return browser.switch_to.alert
+        except NoAlertPresentException:
+            return None
+
+    alert = wait_until(dialog, 5, "no confirm dialog opened")
+    assert alert.text == expected
+    alert.accept()
+
+
+def test_admin001_login_upload_preview_publish_updates_other_browser(
+    browser, second_browser, start_admin_app, bucket, gcs_settings, tmp_path
+):
+    server = start_admin_app()
+    base = live_generation(bucket)
+    viewer, admin = second_browser, browser
+
+    open_chart(viewer, server, SAMPLE_Y)
+    viewer.execute_script("window.__noReload = 1;")
+
+    sign_in(admin, server)
+    assert publish_button(admin).get_attribute("disabled") is not None
+    choose_file(admin, write(tmp_path, "march.csv", NEW_CSV))
+    valid = wait_until(lambda: text_of(admin, "admin-valid"), 10, "no preview appeared")
+    assert valid.startswith("march.csv: 4 rows × ") and valid.endswith("ready to publish.")
+    assert text_of(admin, "admin-diff") == (
+        f"Compared with live generation {base}: 4 rows added; 3 removed; 0 unchanged."
+    )
+    wait_until(lambda: publish_button(admin).is_enabled(), 5, "Publish stayed disabled after a valid preview")
+    wait_for_preview_chart(admin)
+    assert text_of(admin, "admin-upload-error") == ""
+
+    watch_for_y(viewer, NEW_Y)
+    admin.execute_script(WATCH_FOR_PUBLISHED_JS)
+    click(admin, publish_button(admin))
+    result = wait_until(
+        lambda: (lambda text: text if "Published generation" in text else None)(text_of(admin, "admin-publish-result")),
+        10,
+        "publishing gave no success message",
+    )
+    generation = re.search(r"Published generation (\d+) \(4 rows\)", result).group(1)
+    published_at_ms = wait_until(lambda: admin.execute_script("return window.__publishedAt;"), 2, "watcher missed it")
+
+    latency = seconds_until_shown(viewer, published_at_ms / 1000)
+    limit = gcs_settings.poll_interval_seconds + LATENCY_SLACK_SECONDS
+    assert latency <= limit, f"the other browser showed the new data {latency:.2f} s after publishing (limit {limit})"
+    assert viewer.execute_script("return window.__noReload;") == 1  # same page, no reload
+    assert server.count("/") == 1
+    wait_until(
+        lambda: f"generation {generation} · by {ADMIN}" in freshness(viewer), 2, "freshness text lacks the publication"
+    )
+
+    live = bucket.get_blob(BLOB)
+    assert str(live.generation) == generation
+    assert live.download_as_bytes() == NEW_CSV
+    assert live.metadata["uploaded_by"] == ADMIN
+    assert live.metadata["original_filename"] == "march.csv"
+    assert live.metadata["previous_generation"] == base
+    assert publish_button(admin).get_attribute("disabled") is not None  # one publish per preview
+    wait_until(lambda: f"Generation {generation} " in text_of(admin, "admin-live"), 5, "live version not refreshed")
+    assert server.server_errors() == []
+
+
+def test_admin002_bad_file_is_explained_and_nothing_published(browser, start_admin_app, bucket, tmp_path):
+    server = start_admin_app()
+    before = live_generation(bucket)
+    sign_in(browser, server)
+
+    cases = [
+        ("text.csv", TEXT_IN_NUMBER_CSV, "Line 3, column 'first_num' ('two')"),
+        ("missing.csv", MISSING_COLUMN_CSV, "'second_num' missing"),
+    ]
+    for name, content, expected in cases:
+        choose_file(browser, write(tmp_path, name, content))
+        problems = wait_until(
+            lambda expected=expected: (lambda text: text if expected in text else None)(
+                text_of(browser, "admin-problems")
+            ),
+            10,
+            f"{name}: no problem message containing {expected!r}",
+        )
+        assert problems.startswith("This file was not published:")
+        assert browser.find_elements(By.ID, "admin-valid") == []  # no preview of a bad file
+        assert publish_button(browser).get_attribute("disabled") is not None, f"{name}: Publish is enabled"
+        assert text_of(browser, "admin-upload-error") == ""
+
+    assert live_generation(bucket) == before
+    assert bucket.get_blob(BLOB).download_as_bytes() == SAMPLE_CSV
+    assert server.server_errors() == []
+
+
+def test_admin003_too_large_file_gets_a_message_in_the_browser(browser, start_admin_app, bucket, tmp_path):
+    server = start_admin_app(max_upload_mb=0.01)  # 10,485 bytes
+    before = live_generation(bucket)
+    sign_in(browser, server)
+
+    rows = b"".join(b"%d,1,2\n" % number for number in range(6_000))
+    big = write(tmp_path, "big.csv", b"ID,first_num,second_num\n" + rows)
+    assert 45_000 < big.stat().st_size < 60_000
+    choose_file(browser, big)
+    message = wait_until(lambda: text_of(browser, "admin-upload-error"), 10, "no message about the file size")
+    assert message == "big.csv is 0.06 MB; the limit is 0.01 MB. Nothing was uploaded.", message
+
+    # Nothing may follow: no preview, no problems, and no request carrying the file.
+    window_ends = time.monotonic() + 1.5
+    while time.monotonic() < window_ends:
+        assert browser.find_elements(By.ID, "admin-valid") == []
+        assert browser.find_elements(By.ID, "admin-problems") == []
+        time.sleep(0.1)
+    largest = max(size for _path, size in server.request_sizes)
+    assert largest < big.stat().st_size, f"a {largest}-byte request reached the server"
+    assert publish_button(browser).get_attribute("disabled") is not None
+    assert live_generation(bucket) == before
+    assert server.server_errors() == []
+
+
+def test_admin004_restore_from_history(browser, start_admin_app, bucket):
+    server = start_admin_app()
+    original = live_generation(bucket)
+    publisher = Publisher(server.app.server.extensions["live_data"])
+    newer = publisher.publish(Publication(NEW_CSV, 4, "march.csv"), ADMIN, original).generation
+    sign_in(browser, server)
+    assert f"Generation {newer} " in text_of(browser, "admin-live")
+
+    restore_id = json.dumps({"generation": original, "type": "admin-restore"}, separators=(",", ":"))
+    button = wait_until(
+        lambda: next(iter(browser.find_elements(By.CSS_SELECTOR, f"#admin-history button[id='{restore_id}']")), None),
+        10,
+        f"the history has no Restore button for generation {original}",
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "#admin-history tbody tr")
+    live_row = next(row for row in rows if row.find_element(By.TAG_NAME, "td").text == newer)
+    assert "live" in live_row.text and "Restore" not in live_row.text
+    assert button.text == "Restore"
+    click(browser, button)
+    accept_confirm_dialog(browser, f"Restore generation {original} as the new live version?")
+
+    result = wait_until(lambda: text_of(browser, "admin-restore-result"), 10, "restoring gave no message")
+    restored = re.fullmatch(rf"Restored generation {original} as new generation (\d+)\.", result)
+    assert restored, result
+    live = bucket.get_blob(BLOB)
+    assert str(live.generation) == restored.group(1)
+    assert live.download_as_bytes() == SAMPLE_CSV
+    assert live.metadata["restored_from"] == original and live.metadata["uploaded_by"] == ADMIN
+    wait_until(
+        lambda: f"Generation {live.generation} " in text_of(browser, "admin-live"), 5, "live version not refreshed"
+    )
+    assert server.server_errors() == []
