@@ -82,8 +82,12 @@
             if (paused) { parts.push("live updates paused"); }
             var text = parts.join(" · ");
             var notice = "";
-            if (status && status.error) {
-                var since = shown && shown.updated ? clockTime(shown.updated) : "an earlier check";
+            if (status && status.error && !(shown && shown.generation)) {
+                notice = status.kind === "unreadable"
+                    ? "The data cannot be read: " + status.error
+                    : "Storage unreachable, retrying — no data loaded yet.";
+            } else if (status && status.error) {
+                var since = clockTime(shown.updated);
                 notice = status.kind === "unreadable"
                     ? "Showing data from " + since + " — the newest version cannot be read: " + status.error
                     : "Showing data from " + since + " — storage unreachable, retrying.";

@@ -42,7 +42,7 @@ def default_choices(frame: pd.DataFrame) -> dict[str, Any]:
     return {"x": x_column, "y": y_columns, "kind": "bar" if len(frame) <= 200 else "line"}
 
 
-def valid_choices(choices: dict[str, Any] | None, frame: pd.DataFrame) -> dict[str, Any]:
+def fit_choices(choices: dict[str, Any] | None, frame: pd.DataFrame) -> dict[str, Any]:
     """``choices`` with anything that no longer fits the data replaced by a default."""
     defaults = default_choices(frame)
     if not choices:

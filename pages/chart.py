@@ -20,8 +20,15 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from components.chart import build_figure, chart_controls, data_patch, graph, message_figure, numeric_columns
-from components.chart import valid_choices as fit_choices_to
+from components.chart import (
+    build_figure,
+    chart_controls,
+    data_patch,
+    fit_choices,
+    graph,
+    message_figure,
+    numeric_columns,
+)
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
 from settings import current_settings
@@ -134,7 +141,7 @@ def render_chart(
         requested = (rendered or {}).get("choices") or saved_choices
     else:
         requested = {"x": x_column, "y": y_columns, "kind": kind}
-    choices = fit_choices_to(requested, frame)
+    choices = fit_choices(requested, frame)
     max_points = current_settings().max_chart_points
     if data_changed and rendered and rendered.get("choices") == choices:
         figure: Any = data_patch(frame, choices, max_points)
