@@ -13,6 +13,7 @@ Two server callbacks:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import dash
@@ -59,6 +60,7 @@ def _shown_version(version: DataVersion) -> dict[str, Any]:
         "updated": version.updated,
         "size": version.size,
         "uploaded_by": version.metadata.get("uploaded_by", ""),
+        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

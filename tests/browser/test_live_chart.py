@@ -71,6 +71,18 @@ def publish(bucket: Any, content: bytes) -> str:
     return str(blob.generation)
 
 
+def trace_visibility(browser: Any) -> list[Any]:
+    return browser.execute_script(f"return {GD}._fullData.map(t => t.visible);")
+
+
+def hide_trace_from_legend(browser: Any, name: str) -> None:
+    """Click a legend entry with the mouse, as a user hides a series."""
+    entries = browser.find_elements(By.CSS_SELECTOR, "#chart-graph .legend .traces")
+    entry = next(entry for entry in entries if entry.find_element(By.CSS_SELECTOR, ".legendtext").text == name)
+    entry.find_element(By.CSS_SELECTOR, ".legendtoggle").click()
+    wait_until(lambda: "legendonly" in trace_visibility(browser), 5, f"clicking {name} in the legend hid nothing")
+
+
 def traces(browser: Any) -> list[dict[str, Any]] | None:
     return browser.execute_script(TRACES_JS)
 
@@ -202,6 +214,7 @@ def test_chart001_updates_without_reload_and_keeps_zoom(browser, chart_app, buck
     )
     assert initial_range[0] < zoomed[0] < zoomed[1] < initial_range[1]
     assert browser.execute_script(f"return {GD}._fullLayout.xaxis.autorange;") is False
+    hide_trace_from_legend(browser, "multiply_num")
 
     watch_for_y(browser, SECOND_Y)
     uploaded_at = time.time()
@@ -215,6 +228,7 @@ def test_chart001_updates_without_reload_and_keeps_zoom(browser, chart_app, buck
     assert chart_app.count("/") == 1 and chart_app.count("/_dash-layout") == 1
     wait_until(lambda: f"generation {generation}" in freshness(browser), 2, "freshness text lacks the new generation")
     assert x_range(browser) == zoomed  # the user's zoom survived the update
+    assert trace_visibility(browser) == [True, "legendonly"]  # and so did the legend choice
     assert trace_ys(browser) == SECOND_Y
     assert chart_app.server_errors() == []
 
