@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, request, session
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from auth.iap import IAP_HEADER, IapError, IapVerifier
 from auth.passwords import AdminDirectory
@@ -69,3 +70,19 @@ def require_admin() -> User:
     if user is None or not user.is_admin:
         raise AdminRequired("admin sign-in required")
     return user
+
+
+def sign(value: str, purpose: str) -> str:
+    """A token proving the server issued ``value`` for ``purpose`` (signed with SECRET_KEY)."""
+    return URLSafeSerializer(current_app.secret_key, salt=purpose).dumps(value)
+
+
+def unsign(token: object, purpose: str) -> str | None:
+    """The value inside a token from :func:`sign`, or ``None`` when it was not issued here."""
+    if not isinstance(token, str):
+        return None
+    try:
+        value = URLSafeSerializer(current_app.secret_key, salt=purpose).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -112,12 +113,18 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
     server.register_error_handler(429, too_many_attempts)
 
 
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9_\-./]*")
+
+
 def _safe_next() -> str:
-    """Where to go after login: a local path only (no open redirect)."""
+    """Where to go after login: a plain local path only (no open redirect).
+
+    Browsers drop tabs and new lines inside URLs, so ``/\t/evil.example`` would become
+    ``//evil.example``: only letters, digits and ``_-./`` are allowed, never ``//`` first.
+    """
     target = request.values.get("next", ADMIN_PATH)
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return ADMIN_PATH
-    return target
+    plain = _LOCAL_PATH.fullmatch(target) and "//" not in target and ".." not in target
+    return target if plain else ADMIN_PATH
 
 
 def _refuse_cross_origin_posts() -> Response | None:
@@ -149,7 +156,9 @@ def _gate_admin_callbacks() -> Response | None:
     """
     if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
         return None
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return Response("Malformed callback request", status=400)
     if not _writes_admin_outputs(body):
         return None
     user = current_user()

@@ -49,6 +49,8 @@ class GCSSource:
         return _version_of(blob) if blob is not None else None
 
     def read(self, generation: str) -> bytes:
+        if not generation.isdigit():
+            raise GenerationNotFound(f"{generation!r} is not a generation of {self.location}")
         blob = self._bucket.blob(self.blob_name, generation=int(generation))
         try:
             return blob.download_as_bytes(timeout=(3, 120), retry=_DOWNLOAD_RETRY)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from data_access.sources import DataVersion, GenerationNotFound, StorageError, VersionConflict
+
+_GENERATION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 class LocalFileSource:
@@ -44,6 +47,9 @@ class LocalFileSource:
         return _version(generation, stat, self._metadata(generation))
 
     def read(self, generation: str) -> bytes:
+        if not _GENERATION.fullmatch(generation):
+            # Generations name files in the history folder: never let one be a path.
+            raise GenerationNotFound(f"{generation!r} is not a generation of {self.path}")
         try:
             with open(self.path, "rb") as handle:
                 # fstat on the open handle: the version of the bytes actually read.

@@ -21,6 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from auth import sign, unsign
 from components.chart import (
     build_figure,
     chart_controls,
@@ -35,6 +36,10 @@ from data_access import DataUnavailable, DataVersion, current_live_data
 from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
+
+# The chart only draws generations the poll handed out: the browser cannot ask for any other
+# (an old, rolled-back version, or a made-up one that would bypass the cache).
+GENERATION_TOKEN_PURPOSE = "shown-generation"
 
 
 def layout(**_query: Any) -> dbc.Container:
@@ -57,6 +62,7 @@ def _shown_version(version: DataVersion) -> dict[str, Any]:
     """What this session keeps about the version it shows: small, never the data."""
     return {
         "generation": version.generation,
+        "token": sign(version.generation, GENERATION_TOKEN_PURPOSE),
         "updated": version.updated,
         "size": version.size,
         "uploaded_by": version.metadata.get("uploaded_by", ""),
@@ -132,8 +138,11 @@ def render_chart(
     if shown.get("empty"):
         message = f"No data published yet at {shown.get('location', 'the configured location')}"
         return (message_figure(message), *([no_update] * 7))
+    generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
+    if generation is None or generation != shown.get("generation"):
+        raise PreventUpdate
     try:
-        frame = current_live_data().frame(shown["generation"])
+        frame = current_live_data().frame(generation)
     except DataUnavailable:
         # The poll reports the outage; keep whatever the page shows.
         raise PreventUpdate from None
@@ -158,5 +167,5 @@ def render_chart(
         choices["y"],
         choices["kind"],
         choices,
-        {"generation": shown["generation"], "choices": choices},
+        {"generation": generation, "choices": choices},
     )

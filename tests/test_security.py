@@ -222,9 +222,12 @@ def test_admin_page_sends_anonymous_users_to_login_and_back(secured):
 def test_login_never_redirects_off_site(secured):
     app, _, _ = secured
     client = app.server.test_client()
-    for target in ("//evil.example/x", "https://evil.example", "\\\\evil.example"):
-        response = client.post("/login", data={"username": "alice", "password": ADMIN_PASSWORD, "next": target})
-        assert response.headers["Location"] == "/admin"
+    signed_in = client.post("/login", data={"username": "alice", "password": ADMIN_PASSWORD, "next": "//evil.example"})
+    assert signed_in.headers["Location"] == "/admin"
+    # Signed in, /login sends straight on to "next": every off-site form must fall back to /admin.
+    for target in ("//evil.example/x", "https://evil.example", "\\\\evil.example", "/\t/evil.example",
+                   "/\n/evil.example", "/%09/evil.example", "/admin/..//evil.example"):  # fmt: skip
+        assert client.get("/login", query_string={"next": target}).headers["Location"] == "/admin", target
 
 
 def test_session_cookie_flags(secured):
@@ -255,3 +258,42 @@ def test_iap_mode_trusts_only_a_verified_assertion(bucket, gcs_settings, make_ap
     assert client.get("/admin", headers={header: KeyPair(IAP_KEY.key_id).sign(email="boss@example.com")}
                       ).status_code == 403  # fmt: skip
     assert client.get("/admin", headers={header: IAP_KEY.sign(email="boss@example.com")}).status_code == 200
+
+
+RENDER_OUTPUTS = [
+    "chart-graph.figure", "chart-x.options", "chart-y.options", "chart-x.value", "chart-y.value",
+                  "chart-kind.value", "chart-choices.data", "rendered-chart.data"]  # fmt: skip
+
+
+def _render(client: Any, shown: dict) -> Any:
+    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
+    return client.post(
+        "/_dash-update-component",
+        json=callback_payload(RENDER_OUTPUTS, inputs, {"chart-choices.data": None, "rendered-chart.data": None}),
+    )
+
+
+def test_chart_draws_only_generations_the_server_handed_out(secured):
+    """An old (rolled-back) or made-up generation cannot be read through the public chart."""
+    app, first, _ = secured
+    client = app.server.test_client()
+    forged = [{"generation": first}, {"generation": "abc"}, {"generation": "../../../etc/passwd"},
+              {"generation": first, "token": "forged.token"}]  # fmt: skip
+    assert [_render(client, shown).status_code for shown in forged] == [204] * len(forged)
+
+    from tests.dash_requests import poll
+
+    shown = poll(client).json["response"]["shown-version"]["data"]  # a real hand-out works
+    assert _render(client, shown).status_code == 200
+    assert _render(client, {**shown, "generation": first}).status_code == 204  # token bound to its generation
+
+
+def test_local_history_cannot_be_escaped(tmp_path):
+    from data_access import GenerationNotFound, LocalFileSource
+
+    (tmp_path / "secret.data").write_text("TOPSECRET")
+    (tmp_path / "data").mkdir()
+    source = LocalFileSource(tmp_path / "data" / "data.csv")
+    for generation in ("../../secret", "../secret", "1-2/../../secret", "abc"):
+        with pytest.raises(GenerationNotFound):
+            source.read(generation)
