@@ -7,12 +7,15 @@ override the environment. Bad values stop start-up with one clear line
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from limits import parse_many
 
 APP_DIR = Path(__file__).resolve().parent
 SAMPLE_DATA_PATH = APP_DIR / "data" / "data.csv"
@@ -131,6 +134,13 @@ class Settings:
             raise SettingsError(f"CACHE_TYPE must be one of {', '.join(CACHE_TYPES)}, got {self.cache_type!r}")
         if self.cache_type == "RedisCache" and not self.cache_redis_url:
             raise SettingsError("CACHE_TYPE=RedisCache needs CACHE_REDIS_URL, e.g. redis://127.0.0.1:6379/0")
+        if self.cache_type == "FileSystemCache":
+            try:
+                Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} cannot be created: {error.strerror}") from None
+            if not os.access(self.cache_dir, os.W_OK):
+                raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} is not writable")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not 0 < self.port < 65536:
@@ -146,6 +156,12 @@ class Settings:
             raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
+        try:
+            parse_many(self.login_rate_limit)
+        except ValueError:
+            raise SettingsError(
+                f"LOGIN_RATE_LIMIT must look like '5 per minute;30 per hour', got {self.login_rate_limit!r}"
+            ) from None
         if self.auth_mode == "iap" and not self.iap_audience:
             raise SettingsError("AUTH_MODE=iap needs IAP_AUDIENCE, e.g. /projects/NUMBER/apps/PROJECT_ID")
         if self.auth_mode == "iap" and not self.admin_emails:
@@ -181,9 +197,12 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def current_settings() -> Settings:

@@ -56,6 +56,9 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         app=server,
         storage_uri=settings.cache_redis_url if settings.cache_type == "RedisCache" else "memory://",
         key_prefix="live-dashboard-login",
+        # If Redis goes away, count in memory rather than answer 500 or stop counting.
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
     )
     _add_login_routes(server, limiter, settings, css_url)
     server.before_request(_refuse_cross_origin_posts)

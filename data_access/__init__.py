@@ -11,7 +11,7 @@ from data_access.gcs_source import GCSSource, make_storage_client
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
-from settings import Settings
+from settings import Settings, SettingsError
 
 __all__ = [
     "DataSource",
@@ -50,7 +50,19 @@ def make_cache(settings: Settings, server: Flask) -> Cache:
         config["CACHE_REDIS_URL"] = settings.cache_redis_url
     # Keys carry the data location; a prefix keeps them apart from other apps sharing a Redis.
     config["CACHE_KEY_PREFIX"] = "live-dashboard:"
-    return Cache(server, config=config)
+    cache = Cache(server, config=config)
+    if settings.cache_type == "RedisCache":
+        _check_reachable(cache, settings.cache_redis_url)
+    return cache
+
+
+def _check_reachable(cache: Cache, url: str) -> None:
+    """A wrong CACHE_REDIS_URL stops start-up with one line instead of failing every request."""
+    with cache.app.app_context():
+        try:
+            cache.cache._write_client.ping()
+        except Exception as error:  # redis' connection errors
+            raise SettingsError(f"CACHE_REDIS_URL {url!r} is not reachable: {error}") from None
 
 
 def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:

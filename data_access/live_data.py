@@ -15,6 +15,7 @@ misses from different threads or workers down to one storage call.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ import pandas as pd
 
 from data_access.parsing import ParseError, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError
+
+log = logging.getLogger(__name__)
 
 FRAME_CACHE_SECONDS = 24 * 3600
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
@@ -57,6 +60,51 @@ class VersionCheck:
         return self.error is None
 
 
+class ResilientCache:
+    """The shared cache, degraded to "always a miss" while its backend (e.g. Redis) is down.
+
+    Dashboards then ask storage directly: slower and costlier, but still up, never a 500.
+    After a failure the backend is left alone for ``RETRY_AFTER_SECONDS`` so that every
+    request does not pay a connection timeout.
+    """
+
+    RETRY_AFTER_SECONDS = 5.0
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+        self._down_until = 0.0
+
+    def _call(self, operation: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            return default
+        try:
+            return getattr(self._cache, operation)(*args, **kwargs)
+        except Exception as error:  # redis raises its own error types; any backend may fail
+            log.warning("shared cache unavailable for %.0f s, reading storage directly: %s",
+                        self.RETRY_AFTER_SECONDS, error)  # fmt: skip
+            self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+            return default
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def get(self, key: str) -> Any:
+        return self._call("get", None, key)
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
+        return bool(self._call("set", False, key, value, timeout=timeout))
+
+    def add(self, key: str, value: Any, timeout: int | None = None) -> bool:
+        return bool(self._call("add", False, key, value, timeout=timeout))
+
+    def delete(self, key: str) -> bool:
+        return bool(self._call("delete", False, key))
+
+    def clear(self) -> bool:
+        return bool(self._call("clear", False))
+
+
 class LiveData:
     """Cached access to the current version and to parsed frames of one data source."""
 
@@ -68,7 +116,7 @@ class LiveData:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
-        self.cache = cache
+        self.cache = ResilientCache(cache)
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
         self._prefix = f"live-data:{source.location}"
@@ -140,7 +188,7 @@ class LiveData:
     def _load_frame_entry(self, key: str, generation: str) -> dict[str, Any]:
         lock_name = f"frame:{generation}"
         took_lock = self._take_lock(lock_name)
-        if not took_lock:
+        if not took_lock and self.cache.available:
             # Another worker is downloading this generation: wait for its result.
             waited = self._wait_for(key)
             if waited is not None:

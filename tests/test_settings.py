@@ -37,6 +37,10 @@ def test_environment_is_read_and_flags_override_it():
         ({"DATA_SOURCE": "local", "CACHE_TYPE": "simple"}, "CACHE_TYPE must be one of"),
         ({"DATA_SOURCE": "local", "CACHE_TYPE": "RedisCache"}, "CACHE_REDIS_URL"),
         ({"DATA_SOURCE": "ftp"}, "DATA_SOURCE must be"),
+        ({"DATA_SOURCE": "local", "POLL_INTERVAL_SECONDS": "nan"}, "finite number"),
+        ({"DATA_SOURCE": "local", "VERSION_CACHE_SECONDS": "inf"}, "finite number"),
+        ({"DATA_SOURCE": "local", "LOGIN_RATE_LIMIT": "lots"}, "LOGIN_RATE_LIMIT must look like"),
+        ({"DATA_SOURCE": "local", "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": "/proc/no-cache-here"}, "CACHE_DIR"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(env, message):

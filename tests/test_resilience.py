@@ -1,0 +1,41 @@
+"""Outages of the parts around the app: the shared cache going away must not take dashboards down."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from settings import SettingsError
+from tests.conftest import SAMPLE_CSV
+from tests.dash_requests import poll
+from tests.servers import RedisServer, free_port
+
+
+def test_unreachable_redis_url_stops_start_up_with_one_line(gcs_settings, make_app):
+    settings = gcs_settings.with_overrides(
+        cache_type="RedisCache", cache_redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    with pytest.raises(SettingsError, match=r"CACHE_REDIS_URL .* is not reachable"):
+        make_app(settings)
+
+
+def test_dashboards_and_login_keep_working_when_redis_dies(bucket, gcs_settings, make_app):
+    bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV)
+    redis = RedisServer().start()
+    try:
+        app = make_app(gcs_settings.with_overrides(cache_type="RedisCache", cache_redis_url=redis.url))
+        client = app.server.test_client()
+        shown = poll(client).json["response"]["shown-version"]["data"]
+    finally:
+        redis.stop()
+
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    assert poll(client, shown=shown).status_code == 204  # still answers, from storage directly
+    new_generation = bucket.blob("data/data.csv")
+    new_generation.upload_from_string(SAMPLE_CSV + b"4,4,4\n")
+    changed = poll(client, shown=shown)
+    assert changed.status_code == 200
+    assert changed.json["response"]["shown-version"]["data"]["generation"] == str(new_generation.generation)
+    login = client.post("/login", data={"username": "nobody", "password": "x"})
+    assert login.status_code == 401  # the rate limiter fell back to memory instead of failing
