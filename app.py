@@ -27,7 +27,6 @@ from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
-from data_access.validation import Schema, SchemaError
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -49,15 +48,15 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     server.config["DASHBOARD_SETTINGS"] = settings
     # Uploads arrive base64-encoded inside a JSON body: 4/3 of the file plus a little.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
+    live_data = build_live_data(settings, server, storage_client)
+    server.extensions["schema"] = live_data.schema
     try:
-        server.extensions["schema"] = Schema.parse(settings.data_schema, settings.max_rows)
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
-    except (SchemaError, AdminConfigError) as error:
+    except AdminConfigError as error:
         raise SettingsError(str(error)) from None
     if os.environ.get("GAE_ENV"):
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-    build_live_data(settings, server, storage_client)
     _serve_vendored_css(server)
     app = Dash(
         __name__,

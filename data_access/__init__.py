@@ -11,6 +11,7 @@ from data_access.gcs_source import GCSSource, make_storage_client
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
+from data_access.validation import Schema, SchemaError
 from settings import Settings, SettingsError
 
 __all__ = [
@@ -66,8 +67,13 @@ def _check_reachable(cache: Cache, url: str) -> None:
 
 
 def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:
-    """Wire source and cache together as the settings say, and attach them to ``server``."""
-    live_data = LiveData(make_source(settings, client), make_cache(settings, server), settings.version_cache_seconds)
+    """Wire source, cache and schema together as the settings say, and attach them to ``server``."""
+    try:
+        schema = Schema.parse(settings.data_schema, settings.max_rows)
+    except SchemaError as error:
+        raise SettingsError(str(error)) from None
+    source = make_source(settings, client)
+    live_data = LiveData(source, make_cache(settings, server), settings.version_cache_seconds, schema)
     server.extensions["live_data"] = live_data
     return live_data
 

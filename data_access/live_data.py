@@ -25,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from data_access.parsing import ParseError, load_table
+from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError
+from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,12 @@ class LiveData:
         source: DataSource,
         cache: Any,
         version_cache_seconds: float,
+        schema: Schema | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
+        # Data written around the app (gsutil, an editor) gets the same checks as an upload.
+        self.schema = schema
         self.cache = ResilientCache(cache)
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
@@ -208,13 +212,22 @@ class LiveData:
         except StorageError as error:
             # Not cached: an outage is temporary, the next poll retries.
             raise DataUnavailable(str(error)) from error
-        try:
-            entry: dict[str, Any] = {"frame": load_table(content, self.source.name)}
-        except ParseError as error:
-            # A broken generation stays broken: remember that, don't re-download per session.
-            entry = {"error": f"version {generation} cannot be read: {error}"}
+        # A broken generation stays broken: the verdict is cached, not re-downloaded per session.
+        entry = self._parse(content, generation)
         self.cache.set(key, entry, timeout=FRAME_CACHE_SECONDS)
         return entry
+
+    def _parse(self, content: bytes, generation: str) -> dict[str, Any]:
+        if self.schema is None:
+            try:
+                return {"frame": load_table(content, self.source.name)}
+            except ParseError as error:
+                return {"error": f"version {generation} cannot be read: {error}"}
+        stored_as = f"stored.{format_for(self.source.name)}"
+        report = validate_upload(content, stored_as, self.schema, max_bytes=len(content))
+        if not report.ok:
+            return {"error": f"version {generation} does not fit the schema: {report.problems[0]}"}
+        return {"frame": report.frame}
 
     def _wait_for(self, key: str) -> dict[str, Any] | None:
         deadline = self._clock() + REFRESH_LOCK_SECONDS

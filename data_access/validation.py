@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -92,7 +93,7 @@ def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: in
     if problem:
         return ValidationReport([problem])
     if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
-        return _validate_frame(*_read_parquet(content), schema)
+        return _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
     return _validate_csv(content, schema)
 
 
@@ -139,7 +140,7 @@ def _validate_csv(content: bytes, schema: Schema) -> ValidationReport:
     if header_problems:
         return ValidationReport(header_problems)
     frame, problems = _read_csv(text)
-    return _validate_frame(frame, problems, schema)
+    return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(text, row)}")
 
 
 def _decode(content: bytes) -> tuple[str, str | None]:
@@ -203,7 +204,9 @@ def _read_csv(text: str) -> tuple[pd.DataFrame | None, list[str]]:
     return frame, []
 
 
-def _validate_frame(frame: pd.DataFrame | None, problems: list[str], schema: Schema) -> ValidationReport:
+def _validate_frame(
+    frame: pd.DataFrame | None, problems: list[str], schema: Schema, where: Callable[[int], str]
+) -> ValidationReport:
     if frame is None:
         return ValidationReport(problems)
     if len(frame) == 0:
@@ -213,7 +216,7 @@ def _validate_frame(frame: pd.DataFrame | None, problems: list[str], schema: Sch
     problems = _check_required_columns(frame, schema)
     if problems:
         return ValidationReport(problems)
-    frame, problems = _check_types(frame, schema)
+    frame, problems = _check_types(frame, schema, where)
     if problems:
         return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
     return ValidationReport([], transform(frame), frame)
@@ -229,7 +232,7 @@ def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
     return [f"Required {noun} {names} missing. The header has: {', '.join(found)}."]
 
 
-def _check_types(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[str]]:
+def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> tuple[pd.DataFrame, list[str]]:
     problems: list[str] = []
     converted = {}
     for name, column_type in schema.required.items():
@@ -239,15 +242,15 @@ def _check_types(frame: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, lis
         numbers = pd.to_numeric(column, errors="coerce")
         blank = column.isna()
         bad = numbers.isna() & ~blank
-        problems += _cell_problems(column, blank, name, "is empty; a number is needed")
-        problems += _cell_problems(column, bad, name, "is not a number")
+        problems += _cell_problems(column, blank, name, "is empty; a number is needed", where)
+        problems += _cell_problems(column, bad, name, "is not a number", where)
         infinite = ~numbers.isna() & ~numbers.between(-1e300, 1e300)
-        problems += _cell_problems(column, infinite, name, "is not a finite number")
+        problems += _cell_problems(column, infinite, name, "is not a finite number", where)
         converted[name] = numbers
     return frame.assign(**converted), problems
 
 
-def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str) -> list[str]:
+def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, where: Callable[[int], str]) -> list[str]:
     rows = mask.to_numpy().nonzero()[0]
     if len(rows) == 0:
         return []
@@ -255,8 +258,26 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str) -> 
     value = column.iloc[first]
     shown = "" if pd.isna(value) else f" ('{str(value)[:40]}')"
     more = f" — and {len(rows) - 1:,} more rows in this column" if len(rows) > 1 else ""
-    # Line numbers count the header as line 1.
-    return [f"Line {first + 2}, column '{name}'{shown} {what}{more}."]
+    return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
+
+
+def _line_of_record(text: str, record: int) -> int:
+    """The file line where data record ``record`` (0-based) starts, as an editor numbers lines.
+
+    Counts like pandas does: blank lines are skipped and a quoted field may span lines.
+    Only called for a record that has a problem, so the extra pass costs nothing otherwise.
+    """
+    reader = csv.reader(io.StringIO(text))
+    seen = -1  # the header is record -1
+    previous_end = 0
+    for row in reader:
+        start, previous_end = previous_end + 1, reader.line_num
+        if not row:
+            continue
+        if seen == record:
+            return start
+        seen += 1
+    return previous_end
 
 
 def _more(problems: list[str]) -> list[str]:

@@ -137,3 +137,16 @@ def test_missing_blob_shows_no_data_yet(gcs_settings, make_app):
     client = make_app(gcs_settings).server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
     assert shown["empty"] is True
+
+
+def test_data_written_around_the_app_gets_the_upload_checks(bucket, gcs_settings, make_app):
+    _publish(bucket, SAMPLE_CSV)
+    client = make_app(gcs_settings).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+
+    _publish(bucket, b"ID,first_num,second_num\n1,1,1\n2,two,2\n")  # e.g. a hand-edited file via gsutil
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    status = poll(client, shown=shown).json["response"]["storage-status"]["data"]
+
+    assert status["kind"] == "unreadable"
+    assert "does not fit the schema: Line 3, column 'first_num' ('two') is not a number" in status["error"]

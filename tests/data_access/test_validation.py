@@ -54,3 +54,22 @@ def test_schema_is_configurable():
     assert validate_upload(b"region,sales\nnorth,3\n", "d.csv", schema, CORPUS_MAX_BYTES).ok
     with pytest.raises(SchemaError):
         Schema.parse("sales:money", max_rows=10)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"ID,first_num,second_num\n1,2,3\n\n2,two,3\n",  # a blank line before the bad row
+        b'ID,first_num,second_num\n1,2,"a quoted\nvalue"\n2,two,3\n',  # a field spanning two lines
+    ],
+)
+def test_line_numbers_match_what_an_editor_shows(content):
+    problems = validate_upload(content, "d.csv", SCHEMA, CORPUS_MAX_BYTES).problems
+    assert problems[0].startswith("Line 4, column 'first_num' ('two')"), problems
+
+
+def test_parquet_problems_name_the_row():
+    buffer = io.BytesIO()
+    pd.DataFrame({"first_num": ["1", "x"], "second_num": [1, 2]}).to_parquet(buffer)
+    problems = validate_upload(buffer.getvalue(), "d.parquet", SCHEMA, CORPUS_MAX_BYTES).problems
+    assert problems == ["Row 2, column 'first_num' ('x') is not a number."]
