@@ -12,6 +12,7 @@ import functools
 import getpass
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def print_password_hash(user: str | None) -> int:
     """Read a password (prompting on a terminal, else one line of stdin) and print its hash."""
+    if user is not None and not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,64}", user):
+        print("live-dashboard: a user name may use letters, digits and _ . @ + - only", file=sys.stderr)
+        return 2
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:

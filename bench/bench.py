@@ -131,9 +131,17 @@ def report_sessions(results: list[sessions.WindowResult]) -> str:
             ]
         )
     headers = [
-        "cache", "sessions", "polls/min", "metadata GETs/min", "bound", "no shared cache",
-        "ours / none", "downloads per gen (ours / none)", "poll p50 / p99 ms", "statuses",
-    ]  # fmt: skip
+        "cache",
+        "sessions",
+        "polls/min",
+        "metadata GETs/min",
+        "bound",
+        "no shared cache",
+        "ours / none",
+        "downloads per gen (ours / none)",
+        "poll p50 / p99 ms",
+        "statuses",
+    ]
     return "\n".join(
         [
             "## (b) Storage calls per minute vs sessions (POLL_INTERVAL_SECONDS "
@@ -181,9 +189,19 @@ def report_reload(results: list[reload.ReloadResult]) -> str:
             ]
         )
     headers = [
-        "rows", "CSV", "ours: load", "ours: figure", "ours: total", "seed: download+read_csv",
-        "seed: iterrows", "seed: figure", "seed: total", "seed / ours", "figure JSON ours", "figure JSON seed",
-    ]  # fmt: skip
+        "rows",
+        "CSV",
+        "ours: load",
+        "ours: figure",
+        "ours: total",
+        "seed: download+read_csv",
+        "seed: iterrows",
+        "seed: figure",
+        "seed: total",
+        "seed / ours",
+        "figure JSON ours",
+        "figure JSON seed",
+    ]
     return "\n".join(
         [
             "## (c) Reload time per generation",

@@ -38,13 +38,19 @@ class Gunicorn:
 
     def start(self) -> Gunicorn:
         command = [
-            sys.executable, "-m", "gunicorn",
-            "-w", str(self.workers),
-            "-b", f"{self.host}:{self.port}",
-            "--log-level", "warning",
-            "--error-logfile", str(self.log_path),
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(self.workers),
+            "-b",
+            f"{self.host}:{self.port}",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(self.log_path),
             self.wsgi_app,
-        ]  # fmt: skip
+        ]
         env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}
         env.update(self.env)
         self.process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=subprocess.DEVNULL)

@@ -84,9 +84,16 @@ def _wrk_load(target: str, body: bytes, connections: int, seconds: float) -> Loa
         script = Path(folder) / "post.lua"
         script.write_text(_WRK_SCRIPT.replace("BODY", body.decode()))
         command = [
-            "wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-            "--timeout", "10s", "-s", str(script), target,
-        ]  # fmt: skip
+            "wrk",
+            f"-t{min(WRK_THREADS, connections)}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            target,
+        ]
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     return _parse_wrk(output)
 

@@ -61,11 +61,22 @@ def _thin(frame: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, int]:
     return (frame.iloc[::step] if step > 1 else frame), step
 
 
-def _trace_type(kind: str, points: int) -> dict[str, Any]:
+def drawn_as(choices: dict[str, Any], rows: int, max_points: int) -> str:
+    """How the traces are really drawn: too many bars for a browser become lines.
+
+    A live update may only patch data when this stays the same (the trace type is not patched).
+    """
+    points = min(rows, max_points)
+    kind = "line" if choices["kind"] == "bar" and points > MAX_DEFAULT_BARS else choices["kind"]
+    return f"{kind}-webgl" if kind != "bar" and points > WEBGL_THRESHOLD else kind
+
+
+def _trace_type(drawn: str) -> dict[str, Any]:
+    kind, _, renderer = drawn.partition("-")
     if kind == "bar":
         return {"type": "bar"}
     mode = "lines" if kind == "line" else "markers"
-    return {"type": "scattergl" if points > WEBGL_THRESHOLD else "scatter", "mode": mode}
+    return {"type": "scattergl" if renderer == "webgl" else "scatter", "mode": mode}
 
 
 def _column_values(frame: pd.DataFrame, column: str) -> Any:
@@ -76,25 +87,29 @@ def _column_values(frame: pd.DataFrame, column: str) -> Any:
     return values.tolist()
 
 
-def _subtitle(total_rows: int, step: int) -> str:
-    if step == 1:
-        return f"{total_rows:,} rows"
-    return f"{total_rows:,} rows · showing every {step:,}th row"
+def _subtitle(total_rows: int, step: int, choices: dict[str, Any], drawn: str) -> str:
+    parts = [f"{total_rows:,} row" if total_rows == 1 else f"{total_rows:,} rows"]
+    if step > 1:
+        parts.append(f"showing every {step:,}th row")
+    if choices["kind"] == "bar" and not drawn.startswith("bar"):
+        parts.append("drawn as lines: too many rows for bars")
+    return " · ".join(parts)
 
 
 def build_figure(frame: pd.DataFrame, choices: dict[str, Any], max_points: int) -> dict[str, Any]:
     """A complete figure for ``choices`` (which must be valid for ``frame``)."""
     shown, step = _thin(frame, max_points)
+    drawn = drawn_as(choices, len(frame), max_points)
     x_values = _column_values(shown, choices["x"])
     traces = [
-        {**_trace_type(choices["kind"], len(shown)), "name": column, "x": x_values, "y": _column_values(shown, column)}
+        {**_trace_type(drawn), "name": column, "x": x_values, "y": _column_values(shown, column)}
         for column in choices["y"]
     ]
     return {
         "data": traces,
         "layout": {
             "uirevision": UIREVISION,
-            "title": {"text": _subtitle(len(frame), step), "font": {"size": 13}, "x": 0.01},
+            "title": {"text": _subtitle(len(frame), step, choices, drawn), "font": {"size": 13}, "x": 0.01},
             "xaxis": {"title": {"text": choices["x"]}},
             "yaxis": {"title": {"text": ", ".join(choices["y"])}},
             "barmode": "group",
@@ -113,7 +128,7 @@ def data_patch(frame: pd.DataFrame, choices: dict[str, Any], max_points: int) ->
     for index, column in enumerate(choices["y"]):
         patch["data"][index]["x"] = x_values
         patch["data"][index]["y"] = _column_values(shown, column)
-    patch["layout"]["title"]["text"] = _subtitle(len(frame), step)
+    patch["layout"]["title"]["text"] = _subtitle(len(frame), step, choices, drawn_as(choices, len(frame), max_points))
     return patch
 
 

@@ -14,6 +14,10 @@ from data_access import DataVersion
 PREVIEW_ROWS = 10
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def problems_alert(problems: list[str]) -> dbc.Alert:
     """The reasons a file was rejected, one per line."""
     return dbc.Alert(
@@ -48,8 +52,9 @@ def _type_name(column: pd.Series) -> str:
 
 def _diff_line(diff: dict[str, Any], live: DataVersion | None) -> str:
     if live is None:
-        return f"Nothing is live yet: all {diff['added']:,} rows are new."
-    parts = [f"{diff['added']:,} rows added", f"{diff['removed']:,} removed", f"{diff['unchanged']:,} unchanged"]
+        return f"Nothing is live yet: all {_count(diff['added'], 'row')} are new."
+    added = _count(diff["added"], "row")
+    parts = [f"{added} added", f"{diff['removed']:,} removed", f"{diff['unchanged']:,} unchanged"]
     if diff["columns_added"]:
         parts.append("new columns: " + ", ".join(diff["columns_added"]))
     if diff["columns_removed"]:
@@ -60,7 +65,8 @@ def _diff_line(diff: dict[str, Any], live: DataVersion | None) -> str:
 def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str) -> str:
     derived = [str(column) for column in frame.columns if str(column) not in uploaded_columns]
     extra = f" (+ derived: {', '.join(derived)})" if derived else ""
-    return f"{filename}: {len(frame):,} rows × {len(uploaded_columns)} columns{extra} — ready to publish."
+    shape = f"{_count(len(frame), 'row')} × {_count(len(uploaded_columns), 'column')}"
+    return f"{filename}: {shape}{extra} — ready to publish."
 
 
 def upload_preview(
@@ -110,7 +116,7 @@ def history_table(versions: list[DataVersion], live_generation: str | None) -> d
     if not versions:
         return html.P("No earlier versions are kept yet.", className="text-muted")
     header = html.Thead(
-        html.Tr([html.Th(name) for name in ("Generation", "When (UTC)", "Who", "Action", "Rows", "Size", "")])
+        html.Tr([html.Th(name) for name in ("Generation", "When (UTC)", "Who", "Action", "File", "Rows", "Size", "")])
     )
     return dbc.Table([header, html.Tbody([_history_row(v, live_generation) for v in versions])], size="sm", hover=True)
 
@@ -136,6 +142,7 @@ def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
             html.Td(version.updated[:19].replace("T", " ")),
             html.Td(metadata.get("uploaded_by", "—")),
             html.Td(action or "—"),
+            html.Td(metadata.get("original_filename", "—")),
             html.Td(metadata.get("rows", "—")),
             html.Td(f"{version.size:,} B"),
             html.Td(control),

@@ -81,8 +81,9 @@ class ResilientCache:
         try:
             return getattr(self._cache, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
-            log.warning("shared cache unavailable for %.0f s, reading storage directly: %s",
-                        self.RETRY_AFTER_SECONDS, error)  # fmt: skip
+            log.warning(
+                "shared cache unavailable for %.0f s, reading storage directly: %s", self.RETRY_AFTER_SECONDS, error
+            )
             self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
             return default
 
@@ -118,8 +119,10 @@ class LiveData:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
-        # Data written around the app (gsutil, an editor) gets the same checks as an upload.
         self.schema = schema
+        # Data written around the app (gsutil, an editor) gets the upload checks too, except
+        # that any table may be shown: the chart page lets people pick its columns.
+        self._stored_schema = schema.for_stored_data() if schema else None
         self.cache = ResilientCache(cache)
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
@@ -218,15 +221,15 @@ class LiveData:
         return entry
 
     def _parse(self, content: bytes, generation: str) -> dict[str, Any]:
-        if self.schema is None:
+        if self._stored_schema is None:
             try:
                 return {"frame": load_table(content, self.source.name)}
             except ParseError as error:
                 return {"error": f"version {generation} cannot be read: {error}"}
         stored_as = f"stored.{format_for(self.source.name)}"
-        report = validate_upload(content, stored_as, self.schema, max_bytes=len(content))
+        report = validate_upload(content, stored_as, self._stored_schema, max_bytes=len(content))
         if not report.ok:
-            return {"error": f"version {generation} does not fit the schema: {report.problems[0]}"}
+            return {"error": f"version {generation} was not accepted: {report.problems[0]}"}
         return {"frame": report.frame}
 
     def _wait_for(self, key: str) -> dict[str, Any] | None:

@@ -52,6 +52,9 @@ class Schema:
 
     required: dict[str, str]
     max_rows: int
+    #: False for data that is already stored: any table may be shown, but the schema's
+    #: columns, where present, must still hold the right types.
+    columns_required: bool = True
 
     @classmethod
     def parse(cls, spec: str, max_rows: int) -> Schema:
@@ -64,6 +67,10 @@ class Schema:
                 raise SchemaError(f"DATA_SCHEMA entry {entry!r} is not name:type with type one of {COLUMN_TYPES}")
             required[name.strip()] = column_type
         return cls(required, max_rows)
+
+    def for_stored_data(self) -> Schema:
+        """The same checks, except that tables without the schema's columns are allowed."""
+        return Schema(self.required, self.max_rows, columns_required=False)
 
     def describe(self) -> str:
         if not self.required:
@@ -225,7 +232,7 @@ def _validate_frame(
 def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
     found = [str(column) for column in frame.columns]
     missing = [name for name in schema.required if name not in found]
-    if not missing:
+    if not missing or not schema.columns_required:
         return []
     names = ", ".join(f"'{name}'" for name in missing)
     noun = "column" if len(missing) == 1 else "columns"
@@ -236,7 +243,7 @@ def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str
     problems: list[str] = []
     converted = {}
     for name, column_type in schema.required.items():
-        if column_type != "numeric":
+        if column_type != "numeric" or name not in frame.columns:
             continue
         column = frame[name]
         numbers = pd.to_numeric(column, errors="coerce")

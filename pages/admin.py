@@ -33,6 +33,7 @@ dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live d
 
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
+HIDDEN = {"display": "none"}
 
 
 def layout(**_query: Any) -> Any:
@@ -80,7 +81,13 @@ def _admin_layout(user: User) -> dbc.Container:
             html.Div(
                 [
                     dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
-                    dbc.Button("Review again", id="admin-review-again", color="secondary", outline=True),
+                    dbc.Button(
+                        "Review again",
+                        id="admin-review-again",
+                        color="secondary",
+                        outline=True,
+                        style={"display": "none"},  # shown after a conflict
+                    ),
                 ],
                 className="mb-2",
             ),
@@ -174,6 +181,7 @@ def _check(contents: str | None, filename: str | None) -> tuple[bytes, Validatio
     Output("admin-pending", "data"),
     Output("admin-publish", "disabled"),
     Output("admin-publish-result", "children"),
+    Output("admin-review-again", "style", allow_duplicate=True),
     Input("admin-upload-ready", "data"),
     Input("admin-review-again", "n_clicks"),
     State("admin-upload", "contents"),
@@ -187,12 +195,12 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
         raise PreventUpdate
     content, report = _check(contents, filename)
     if not report.ok:
-        return problems_alert(report.problems), None, None, True, None
+        return problems_alert(report.problems), None, None, True, None, HIDDEN
     try:
         live = _publisher().live_version()
     except StorageError as error:
         message = f"Storage cannot be read right now, so nothing can be published: {error}"
-        return notice(message, "warning"), None, None, True, None
+        return notice(message, "warning"), None, None, True, None, HIDDEN
     live_frame = _readable_frame(live.generation) if live else None
     publication = prepare_publication(report.table, content, filename or "", current_live_data().source.name)
     pending = {
@@ -206,7 +214,7 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
     preview = upload_preview(
         report.frame, uploaded_columns, publication.original_filename, diff, live, current_settings().max_chart_points
     )
-    return None, preview, pending, False, None
+    return None, preview, pending, False, None, HIDDEN
 
 
 def _readable_frame(generation: str) -> Any:
@@ -225,6 +233,8 @@ def _readable_frame(generation: str) -> Any:
     Output("admin-pending", "data", allow_duplicate=True),
     Output("admin-publish", "disabled", allow_duplicate=True),
     Output("admin-history-stale", "data"),
+    Output("admin-preview", "children", allow_duplicate=True),
+    Output("admin-review-again", "style"),
     Input("admin-publish", "n_clicks"),
     State("admin-upload", "contents"),
     State("admin-upload", "filename"),
@@ -239,23 +249,20 @@ def publish_upload(n_clicks: int | None, contents: str | None, filename: str | N
     content, report = _check(contents, filename)
     if not report.ok or hashlib.sha256(content).hexdigest() != pending.get("sha256"):
         message = "The file is not the one you previewed. Review it again before publishing."
-        return notice(message, "danger"), None, True, no_update
+        return notice(message, "danger"), None, True, no_update, no_update, {}
     publication = prepare_publication(report.table, content, filename or "", current_live_data().source.name)
     try:
         version = _publisher().publish(publication, user.name, pending.get("base_generation"))
     except VersionConflict as conflict:
-        return notice(_conflict_message(conflict), "warning"), None, True, no_update
+        return notice(_conflict_message(conflict), "warning"), None, True, no_update, no_update, {}
     except StorageError as error:
-        return (
-            notice(f"Nothing was published: storage failed ({error}). Try again.", "danger"),
-            no_update,
-            False,
-            no_update,
-        )
+        message = f"Nothing was published: storage failed ({error}). Try again."
+        return notice(message, "danger"), no_update, False, no_update, no_update, no_update
     message = (
         f"Published generation {version.generation} ({publication.rows:,} rows). Open dashboards update within seconds."
     )
-    return notice(message, "success"), None, True, version.generation
+    # The preview described a file that is now live: clear it.
+    return notice(message, "success"), None, True, version.generation, None, HIDDEN
 
 
 def _conflict_message(conflict: VersionConflict) -> str:

@@ -26,6 +26,7 @@ from components.chart import (
     build_figure,
     chart_controls,
     data_patch,
+    drawn_as,
     fit_choices,
     graph,
     message_figure,
@@ -47,7 +48,7 @@ def layout(**_query: Any) -> dbc.Container:
     return dbc.Container(
         [
             html.H1("Live data", className="h3 mt-3"),
-            html.P(f"Source: {settings.data_location}", className="text-muted small mb-2", id="data-location"),
+            html.P(f"Data: {current_live_data().source.name}", className="text-muted small mb-2", id="data-location"),
             live_status_bar(settings.poll_interval_seconds),
             chart_controls(),
             graph(),
@@ -154,7 +155,8 @@ def render_chart(
         requested = {"x": x_column, "y": y_columns, "kind": kind}
     choices = fit_choices(requested, frame)
     max_points = current_settings().max_chart_points
-    if data_changed and rendered and rendered.get("choices") == choices:
+    drawn = drawn_as(choices, len(frame), max_points)
+    if data_changed and rendered and rendered.get("choices") == choices and rendered.get("drawn_as") == drawn:
         figure: Any = data_patch(frame, choices, max_points)
     else:
         figure = build_figure(frame, choices, max_points)
@@ -167,5 +169,5 @@ def render_chart(
         choices["y"],
         choices["kind"],
         choices,
-        {"generation": generation, "choices": choices},
+        {"generation": generation, "choices": choices, "drawn_as": drawn},
     )

@@ -19,8 +19,14 @@ from tests.dash_requests import callback_payload
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough admin password"
 GOOD_CSV = b"ID,first_num,second_num\n1,10,20\n2,30,40\n"
-PREVIEW_OUTPUTS = ["admin-validation.children", "admin-preview.children", "admin-pending.data",
-                   "admin-publish.disabled", "admin-publish-result.children"]  # fmt: skip
+PREVIEW_OUTPUTS = [
+    "admin-validation.children",
+    "admin-preview.children",
+    "admin-pending.data",
+    "admin-publish.disabled",
+    "admin-publish-result.children",
+    "admin-review-again.style",
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +65,21 @@ def _preview(client: Any, content: bytes, filename: str) -> dict:
         {"admin-upload-ready.data": {"filename": filename}, "admin-review-again.n_clicks": None},
         {"admin-upload.contents": _contents(content), "admin-upload.filename": filename},
     )
+    body["output"] = _callback_key(client, "admin-upload-ready.data")
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
     return response.json["response"]
 
 
 def _publish(client: Any, content: bytes, filename: str, pending: dict) -> dict:
-    outputs = ["admin-publish-result.children", "admin-pending.data", "admin-publish.disabled",
-               "admin-history-stale.data"]  # fmt: skip
+    outputs = [
+        "admin-publish-result.children",
+        "admin-pending.data",
+        "admin-publish.disabled",
+        "admin-history-stale.data",
+        "admin-preview.children",
+        "admin-review-again.style",
+    ]
     body = callback_payload(
         outputs,
         {"admin-publish.n_clicks": 1},
@@ -142,10 +155,14 @@ def test_restore_from_the_history_table(admin_app, bucket):
     _publish(client, GOOD_CSV, "new.csv", pending)
     live = str(bucket.get_blob("data/data.csv").generation)
 
-    refreshed = client.post("/_dash-update-component", json=callback_payload(
-        ["admin-live.children", "admin-history.children", "admin-live-version.data"],
-        {"admin-refresh.n_intervals": 1, "admin-history-stale.data": None}, {"admin-live-version.data": None},
-    )).json["response"]  # fmt: skip
+    refreshed = client.post(
+        "/_dash-update-component",
+        json=callback_payload(
+            ["admin-live.children", "admin-history.children", "admin-live-version.data"],
+            {"admin-refresh.n_intervals": 1, "admin-history-stale.data": None},
+            {"admin-live-version.data": None},
+        ),
+    ).json["response"]
     assert refreshed["admin-live-version"]["data"] == live
     assert original in _text(refreshed["admin-history"]["children"])
 
@@ -166,8 +183,12 @@ def test_restore_from_the_history_table(admin_app, bucket):
 def test_hash_password_command_prints_a_hash_admin_users_accepts():
     result = subprocess.run(
         [sys.executable, "app.py", "hash-password", "--user", "carol"],
-        cwd=REPO, input="s3cret-enough\n", capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        input="s3cret-enough\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip()
     assert line.startswith("carol:scrypt:131072:8:1$")
@@ -182,3 +203,14 @@ def test_a_fix_can_be_published_over_an_unreadable_live_version(admin_app, bucke
     assert preview["admin-publish"]["disabled"] is False
     _publish(client, GOOD_CSV, "fix.csv", preview["admin-pending"]["data"])
     assert bucket.get_blob("data/data.csv").download_as_bytes() == GOOD_CSV
+
+
+def test_after_publishing_the_preview_is_cleared_and_a_conflict_offers_review_again(admin_app):
+    alice, bob = _signed_in(admin_app, "alice"), _signed_in(admin_app, "bob")
+    bob_pending = _preview(bob, GOOD_CSV + b"3,1,1\n", "bob.csv")["admin-pending"]["data"]
+    published = _publish(alice, GOOD_CSV, "a.csv", _preview(alice, GOOD_CSV, "a.csv")["admin-pending"]["data"])
+    assert published["admin-preview"]["children"] is None
+    assert published["admin-review-again"]["style"] == {"display": "none"}
+
+    conflict = _publish(bob, GOOD_CSV + b"3,1,1\n", "bob.csv", bob_pending)
+    assert conflict["admin-review-again"]["style"] == {}  # the button appears

@@ -78,7 +78,11 @@ def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
     env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{free_port()}", "app:server"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "live-dashboard: APP_ENV=production needs a strong SECRET_KEY" in result.stderr

@@ -78,7 +78,6 @@ def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, g
     )
     patched = update.json["response"]["chart-graph"]["figure"]
     assert patched["__dash_patch_update"] == "__dash_patch_update"
-    assert "layout" not in {op["location"][0] for op in patched["operations"] if op["location"][0] != "layout"}
     changed_paths = {tuple(op["location"]) for op in patched["operations"]}
     assert ("data", 1, "y") in changed_paths
     assert not any(path[:2] == ("layout", "xaxis") for path in changed_paths)  # zoom untouched
@@ -149,4 +148,12 @@ def test_data_written_around_the_app_gets_the_upload_checks(bucket, gcs_settings
     status = poll(client, shown=shown).json["response"]["storage-status"]["data"]
 
     assert status["kind"] == "unreadable"
-    assert "does not fit the schema: Line 3, column 'first_num' ('two') is not a number" in status["error"]
+    assert "was not accepted: Line 3, column 'first_num' ('two') is not a number" in status["error"]
+
+
+def test_any_table_written_around_the_app_is_shown(bucket, gcs_settings, make_app):
+    _publish(bucket, b"date,sales\n2024-01-01,3\n")
+    client = make_app(gcs_settings).server.test_client()
+    response = poll(client).json["response"]
+    assert response["shown-version"]["data"]["generation"]
+    assert response["storage-status"]["data"] is None

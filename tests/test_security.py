@@ -104,8 +104,13 @@ def _forged_input(spec: dict[str, Any], values: dict[str, Any]) -> Any:
     key = f"{spec['id']}.{spec['property']}"
     if spec["id"].startswith("{"):  # pattern-matching (ALL): a list of matches
         pattern = json.loads(spec["id"])
-        return [{"id": {**pattern, "generation": values["admin-restore-target.data"]}, "property": spec["property"],
-                 "value": 1}]  # fmt: skip
+        return [
+            {
+                "id": {**pattern, "generation": values["admin-restore-target.data"]},
+                "property": spec["property"],
+                "value": 1,
+            }
+        ]
     return {"id": spec["id"], "property": spec["property"], "value": values.get(key, 1)}
 
 
@@ -225,8 +230,15 @@ def test_login_never_redirects_off_site(secured):
     signed_in = client.post("/login", data={"username": "alice", "password": ADMIN_PASSWORD, "next": "//evil.example"})
     assert signed_in.headers["Location"] == "/admin"
     # Signed in, /login sends straight on to "next": every off-site form must fall back to /admin.
-    for target in ("//evil.example/x", "https://evil.example", "\\\\evil.example", "/\t/evil.example",
-                   "/\n/evil.example", "/%09/evil.example", "/admin/..//evil.example"):  # fmt: skip
+    for target in (
+        "//evil.example/x",
+        "https://evil.example",
+        "\\\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/%09/evil.example",
+        "/admin/..//evil.example",
+    ):
         assert client.get("/login", query_string={"next": target}).headers["Location"] == "/admin", target
 
 
@@ -252,17 +264,30 @@ def test_iap_mode_trusts_only_a_verified_assertion(bucket, gcs_settings, make_ap
     header = "x-goog-iap-jwt-assertion"
 
     assert client.get("/admin").status_code == 403
-    assert client.get("/admin", headers={"x-goog-authenticated-user-email": "accounts.google.com:boss@example.com"}
-                      ).status_code == 403  # fmt: skip
+    assert (
+        client.get(
+            "/admin", headers={"x-goog-authenticated-user-email": "accounts.google.com:boss@example.com"}
+        ).status_code
+        == 403
+    )
     assert client.get("/admin", headers={header: IAP_KEY.sign(email="intern@example.com")}).status_code == 403
-    assert client.get("/admin", headers={header: KeyPair(IAP_KEY.key_id).sign(email="boss@example.com")}
-                      ).status_code == 403  # fmt: skip
+    assert (
+        client.get("/admin", headers={header: KeyPair(IAP_KEY.key_id).sign(email="boss@example.com")}).status_code
+        == 403
+    )
     assert client.get("/admin", headers={header: IAP_KEY.sign(email="boss@example.com")}).status_code == 200
 
 
 RENDER_OUTPUTS = [
-    "chart-graph.figure", "chart-x.options", "chart-y.options", "chart-x.value", "chart-y.value",
-                  "chart-kind.value", "chart-choices.data", "rendered-chart.data"]  # fmt: skip
+    "chart-graph.figure",
+    "chart-x.options",
+    "chart-y.options",
+    "chart-x.value",
+    "chart-y.value",
+    "chart-kind.value",
+    "chart-choices.data",
+    "rendered-chart.data",
+]
 
 
 def _render(client: Any, shown: dict) -> Any:
@@ -277,8 +302,12 @@ def test_chart_draws_only_generations_the_server_handed_out(secured):
     """An old (rolled-back) or made-up generation cannot be read through the public chart."""
     app, first, _ = secured
     client = app.server.test_client()
-    forged = [{"generation": first}, {"generation": "abc"}, {"generation": "../../../etc/passwd"},
-              {"generation": first, "token": "forged.token"}]  # fmt: skip
+    forged = [
+        {"generation": first},
+        {"generation": "abc"},
+        {"generation": "../../../etc/passwd"},
+        {"generation": first, "token": "forged.token"},
+    ]
     assert [_render(client, shown).status_code for shown in forged] == [204] * len(forged)
 
     from tests.dash_requests import poll

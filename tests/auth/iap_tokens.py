@@ -33,8 +33,15 @@ class KeyPair:
 
     def sign(self, **claims: Any) -> str:
         now = int(time.time())
-        payload = {"iss": IAP_ISSUER, "aud": AUDIENCE, "email": "admin@example.com", "sub": "accounts.google.com:1",
-                   "iat": now, "exp": now + 600, **claims}  # fmt: skip
+        payload = {
+            "iss": IAP_ISSUER,
+            "aud": AUDIENCE,
+            "email": "admin@example.com",
+            "sub": "accounts.google.com:1",
+            "iat": now,
+            "exp": now + 600,
+            **claims,
+        }
         signer = es256.ES256Signer.from_string(self.private_pem, self.key_id)
         return jwt.encode(signer, payload).decode()
 

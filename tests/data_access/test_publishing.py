@@ -60,8 +60,10 @@ def test_two_admins_on_the_same_base_exactly_one_wins(publisher):
         except VersionConflict as conflict:
             results.append(conflict)
 
-    threads = [threading.Thread(target=admin, args=(name, content))
-               for name, content in (("alice", NEW_CSV), ("bob", NEW_CSV + b"2,2,2\n"))]  # fmt: skip
+    threads = [
+        threading.Thread(target=admin, args=(name, content))
+        for name, content in (("alice", NEW_CSV), ("bob", NEW_CSV + b"2,2,2\n"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -13,8 +13,11 @@ from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LA
 SCHEMA = Schema.parse("first_num:numeric,second_num:numeric", max_rows=CORPUS_MAX_ROWS)
 
 
-@pytest.mark.parametrize(("case", "filename", "content", "expected"), [*BAD_FILES, TOO_LARGE],
-                         ids=[case[0] for case in [*BAD_FILES, TOO_LARGE]])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "filename", "content", "expected"),
+    [*BAD_FILES, TOO_LARGE],
+    ids=[case[0] for case in [*BAD_FILES, TOO_LARGE]],
+)
 def test_bad_file_is_rejected_with_its_own_message(case, filename, content, expected):
     report = validate_upload(content, filename, SCHEMA, CORPUS_MAX_BYTES)
     assert not report.ok
