@@ -43,3 +43,23 @@ def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> 
         {"poll-trigger.data": 1},
         {"shown-version.data": shown, "storage-status.data": status},
     )
+
+
+RENDER_OUTPUTS = [
+    "chart-graph.figure",
+    "chart-x.options",
+    "chart-y.options",
+    "chart-x.value",
+    "chart-y.value",
+    "chart-kind.value",
+    "chart-choices.data",
+    "rendered-chart.data",
+]
+
+
+def render(client: Any, shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> Any:
+    """The chart page's render callback, triggered by a new ``shown-version``."""
+    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
+    return post_callback(
+        client, RENDER_OUTPUTS, inputs, {"chart-choices.data": choices, "rendered-chart.data": rendered}
+    )

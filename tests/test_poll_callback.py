@@ -5,18 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll, post_callback
-
-RENDER_OUTPUTS = [
-    "chart-graph.figure",
-    "chart-x.options",
-    "chart-y.options",
-    "chart-x.value",
-    "chart-y.value",
-    "chart-kind.value",
-    "chart-choices.data",
-    "rendered-chart.data",
-]
+from tests.dash_requests import poll, render
 
 
 def _publish(bucket, content: bytes) -> int:
@@ -57,10 +46,8 @@ def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, g
     _publish(bucket, SAMPLE_CSV)
     client = make_app(gcs_settings).server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
-    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
 
-    first = post_callback(client, RENDER_OUTPUTS, inputs, {"chart-choices.data": None, "rendered-chart.data": None})
-    response = first.json["response"]
+    response = render(client, shown).json["response"]
     figure = response["chart-graph"]["figure"]
     assert [trace["name"] for trace in figure["data"]] == ["add_num", "multiply_num"]
     assert figure["data"][0]["y"] == [3, 7, 11]  # first_num + second_num
@@ -70,12 +57,7 @@ def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, g
     _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
     time.sleep(gcs_settings.version_cache_seconds + 0.05)
     shown = poll(client, shown=shown).json["response"]["shown-version"]["data"]
-    update = post_callback(
-        client,
-        RENDER_OUTPUTS,
-        {**inputs, "shown-version.data": shown},
-        {"chart-choices.data": rendered["choices"], "rendered-chart.data": rendered},
-    )
+    update = render(client, shown, choices=rendered["choices"], rendered=rendered)
     patched = update.json["response"]["chart-graph"]["figure"]
     assert patched["__dash_patch_update"] == "__dash_patch_update"
     changed_paths = {tuple(op["location"]) for op in patched["operations"]}

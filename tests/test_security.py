@@ -17,7 +17,7 @@ import pytest
 from auth.passwords import hash_password
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload
+from tests.dash_requests import callback_payload, render
 
 ADMIN_PASSWORD = "correct horse battery staple"
 EVIL_CSV = b"ID,first_num,second_num\n666,6,6\n"
@@ -278,26 +278,6 @@ def test_iap_mode_trusts_only_a_verified_assertion(bucket, gcs_settings, make_ap
     assert client.get("/admin", headers={header: IAP_KEY.sign(email="boss@example.com")}).status_code == 200
 
 
-RENDER_OUTPUTS = [
-    "chart-graph.figure",
-    "chart-x.options",
-    "chart-y.options",
-    "chart-x.value",
-    "chart-y.value",
-    "chart-kind.value",
-    "chart-choices.data",
-    "rendered-chart.data",
-]
-
-
-def _render(client: Any, shown: dict) -> Any:
-    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
-    return client.post(
-        "/_dash-update-component",
-        json=callback_payload(RENDER_OUTPUTS, inputs, {"chart-choices.data": None, "rendered-chart.data": None}),
-    )
-
-
 def test_chart_draws_only_generations_the_server_handed_out(secured):
     """An old (rolled-back) or made-up generation cannot be read through the public chart."""
     app, first, _ = secured
@@ -308,13 +288,13 @@ def test_chart_draws_only_generations_the_server_handed_out(secured):
         {"generation": "../../../etc/passwd"},
         {"generation": first, "token": "forged.token"},
     ]
-    assert [_render(client, shown).status_code for shown in forged] == [204] * len(forged)
+    assert [render(client, shown).status_code for shown in forged] == [204] * len(forged)
 
     from tests.dash_requests import poll
 
     shown = poll(client).json["response"]["shown-version"]["data"]  # a real hand-out works
-    assert _render(client, shown).status_code == 200
-    assert _render(client, {**shown, "generation": first}).status_code == 204  # token bound to its generation
+    assert render(client, shown).status_code == 200
+    assert render(client, {**shown, "generation": first}).status_code == 204  # token bound to its generation
 
 
 def test_local_history_cannot_be_escaped(tmp_path):
