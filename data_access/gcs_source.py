@@ -18,7 +18,7 @@ from google.auth import exceptions as auth_errors
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from data_access.parsing import format_for
-from data_access.sources import DataVersion, GenerationNotFound, StorageError, VersionConflict
+from data_access.sources import DataVersion, GenerationNotFound, LocationMissing, StorageError, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,21 @@ class GCSSource:
         except _STORAGE_ERRORS as error:
             log.warning("version check of %s failed: %s", self.location, error)
             raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
-        return _version_of(blob) if blob is not None else None
+        if blob is None:
+            self._check_bucket_exists()
+            return None
+        return _version_of(blob)
+
+    def _check_bucket_exists(self) -> None:
+        """Tell "nothing published yet" apart from a misspelt bucket (asked only while the object is missing)."""
+        try:
+            exists = self._bucket.exists(timeout=(3, 10), retry=_METADATA_RETRY)
+        except api_errors.Forbidden:
+            return  # object-only permissions cannot see the bucket itself: assume it is there
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
+        if not exists:
+            raise LocationMissing(f"bucket {self.bucket_name!r} does not exist (check GCS_BUCKET)")
 
     def read(self, generation: str) -> bytes:
         if not generation.isdigit():

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from data_access.parsing import ParseError, format_for, load_table
-from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError
+from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class VersionCheck:
     version: DataVersion | None
     checked_at: float
     error: str | None = None
+    #: True when retrying cannot help (misconfiguration), false for an outage.
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -165,7 +167,8 @@ class LiveData:
                 version = self.source.current_version()
                 entry = {"checked_at": checked_at, "version": version.to_dict() if version else None, "error": None}
             except StorageError as error:
-                entry = {"checked_at": checked_at, "version": None, "error": str(error)}
+                permanent = isinstance(error, LocationMissing)
+                entry = {"checked_at": checked_at, "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
             return _check_from_entry(entry)
 
@@ -256,4 +259,6 @@ class LiveData:
 
 def _check_from_entry(entry: dict[str, Any]) -> VersionCheck:
     version = DataVersion.from_dict(entry["version"]) if entry["version"] else None
-    return VersionCheck(version=version, checked_at=entry["checked_at"], error=entry["error"])
+    return VersionCheck(
+        version=version, checked_at=entry["checked_at"], error=entry["error"], permanent=entry.get("permanent", False)
+    )

@@ -31,6 +31,10 @@ class StorageError(RuntimeError):
     """Storage could not be reached or answered with an error."""
 
 
+class LocationMissing(StorageError):
+    """The configured place does not exist (e.g. a misspelt bucket): retrying will not help."""
+
+
 class GenerationNotFound(StorageError):
     """The requested version no longer exists (it was replaced or deleted)."""
 

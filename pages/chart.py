@@ -85,7 +85,7 @@ def poll_for_new_version(_trigger: Any, shown: dict | None, status: dict | None)
     live_data = current_live_data()
     check = live_data.check_version()
     if not check.ok:
-        return _report(status, {"error": check.error, "kind": "unreachable"})
+        return _report(status, {"error": check.error, "kind": "unreadable" if check.permanent else "unreachable"})
     if check.version is None:
         empty = {"empty": True, "location": live_data.source.location}
         if shown == empty:
