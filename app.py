@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("dash").propagate = False  # Dash prints through its own handler already
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
     one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")
     if one_time_password:
