@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +44,7 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
 
     Returns the one-time admin password when one was created (local development only).
     """
-    server.secret_key = settings.secret_key or secrets.token_urlsafe(48)
+    server.secret_key = settings.secret_key or _development_secret()
     server.config.update(
         SESSION_COOKIE_NAME="live_dashboard_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -76,6 +79,26 @@ def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
     return response
+
+
+def _development_secret() -> str:
+    """A random key shared by every worker on this machine (development only: production requires SECRET_KEY).
+
+    Each gunicorn worker builds its own app; with a key per process, a session or a signed
+    generation made by one worker would be refused by the next.
+    """
+    path = Path(tempfile.gettempdir()) / f"live-dashboard-dev-secret-{os.getuid()}"
+    if not path.exists():
+        candidate = path.with_name(f"{path.name}.{secrets.token_hex(6)}")
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)  # atomic: the first worker's key wins, complete or not at all
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()
 
 
 def _authenticator(settings: Settings, iap_transport: Any) -> tuple[Authenticator, str | None]:

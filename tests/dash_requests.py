@@ -35,14 +35,16 @@ def post_callback(
 POLL_OUTPUTS = ["shown-version.data", "storage-status.data"]
 
 
-def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> Any:
-    """One tick of the chart page's poll callback."""
-    return post_callback(
-        client,
-        POLL_OUTPUTS,
-        {"poll-trigger.data": 1},
-        {"shown-version.data": shown, "storage-status.data": status},
+def poll_payload(shown: dict | None = None, status: dict | None = None) -> dict:
+    """The body of one tick of the chart page's poll callback."""
+    return callback_payload(
+        POLL_OUTPUTS, {"poll-trigger.data": 1}, {"shown-version.data": shown, "storage-status.data": status}
     )
+
+
+def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> Any:
+    """One tick of the chart page's poll callback, through a Flask test client."""
+    return client.post("/_dash-update-component", json=poll_payload(shown, status))
 
 
 RENDER_OUTPUTS = [
@@ -57,9 +59,12 @@ RENDER_OUTPUTS = [
 ]
 
 
-def render(client: Any, shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> Any:
-    """The chart page's render callback, triggered by a new ``shown-version``."""
+def render_payload(shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> dict:
+    """The body of the chart page's render callback, triggered by a new ``shown-version``."""
     inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
-    return post_callback(
-        client, RENDER_OUTPUTS, inputs, {"chart-choices.data": choices, "rendered-chart.data": rendered}
-    )
+    return callback_payload(RENDER_OUTPUTS, inputs, {"chart-choices.data": choices, "rendered-chart.data": rendered})
+
+
+def render(client: Any, shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> Any:
+    """The chart page's render callback, through a Flask test client."""
+    return client.post("/_dash-update-component", json=render_payload(shown, choices, rendered))

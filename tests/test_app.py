@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from settings import Settings
+from tests.dash_requests import poll_payload, render_payload
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,43 +40,71 @@ def test_index_loads_css_and_js_from_this_server_only(make_app, local_csv):
     assert css.status_code == 200 and b"Bootstrap" in css.data[:500]
 
 
-def test_gunicorn_serves_app_server_from_environment(local_csv):
+@contextlib.contextmanager
+def _gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """gunicorn serving ``app:server`` on 127.0.0.1 with ``env``; yields its base URL."""
     port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:server"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+                    assert response.read() == b"OK"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+                time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _post_json(url: str, body: dict) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def test_gunicorn_serves_app_server_from_environment(local_csv):
     env = {
-        "PATH": "/usr/bin:/bin",
         "DATA_SOURCE": "local",
         "LOCAL_DATA_PATH": str(local_csv),
         # gunicorn means production: a strong secret and a configured admin are required.
         "SECRET_KEY": "a-test-secret-that-is-long-and-random-0123456789",
         "ADMIN_USERS": "alice:scrypt:131072:8:1$salt$0123abcd",
     }
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "app:server"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                    assert response.read() == b"OK"
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
-                time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+    with _gunicorn(env) as base_url:
+        with urllib.request.urlopen(f"{base_url}/", timeout=5) as response:
             scripts = re.findall(r'<script src="([^"]+)"', response.read().decode())
         assert scripts
         for _ in range(3):  # every worker serves Dash's own scripts (multi-worker cold start)
             for path in [*scripts, "/_dash-dependencies", "/_dash-layout"]:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                with urllib.request.urlopen(f"{base_url}{path}", timeout=5) as response:
                     assert response.status == 200, path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+
+def test_workers_in_development_share_one_key(local_csv):
+    """Without SECRET_KEY (development), what one worker signs the other must accept."""
+    env = {"APP_ENV": "development", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
+    with _gunicorn(env) as base_url:
+        status, body = _post_json(f"{base_url}/_dash-update-component", poll_payload())
+        assert status == 200
+        shown = json.loads(body)["response"]["shown-version"]["data"]
+        # Concurrent requests, so that both sync workers answer some of them.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(
+                pool.map(lambda _: _post_json(f"{base_url}/_dash-update-component", render_payload(shown)), range(32))
+            )
+        assert [status for status, _ in responses] == [200] * 32  # 204: a worker refused the other's signature
 
 
 def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
