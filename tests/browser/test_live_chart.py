@@ -264,6 +264,49 @@ def test_chart002_pause_stops_updates_and_resume_catches_up(browser, chart_app, 
     assert chart_app.server_errors() == []
 
 
+# Notes when the poll timer ticks (each tick goes through the clientside gate).
+RECORD_TICKS_JS = """
+    const live = window.dash_clientside.live;
+    const gate = live.gatePoll;
+    window.__ticks = [];
+    live.gatePoll = function () { window.__ticks.push(Date.now()); return gate.apply(this, arguments); };
+"""
+SET_VISIBILITY_JS = """
+    Object.defineProperty(document, 'visibilityState', {value: arguments[0], configurable: true});
+    document.dispatchEvent(new Event('visibilitychange'));
+"""
+
+
+def test_chart005_hidden_tab_does_not_poll_and_catches_up_when_shown(
+    browser, bucket, gcs_settings, make_app, live_server
+):
+    """A hidden tab sends nothing; shown again, it polls at once instead of waiting for the next tick."""
+    interval = 3.0  # long enough to tell "at once" from "at the next tick"
+    publish(bucket, FIRST_CSV)
+    server = live_server(make_app(gcs_settings.with_overrides(poll_interval_seconds=interval)))
+    open_chart(browser, server, FIRST_Y)
+
+    # Headless Chromium never hides a tab by itself: report "hidden" the way the browser would.
+    browser.execute_script(SET_VISIBILITY_JS, "hidden")
+    time.sleep(0.3)  # a poll already in flight may still land
+    posts_before = server.count("/_dash-update-component")
+    publish(bucket, SECOND_CSV)
+    window_ends = time.monotonic() + 2.2 * interval
+    while time.monotonic() < window_ends:
+        assert trace_ys(browser) == FIRST_Y, "the hidden tab updated its chart"
+        time.sleep(0.1)
+    assert server.count("/_dash-update-component") == posts_before, "the hidden tab kept polling"
+
+    watch_for_y(browser, SECOND_Y)
+    browser.execute_script(RECORD_TICKS_JS)
+    visible_at_ms = browser.execute_script(SET_VISIBILITY_JS + "return Date.now();", "visible")
+    seconds_until_shown(browser, visible_at_ms / 1000)
+    shown_at_ms, ticks_ms = browser.execute_script("return [window.__yShownAt, window.__ticks];")
+    next_tick_ms = min((tick for tick in ticks_ms if tick >= visible_at_ms), default=None)
+    assert next_tick_ms is None or shown_at_ms < next_tick_ms, "the tab waited for the next tick to catch up"
+    assert server.server_errors() == []
+
+
 def test_chart003_storage_outage_shows_notice_and_keeps_chart(browser, chart_app, bucket, gcs_settings):
     from data_access import GCSSource, make_storage_client
     from tests.servers import free_port
