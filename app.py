@@ -49,8 +49,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     server.config["DASHBOARD_SETTINGS"] = settings
     # Uploads arrive base64-encoded inside a JSON body: 4/3 of the file plus a little.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
-    live_data = build_live_data(settings, server, storage_client)
-    server.extensions["schema"] = live_data.schema
+    build_live_data(settings, server, storage_client)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
     except AdminConfigError as error:

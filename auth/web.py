@@ -17,7 +17,7 @@ from flask_limiter.util import get_remote_address
 
 from auth import SESSION_USER_KEY, AdminRequired, Authenticator, current_user
 from auth.iap import IapVerifier
-from auth.passwords import LOCAL_ADMIN_NAME, AdminDirectory, one_time_admin
+from auth.passwords import AdminDirectory, one_time_admin
 from settings import Settings
 
 ADMIN_PATH = "/admin"
@@ -216,6 +216,3 @@ def _forbidden(_error: Exception) -> Response:
     response = jsonify(error="Admins only: sign in at /login")
     response.status_code = 403
     return response
-
-
-__all__ = ["LOCAL_ADMIN_NAME", "init_auth"]

@@ -20,12 +20,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 
 from auth import User, current_user, require_admin
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
 from data_access import DataUnavailable, StorageError, VersionConflict, current_live_data
-from data_access.publishing import Publisher, diff_summary, prepare_publication
+from data_access.publishing import Publisher, clean_filename, diff_summary, prepare_publication
 from data_access.validation import Schema, ValidationReport, validate_upload
 from settings import current_settings
 
@@ -136,7 +135,7 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
 
 
 def _schema() -> Schema:
-    return current_app.extensions["schema"]
+    return current_live_data().schema
 
 
 def _publisher() -> Publisher:
@@ -202,17 +201,17 @@ def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: st
         message = f"Storage cannot be read right now, so nothing can be published: {error}"
         return notice(message, "warning"), None, None, True, None, HIDDEN
     live_frame = _readable_frame(live.generation) if live else None
-    publication = prepare_publication(report.table, content, filename or "", current_live_data().source.name)
+    shown_name = clean_filename(filename or "")
     pending = {
         "sha256": hashlib.sha256(content).hexdigest(),
         "base_generation": live.generation if live else None,
-        "filename": publication.original_filename,
-        "rows": publication.rows,
+        "filename": shown_name,
+        "rows": len(report.table),
     }
     diff = diff_summary(live_frame, report.frame)
     uploaded_columns = [str(column) for column in report.table.columns]
     preview = upload_preview(
-        report.frame, uploaded_columns, publication.original_filename, diff, live, current_settings().max_chart_points
+        report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
     )
     return None, preview, pending, False, None, HIDDEN
 
@@ -286,16 +285,16 @@ def _conflict_message(conflict: VersionConflict) -> str:
 def refresh_live_version(_ticks: Any, stale_marker: Any, shown_generation: str | None) -> tuple:
     """Show the live generation; reload the history when it changes (someone published)."""
     require_admin()
-    publisher = _publisher()
-    try:
-        live = publisher.live_version()
-    except StorageError as error:
-        return notice(f"Storage unreachable, retrying: {error}", "warning"), no_update, no_update
+    # The shared cached check, as dashboards use: an open admin tab costs no extra storage calls.
+    check = current_live_data().check_version()
+    if not check.ok:
+        return notice(f"Storage unreachable, retrying: {check.error}", "warning"), no_update, no_update
+    live = check.version
     generation = live.generation if live else ""
     if generation == shown_generation and ctx.triggered_id == "admin-refresh":
         raise PreventUpdate
     try:
-        history = history_table(publisher.history(HISTORY_LENGTH), generation)
+        history = history_table(_publisher().history(HISTORY_LENGTH), generation)
     except StorageError as error:
         history = notice(f"History cannot be read right now: {error}", "warning")
     return describe_version(live), history, generation
