@@ -123,8 +123,9 @@ class LocalFrames:
                 del self._entries[generation]
 
 
-def encode_frame(frame: pd.DataFrame, part_bytes: int = PART_BYTES) -> list[bytes]:
+def encode_frame(frame: pd.DataFrame, part_bytes: int | None = None) -> list[bytes]:
     """``frame`` as compressed Arrow IPC streams, each a whole table of some rows, each ≤ ~part_bytes."""
+    part_bytes = part_bytes or PART_BYTES
     table = pa.Table.from_pandas(frame, preserve_index=False)
     # Uncompressed size bounds the compressed one, so this many rows never overflow a part.
     rows_per_part = max(1, len(frame) * part_bytes // max(table.nbytes, 1))
@@ -175,7 +176,7 @@ class SharedFrames:
             # A broken generation stays broken: the verdict is shared, not re-downloaded per worker.
             self.cache.set(self.key(generation), {"error": entry.error}, timeout=SHARED_FRAME_SECONDS)
             return
-        if not self.share_frames or not self._is_among_newest(generation):
+        if not self.share_frames:
             return
         parts = encode_frame(entry.frame)
         for index, part in enumerate(parts):
@@ -187,13 +188,9 @@ class SharedFrames:
     def _index(self) -> list[str]:
         return list(self.cache.get(f"{self.prefix}:frames") or [])
 
-    def _is_among_newest(self, generation: str) -> bool:
-        # A page still showing an old generation gets it from storage, but it does not
-        # push the live one out of the shared cache.
-        newer = [known for known in self._index() if generation_order(known) > generation_order(generation)]
-        return len(newer) < GENERATIONS_KEPT
-
     def _forget_older_than_newest(self, generation: str) -> None:
+        # A page still showing an old generation gets it from storage, but storing it
+        # does not push the live one out: only the newest two by generation stay.
         known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
         keep, drop = known[:GENERATIONS_KEPT], known[GENERATIONS_KEPT:]
         # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.

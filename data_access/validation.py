@@ -123,8 +123,11 @@ def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: in
     path = Path(path)
     if path.stat().st_size == 0:
         return validate_upload(b"", filename, schema, max_bytes)
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        return _validate(mapped, filename, schema, max_bytes, lambda: path.open("rb"))
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    # Not closed here: pyarrow may hold a view of it a moment longer (closing would raise);
+    # the mapping goes away with its last reference.
+    return _validate(mapped, filename, schema, max_bytes, lambda: path.open("rb"))
 
 
 def _validate(
@@ -307,6 +310,8 @@ def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str
         if column_type != "numeric" or name not in frame.columns:
             continue
         column = frame[name]
+        if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+            continue  # whole numbers without blanks (the common case): nothing can be wrong
         numbers = pd.to_numeric(column, errors="coerce")
         blank = column.isna()
         bad = numbers.isna() & ~blank
