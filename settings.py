@@ -59,8 +59,9 @@ class Settings:
     admin_users_file: str = ""
     admin_emails: str = ""  # IAP mode: comma-separated
     iap_audience: str = ""
-    max_upload_mb: float = 32.0
+    max_upload_mb: float = 1024.0
     max_rows: int = 2_000_000
+    frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
 
@@ -97,6 +98,7 @@ class Settings:
             "iap_audience": env.get("IAP_AUDIENCE", "").strip(),
             "max_upload_mb": _number(env, "MAX_UPLOAD_MB", cls.max_upload_mb),
             "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
+            "frame_memory_mb": _number(env, "FRAME_MEMORY_MB", cls.frame_memory_mb),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
         }
@@ -141,6 +143,8 @@ class Settings:
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} cannot be created: {error.strerror}") from None
             if not os.access(self.cache_dir, os.W_OK):
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} is not writable")
+        if self.frame_memory_mb < 1:
+            raise SettingsError("FRAME_MEMORY_MB must be at least 1 (memory per worker for parsed tables)")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not 0 < self.port < 65536:

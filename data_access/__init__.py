@@ -73,7 +73,15 @@ def build_live_data(settings: Settings, server: Flask, client: Any = None) -> Li
     except SchemaError as error:
         raise SettingsError(str(error)) from None
     source = make_source(settings, client)
-    live_data = LiveData(source, make_cache(settings, server), settings.version_cache_seconds, schema)
+    live_data = LiveData(
+        source,
+        make_cache(settings, server),
+        settings.version_cache_seconds,
+        schema,
+        frame_memory_mb=settings.frame_memory_mb,
+        # A SimpleCache lives in this process: a second (Arrow) copy of each frame would only cost memory.
+        share_frames=settings.cache_type != "SimpleCache",
+    )
     server.extensions["live_data"] = live_data
     return live_data
 

@@ -7,7 +7,9 @@ Two things are cached in one flask-caching backend (``SimpleCache`` per process,
   however many dashboards poll, so N sessions cost one metadata call per period;
   a failed check is cached too, so an outage is not hammered by every session;
 * the parsed *frame*, keyed by generation: a generation is immutable, so it is
-  downloaded and parsed once per cache, never once per session.
+  downloaded and parsed once per cache, never once per session. Frames travel as
+  compressed Arrow parts and each process keeps a bounded LRU of them
+  (:mod:`data_access.frame_store`).
 
 A short lock in the cache itself (``add`` is set-if-absent) keeps concurrent
 misses from different threads or workers down to one storage call.
@@ -18,23 +20,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
 
-FRAME_CACHE_SECONDS = 24 * 3600
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
-LOCAL_FRAMES_KEPT = 2
+DEFAULT_FRAME_MEMORY_MB = 512
 
 
 class DataUnavailable(RuntimeError):
@@ -119,6 +120,8 @@ class LiveData:
         version_cache_seconds: float,
         schema: Schema | None = None,
         clock: Callable[[], float] = time.time,
+        frame_memory_mb: float = DEFAULT_FRAME_MEMORY_MB,
+        share_frames: bool = True,
     ) -> None:
         self.source = source
         self.schema = schema
@@ -132,8 +135,10 @@ class LiveData:
         self._version_key = f"{self._prefix}:version"
         self._refresh_lock = threading.Lock()
         self._frame_lock = threading.Lock()
-        # Parsed frames of immutable generations, to skip unpickling on every callback.
-        self._local_frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        # Parsed frames of immutable generations: this process' LRU, and Arrow bytes shared
+        # with other workers (not copied into a per-process SimpleCache: the LRU is that copy).
+        self.local_frames = LocalFrames(frame_memory_mb * 2**20)
+        self.shared_frames = SharedFrames(self.cache, self._prefix, share_frames)
 
     # -- current version -------------------------------------------------------------
 
@@ -182,35 +187,46 @@ class LiveData:
 
         Raises :class:`DataUnavailable` with a readable reason when it cannot.
         """
-        key = f"{self._prefix}:frame:{generation}"
-        local = self._local_frames.get(key)
+        local = self.local_frames.get(generation)
         if local is not None:
             return local
         with self._frame_lock:
-            entry = self.cache.get(key)
-            if entry is None:
-                entry = self._load_frame_entry(key, generation)
-            if "error" in entry:
-                raise DataUnavailable(entry["error"], permanent=True)
-            self._remember(key, entry["frame"])
-            return entry["frame"]
+            local = self.local_frames.get(generation)
+            if local is not None:
+                return local  # another thread of this process took it up meanwhile
+            entry = self.shared_frames.get(generation) or self._load_frame_entry(generation)
+            if entry.error is not None:
+                raise DataUnavailable(entry.error, permanent=True)
+            self.local_frames.put(generation, entry.frame)
+            return entry.frame
 
-    def _load_frame_entry(self, key: str, generation: str) -> dict[str, Any]:
+    def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:
+        """``build(frame)`` once per generation per process, kept (and evicted) with the frame.
+
+        For per-generation facts such as column roles; raises like :meth:`frame`.
+        """
+        frame = self.frame(generation)
+        value = self.local_frames.derived(generation, name, build)
+        return build(frame) if value is None else value  # only when the LRU could not keep it
+
+    def _load_frame_entry(self, generation: str) -> FrameEntry:
         lock_name = f"frame:{generation}"
         took_lock = self._take_lock(lock_name)
         if not took_lock and self.cache.available:
             # Another worker is downloading this generation: wait for its result.
-            waited = self._wait_for(key)
+            waited = self._wait_for(generation)
             if waited is not None:
                 return waited
         try:
             # The lock is held until the parsed frame is in the cache, so nobody downloads twice.
-            return self._download_and_parse(key, generation)
+            entry = self._download_and_parse(generation)
+            self.shared_frames.put(generation, entry)
+            return entry
         finally:
             if took_lock:
                 self._release_lock(lock_name)
 
-    def _download_and_parse(self, key: str, generation: str) -> dict[str, Any]:
+    def _download_and_parse(self, generation: str) -> FrameEntry:
         try:
             content = self.source.read(generation)
         except GenerationNotFound as error:
@@ -218,37 +234,42 @@ class LiveData:
         except StorageError as error:
             # Not cached: an outage is temporary, the next poll retries.
             raise DataUnavailable(str(error)) from error
-        # A broken generation stays broken: the verdict is cached, not re-downloaded per session.
-        entry = self._parse(content, generation)
-        self.cache.set(key, entry, timeout=FRAME_CACHE_SECONDS)
-        return entry
+        return self._parse(content, generation)
 
-    def _parse(self, content: bytes, generation: str) -> dict[str, Any]:
+    def _parse(self, content: bytes, generation: str) -> FrameEntry:
         if self._stored_schema is None:
             try:
-                return {"frame": load_table(content, self.source.name)}
+                frame = load_table(content, self.source.name)
             except ParseError as error:
-                return {"error": f"version {generation} cannot be read: {error}"}
-        stored_as = f"stored.{format_for(self.source.name)}"
-        report = validate_upload(content, stored_as, self._stored_schema, max_bytes=len(content))
-        if not report.ok:
-            return {"error": f"version {generation} was not accepted: {report.problems[0]}"}
-        return {"frame": report.frame}
+                return FrameEntry(error=f"version {generation} cannot be read: {error}")
+        else:
+            stored_as = f"stored.{format_for(self.source.name)}"
+            report = validate_upload(content, stored_as, self._stored_schema, max_bytes=len(content))
+            if not report.ok:
+                return FrameEntry(error=f"version {generation} was not accepted: {report.problems[0]}")
+            frame = report.frame
+        return self._within_memory_budget(frame, generation)
 
-    def _wait_for(self, key: str) -> dict[str, Any] | None:
+    def _within_memory_budget(self, frame: pd.DataFrame, generation: str) -> FrameEntry:
+        # Data written around the app has no row limit (MAX_ROWS is for uploads): what it
+        # must do is fit in the memory each process sets aside for frames.
+        size = frame_bytes(frame)
+        budget = self.local_frames.budget_bytes
+        if size <= budget:
+            return FrameEntry(frame=frame)
+        return FrameEntry(
+            error=f"version {generation} was not accepted: its {len(frame):,} rows take "
+            f"{size / 2**20:,.0f} MB in memory, more than FRAME_MEMORY_MB ({budget / 2**20:,.0f} MB)."
+        )
+
+    def _wait_for(self, generation: str) -> FrameEntry | None:
         deadline = self._clock() + REFRESH_LOCK_SECONDS
         while self._clock() < deadline:
             time.sleep(0.05)
-            entry = self.cache.get(key)
+            entry = self.shared_frames.get(generation)
             if entry is not None:
                 return entry
         return None
-
-    def _remember(self, key: str, frame: pd.DataFrame) -> None:
-        self._local_frames[key] = frame
-        self._local_frames.move_to_end(key)
-        while len(self._local_frames) > LOCAL_FRAMES_KEPT:
-            self._local_frames.popitem(last=False)
 
     def _take_lock(self, name: str) -> bool:
         return bool(self.cache.add(f"{self._prefix}:lock:{name}", 1, timeout=REFRESH_LOCK_SECONDS))

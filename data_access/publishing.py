@@ -126,9 +126,8 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
     old_columns = [str(column) for column in old.columns]
     new_columns = [str(column) for column in new.columns]
     shared = [column for column in new_columns if column in old_columns]
-    old_rows = _row_counts(old, shared)
-    new_rows = _row_counts(new, shared)
-    unchanged = int(pd.concat([old_rows, new_rows], axis=1, join="inner").min(axis=1).sum())
+    old_rows, new_rows = _comparable(old, new, shared)
+    unchanged = int(pd.concat([_row_counts(old_rows), _row_counts(new_rows)], axis=1, join="inner").min(axis=1).sum())
     return {
         "added": len(new) - unchanged,
         "removed": len(old) - unchanged,
@@ -138,10 +137,26 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
     }
 
 
-def _row_counts(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """How often each distinct row (over ``columns``) occurs, keyed by a row hash."""
-    if not columns:
+def _comparable(old: pd.DataFrame, new: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shared columns of both tables, each column in one type on both sides.
+
+    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree;
+    a column that is text on one side and numbers on the other compares as text.
+    Everything stays columnar: no per-row text is built for matching columns.
+    """
+    old_columns, new_columns = {}, {}
+    for column in columns:
+        before, after = old[column], new[column]
+        if pd.api.types.is_numeric_dtype(before) and pd.api.types.is_numeric_dtype(after):
+            before, after = before.astype("float64"), after.astype("float64")
+        elif before.dtype != after.dtype:
+            before, after = before.astype(str), after.astype(str)
+        old_columns[column], new_columns[column] = before, after
+    return pd.DataFrame(old_columns), pd.DataFrame(new_columns)
+
+
+def _row_counts(frame: pd.DataFrame) -> pd.Series:
+    """How often each distinct row occurs, keyed by a row hash (hashed column by column)."""
+    if frame.columns.empty:
         return pd.Series(dtype="int64")
-    # Compare as text so 1 and 1.0 from two parses of the same file agree.
-    hashes = pd.util.hash_pandas_object(frame[columns].astype(str), index=False)
-    return hashes.value_counts()
+    return pd.util.hash_pandas_object(frame, index=False).value_counts()

@@ -10,18 +10,32 @@ from __future__ import annotations
 import csv
 import io
 import math
+import mmap
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from data_access.parsing import transform
+from data_access.parsing import (
+    Content,
+    arrow_to_frame,
+    has_content,
+    read_csv_arrow,
+    read_csv_pandas,
+    read_parquet_arrow,
+    transform,
+)
 
 ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMN_TYPES = ("numeric", "text", "any")
 MAX_REPORTED_PROBLEMS = 10
+# How much of the start of a CSV is decoded to read its header and sniff HTML or JSON.
+_START_BYTES = 2**20
 
 # Leading bytes of formats people upload by mistake, and what to tell them.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -51,14 +65,15 @@ class Schema:
     """Required columns and their types, plus the row limit."""
 
     required: dict[str, str]
-    max_rows: int
+    #: Upload limit (MAX_ROWS); ``None`` for stored data, whose limit is memory (FRAME_MEMORY_MB).
+    max_rows: int | None
     #: False for data that is already stored: any table may be shown, but the schema's
     #: columns, where present, must still hold the right types.
     columns_required: bool = True
 
     @classmethod
-    def parse(cls, spec: str, max_rows: int) -> Schema:
-        """Read ``name:type,name:type`` (types: numeric, text, any)."""
+    def parse(cls, spec: str, max_rows: int | None) -> Schema:
+        """Read ``name:type,name:type`` (types: numeric, text, any); empty means any table with a header row."""
         required: dict[str, str] = {}
         for entry in filter(None, (part.strip() for part in spec.split(","))):
             name, _, column_type = entry.partition(":")
@@ -70,7 +85,7 @@ class Schema:
 
     def for_stored_data(self) -> Schema:
         """The same checks, except that tables without the schema's columns are allowed."""
-        return Schema(self.required, self.max_rows, columns_required=False)
+        return Schema(self.required, None, columns_required=False)
 
     def describe(self) -> str:
         if not self.required:
@@ -96,71 +111,112 @@ class ValidationReport:
 
 def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: int) -> ValidationReport:
     """Check ``content`` (the uploaded file named ``filename``) against ``schema``."""
+    return _validate(content, filename, schema, max_bytes, lambda: io.BytesIO(content))
+
+
+def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: int) -> ValidationReport:
+    """:func:`validate_upload` for a file on disk (e.g. a staged upload streamed to a temporary file).
+
+    The file is memory-mapped, not read into memory: its pages are shared with the page
+    cache, so checking a large staged file does not hold it twice.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        return validate_upload(b"", filename, schema, max_bytes)
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    # Not closed here: pyarrow may hold a view of it a moment longer (closing would raise);
+    # the mapping goes away with its last reference.
+    return _validate(mapped, filename, schema, max_bytes, lambda: path.open("rb"))
+
+
+def _validate(
+    content: Content, filename: str, schema: Schema, max_bytes: int, reopen: Callable[[], BinaryIO]
+) -> ValidationReport:
     problem = _check_container(content, filename, max_bytes)
     if problem:
         return ValidationReport([problem])
     if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
         return _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
-    return _validate_csv(content, schema)
+    return _validate_csv(content, schema, reopen)
 
 
-def _check_container(content: bytes, filename: str, max_bytes: int) -> str | None:
+def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
     suffix = PurePath(filename).suffix.lower()
     if len(content) > max_bytes:
         # Rounded up, so a file over the limit never reads as equal to it.
         size_mb = math.ceil(len(content) / 2**20 * 100) / 100
         return f"The file is {size_mb:.2f} MB; the limit is {max_bytes / 2**20:g} MB (MAX_UPLOAD_MB)."
-    if not content.strip():
+    if not has_content(content):
         return "The file is empty."
+    start = bytes(content[:16])
     for signature, message in _SIGNATURES:
-        if content.startswith(signature):
+        if start.startswith(signature):
             return message
     if suffix in (".parquet", ".pq"):
-        return None if content.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
+        return None if start.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
     if suffix not in ACCEPTED_SUFFIXES:
         return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
     return None
 
 
-def _read_parquet(content: bytes) -> tuple[pd.DataFrame | None, list[str]]:
+def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
     try:
-        return pd.read_parquet(io.BytesIO(content)), []
+        return arrow_to_frame(read_parquet_arrow(content)), []
     except Exception as error:  # pyarrow raises several unrelated types for corrupt files
         return None, [f"The Parquet file cannot be read: {error}"]
 
 
-def _validate_csv(content: bytes, schema: Schema) -> ValidationReport:
-    text, problem = _decode(content)
+def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryIO]) -> ValidationReport:
+    problem = _encoding_problem(content)
     if problem:
         return ValidationReport([problem])
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
+    nul = content.find(b"\x00")
+    if nul >= 0:
+        line = bytes(content[:nul]).count(b"\n") + 1
         return ValidationReport([f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."])
-    head = text.lstrip()[:200].lower()
+    start = _start_text(content)
+    head = start.lstrip()[:200].lower()
     if head.startswith(("<!doctype", "<html", "<?xml", "<")):
         return ValidationReport(["This looks like a web page or XML, not a CSV."])
     if head.startswith(("{", "[")):
         return ValidationReport(["This looks like JSON, not a CSV."])
-    header_problems = _check_header(text)
+    header_problems = _check_header(start)
     if header_problems:
         return ValidationReport(header_problems)
-    frame, problems = _read_csv(text)
-    return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(text, row)}")
+    frame, problems = _read_csv(content, reopen)
+    return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(reopen, row)}")
 
 
-def _decode(content: bytes) -> tuple[str, str | None]:
+def _encoding_problem(content: Content) -> str | None:
+    """Where the file stops being UTF-8, or ``None``: checked by pyarrow without decoding a copy."""
+    data = pa.py_buffer(content)
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
     try:
-        return content.decode("utf-8-sig"), None
+        pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, data]).validate(full=True)
+        return None
+    except pa.ArrowInvalid:
+        pass
+    # Only for a broken file: decode once more to learn the byte and its position.
+    try:
+        bytes(content).decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        column = error.start - (content.rfind(b"\n", 0, error.start) + 1) + 1
-        byte = content[error.start : error.start + 1].hex().upper()
-        return "", (
+        raw = bytes(content)
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = raw[error.start : error.start + 1].hex().upper()
+        return (
             f"Line {line}, column {column}: byte 0x{byte} is not valid UTF-8. "
             "Save the file as CSV (UTF-8) and upload again."
         )
+    return None
+
+
+def _start_text(content: Content) -> str:
+    """The first part of the file as text: enough for the header and for sniffing HTML or JSON."""
+    return bytes(content[:_START_BYTES]).decode("utf-8-sig", errors="ignore")
 
 
 def _check_header(text: str) -> list[str]:
@@ -190,9 +246,16 @@ _FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _QUOTE_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
 
 
-def _read_csv(text: str) -> tuple[pd.DataFrame | None, list[str]]:
+def _read_csv(content: Content, reopen: Callable[[], BinaryIO]) -> tuple[pd.DataFrame | None, list[str]]:
     try:
-        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+        return arrow_to_frame(read_csv_arrow(content)), []
+    except pa.ArrowInvalid:
+        # pyarrow is stricter than pandas (short rows, a space before a quote, quoted line
+        # breaks): pandas decides, and words any problem with its line number.
+        pass
+    try:
+        with reopen() as stream:
+            return read_csv_pandas(stream), []
     except pd.errors.ParserError as error:
         message = str(error)
         fields = _FIELDS_ERROR.search(message)
@@ -207,8 +270,6 @@ def _read_csv(text: str) -> tuple[pd.DataFrame | None, list[str]]:
         return None, [f"The CSV cannot be read: {message}"]
     except (ValueError, pd.errors.EmptyDataError) as error:
         return None, [f"The CSV cannot be read: {error}"]
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return frame, []
 
 
 def _validate_frame(
@@ -218,7 +279,7 @@ def _validate_frame(
         return ValidationReport(problems)
     if len(frame) == 0:
         return ValidationReport(["The file has a header but no data rows."])
-    if len(frame) > schema.max_rows:
+    if schema.max_rows is not None and len(frame) > schema.max_rows:
         return ValidationReport([f"The file has {len(frame):,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."])
     problems = _check_required_columns(frame, schema)
     if problems:
@@ -236,7 +297,10 @@ def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
         return []
     names = ", ".join(f"'{name}'" for name in missing)
     noun = "column" if len(missing) == 1 else "columns"
-    return [f"Required {noun} {names} missing. The header has: {', '.join(found)}."]
+    return [
+        f"Required {noun} {names} missing. The header has: {', '.join(found)}. "
+        "(DATA_SCHEMA names the required columns; DATA_SCHEMA= (empty) accepts any table with a header row.)"
+    ]
 
 
 def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> tuple[pd.DataFrame, list[str]]:
@@ -246,6 +310,8 @@ def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str
         if column_type != "numeric" or name not in frame.columns:
             continue
         column = frame[name]
+        if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+            continue  # whole numbers without blanks (the common case): nothing can be wrong
         numbers = pd.to_numeric(column, errors="coerce")
         blank = column.isna()
         bad = numbers.isna() & ~blank
@@ -268,23 +334,24 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
 
 
-def _line_of_record(text: str, record: int) -> int:
+def _line_of_record(reopen: Callable[[], BinaryIO], record: int) -> int:
     """The file line where data record ``record`` (0-based) starts, as an editor numbers lines.
 
     Counts like pandas does: blank lines are skipped and a quoted field may span lines.
     Only called for a record that has a problem, so the extra pass costs nothing otherwise.
     """
-    reader = csv.reader(io.StringIO(text))
-    seen = -1  # the header is record -1
-    previous_end = 0
-    for row in reader:
-        start, previous_end = previous_end + 1, reader.line_num
-        if not row:
-            continue
-        if seen == record:
-            return start
-        seen += 1
-    return previous_end
+    with reopen() as stream:
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+        seen = -1  # the header is record -1
+        previous_end = 0
+        for row in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not row:
+                continue
+            if seen == record:
+                return start
+            seen += 1
+        return previous_end
 
 
 def _more(problems: list[str]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -158,28 +158,46 @@ def test_local_file_versions_flow_through_the_cache(local_csv):
 
 
 def test_a_worker_arriving_during_the_parse_waits_instead_of_downloading_again(
-    bucket, gcs_settings, gcs_client, fake_gcs, redis_server, monkeypatch
+    bucket, gcs_settings, gcs_client, fake_gcs, redis_server
 ):
-    """Two workers on one Redis; the second asks while the first is still parsing: one download."""
-    import data_access.live_data as live_data_module
+    """Two workers on one Redis; the second asks while the first is still taking the generation up.
 
-    real_load_table = live_data_module.load_table
-
-    def slow_parse(content: bytes, name: str):
-        time.sleep(0.4)  # stands in for parsing a large file
-        return real_load_table(content, name)
-
-    monkeypatch.setattr(live_data_module, "load_table", slow_parse)
+    The first worker's real download is held until the second has looked for the frame in the
+    shared cache twice (i.e. it is waiting) or has gone to storage itself (the bug): no sleeps.
+    """
     generation = _publish(bucket)
     settings = gcs_settings.with_overrides(cache_type="RedisCache", cache_redis_url=redis_server.url)
     first_worker, second_worker = _live_data(settings, gcs_client), _live_data(settings, gcs_client)
+    first_downloaded, second_is_waiting = threading.Event(), threading.Event()
+    frame_key = second_worker.shared_frames.key(generation)
+    second_looks = []
+
+    def first_read(generation: str) -> bytes:
+        content = real_first_read(generation)
+        first_downloaded.set()
+        second_is_waiting.wait(timeout=30)
+        return content
+
+    def second_get(key: str):
+        second_looks.extend([key] if key == frame_key else [])
+        if len(second_looks) >= 2:
+            second_is_waiting.set()
+        return real_second_get(key)
+
+    def second_read(generation: str) -> bytes:
+        second_is_waiting.set()  # it went to storage instead of waiting: let the first finish
+        return real_second_read(generation)
+
+    real_first_read, first_worker.source.read = first_worker.source.read, first_read
+    real_second_get, second_worker.cache.get = second_worker.cache.get, second_get
+    real_second_read, second_worker.source.read = second_worker.source.read, second_read
     before = fake_gcs.downloads(bucket.name)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(first_worker.frame, generation)
-        time.sleep(0.2)  # the first worker has downloaded and is parsing now
+        assert first_downloaded.wait(timeout=30)
         second = pool.submit(second_worker.frame, generation)
-        frames = [first.result(), second.result()]
+        frames = [first.result(timeout=60), second.result(timeout=60)]
 
     assert [list(frame["add_num"]) for frame in frames] == [[3, 7, 11], [3, 7, 11]]
     assert fake_gcs.downloads(bucket.name) - before == 1

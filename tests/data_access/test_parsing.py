@@ -7,7 +7,16 @@ import io
 import pandas as pd
 import pytest
 
-from data_access.parsing import ParseError, format_for, load_table, parse_table, transform
+from data_access.parsing import (
+    ParseError,
+    arrow_to_frame,
+    format_for,
+    load_table,
+    parse_table,
+    read_csv_arrow,
+    read_csv_pandas,
+    transform,
+)
 
 
 def test_transform_adds_sum_and_product_columns():
@@ -37,3 +46,18 @@ def test_csv_with_byte_order_mark_keeps_clean_header():
 def test_unreadable_content_raises_parse_error(content):
     with pytest.raises(ParseError):
         parse_table(content)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"ID,first_num,second_num\n1,2,3\n2,4.5,-6\n",
+        b"ID, first_num ,region\n1, 2, north\n2,,south\n3,NA,\n",  # spaces, blanks, missing-value words
+        b'day,label,flag\n2026-01-01,"a, quoted",true\n2026-01-02 10:00,plain,False\n',  # dates stay text
+        b"\xef\xbb\xbfa,b\r\n1,x\r\n\r\n2,null\r\n",  # byte order mark, CRLF, a blank line
+    ],
+)
+def test_pyarrow_reads_csv_as_pandas_did(content):
+    """The fast reader gives the table the pandas reader gave, so no published data changes meaning."""
+    fast = arrow_to_frame(read_csv_arrow(content))
+    pd.testing.assert_frame_equal(fast, read_csv_pandas(io.BytesIO(content)))

@@ -167,3 +167,17 @@ def test_gcs_history_follows_the_audit_chain(bucket, gcs_client):
     first = source.write(SAMPLE_CSV, None, {"previous_generation": ""})
     second = source.write(NEW_CSV, first.generation, {"previous_generation": first.generation})
     assert [version.generation for version in source.history(10)] == [second.generation, first.generation]
+
+
+def test_diff_matches_rows_across_number_types_and_sees_changed_cells():
+    old = pd.DataFrame({"id": [1, 2, 3], "value": [1.0, 2.5, None], "region": ["n", "s", "e"]})
+    new = pd.DataFrame({"id": [1.0, 2.0, 3.0], "value": [1, 2.5, None], "region": ["n", "s", "w"]})
+    diff = diff_summary(old, new)
+    # rows 1 and 2 are the same records (1 == 1.0, blanks equal); row 3 changed its region
+    assert (diff["added"], diff["removed"], diff["unchanged"]) == (1, 1, 2)
+
+
+def test_diff_counts_repeated_rows_as_often_as_they_occur():
+    old = pd.DataFrame({"a": [7, 7, 7], "b": ["x", "x", "x"]})
+    new = pd.DataFrame({"a": [7, 7], "b": ["x", "x"]})
+    assert (diff_summary(old, new)["unchanged"], diff_summary(old, new)["removed"]) == (2, 1)

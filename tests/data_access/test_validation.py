@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from data_access.validation import Schema, SchemaError, validate_upload
+from data_access.validation import Schema, SchemaError, validate_file, validate_upload
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
 
 SCHEMA = Schema.parse("first_num:numeric,second_num:numeric", max_rows=CORPUS_MAX_ROWS)
@@ -76,3 +76,26 @@ def test_parquet_problems_name_the_row():
     pd.DataFrame({"first_num": ["1", "x"], "second_num": [1, 2]}).to_parquet(buffer)
     problems = validate_upload(buffer.getvalue(), "d.parquet", SCHEMA, CORPUS_MAX_BYTES).problems
     assert problems == ["Row 2, column 'first_num' ('x') is not a number."]
+
+
+@pytest.mark.parametrize(
+    ("case", "filename", "content", "expected"),
+    [*BAD_FILES, TOO_LARGE],
+    ids=[case[0] for case in [*BAD_FILES, TOO_LARGE]],
+)
+def test_a_file_on_disk_gets_the_same_message_as_the_same_bytes(case, filename, content, expected, tmp_path):
+    path = tmp_path / "staged"
+    path.write_bytes(content)
+    from_disk = validate_file(path, filename, SCHEMA, CORPUS_MAX_BYTES)
+    assert from_disk.problems == validate_upload(content, filename, SCHEMA, CORPUS_MAX_BYTES).problems
+    assert any(expected in problem for problem in from_disk.problems), from_disk.problems
+
+
+def test_a_good_file_on_disk_passes_with_the_same_table(tmp_path):
+    content = b"ID,first_num,second_num,region\n1, 2,3, north\n2,4,5,\n"
+    path = tmp_path / "staged.csv"
+    path.write_bytes(content)
+    from_disk = validate_file(path, "fine.csv", SCHEMA, CORPUS_MAX_BYTES)
+    assert from_disk.ok
+    pd.testing.assert_frame_equal(from_disk.frame, validate_upload(content, "fine.csv", SCHEMA, CORPUS_MAX_BYTES).frame)
+    assert list(from_disk.frame["multiply_num"]) == [6, 20]

@@ -1,0 +1,202 @@
+"""Where parsed frames live: a small LRU in each process, and Arrow bytes in the shared cache.
+
+* **In each process** (:class:`LocalFrames`): the parsed frames of the newest
+  generations, bounded by ``FRAME_MEMORY_MB`` and by count (the live generation and
+  the one before it, which pages may still be drawing). A replaced generation is
+  dropped once nobody asked for it for ``REPLACED_FRAME_SECONDS``. Per-generation
+  derived data (column roles, …) is kept next to its frame and leaves with it.
+* **In the shared cache** (:class:`SharedFrames`): the frame as Arrow IPC streams,
+  zstd-compressed, cut into parts of at most ``PART_BYTES`` so that no Redis value
+  comes near Redis' 512 MB limit. Entries expire after ``SHARED_FRAME_SECONDS`` and
+  generations older than the newest two are deleted as soon as a newer one is stored.
+  With a per-process cache (``SimpleCache``) frames are not copied into it at all:
+  the LRU already is that process' copy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from data_access.parsing import arrow_to_frame
+
+#: Largest value written to the shared cache (Redis refuses values over 512 MB).
+PART_BYTES = 64 * 2**20
+#: How long a frame stays in the shared cache: long enough for every worker and instance
+#: to take up a new generation from one download, short enough that replaced ones leave soon.
+SHARED_FRAME_SECONDS = 10 * 60
+#: A frame of a generation that is no longer the newest is dropped after this long unused.
+REPLACED_FRAME_SECONDS = 2 * 60
+#: The live generation and the one before it.
+GENERATIONS_KEPT = 2
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+@dataclass
+class FrameEntry:
+    """What a generation turned into: its frame, or why it cannot be shown."""
+
+    frame: pd.DataFrame | None = None
+    error: str | None = None
+
+
+def frame_bytes(frame: pd.DataFrame) -> int:
+    """Memory held by ``frame`` (deep: text columns count their characters)."""
+    return int(frame.memory_usage(deep=True, index=True).sum())
+
+
+def generation_order(generation: str) -> int:
+    """Sort key: GCS generations are increasing integers, local ones start with the mtime in ns."""
+    head = generation.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+@dataclass
+class _LocalEntry:
+    frame: pd.DataFrame
+    size: int
+    used_at: float
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalFrames:
+    """This process' frames, newest generations first, bounded by bytes and by count."""
+
+    def __init__(self, budget_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget_bytes = budget_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, _LocalEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, generation: str) -> pd.DataFrame | None:
+        """The frame of ``generation`` if this process holds it."""
+        with self._lock:
+            self._drop_replaced()
+            entry = self._entries.get(generation)
+            if entry is None:
+                return None
+            entry.used_at = self._clock()
+            return entry.frame
+
+    def put(self, generation: str, frame: pd.DataFrame) -> None:
+        """Keep ``frame``; evict older generations beyond the count or the byte budget."""
+        with self._lock:
+            self._entries[generation] = _LocalEntry(frame, frame_bytes(frame), self._clock())
+            ordered = sorted(self._entries, key=generation_order, reverse=True)
+            self._entries = OrderedDict((name, self._entries[name]) for name in ordered[:GENERATIONS_KEPT])
+            while len(self._entries) > 1 and self.held_bytes() > self.budget_bytes:
+                self._entries.popitem(last=True)  # the oldest generation goes first
+
+    def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:
+        """``build(frame)`` computed once per generation and kept next to the frame.
+
+        Returns ``None`` when the frame is not held (call after :meth:`get`/:meth:`put`).
+        """
+        with self._lock:
+            entry = self._entries.get(generation)
+        if entry is None:
+            return None
+        if name not in entry.derived:
+            entry.derived[name] = build(entry.frame)  # a race computes it twice, harmlessly
+        return entry.derived[name]
+
+    def held_bytes(self) -> int:
+        return sum(entry.size for entry in self._entries.values())
+
+    def generations(self) -> list[str]:
+        """Held generations, newest first."""
+        with self._lock:
+            self._drop_replaced()
+            return list(self._entries)
+
+    def _drop_replaced(self) -> None:
+        now = self._clock()
+        for generation in list(self._entries)[1:]:
+            if now - self._entries[generation].used_at > REPLACED_FRAME_SECONDS:
+                del self._entries[generation]
+
+
+def encode_frame(frame: pd.DataFrame, part_bytes: int | None = None) -> list[bytes]:
+    """``frame`` as compressed Arrow IPC streams, each a whole table of some rows, each ≤ ~part_bytes."""
+    part_bytes = part_bytes or PART_BYTES
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # Uncompressed size bounds the compressed one, so this many rows never overflow a part.
+    rows_per_part = max(1, len(frame) * part_bytes // max(table.nbytes, 1))
+    parts = []
+    for start in range(0, max(len(frame), 1), rows_per_part):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+            writer.write_table(table.slice(start, rows_per_part))
+        parts.append(sink.getvalue().to_pybytes())
+    return parts
+
+
+def decode_frame(parts: list[bytes]) -> pd.DataFrame:
+    """The frame :func:`encode_frame` cut into ``parts``."""
+    tables = [pa.ipc.open_stream(part).read_all() for part in parts]
+    table = pa.concat_tables(tables)
+    del tables
+    return arrow_to_frame(table)
+
+
+class SharedFrames:
+    """Frames in the shared cache, as Arrow parts; a miss (or a lost part) returns ``None``."""
+
+    def __init__(self, cache: Any, prefix: str, share_frames: bool) -> None:
+        self.cache = cache
+        self.prefix = prefix
+        self.share_frames = share_frames
+
+    def key(self, generation: str) -> str:
+        """The manifest key of ``generation`` (present once all its parts are stored)."""
+        return f"{self.prefix}:frame:{generation}"
+
+    def get(self, generation: str) -> FrameEntry | None:
+        """The stored verdict of ``generation``, or ``None`` when nothing (complete) is stored."""
+        manifest = self.cache.get(self.key(generation))
+        if manifest is None:
+            return None
+        if manifest.get("error"):
+            return FrameEntry(error=manifest["error"])
+        parts = [self.cache.get(f"{self.key(generation)}:{index}") for index in range(manifest["parts"])]
+        if any(part is None for part in parts):
+            return None  # a part expired or was evicted before its manifest: read storage again
+        return FrameEntry(frame=decode_frame(parts))
+
+    def put(self, generation: str, entry: FrameEntry) -> None:
+        """Store ``entry`` (parts first, manifest last) and delete generations older than the newest two."""
+        if entry.error is not None:
+            # A broken generation stays broken: the verdict is shared, not re-downloaded per worker.
+            self.cache.set(self.key(generation), {"error": entry.error}, timeout=SHARED_FRAME_SECONDS)
+            return
+        if not self.share_frames:
+            return
+        parts = encode_frame(entry.frame)
+        for index, part in enumerate(parts):
+            self.cache.set(f"{self.key(generation)}:{index}", part, timeout=SHARED_FRAME_SECONDS)
+        manifest = {"parts": len(parts), "rows": len(entry.frame)}
+        self.cache.set(self.key(generation), manifest, timeout=SHARED_FRAME_SECONDS)
+        self._forget_older_than_newest(generation)
+
+    def _index(self) -> list[str]:
+        return list(self.cache.get(f"{self.prefix}:frames") or [])
+
+    def _forget_older_than_newest(self, generation: str) -> None:
+        # A page still showing an old generation gets it from storage, but storing it
+        # does not push the live one out: only the newest two by generation stay.
+        known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
+        keep, drop = known[:GENERATIONS_KEPT], known[GENERATIONS_KEPT:]
+        # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.
+        self.cache.set(f"{self.prefix}:frames", keep, timeout=SHARED_FRAME_SECONDS)
+        for old in drop:
+            manifest = self.cache.get(self.key(old))
+            self.cache.delete(self.key(old))
+            for index in range((manifest or {}).get("parts", 0)):
+                self.cache.delete(f"{self.key(old)}:{index}")
