@@ -63,6 +63,7 @@ class Settings:
     max_rows: int = 2_000_000
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
+    max_request_kb: float = 1024.0
 
     @classmethod
     def from_env(
@@ -99,6 +100,7 @@ class Settings:
             "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
+            "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
         }
         if env.get("CACHE_DIR"):
             values["cache_dir"] = Path(env["CACHE_DIR"])
@@ -154,6 +156,8 @@ class Settings:
             raise SettingsError(f"AUTH_MODE must be 'password' or 'iap', got {self.auth_mode!r}")
         if not 0 < self.max_upload_mb <= 1024:
             raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
+        if not 1 <= self.max_request_kb <= 64 * 1024:
+            raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
         try:

@@ -16,6 +16,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from auth import SESSION_USER_KEY, AdminRequired, Authenticator, current_user
+from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callback_body
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, one_time_admin
 from settings import Settings
@@ -64,12 +65,49 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         swallow_errors=True,
     )
     _add_login_routes(server, limiter, settings, css_url)
+    # First: a body is refused by its announced size before anything reads it.
+    server.before_request(_limit_request_body)
     server.before_request(_refuse_cross_origin_posts)
     server.before_request(_guard_admin_page)
     server.before_request(_gate_admin_callbacks)
     server.register_error_handler(AdminRequired, _forbidden)
     server.after_request(_security_headers)
     return one_time_password
+
+
+def allow_large_bodies(server: Flask, path: str, max_bytes: int) -> None:
+    """Let signed-in admins send bodies up to ``max_bytes`` to ``path`` (e.g. an upload route).
+
+    Every other request keeps the small ``MAX_REQUEST_KB`` limit, and anonymous requests
+    always do: a big body is refused by its ``Content-Length`` before it is read.
+    """
+    server.config.setdefault("LARGE_BODY_ROUTES", {})[path] = max_bytes
+
+
+def _limit_request_body() -> Response | None:
+    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    limit = int(settings.max_request_kb * 1024)
+    length = request.content_length
+    if length is not None and length > limit:
+        larger = _large_body_limit(settings)
+        if larger and length <= larger:
+            user = current_user()  # the session cookie only: the body is not read for this
+            limit = larger if user and user.is_admin else limit
+    # Also bounds bodies without a Content-Length (chunked): werkzeug stops reading at the limit.
+    request.max_content_length = limit
+    if length is not None and length > limit:
+        return Response(f"Request body too large (limit {limit // 1024} KiB)", status=413, mimetype="text/plain")
+    return None
+
+
+def _large_body_limit(settings: Settings) -> int:
+    routes: dict[str, int] = current_app.config.get("LARGE_BODY_ROUTES", {})
+    if request.path in routes:
+        return routes[request.path]
+    if request.path.endswith(CALLBACK_PATH_SUFFIX):
+        # Uploads still travel base64-encoded inside admin callbacks: 4/3 of the file plus a little.
+        return int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
+    return 0
 
 
 def _security_headers(response: Response) -> Response:
@@ -190,11 +228,12 @@ def _gate_admin_callbacks() -> Response | None:
 
     Input property names are never trusted (any input can claim to be a ``pathname``).
     """
-    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
+    if request.method != "POST" or not request.path.endswith(CALLBACK_PATH_SUFFIX):
         return None
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return Response("Malformed callback request", status=400)
+    try:
+        body = callback_body()
+    except MalformedCallback as error:
+        return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
     if not _writes_admin_outputs(body):
         return None
     user = current_user()

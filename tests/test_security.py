@@ -306,3 +306,24 @@ def test_local_history_cannot_be_escaped(tmp_path):
     for generation in ("../../secret", "../secret", "1-2/../../secret", "abc"):
         with pytest.raises(GenerationNotFound):
             source.read(generation)
+
+
+def test_big_bodies_are_refused_before_they_are_read(secured):
+    """Anonymous requests keep the small body limit everywhere, checked from Content-Length."""
+    app, _, _ = secured
+    client = app.server.test_client()
+    big = b"[" + b"1," * (1024 * 1024) + b"1]"  # 2 MiB of valid JSON
+    for path in ("/_dash-update-component", "/login", "/", "/healthz"):
+        response = client.post(path, data=big, content_type="application/json")
+        assert response.status_code == 413, path
+    small = client.post("/_dash-update-component", data=b"[1]", content_type="application/json")
+    assert small.status_code == 400  # under the limit: read, and refused for what it is
+
+
+def test_admins_may_send_upload_sized_callbacks(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    assert _login(client).status_code == 302
+    big = b'{"output": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert client.post("/_dash-update-component", data=big, content_type="application/json").status_code == 400
+    assert client.post("/login", data=big, content_type="application/json").status_code == 413
