@@ -64,6 +64,7 @@ class Settings:
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
     max_request_kb: float = 1024.0
+    storage_deadline_seconds: float = 20.0
 
     @classmethod
     def from_env(
@@ -101,6 +102,7 @@ class Settings:
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
+            "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
         }
         if env.get("CACHE_DIR"):
             values["cache_dir"] = Path(env["CACHE_DIR"])
@@ -143,6 +145,8 @@ class Settings:
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} cannot be created: {error.strerror}") from None
             if not os.access(self.cache_dir, os.W_OK):
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} is not writable")
+        if not 1 <= self.storage_deadline_seconds <= 600:
+            raise SettingsError("STORAGE_DEADLINE_SECONDS must be between 1 and 600 (keep it below the worker timeout)")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not 0 < self.port < 65536:

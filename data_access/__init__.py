@@ -39,7 +39,7 @@ def make_source(settings: Settings, client: Any = None) -> DataSource:
         return LocalFileSource(settings.local_data_path)
     if client is None:
         client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
-    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client)
+    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client, settings.storage_deadline_seconds)
 
 
 def make_cache(settings: Settings, server: Flask) -> Cache:
