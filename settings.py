@@ -63,6 +63,10 @@ class Settings:
     max_rows: int = 2_000_000
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
+    login_account_rate_limit: str = "10 per 15 minutes"
+    login_concurrency: int = 2
+    session_lifetime_hours: float = 12.0
+    session_idle_minutes: float = 30.0
     max_request_kb: float = 1024.0
     storage_deadline_seconds: float = 20.0
 
@@ -101,6 +105,10 @@ class Settings:
             "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
+            "login_account_rate_limit": env.get("LOGIN_ACCOUNT_RATE_LIMIT", cls.login_account_rate_limit).strip(),
+            "login_concurrency": int(_number(env, "LOGIN_CONCURRENCY", cls.login_concurrency)),
+            "session_lifetime_hours": _number(env, "SESSION_LIFETIME_HOURS", cls.session_lifetime_hours),
+            "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
             "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
         }
@@ -164,12 +172,20 @@ class Settings:
             raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
-        try:
-            parse_many(self.login_rate_limit)
-        except ValueError:
-            raise SettingsError(
-                f"LOGIN_RATE_LIMIT must look like '5 per minute;30 per hour', got {self.login_rate_limit!r}"
-            ) from None
+        for name, limit in (
+            ("LOGIN_RATE_LIMIT", self.login_rate_limit),
+            ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),
+        ):
+            try:
+                parse_many(limit)
+            except ValueError:
+                raise SettingsError(f"{name} must look like '5 per minute;30 per hour', got {limit!r}") from None
+        if not 1 <= self.login_concurrency <= 64:
+            raise SettingsError("LOGIN_CONCURRENCY must be between 1 and 64 (each check needs ~128 MiB)")
+        if not 0 < self.session_lifetime_hours <= 24 * 30:
+            raise SettingsError("SESSION_LIFETIME_HOURS must be between 0 and 720")
+        if not 0 < self.session_idle_minutes <= self.session_lifetime_hours * 60:
+            raise SettingsError("SESSION_IDLE_MINUTES must be above 0 and at most SESSION_LIFETIME_HOURS")
         if self.auth_mode == "iap" and not self.iap_audience:
             raise SettingsError("AUTH_MODE=iap needs IAP_AUDIENCE, e.g. /projects/NUMBER/apps/PROJECT_ID")
         if self.auth_mode == "iap" and not self.admin_emails:
