@@ -23,6 +23,7 @@ from dash import Dash
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import init_auth
 from components import live_status
@@ -47,8 +48,6 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     _reset_dash_registries()
     server = Flask(__name__)
     server.config["DASHBOARD_SETTINGS"] = settings
-    # Uploads arrive base64-encoded inside a JSON body: 4/3 of the file plus a little.
-    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
     build_live_data(settings, server, storage_client)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
@@ -74,6 +73,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
     live_status.register_callbacks(app)
+    install_callback_guard(server, app.callback_map)
     _warm_up(server)
     return app
 

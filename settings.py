@@ -64,6 +64,12 @@ class Settings:
     frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
+    login_account_rate_limit: str = "10 per 15 minutes"
+    login_concurrency: int = 2
+    session_lifetime_hours: float = 12.0
+    session_idle_minutes: float = 30.0
+    max_request_kb: float = 1024.0
+    storage_deadline_seconds: float = 20.0
 
     @classmethod
     def from_env(
@@ -101,6 +107,12 @@ class Settings:
             "frame_memory_mb": _number(env, "FRAME_MEMORY_MB", cls.frame_memory_mb),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
+            "login_account_rate_limit": env.get("LOGIN_ACCOUNT_RATE_LIMIT", cls.login_account_rate_limit).strip(),
+            "login_concurrency": int(_number(env, "LOGIN_CONCURRENCY", cls.login_concurrency)),
+            "session_lifetime_hours": _number(env, "SESSION_LIFETIME_HOURS", cls.session_lifetime_hours),
+            "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
+            "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
         }
         if env.get("CACHE_DIR"):
             values["cache_dir"] = Path(env["CACHE_DIR"])
@@ -145,6 +157,8 @@ class Settings:
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} is not writable")
         if self.frame_memory_mb < 1:
             raise SettingsError("FRAME_MEMORY_MB must be at least 1 (memory per worker for parsed tables)")
+        if not 1 <= self.storage_deadline_seconds <= 600:
+            raise SettingsError("STORAGE_DEADLINE_SECONDS must be between 1 and 600 (keep it below the worker timeout)")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not 0 < self.port < 65536:
@@ -158,14 +172,24 @@ class Settings:
             raise SettingsError(f"AUTH_MODE must be 'password' or 'iap', got {self.auth_mode!r}")
         if not 0 < self.max_upload_mb <= 1024:
             raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
+        if not 1 <= self.max_request_kb <= 64 * 1024:
+            raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
-        try:
-            parse_many(self.login_rate_limit)
-        except ValueError:
-            raise SettingsError(
-                f"LOGIN_RATE_LIMIT must look like '5 per minute;30 per hour', got {self.login_rate_limit!r}"
-            ) from None
+        for name, limit in (
+            ("LOGIN_RATE_LIMIT", self.login_rate_limit),
+            ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),
+        ):
+            try:
+                parse_many(limit)
+            except ValueError:
+                raise SettingsError(f"{name} must look like '5 per minute;30 per hour', got {limit!r}") from None
+        if not 1 <= self.login_concurrency <= 64:
+            raise SettingsError("LOGIN_CONCURRENCY must be between 1 and 64 (each check needs ~128 MiB)")
+        if not 0 < self.session_lifetime_hours <= 24 * 30:
+            raise SettingsError("SESSION_LIFETIME_HOURS must be between 0 and 720")
+        if not 0 < self.session_idle_minutes <= self.session_lifetime_hours * 60:
+            raise SettingsError("SESSION_IDLE_MINUTES must be above 0 and at most SESSION_LIFETIME_HOURS")
         if self.auth_mode == "iap" and not self.iap_audience:
             raise SettingsError("AUTH_MODE=iap needs IAP_AUDIENCE, e.g. /projects/NUMBER/apps/PROJECT_ID")
         if self.auth_mode == "iap" and not self.admin_emails:

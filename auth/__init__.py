@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from auth.iap import IAP_HEADER, IapError, IapVerifier
-from auth.passwords import AdminDirectory
+from auth.passwords import AdminDirectory, PasswordChecks
+from auth.state import SessionStore
 
-SESSION_USER_KEY = "admin_user"
+# The cookie holds only this: a random id of a server-side session record (auth.state).
+SESSION_ID_KEY = "session_id"
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,15 @@ class Authenticator:
         admins: AdminDirectory | None = None,
         iap: IapVerifier | None = None,
         admin_emails: frozenset[str] = frozenset(),
+        sessions: SessionStore | None = None,
+        password_checks: PasswordChecks | None = None,
     ) -> None:
         self.mode = mode
         self.admins = admins or AdminDirectory({})
         self.iap = iap
         self.admin_emails = admin_emails
+        self.sessions = sessions
+        self.password_checks = password_checks or PasswordChecks(1)
 
     def current_user(self) -> User | None:
         if self.mode == "iap":
@@ -49,19 +55,24 @@ class Authenticator:
             except IapError:
                 return None
             return User(email, email in self.admin_emails)
-        name = session.get(SESSION_USER_KEY)
+        if self.sessions is None or SESSION_ID_KEY not in session:
+            return None
+        name = self.sessions.user(session[SESSION_ID_KEY])
         # Re-checked on every request: removing an admin from the config ends their sessions.
-        if isinstance(name, str) and name in self.admins.hashes:
+        if name is not None and name in self.admins.hashes:
             return User(name, True)
         return None
 
     def check_password(self, name: str, password: str) -> bool:
-        return self.mode == "password" and self.admins.verify(name, password)
+        """Whether the password is right; :class:`auth.passwords.TooManyPasswordChecks` when all slots are busy."""
+        return self.mode == "password" and self.password_checks.verify(self.admins, name, password)
 
 
 def current_user() -> User | None:
-    """The user of the current request, or ``None`` when anonymous."""
-    return current_app.extensions["auth"].current_user()
+    """The user of the current request, or ``None`` when anonymous (looked up once per request)."""
+    if "auth_user" not in g:
+        g.auth_user = current_app.extensions["auth"].current_user()
+    return g.auth_user
 
 
 def require_admin() -> User:

@@ -4,15 +4,22 @@ Only the JWT in ``x-goog-iap-jwt-assertion`` is trusted (never the plain
 ``x-goog-authenticated-user-email`` header). google-auth checks the signature
 and expiry; it does not check the issuer, and accepts any audience when given
 none, so both are checked here explicitly.
+
+Google rotates IAP's keys: a token signed with a key id we have not seen makes us
+fetch the keys again at once (at most once per ``MIN_REFETCH_SECONDS``, so made-up
+key ids cannot make every request fetch), instead of locking admins out until the
+cached keys expire.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
 
 from google.auth import exceptions as auth_errors
+from google.auth import jwt
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
 
@@ -20,6 +27,7 @@ IAP_HEADER = "x-goog-iap-jwt-assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
 IAP_CERTS_URL = "https://www.gstatic.com/iap/verify/public_key"  # {key id: PEM}
 CERTS_CACHE_SECONDS = 600
+MIN_REFETCH_SECONDS = 30
 
 
 class IapError(ValueError):
@@ -42,6 +50,11 @@ class IapVerifier:
         if not token:
             raise IapError("no IAP assertion on the request")
         try:
+            key_id = jwt.decode_header(token).get("kid")
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            raise IapError(f"invalid IAP assertion: {error}") from error
+        self._transport.refetch_unless_known(str(key_id))
+        try:
             claims = id_token.verify_token(token, self._transport, audience=self.audience, certs_url=self.certs_url)
         except (ValueError, auth_errors.GoogleAuthError) as error:
             raise IapError(f"invalid IAP assertion: {error}") from error
@@ -63,6 +76,15 @@ class _CachingTransport:
         self._certs_url = certs_url
         self._lock = threading.Lock()
         self._cached: tuple[float, Any] | None = None
+        self._key_ids: frozenset[str] = frozenset()
+
+    def refetch_unless_known(self, key_id: str) -> None:
+        """Forget the cached keys when ``key_id`` is not among them (keys rotated), unless just fetched."""
+        with self._lock:
+            if self._cached is None or key_id in self._key_ids:
+                return
+            if time.monotonic() - self._cached[0] >= MIN_REFETCH_SECONDS:
+                self._cached = None
 
     def __call__(self, url: str, method: str = "GET", **kwargs: Any) -> Any:
         if url != self._certs_url or method != "GET":
@@ -73,4 +95,13 @@ class _CachingTransport:
             response = self._transport(url, method=method, **kwargs)
             if getattr(response, "status", None) == 200:
                 self._cached = (time.monotonic(), response)
+                self._key_ids = _key_ids(response.data)
             return response
+
+
+def _key_ids(body: bytes) -> frozenset[str]:
+    try:
+        keys = json.loads(body)
+    except ValueError:
+        return frozenset()
+    return frozenset(keys) if isinstance(keys, dict) else frozenset()

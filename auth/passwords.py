@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +64,36 @@ class AdminDirectory:
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
+
+
+class TooManyPasswordChecks(RuntimeError):
+    """Every password-check slot of this process is busy: the caller should try again shortly."""
+
+
+class PasswordChecks:
+    """At most ``slots`` password checks at once in this process.
+
+    One scrypt check (N=131072, r=8, p=1) needs ~128 MiB: a burst of sign-ins must not
+    exhaust a worker's memory. A check waits ``wait_seconds`` for a slot, then gives up.
+    """
+
+    def __init__(self, slots: int, wait_seconds: float = 2.0) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self.wait_seconds = wait_seconds
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot; :class:`TooManyPasswordChecks` when none frees up in time."""
+        if not self._slots.acquire(timeout=self.wait_seconds):
+            raise TooManyPasswordChecks("too many sign-ins at once")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def verify(self, admins: AdminDirectory, name: str, password: str) -> bool:
+        with self.slot():
+            return admins.verify(name, password)
 
 
 _DUMMY: list[str] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -15,12 +17,27 @@ from flask import Flask, Response, current_app, jsonify, redirect, render_templa
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from auth import SESSION_USER_KEY, AdminRequired, Authenticator, current_user
+from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user
+from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callback_body
 from auth.iap import IapVerifier
-from auth.passwords import AdminDirectory, one_time_admin
+from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, one_time_admin
+from auth.state import (
+    SQLITE_SCHEME,
+    RedisSessions,
+    SessionPolicy,
+    SessionStore,
+    SessionStoreDown,
+    SqliteCounterStorage,
+    SqliteSessions,
+    sqlite_path,
+)
+from data_access import make_redis
 from settings import Settings
 
 ADMIN_PATH = "/admin"
+SESSION_COOKIE_NAME = "live_dashboard_session"
+# Registers the SQLite scheme with flask-limiter's storage lookup.
+assert SqliteCounterStorage.STORAGE_SCHEME
 ADMIN_ID_PREFIX = "admin-"
 LOGIN_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -44,21 +61,30 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
 
     Returns the one-time admin password when one was created (local development only).
     """
+    # First of all hooks: a body is refused by its announced size before anything reads it.
+    server.before_request(_limit_request_body)
+    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_request_kb * 1024)  # backstop; per request below
     server.secret_key = settings.secret_key or _development_secret()
+    https = settings.app_env == "production"
     server.config.update(
-        SESSION_COOKIE_NAME="live_dashboard_session",
+        # __Host-: only over HTTPS, for this host and path "/" (no subdomain can set or read it).
+        SESSION_COOKIE_NAME=f"{'__Host-' if https else ''}{SESSION_COOKIE_NAME}",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.app_env == "production",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_PATH="/",
+        # The cookie's own expiry is a backstop: the server-side record decides (auth.state).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
-    authenticator, one_time_password = _authenticator(settings, iap_transport)
+    shared = _SharedState(settings)
+    authenticator, one_time_password = _authenticator(settings, iap_transport, shared.sessions)
     server.extensions["auth"] = authenticator
     limiter = Limiter(
         get_remote_address,
         app=server,
-        storage_uri=settings.cache_redis_url if settings.cache_type == "RedisCache" else "memory://",
-        key_prefix="live-dashboard-login",
+        storage_uri=shared.limiter_uri,
+        key_prefix=shared.key_prefix + "login",
         # If Redis goes away, count in memory rather than answer 500 or stop counting.
         in_memory_fallback_enabled=True,
         swallow_errors=True,
@@ -70,6 +96,41 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
     server.register_error_handler(AdminRequired, _forbidden)
     server.after_request(_security_headers)
     return one_time_password
+
+
+def allow_large_bodies(server: Flask, path: str, max_bytes: int) -> None:
+    """Let signed-in admins send bodies up to ``max_bytes`` to ``path`` (e.g. an upload route).
+
+    Every other request keeps the small ``MAX_REQUEST_KB`` limit, and anonymous requests
+    always do: a big body is refused by its ``Content-Length`` before it is read.
+    """
+    server.config.setdefault("LARGE_BODY_ROUTES", {})[path] = max_bytes
+
+
+def _limit_request_body() -> Response | None:
+    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    limit = int(settings.max_request_kb * 1024)
+    length = request.content_length
+    if length is not None and length > limit:
+        larger = _large_body_limit(settings)
+        if larger and length <= larger:
+            user = current_user()  # the session cookie only: the body is not read for this
+            limit = larger if user and user.is_admin else limit
+    # Also bounds bodies without a Content-Length (chunked): werkzeug stops reading at the limit.
+    request.max_content_length = limit
+    if length is not None and length > limit:
+        return Response(f"Request body too large (limit {limit // 1024} KiB)", status=413, mimetype="text/plain")
+    return None
+
+
+def _large_body_limit(settings: Settings) -> int:
+    routes: dict[str, int] = current_app.config.get("LARGE_BODY_ROUTES", {})
+    if request.path in routes:
+        return routes[request.path]
+    if request.path.endswith(CALLBACK_PATH_SUFFIX):
+        # Uploads still travel base64-encoded inside admin callbacks: 4/3 of the file plus a little.
+        return int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
+    return 0
 
 
 def _security_headers(response: Response) -> Response:
@@ -101,15 +162,35 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
-def _authenticator(settings: Settings, iap_transport: Any) -> tuple[Authenticator, str | None]:
+class _SharedState:
+    """Where sessions and login counters live so that every worker sees the same (see auth.state)."""
+
+    def __init__(self, settings: Settings) -> None:
+        # One deployment = one data location: two apps on one Redis or one machine keep apart.
+        self.key_prefix = f"live-dashboard:{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
+        policy = SessionPolicy(settings.session_lifetime_hours * 3600, settings.session_idle_minutes * 60)
+        redis = make_redis(settings)
+        if redis is not None:
+            self.sessions = SessionStore(RedisSessions(redis, self.key_prefix + "session:"), policy)
+            self.limiter_uri = settings.cache_redis_url
+        else:
+            path = sqlite_path(Path(settings.cache_dir))
+            self.sessions = SessionStore(SqliteSessions(path), policy)
+            self.limiter_uri = f"{SQLITE_SCHEME}://{path}"
+
+
+def _authenticator(
+    settings: Settings, iap_transport: Any, sessions: SessionStore
+) -> tuple[Authenticator, str | None]:
     if settings.auth_mode == "iap":
         emails = frozenset(email.strip().lower() for email in settings.admin_emails.split(",") if email.strip())
         return Authenticator("iap", iap=IapVerifier(settings.iap_audience, iap_transport), admin_emails=emails), None
     admins = AdminDirectory.from_settings(settings.admin_users, settings.admin_users_file)
+    password = None
     if not admins and settings.app_env == "development" and settings.data_source == "local":
         admins, password = one_time_admin()
-        return Authenticator("password", admins=admins), password
-    return Authenticator("password", admins=admins), None
+    checks = PasswordChecks(settings.login_concurrency)
+    return Authenticator("password", admins=admins, sessions=sessions, password_checks=checks), password
 
 
 def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_url: str) -> None:
@@ -120,6 +201,14 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
         return Response(html, status=status, mimetype="text/html")
 
     @limiter.limit(settings.login_rate_limit, methods=["POST"])
+    # Per account too (failed attempts only), from any address: one address cannot try
+    # every account, and many addresses cannot try one account.
+    @limiter.limit(
+        settings.login_account_rate_limit,
+        key_func=_account_key,
+        methods=["POST"],
+        deduct_when=lambda response: response.status_code == 401,
+    )
     def login() -> Any:
         if request.method == "GET":
             if settings.auth_mode == "iap":
@@ -128,14 +217,26 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
             return redirect(_safe_next()) if user and user.is_admin else page()
         name = request.form.get("username", "")
         password = request.form.get("password", "")
-        if not current_app.extensions["auth"].check_password(name, password):
-            return page("Wrong name or password.", status=401)
-        session.clear()
-        session[SESSION_USER_KEY] = name
+        authenticator: Authenticator = current_app.extensions["auth"]
+        try:
+            if not authenticator.check_password(name, password):
+                return page("Wrong name or password.", status=401)
+            session_id = authenticator.sessions.create(name)  # type: ignore[union-attr]
+        except (TooManyPasswordChecks, SessionStoreDown):
+            busy = page("Signing in is busy or unavailable right now. Try again in a few seconds.", "warning", 503)
+            busy.headers["Retry-After"] = "5"
+            return busy
+        session.clear()  # a new id at every sign-in: an id planted before sign-in is worthless
+        session[SESSION_ID_KEY] = session_id
         session.permanent = True
         return redirect(_safe_next())
 
     def logout() -> Any:
+        authenticator: Authenticator = current_app.extensions["auth"]
+        if authenticator.sessions is not None:
+            # An unreachable store: no request can use the session meanwhile (lookups fail closed).
+            with contextlib.suppress(SessionStoreDown):
+                authenticator.sessions.end(session.get(SESSION_ID_KEY))
         session.clear()
         return redirect("/")
 
@@ -147,6 +248,10 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout, methods=["POST"])
     server.register_error_handler(429, too_many_attempts)
+
+
+def _account_key() -> str:
+    return "account:" + request.form.get("username", "").strip().lower()[:128]
 
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9_\-./]*")
@@ -190,11 +295,12 @@ def _gate_admin_callbacks() -> Response | None:
 
     Input property names are never trusted (any input can claim to be a ``pathname``).
     """
-    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
+    if request.method != "POST" or not request.path.endswith(CALLBACK_PATH_SUFFIX):
         return None
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return Response("Malformed callback request", status=400)
+    try:
+        body = callback_body()
+    except MalformedCallback as error:
+        return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
     if not _writes_admin_outputs(body):
         return None
     user = current_user()

@@ -14,6 +14,8 @@ from data_access.sources import DataSource, DataVersion, GenerationNotFound, Sto
 from data_access.validation import Schema, SchemaError
 from settings import Settings, SettingsError
 
+REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+
 __all__ = [
     "DataSource",
     "DataUnavailable",
@@ -28,6 +30,7 @@ __all__ = [
     "build_live_data",
     "current_live_data",
     "make_cache",
+    "make_redis",
     "make_source",
     "make_storage_client",
 ]
@@ -39,7 +42,7 @@ def make_source(settings: Settings, client: Any = None) -> DataSource:
         return LocalFileSource(settings.local_data_path)
     if client is None:
         client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
-    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client)
+    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client, settings.storage_deadline_seconds)
 
 
 def make_cache(settings: Settings, server: Flask) -> Cache:
@@ -49,21 +52,28 @@ def make_cache(settings: Settings, server: Flask) -> Cache:
         config["CACHE_DIR"] = str(settings.cache_dir)
     if settings.cache_type == "RedisCache":
         config["CACHE_REDIS_URL"] = settings.cache_redis_url
+        # A Redis that stops answering must cost a second, not a hung worker.
+        config["CACHE_OPTIONS"] = dict(REDIS_TIMEOUTS)
     # Keys carry the data location; a prefix keeps them apart from other apps sharing a Redis.
     config["CACHE_KEY_PREFIX"] = "live-dashboard:"
-    cache = Cache(server, config=config)
-    if settings.cache_type == "RedisCache":
-        _check_reachable(cache, settings.cache_redis_url)
-    return cache
+    return Cache(server, config=config)
 
 
-def _check_reachable(cache: Cache, url: str) -> None:
-    """A wrong CACHE_REDIS_URL stops start-up with one line instead of failing every request."""
-    with cache.app.app_context():
-        try:
-            cache.cache._write_client.ping()
-        except Exception as error:  # redis' connection errors
-            raise SettingsError(f"CACHE_REDIS_URL {url!r} is not reachable: {error}") from None
+def make_redis(settings: Settings) -> Any:
+    """A redis-py client of ``CACHE_REDIS_URL`` (for owned locks), or ``None`` without RedisCache.
+
+    A wrong CACHE_REDIS_URL stops start-up with one line instead of failing every request.
+    """
+    if settings.cache_type != "RedisCache":
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.cache_redis_url, **REDIS_TIMEOUTS)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise SettingsError(f"CACHE_REDIS_URL {settings.cache_redis_url!r} is not reachable: {error}") from None
+    return client
 
 
 def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:
@@ -81,6 +91,7 @@ def build_live_data(settings: Settings, server: Flask, client: Any = None) -> Li
         frame_memory_mb=settings.frame_memory_mb,
         # A SimpleCache lives in this process: a second (Arrow) copy of each frame would only cost memory.
         share_frames=settings.cache_type != "SimpleCache",
+        redis=make_redis(settings),
     )
     server.extensions["live_data"] = live_data
     return live_data

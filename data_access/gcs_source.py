@@ -4,11 +4,16 @@
 the pinned generation; ``write()`` uploads with ``if_generation_match`` so a
 concurrent publish is never overwritten. Old generations stay readable when the
 bucket has object versioning on (needed for history and rollback).
+
+Every call has a per-request timeout and an overall deadline (``STORAGE_DEADLINE_SECONDS``,
+below gunicorn's worker timeout), so a hung storage answers "failed" instead of a
+killed worker, and the failure is not followed by the write landing later: see :meth:`GCSSource.write`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -24,17 +29,42 @@ log = logging.getLogger(__name__)
 
 # requests' errors derive from OSError (connection refused, DNS, TLS).
 _STORAGE_ERRORS = (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, OSError)
-# A poll must fail fast and report, not hang in retries for minutes.
-_METADATA_RETRY = DEFAULT_RETRY.with_timeout(2)
-_DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 _CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+CONNECT_TIMEOUT_SECONDS = 3
+# A poll must fail fast and report, not hang in retries: a metadata GET takes milliseconds.
+METADATA_TIMEOUT_SECONDS = 4
+# Between two reads of a response body, not for the whole transfer.
+TRANSFER_READ_TIMEOUT_SECONDS = 10
+
+
+class Deadline:
+    """An overall time budget shared by the calls of one storage operation (retries included)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._ends_at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends_at - time.monotonic())
+
+    def call_options(self, read_timeout: float) -> dict[str, Any]:
+        """``timeout=`` and ``retry=`` for one google-cloud-storage call that must end within the budget."""
+        remaining = self.remaining()
+        if remaining <= 0.05:
+            raise StorageError("storage did not answer in time")
+        read = min(read_timeout, remaining)
+        return {
+            "timeout": (min(CONNECT_TIMEOUT_SECONDS, remaining), read),
+            # Retries stop once the budget minus one more attempt is spent.
+            "retry": DEFAULT_RETRY.with_timeout(max(0.0, remaining - read)),
+        }
 
 
 class GCSSource:
     """One object in a Cloud Storage bucket."""
 
-    def __init__(self, bucket: str, blob_name: str, client: Any) -> None:
+    def __init__(self, bucket: str, blob_name: str, client: Any, deadline_seconds: float = 20.0) -> None:
         self.bucket_name = bucket
+        self.deadline_seconds = deadline_seconds
         self.blob_name = blob_name
         self.location = f"gs://{bucket}/{blob_name}"
         self.name = Path(blob_name).name
@@ -42,7 +72,7 @@ class GCSSource:
 
     def current_version(self) -> DataVersion | None:
         try:
-            blob = self._bucket.get_blob(self.blob_name, timeout=(3, 10), retry=_METADATA_RETRY)
+            blob = self._bucket.get_blob(self.blob_name, **self._metadata_options())
         except _STORAGE_ERRORS as error:
             log.warning("version check of %s failed: %s", self.location, error)
             raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
@@ -54,7 +84,7 @@ class GCSSource:
     def _check_bucket_exists(self) -> None:
         """Tell "nothing published yet" apart from a misspelt bucket (asked only while the object is missing)."""
         try:
-            exists = self._bucket.exists(timeout=(3, 10), retry=_METADATA_RETRY)
+            exists = self._bucket.exists(**self._metadata_options())
         except api_errors.Forbidden:
             return  # object-only permissions cannot see the bucket itself: assume it is there
         except _STORAGE_ERRORS as error:
@@ -62,12 +92,15 @@ class GCSSource:
         if not exists:
             raise LocationMissing(f"bucket {self.bucket_name!r} does not exist (check GCS_BUCKET)")
 
+    def _metadata_options(self) -> dict[str, Any]:
+        return Deadline(min(self.deadline_seconds, 2 * METADATA_TIMEOUT_SECONDS)).call_options(METADATA_TIMEOUT_SECONDS)
+
     def read(self, generation: str) -> bytes:
         if not generation.isdigit():
             raise GenerationNotFound(f"{generation!r} is not a generation of {self.location}")
         blob = self._bucket.blob(self.blob_name, generation=int(generation))
         try:
-            return blob.download_as_bytes(timeout=(3, 120), retry=_DOWNLOAD_RETRY)
+            return blob.download_as_bytes(**Deadline(self.deadline_seconds).call_options(TRANSFER_READ_TIMEOUT_SECONDS))
         except api_errors.NotFound as error:
             raise GenerationNotFound(f"{self.location}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
@@ -75,22 +108,52 @@ class GCSSource:
             raise StorageError(f"cannot download {self.location}#{generation} ({_describe(error)})") from error
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
+
+        Within ``deadline_seconds``: a storage that does not answer the check just before the
+        upload gets nothing sent (so nothing can land later); the upload is sent once, never
+        retried (a retry would put a second copy in flight); an upload that gets no answer is
+        confirmed by reading the live version back.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        live = self._live_blob(deadline)
+        live_generation = str(live.generation) if live is not None else None
+        if live_generation != (expected_generation or None):
+            raise VersionConflict(_version_of(live) if live is not None else None)
         blob = self._bucket.blob(self.blob_name)
         blob.metadata = metadata
+        options = deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
         try:
             blob.upload_from_string(
                 content,
                 content_type=_CONTENT_TYPES[format_for(self.blob_name)],
                 # 0 means "only if the object does not exist yet".
                 if_generation_match=int(expected_generation) if expected_generation else 0,
-                timeout=(3, 300),
+                timeout=options["timeout"],
+                retry=None,
             )
         except api_errors.PreconditionFailed:
             raise VersionConflict(self.current_version()) from None
         except _STORAGE_ERRORS as error:
-            log.warning("upload to %s failed: %s", self.location, error)
-            raise StorageError(f"cannot write {self.location} ({_describe(error)})") from error
+            log.warning("upload to %s got no answer: %s", self.location, error)
+            return self._confirm(metadata, error)
         return _version_of(blob)
+
+    def _live_blob(self, deadline: Deadline) -> Any:
+        try:
+            return self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot reach {self.location} ({_describe(error)}); nothing was sent") from error
+
+    def _confirm(self, metadata: dict[str, str], cause: BaseException) -> DataVersion:
+        """After an unanswered upload: it was published if the live version is ours."""
+        try:
+            live = self._live_blob(Deadline(METADATA_TIMEOUT_SECONDS))
+        except StorageError:
+            live = None
+        if live is not None and dict(live.metadata or {}) == metadata:
+            return _version_of(live)
+        raise StorageError(f"cannot write {self.location} ({_describe(cause)})")
 
     def history(self, limit: int) -> list[DataVersion]:
         """Versions from the bucket's listing, completed by following ``previous_generation``.
@@ -99,7 +162,9 @@ class GCSSource:
         and the chain of audit metadata still finds the rest.
         """
         try:
-            listed = self._bucket.list_blobs(prefix=self.blob_name, versions=True, timeout=(3, 30))
+            listed = self._bucket.list_blobs(
+                prefix=self.blob_name, versions=True, **Deadline(self.deadline_seconds).call_options(10)
+            )
             versions = {str(blob.generation): _version_of(blob) for blob in listed if blob.name == self.blob_name}
             self._follow_chain(versions, limit)
         except _STORAGE_ERRORS as error:
@@ -116,7 +181,7 @@ class GCSSource:
             if not previous:
                 return
             if previous not in versions:
-                blob = self._bucket.get_blob(self.blob_name, generation=int(previous), timeout=(3, 10))
+                blob = self._bucket.get_blob(self.blob_name, generation=int(previous), **self._metadata_options())
                 if blob is None:
                     return
                 versions[previous] = _version_of(blob)

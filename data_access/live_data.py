@@ -11,13 +11,22 @@ Two things are cached in one flask-caching backend (``SimpleCache`` per process,
   compressed Arrow parts and each process keeps a bounded LRU of them
   (:mod:`data_access.frame_store`).
 
-A short lock in the cache itself (``add`` is set-if-absent) keeps concurrent
-misses from different threads or workers down to one storage call.
+A short lock keeps concurrent misses from different threads or workers down to
+one storage call. A lock is owned: it holds a random token and only its holder
+releases it (in Redis an atomic compare-and-delete; elsewhere ``add`` = set-if-absent
+and a best-effort check). The version lock lasts less than the call it guards can
+take: if storage hangs, another worker may try again after it expires, while
+everyone else keeps answering from the last entry.
+
+If the shared cache (Redis) goes down, a small process-local cache stands in
+until it is back, so a Redis outage costs one storage call per period per process,
+not one per poll.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from cachelib import SimpleCache
 
 from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
 from data_access.parsing import ParseError, format_for, load_table
@@ -36,6 +46,13 @@ log = logging.getLogger(__name__)
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
 DEFAULT_FRAME_MEMORY_MB = 512
+# Shorter than a version check can take at worst (gcs_source: timeouts + retries, ~8 s):
+# a hung check does not stop every other worker from trying again.
+VERSION_LOCK_SECONDS = 3
+# The process-local stand-in while the shared cache is down: a few versions and frames.
+LOCAL_FALLBACK_ENTRIES = 16
+# Deletes a lock only if it still holds the caller's token (atomic in Redis).
+_COMPARE_AND_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class DataUnavailable(RuntimeError):
@@ -65,30 +82,59 @@ class VersionCheck:
 
 
 class ResilientCache:
-    """The shared cache, degraded to "always a miss" while its backend (e.g. Redis) is down.
+    """The shared cache, replaced by a small process-local one while its backend (e.g. Redis) is down.
 
-    Dashboards then ask storage directly: slower and costlier, but still up, never a 500.
-    After a failure the backend is left alone for ``RETRY_AFTER_SECONDS`` so that every
-    request does not pay a connection timeout.
+    Dashboards then cost one storage call per period per process: more than shared, far
+    fewer than one per poll, and never a 500. After a failure the backend is left alone
+    for ``RETRY_AFTER_SECONDS`` so that every request does not pay a connection timeout.
+    ``redis`` (a redis-py client of the same server) makes lock release atomic.
     """
 
     RETRY_AFTER_SECONDS = 5.0
 
-    def __init__(self, cache: Any) -> None:
+    def __init__(self, cache: Any, redis: Any = None, key_prefix: str = "") -> None:
         self._cache = cache
+        self._redis = redis
+        self._key_prefix = key_prefix
+        self._local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self._down_until = 0.0
 
     def _call(self, operation: str, default: Any, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:
-            return default
+            return getattr(self._local, operation)(*args, **kwargs)
         try:
             return getattr(self._cache, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
-            log.warning(
-                "shared cache unavailable for %.0f s, reading storage directly: %s", self.RETRY_AFTER_SECONDS, error
-            )
-            self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
-            return default
+            self._mark_down(error)
+            return getattr(self._local, operation)(*args, **kwargs)
+
+    def _mark_down(self, error: Exception) -> None:
+        log.warning(
+            "shared cache unavailable for %.0f s, using a process-local cache: %s", self.RETRY_AFTER_SECONDS, error
+        )
+        self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+
+    def take_lock(self, key: str, seconds: float) -> str | None:
+        """A token when this caller now holds the lock ``key`` for ``seconds``, else ``None``."""
+        token = secrets.token_hex(16)
+        if self._redis is not None and self.available:
+            try:
+                taken = self._redis.set(self._key_prefix + key, token, nx=True, px=int(seconds * 1000))
+                return token if taken else None
+            except Exception as error:  # redis' connection errors
+                self._mark_down(error)
+        return token if self.add(key, token, timeout=seconds) else None
+
+    def release_lock(self, key: str, token: str) -> None:
+        """Release ``key`` if ``token`` still holds it (an expired lock may belong to someone else now)."""
+        if self._redis is not None and self.available:
+            try:
+                self._redis.eval(_COMPARE_AND_DELETE, 1, self._key_prefix + key, token)
+                return
+            except Exception as error:  # redis' connection errors
+                self._mark_down(error)
+        if self.get(key) == token:  # best effort: not atomic outside Redis
+            self.delete(key)
 
     @property
     def available(self) -> bool:
@@ -122,16 +168,17 @@ class LiveData:
         clock: Callable[[], float] = time.time,
         frame_memory_mb: float = DEFAULT_FRAME_MEMORY_MB,
         share_frames: bool = True,
+        redis: Any = None,
     ) -> None:
         self.source = source
         self.schema = schema
         # Data written around the app (gsutil, an editor) gets the upload checks too, except
         # that any table may be shown: the chart page lets people pick its columns.
         self._stored_schema = schema.for_stored_data() if schema else None
-        self.cache = ResilientCache(cache)
+        self._prefix = f"live-data:{source.location}"
+        self.cache = ResilientCache(cache, redis, key_prefix=f"lock:{self._prefix}:")
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
-        self._prefix = f"live-data:{source.location}"
         self._version_key = f"{self._prefix}:version"
         self._refresh_lock = threading.Lock()
         self._frame_lock = threading.Lock()
@@ -147,16 +194,16 @@ class LiveData:
         entry = self.cache.get(self._version_key)
         if entry is not None and self._is_fresh(entry):
             return _check_from_entry(entry)
-        took_lock = self._take_lock("version-refresh")
-        if entry is not None and not took_lock:
+        lock = self._take_lock("version-refresh", VERSION_LOCK_SECONDS)
+        if entry is not None and not lock:
             # Another thread or worker is asking storage right now: its answer is moments away,
             # and the entry we have is only just past its period.
             return _check_from_entry(entry)
         try:
             return self._refresh_version()
         finally:
-            if took_lock:
-                self._release_lock("version-refresh")
+            if lock:
+                self._release_lock("version-refresh", lock)
 
     def invalidate_version(self) -> None:
         """Forget the cached version (after this process published a new one)."""
@@ -167,13 +214,13 @@ class LiveData:
             entry = self.cache.get(self._version_key)
             if entry is not None and self._is_fresh(entry):
                 return _check_from_entry(entry)  # a thread of this process refreshed it meanwhile
-            checked_at = self._clock()
             try:
                 version = self.source.current_version()
-                entry = {"checked_at": checked_at, "version": version.to_dict() if version else None, "error": None}
+                # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
+                entry = {"checked_at": self._clock(), "version": version.to_dict() if version else None, "error": None}
             except StorageError as error:
                 permanent = isinstance(error, LocationMissing)
-                entry = {"checked_at": checked_at, "version": None, "error": str(error), "permanent": permanent}
+                entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
             return _check_from_entry(entry)
 
@@ -211,7 +258,7 @@ class LiveData:
 
     def _load_frame_entry(self, generation: str) -> FrameEntry:
         lock_name = f"frame:{generation}"
-        took_lock = self._take_lock(lock_name)
+        took_lock = self._take_lock(lock_name, REFRESH_LOCK_SECONDS)
         if not took_lock and self.cache.available:
             # Another worker is downloading this generation: wait for its result.
             waited = self._wait_for(generation)
@@ -224,7 +271,7 @@ class LiveData:
             return entry
         finally:
             if took_lock:
-                self._release_lock(lock_name)
+                self._release_lock(lock_name, took_lock)
 
     def _download_and_parse(self, generation: str) -> FrameEntry:
         try:
@@ -271,11 +318,11 @@ class LiveData:
                 return entry
         return None
 
-    def _take_lock(self, name: str) -> bool:
-        return bool(self.cache.add(f"{self._prefix}:lock:{name}", 1, timeout=REFRESH_LOCK_SECONDS))
+    def _take_lock(self, name: str, seconds: float) -> str | None:
+        return self.cache.take_lock(f"{self._prefix}:lock:{name}", seconds)
 
-    def _release_lock(self, name: str) -> None:
-        self.cache.delete(f"{self._prefix}:lock:{name}")
+    def _release_lock(self, name: str, token: str) -> None:
+        self.cache.release_lock(f"{self._prefix}:lock:{name}", token)
 
 
 def _check_from_entry(entry: dict[str, Any]) -> VersionCheck:

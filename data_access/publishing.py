@@ -19,6 +19,7 @@ import pandas as pd
 from data_access.live_data import LiveData
 from data_access.parsing import format_for, load_table
 from data_access.sources import DataVersion
+from data_access.validation import validate_upload
 
 MAX_FILENAME_LENGTH = 200
 
@@ -61,11 +62,16 @@ def clean_filename(filename: str) -> str:
     return base[:MAX_FILENAME_LENGTH] or "unnamed"
 
 
+class RestoreRefused(ValueError):
+    """The old version fails today's upload checks; the message says why. Nothing was written."""
+
+
 class Publisher:
     """Writes new live versions of one data source, conflict-safe."""
 
-    def __init__(self, live_data: LiveData) -> None:
+    def __init__(self, live_data: LiveData, max_upload_bytes: int | None = None) -> None:
         self.live_data = live_data
+        self.max_upload_bytes = max_upload_bytes
 
     def live_version(self) -> DataVersion | None:
         """The live version straight from storage (no cache): the base a reviewer compares against."""
@@ -77,14 +83,27 @@ class Publisher:
         return self._write(publication.content, expected_generation, metadata)
 
     def restore(self, generation: str, user: str, expected_generation: str | None) -> DataVersion:
-        """Republish an old ``generation`` as the new live version, with fresh audit metadata."""
+        """Republish an old ``generation`` as the new live version, with fresh audit metadata.
+
+        The old bytes get the same checks as an upload (:class:`RestoreRefused` when they fail).
+        """
         content = self.live_data.source.read(generation)
-        rows = len(load_table(content, self.live_data.source.name))
+        rows = self._check_restorable(content, generation)
         old = next((version for version in self.history(100) if version.generation == generation), None)
         filename = old.metadata.get("original_filename", "") if old else ""
         publication = Publication(content, rows, filename or self.live_data.source.name)
         metadata = _audit(user, "restore", publication, expected_generation, restored_from=generation)
         return self._write(content, expected_generation, metadata)
+
+    def _check_restorable(self, content: bytes, generation: str) -> int:
+        """The row count of an old version that passes the upload checks."""
+        if self.live_data.schema is None:
+            return len(load_table(content, self.live_data.source.name))
+        max_bytes = self.max_upload_bytes or len(content)
+        report = validate_upload(content, self.live_data.source.name, self.live_data.schema, max_bytes)
+        if not report.ok:
+            raise RestoreRefused(f"version {generation} fails the upload checks: {report.problems[0]}")
+        return len(report.table)
 
     def history(self, limit: int = 25) -> list[DataVersion]:
         return self.live_data.source.history(limit)

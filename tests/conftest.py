@@ -47,7 +47,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture()
-def gcs_settings(bucket: Any, fake_gcs: FakeGCS) -> Settings:
+def gcs_settings(bucket: Any, fake_gcs: FakeGCS, tmp_path: Path) -> Settings:
+    # CACHE_DIR per test: it holds the shared login counters and sessions (auth.state).
     return Settings.from_env(
         {},
         app_env="development",
@@ -58,6 +59,7 @@ def gcs_settings(bucket: Any, fake_gcs: FakeGCS) -> Settings:
         storage_emulator_host=fake_gcs.url,
         poll_interval_seconds=1.0,
         version_cache_seconds=0.2,
+        cache_dir=tmp_path / "cache",
     )
 
 

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -169,3 +171,139 @@ def emulator_client(emulator: FakeGCS, project: str = "test-project"):
     from data_access import make_storage_client
 
     return make_storage_client(project, emulator.url)
+
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 in front of a local server, for storage faults.
+
+    * ``latency``: seconds added before each chunk is passed on, both ways (storage slow);
+    * :meth:`pause` / :meth:`resume`: bytes sent to the server are held, then delivered in
+      order — a storage that has received requests but not processed them yet;
+      :meth:`wait_idle` then waits until every delivered request has been answered;
+    * ``down = True``: new connections are closed at once, open ones dropped (storage down).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.latency = 0.0
+        self.down = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._flowing: asyncio.Event | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._links: set[_Link] = set()
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+        return self
+
+    async def _listen(self) -> None:
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    def pause(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)  # type: ignore[union-attr]
+
+    def resume(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)  # type: ignore[union-attr]
+
+    def set_down(self, down: bool) -> None:
+        """Storage down (True): refuse new connections and drop the open ones; False: back up."""
+        self.down = down
+        if down:
+            self._loop.call_soon_threadsafe(self._drop_all)
+
+    def wait_idle(self, timeout: float = 20) -> None:
+        """Until every request passed on to the server has had an answer (or its connection ended)."""
+        _wait_until(lambda: all(link.answered for link in list(self._links)), timeout, "the proxied server's answers")
+
+    def _drop_all(self) -> None:
+        for link in list(self._links):
+            link.close()
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            client_writer.close()
+            return
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            client_writer.close()
+            return
+        link = _Link(client_writer, server_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(
+                self._pump(client_reader, server_writer, link, to_server=True),
+                self._pump(server_reader, client_writer, link, to_server=False),
+            )
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping
+        finally:
+            link.close()
+            self._links.discard(link)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link, to_server: bool
+    ) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                if to_server:
+                    link.unanswered += 1
+                    await self._flowing.wait()  # type: ignore[union-attr]
+                else:
+                    link.unanswered = 0
+                writer.write(chunk)
+                await writer.drain()
+            if to_server and writer.can_write_eof():
+                writer.write_eof()  # the client is done sending: let the server answer what it got
+            elif not to_server:
+                link.close()
+        except (ConnectionError, OSError):
+            link.close()
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            self._drop_all()
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> TcpProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Link:
+    """One proxied connection."""
+
+    def __init__(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> None:
+        self.client = client
+        self.server = server
+        self.unanswered = 0
+        self.closed = False
+
+    @property
+    def answered(self) -> bool:
+        return self.closed or self.unanswered == 0
+
+    def close(self) -> None:
+        self.closed = True
+        for writer in (self.client, self.server):
+            writer.close()

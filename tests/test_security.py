@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import callback_payload, render
 
 ADMIN_PASSWORD = "correct horse battery staple"
+SECRET = "a-test-secret-that-is-long-and-random-0123456789"
 EVIL_CSV = b"ID,first_num,second_num\n666,6,6\n"
 IAP_KEY = KeyPair("iap-test-key")
 # What the browser's page router sends when someone opens /admin.
@@ -306,3 +308,126 @@ def test_local_history_cannot_be_escaped(tmp_path):
     for generation in ("../../secret", "../secret", "1-2/../../secret", "abc"):
         with pytest.raises(GenerationNotFound):
             source.read(generation)
+
+
+def test_big_bodies_are_refused_before_they_are_read(secured):
+    """Anonymous requests keep the small body limit everywhere, checked from Content-Length."""
+    app, _, _ = secured
+    client = app.server.test_client()
+    big = b"[" + b"1," * (1024 * 1024) + b"1]"  # 2 MiB of valid JSON
+    for path in ("/_dash-update-component", "/login", "/", "/healthz"):
+        response = client.post(path, data=big, content_type="application/json")
+        assert response.status_code == 413, path
+    small = client.post("/_dash-update-component", data=b"[1]", content_type="application/json")
+    assert small.status_code == 400  # under the limit: read, and refused for what it is
+
+
+def test_admins_may_send_upload_sized_callbacks(secured):
+    app, _, _ = secured
+    client = app.server.test_client()
+    assert _login(client).status_code == 302
+    big = b'{"output": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert client.post("/_dash-update-component", data=big, content_type="application/json").status_code == 400
+    assert client.post("/login", data=big, content_type="application/json").status_code == 413
+
+
+def _admin_page_status(client: Any) -> int:
+    return client.get("/admin").status_code
+
+
+def _copy_cookie(source: Any, target: Any, name: str = "live_dashboard_session") -> None:
+    target.set_cookie(name, source.get_cookie(name).value)
+
+
+def test_a_copied_cookie_stops_working_after_sign_out(secured):
+    app, first, bucket_state = secured
+    alice, thief = app.server.test_client(), app.server.test_client()
+    assert _login(alice).status_code == 302
+    _copy_cookie(alice, thief)
+    assert _admin_page_status(thief) == 200  # the copy works while the session lives
+
+    assert alice.post("/logout").status_code == 302
+    assert _admin_page_status(thief) == 302  # ... and not after sign-out, anywhere
+    _assert_all_refused(thief, _forged_requests(thief, first, bucket_state()[0]), bucket_state)
+
+
+def test_sessions_are_shared_by_workers_and_end_when_an_admin_is_removed(secured, gcs_settings, make_app):
+    """Two apps on one CACHE_DIR stand for two gunicorn workers (SimpleCache: no shared cache)."""
+    app, _, _ = secured
+    worker_one = app.server.test_client()
+    assert _login(worker_one).status_code == 302
+    settings = app.server.config["DASHBOARD_SETTINGS"]
+    worker_two = make_app(settings).server.test_client()
+    _copy_cookie(worker_one, worker_two)
+    assert _admin_page_status(worker_two) == 200
+    worker_two.post("/logout")
+    assert _admin_page_status(worker_one) == 302  # signed out on one worker: out on every worker
+
+    assert _login(worker_one).status_code == 302
+    without_alice = make_app(settings.with_overrides(admin_users=f"bob:{hash_password('another password')}"))
+    restarted = without_alice.server.test_client()
+    _copy_cookie(worker_one, restarted)
+    assert _admin_page_status(restarted) == 302
+
+
+def test_a_session_ends_after_its_lifetime_or_when_idle_however_it_is_used(secured):
+    app, _, _ = secured
+    sessions = app.server.extensions["auth"].sessions
+    start = time.time()
+    now = [start]
+    sessions.clock = lambda: now[0]
+    idle, lifetime = sessions.policy.idle_seconds, sessions.policy.lifetime_seconds
+
+    busy = app.server.test_client()
+    assert _login(busy).status_code == 302
+    while now[0] + idle / 2 < start + lifetime:
+        now[0] += idle / 2  # used regularly: never idle
+        assert _admin_page_status(busy) == 200
+    now[0] = start + lifetime + 1
+    assert _admin_page_status(busy) == 302  # the absolute lifetime is not extended by use
+
+    idler = app.server.test_client()
+    assert _login(idler).status_code == 302
+    now[0] += idle + 1
+    assert _admin_page_status(idler) == 302
+
+
+def test_production_cookie_uses_the_host_prefix(secured, make_app):
+    app, _, _ = secured
+    settings = app.server.config["DASHBOARD_SETTINGS"].with_overrides(app_env="production", secret_key=SECRET)
+    cookie = _login(make_app(settings).server.test_client()).headers["Set-Cookie"]
+    assert cookie.startswith("__Host-live_dashboard_session=")
+    assert "Secure" in cookie and "Path=/;" in cookie and "Domain" not in cookie
+
+
+def test_login_is_limited_per_account_from_any_address_and_any_worker(secured, make_app):
+    app, _, _ = secured
+    settings = app.server.config["DASHBOARD_SETTINGS"].with_overrides(
+        login_rate_limit="100 per minute", login_account_rate_limit="2 per minute"
+    )
+    workers = [make_app(settings).server.test_client() for _ in range(2)]
+
+    def attempt(worker: int, address: str, user: str = "alice", password: str = "wrong") -> int:
+        form = {"username": user, "password": password}
+        return workers[worker].post("/login", data=form, environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [attempt(0, "10.0.0.1"), attempt(1, "10.0.0.2")] == [401, 401]
+    assert attempt(0, "10.0.0.3") == 429  # a third address, the other worker: alice is locked
+    assert attempt(1, "10.0.0.4", password=ADMIN_PASSWORD) == 429
+    assert attempt(1, "10.0.0.4", user="bob") == 401  # other accounts are not
+
+
+def test_password_checks_are_bounded_per_process(secured):
+    app, _, _ = secured
+    checks = app.server.extensions["auth"].password_checks
+    checks.wait_seconds = 0.01
+    held = [checks.slot() for _ in range(app.server.config["DASHBOARD_SETTINGS"].login_concurrency)]
+    for slot in held:
+        slot.__enter__()
+    try:
+        busy = _login(app.server.test_client())
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    finally:
+        for slot in held:
+            slot.__exit__(None, None, None)
+    assert _login(app.server.test_client()).status_code == 302

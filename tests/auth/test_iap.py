@@ -45,3 +45,28 @@ def test_public_keys_are_fetched_once_for_many_requests():
     for _ in range(5):
         verifier.email(TRUSTED.sign())
     assert key_server.requests == 1
+
+
+def test_an_unknown_key_id_fetches_the_keys_again_once(monkeypatch):
+    key_server = KeyServer(TRUSTED)
+    verifier = IapVerifier(AUDIENCE, transport=key_server)
+    assert verifier.email(TRUSTED.sign(email="a@example.com")) == "a@example.com"
+    monkeypatch.setattr("auth.iap.MIN_REFETCH_SECONDS", 0)
+
+    rotated = KeyPair("rotated-key")
+    key_server.keys[rotated.key_id] = rotated.public_pem  # Google rotates its keys
+    assert verifier.email(rotated.sign(email="a@example.com")) == "a@example.com"
+    assert key_server.requests == 2  # one refetch, not a lock-out until the cache expires
+    verifier.email(rotated.sign())
+    verifier.email(TRUSTED.sign())
+    assert key_server.requests == 2  # known ids use the cached keys
+
+
+def test_made_up_key_ids_cannot_make_every_request_fetch():
+    key_server = KeyServer(TRUSTED)
+    verifier = IapVerifier(AUDIENCE, transport=key_server)
+    verifier.email(TRUSTED.sign())
+    for number in range(5):
+        with pytest.raises(IapError):
+            verifier.email(KeyPair(f"made-up-{number}").sign())
+    assert key_server.requests == 1  # fetched just now: no refetch within MIN_REFETCH_SECONDS

@@ -201,3 +201,48 @@ def test_a_worker_arriving_during_the_parse_waits_instead_of_downloading_again(
 
     assert [list(frame["add_num"]) for frame in frames] == [[3, 7, 11], [3, 7, 11]]
     assert fake_gcs.downloads(bucket.name) - before == 1
+
+
+@pytest.mark.parametrize("cache_type", ["SimpleCache", "RedisCache"])
+def test_a_lock_is_released_only_by_its_holder(cache_type, bucket, gcs_settings, gcs_client, redis_server):
+    overrides = {"cache_type": cache_type}
+    if cache_type == "RedisCache":
+        overrides["cache_redis_url"] = redis_server.url
+    cache = _live_data(gcs_settings, gcs_client, **overrides).cache
+    key = f"test-lock-{cache_type}-{bucket.name}"
+
+    first = cache.take_lock(key, 30)
+    assert first and cache.take_lock(key, 30) is None
+    cache.release_lock(key, "someone-else")
+    assert cache.take_lock(key, 30) is None  # a stranger's release did nothing
+
+    # The lock expires while its first holder is still busy; a second worker takes it.
+    if cache_type == "RedisCache":
+        redis_client = cache._redis
+        redis_client.delete(cache._key_prefix + key)
+    else:
+        cache.delete(key)
+    second = cache.take_lock(key, 30)
+    assert second
+    cache.release_lock(key, first)  # the first holder finishes late
+    assert cache.take_lock(key, 30) is None  # ... and did not free the second holder's lock
+    cache.release_lock(key, second)
+    assert cache.take_lock(key, 30)
+
+
+def test_a_slow_check_is_fresh_from_when_it_answered(bucket, gcs_settings, gcs_client, fake_gcs):
+    _publish(bucket)
+    clock = FakeClock()
+    live_data = _live_data(gcs_settings, gcs_client, clock, version_cache_seconds=5)
+    ask_storage = live_data.source.current_version
+
+    def slow_answer():  # the storage call takes 8 s of (fake) time
+        clock.now += 8
+        return ask_storage()
+
+    live_data.source.current_version = slow_answer
+    before = fake_gcs.metadata_gets(bucket.name)
+    live_data.check_version()
+    clock.now += 4  # 12 s after it was asked, 4 s after the answer
+    live_data.check_version()
+    assert fake_gcs.metadata_gets(bucket.name) - before == 1

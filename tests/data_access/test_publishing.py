@@ -9,7 +9,14 @@ import pytest
 from flask import Flask
 
 from data_access import GCSSource, LocalFileSource, VersionConflict, build_live_data
-from data_access.publishing import Publication, Publisher, clean_filename, diff_summary, prepare_publication
+from data_access.publishing import (
+    Publication,
+    Publisher,
+    RestoreRefused,
+    clean_filename,
+    diff_summary,
+    prepare_publication,
+)
 from tests.conftest import SAMPLE_CSV
 
 NEW_CSV = b"ID,first_num,second_num\n1,10,10\n"
@@ -100,6 +107,17 @@ def test_restore_republishes_old_content_as_a_new_generation(publisher):
     assert live.metadata["action"] == "restore"
     assert live.metadata["restored_from"] == original.generation
     assert live.metadata["uploaded_by"] == "bob"
+
+
+def test_restore_runs_the_upload_checks(publisher):
+    """An old version the checks reject (written around the app) cannot be made live again."""
+    base = publisher.live_version()
+    broken = publisher.live_data.source.write(b"ID,first_num,second_num\n1,oops,2\n", base.generation, {})
+    fixed = publisher.publish(_publication(NEW_CSV), "alice", broken.generation)
+
+    with pytest.raises(RestoreRefused, match="first_num"):
+        publisher.restore(broken.generation, "bob", fixed.generation)
+    assert publisher.live_version() == fixed
 
 
 def test_restore_with_a_stale_view_is_refused(publisher):
