@@ -23,6 +23,7 @@ from dash import Dash
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app_logging import configure_logging
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import init_auth
 from components import live_status
@@ -117,7 +118,7 @@ def _server_from_environment() -> Flask:
         print(f"live-dashboard: {error}", file=sys.stderr, flush=True)
         # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
         raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.log_format)
     log.info("serving %s", settings.data_location)
     return server
 
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging(settings.log_format)
     logging.getLogger("dash").propagate = False  # Dash prints through its own handler already
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
     one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")

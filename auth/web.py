@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -19,6 +20,8 @@ from auth import SESSION_USER_KEY, AdminRequired, Authenticator, current_user
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, one_time_admin
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 ADMIN_PATH = "/admin"
 ADMIN_ID_PREFIX = "admin-"
@@ -129,6 +132,7 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
         name = request.form.get("username", "")
         password = request.form.get("password", "")
         if not current_app.extensions["auth"].check_password(name, password):
+            log.warning("sign-in failed", extra={"user": name[:64], "remote_ip": request.remote_addr})
             return page("Wrong name or password.", status=401)
         session.clear()
         session[SESSION_USER_KEY] = name

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from app_logging import StateLog
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
@@ -76,18 +77,19 @@ class ResilientCache:
     def __init__(self, cache: Any) -> None:
         self._cache = cache
         self._down_until = 0.0
+        self._state = StateLog(log, "shared cache (reading storage directly meanwhile)")
 
     def _call(self, operation: str, default: Any, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:
             return default
         try:
-            return getattr(self._cache, operation)(*args, **kwargs)
+            result = getattr(self._cache, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
-            log.warning(
-                "shared cache unavailable for %.0f s, reading storage directly: %s", self.RETRY_AFTER_SECONDS, error
-            )
+            self._state.failed(error)
             self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
             return default
+        self._state.recovered()
+        return result
 
     @property
     def available(self) -> bool:
@@ -134,6 +136,7 @@ class LiveData:
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations, to skip unpickling on every callback.
         self._local_frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        self._storage_state = StateLog(log, "storage version check", location=source.location)
 
     # -- current version -------------------------------------------------------------
 
@@ -166,7 +169,9 @@ class LiveData:
             try:
                 version = self.source.current_version()
                 entry = {"checked_at": checked_at, "version": version.to_dict() if version else None, "error": None}
+                self._storage_state.recovered()
             except StorageError as error:
+                self._storage_state.failed(error)
                 permanent = isinstance(error, LocationMissing)
                 entry = {"checked_at": checked_at, "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
@@ -211,6 +216,7 @@ class LiveData:
                 self._release_lock(lock_name)
 
     def _download_and_parse(self, key: str, generation: str) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             content = self.source.read(generation)
         except GenerationNotFound as error:
@@ -220,6 +226,7 @@ class LiveData:
             raise DataUnavailable(str(error)) from error
         # A broken generation stays broken: the verdict is cached, not re-downloaded per session.
         entry = self._parse(content, generation)
+        log.info("generation %s taken up", generation, extra=_load_fields(entry, generation, started))
         self.cache.set(key, entry, timeout=FRAME_CACHE_SECONDS)
         return entry
 
@@ -255,6 +262,17 @@ class LiveData:
 
     def _release_lock(self, name: str) -> None:
         self.cache.delete(f"{self._prefix}:lock:{name}")
+
+
+def _load_fields(entry: dict[str, Any], generation: str, started: float) -> dict[str, Any]:
+    """Log fields for a generation just downloaded and parsed (its rows, or why it was refused)."""
+    frame = entry.get("frame")
+    return {
+        "generation": generation,
+        "rows": None if frame is None else len(frame),
+        "load_seconds": round(time.perf_counter() - started, 3),
+        "error": entry.get("error"),
+    }
 
 
 def _check_from_entry(entry: dict[str, Any]) -> VersionCheck:
