@@ -29,6 +29,7 @@ from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -66,6 +67,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         pages_folder=str(APP_DIR / "pages"),
         assets_folder=str(APP_DIR / "assets"),
         external_stylesheets=[BOOTSTRAP_CSS_URL],
+        external_scripts=add_plotly_strict_bundle(server),
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -75,7 +77,9 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
     live_status.register_callbacks(app)
+    policy = install_serving(app, settings)
     _warm_up(server)
+    allow_dash_scripts(app, policy)
     return app
 
 

@@ -71,17 +71,7 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
     server.before_request(_guard_admin_page)
     server.before_request(_gate_admin_callbacks)
     server.register_error_handler(AdminRequired, _forbidden)
-    server.after_request(_security_headers)
     return one_time_password
-
-
-def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if request.path.startswith((ADMIN_PATH, "/login")):
-        # The chart may be embedded in other pages; the admin and login pages may not (clickjacking).
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    return response
 
 
 def _development_secret() -> str:

@@ -98,6 +98,11 @@ class ResilientCache:
     def get(self, key: str) -> Any:
         return self._call("get", None, key)
 
+    def ping(self) -> bool:
+        """Whether the backend answers now (one read; skipped while it is known to be down)."""
+        self._call("get", None, "ping")
+        return self.available
+
     def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
         return bool(self._call("set", False, key, value, timeout=timeout))
 
