@@ -23,12 +23,14 @@ from dash import Dash
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app_logging import configure_logging
 from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -64,6 +66,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         pages_folder=str(APP_DIR / "pages"),
         assets_folder=str(APP_DIR / "assets"),
         external_stylesheets=[BOOTSTRAP_CSS_URL],
+        external_scripts=add_plotly_strict_bundle(server),
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -74,7 +77,9 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
     live_status.register_callbacks(app)
     install_callback_guard(server, app.callback_map)
+    policy = install_serving(app, settings)
     _warm_up(server)
+    allow_dash_scripts(app, policy)
     return app
 
 
@@ -117,7 +122,7 @@ def _server_from_environment() -> Flask:
         print(f"live-dashboard: {error}", file=sys.stderr, flush=True)
         # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
         raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.log_format)
     log.info("serving %s", settings.data_location)
     return server
 
@@ -189,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging(settings.log_format)
     logging.getLogger("dash").propagate = False  # Dash prints through its own handler already
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
     one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")

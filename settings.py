@@ -24,6 +24,7 @@ CACHE_TYPES = ("SimpleCache", "FileSystemCache", "RedisCache")
 DATA_SOURCES = ("local", "gcs")
 AUTH_MODES = ("password", "iap")
 APP_ENVS = ("production", "development")
+LOG_FORMATS = ("json", "text")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
@@ -70,6 +71,7 @@ class Settings:
     session_idle_minutes: float = 30.0
     max_request_kb: float = 1024.0
     storage_deadline_seconds: float = 20.0
+    log_format: str = "json"  # json for Cloud Logging, text for a terminal
 
     @classmethod
     def from_env(
@@ -114,6 +116,7 @@ class Settings:
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
             "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
         }
+        values["log_format"] = log_format_from_env(env, values["app_env"])
         if env.get("CACHE_DIR"):
             values["cache_dir"] = Path(env["CACHE_DIR"])
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -161,6 +164,8 @@ class Settings:
             raise SettingsError("STORAGE_DEADLINE_SECONDS must be between 1 and 600 (keep it below the worker timeout)")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         self._validate_admin()
@@ -218,6 +223,15 @@ class Settings:
         if self.data_source == "local":
             return str(self.local_data_path)
         return f"gs://{self.gcs_bucket}/{self.gcs_blob}"
+
+
+def log_format_from_env(env: Mapping[str, str], app_env: str) -> str:
+    """LOG_FORMAT, defaulting to JSON lines in production and plain text in development.
+
+    Also read by gunicorn.conf.py's logger, before the app's settings exist.
+    """
+    default = "json" if app_env == "production" else "text"
+    return env.get("LOG_FORMAT", "").strip().lower() or default
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 from cachelib import SimpleCache
 
+from app_logging import StateLog
 from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
@@ -98,20 +99,21 @@ class ResilientCache:
         self._key_prefix = key_prefix
         self._local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self._down_until = 0.0
+        self._state = StateLog(log, "shared cache (reading storage directly meanwhile)")
 
     def _call(self, operation: str, default: Any, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:
             return getattr(self._local, operation)(*args, **kwargs)
         try:
-            return getattr(self._cache, operation)(*args, **kwargs)
+            result = getattr(self._cache, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
+            self._state.failed(error)
             self._mark_down(error)
             return getattr(self._local, operation)(*args, **kwargs)
+        self._state.recovered()
+        return result
 
     def _mark_down(self, error: Exception) -> None:
-        log.warning(
-            "shared cache unavailable for %.0f s, using a process-local cache: %s", self.RETRY_AFTER_SECONDS, error
-        )
         self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
 
     def take_lock(self, key: str, seconds: float) -> str | None:
@@ -142,6 +144,11 @@ class ResilientCache:
 
     def get(self, key: str) -> Any:
         return self._call("get", None, key)
+
+    def ping(self) -> bool:
+        """Whether the backend answers now (one read; skipped while it is known to be down)."""
+        self._call("get", None, "ping")
+        return self.available
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
         return bool(self._call("set", False, key, value, timeout=timeout))
@@ -186,6 +193,7 @@ class LiveData:
         # with other workers (not copied into a per-process SimpleCache: the LRU is that copy).
         self.local_frames = LocalFrames(frame_memory_mb * 2**20)
         self.shared_frames = SharedFrames(self.cache, self._prefix, share_frames)
+        self._storage_state = StateLog(log, "storage version check", location=source.location)
 
     # -- current version -------------------------------------------------------------
 
@@ -218,7 +226,9 @@ class LiveData:
                 version = self.source.current_version()
                 # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
                 entry = {"checked_at": self._clock(), "version": version.to_dict() if version else None, "error": None}
+                self._storage_state.recovered()
             except StorageError as error:
+                self._storage_state.failed(error)
                 permanent = isinstance(error, LocationMissing)
                 entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
@@ -274,6 +284,7 @@ class LiveData:
                 self._release_lock(lock_name, took_lock)
 
     def _download_and_parse(self, generation: str) -> FrameEntry:
+        started = time.perf_counter()
         try:
             content = self.source.read(generation)
         except GenerationNotFound as error:
@@ -281,7 +292,9 @@ class LiveData:
         except StorageError as error:
             # Not cached: an outage is temporary, the next poll retries.
             raise DataUnavailable(str(error)) from error
-        return self._parse(content, generation)
+        entry = self._parse(content, generation)
+        log.info("generation %s taken up", generation, extra=_load_fields(entry, generation, started))
+        return entry
 
     def _parse(self, content: bytes, generation: str) -> FrameEntry:
         if self._stored_schema is None:
@@ -323,6 +336,16 @@ class LiveData:
 
     def _release_lock(self, name: str, token: str) -> None:
         self.cache.release_lock(f"{self._prefix}:lock:{name}", token)
+
+
+def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str, Any]:
+    """Log fields for a generation just downloaded and parsed (its rows, or why it was refused)."""
+    return {
+        "generation": generation,
+        "rows": None if entry.frame is None else len(entry.frame),
+        "load_seconds": round(time.perf_counter() - started, 3),
+        "error": entry.error,
+    }
 
 
 def _check_from_entry(entry: dict[str, Any]) -> VersionCheck:

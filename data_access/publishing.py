@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ import pandas as pd
 
 from data_access.live_data import LiveData
 from data_access.parsing import format_for, load_table
-from data_access.sources import DataVersion
+from data_access.sources import DataVersion, VersionConflict
 from data_access.validation import validate_upload
+
+log = logging.getLogger(__name__)
 
 MAX_FILENAME_LENGTH = 200
 
@@ -109,7 +112,26 @@ class Publisher:
         return self.live_data.source.history(limit)
 
     def _write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        version = self.live_data.source.write(content, expected_generation, metadata)
+        fields = {
+            "user": metadata["uploaded_by"],
+            "action": metadata["action"],
+            "rows": int(metadata["rows"]),
+            "sha256": metadata["sha256"],
+            "previous_generation": expected_generation,
+            "restored_from": metadata.get("restored_from"),
+        }
+        try:
+            version = self.live_data.source.write(content, expected_generation, metadata)
+        except VersionConflict as conflict:
+            live = conflict.current.generation if conflict.current else None
+            log.warning("%s refused: live data changed", fields["action"], extra={**fields, "live_generation": live})
+            raise
+        log.info(
+            "%s: generation %s is live",
+            fields["action"],
+            version.generation,
+            extra={**fields, "generation": version.generation},
+        )
         # This cache learns at once; other caches within VERSION_CACHE_SECONDS.
         self.live_data.invalidate_version()
         return version

@@ -5,6 +5,9 @@
 * ``browser`` is Debian's Chromium through Debian's chromedriver (plain Selenium, no
   downloads), with a fresh profile per test. It always runs headless (``make test`` passes
   ``--headless``; there is no display to run a headed browser on anyway).
+* Every browser test is also a Content-Security-Policy test: when the browser quits, its
+  console must hold no CSP violation (Chromium reports each one there), so every page and
+  flow any test opens is checked under the real policy.
 """
 
 from __future__ import annotations
@@ -116,14 +119,23 @@ def _chromium() -> Iterator[Any]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations are console errors
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(20)
     driver.set_script_timeout(10)
     try:
         yield driver
+        violations = csp_violations(driver)
+        assert not violations, f"Content-Security-Policy violations in the browser console: {violations}"
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def csp_violations(driver: Any) -> list[str]:
+    """CSP violations Chromium logged since the last call (reading the log empties it)."""
+    messages = [entry["message"] for entry in driver.get_log("browser")]
+    return [message for message in messages if "Content Security Policy" in message]
 
 
 @pytest.fixture()

@@ -1,0 +1,193 @@
+"""Logs an operator can filter: JSON lines for Cloud Logging in production, plain text locally.
+
+``LOG_FORMAT=json`` writes one JSON object per line on stdout with the fields Cloud Logging
+reads (``severity``, ``message``, ``logging.googleapis.com/trace`` from the
+``X-Cloud-Trace-Context`` header, ``httpRequest`` for access lines); anything passed as
+``extra=`` becomes a field of its own. ``LOG_FORMAT=text`` writes ``time LEVEL logger: message
+key=value …`` for a terminal.
+
+Events worth an operator's eye are logged once per change, not once per request:
+:class:`StateLog` remembers whether a thing (storage, the shared cache) was last seen
+working and logs only the transitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from gunicorn import glogging
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+LOG_FORMATS = ("json", "text")
+TRACE_HEADER = "X-Cloud-Trace-Context"
+TRACE_FIELD = "logging.googleapis.com/trace"
+SPAN_FIELD = "logging.googleapis.com/spanId"
+SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
+# Attributes a LogRecord always has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
+
+
+def project_from_env(env: Mapping[str, str] | None = None) -> str:
+    """The Google Cloud project id the trace field names (App Engine sets GOOGLE_CLOUD_PROJECT)."""
+    env = os.environ if env is None else env
+    return env.get("GOOGLE_CLOUD_PROJECT", "").strip() or env.get("GCP_PROJECT", "").strip()
+
+
+def trace_fields(header: str | None, project: str) -> dict[str, Any]:
+    """Cloud Logging's trace fields from an ``X-Cloud-Trace-Context: TRACE/SPAN;o=1`` header.
+
+    Without a project id the trace cannot be named, so nothing is added.
+    """
+    if not header or not project:
+        return {}
+    trace_id, _, rest = header.partition("/")
+    trace_id = trace_id.strip()
+    if not trace_id.isalnum() or len(trace_id) > 64:
+        return {}  # a forged or garbled header: leave it out rather than log it as a trace
+    fields: dict[str, Any] = {TRACE_FIELD: f"projects/{project}/traces/{trace_id}"}
+    span, _, options = rest.partition(";")
+    if span.isdigit():
+        fields[SPAN_FIELD] = span
+    if options:
+        fields[SAMPLED_FIELD] = options.strip() == "o=1"
+    return fields
+
+
+def _request_trace_header() -> str | None:
+    """The trace header of the Flask request being served, if any (app log lines inside a request)."""
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        return None
+    return flask.request.headers.get(TRACE_HEADER)
+
+
+class CloudLoggingFormatter(JsonFormatter):
+    """One JSON object per record, in the shape Cloud Logging's structured logging reads."""
+
+    def __init__(self, project: str = "") -> None:
+        super().__init__("%(message)s", timestamp="time", reserved_attrs=list(RESERVED_ATTRS))
+        self.project = project
+
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_record, record, message_dict)
+        log_record["severity"] = record.levelname
+        log_record["logger"] = record.name
+        if record.exc_info and "exc_info" in log_record:
+            # Error Reporting picks a stack trace up from this field.
+            log_record["stack_trace"] = log_record.pop("exc_info")
+        header = getattr(record, "trace_header", None) or _request_trace_header()
+        log_record.pop("trace_header", None)
+        log_record.update(trace_fields(header, self.project))
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value …`` — the ``extra=`` fields appended, for terminals."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRS}
+        extras.pop("trace_header", None)
+        return " ".join([line, *(f"{key}={value}" for key, value in extras.items())])
+
+
+def make_formatter(log_format: str, project: str = "") -> logging.Formatter:
+    """The formatter ``LOG_FORMAT`` names."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+    return CloudLoggingFormatter(project) if log_format == "json" else TextFormatter()
+
+
+def configure_logging(log_format: str, level: int = logging.INFO, project: str | None = None) -> None:
+    """Send every log record (the app's, Dash's, werkzeug's) to stdout in ``log_format``."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(make_formatter(log_format, project_from_env() if project is None else project))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class StateLog:
+    """Logs when something starts failing and when it recovers — once per transition, not per call.
+
+    ``failed(error)`` and ``recovered()`` may be called on every check; only a change of
+    state writes a line (per process: each gunicorn worker sees its own transitions).
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, **fields: Any) -> None:
+        self._logger = logger
+        self._what = what
+        self._fields = fields
+        self._failing = False
+        self._lock = threading.Lock()
+
+    def failed(self, error: object) -> None:
+        """Record a failed check; logs a warning the first time after success."""
+        with self._lock:
+            if self._failing:
+                return
+            self._failing = True
+        self._logger.warning("%s failing: %s", self._what, error, extra={**self._fields, "error": str(error)})
+
+    def recovered(self) -> None:
+        """Record a successful check; logs the recovery the first time after a failure."""
+        if not self._failing:  # the common case, without taking the lock
+            return
+        with self._lock:
+            if not self._failing:
+                return
+            self._failing = False
+        self._logger.info("%s recovered", self._what, extra=self._fields)
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's own logger with its lines in our format and one structured access line per request.
+
+    The access line carries Cloud Logging's ``httpRequest`` (method, URL, status, latency,
+    size, user agent, remote address) and the request's trace.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from settings import log_format_from_env
+
+        app_env = os.environ.get("APP_ENV", "production").strip().lower()
+        formatter = make_formatter(log_format_from_env(os.environ, app_env), project_from_env())
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.cfg.accesslog:
+            return
+        status = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status).split()[0])
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        latency = request_time.total_seconds()
+        http_request = {
+            "requestMethod": environ.get("REQUEST_METHOD", ""),
+            "requestUrl": f"{path}?{query}" if query else path,
+            "status": status,
+            "responseSize": str(getattr(resp, "sent", 0) or 0),
+            "userAgent": environ.get("HTTP_USER_AGENT", ""),
+            "remoteIp": environ.get("REMOTE_ADDR", ""),
+            "protocol": environ.get("SERVER_PROTOCOL", ""),
+            "latency": f"{latency:.6f}s",
+        }
+        self.access_log.info(
+            "%s %s %s",
+            http_request["requestMethod"],
+            http_request["requestUrl"],
+            status,
+            extra={"httpRequest": http_request, "trace_header": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT")},
+        )

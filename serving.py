@@ -1,0 +1,188 @@
+"""How the app is served: security headers, compression, the strict plotly.js bundle, ``/readyz``.
+
+* **Headers** (flask-talisman): a Content-Security-Policy whose ``script-src`` allows this
+  server's files and Dash's inline scripts by hash — never ``unsafe-inline`` or
+  ``unsafe-eval`` — plus Referrer-Policy, X-Content-Type-Options, Permissions-Policy and HSTS
+  on HTTPS. ``/admin`` and ``/login`` also refuse framing and caching.
+* **plotly.js**: the *strict* bundle (no ``eval``, WebGL traces included) is served from
+  ``vendor/``; Dash's graph uses ``window.Plotly`` when a page already has it, so the regular
+  bundle is never fetched.
+* **Compression** (flask-compress): brotli or gzip as the browser asks; versioned static files
+  are compressed once per worker, not once per request.
+* **Readiness**: ``/readyz`` says whether storage and the shared cache answer, without names.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from dash import Dash
+from flask import Flask, Request, Response, jsonify, request
+from flask_compress import Compress
+from flask_talisman import Talisman
+
+from settings import APP_DIR, Settings
+
+PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
+PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
+NO_FRAMING_PATHS = ("/admin", "/login")
+CALLBACK_PATH_SUFFIX = "/_dash-update-component"
+# Fingerprinted or versioned URLs: the same path always has the same body.
+STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
+ONE_YEAR_SECONDS = 365 * 24 * 3600
+PERMISSIONS_POLICY = {
+    feature: "()"
+    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort")
+}
+COMPRESSED_TYPES = [
+    "text/html",
+    "text/css",
+    "text/plain",
+    "application/javascript",
+    "text/javascript",
+    "application/json",
+    "image/svg+xml",
+]
+
+
+def content_security_policy(script_hashes: list[str]) -> dict[str, Any]:
+    """The policy for every page: scripts from this server or by hash; inline styles (React sets them)."""
+    return {
+        "default-src": "'self'",
+        "script-src": ["'self'", *script_hashes],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],  # plotly's legend icons and "download as PNG"
+        "font-src": ["'self'", "data:"],
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+    }
+
+
+def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
+    """Security headers, compression and ``/readyz`` on ``app``; returns the live CSP.
+
+    Call :func:`allow_dash_scripts` once the index has been rendered: Dash's inline-script
+    hashes are only complete after the first request (Pages adds one then).
+    """
+    server = app.server
+    server.after_request(_admin_and_login_headers)  # registered first, so it runs after Talisman's
+    talisman = Talisman(
+        server,
+        content_security_policy=content_security_policy([]),
+        permissions_policy=PERMISSIONS_POLICY,
+        referrer_policy="strict-origin-when-cross-origin",
+        frame_options=None,  # the chart may be embedded; admin and login may not (below)
+        force_https=False,  # App Engine redirects to HTTPS itself (app.yaml: secure: always)
+        strict_transport_security=True,  # sent only on HTTPS requests
+        session_cookie_secure=settings.app_env == "production",
+    )
+    # Callback answers are JSON read by script, never rendered: a policy there is only work per poll.
+    callback_endpoint = _callback_endpoint(server)
+    if callback_endpoint:
+        talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
+    _compress(server)
+    server.add_url_rule("/readyz", "readyz", _readyz)
+    return talisman.content_security_policy  # Talisman keeps its own copy of the policy
+
+
+def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:
+    """Allow Dash's inline scripts by hash in ``policy`` (Talisman reads it on every response)."""
+    policy["script-src"] = ["'self'", *app.csp_hashes()]
+
+
+def add_plotly_strict_bundle(server: Flask) -> list[str]:
+    """Serve the strict plotly.js bundle; returns the ``external_scripts`` entry for Dash."""
+    body = PLOTLY_STRICT_FILE.read_bytes()
+
+    def plotly_strict() -> Response:
+        response = Response(body, mimetype="application/javascript")
+        response.cache_control.public = True
+        response.cache_control.max_age = ONE_YEAR_SECONDS  # the version is in the file name
+        return response
+
+    server.add_url_rule(PLOTLY_STRICT_URL, "plotly_strict", plotly_strict)
+    return [PLOTLY_STRICT_URL]
+
+
+def _callback_endpoint(server: Flask) -> str | None:
+    for rule in server.url_map.iter_rules():
+        if rule.rule.endswith(CALLBACK_PATH_SUFFIX):
+            return rule.endpoint
+    return None
+
+
+def _admin_and_login_headers(response: Response) -> Response:
+    """Admin and login pages: never framed (clickjacking), never stored by a browser or proxy."""
+    if request.path.startswith(NO_FRAMING_PATHS):
+        response.headers["X-Frame-Options"] = "DENY"
+        policy = response.headers.get("Content-Security-Policy")
+        response.headers["Content-Security-Policy"] = (
+            f"{policy}; frame-ancestors 'none'" if policy else ("frame-ancestors 'none'")
+        )
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class StaticCompressionCache:
+    """flask-compress cache backend keeping compressed bodies of static files only.
+
+    The key is empty (``"br;"``) for anything else, and those are neither stored nor found:
+    callback answers differ on every request.
+    """
+
+    MAX_ENTRIES = 128
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        return self._bodies.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if key.endswith(";"):
+            return
+        with self._lock:
+            if len(self._bodies) < self.MAX_ENTRIES:
+                self._bodies[key] = value
+
+
+def static_cache_key(req: Request) -> str:
+    """The URL of a GET for a versioned static file, else empty (not cached)."""
+    if req.method == "GET" and req.path.startswith(STATIC_PREFIXES):
+        return req.full_path
+    return ""
+
+
+def _compress(server: Flask) -> None:
+    server.config.update(
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_MIMETYPES=COMPRESSED_TYPES,
+        COMPRESS_BR_LEVEL=5,
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_CACHE_BACKEND=StaticCompressionCache,
+        COMPRESS_CACHE_KEY=static_cache_key,
+    )
+    Compress(server)
+
+
+def _readyz() -> tuple[Response, int]:
+    """Ready when storage answers the version check and the shared cache answers; no names, no errors."""
+    from data_access import current_live_data
+
+    live_data = current_live_data()
+    storage_ok = live_data.check_version().ok
+    cache_ok = live_data.cache.ping()
+    ready = storage_ok and cache_ok
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "storage": "ok" if storage_ok else "failing",
+        "cache": "ok" if cache_ok else "failing",
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if ready else 503
