@@ -28,6 +28,8 @@ from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from data_access.staging import CHUNK_BYTES
+from pages.admin_upload import blueprint as admin_upload_routes
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -47,8 +49,8 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     _reset_dash_registries()
     server = Flask(__name__)
     server.config["DASHBOARD_SETTINGS"] = settings
-    # Uploads arrive base64-encoded inside a JSON body: 4/3 of the file plus a little.
-    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
+    # Uploads go straight to storage, or (local mode) to the app one chunk per request.
+    server.config["MAX_CONTENT_LENGTH"] = CHUNK_BYTES + 2**20
     build_live_data(settings, server, storage_client)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
@@ -58,6 +60,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     _serve_vendored_css(server)
+    server.register_blueprint(admin_upload_routes)
     app = Dash(
         __name__,
         server=server,
