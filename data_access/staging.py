@@ -107,6 +107,8 @@ def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
     if size == 0:
         return "The file is empty."
     suffix = PurePath(filename or "").suffix.lower()
+    if suffix == ".gz":  # what the content check would say once the bytes were sent
+        return "This file is gzip-compressed. Decompress it and upload the CSV inside."
     if suffix not in ACCEPTED_SUFFIXES:
         return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
     return None
