@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +343,79 @@ def test_after_publishing_the_preview_is_cleared_and_a_conflict_offers_review_ag
 
     conflict = _publish(bob, bob_pending)
     assert conflict["admin-review-again"]["style"] == {}  # the button appears
+
+
+# -- local mode: the same flow, chunks go to the app ---------------------------------------
+
+
+@pytest.fixture()
+def local_app(local_csv, gcs_settings, make_app, admins):
+    return make_app(gcs_settings.with_overrides(data_source="local", local_data_path=local_csv, admin_users=admins))
+
+
+def _put_chunk(client: Any, url: str, content_range: str, data: bytes = b"", origin: str = ORIGIN) -> Any:
+    return client.put(url, data=data, headers={"Content-Range": content_range, "Origin": origin})
+
+
+def test_local_chunks_resume_from_the_reported_offset_then_preview_and_publish(local_app, local_csv):
+    client = _signed_in(local_app)
+    content = GOOD_CSV + b"".join(b"%d,1,2\n" % number for number in range(3, 200))
+    answer = _start(client, "big.csv", len(content)).json
+    assert answer["direct"] is False and answer["url"].startswith("/admin/upload/chunk/")
+    total, half = len(content), len(content) // 2
+
+    first = _put_chunk(client, answer["url"], f"bytes 0-{half - 1}/{total}", content[:half])
+    assert first.status_code == 308 and first.headers["Range"] == f"bytes=0-{half - 1}"
+    # The connection drops; the browser asks where the upload stands, then resends from there.
+    status = _put_chunk(client, answer["url"], f"bytes */{total}")
+    assert status.status_code == 308 and status.headers["Range"] == f"bytes=0-{half - 1}"
+    again = _put_chunk(client, answer["url"], f"bytes 0-{half - 1}/{total}", content[:half])  # resent: harmless
+    assert again.status_code == 308
+    last = _put_chunk(client, answer["url"], f"bytes {half}-{total - 1}/{total}", content[half:])
+    assert last.status_code == 200
+
+    staged = {"token": answer["token"], "filename": "big.csv", "size": total}
+    preview = _preview_staged(client, staged)
+    assert preview["admin-publish"]["disabled"] is False, preview["admin-validation"]
+    assert "as v1 (199 rows)" in _text(_publish(client, preview["admin-pending"]["data"], "local"))
+    assert local_csv.read_bytes() == content
+    assert list(local_csv.with_name("data.csv.staging").iterdir()) == []
+
+
+def test_local_chunk_route_refuses_bad_requests(local_app, local_csv):
+    alice, bob = _signed_in(local_app, "alice"), _signed_in(local_app, "bob")
+    url = _start(alice, "a.csv", 100).json["url"]
+    full = "bytes 0-99/100"
+    assert _put_chunk(local_app.server.test_client(), url, full, b"x" * 100).status_code == 403  # anonymous
+    assert _put_chunk(alice, url, full, b"x" * 100, origin="http://evil.example").status_code == 403
+    assert _put_chunk(bob, url, full, b"x" * 100).status_code == 404  # not bob's upload
+    assert _put_chunk(alice, url, "bytes 0-99/101", b"x" * 100).status_code == 400  # not the declared size
+    assert _put_chunk(alice, url, "bytes 50-99/100", b"x" * 50).status_code == 409  # a gap
+    assert _put_chunk(alice, url, "bytes 0-9/100", b"x" * 5).status_code == 400  # body shorter than its range
+    assert _put_chunk(alice, url + "x", full, b"x" * 100).status_code == 404  # altered token
+    assert local_csv.read_bytes() == SAMPLE_CSV
+
+
+def test_local_chunks_are_at_most_chunk_bytes(local_app):
+    from data_access.staging import CHUNK_BYTES
+
+    client = _signed_in(local_app)
+    total = CHUNK_BYTES + 1
+    url = _start(client, "a.csv", total).json["url"]
+    too_big = _put_chunk(client, url, f"bytes 0-{total - 1}/{total}", b"1" * total)
+    assert too_big.status_code == 400
+
+
+def test_starting_an_upload_deletes_staged_files_older_than_a_day(local_app, local_csv):
+    client = _signed_in(local_app)
+    _start(client, "a.csv", 10)
+    staging_dir = local_csv.with_name("data.csv.staging")
+    (recent,) = list(staging_dir.iterdir())
+    abandoned = staging_dir / f"{'a' * 32}.upload"
+    abandoned.write_bytes(b"old")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(abandoned, (two_days_ago, two_days_ago))
+
+    _start(client, "b.csv", 10)
+
+    assert not abandoned.exists() and recent.exists()
