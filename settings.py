@@ -59,7 +59,7 @@ class Settings:
     admin_users_file: str = ""
     admin_emails: str = ""  # IAP mode: comma-separated
     iap_audience: str = ""
-    max_upload_mb: float = 32.0
+    max_upload_mb: float = 1024.0
     max_rows: int = 2_000_000
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"

@@ -97,7 +97,8 @@
     function storedUpTo(xhr, sentUpTo) {
         // "Range: bytes=0-N" says what the session stored; it is readable when the bucket's
         // CORS exposes it (the README's set-up does). Without it, a 308 confirms the chunk.
-        var match = /bytes=0-(\d+)/.exec(xhr.getResponseHeader("Range") || "");
+        var exposed = /^range:/im.test(xhr.getAllResponseHeaders());
+        var match = exposed && /bytes=0-(\d+)/.exec(xhr.getResponseHeader("Range") || "");
         return match ? Number(match[1]) + 1 : sentUpTo;
     }
 
