@@ -26,10 +26,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app_logging import configure_logging
 from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
-from auth.web import init_auth
+from auth.web import allow_large_bodies, init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from data_access.staging import CHUNK_BYTES
+from pages.admin_upload import blueprint as admin_upload_routes
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
@@ -59,6 +61,9 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     _serve_vendored_css(server)
+    server.register_blueprint(admin_upload_routes)
+    # Local mode: the file reaches the app one chunk per request; everything else stays small.
+    allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
     app = Dash(
         __name__,
         server=server,

@@ -96,29 +96,3 @@
         }
     };
 })();
-
-/*
- * Admin page: refuse a too-large file in the browser with a clear message, before
- * its bytes are sent anywhere (the server checks the size again).
- */
-(function () {
-    "use strict";
-    window.dash_clientside = window.dash_clientside || {};
-    window.dash_clientside.admin = {
-        checkUploadSize: function (contents, filename, limits) {
-            var noUpdate = window.dash_clientside.no_update;
-            if (!contents) { return [noUpdate, ""]; }
-            var comma = contents.indexOf(",");
-            var base64Length = contents.length - comma - 1;
-            var bytes = Math.floor(base64Length * 3 / 4);
-            if (limits && bytes > limits.max_bytes) {
-                // Rounded up, so a file over the limit never reads as equal to it.
-                var sizeMb = (Math.ceil(bytes / 1048576 * 100) / 100).toFixed(2);
-                var message = (filename || "The file") + " is " + sizeMb + " MB; the limit is " +
-                    limits.max_mb + " MB. Nothing was uploaded.";
-                return [noUpdate, message];
-            }
-            return [{filename: filename, at: Date.now()}, ""];
-        }
-    };
-})();

@@ -100,13 +100,13 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
     return one_time_password
 
 
-def allow_large_bodies(server: Flask, path: str, max_bytes: int) -> None:
-    """Let signed-in admins send bodies up to ``max_bytes`` to ``path`` (e.g. an upload route).
+def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
+    """Let signed-in admins send bodies up to ``max_bytes`` to paths under ``path_prefix`` (upload chunks).
 
     Every other request keeps the small ``MAX_REQUEST_KB`` limit, and anonymous requests
     always do: a big body is refused by its ``Content-Length`` before it is read.
     """
-    server.config.setdefault("LARGE_BODY_ROUTES", {})[path] = max_bytes
+    server.config.setdefault("LARGE_BODY_ROUTES", {})[path_prefix] = max_bytes
 
 
 def _limit_request_body() -> Response | None:
@@ -114,7 +114,7 @@ def _limit_request_body() -> Response | None:
     limit = int(settings.max_request_kb * 1024)
     length = request.content_length
     if length is not None and length > limit:
-        larger = _large_body_limit(settings)
+        larger = _large_body_limit()
         if larger and length <= larger:
             user = current_user()  # the session cookie only: the body is not read for this
             limit = larger if user and user.is_admin else limit
@@ -125,14 +125,9 @@ def _limit_request_body() -> Response | None:
     return None
 
 
-def _large_body_limit(settings: Settings) -> int:
+def _large_body_limit() -> int:
     routes: dict[str, int] = current_app.config.get("LARGE_BODY_ROUTES", {})
-    if request.path in routes:
-        return routes[request.path]
-    if request.path.endswith(CALLBACK_PATH_SUFFIX):
-        # Uploads still travel base64-encoded inside admin callbacks: 4/3 of the file plus a little.
-        return int(settings.max_upload_mb * 2**20 * 4 / 3) + 2**20
-    return 0
+    return max((limit for prefix, limit in routes.items() if request.path.startswith(prefix)), default=0)
 
 
 def _development_secret() -> str:

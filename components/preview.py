@@ -102,13 +102,21 @@ def upload_preview(
     )
 
 
+def version_label(version: DataVersion) -> str:
+    """"v12" for versions published from the app; "—" for data written outside it."""
+    number = version.metadata.get("version", "")
+    return f"v{number}" if number.isdigit() else "—"
+
+
 def describe_version(version: DataVersion | None) -> str:
     if version is None:
         return "Nothing is published yet."
     metadata = version.metadata
     who = metadata.get("uploaded_by") or "unknown (written outside this app)"
     rows = f", {int(metadata['rows']):,} rows" if metadata.get("rows", "").isdigit() else ""
-    return f"Generation {version.generation} · {version.updated[:19].replace('T', ' ')} UTC · by {who}{rows}"
+    number = f" ({version_label(version)})" if metadata.get("version", "").isdigit() else ""
+    updated = version.updated[:19].replace("T", " ")
+    return f"Generation {version.generation}{number} · {updated} UTC · by {who}{rows}"
 
 
 def history_table(versions: list[DataVersion], live_generation: str | None) -> dbc.Table | html.P:
@@ -116,7 +124,12 @@ def history_table(versions: list[DataVersion], live_generation: str | None) -> d
     if not versions:
         return html.P("No earlier versions are kept yet.", className="text-muted")
     header = html.Thead(
-        html.Tr([html.Th(name) for name in ("Generation", "When (UTC)", "Who", "Action", "File", "Rows", "Size", "")])
+        html.Tr(
+            [
+                html.Th(name)
+                for name in ("Version", "Generation", "When (UTC)", "Who", "Action", "File", "Rows", "Size", "Note", "")
+            ]
+        )
     )
     return dbc.Table([header, html.Tbody([_history_row(v, live_generation) for v in versions])], size="sm", hover=True)
 
@@ -138,6 +151,7 @@ def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
         )
     return html.Tr(
         [
+            html.Td(version_label(version)),
             html.Td(version.generation),
             html.Td(version.updated[:19].replace("T", " ")),
             html.Td(metadata.get("uploaded_by", "—")),
@@ -145,6 +159,7 @@ def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
             html.Td(metadata.get("original_filename", "—")),
             html.Td(metadata.get("rows", "—")),
             html.Td(f"{version.size:,} B"),
+            html.Td(metadata.get("description", ""), className="text-break"),
             html.Td(control),
         ]
     )

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Flask, current_app
 from flask_caching import Cache
 
-from data_access.gcs_source import GCSSource, make_storage_client
+from data_access.gcs_source import GCSSource, GCSStaging, make_storage_client
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck
-from data_access.local_source import LocalFileSource
+from data_access.local_source import LocalFileSource, LocalStaging
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
+from data_access.staging import Staging
 from data_access.validation import Schema, SchemaError
 from settings import Settings, SettingsError
 
@@ -33,6 +34,7 @@ __all__ = [
     "make_redis",
     "make_source",
     "make_storage_client",
+    "staging_for",
 ]
 
 
@@ -43,6 +45,15 @@ def make_source(settings: Settings, client: Any = None) -> DataSource:
     if client is None:
         client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
     return GCSSource(settings.gcs_bucket, settings.gcs_blob, client, settings.storage_deadline_seconds)
+
+
+def staging_for(source: DataSource) -> Staging:
+    """Where uploads to ``source`` wait to be checked and published."""
+    if isinstance(source, GCSSource):
+        return GCSStaging(source)
+    if isinstance(source, LocalFileSource):
+        return LocalStaging(source)
+    raise TypeError(f"no staging area for {type(source).__name__}")
 
 
 def make_cache(settings: Settings, server: Flask) -> Cache:

@@ -13,8 +13,12 @@ killed worker, and the failure is not followed by the write landing later: see :
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
-from datetime import UTC
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from data_access.parsing import format_for
 from data_access.sources import DataVersion, GenerationNotFound, LocationMissing, StorageError, VersionConflict
+from data_access.staging import STAGING_SUFFIX, STALE_SECONDS, StagedFile, cors_problem, new_upload_id
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,9 @@ CONNECT_TIMEOUT_SECONDS = 3
 METADATA_TIMEOUT_SECONDS = 4
 # Between two reads of a response body, not for the whole transfer.
 TRANSFER_READ_TIMEOUT_SECONDS = 10
+# Staged uploads (admin only) may be a gigabyte: their reads get a longer budget than the live object's.
+_METADATA_RETRY = DEFAULT_RETRY.with_timeout(2)
+_DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 
 
 class Deadline:
@@ -155,6 +163,44 @@ class GCSSource:
             return _version_of(live)
         raise StorageError(f"cannot write {self.location} ({_describe(cause)})")
 
+    def copy_from(
+        self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
+    ) -> DataVersion:
+        """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
+
+        The copy is pinned to that generation, so what was checked is what goes live; no byte
+        passes through the app. Same precondition as :meth:`write`.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        current = self._live_blob(deadline)
+        if (str(current.generation) if current is not None else None) != (expected_generation or None):
+            raise VersionConflict(_version_of(current) if current is not None else None)
+        source = self._bucket.blob(object_name, generation=int(generation))
+        live = self._bucket.blob(self.blob_name)
+        live.metadata = metadata
+        live.content_type = _CONTENT_TYPES[format_for(self.blob_name)]
+        token = None
+        try:
+            while True:  # large objects may take several rewrite calls
+                token, _copied, _total = live.rewrite(
+                    source,
+                    token=token,
+                    if_generation_match=int(expected_generation) if expected_generation else 0,
+                    # Sent once, never retried: a retry could land after a failure was reported.
+                    timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
+                    retry=None,
+                )
+                if token is None:
+                    break
+        except api_errors.PreconditionFailed:
+            raise VersionConflict(self.current_version()) from None
+        except api_errors.NotFound as error:
+            raise GenerationNotFound(f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists") from error
+        except _STORAGE_ERRORS as error:
+            log.warning("copy to %s got no answer: %s", self.location, error)
+            return self._confirm(metadata, error)
+        return _version_of(live)
+
     def history(self, limit: int) -> list[DataVersion]:
         """Versions from the bucket's listing, completed by following ``previous_generation``.
 
@@ -221,3 +267,99 @@ def make_storage_client(project: str = "", emulator_host: str = "") -> Any:
             client_options={"api_endpoint": emulator_host},
         )
     return storage.Client(project=project or None)
+
+
+class GCSStaging:
+    """Staged uploads as objects ``<GCS_BLOB>.staging/<id>``, written by the browser through resumable sessions.
+
+    A session URL is bound to its one staged name (create-only) and to the page's origin:
+    whoever holds it can write that object and nothing else.
+    """
+
+    def __init__(self, source: GCSSource) -> None:
+        self.source = source
+        self.prefix = f"{source.blob_name}{STAGING_SUFFIX}/"
+        self._bucket = source._bucket
+
+    def _blob(self, upload_id: str, generation: str | None = None) -> Any:
+        return self._bucket.blob(self.prefix + upload_id, generation=int(generation) if generation else None)
+
+    def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
+        blob = self._blob(upload_id)
+        blob.metadata = {"staged_by": user}
+        try:
+            return blob.create_resumable_upload_session(
+                content_type="application/octet-stream",
+                size=size,
+                origin=origin,
+                if_generation_match=0,
+                timeout=(3, 30),
+            )
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot start an upload to {self.source.location} ({_describe(error)})") from error
+
+    def find(self, upload_id: str) -> StagedFile | None:
+        try:
+            blob = self._bucket.get_blob(self.prefix + upload_id, timeout=(3, 10), retry=_METADATA_RETRY)
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
+        return StagedFile(upload_id, str(blob.generation), int(blob.size or 0)) if blob else None
+
+    @contextmanager
+    def local_copy(self, staged: StagedFile) -> Iterator[Path]:
+        handle, name = tempfile.mkstemp(prefix="staged-", suffix=".upload")
+        os.close(handle)
+        path = Path(name)
+        try:
+            self._blob(staged.upload_id, staged.generation).download_to_filename(
+                str(path), timeout=(3, 300), retry=_DOWNLOAD_RETRY
+            )
+            yield path
+        except api_errors.NotFound as error:
+            raise GenerationNotFound("the staged upload no longer exists") from error
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
+        finally:
+            path.unlink(missing_ok=True)
+
+    def stage_bytes(self, content: bytes) -> StagedFile:
+        upload_id = new_upload_id()
+        blob = self._blob(upload_id)
+        try:
+            blob.upload_from_string(content, if_generation_match=0, timeout=(3, 300))
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot stage the converted file ({_describe(error)})") from error
+        return StagedFile(upload_id, str(blob.generation), len(content))
+
+    def publish(self, staged: StagedFile, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        return self.source.copy_from(self.prefix + staged.upload_id, staged.generation, expected_generation, metadata)
+
+    def delete(self, upload_id: str) -> None:
+        try:
+            self._blob(upload_id).delete(timeout=(3, 30))
+        except api_errors.NotFound:
+            pass
+        except _STORAGE_ERRORS as error:
+            # The lifecycle rule and the next cleanup remove it later.
+            log.warning("could not delete staged upload %s: %s", upload_id, error)
+
+    def delete_stale(self, max_age_seconds: float = STALE_SECONDS) -> int:
+        cutoff = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
+        deleted = 0
+        try:
+            for blob in self._bucket.list_blobs(prefix=self.prefix, timeout=(3, 30)):
+                if blob.time_created and blob.time_created < cutoff:
+                    self.delete(blob.name[len(self.prefix) :])
+                    deleted += 1
+        except _STORAGE_ERRORS as error:
+            log.warning("could not list staged uploads: %s", error)
+        return deleted
+
+    def cors_problem(self, origin: str) -> str | None:
+        try:
+            self._bucket.reload(timeout=(3, 10), retry=_METADATA_RETRY)
+        except api_errors.Forbidden:
+            return None  # object-only permissions cannot read the bucket's settings: let the browser find out
+        except _STORAGE_ERRORS as error:
+            raise StorageError(f"cannot read the bucket's settings ({_describe(error)})") from error
+        return cors_problem(list(self._bucket.cors or []), origin)

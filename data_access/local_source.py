@@ -15,12 +15,15 @@ import json
 import os
 import re
 import secrets
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from data_access.sources import DataVersion, GenerationNotFound, StorageError, VersionConflict
+from data_access.staging import STAGING_SUFFIX, STALE_SECONDS, StagedFile, UploadRefused, new_upload_id
 
 _GENERATION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
@@ -83,28 +86,38 @@ class LocalFileSource:
     # -- writing ---------------------------------------------------------------------
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            _write_synced(temporary, content)
+            return self.replace_with(temporary, expected_generation, metadata)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def replace_with(self, new_file: Path, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        """Move ``new_file`` (on the same disk) over the data file if ``expected_generation`` is still live.
+
+        Raises :class:`VersionConflict` otherwise, leaving ``new_file`` where it was.
+        """
         self.history_dir.mkdir(exist_ok=True)
         with self._lock():
             current = self.current_version()
             if (current.generation if current else None) != expected_generation:
                 raise VersionConflict(current)
             if current is not None:
-                self._keep(current.generation, self.path.read_bytes(), current.metadata or {"action": "edited on disk"})
-            temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
-            try:
-                _write_synced(temporary, content)
-                stat = self._distinct_stat(temporary, current)
-                generation = _generation(stat)
-                self._keep(generation, content, metadata)
-                os.replace(temporary, self.path)  # atomic: readers see the old or the new file, never half
-            finally:
-                temporary.unlink(missing_ok=True)
+                self._keep(current.generation, self.path, current.metadata or {"action": "edited on disk"})
+            stat = self._distinct_stat(new_file, current)
+            generation = _generation(stat)
+            self._keep(generation, new_file, metadata)
+            os.replace(new_file, self.path)  # atomic: readers see the old or the new file, never half
         return _version(generation, stat, metadata)
 
-    def _keep(self, generation: str, content: bytes, metadata: dict[str, str]) -> None:
+    def _keep(self, generation: str, data_file: Path, metadata: dict[str, str]) -> None:
         data_path = self.history_dir / f"{generation}.data"
         if not data_path.exists():
-            _write_synced(data_path, content)
+            # A copy, not a link: an editor may later change the data file in place.
+            temporary = data_path.with_name(f".{data_path.name}.tmp")
+            shutil.copyfile(data_file, temporary)
+            os.replace(temporary, data_path)
             os.utime(data_path, ns=(_mtime_ns(generation), _mtime_ns(generation)))
         (self.history_dir / f"{generation}.json").write_text(json.dumps(metadata, indent=1, sort_keys=True))
 
@@ -146,3 +159,105 @@ def _write_synced(path: Path, content: bytes) -> None:
         handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+class LocalStaging:
+    """Staged uploads as files in ``<data file>.staging/``, written chunk by chunk by the app.
+
+    ``<id>.part`` grows while chunks arrive; the last chunk renames it to ``<id>.upload``,
+    after which it never changes (its generation is pinned like any other).
+    """
+
+    def __init__(self, source: LocalFileSource) -> None:
+        self.source = source
+        self.directory = source.path.with_name(f"{source.path.name}{STAGING_SUFFIX}")
+
+    def _part(self, upload_id: str) -> Path:
+        return self.directory / f"{upload_id}.part"
+
+    def _complete(self, upload_id: str) -> Path:
+        return self.directory / f"{upload_id}.upload"
+
+    def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
+        self.directory.mkdir(exist_ok=True)
+        self._part(upload_id).touch(exist_ok=False)
+        return None  # the browser sends chunks to the app (see pages/admin_upload.py)
+
+    def offset(self, upload_id: str, total: int) -> int:
+        """How many bytes of the upload are stored (``total`` once complete)."""
+        if self._complete(upload_id).exists():
+            return total
+        try:
+            return self._part(upload_id).stat().st_size
+        except FileNotFoundError:
+            raise UploadRefused("This upload was cancelled or has expired. Choose the file again.") from None
+
+    def receive(self, upload_id: str, start: int, total: int, chunk: Iterator[bytes]) -> int:
+        """Write a chunk at ``start`` (at or before the stored offset: a resent chunk overwrites the same bytes).
+
+        Returns the new offset; the upload is complete when it equals ``total``.
+        """
+        part = self._part(upload_id)
+        try:
+            handle = open(part, "r+b")  # noqa: SIM115 - closed below, after the lock
+        except FileNotFoundError:
+            if self._complete(upload_id).exists():
+                return total
+            raise UploadRefused("This upload was cancelled or has expired. Choose the file again.") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # a retried chunk may race the original
+            stored = os.fstat(handle.fileno()).st_size
+            if start > stored:
+                raise UploadRefused(f"Chunk at byte {start} arrived before byte {stored}.")
+            handle.seek(start)
+            for data in chunk:
+                if handle.tell() + len(data) > total:
+                    raise UploadRefused("The upload is larger than the size it declared.")
+                handle.write(data)
+            offset = max(stored, handle.tell())
+            handle.flush()
+            if offset == total:
+                os.fsync(handle.fileno())
+                os.replace(part, self._complete(upload_id))
+        return offset
+
+    def find(self, upload_id: str) -> StagedFile | None:
+        try:
+            stat = self._complete(upload_id).stat()
+        except FileNotFoundError:
+            return None
+        return StagedFile(upload_id, _generation(stat), stat.st_size)
+
+    @contextmanager
+    def local_copy(self, staged: StagedFile) -> Iterator[Path]:
+        self._check_unchanged(staged)
+        yield self._complete(staged.upload_id)  # already on this disk, and never written again
+
+    def stage_bytes(self, content: bytes) -> StagedFile:
+        upload_id = new_upload_id()
+        self.directory.mkdir(exist_ok=True)
+        _write_synced(self._complete(upload_id), content)
+        return self.find(upload_id)  # type: ignore[return-value]
+
+    def publish(self, staged: StagedFile, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        self._check_unchanged(staged)
+        return self.source.replace_with(self._complete(staged.upload_id), expected_generation, metadata)
+
+    def _check_unchanged(self, staged: StagedFile) -> None:
+        current = self.find(staged.upload_id)
+        if current is None or current.generation != staged.generation:
+            raise GenerationNotFound("the staged upload no longer exists")
+
+    def delete(self, upload_id: str) -> None:
+        self._part(upload_id).unlink(missing_ok=True)
+        self._complete(upload_id).unlink(missing_ok=True)
+
+    def delete_stale(self, max_age_seconds: float = STALE_SECONDS) -> int:
+        cutoff = time.time() - max_age_seconds
+        stale = [path for path in self.directory.glob("*") if path.stat().st_mtime < cutoff]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
+    def cors_problem(self, origin: str) -> str | None:
+        return None  # chunks go to the app itself

@@ -3,7 +3,8 @@
 Every write names the generation the admin reviewed; if someone published in
 between, storage refuses the write (:class:`VersionConflict`) and nothing is
 lost. Each version carries audit metadata: who, when, original file name,
-sha256, rows, what action, and which generation it replaced.
+sha256, rows, what action, which generation it replaced, a version number
+(1 + the replaced version's) and the admin's optional description.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,11 +22,13 @@ import pandas as pd
 from data_access.live_data import LiveData
 from data_access.parsing import format_for, load_table
 from data_access.sources import DataVersion, VersionConflict
+from data_access.staging import StagedFile, Staging
 from data_access.validation import validate_upload
 
 log = logging.getLogger(__name__)
 
 MAX_FILENAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,24 @@ class Publisher:
         """The live version straight from storage (no cache): the base a reviewer compares against."""
         return self.live_data.source.current_version()
 
-    def publish(self, publication: Publication, user: str, expected_generation: str | None) -> DataVersion:
+    def publish(
+        self, publication: Publication, user: str, expected_generation: str | None, description: str = ""
+    ) -> DataVersion:
         """Make ``publication`` live if ``expected_generation`` still is; :class:`VersionConflict` if not."""
-        metadata = _audit(user, "publish", publication, expected_generation)
-        return self._write(publication.content, expected_generation, metadata)
+        audit = Audit(publication.original_filename, publication.sha256, publication.rows, description)
+        metadata = self._metadata(user, "publish", audit, expected_generation)
+        return self._write(
+            metadata, lambda: self.live_data.source.write(publication.content, expected_generation, metadata)
+        )
+
+    def publish_staged(
+        self, staging: Staging, staged: StagedFile, audit: Audit, user: str, expected_generation: str | None
+    ) -> DataVersion:
+        """Copy the checked generation of a staged upload onto the live data, then delete the staged file."""
+        metadata = self._metadata(user, "publish", audit, expected_generation)
+        version = self._write(metadata, lambda: staging.publish(staged, expected_generation, metadata))
+        staging.delete(staged.upload_id)
+        return version
 
     def restore(self, generation: str, user: str, expected_generation: str | None) -> DataVersion:
         """Republish an old ``generation`` as the new live version, with fresh audit metadata.
@@ -95,8 +113,9 @@ class Publisher:
         old = next((version for version in self.history(100) if version.generation == generation), None)
         filename = old.metadata.get("original_filename", "") if old else ""
         publication = Publication(content, rows, filename or self.live_data.source.name)
-        metadata = _audit(user, "restore", publication, expected_generation, restored_from=generation)
-        return self._write(content, expected_generation, metadata)
+        audit = Audit(publication.original_filename, publication.sha256, rows)
+        metadata = self._metadata(user, "restore", audit, expected_generation, restored_from=generation)
+        return self._write(metadata, lambda: self.live_data.source.write(content, expected_generation, metadata))
 
     def _check_restorable(self, content: bytes, generation: str) -> int:
         """The row count of an old version that passes the upload checks."""
@@ -111,17 +130,49 @@ class Publisher:
     def history(self, limit: int = 25) -> list[DataVersion]:
         return self.live_data.source.history(limit)
 
-    def _write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+    def _metadata(
+        self, user: str, action: str, audit: Audit, expected_generation: str | None, restored_from: str = ""
+    ) -> dict[str, str]:
+        metadata = {
+            "uploaded_by": user,
+            "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "original_filename": clean_filename(audit.original_filename),
+            "sha256": audit.sha256,
+            "rows": str(audit.rows),
+            "action": action,
+            "previous_generation": expected_generation or "",
+            "version": str(self._next_version_number(expected_generation)),
+        }
+        description = clean_description(audit.description)
+        if description:
+            metadata["description"] = description
+        if restored_from:
+            metadata["restored_from"] = restored_from
+        return metadata
+
+    def _next_version_number(self, expected_generation: str | None) -> int:
+        """1 + the live version's number (1 when nothing is live or it was written outside the app).
+
+        A live version other than the expected one means a conflict: reported now, before any copy.
+        """
+        live = self.live_version()
+        if (live.generation if live else None) != expected_generation:
+            raise VersionConflict(live)
+        number = live.metadata.get("version", "") if live else ""
+        return int(number) + 1 if number.isdigit() else 1
+
+    def _write(self, metadata: dict[str, str], write: Callable[[], DataVersion]) -> DataVersion:
+        """Run ``write`` and log its outcome once (operators follow publishes and conflicts in the logs)."""
         fields = {
             "user": metadata["uploaded_by"],
             "action": metadata["action"],
             "rows": int(metadata["rows"]),
             "sha256": metadata["sha256"],
-            "previous_generation": expected_generation,
+            "previous_generation": metadata["previous_generation"] or None,
             "restored_from": metadata.get("restored_from"),
         }
         try:
-            version = self.live_data.source.write(content, expected_generation, metadata)
+            version = write()
         except VersionConflict as conflict:
             live = conflict.current.generation if conflict.current else None
             log.warning("%s refused: live data changed", fields["action"], extra={**fields, "live_generation": live})
@@ -132,26 +183,28 @@ class Publisher:
             version.generation,
             extra={**fields, "generation": version.generation},
         )
+        return self._done(version)
+
+    def _done(self, version: DataVersion) -> DataVersion:
         # This cache learns at once; other caches within VERSION_CACHE_SECONDS.
         self.live_data.invalidate_version()
         return version
 
 
-def _audit(
-    user: str, action: str, publication: Publication, previous: str | None, restored_from: str = ""
-) -> dict[str, str]:
-    metadata = {
-        "uploaded_by": user,
-        "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "original_filename": clean_filename(publication.original_filename),
-        "sha256": publication.sha256,
-        "rows": str(publication.rows),
-        "action": action,
-        "previous_generation": previous or "",
-    }
-    if restored_from:
-        metadata["restored_from"] = restored_from
-    return metadata
+@dataclass(frozen=True)
+class Audit:
+    """What the audit metadata says about the published bytes (the rest is who, when and what it replaced)."""
+
+    original_filename: str
+    sha256: str
+    rows: int
+    description: str = ""
+
+
+def clean_description(description: str | None) -> str:
+    """The admin's description as stored: printable characters, at most 500 of them."""
+    text = "".join(character for character in (description or "") if character.isprintable())
+    return text.strip()[:MAX_DESCRIPTION_LENGTH]
 
 
 def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, object]:

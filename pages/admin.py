@@ -5,27 +5,43 @@ admin, and **every callback below calls** :func:`auth.require_admin` **itself**
 (a page guard does not protect ``/_dash-update-component``). Component ids start
 with ``admin-`` so the request gate in :mod:`auth.web` can refuse them too.
 
-Nothing about the uploaded file is trusted from the browser: publishing decodes
-and validates the file again and checks it is the one that was previewed.
+The file never passes through a callback: ``assets/admin_upload.js`` sends it in
+chunks to a staging object (routes in :mod:`pages.admin_upload`), then puts the
+upload's signed token in ``admin-staged``. The preview checks exactly one generation
+of that staged file; publishing copies that generation onto the live data.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from auth import User, current_user, require_admin
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
-from data_access import DataUnavailable, StorageError, VersionConflict, current_live_data
-from data_access.publishing import Publisher, clean_filename, diff_summary, prepare_publication
-from data_access.validation import Schema, ValidationReport, validate_upload
+from data_access import (
+    DataUnavailable,
+    GenerationNotFound,
+    StorageError,
+    VersionConflict,
+    current_live_data,
+    staging_for,
+)
+from data_access.parsing import format_for
+from data_access.publishing import (
+    MAX_DESCRIPTION_LENGTH,
+    Audit,
+    Publisher,
+    clean_filename,
+    diff_summary,
+    prepare_publication,
+)
+from data_access.staging import StagedFile, Staging, check_staged
+from data_access.validation import Schema
+from pages.admin_upload import pending_token, read_pending_token, read_upload_token
 from settings import current_settings
 
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live dashboard", order=1)
@@ -33,6 +49,7 @@ dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live d
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
 HIDDEN = {"display": "none"}
+NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
 
 
 def layout(**_query: Any) -> Any:
@@ -53,14 +70,14 @@ def _admin_layout(user: User) -> dbc.Container:
                     html.Span(f"Signed in as {user.name}", className="text-muted small me-2"),
                     _sign_out_form(),
                 ],
-                className="d-flex align-items-center",
+                className="d-flex flex-wrap align-items-center",
             ),
             dbc.Card(
                 dbc.CardBody(
                     [
                         html.H2("Live version", className="h6"),
                         html.Div("Loading…", id="admin-live"),
-                        html.Small(f"Stored at {settings.data_location}", className="text-muted"),
+                        html.Small(f"Stored at {settings.data_location}", className="text-muted text-break"),
                     ]
                 ),
                 className="mb-3",
@@ -69,32 +86,16 @@ def _admin_layout(user: User) -> dbc.Container:
             dcc.Store(id="admin-live-version"),
             dcc.Store(id="admin-history-stale"),
             _upload_card(settings.max_upload_mb),
-            html.Div(id="admin-upload-error"),
+            html.Div(id="admin-upload-error", className="text-danger mb-2"),
+            dcc.Store(id="admin-staged"),  # {token, filename, size}: set by assets/admin_upload.js
             dcc.Loading(html.Div(id="admin-validation"), type="dot"),
             dcc.Store(id="admin-pending"),
-            dcc.Store(id="admin-upload-ready"),
-            dcc.Store(
-                id="admin-limits",
-                data={"max_bytes": int(settings.max_upload_mb * 2**20), "max_mb": settings.max_upload_mb},
-            ),
-            html.Div(
-                [
-                    dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
-                    dbc.Button(
-                        "Review again",
-                        id="admin-review-again",
-                        color="secondary",
-                        outline=True,
-                        style={"display": "none"},  # shown after a conflict
-                    ),
-                ],
-                className="mb-2",
-            ),
+            _publish_row(),
             dcc.Loading(html.Div(id="admin-publish-result"), type="dot"),
             html.Div(id="admin-preview"),
             html.H2("History", className="h5 mt-4"),
             html.Div(id="admin-restore-result"),
-            html.Div(id="admin-history"),
+            html.Div(id="admin-history", className="table-responsive"),
             dcc.Store(id="admin-restore-target"),
             dcc.ConfirmDialog(id="admin-restore-confirm"),
         ],
@@ -116,21 +117,63 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
         dbc.CardBody(
             [
                 html.H2("Upload a new version", className="h6"),
-                dcc.Upload(
-                    id="admin-upload",
-                    children=html.Div(["Drag and drop a CSV or Parquet file here, or ", html.A("choose a file")]),
-                    className="border border-2 rounded p-4 text-center bg-light",
-                    style={"borderStyle": "dashed"},
-                    max_size=-1,  # checked in the browser and on the server, with a message
-                    multiple=False,
+                html.Div(
+                    # dcc.Upload draws the drop zone and the file dialog; assets/admin_upload.js takes the
+                    # chosen file before dcc.Upload would read it into the page, and sends it in chunks.
+                    dcc.Upload(
+                        id="admin-upload",
+                        children=html.Div(["Drag and drop a CSV or Parquet file here, or ", html.A("choose a file")]),
+                        className="border border-2 rounded p-4 text-center bg-light",
+                        style={"borderStyle": "dashed"},
+                        accept=".csv,.parquet,.pq",
+                        multiple=False,
+                    ),
+                    id="admin-uploader",
+                    # Read by assets/admin_upload.js: a too-large file is refused before any byte is sent.
+                    **{"data-max-bytes": str(int(max_upload_mb * 2**20)), "data-max-mb": f"{max_upload_mb:g}"},
                 ),
                 html.Small(
                     f"{schema.describe()} Up to {max_upload_mb:g} MB and {schema.max_rows:,} rows.",
                     className="text-muted",
                 ),
+                html.Div(
+                    [
+                        dbc.Progress(id="admin-upload-progress", value=0, className="flex-grow-1 me-2"),
+                        dbc.Button(
+                            "Cancel upload", id="admin-upload-cancel", size="sm", color="secondary", outline=True
+                        ),
+                    ],
+                    id="admin-upload-bar",
+                    className="d-flex align-items-center mt-2",
+                    style=HIDDEN,
+                ),
+                html.Div(id="admin-upload-status", className="small text-muted mt-1", role="status"),
             ]
         ),
         className="mb-3",
+    )
+
+
+def _publish_row() -> html.Div:
+    return html.Div(
+        [
+            dbc.Label("Description (optional)", html_for="admin-description", className="small mb-1"),
+            dbc.Input(
+                id="admin-description",
+                placeholder="e.g. March figures, corrected totals",
+                maxLength=MAX_DESCRIPTION_LENGTH,
+                className="mb-2",
+            ),
+            dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
+            dbc.Button(
+                "Review again",
+                id="admin-review-again",
+                color="secondary",
+                outline=True,
+                style=HIDDEN,  # shown after a conflict
+            ),
+        ],
+        className="mb-2",
     )
 
 
@@ -142,36 +185,11 @@ def _publisher() -> Publisher:
     return Publisher(current_live_data())
 
 
-# -- upload and preview -----------------------------------------------------------------
-
-clientside_callback(
-    ClientsideFunction(namespace="admin", function_name="checkUploadSize"),
-    Output("admin-upload-ready", "data"),
-    Output("admin-upload-error", "children"),
-    Input("admin-upload", "contents"),
-    State("admin-upload", "filename"),
-    State("admin-limits", "data"),
-    prevent_initial_call=True,
-)
+def _staging() -> Staging:
+    return staging_for(current_live_data().source)
 
 
-def decode_upload(contents: str | None) -> bytes:
-    """The file bytes from ``dcc.Upload``'s ``data:<type>;base64,<data>`` value."""
-    if not contents or "," not in contents:
-        raise ValueError("No file was received. Choose the file again.")
-    try:
-        return base64.b64decode(contents.split(",", 1)[1], validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("The upload arrived damaged. Choose the file again.") from None
-
-
-def _check(contents: str | None, filename: str | None) -> tuple[bytes, ValidationReport]:
-    try:
-        content = decode_upload(contents)
-    except ValueError as error:
-        return b"", ValidationReport([str(error)])
-    max_bytes = int(current_settings().max_upload_mb * 2**20)
-    return content, validate_upload(content, filename or "", _schema(), max_bytes)
+# -- preview (of the staged upload) --------------------------------------------------
 
 
 @callback(
@@ -181,39 +199,67 @@ def _check(contents: str | None, filename: str | None) -> tuple[bytes, Validatio
     Output("admin-publish", "disabled"),
     Output("admin-publish-result", "children"),
     Output("admin-review-again", "style", allow_duplicate=True),
-    Input("admin-upload-ready", "data"),
+    Input("admin-staged", "data"),
     Input("admin-review-again", "n_clicks"),
-    State("admin-upload", "contents"),
-    State("admin-upload", "filename"),
     prevent_initial_call=True,
 )
-def preview_upload(_ready: Any, _review: Any, contents: str | None, filename: str | None) -> tuple:
-    """Validate the chosen file and show what publishing it would do."""
-    require_admin()
-    if not contents:
-        raise PreventUpdate
-    content, report = _check(contents, filename)
-    if not report.ok:
-        return problems_alert(report.problems), None, None, True, None, HIDDEN
+def preview_upload(staged_upload: dict | None, _review: Any) -> tuple:
+    """Check the staged file and show what publishing it would do (nothing shown once it is cancelled)."""
+    user = require_admin()
+    if not isinstance(staged_upload, dict):
+        return None, None, None, True, None, HIDDEN
+    upload = read_upload_token(staged_upload.get("token"), user)
+    if upload is None:
+        return notice("This upload was not started by you. Choose the file again.", "danger"), *_NOTHING_TO_PUBLISH
     try:
-        live = _publisher().live_version()
+        return _preview(user, upload)
     except StorageError as error:
         message = f"Storage cannot be read right now, so nothing can be published: {error}"
-        return notice(message, "warning"), None, None, True, None, HIDDEN
-    live_frame = _readable_frame(live.generation) if live else None
-    shown_name = clean_filename(filename or "")
+        return notice(message, "warning"), *_NOTHING_TO_PUBLISH
+
+
+_NOTHING_TO_PUBLISH = (None, None, True, None, HIDDEN)
+
+
+def _preview(user: User, upload: dict[str, Any]) -> tuple:
+    staging = _staging()
+    staged = staging.find(upload["id"])
+    if staged is None or staged.size != upload["size"]:
+        got = f"{staged.size:,} of {upload['size']:,} bytes" if staged else "nothing"
+        staging.delete(upload["id"])
+        message = f"The upload did not arrive completely ({got}). Choose the file again."
+        return notice(message, "danger"), *_NOTHING_TO_PUBLISH
+    max_bytes = int(current_settings().max_upload_mb * 2**20)
+    check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
+    report = check.report
+    if not report.ok:
+        staging.delete(upload["id"])  # a rejected file leaves storage as it was
+        return problems_alert(report.problems), *_NOTHING_TO_PUBLISH
+    live = _publisher().live_version()
+    pinned, sha256 = staged, check.sha256
+    live_name = current_live_data().source.name
+    if format_for(upload["filename"]) != format_for(live_name):
+        # Stored in the live object's format: the conversion is staged (and pinned) too.
+        converted = prepare_publication(report.table, check.content, upload["filename"], live_name)
+        pinned, sha256 = staging.stage_bytes(converted.content), converted.sha256
+    shown_name = clean_filename(upload["filename"])
     pending = {
-        "sha256": hashlib.sha256(content).hexdigest(),
+        "id": pinned.upload_id,
+        "generation": pinned.generation,
+        "size": pinned.size,
+        "uploaded_id": upload["id"],
+        "sha256": sha256,
         "base_generation": live.generation if live else None,
         "filename": shown_name,
         "rows": len(report.table),
     }
+    live_frame = _readable_frame(live.generation) if live else None
     diff = diff_summary(live_frame, report.frame)
     uploaded_columns = [str(column) for column in report.table.columns]
     preview = upload_preview(
         report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
     )
-    return None, preview, pending, False, None, HIDDEN
+    return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
 
 
 def _readable_frame(generation: str) -> Any:
@@ -234,34 +280,42 @@ def _readable_frame(generation: str) -> Any:
     Output("admin-history-stale", "data"),
     Output("admin-preview", "children", allow_duplicate=True),
     Output("admin-review-again", "style"),
+    Output("admin-upload-bar", "style"),
+    Output("admin-description", "value"),
     Input("admin-publish", "n_clicks"),
-    State("admin-upload", "contents"),
-    State("admin-upload", "filename"),
     State("admin-pending", "data"),
+    State("admin-description", "value"),
     prevent_initial_call=True,
 )
-def publish_upload(n_clicks: int | None, contents: str | None, filename: str | None, pending: dict | None) -> tuple:
-    """Publish the previewed file, only over the generation it was previewed against."""
+def publish_upload(n_clicks: int | None, pending_store: dict | None, description: str | None) -> tuple:
+    """Publish the previewed staged generation, only over the generation it was previewed against."""
     user = require_admin()
-    if not n_clicks or not pending:
+    if not n_clicks or not pending_store:
         raise PreventUpdate
-    content, report = _check(contents, filename)
-    if not report.ok or hashlib.sha256(content).hexdigest() != pending.get("sha256"):
-        message = "The file is not the one you previewed. Review it again before publishing."
-        return notice(message, "danger"), None, True, no_update, no_update, {}
-    publication = prepare_publication(report.table, content, filename or "", current_live_data().source.name)
+    pending = read_pending_token(pending_store.get("token") if isinstance(pending_store, dict) else None, user)
+    if pending is None:
+        return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update
+    staged = StagedFile(pending["id"], pending["generation"], pending["size"])
+    audit = Audit(pending["filename"], pending["sha256"], pending["rows"], description or "")
+    staging = _staging()
     try:
-        version = _publisher().publish(publication, user.name, pending.get("base_generation"))
+        version = _publisher().publish_staged(staging, staged, audit, user.name, pending["base_generation"])
     except VersionConflict as conflict:
-        return notice(_conflict_message(conflict), "warning"), None, True, no_update, no_update, {}
+        conflict_notice = notice(_conflict_message(conflict), "warning")
+        return conflict_notice, None, True, no_update, no_update, {}, no_update, no_update
+    except GenerationNotFound:
+        message = "The uploaded file is gone (cancelled, or older than a day). Choose the file again."
+        return notice(message, "danger"), None, True, no_update, None, HIDDEN, HIDDEN, no_update
     except StorageError as error:
         message = f"Nothing was published: storage failed ({error}). Try again."
-        return notice(message, "danger"), no_update, False, no_update, no_update, no_update
+        return notice(message, "danger"), no_update, False, no_update, no_update, no_update, no_update, no_update
+    staging.delete(pending["uploaded_id"])  # the upload itself, when a converted copy was published
     message = (
-        f"Published generation {version.generation} ({publication.rows:,} rows). Open dashboards update within seconds."
+        f"Published generation {version.generation} as v{version.metadata.get('version', '?')} "
+        f"({pending['rows']:,} rows). Open dashboards update within seconds."
     )
     # The preview described a file that is now live: clear it.
-    return notice(message, "success"), None, True, version.generation, None, HIDDEN
+    return notice(message, "success"), None, True, version.generation, None, HIDDEN, HIDDEN, ""
 
 
 def _conflict_message(conflict: VersionConflict) -> str:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -164,6 +165,81 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class CuttingProxy:
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target_port``; can drop the line like a network outage.
+
+    ``cut_after(n)`` closes every connection and stops listening once ``n`` more bytes went
+    upstream (``cut`` is set then); ``start()`` listens again on the same port.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.bytes_up = 0
+        self.cut = threading.Event()
+        self._cut_at: int | None = None
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> CuttingProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        self.cut.clear()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def cut_after(self, upstream_bytes: int) -> None:
+        with self._lock:
+            self._cut_at = self.bytes_up + upstream_bytes
+
+    def stop(self) -> None:
+        """Drop every connection and stop listening (clients see a dead network)."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            connections, self._connections = self._connections, []
+            self._cut_at = None
+        for sock in [listener, *connections]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self.cut.set()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _address = listener.accept()
+            except OSError:
+                return  # stopped
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._connections += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, upstream: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+                if upstream and self._count(len(data)):
+                    self.stop()
+                    return
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def _count(self, sent: int) -> bool:
+        with self._lock:
+            self.bytes_up += sent
+            return self._cut_at is not None and self.bytes_up >= self._cut_at
 
 
 def emulator_client(emulator: FakeGCS, project: str = "test-project"):

@@ -1,24 +1,34 @@
-"""The admin page's callbacks over HTTP, signed in, against a real emulator bucket."""
+"""The admin page's routes and callbacks over HTTP, signed in, against a real emulator bucket.
+
+Uploads go the way the browser sends them: ``POST /admin/upload/start``, the bytes PUT to
+the resumable session in fake-gcs-server (or to the app's chunk route in local mode), then
+the preview and publish callbacks with the tokens the server handed out.
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from auth.passwords import AdminDirectory, hash_password
-from tests.bad_files import BAD_FILES, CORPUS_MAX_ROWS
+from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
 from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import callback_payload
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough admin password"
 GOOD_CSV = b"ID,first_num,second_num\n1,10,20\n2,30,40\n"
+ORIGIN = "http://localhost"  # the Flask test client's host
+STAGING_PREFIX = "data/data.csv.staging/"
 PREVIEW_OUTPUTS = [
     "admin-validation.children",
     "admin-preview.children",
@@ -26,6 +36,16 @@ PREVIEW_OUTPUTS = [
     "admin-publish.disabled",
     "admin-publish-result.children",
     "admin-review-again.style",
+]
+PUBLISH_OUTPUTS = [
+    "admin-publish-result.children",
+    "admin-pending.data",
+    "admin-publish.disabled",
+    "admin-history-stale.data",
+    "admin-preview.children",
+    "admin-review-again.style",
+    "admin-upload-bar.style",
+    "admin-description.value",
 ]
 
 
@@ -55,35 +75,43 @@ def _callback_key(client: Any, input_spec: str) -> str:
     raise AssertionError(f"no callback takes {input_spec}")
 
 
-def _contents(content: bytes) -> str:
-    return "data:text/csv;base64," + base64.b64encode(content).decode()
-
-
-def _preview(client: Any, content: bytes, filename: str) -> dict:
-    body = callback_payload(
-        PREVIEW_OUTPUTS,
-        {"admin-upload-ready.data": {"filename": filename}, "admin-review-again.n_clicks": None},
-        {"admin-upload.contents": _contents(content), "admin-upload.filename": filename},
+def _start(client: Any, filename: str, size: int, **headers: str) -> Any:
+    return client.post(
+        "/admin/upload/start", json={"filename": filename, "size": size}, headers={"Origin": ORIGIN, **headers}
     )
-    body["output"] = _callback_key(client, "admin-upload-ready.data")
+
+
+def _upload(client: Any, content: bytes, filename: str) -> dict:
+    """Start an upload and send its bytes where the server said, as the browser does (one chunk)."""
+    started = _start(client, filename, len(content))
+    assert started.status_code == 200, started.json
+    answer = started.json
+    content_range = f"bytes 0-{len(content) - 1}/{len(content)}"
+    if answer["direct"]:
+        assert requests.put(answer["url"], data=content, headers={"Content-Range": content_range}, timeout=10).ok
+    else:
+        sent = client.put(answer["url"], data=content, headers={"Content-Range": content_range, "Origin": ORIGIN})
+        assert sent.status_code == 200, sent.data
+    return {"token": answer["token"], "filename": filename, "size": len(content)}
+
+
+def _preview_staged(client: Any, staged: dict | None) -> dict:
+    body = callback_payload(PREVIEW_OUTPUTS, {"admin-staged.data": staged, "admin-review-again.n_clicks": None})
+    body["output"] = _callback_key(client, "admin-staged.data")
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
     return response.json["response"]
 
 
-def _publish(client: Any, content: bytes, filename: str, pending: dict) -> dict:
-    outputs = [
-        "admin-publish-result.children",
-        "admin-pending.data",
-        "admin-publish.disabled",
-        "admin-history-stale.data",
-        "admin-preview.children",
-        "admin-review-again.style",
-    ]
+def _preview(client: Any, content: bytes, filename: str) -> dict:
+    return _preview_staged(client, _upload(client, content, filename))
+
+
+def _publish(client: Any, pending: dict | None, description: str | None = None) -> dict:
     body = callback_payload(
-        outputs,
+        PUBLISH_OUTPUTS,
         {"admin-publish.n_clicks": 1},
-        {"admin-upload.contents": _contents(content), "admin-upload.filename": filename, "admin-pending.data": pending},
+        {"admin-pending.data": pending, "admin-description.value": description},
     )
     body["output"] = _callback_key(client, "admin-publish.n_clicks")
     response = client.post("/_dash-update-component", json=body)
@@ -95,35 +123,61 @@ def _text(component: Any) -> str:
     return str(component)
 
 
-def test_each_bad_file_is_explained_and_nothing_is_published(admin_app, bucket):
+def _staged_names(bucket: Any) -> list[str]:
+    return [blob.name for blob in bucket.list_blobs(prefix=STAGING_PREFIX)]
+
+
+def test_each_bad_file_is_explained_through_the_staged_path_and_nothing_is_staged_or_published(admin_app, bucket):
     client = _signed_in(admin_app)
     live_before = bucket.get_blob("data/data.csv").generation
     for case, filename, content, expected in BAD_FILES:
-        response = _preview(client, content, filename)
+        started = _start(client, filename, len(content))
+        if started.status_code != 200:  # refused before any byte is sent (empty file, wrong extension)
+            assert started.status_code == 400 and expected in started.json["error"], case
+            continue
+        response = _preview_staged(client, _upload(client, content, filename))
         assert expected in _text(response["admin-validation"]["children"]), case
         assert response["admin-pending"]["data"] is None and response["admin-publish"]["disabled"] is True
-        # Even a forged "pending" publish of the bad file is re-validated and refused.
-        forged = {"sha256": hashlib.sha256(content).hexdigest(), "base_generation": str(live_before)}
-        _publish(client, content, filename, forged)
+        assert _staged_names(bucket) == [], f"{case}: the rejected upload was left in the bucket"
     assert bucket.get_blob("data/data.csv").generation == live_before
 
 
-def test_good_file_previews_then_publishes_with_audit_metadata(admin_app, bucket):
+def test_a_file_over_max_upload_mb_is_refused_before_any_byte_is_sent(bucket, gcs_settings, make_app, admins):
+    app = make_app(gcs_settings.with_overrides(admin_users=admins, max_upload_mb=CORPUS_MAX_BYTES / 2**20))
+    client = _signed_in(app)
+    _case, filename, content, expected = TOO_LARGE
+    started = _start(client, filename, len(content))
+    assert started.status_code == 400 and expected in started.json["error"]
+    assert _staged_names(bucket) == []
+
+
+def test_good_file_previews_then_publishes_with_audit_metadata_and_the_staged_object_is_gone(admin_app, bucket):
     client = _signed_in(admin_app)
     preview = _preview(client, GOOD_CSV, "march.csv")
     pending = preview["admin-pending"]["data"]
     assert preview["admin-publish"]["disabled"] is False
     shown = _text(preview["admin-preview"]["children"])
     assert "2 rows" in shown and "2 rows added" in shown and "3 removed" in shown
+    assert len(_staged_names(bucket)) == 1
 
-    result = _publish(client, GOOD_CSV, "march.csv", pending)
+    result = _publish(client, pending, "March figures")
 
-    assert "Published generation" in _text(result["admin-publish-result"]["children"])
+    assert "as v1 (2 rows)" in _text(result["admin-publish-result"]["children"])
     live = bucket.get_blob("data/data.csv")
     assert live.download_as_bytes() == GOOD_CSV
     assert live.metadata["uploaded_by"] == "alice"
     assert live.metadata["original_filename"] == "march.csv"
     assert live.metadata["sha256"] == hashlib.sha256(GOOD_CSV).hexdigest()
+    assert live.metadata["rows"] == "2" and live.metadata["action"] == "publish"
+    assert live.metadata["version"] == "1"  # the seed was written outside the app
+    assert live.metadata["description"] == "March figures"
+    assert "staged_by" not in live.metadata
+    assert _staged_names(bucket) == []
+
+    second = _publish(client, _preview(client, GOOD_CSV + b"3,5,6\n", "april.csv")["admin-pending"]["data"])
+    assert "as v2 " in _text(second)
+    assert bucket.get_blob("data/data.csv").metadata["version"] == "2"
+    assert "description" not in bucket.get_blob("data/data.csv").metadata
 
 
 def test_second_admin_on_the_same_base_gets_the_conflict_message(admin_app, bucket):
@@ -132,27 +186,101 @@ def test_second_admin_on_the_same_base_gets_the_conflict_message(admin_app, buck
     bob_csv = GOOD_CSV + b"3,1,1\n"
     bob_pending = _preview(bob, bob_csv, "bob.csv")["admin-pending"]["data"]
 
-    assert "Published" in _text(_publish(alice, GOOD_CSV, "alice.csv", alice_pending))
-    conflict = _text(_publish(bob, bob_csv, "bob.csv", bob_pending)["admin-publish-result"]["children"])
+    assert "Published" in _text(_publish(alice, alice_pending))
+    conflict = _text(_publish(bob, bob_pending)["admin-publish-result"]["children"])
 
     assert "changed since you started" in conflict and "review again" in conflict
     assert bucket.get_blob("data/data.csv").download_as_bytes() == GOOD_CSV
 
 
-def test_a_different_file_than_the_previewed_one_is_refused(admin_app, bucket):
+def test_publish_copies_the_generation_that_was_checked(admin_app, bucket):
+    client = _signed_in(admin_app)
+    pending = _preview(client, GOOD_CSV, "a.csv")["admin-pending"]["data"]
+    # Someone holding storage credentials rewrites the staged object after the check.
+    (staged_name,) = _staged_names(bucket)
+    bucket.blob(staged_name).upload_from_string(b"ID,first_num,second_num\n1,never,checked\n")
+
+    _publish(client, pending)
+
+    assert bucket.get_blob("data/data.csv").download_as_bytes() == GOOD_CSV
+
+
+def test_a_forged_or_altered_pending_publication_is_refused(admin_app, bucket):
     client = _signed_in(admin_app)
     pending = _preview(client, GOOD_CSV, "a.csv")["admin-pending"]["data"]
     before = bucket.get_blob("data/data.csv").generation
-    result = _publish(client, GOOD_CSV + b"9,9,9\n", "a.csv", pending)
-    assert "not the one you previewed" in _text(result)
+    forged = {"token": json.dumps({"id": "0" * 32, "generation": "1", "user": "alice"}), "filename": "a.csv"}
+    altered = {**pending, "token": pending["token"][:-2] + ("AA" if not pending["token"].endswith("AA") else "BB")}
+    for fake in (forged, altered, {"token": None}, "not a dict"):
+        assert "not the one you previewed" in _text(_publish(client, fake))
     assert bucket.get_blob("data/data.csv").generation == before
+
+
+def test_upload_start_refuses_anonymous_and_cross_origin_requests(admin_app, bucket):
+    anonymous = admin_app.server.test_client()
+    assert _start(anonymous, "a.csv", 10).status_code == 403
+    alice = _signed_in(admin_app)
+    assert _start(alice, "a.csv", 10, Origin="http://evil.example").status_code == 403
+    no_origin = alice.post("/admin/upload/start", json={"filename": "a.csv", "size": 10})
+    assert no_origin.status_code == 403
+    assert alice.post("/admin/upload/start", data="{", headers={"Origin": ORIGIN}).status_code == 400
+    assert _staged_names(bucket) == []
+    assert _start(alice, "a.csv", 10).status_code == 200  # control: the same request from the page works
+
+
+def test_the_session_url_writes_only_its_staged_object(admin_app, bucket):
+    client = _signed_in(admin_app)
+    live_before = bucket.get_blob("data/data.csv")
+    answer = _start(client, "a.csv", len(GOOD_CSV)).json
+    aimed_at_live = answer["url"].replace("name=data%2Fdata.csv.staging%2F", "name=data%2Fdata.csv%3F")
+    assert aimed_at_live != answer["url"]
+    content_range = {"Content-Range": f"bytes 0-{len(GOOD_CSV) - 1}/{len(GOOD_CSV)}"}
+    requests.put(aimed_at_live, data=GOOD_CSV, headers=content_range, timeout=10)
+
+    live = bucket.get_blob("data/data.csv")
+    assert (live.generation, live.download_as_bytes()) == (live_before.generation, SAMPLE_CSV)
+    (staged_name,) = _staged_names(bucket)
+    assert bucket.get_blob(staged_name).download_as_bytes() == GOOD_CSV
+
+
+def test_another_admins_staged_upload_cannot_be_previewed_or_published(admin_app, bucket):
+    alice, bob = _signed_in(admin_app, "alice"), _signed_in(admin_app, "bob")
+    bobs_upload = _upload(bob, GOOD_CSV, "bob.csv")
+    before = bucket.get_blob("data/data.csv").generation
+
+    refused = _preview_staged(alice, bobs_upload)
+    assert "not started by you" in _text(refused["admin-validation"]["children"])
+    assert refused["admin-pending"]["data"] is None
+    bobs_pending = _preview_staged(bob, bobs_upload)["admin-pending"]["data"]
+    assert "not the one you previewed" in _text(_publish(alice, bobs_pending))
+    assert alice.post("/admin/upload/cancel", json=bobs_upload, headers={"Origin": ORIGIN}).status_code == 404
+    assert bucket.get_blob("data/data.csv").generation == before
+
+    assert "as v1" in _text(_publish(bob, bobs_pending))  # control: bob can
+
+
+def test_cancel_deletes_the_staged_object(admin_app, bucket):
+    client = _signed_in(admin_app)
+    upload = _upload(client, GOOD_CSV, "a.csv")
+    assert len(_staged_names(bucket)) == 1
+    cancelled = client.post("/admin/upload/cancel", json={"token": upload["token"]}, headers={"Origin": ORIGIN})
+    assert cancelled.status_code == 204
+    assert _staged_names(bucket) == []
+    assert _preview_staged(client, None)["admin-preview"]["children"] is None
+
+
+def test_history_does_not_list_staged_objects(admin_app, bucket):
+    client = _signed_in(admin_app)
+    _upload(client, GOOD_CSV, "a.csv")
+    history = admin_app.server.extensions["live_data"].source.history(10)
+    assert [version.generation for version in history] == [str(bucket.get_blob("data/data.csv").generation)]
 
 
 def test_restore_from_the_history_table(admin_app, bucket):
     original = str(bucket.get_blob("data/data.csv").generation)
     client = _signed_in(admin_app)
     pending = _preview(client, GOOD_CSV, "new.csv")["admin-pending"]["data"]
-    _publish(client, GOOD_CSV, "new.csv", pending)
+    _publish(client, pending)
     live = str(bucket.get_blob("data/data.csv").generation)
 
     refreshed = client.post(
@@ -178,6 +306,7 @@ def test_restore_from_the_history_table(admin_app, bucket):
     restored = bucket.get_blob("data/data.csv")
     assert restored.download_as_bytes() == SAMPLE_CSV
     assert restored.metadata["restored_from"] == original and restored.metadata["uploaded_by"] == "alice"
+    assert restored.metadata["version"] == "2"
 
 
 def test_hash_password_command_prints_a_hash_admin_users_accepts():
@@ -201,16 +330,92 @@ def test_a_fix_can_be_published_over_an_unreadable_live_version(admin_app, bucke
     client = _signed_in(admin_app)
     preview = _preview(client, GOOD_CSV, "fix.csv")
     assert preview["admin-publish"]["disabled"] is False
-    _publish(client, GOOD_CSV, "fix.csv", preview["admin-pending"]["data"])
+    _publish(client, preview["admin-pending"]["data"])
     assert bucket.get_blob("data/data.csv").download_as_bytes() == GOOD_CSV
 
 
 def test_after_publishing_the_preview_is_cleared_and_a_conflict_offers_review_again(admin_app):
     alice, bob = _signed_in(admin_app, "alice"), _signed_in(admin_app, "bob")
     bob_pending = _preview(bob, GOOD_CSV + b"3,1,1\n", "bob.csv")["admin-pending"]["data"]
-    published = _publish(alice, GOOD_CSV, "a.csv", _preview(alice, GOOD_CSV, "a.csv")["admin-pending"]["data"])
+    published = _publish(alice, _preview(alice, GOOD_CSV, "a.csv")["admin-pending"]["data"])
     assert published["admin-preview"]["children"] is None
     assert published["admin-review-again"]["style"] == {"display": "none"}
 
-    conflict = _publish(bob, GOOD_CSV + b"3,1,1\n", "bob.csv", bob_pending)
+    conflict = _publish(bob, bob_pending)
     assert conflict["admin-review-again"]["style"] == {}  # the button appears
+
+
+# -- local mode: the same flow, chunks go to the app ---------------------------------------
+
+
+@pytest.fixture()
+def local_app(local_csv, gcs_settings, make_app, admins):
+    return make_app(gcs_settings.with_overrides(data_source="local", local_data_path=local_csv, admin_users=admins))
+
+
+def _put_chunk(client: Any, url: str, content_range: str, data: bytes = b"", origin: str = ORIGIN) -> Any:
+    return client.put(url, data=data, headers={"Content-Range": content_range, "Origin": origin})
+
+
+def test_local_chunks_resume_from_the_reported_offset_then_preview_and_publish(local_app, local_csv):
+    client = _signed_in(local_app)
+    content = GOOD_CSV + b"".join(b"%d,1,2\n" % number for number in range(3, 200))
+    answer = _start(client, "big.csv", len(content)).json
+    assert answer["direct"] is False and answer["url"].startswith("/admin/upload/chunk/")
+    total, half = len(content), len(content) // 2
+
+    first = _put_chunk(client, answer["url"], f"bytes 0-{half - 1}/{total}", content[:half])
+    assert first.status_code == 308 and first.headers["Range"] == f"bytes=0-{half - 1}"
+    # The connection drops; the browser asks where the upload stands, then resends from there.
+    status = _put_chunk(client, answer["url"], f"bytes */{total}")
+    assert status.status_code == 308 and status.headers["Range"] == f"bytes=0-{half - 1}"
+    again = _put_chunk(client, answer["url"], f"bytes 0-{half - 1}/{total}", content[:half])  # resent: harmless
+    assert again.status_code == 308
+    last = _put_chunk(client, answer["url"], f"bytes {half}-{total - 1}/{total}", content[half:])
+    assert last.status_code == 200
+
+    staged = {"token": answer["token"], "filename": "big.csv", "size": total}
+    preview = _preview_staged(client, staged)
+    assert preview["admin-publish"]["disabled"] is False, preview["admin-validation"]
+    assert "as v1 (199 rows)" in _text(_publish(client, preview["admin-pending"]["data"], "local"))
+    assert local_csv.read_bytes() == content
+    assert list(local_csv.with_name("data.csv.staging").iterdir()) == []
+
+
+def test_local_chunk_route_refuses_bad_requests(local_app, local_csv):
+    alice, bob = _signed_in(local_app, "alice"), _signed_in(local_app, "bob")
+    url = _start(alice, "a.csv", 100).json["url"]
+    full = "bytes 0-99/100"
+    assert _put_chunk(local_app.server.test_client(), url, full, b"x" * 100).status_code == 403  # anonymous
+    assert _put_chunk(alice, url, full, b"x" * 100, origin="http://evil.example").status_code == 403
+    assert _put_chunk(bob, url, full, b"x" * 100).status_code == 404  # not bob's upload
+    assert _put_chunk(alice, url, "bytes 0-99/101", b"x" * 100).status_code == 400  # not the declared size
+    assert _put_chunk(alice, url, "bytes 50-99/100", b"x" * 50).status_code == 409  # a gap
+    assert _put_chunk(alice, url, "bytes 0-9/100", b"x" * 5).status_code == 400  # body shorter than its range
+    assert _put_chunk(alice, url + "x", full, b"x" * 100).status_code == 404  # altered token
+    assert local_csv.read_bytes() == SAMPLE_CSV
+
+
+def test_local_chunks_are_at_most_chunk_bytes(local_app):
+    from data_access.staging import CHUNK_BYTES
+
+    client = _signed_in(local_app)
+    total = CHUNK_BYTES + 1
+    url = _start(client, "a.csv", total).json["url"]
+    too_big = _put_chunk(client, url, f"bytes 0-{total - 1}/{total}", b"1" * total)
+    assert too_big.status_code == 400
+
+
+def test_starting_an_upload_deletes_staged_files_older_than_a_day(local_app, local_csv):
+    client = _signed_in(local_app)
+    _start(client, "a.csv", 10)
+    staging_dir = local_csv.with_name("data.csv.staging")
+    (recent,) = list(staging_dir.iterdir())
+    abandoned = staging_dir / f"{'a' * 32}.upload"
+    abandoned.write_bytes(b"old")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(abandoned, (two_days_ago, two_days_ago))
+
+    _start(client, "b.csv", 10)
+
+    assert not abandoned.exists() and recent.exists()

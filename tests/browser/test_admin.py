@@ -9,6 +9,7 @@ upload must not reach the server) is checked throughout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -20,8 +21,12 @@ import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
+from app import create_app
 from auth.passwords import hash_password
+from data_access import make_storage_client
 from data_access.publishing import Publication, Publisher
+from data_access.staging import CHUNK_BYTES
+from settings import Settings
 from tests.browser.conftest import LiveServer
 from tests.browser.test_live_chart import (
     BLOB,
@@ -33,6 +38,7 @@ from tests.browser.test_live_chart import (
     watch_for_y,
 )
 from tests.conftest import SAMPLE_CSV
+from tests.servers import CuttingProxy, FakeGCS
 
 ADMIN = "alice"
 PASSWORD = "a long enough admin password"
@@ -72,20 +78,24 @@ def start_admin_app(
 
     def start(**overrides: Any) -> LiveServer:
         bucket.blob(BLOB).upload_from_string(SAMPLE_CSV, content_type="text/csv")
-        app = make_app(gcs_settings.with_overrides(admin_users=admin_users, **overrides))
-        sizes: list[tuple[str, int]] = []
-        inner = app.server.wsgi_app
-
-        def measuring(environ: dict, start_response: Callable) -> Any:
-            sizes.append((environ.get("PATH_INFO", ""), int(environ.get("CONTENT_LENGTH") or 0)))
-            return inner(environ, start_response)
-
-        app.server.wsgi_app = measuring
-        server = live_server(app)
-        server.request_sizes = sizes
-        return server
+        return serve_measured(make_app(gcs_settings.with_overrides(admin_users=admin_users, **overrides)), live_server)
 
     return start
+
+
+def serve_measured(app: Any, live_server: Callable) -> LiveServer:
+    """Serve ``app``; the server also records ``request_sizes``: (path, body bytes) of every request."""
+    sizes: list[tuple[str, int]] = []
+    inner = app.server.wsgi_app
+
+    def measuring(environ: dict, start_response: Callable) -> Any:
+        sizes.append((environ.get("PATH_INFO", ""), int(environ.get("CONTENT_LENGTH") or 0)))
+        return inner(environ, start_response)
+
+    app.server.wsgi_app = measuring
+    server = live_server(app)
+    server.request_sizes = sizes
+    return server
 
 
 def live_generation(bucket: Any) -> str:
@@ -188,7 +198,7 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
         10,
         "publishing gave no success message",
     )
-    generation = re.search(r"Published generation (\d+) \(4 rows\)", result).group(1)
+    generation = re.search(r"Published generation (\d+) as v1 \(4 rows\)", result).group(1)
     published_at_ms = wait_until(lambda: admin.execute_script("return window.__publishedAt;"), 2, "watcher missed it")
 
     latency = seconds_until_shown(viewer, published_at_ms / 1000)
@@ -279,7 +289,7 @@ def test_admin004_restore_from_history(browser, start_admin_app, bucket):
         f"the history has no Restore button for generation {original}",
     )
     rows = browser.find_elements(By.CSS_SELECTOR, "#admin-history tbody tr")
-    live_row = next(row for row in rows if row.find_element(By.TAG_NAME, "td").text == newer)
+    live_row = next(row for row in rows if row.find_elements(By.TAG_NAME, "td")[1].text == newer)
     assert "live" in live_row.text and "Restore" not in live_row.text
     assert button.text == "Restore"
     click(browser, button)
@@ -296,3 +306,166 @@ def test_admin004_restore_from_history(browser, start_admin_app, bucket):
         lambda: f"Generation {live.generation} " in text_of(browser, "admin-live"), 5, "live version not refreshed"
     )
     assert server.server_errors() == []
+
+
+# -- large files: straight to storage in chunks, resumed after a cut line, cancelled --------
+
+BIG_HEADER = b"ID,first_num,second_num,label\n"
+PADDING = b"x" * 56  # long rows: a big file without millions of rows to check
+
+
+def big_csv(path: Path, size: int) -> Path:
+    """A valid CSV of about ``size`` bytes, written quickly."""
+    row_count = size // (len(PADDING) + 12) + 1
+    rows = b"".join(b"%d,%d,%d,%s\n" % (n, n % 97, n % 89, PADDING) for n in range(row_count))
+    path.write_bytes(BIG_HEADER + rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cuttable_storage(fake_gcs: FakeGCS) -> Any:
+    """A CuttingProxy in front of fake-gcs-server, and a storage client that goes through it.
+
+    The emulator names upload sessions after the address it was asked on, so the browser's
+    chunks take the same line as the app's calls: cutting it is a network outage for both.
+    """
+    proxy = CuttingProxy(target_port=fake_gcs.port).start()
+    yield proxy, make_storage_client("test-project", proxy.url)
+    proxy.stop()
+
+
+@pytest.fixture()
+def cuttable_app(cuttable_storage: Any, live_server: Callable, admin_users: str) -> Any:
+    """The admin app over a fresh bucket of ``cuttable_storage`` holding SAMPLE_CSV."""
+    proxy, client = cuttable_storage
+    bucket = client.bucket(f"cuttable-{time.monotonic_ns()}")
+    bucket.versioning_enabled = True
+    bucket = client.create_bucket(bucket)
+    bucket.blob(BLOB).upload_from_string(SAMPLE_CSV, content_type="text/csv")
+    settings = Settings.from_env(
+        {},
+        app_env="development",
+        gcs_bucket=bucket.name,
+        storage_emulator_host=proxy.url,
+        poll_interval_seconds=1.0,
+        version_cache_seconds=0.2,
+        admin_users=admin_users,
+    )
+    return serve_measured(create_app(settings, storage_client=client), live_server), bucket, proxy
+
+
+def upload_status(browser: Any) -> str:
+    return text_of(browser, "admin-upload-status")
+
+
+def progress_value(browser: Any) -> int:
+    value = browser.execute_script(
+        "const bar = document.querySelector('#admin-upload-progress .progress-bar');"
+        "return bar ? bar.getAttribute('aria-valuenow') : null;"
+    )
+    return int(float(value)) if value is not None else -1
+
+
+def staged_names(bucket: Any) -> list[str]:
+    return [blob.name for blob in bucket.list_blobs(prefix=f"{BLOB}.staging/")]
+
+
+def test_admin005_big_file_goes_to_storage_in_chunks_resumes_after_a_cut_line_and_reaches_other_browsers(
+    browser, second_browser, cuttable_app, tmp_path
+):
+    server, bucket, proxy = cuttable_app
+    big = big_csv(tmp_path / "big.csv", 34 * 2**20)
+    assert big.stat().st_size > 32 * 2**20
+    viewer, admin = second_browser, browser
+    open_chart(viewer, server, SAMPLE_Y)
+    sign_in(admin, server)
+    sent_before = proxy.bytes_up
+
+    proxy.cut_after(13 * 2**20)  # in the middle of the second 8 MiB chunk
+    choose_file(admin, big)
+    assert proxy.cut.wait(60), "the upload never reached storage"
+    lost = wait_until(
+        lambda: re.search(r"Connection lost at (\d+)%", upload_status(admin)), 20, "no message about the lost line"
+    )
+    assert 0 < int(lost.group(1)) < 100 and 0 < progress_value(admin) < 100
+    proxy.start()  # the line is back: the page resumes by itself
+
+    valid = wait_until(lambda: text_of(admin, "admin-valid"), 90, "no preview after the upload resumed")
+    assert valid.startswith("big.csv: ") and valid.endswith("ready to publish.")
+    click(admin, publish_button(admin))
+    result = wait_until(
+        lambda: re.search(r"Published generation (\d+) as v1", text_of(admin, "admin-publish-result")),
+        30,
+        "publishing gave no success message",
+    )
+    generation = result.group(1)
+    wait_until(lambda: f"generation {generation} " in freshness(viewer), 15, "the other browser did not follow")
+
+    live = bucket.get_blob(BLOB)
+    assert str(live.generation) == generation
+    assert live.metadata["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert live.download_as_bytes() == big.read_bytes()
+    assert staged_names(bucket) == []
+    assert proxy.bytes_up - sent_before > big.stat().st_size  # the bytes went to storage (one chunk twice)...
+    largest_path, largest = max(server.request_sizes, key=lambda entry: entry[1])
+    assert largest < 2**20, f"a {largest}-byte request reached the app ({largest_path})"  # ...not to the app
+    assert server.server_errors() == []
+
+
+def test_admin006_cancel_mid_upload_and_after_the_preview_leaves_no_staged_object(browser, cuttable_app, tmp_path):
+    server, bucket, proxy = cuttable_app
+    sign_in(browser, server)
+    proxy.cut_after(3 * 2**20)
+    choose_file(browser, big_csv(tmp_path / "big.csv", 20 * 2**20))
+    assert proxy.cut.wait(60), "the upload never reached storage"
+    wait_until(lambda: "Connection lost" in upload_status(browser), 20, "no message about the lost line")
+    click(browser, browser.find_element(By.ID, "admin-upload-cancel"))
+    wait_until(lambda: upload_status(browser) == "Upload cancelled. Nothing was published.", 5, "no cancel message")
+    proxy.start()
+
+    choose_file(browser, write(tmp_path, "small.csv", NEW_CSV))
+    wait_until(lambda: text_of(browser, "admin-valid"), 20, "no preview of the small file")
+    assert len(staged_names(bucket)) == 1  # the small file only: the cancelled upload never resumed
+    click(browser, browser.find_element(By.ID, "admin-upload-cancel"))
+    wait_until(lambda: not browser.find_elements(By.ID, "admin-valid"), 10, "the preview stayed after cancel")
+    wait_until(lambda: staged_names(bucket) == [], 10, "the staged object was not deleted")
+    assert publish_button(browser).get_attribute("disabled") is not None
+    assert bucket.get_blob(BLOB).download_as_bytes() == SAMPLE_CSV
+    assert server.server_errors() == []
+
+
+def test_admin007_local_mode_same_flow_in_chunks_to_the_app(browser, make_app, live_server, admin_users, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_bytes(SAMPLE_CSV)
+    settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=data)
+    server = serve_measured(make_app(settings.with_overrides(admin_users=admin_users)), live_server)
+    big = big_csv(tmp_path / "upload.csv", 17 * 2**20)  # three chunks
+    sign_in(browser, server)
+    choose_file(browser, big)
+    wait_until(lambda: text_of(browser, "admin-valid"), 60, "no preview of the uploaded file")
+    click(browser, publish_button(browser))
+    wait_until(lambda: "as v1" in text_of(browser, "admin-publish-result"), 30, "publishing gave no success message")
+
+    assert data.read_bytes() == big.read_bytes()
+    chunks = [size for path, size in server.request_sizes if path.startswith("/admin/upload/chunk/")]
+    assert len(chunks) == 3 and max(chunks) <= CHUNK_BYTES and sum(chunks) == big.stat().st_size
+    assert list((tmp_path / "data.csv.staging").iterdir()) == []
+    assert server.server_errors() == []
+
+
+def test_admin008_no_sideways_scrolling_on_a_390_px_phone(browser, start_admin_app, tmp_path):
+    server = start_admin_app()
+    sign_in(browser, server)
+    choose_file(browser, write(tmp_path, "march.csv", NEW_CSV))
+    wait_for_preview_chart(browser)
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    )
+    widths = wait_until(
+        lambda: browser.execute_script(
+            "return window.innerWidth === 390 ? [document.documentElement.scrollWidth, window.innerWidth] : null;"
+        ),
+        5,
+        "the phone size did not apply",
+    )
+    assert widths[0] <= widths[1], f"the admin page is {widths[0]} px wide on a {widths[1]} px screen"

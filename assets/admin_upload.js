@@ -1,0 +1,218 @@
+/*
+ * Admin page uploader (pages/admin.py, routes in pages/admin_upload.py).
+ *
+ * The chosen file is sent once, in chunks, to where the server says: a resumable upload
+ * session in the bucket (the bytes never pass through the app) or, in local mode, the
+ * app's chunk route. Progress is shown as it goes; a dropped connection is retried with
+ * growing pauses and the upload resumes from the last byte storage confirmed (each answer
+ * of the session says how far it got); "Cancel upload" stops it and deletes the staged
+ * file. When the last chunk is stored, the upload's signed token goes into the
+ * `admin-staged` store, which makes the server check and preview the staged file.
+ */
+(function () {
+    "use strict";
+
+    var RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
+    var MAX_FAILURES = 40;  // about eight minutes of retrying before giving up
+    var current = null;     // the upload in progress (or finished and not yet published)
+
+    function setProps(id, props) {
+        window.dash_clientside.set_props(id, props);
+    }
+
+    function megabytes(bytes) {
+        // Rounded up, so a file over the limit never reads as equal to it.
+        return (Math.ceil(bytes / 1048576 * 100) / 100).toFixed(2);
+    }
+
+    function showStatus(text) { setProps("admin-upload-status", {children: text}); }
+    function showError(text) { setProps("admin-upload-error", {children: text}); }
+    function showBar(shown) { setProps("admin-upload-bar", {style: shown ? {} : {display: "none"}}); }
+
+    function showProgress(upload, sent) {
+        var percent = upload.total ? Math.floor(sent * 100 / upload.total) : 100;
+        if (percent === upload.shownPercent) { return; }
+        upload.shownPercent = percent;
+        setProps("admin-upload-progress", {value: percent, label: percent + "%"});
+    }
+
+    function postJson(path, body) {
+        return fetch(path, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify(body)
+        }).then(function (response) {
+            return response.json().catch(function () { return {}; }).then(function (data) {
+                return {status: response.status, data: data};
+            });
+        });
+    }
+
+    function start(file) {
+        if (current) { abandon(current); }
+        showError("");
+        setProps("admin-staged", {data: null});
+        var limits = document.getElementById("admin-uploader");
+        if (file.size > Number(limits.getAttribute("data-max-bytes"))) {
+            showError(file.name + " is " + megabytes(file.size) + " MB; the limit is " +
+                limits.getAttribute("data-max-mb") + " MB. Nothing was uploaded.");
+            return;
+        }
+        var upload = {file: file, total: file.size, offset: 0, failures: 0, confirmed: false};
+        current = upload;
+        showStatus("Starting the upload of " + file.name + "…");
+        postJson("/admin/upload/start", {filename: file.name, size: file.size}).then(function (answer) {
+            if (upload.stopped) { return; }
+            if (answer.status !== 200) {
+                stop(upload, answer.data.error || ("The upload could not start (HTTP " + answer.status + ")."));
+                return;
+            }
+            upload.token = answer.data.token;
+            upload.url = answer.data.url;
+            upload.chunkBytes = answer.data.chunk_bytes;
+            upload.direct = answer.data.direct;
+            showBar(true);
+            showProgress(upload, 0);
+            sendChunk(upload);
+        }, function () {
+            stop(upload, "The app cannot be reached. Check the connection and choose the file again.");
+        });
+    }
+
+    function sendChunk(upload) {
+        if (upload.stopped) { return; }
+        var end = Math.min(upload.offset + upload.chunkBytes, upload.total);
+        var xhr = new XMLHttpRequest();
+        upload.xhr = xhr;
+        xhr.open("PUT", upload.url);
+        xhr.setRequestHeader("Content-Range", "bytes " + upload.offset + "-" + (end - 1) + "/" + upload.total);
+        xhr.upload.onprogress = function (event) { showProgress(upload, upload.offset + event.loaded); };
+        xhr.onload = function () { answered(upload, xhr, end); };
+        xhr.onerror = function () { retryLater(upload); };
+        xhr.ontimeout = xhr.onerror;
+        xhr.send(upload.file.slice(upload.offset, end));
+    }
+
+    function storedUpTo(xhr, sentUpTo) {
+        // "Range: bytes=0-N" says what the session stored; it is readable when the bucket's
+        // CORS exposes it (the README's set-up does). Without it, a 308 confirms the chunk.
+        var exposed = /^range:/im.test(xhr.getAllResponseHeaders());
+        var match = exposed && /bytes=0-(\d+)/.exec(xhr.getResponseHeader("Range") || "");
+        return match ? Number(match[1]) + 1 : sentUpTo;
+    }
+
+    function answered(upload, xhr, end) {
+        if (upload.stopped) { return; }
+        if (xhr.status === 200 || xhr.status === 201) {
+            upload.offset = upload.total;
+            showProgress(upload, upload.total);
+            finished(upload);
+        } else if (xhr.status === 308) {
+            upload.offset = storedUpTo(xhr, end);
+            upload.failures = 0;
+            upload.confirmed = true;
+            showStatus("Uploading " + upload.file.name + ": " + megabytes(upload.offset) + " of " +
+                megabytes(upload.total) + " MB");
+            sendChunk(upload);
+        } else if (xhr.status === 408 || xhr.status === 429 || xhr.status >= 500) {
+            retryLater(upload);
+        } else if (xhr.status === 404 || xhr.status === 410) {
+            stop(upload, "The upload expired or was cancelled. Choose the file again.");
+        } else {
+            stop(upload, "Storage refused the upload (HTTP " + xhr.status + "). Choose the file again.");
+        }
+    }
+
+    function retryLater(upload) {
+        if (upload.stopped) { return; }
+        upload.failures += 1;
+        if (upload.failures > MAX_FAILURES) {
+            stop(upload, "The upload stopped: storage could not be reached for minutes. Choose the file again.");
+            return;
+        }
+        var delay = RETRY_DELAYS_MS[Math.min(upload.failures - 1, RETRY_DELAYS_MS.length - 1)];
+        var percent = Math.floor(upload.offset * 100 / upload.total);
+        var text = "Connection lost at " + percent + "% — resuming in " + Math.ceil(delay / 1000) +
+            " s (attempt " + upload.failures + ")…";
+        if (upload.direct && !upload.confirmed) {
+            // A browser reports a refused CORS preflight exactly like a dropped connection.
+            text += " If this keeps happening from the start, the bucket's CORS may not allow this site (" +
+                window.location.origin + "): see 'Bucket set-up' in the README.";
+        }
+        showStatus(text);
+        setProps("admin-upload-progress", {label: "paused"});
+        upload.shownPercent = null;
+        upload.timer = setTimeout(function () { sendChunk(upload); }, delay);
+    }
+
+    function finished(upload) {
+        upload.done = true;
+        showStatus(upload.file.name + " uploaded (" + megabytes(upload.total) + " MB). Checking it…");
+        setProps("admin-staged", {data: {token: upload.token, filename: upload.file.name, size: upload.total}});
+    }
+
+    function stop(upload, message) {
+        halt(upload);
+        showBar(false);
+        showStatus("");
+        showError(message);
+    }
+
+    function halt(upload) {
+        upload.stopped = true;
+        clearTimeout(upload.timer);
+        if (upload.xhr) { upload.xhr.abort(); }
+        if (current === upload) { current = null; }
+    }
+
+    function abandon(upload) {
+        // Stop sending, and delete whatever was staged (nothing is published).
+        halt(upload);
+        if (upload.direct && upload.url && !upload.done) {
+            // Ends the session in storage too (ignored if the bucket's CORS does not allow DELETE).
+            fetch(upload.url, {method: "DELETE"}).catch(function () { return null; });
+        }
+        if (upload.token) {
+            postJson("/admin/upload/cancel", {token: upload.token}).catch(function () { return null; });
+        }
+    }
+
+    function cancel() {
+        if (!current) { return; }
+        var upload = current;
+        abandon(upload);
+        showBar(false);
+        showError("");
+        showStatus("Upload cancelled. Nothing was published.");
+        setProps("admin-staged", {data: null});
+    }
+
+    function fromDropZone(event) {
+        return event.target && event.target.closest && event.target.closest("#admin-upload");
+    }
+
+    function takeFile(event, files) {
+        // Capturing on the document runs before React's handlers: dcc.Upload never sees the file,
+        // so it is not read into the page as base64.
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        if (files && files.length) { start(files[0]); }
+    }
+
+    document.addEventListener("change", function (event) {
+        if (fromDropZone(event) && event.target.type === "file") {
+            var files = event.target.files;
+            takeFile(event, files);
+            event.target.value = "";  // choosing the same file again starts a new upload
+        }
+    }, true);
+    document.addEventListener("drop", function (event) {
+        if (fromDropZone(event)) { takeFile(event, event.dataTransfer && event.dataTransfer.files); }
+    }, true);
+    document.addEventListener("click", function (event) {
+        if (event.target && event.target.closest && event.target.closest("#admin-upload-cancel")) {
+            cancel();
+        }
+    });
+})();

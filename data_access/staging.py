@@ -1,0 +1,156 @@
+"""Uploads staged next to the live data: checked there, then published by a copy.
+
+The browser never writes the live data. It sends the file, in chunks, to a *staging*
+object (``<GCS_BLOB>.staging/<id>``, or ``<data file>.staging/<id>.upload`` on disk).
+The id is random and only ever handed out inside a token signed for the admin who
+started the upload, so nobody can check or publish someone else's staged file by
+guessing its name. The server validates exactly one generation of the staged file and
+publishes that generation, so the live data never receives bytes that were not checked.
+
+Back ends: :class:`data_access.gcs_source.GCSStaging` (resumable upload sessions) and
+:class:`data_access.local_source.LocalStaging` (chunks written by an app route).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Protocol
+
+from data_access.sources import DataVersion
+from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, validate_upload
+
+#: Bytes per chunk the browser sends: a multiple of 256 KiB (GCS requires it) and, in
+#: local mode, small enough for the app's request body limit.
+CHUNK_BYTES = 8 * 2**20
+#: Staged files older than this are abandoned and deleted (the bucket's lifecycle rule says the same).
+STALE_SECONDS = 24 * 3600
+STAGING_SUFFIX = ".staging"
+_UPLOAD_ID_BYTES = 16
+
+
+class UploadRefused(ValueError):
+    """An upload cannot start or continue; the message says why, for the admin."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One complete staged upload, pinned to the generation that was checked."""
+
+    upload_id: str
+    generation: str
+    size: int
+
+
+class Staging(Protocol):
+    """Where uploads wait to be checked and published (one per data source)."""
+
+    def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
+        """Prepare an upload of ``size`` bytes; the URL the browser sends chunks to, if storage gives one."""
+        ...
+
+    def find(self, upload_id: str) -> StagedFile | None:
+        """The complete staged file, or ``None`` while it is missing or incomplete."""
+        ...
+
+    def local_copy(self, staged: StagedFile) -> AbstractContextManager[Path]:
+        """A file on this machine holding exactly ``staged`` (removed afterwards if it was a copy)."""
+        ...
+
+    def stage_bytes(self, content: bytes) -> StagedFile:
+        """Stage bytes the server made itself (a format conversion of a checked upload)."""
+        ...
+
+    def publish(self, staged: StagedFile, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        """Make ``staged`` the live version if ``expected_generation`` still is (else VersionConflict)."""
+        ...
+
+    def delete(self, upload_id: str) -> None:
+        """Forget a staged upload (nothing happens if it is gone already)."""
+        ...
+
+    def delete_stale(self, max_age_seconds: float = STALE_SECONDS) -> int:
+        """Delete abandoned staged uploads older than ``max_age_seconds``; how many were deleted."""
+        ...
+
+    def cors_problem(self, origin: str) -> str | None:
+        """Why a browser on ``origin`` cannot send chunks to storage, or ``None`` when it can (or is unknown)."""
+        ...
+
+
+def new_upload_id() -> str:
+    """A random, unguessable staged-upload id (hex)."""
+    return secrets.token_hex(_UPLOAD_ID_BYTES)
+
+
+def is_upload_id(value: object) -> bool:
+    """True for ids :func:`new_upload_id` makes: never a path, never the live object's name."""
+    return isinstance(value, str) and len(value) == 2 * _UPLOAD_ID_BYTES and all(c in "0123456789abcdef" for c in value)
+
+
+def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
+    """Why an upload of ``filename`` with ``size`` bytes is refused before any byte is sent, or ``None``.
+
+    The same sentences as the full check in :mod:`data_access.validation`.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "The file size is missing. Choose the file again."
+    if size > max_bytes:
+        # Rounded up, so a file over the limit never reads as equal to it.
+        size_mb = math.ceil(size / 2**20 * 100) / 100
+        return f"The file is {size_mb:.2f} MB; the limit is {max_bytes / 2**20:g} MB (MAX_UPLOAD_MB)."
+    if size == 0:
+        return "The file is empty."
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix == ".gz":  # what the content check would say once the bytes were sent
+        return "This file is gzip-compressed. Decompress it and upload the CSV inside."
+    if suffix not in ACCEPTED_SUFFIXES:
+        return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
+    return None
+
+
+@dataclass
+class StagedCheck:
+    """What checking a staged upload found, and the bytes' digest (for the audit metadata)."""
+
+    report: ValidationReport
+    sha256: str
+    content: bytes
+
+
+def check_staged(staging: Staging, staged: StagedFile, filename: str, schema: Schema, max_bytes: int) -> StagedCheck:
+    """Run today's upload checks on exactly ``staged`` (read once, from a local file)."""
+    with staging.local_copy(staged) as path:
+        content = path.read_bytes()
+    report = validate_upload(content, filename, schema, max_bytes)
+    return StagedCheck(report, hashlib.sha256(content).hexdigest(), content)
+
+
+def cors_problem(rules: list[dict[str, Any]], origin: str) -> str | None:
+    """Why the bucket CORS ``rules`` keep a page on ``origin`` from PUTting chunks, or ``None``."""
+    for rule in rules:
+        origins = rule.get("origin") or []
+        methods = [str(method).upper() for method in rule.get("method") or []]
+        if (origin in origins or "*" in origins) and "PUT" in methods:
+            headers = {str(header).lower() for header in rule.get("responseHeader") or []}
+            missing = [name for name in ("Content-Range", "Content-Type", "Range") if name.lower() not in headers]
+            if missing:
+                return f"the bucket's CORS rule for {origin} lacks the headers {', '.join(missing)}"
+            return None
+    return f"the bucket's CORS settings do not allow uploads (PUT) from {origin}"
+
+
+def iter_chunks(handle: Any, length: int, piece: int = 2**20) -> Iterator[bytes]:
+    """Up to ``length`` bytes from a stream, in pieces (a request body is never read whole)."""
+    remaining = length
+    while remaining > 0:
+        data = handle.read(min(piece, remaining))
+        if not data:
+            return
+        remaining -= len(data)
+        yield data

@@ -1,0 +1,152 @@
+"""The admin page's upload routes: start an upload, receive chunks (local mode), cancel.
+
+The file never travels inside a Dash callback. ``POST /admin/upload/start`` checks the
+admin, the page's origin, the file's name and declared size, and answers with where to
+send the bytes: a resumable upload session in the bucket (GCS mode: the bytes go
+straight to storage, the app sees none of them) or ``PUT /admin/upload/chunk/<token>``
+(local mode: chunks of :data:`~data_access.staging.CHUNK_BYTES` each). It also answers
+with a token signed for this admin; the preview and publish callbacks in
+:mod:`pages.admin` accept nothing else, so another admin's staged file cannot be used
+by guessing its name. Every route checks the admin itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from auth import User, require_admin, sign, unsign
+from data_access import StorageError, current_live_data, staging_for
+from data_access.local_source import LocalStaging
+from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id, upload_problem
+from settings import current_settings
+
+UPLOAD_PURPOSE = "admin-upload"
+PENDING_PURPOSE = "admin-pending"
+_CHUNK_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
+_STATUS_QUERY = re.compile(r"bytes \*/(\d{1,15})")
+
+blueprint = Blueprint("admin_upload", __name__, url_prefix="/admin/upload")
+
+
+def upload_token(user: User, upload_id: str, size: int, filename: str) -> str:
+    """The token naming one staged upload, valid only for ``user``."""
+    return sign(json.dumps({"user": user.name, "id": upload_id, "size": size, "filename": filename}), UPLOAD_PURPOSE)
+
+
+def read_upload_token(token: object, user: User) -> dict[str, Any] | None:
+    """What :func:`upload_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
+    return _read_signed(token, UPLOAD_PURPOSE, user)
+
+
+def pending_token(user: User, pending: dict[str, Any]) -> str:
+    """A token binding what was previewed (staged generation, base, digest) to ``user``."""
+    return sign(json.dumps({**pending, "user": user.name}), PENDING_PURPOSE)
+
+
+def read_pending_token(token: object, user: User) -> dict[str, Any] | None:
+    """What :func:`pending_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
+    return _read_signed(token, PENDING_PURPOSE, user)
+
+
+def _read_signed(token: object, purpose: str, user: User) -> dict[str, Any] | None:
+    value = unsign(token, purpose)
+    if value is None:
+        return None
+    data = json.loads(value)
+    if not isinstance(data, dict) or data.get("user") != user.name or not is_upload_id(data.get("id")):
+        return None
+    return data
+
+
+def _refusal(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _same_origin() -> str | None:
+    """The page's origin when the request comes from a page of this app, else ``None``."""
+    origin = request.headers.get("Origin", "")
+    return origin if origin == f"{request.scheme}://{request.host}" else None
+
+
+@blueprint.post("/start")
+def start_upload() -> Response:
+    """Check the admin, origin, name and size; prepare a staged upload and say where to send it."""
+    user = require_admin()
+    origin = _same_origin()
+    if origin is None:
+        return _refusal("Uploads start from the admin page of this site only.", 403)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("filename"), str):
+        return _refusal("Malformed upload request.", 400)
+    filename, size = body["filename"][:500], body.get("size")
+    settings = current_settings()
+    problem = upload_problem(filename, size, int(settings.max_upload_mb * 2**20))
+    if problem:
+        return _refusal(problem, 400)
+    staging = staging_for(current_live_data().source)
+    try:
+        cors = None if settings.app_env != "production" else staging.cors_problem(origin)
+        if cors:
+            return _refusal(f"Uploads cannot reach storage: {cors}. See 'Bucket set-up' in the README.", 409)
+        staging.delete_stale()
+        upload_id = new_upload_id()
+        session_url = staging.start(upload_id, size, origin, user.name)
+    except StorageError as error:
+        return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
+    token = upload_token(user, upload_id, size, filename)
+    url = session_url or url_for("admin_upload.receive_chunk", token=token)
+    return jsonify(token=token, url=url, chunk_bytes=CHUNK_BYTES, direct=session_url is not None)
+
+
+@blueprint.put("/chunk/<token>")
+def receive_chunk(token: str) -> Response:
+    """Local mode: store one chunk, answering like a resumable upload session (308 + Range, 200 when done)."""
+    user = require_admin()
+    if _same_origin() is None:
+        return _refusal("Uploads come from the admin page of this site only.", 403)
+    upload = read_upload_token(token, user)
+    staging = staging_for(current_live_data().source)
+    if upload is None or not isinstance(staging, LocalStaging):
+        return _refusal("Unknown upload.", 404)
+    content_range = request.headers.get("Content-Range", "")
+    chunk, query = _CHUNK_RANGE.fullmatch(content_range), _STATUS_QUERY.fullmatch(content_range)
+    total = int((chunk or query).group(3 if chunk else 1)) if (chunk or query) else -1
+    if total != upload["size"]:
+        return _refusal("Content-Range must be 'bytes START-END/SIZE' with the declared size.", 400)
+    try:
+        if query:
+            offset = staging.offset(upload["id"], total)
+        else:
+            start, end = int(chunk.group(1)), int(chunk.group(2))
+            length = end - start + 1
+            if length <= 0 or length > CHUNK_BYTES or request.content_length != length:
+                return _refusal(f"A chunk is 1 to {CHUNK_BYTES} bytes, as its Content-Range says.", 400)
+            offset = staging.receive(upload["id"], start, total, iter_chunks(request.stream, length))
+    except UploadRefused as refused:
+        return _refusal(str(refused), 409)
+    if offset == total:
+        return jsonify(size=total)
+    response = Response(status=308)
+    if offset:
+        response.headers["Range"] = f"bytes=0-{offset - 1}"
+    return response
+
+
+@blueprint.post("/cancel")
+def cancel_upload() -> Response:
+    """Delete the staged file of an upload this admin started (done or not)."""
+    user = require_admin()
+    if _same_origin() is None:
+        return _refusal("Uploads are cancelled from the admin page of this site only.", 403)
+    body = request.get_json(silent=True)
+    upload = read_upload_token(body.get("token") if isinstance(body, dict) else None, user)
+    if upload is None:
+        return _refusal("Unknown upload.", 404)
+    staging_for(current_live_data().source).delete(upload["id"])
+    return Response(status=204)
