@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -32,26 +33,36 @@ from components.chart import (
     message_figure,
     numeric_columns,
 )
+from components.data_table import column_defs, data_table, download_controls
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
+from data_access.table_query import PageRequest, TableQueryError, current_table_query
+from data_access.view_state import ViewState, filter_rows
+from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
 
-# The chart only draws generations the poll handed out: the browser cannot ask for any other
-# (an old, rolled-back version, or a made-up one that would bypass the cache).
-GENERATION_TOKEN_PURPOSE = "shown-generation"
+# An admin's publish note is at most 500 characters (contract C1); never show more than that.
+MAX_DESCRIPTION_CHARS = 500
+EMPTY_PAGE = {"rowData": [], "rowCount": 0}
+
+# The chart only draws generations the poll handed out (GENERATION_TOKEN_PURPOSE): the browser
+# cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
 
 
 def layout(**_query: Any) -> dbc.Container:
     settings = current_settings()
     return dbc.Container(
         [
-            html.H1("Live data", className="h3 mt-3"),
-            html.P(f"Data: {current_live_data().source.name}", className="text-muted small mb-2", id="data-location"),
+            html.H1(settings.dashboard_title, className="h3 mt-3", id="dashboard-title"),
+            html.P(settings.dashboard_description, className="mb-1", hidden=not settings.dashboard_description),
+            html.P(id="version-description", className="text-muted small mb-2", hidden=True),
             live_status_bar(settings.poll_interval_seconds),
             chart_controls(),
             graph(),
+            download_controls(),
+            data_table(),
             dcc.Store(id="chart-choices", storage_type="session"),
             dcc.Store(id="rendered-chart"),
         ],
@@ -67,6 +78,8 @@ def _shown_version(version: DataVersion) -> dict[str, Any]:
         "updated": version.updated,
         "size": version.size,
         "uploaded_by": version.metadata.get("uploaded_by", ""),
+        "version": version.metadata.get("version", ""),
+        "description": version.metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
         "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -87,7 +100,12 @@ def poll_for_new_version(_trigger: Any, shown: dict | None, status: dict | None)
     if not check.ok:
         return _report(status, {"error": check.error, "kind": "unreadable" if check.permanent else "unreachable"})
     if check.version is None:
-        empty = {"empty": True, "location": live_data.source.location}
+        if shown and shown.get("generation"):
+            # Removed after it was shown: keep the last chart and say when it went.
+            if status and status.get("kind") == "removed":
+                raise PreventUpdate
+            return no_update, {"kind": "removed", "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        empty = {"empty": True}
         if shown == empty:
             return _report(status, None)
         return empty, None
@@ -137,8 +155,7 @@ def render_chart(
     if not shown:
         raise PreventUpdate
     if shown.get("empty"):
-        message = f"No data published yet at {shown.get('location', 'the configured location')}"
-        return (message_figure(message), *([no_update] * 7))
+        return (message_figure("No data published yet"), *([no_update] * 7))
     generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
     if generation is None or generation != shown.get("generation"):
         raise PreventUpdate
@@ -171,3 +188,92 @@ def render_chart(
         choices,
         {"generation": generation, "choices": choices, "drawn_as": drawn},
     )
+
+
+# -- data table and downloads (rows the chart's filters select) ------------------------------
+
+
+def _shown_generation(shown: dict | None) -> str | None:
+    """The generation this session was handed (checked against its signature), else ``None``."""
+    if not shown:
+        return None
+    generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
+    return generation if generation is not None and generation == shown.get("generation") else None
+
+
+def _filters_only(view_data: dict | None) -> ViewState:
+    """The part of the chart's view that selects rows: date range and value filters."""
+    view = ViewState.from_dict(view_data)
+    return ViewState(date_from=view.date_from, date_to=view.date_to, filters=view.filters)
+
+
+@callback(
+    Output("data-table", "columnDefs"),
+    Input("shown-version", "data"),
+    State("data-table", "columnDefs"),
+)
+def table_columns(shown: dict | None, current: list | None) -> list[dict[str, Any]]:
+    """One grid column per data column; unchanged columns send nothing (the grid keeps its state)."""
+    generation = _shown_generation(shown)
+    if generation is None:
+        raise PreventUpdate
+    try:
+        columns = column_defs(current_live_data().frame(generation))
+    except DataUnavailable:
+        raise PreventUpdate from None
+    if columns == current:
+        raise PreventUpdate
+    return columns
+
+
+@callback(
+    Output("data-table", "getRowsResponse"),
+    Output("data-table-count", "children"),
+    Input("data-table", "getRowsRequest"),
+    State("shown-version", "data"),
+    State("chart-view", "data"),
+    prevent_initial_call=True,
+)
+def table_rows(request: dict | None, shown: dict | None, view_data: dict | None) -> tuple:
+    """One block of rows, sorted and filtered on the server, among the rows the chart's filters select."""
+    generation = _shown_generation(shown)
+    if generation is None:
+        return EMPTY_PAGE, ""
+    live_data = current_live_data()
+    try:
+        frame = live_data.frame(generation)
+        page_request = PageRequest.from_grid(request, frame)
+    except (DataUnavailable, TableQueryError):
+        return EMPTY_PAGE, ""
+    view = _filters_only(view_data)
+    table = current_table_query()
+    selected = table.selection(
+        frame, generation, view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation))
+    )
+    page = table.page(frame, generation, page_request, selected)
+    return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))
+
+
+def _count_text(matching: int, total: int) -> str:
+    noun = "row" if total == 1 else "rows"
+    return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
+
+
+@callback(
+    Output("download-csv", "href"),
+    Output("download-parquet", "href"),
+    Output("download-csv", "className"),
+    Output("download-parquet", "className"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+    Input("download-filtered", "value"),
+)
+def download_links(shown: dict | None, view_data: dict | None, only_filtered: bool) -> tuple:
+    """Links to the shown version as CSV and Parquet (with the chart's filters when asked)."""
+    classes = "btn btn-outline-primary btn-sm"
+    if _shown_generation(shown) is None:
+        return None, None, classes + " disabled", classes + " disabled"
+    query = {"token": shown["token"]}
+    filters = _filters_only(view_data).to_query().lstrip("?") if only_filtered else ""
+    suffix = f"?{urlencode(query)}" + (f"&{filters}" if filters else "")
+    return f"/download/data.csv{suffix}", f"/download/data.parquet{suffix}", classes, classes

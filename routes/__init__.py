@@ -1,0 +1,1 @@
+"""Plain Flask routes next to the Dash pages (file downloads)."""
