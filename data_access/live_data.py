@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from data_access.parsing import ParseError, format_for, load_table
+from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
 
@@ -134,6 +135,9 @@ class LiveData:
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations, to skip unpickling on every callback.
         self._local_frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        # Data derived from a frame once per generation per process (column roles), kept next to it.
+        self._local_roles: OrderedDict[str, ColumnRoles] = OrderedDict()
+        self._roles_lock = threading.Lock()
 
     # -- current version -------------------------------------------------------------
 
@@ -195,6 +199,25 @@ class LiveData:
             self._remember(key, entry["frame"])
             return entry["frame"]
 
+    def roles(self, generation: str) -> ColumnRoles:
+        """The column roles of ``generation``'s frame: computed once per process, never per request.
+
+        Raises :class:`DataUnavailable` like :meth:`frame`.
+        """
+        key = f"{self._prefix}:frame:{generation}"
+        known = self._local_roles.get(key)
+        if known is not None:
+            return known
+        frame = self.frame(generation)
+        with self._roles_lock:
+            known = self._local_roles.get(key)
+            if known is None:
+                known = detect_roles(frame)
+                self._local_roles[key] = known
+                while len(self._local_roles) > LOCAL_FRAMES_KEPT:
+                    self._local_roles.popitem(last=False)
+            return known
+
     def _load_frame_entry(self, key: str, generation: str) -> dict[str, Any]:
         lock_name = f"frame:{generation}"
         took_lock = self._take_lock(lock_name)
@@ -226,14 +249,16 @@ class LiveData:
     def _parse(self, content: bytes, generation: str) -> dict[str, Any]:
         if self._stored_schema is None:
             try:
-                return {"frame": load_table(content, self.source.name)}
+                frame = load_table(content, self.source.name)
             except ParseError as error:
                 return {"error": f"version {generation} cannot be read: {error}"}
+            # Date-like text (2018-01-01) becomes datetimes once per generation, not per chart.
+            return {"frame": parse_time_columns(frame)}
         stored_as = f"stored.{format_for(self.source.name)}"
         report = validate_upload(content, stored_as, self._stored_schema, max_bytes=len(content))
         if not report.ok:
             return {"error": f"version {generation} was not accepted: {report.problems[0]}"}
-        return {"frame": report.frame}
+        return {"frame": parse_time_columns(report.frame)}
 
     def _wait_for(self, key: str) -> dict[str, Any] | None:
         deadline = self._clock() + REFRESH_LOCK_SECONDS
