@@ -28,6 +28,7 @@ from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
 from data_access import build_live_data
+from routes.downloads import downloads
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -58,6 +59,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     _serve_vendored_css(server)
+    server.register_blueprint(downloads)
     app = Dash(
         __name__,
         server=server,

@@ -80,12 +80,10 @@ def data_table() -> dbc.Card:
 
 
 def download_controls() -> html.Div:
-    """"Download CSV" / "Download Parquet" links and the choice of all rows or only the filtered ones."""
+    """ "Download CSV" / "Download Parquet" links and the choice of all rows or only the filtered ones."""
     return html.Div(
         [
-            html.A(
-                "Download CSV", id="download-csv", className="btn btn-outline-primary btn-sm disabled", download=""
-            ),
+            html.A("Download CSV", id="download-csv", className="btn btn-outline-primary btn-sm disabled", download=""),
             html.A(
                 "Download Parquet",
                 id="download-parquet",

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 CSV_CHUNK_ROWS = 100_000
+# RFC 4180 line ends; Python's csv writer then also quotes a lone carriage return inside a cell.
+CSV_LINE_END = "\r\n"
 PARQUET_ROW_GROUP_ROWS = 500_000
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
@@ -51,11 +53,11 @@ def safe_cell(text: str) -> str:
 def csv_chunks(frame: pd.DataFrame, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
     """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece."""
     header = pd.DataFrame(columns=[safe_cell(str(column)) for column in frame.columns])
-    yield header.to_csv(index=False).encode()
+    yield header.to_csv(index=False, lineterminator=CSV_LINE_END).encode()
     for start in range(0, len(frame), chunk_rows):
         chunk = frame.iloc[start : start + chunk_rows]
         safe = chunk.apply(neutralise_formulas)
-        yield safe.to_csv(index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S").encode()
+        yield safe.to_csv(index=False, header=False, lineterminator=CSV_LINE_END).encode()
 
 
 def parquet_chunks(frame: pd.DataFrame, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> Iterator[bytes]:
