@@ -27,8 +27,9 @@ from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import init_auth
 from components import live_status
 from components.navbar import navbar
+from components.navbar import register_callbacks as navbar_callbacks
 from data_access import build_live_data
-from routes.downloads import downloads
+from routes import register_routes
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
@@ -59,7 +60,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     _serve_vendored_css(server)
-    server.register_blueprint(downloads)
+    register_routes(server)
     app = Dash(
         __name__,
         server=server,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
     live_status.register_callbacks(app)
+    navbar_callbacks(app)
     _warm_up(server)
     return app
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from auth import sign, unsign
@@ -57,12 +57,13 @@ def layout(**_query: Any) -> dbc.Container:
         [
             html.H1(settings.dashboard_title, className="h3 mt-3", id="dashboard-title"),
             html.P(settings.dashboard_description, className="mb-1", hidden=not settings.dashboard_description),
-            html.P(id="version-description", className="text-muted small mb-2", hidden=True),
+            html.P(id="version-description", className="text-muted small mb-2"),
             live_status_bar(settings.poll_interval_seconds),
             chart_controls(),
             graph(),
             download_controls(),
             data_table(),
+            dcc.Store(id="data-table-key"),
             dcc.Store(id="chart-choices", storage_type="session"),
             dcc.Store(id="rendered-chart"),
         ],
@@ -190,7 +191,32 @@ def render_chart(
     )
 
 
+# A visitor arriving while storage is down sees why the chart is empty, not "Loading…" forever.
+dash.clientside_callback(
+    ClientsideFunction(namespace="chartPage", function_name="placeholder"),
+    Output("chart-graph", "figure", allow_duplicate=True),
+    Input("storage-status", "data"),
+    State("shown-version", "data"),
+    prevent_initial_call=True,
+)
+
+
 # -- data table and downloads (rows the chart's filters select) ------------------------------
+
+
+# New version or other filters: the grid drops its cached blocks and asks again.
+dash.clientside_callback(
+    ClientsideFunction(namespace="dataTable", function_name="refresh"),
+    Output("data-table-key", "data"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+)
+
+
+@callback(Output("version-description", "children"), Input("shown-version", "data"))
+def version_description(shown: dict | None) -> str:
+    """The note the admin typed when publishing the shown version (empty when none)."""
+    return str((shown or {}).get("description") or "")
 
 
 def _shown_generation(shown: dict | None) -> str | None:

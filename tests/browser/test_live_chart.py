@@ -97,7 +97,9 @@ def x_range(browser: Any) -> list[float]:
 
 
 def freshness(browser: Any) -> str:
-    return browser.find_element(By.ID, "freshness-text").text
+    """The status line as a person reads it: state words, version label, and its details tooltip."""
+    label = browser.find_element(By.ID, "freshness-text")
+    return f"{browser.find_element(By.ID, 'live-state').text} · {label.text} · {label.get_attribute('title')}"
 
 
 def open_chart(browser: Any, server: LiveServer, expected_y: list[list[Any]]) -> None:
@@ -239,7 +241,7 @@ def test_chart002_pause_stops_updates_and_resume_catches_up(browser, chart_app, 
 
     pause_button(browser).click()
     wait_until(lambda: pause_button(browser).text == "Resume live updates", 2, "pause button did not switch")
-    wait_until(lambda: "live updates paused" in freshness(browser), 2, "freshness text does not say paused")
+    wait_until(lambda: "Paused" in freshness(browser), 2, "the status does not say paused")
     time.sleep(0.3)  # let a poll that was already in flight finish before counting
     posts_before = chart_app.count("/_dash-update-component")
 
@@ -260,7 +262,7 @@ def test_chart002_pause_stops_updates_and_resume_catches_up(browser, chart_app, 
     assert latency <= limit, f"catching up after resume took {latency:.2f} s (limit {limit:.1f} s)"
     assert pause_button(browser).text == "Pause live updates"
     wait_until(lambda: f"generation {generation}" in freshness(browser), 2, "freshness text lacks the new generation")
-    assert "paused" not in freshness(browser)
+    assert "Paused" not in freshness(browser)
     assert chart_app.server_errors() == []
 
 
