@@ -99,7 +99,8 @@
             if (shown.uploaded_by) { parts.push(shown.uploaded_by); }
             return parts.join(" · ");
         }
-        return "updated " + when + ago + " · written outside the app";
+        // Published by this app before version numbers existed: still say who.
+        return "updated " + when + ago + " · " + (shown.uploaded_by || "written outside the app");
     }
 
     function liveState(hasData, shown, status, paused) {
