@@ -14,7 +14,7 @@ Pure numpy; no Dash, no pandas-specific behaviour.
 from __future__ import annotations
 
 import numpy as np
-from tsdownsample import MinMaxLTTBDownsampler, NaNMinMaxLTTBDownsampler
+from tsdownsample import MinMaxLTTBDownsampler
 
 # MinMaxLTTB needs a few points to choose from; below this a slice is drawn as it is.
 MIN_POINTS = 4
@@ -46,13 +46,16 @@ def minmax_lttb(x_sorted: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
     rows = len(y)
     if rows <= max(n_out, MIN_POINTS):
         return np.arange(rows)
-    x_numbers = np.ascontiguousarray(as_numbers(x_sorted))
-    y_numbers = np.ascontiguousarray(as_numbers(y))
+    x_numbers = as_numbers(x_sorted)
+    y_numbers = as_numbers(y)
     if y_numbers.dtype.kind == "f" and np.isnan(y_numbers).any():
-        downsampler: MinMaxLTTBDownsampler = NaNMinMaxLTTBDownsampler()
-    else:
-        downsampler = MinMaxLTTBDownsampler()
-    return downsampler.downsample(x_numbers, y_numbers, n_out=n_out).astype(np.int64)
+        # Blanks are skipped, not drawn: a NaN-aware downsampler would pick a blank in every bucket.
+        valid = np.flatnonzero(~np.isnan(y_numbers))
+        return valid[minmax_lttb(x_numbers[valid], y_numbers[valid], n_out)]
+    index = MinMaxLTTBDownsampler().downsample(
+        np.ascontiguousarray(x_numbers), np.ascontiguousarray(y_numbers), n_out=n_out
+    )
+    return index.astype(np.int64)
 
 
 def density_sample(rows: int, n_out: int, series: list[np.ndarray]) -> np.ndarray:
