@@ -55,6 +55,10 @@ class ColumnRoles:
     category_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rows: int = 0
     numeric_columns: frozenset[str] = frozenset()
+    #: Numeric or time columns with repeated values and few distinct ones (years, sizes): as x they group rows.
+    discrete_columns: frozenset[str] = frozenset()
+    #: First and last day of each time column (``YYYY-MM-DD``; years for year columns), for date pickers.
+    time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def columns(self, role: str) -> list[str]:
         """The columns with ``role``, in frame order."""
@@ -125,6 +129,8 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
     sorted_columns: set[str] = set()
     category_values: dict[str, tuple[str, ...]] = {}
     numeric_columns: set[str] = set()
+    discrete_columns: set[str] = set()
+    time_spans: dict[str, tuple[str, str]] = {}
     for column in frame.columns:
         name = str(column)
         values = frame[column]
@@ -135,9 +141,28 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         if role == CATEGORY:
             counts = values.astype("string").value_counts(dropna=True)
             category_values[name] = tuple(str(value) for value in counts.index)
-        elif _is_number_or_time(values) and values.is_monotonic_increasing and not values.hasnans:
-            sorted_columns.add(name)
-    return ColumnRoles(roles, frozenset(sorted_columns), category_values, len(frame), frozenset(numeric_columns))
+        if role == TIME and values.notna().any():
+            time_spans[name] = (_day(values.min()), _day(values.max()))
+        if _is_number_or_time(values):
+            if values.is_monotonic_increasing and not values.hasnans:
+                sorted_columns.add(name)
+            if _distinct_at_most(values, MAX_CATEGORY_VALUES) and not values.is_unique:
+                discrete_columns.add(name)
+    return ColumnRoles(
+        roles,
+        frozenset(sorted_columns),
+        category_values,
+        len(frame),
+        frozenset(numeric_columns),
+        frozenset(discrete_columns),
+        time_spans,
+    )
+
+
+def _day(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return f"{int(value):04d}-01-01"  # a year column
 
 
 def _is_number(values: pd.Series) -> bool:
