@@ -59,9 +59,6 @@ def data_table() -> dbc.Card:
             "maxBlocksInCache": BLOCKS_KEPT,
             "infiniteInitialRowCount": 1,
             "rowBuffer": 10,
-            # Sorting on several columns at once is not offered: the server sorts by one.
-            "multiSortKey": "none",
-            "overlayNoRowsTemplate": "No rows match.",
         },
         columnSize="autoSize",
         style={"height": "420px", "width": "100%"},

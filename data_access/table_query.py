@@ -288,6 +288,11 @@ def _date_mask(values: pd.Series, test: object, spec: dict[str, Any]) -> np.ndar
 
 
 def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """``rows`` as grid records keyed ``c0``, ``c1``…: ISO dates, blanks as null."""
+    """``rows`` as grid records keyed ``c0``, ``c1``…: dates as people write them, blanks as null."""
     renamed = rows.set_axis([column_field(index) for index in range(len(rows.columns))], axis=1)
-    return json.loads(renamed.to_json(orient="records", date_format="iso"))
+    for name in renamed.columns:
+        values = renamed[name]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            at_midnight = bool((values.dropna() == values.dropna().dt.normalize()).all())
+            renamed[name] = values.dt.strftime("%Y-%m-%d" if at_midnight else "%Y-%m-%d %H:%M:%S")
+    return json.loads(renamed.to_json(orient="records"))

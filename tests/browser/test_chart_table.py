@@ -20,8 +20,11 @@ from tests.browser.test_admin import admin_users, click, sign_in, start_admin_ap
 from tests.browser.test_live_chart import BLOB, freshness, publish, storage_notice, wait_until
 
 CITIES = ("Oslo", "Lima", "Rome")
+SALES = [(i * 37) % 97 for i in range(90)]  # distinct, not increasing: a measure, not an identifier
+LIMA_SALES = [SALES[i] for i in range(90) if i % 3 == 1]
 TABLE_CSV = b"day,city,sales,note\n" + b"".join(
-    f"2024-01-{1 + i % 28:02d},{CITIES[i % 3]},{i},{'=cmd' if i == 4 else 'n' + str(i)}\n".encode() for i in range(90)
+    f"2024-01-{1 + i % 28:02d},{CITIES[i % 3]},{SALES[i]},{'=cmd' if i == 4 else 'n' + str(i)}\n".encode()
+    for i in range(90)
 )
 WIDE_CSV = (
     ",".join(f"a_rather_long_column_name_{i}" for i in range(30)).encode()
@@ -35,21 +38,27 @@ GRID_ROWS_JS = """
     rows.sort((a, b) => Number(a.getAttribute('row-index')) - Number(b.getAttribute('row-index')));
     return rows.map(row => [...row.querySelectorAll('.ag-cell')]
         .sort((a, b) => Number(a.getAttribute('aria-colindex')) - Number(b.getAttribute('aria-colindex')))
-        .map(cell => cell.innerText.trim()));
+        .map(cell => cell.textContent.trim()));
 """
 FETCH_TEXT_JS = """
     const done = arguments[arguments.length - 1];
     fetch(arguments[0]).then(r => r.text().then(text => done([r.status, r.headers.get('content-disposition'), text])));
 """
 OVERFLOW_JS = "return [document.documentElement.scrollWidth, window.innerWidth];"
+TRACES_JS = """
+    const gd = document.querySelector('#chart-graph .js-plotly-plot');
+    return gd && gd._fullData ? JSON.stringify(gd._fullData.map(t => [t.type, t.name, Array.from(t.y || [])])) : null;
+"""
 ANNOTATION_JS = """
     const gd = document.querySelector('#chart-graph .js-plotly-plot');
     return gd && gd.layout && gd.layout.annotations ? gd.layout.annotations.map(a => a.text).join(' ') : '';
 """
 
 
-def grid_rows(browser: Any) -> list[list[str]]:
-    return browser.execute_script(GRID_ROWS_JS)
+def grid_rows(browser: Any) -> list[list[str]] | None:
+    """The rows the grid shows, once every shown row has loaded (None while any is a placeholder)."""
+    rows = browser.execute_script(GRID_ROWS_JS)
+    return rows if rows and all(row and row[0] for row in rows) else None
 
 
 def text(browser: Any, element_id: str) -> str:
@@ -82,13 +91,14 @@ def test_table001_grid_shows_rows_follows_chart_filters_and_downloads_them(brows
     wait_until(lambda: text(browser, "data-table-count") == "30 of 90 rows", 15, "the grid never counted the rows")
     rows = wait_until(lambda: grid_rows(browser), 10, "the grid shows no rows")
     assert {row[1] for row in rows} == {"Lima"}
-    assert rows[0][2] == "1"  # frame order: sales 1, 4, 7, … for Lima
+    assert [row[2] for row in rows] == [str(value) for value in LIMA_SALES][: len(rows)]  # frame order
 
     # Sorting happens on the server: click the header twice for descending.
     header = browser.find_element(By.CSS_SELECTOR, "#data-table .ag-header-cell[col-id='c2'] .ag-header-cell-label")
     click(browser, header)
     click(browser, header)
-    wait_until(lambda: (grid_rows(browser) or [[None] * 3])[0][2] == "88", 10, "sorting descending did not reach 88")
+    top = str(max(LIMA_SALES))
+    wait_until(lambda: (grid_rows(browser) or [[None] * 3])[0][2] == top, 10, "sorting descending failed")
 
     # The download links carry the signed token and the page's filters.
     link = browser.find_element(By.ID, "download-csv")
@@ -99,13 +109,14 @@ def test_table001_grid_shows_rows_follows_chart_filters_and_downloads_them(brows
     assert status == 200 and 'filename="data-' in disposition and "-filtered.csv" in disposition
     downloaded = list(csv.reader(io.StringIO(content, newline="")))
     assert downloaded[0] == ["day", "city", "sales", "note"]
-    assert [row[2] for row in downloaded[1:]] == [str(i) for i in range(1, 90, 3)]
-    assert ["2024-01-05", "Lima", "4", "'=cmd"] in [[row[0][:10], *row[1:]] for row in downloaded]
+    assert [row[2] for row in downloaded[1:]] == [str(value) for value in LIMA_SALES]
+    assert ["2024-01-05", "Lima", str(SALES[4]), "'=cmd"] in [[row[0][:10], *row[1:]] for row in downloaded]
 
-    # A new generation reaches the grid without a reload.
-    publish(bucket, TABLE_CSV.replace(b"Lima", b"Quito"))
-    browser.get(table_app.url + "/?f.city=Quito")
-    wait_until(lambda: text(browser, "data-table-count") == "30 of 90 rows", 15, "the new generation never showed")
+    # A new generation reaches the grid without a reload, keeping its sort.
+    top_row = next(i for i in range(90) if i % 3 == 1 and SALES[i] == max(LIMA_SALES))
+    publish(bucket, TABLE_CSV.replace(f",n{top_row}\n".encode(), b",updated\n"))
+    wait_until(lambda: (grid_rows(browser) or [[None] * 4])[0][3] == "updated", 15, "the grid kept the old version")
+    assert browser.execute_script("return window.performance.getEntriesByType('navigation').length") == 1
     assert table_app.server_errors() == []
 
 
@@ -143,11 +154,14 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
     assert re.fullmatch(r"checked \d\d:\d\d:\d\d", text(browser, "last-checked-text"))
     assert browser.find_element(By.ID, "live-dot").get_attribute("class") == "live-dot state-live"
 
+    drawn = browser.execute_script(TRACES_JS)
+    assert drawn, "the chart drew nothing"
     blob.delete()
     notice = wait_until(lambda: storage_notice(browser), 10, "removing the data showed no notice")
     assert re.match(r"The data was removed at \d\d:\d\d\.", notice)
     assert text(browser, "live-state") == "Data removed"
-    assert browser.execute_script(ANNOTATION_JS) == ""  # the last chart stays, no "No data" message
+    assert browser.execute_script(TRACES_JS) == drawn  # the last chart stays
+    assert "No data" not in browser.execute_script(ANNOTATION_JS)
     page_text = browser.find_element(By.TAG_NAME, "body").text
     assert bucket.name not in page_text and BLOB not in page_text and "gs://" not in page_text
     assert server.server_errors() == []
