@@ -29,9 +29,11 @@ from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import allow_large_bodies, init_auth
 from components import live_status
 from components.navbar import navbar
+from components.navbar import register_callbacks as navbar_callbacks
 from data_access import build_live_data
 from data_access.staging import CHUNK_BYTES
 from pages.admin_upload import blueprint as admin_upload_routes
+from routes import register_routes
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     server.register_blueprint(admin_upload_routes)
     # Local mode: the file reaches the app one chunk per request; everything else stays small.
     allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
+    register_routes(server)
     app = Dash(
         __name__,
         server=server,
@@ -83,6 +86,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     live_status.register_callbacks(app)
     install_callback_guard(server, app.callback_map)
     policy = install_serving(app, settings)
+    navbar_callbacks(app)
     _warm_up(server)
     allow_dash_scripts(app, policy)
     return app

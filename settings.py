@@ -27,6 +27,8 @@ APP_ENVS = ("production", "development")
 LOG_FORMATS = ("json", "text")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
+MAX_TITLE_CHARS = 120
+MAX_DESCRIPTION_CHARS = 2_000
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
 
 
@@ -50,6 +52,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "live-dashboard-cache")
     cache_redis_url: str = ""
     max_chart_points: int = 20_000
+    dashboard_title: str = "Live data"
+    dashboard_description: str = ""
     host: str = "127.0.0.1"
     port: int = 8050
     # Admin page (auth, uploads)
@@ -95,6 +99,8 @@ class Settings:
             "cache_type": env.get("CACHE_TYPE", cls.cache_type).strip(),
             "cache_redis_url": env.get("CACHE_REDIS_URL", "").strip(),
             "max_chart_points": int(_number(env, "MAX_CHART_POINTS", cls.max_chart_points)),
+            "dashboard_title": env.get("DASHBOARD_TITLE", cls.dashboard_title).strip(),
+            "dashboard_description": env.get("DASHBOARD_DESCRIPTION", "").strip(),
             "host": env.get("HOST", cls.host).strip(),
             "port": int(_number(env, "PORT", cls.port)),
             "app_env": env.get("APP_ENV", default_app_env).strip().lower(),
@@ -166,6 +172,10 @@ class Settings:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
+        if not self.dashboard_title or len(self.dashboard_title) > MAX_TITLE_CHARS:
+            raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
+        if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
+            raise SettingsError(f"DASHBOARD_DESCRIPTION must be at most {MAX_DESCRIPTION_CHARS} characters")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         self._validate_admin()

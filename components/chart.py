@@ -1,170 +1,184 @@
-"""The chart: picking sensible defaults, building the figure, and patching only its data.
+"""The chart's controls and graph: layout pieces, and the mapping between controls and a view.
 
-Figures are plain dicts (no plotly validation on the hot path). A live update
-sends a :class:`dash.Patch` that replaces only the traces' ``x``/``y``: with a
-constant ``uirevision`` that keeps a user's zoom and legend choices, where a
-whole new figure resets the zoom in Dash 4.4.
+Controls are plain Dash components; :func:`control_values` fills them from a resolved
+:class:`ViewState` and the column roles, :func:`view_from_controls` reads a view back. The
+figures themselves are made in :mod:`components.figures`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import dash_bootstrap_components as dbc
-import pandas as pd
-from _plotly_utils.utils import to_typed_array_spec
-from dash import Patch, dcc, html
+from dash import Input, Output, dcc, html
 
-CHART_KINDS = {"bar": "Bars", "line": "Lines", "scatter": "Points"}
-SAMPLE_Y = ["add_num", "multiply_num"]
-# Above this many points plain SVG traces get sluggish; switch to WebGL.
-WEBGL_THRESHOLD = 5_000
-# Bars stop being readable long before that; larger sample tables default to lines.
-MAX_DEFAULT_BARS = 2_000
-# Numeric columns longer than this travel as base64 typed arrays (about a third smaller).
-TYPED_ARRAY_THRESHOLD = 1_000
-UIREVISION = "keep-user-view"
+from components.figures import is_aggregated, message_figure
+from data_access.roles import ColumnRoles
+from data_access.view_state import AGGREGATIONS, ViewState
 
+KIND_LABELS = {"line": "Lines", "bar": "Bars", "scatter": "Points", "area": "Area"}
+AGGREGATION_LABELS = {
+    "sum": "Sum",
+    "mean": "Mean",
+    "median": "Median",
+    "min": "Minimum",
+    "max": "Maximum",
+    "count": "Count",
+}
+# Plotly's links to its cloud are off: an internal dashboard must not offer to upload its data.
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "showLink": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+}
 
-def numeric_columns(frame: pd.DataFrame) -> list[str]:
-    return [str(column) for column in frame.columns if pd.api.types.is_numeric_dtype(frame[column])]
-
-
-def default_choices(frame: pd.DataFrame) -> dict[str, Any]:
-    """The seed's bars (add_num, multiply_num by ID) for the sample; first sensible columns otherwise."""
-    columns = [str(column) for column in frame.columns]
-    if set(SAMPLE_Y) <= set(columns):
-        x_column = "ID" if "ID" in columns else columns[0]
-        return {"x": x_column, "y": list(SAMPLE_Y), "kind": "bar" if len(frame) <= MAX_DEFAULT_BARS else "line"}
-    x_column = columns[0] if columns else None
-    y_columns = [column for column in numeric_columns(frame) if column != x_column][:2]
-    return {"x": x_column, "y": y_columns, "kind": "bar" if len(frame) <= 200 else "line"}
-
-
-def fit_choices(choices: dict[str, Any] | None, frame: pd.DataFrame) -> dict[str, Any]:
-    """``choices`` with anything that no longer fits the data replaced by a default."""
-    defaults = default_choices(frame)
-    if not choices:
-        return defaults
-    columns = {str(column) for column in frame.columns}
-    numeric = set(numeric_columns(frame))
-    x_column = choices.get("x") if choices.get("x") in columns else defaults["x"]
-    y_columns = [column for column in (choices.get("y") or []) if column in numeric]
-    kind = choices.get("kind") if choices.get("kind") in CHART_KINDS else defaults["kind"]
-    return {"x": x_column, "y": y_columns or defaults["y"], "kind": kind}
-
-
-def _thin(frame: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, int]:
-    """Every n-th row so at most ``max_points`` are drawn; returns the frame and n."""
-    step = max(1, math.ceil(len(frame) / max_points))
-    return (frame.iloc[::step] if step > 1 else frame), step
-
-
-def drawn_as(choices: dict[str, Any], rows: int, max_points: int) -> str:
-    """How the traces are really drawn: too many bars for a browser become lines.
-
-    A live update may only patch data when this stays the same (the trace type is not patched).
-    """
-    points = min(rows, max_points)
-    kind = "line" if choices["kind"] == "bar" and points > MAX_DEFAULT_BARS else choices["kind"]
-    return f"{kind}-webgl" if kind != "bar" and points > WEBGL_THRESHOLD else kind
+# Each control's value, in the order the view callback receives them.
+CONTROL_INPUTS = {
+    "x": Input("chart-x", "value"),
+    "y": Input("chart-y", "value"),
+    "kind": Input("chart-kind", "value"),
+    "agg": Input("chart-agg", "value"),
+    "color": Input("chart-color", "value"),
+    "date_from": Input("chart-dates", "start_date"),
+    "date_to": Input("chart-dates", "end_date"),
+    "filter_column": Input("chart-filter-column", "value"),
+    "filter_values": Input("chart-filter-values", "value"),
+    "second_axis": Input("chart-y2", "value"),
+}
+CONTROL_IDS = {dependency.component_id for dependency in CONTROL_INPUTS.values()}
+# What the view callback sets: the controls' values (same names) and their choices.
+CONTROL_OUTPUTS = {
+    **{name: Output(dep.component_id, dep.component_property) for name, dep in CONTROL_INPUTS.items()},
+    "x_options": Output("chart-x", "options"),
+    "y_options": Output("chart-y", "options"),
+    "color_options": Output("chart-color", "options"),
+    "filter_column_options": Output("chart-filter-column", "options"),
+    "filter_value_options": Output("chart-filter-values", "options"),
+    "agg_disabled": Output("chart-agg", "disabled"),
+    "dates_hidden": Output("chart-dates-group", "hidden"),
+    "dates_min": Output("chart-dates", "min_date_allowed"),
+    "dates_max": Output("chart-dates", "max_date_allowed"),
+}
 
 
-def _trace_type(drawn: str) -> dict[str, Any]:
-    kind, _, renderer = drawn.partition("-")
-    if kind == "bar":
-        return {"type": "bar"}
-    mode = "lines" if kind == "line" else "markers"
-    return {"type": "scattergl" if renderer == "webgl" else "scatter", "mode": mode}
-
-
-def _column_values(frame: pd.DataFrame, column: str) -> Any:
-    values = frame[column]
-    if len(values) > TYPED_ARRAY_THRESHOLD and pd.api.types.is_numeric_dtype(values) and not values.hasnans:
-        return to_typed_array_spec(values.to_numpy())  # plotly.js decodes {"dtype", "bdata"}
-    # tolist() turns numpy scalars into JSON-friendly Python values in one vectorised step.
-    return values.tolist()
-
-
-def _subtitle(total_rows: int, step: int, choices: dict[str, Any], drawn: str) -> str:
-    parts = [f"{total_rows:,} row" if total_rows == 1 else f"{total_rows:,} rows"]
-    if step > 1:
-        parts.append(f"showing every {step:,}th row")
-    if choices["kind"] == "bar" and not drawn.startswith("bar"):
-        parts.append("drawn as lines: too many rows for bars")
-    return " · ".join(parts)
-
-
-def build_figure(frame: pd.DataFrame, choices: dict[str, Any], max_points: int) -> dict[str, Any]:
-    """A complete figure for ``choices`` (which must be valid for ``frame``)."""
-    shown, step = _thin(frame, max_points)
-    drawn = drawn_as(choices, len(frame), max_points)
-    x_values = _column_values(shown, choices["x"])
-    traces = [
-        {**_trace_type(drawn), "name": column, "x": x_values, "y": _column_values(shown, column)}
-        for column in choices["y"]
-    ]
+def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None) -> dict[str, Any]:
+    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``."""
+    filter_column = next(iter(view.filters), None)
+    picker_column = filter_column or (roles.category[0] if roles.category else None)
     return {
-        "data": traces,
-        "layout": {
-            "uirevision": UIREVISION,
-            "title": {"text": _subtitle(len(frame), step, choices, drawn), "font": {"size": 13}, "x": 0.01},
-            "xaxis": {"title": {"text": choices["x"]}},
-            "yaxis": {"title": {"text": ", ".join(choices["y"])}},
-            "barmode": "group",
-            "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0.5, "xanchor": "center"},
-            "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
-            "template": "plotly_white",
-        },
+        "x": view.x,
+        "y": list(view.y or ()),
+        "kind": view.kind,
+        "agg": view.agg,
+        "color": view.color,
+        "date_from": view.date_from,
+        "date_to": view.date_to,
+        "filter_column": filter_column,
+        "filter_values": list(view.filters.get(filter_column, ())) if filter_column else [],
+        "second_axis": view.y2 != "off",
+        "x_options": list(roles.roles),
+        "y_options": list(roles.roles) if view.agg == "count" else roles.numeric(),
+        "color_options": [column for column in roles.category if column != view.x],
+        "filter_column_options": roles.category,
+        "filter_value_options": list(roles.category_values.get(picker_column, ()))[:500] if picker_column else [],
+        "agg_disabled": not is_aggregated(view, roles),
+        "dates_hidden": time_span is None,
+        "dates_min": time_span[0] if time_span else None,
+        "dates_max": time_span[1] if time_span else None,
     }
 
 
-def data_patch(frame: pd.DataFrame, choices: dict[str, Any], max_points: int) -> Patch:
-    """Replace only the traces' data (same traces as :func:`build_figure` made for ``choices``)."""
-    shown, step = _thin(frame, max_points)
-    x_values = _column_values(shown, choices["x"])
-    patch = Patch()
-    for index, column in enumerate(choices["y"]):
-        patch["data"][index]["x"] = x_values
-        patch["data"][index]["y"] = _column_values(shown, column)
-    patch["layout"]["title"]["text"] = _subtitle(len(frame), step, choices, drawn_as(choices, len(frame), max_points))
-    return patch
+def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
+    """The view the controls show (filters on other columns, set by a link, are kept)."""
+    filters = {column: chosen for column, chosen in current.filters.items() if column != values.get("filter_column")}
+    if values.get("filter_column") and values.get("filter_values"):
+        filters[values["filter_column"]] = tuple(str(value) for value in values["filter_values"])
+    return ViewState(
+        x=values.get("x"),
+        y=tuple(values.get("y") or ()),
+        kind=values.get("kind"),
+        agg=values.get("agg"),
+        color=values.get("color"),
+        date_from=_day(values.get("date_from")),
+        date_to=_day(values.get("date_to")),
+        filters=filters,
+        y2=None if values.get("second_axis", True) else "off",
+    )
 
 
-def message_figure(message: str) -> dict[str, Any]:
-    """An empty chart that says why there is nothing to show."""
-    return {
-        "data": [],
-        "layout": {
-            "uirevision": UIREVISION,
-            "xaxis": {"visible": False},
-            "yaxis": {"visible": False},
-            "annotations": [{"text": message, "showarrow": False, "font": {"size": 16}}],
-            "template": "plotly_white",
-        },
-    }
+def _day(value: str | None) -> str | None:
+    return value[:10] if isinstance(value, str) and value else None
 
 
-def chart_controls() -> dbc.Row:
-    """Dropdowns for x column, y columns and chart type; options are filled from the data."""
-    return dbc.Row(
-        [
-            dbc.Col([dbc.Label("X axis", html_for="chart-x"), dcc.Dropdown(id="chart-x", clearable=False)], md=3),
-            dbc.Col([dbc.Label("Y axis", html_for="chart-y"), dcc.Dropdown(id="chart-y", multi=True)], md=6),
-            dbc.Col(
-                [
-                    dbc.Label("Chart type", html_for="chart-kind"),
-                    dcc.Dropdown(
-                        id="chart-kind",
-                        options=[{"label": label, "value": kind} for kind, label in CHART_KINDS.items()],
-                        clearable=False,
+def _labelled(label: str, control: Any, width: int, control_id: str) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, html_for=control_id, className="small mb-0"), control], xs=12, md=width)
+
+
+def chart_controls() -> html.Div:
+    """The controls in a collapsible panel (open on wide screens, a button away on a phone)."""
+    kinds = [{"label": label, "value": kind} for kind, label in KIND_LABELS.items()]
+    aggregations = [{"label": AGGREGATION_LABELS[name], "value": name} for name in AGGREGATIONS]
+    rows = [
+        dbc.Row(
+            [
+                _labelled("X axis", dcc.Dropdown(id="chart-x", clearable=False), 3, "chart-x"),
+                _labelled("Y axis", dcc.Dropdown(id="chart-y", multi=True, placeholder="Pick a column"), 5, "chart-y"),
+                _labelled("Chart type", dcc.Dropdown(id="chart-kind", options=kinds, clearable=False), 2, "chart-kind"),
+                _labelled(
+                    "Aggregation", dcc.Dropdown(id="chart-agg", options=aggregations, clearable=False), 2, "chart-agg"
+                ),
+            ],
+            className="g-2 mb-1",
+        ),
+        dbc.Row(
+            [
+                _labelled("Colour by", dcc.Dropdown(id="chart-color", placeholder="None"), 3, "chart-color"),
+                dbc.Col(
+                    [
+                        dbc.Label("Dates", html_for="chart-dates", className="small mb-0 d-block"),
+                        dcc.DatePickerRange(id="chart-dates", clearable=True, display_format="YYYY-MM-DD"),
+                    ],
+                    id="chart-dates-group",
+                    xs=12,
+                    md=3,
+                ),
+                _labelled(
+                    "Filter column",
+                    dcc.Dropdown(id="chart-filter-column", placeholder="None"),
+                    2,
+                    "chart-filter-column",
+                ),
+                _labelled(
+                    "Values",
+                    dcc.Dropdown(id="chart-filter-values", multi=True, placeholder="All"),
+                    2,
+                    "chart-filter-values",
+                ),
+                dbc.Col(
+                    dbc.Switch(
+                        id="chart-y2", label="Second y axis for different scales", value=True, className="small mt-md-4"
                     ),
-                ],
-                md=3,
+                    xs=12,
+                    md=2,
+                ),
+            ],
+            className="g-2 mb-2",
+        ),
+    ]
+    return html.Div(
+        [
+            dbc.Button(
+                "Chart options",
+                id="chart-options-toggle",
+                size="sm",
+                color="secondary",
+                outline=True,
+                className="mb-2 d-md-none",
             ),
-        ],
-        className="g-3 mb-2",
+            dbc.Collapse(rows, id="chart-options", is_open=False, className="chart-options"),
+            html.Div(id="chart-notice", className="text-muted small mb-1", role="status"),
+        ]
     )
 
 
@@ -174,8 +188,8 @@ def graph() -> html.Div:
         dcc.Graph(
             id="chart-graph",
             figure=message_figure("Loading data…"),
-            config={"displaylogo": False},
-            style={"height": "60vh"},
+            config=GRAPH_CONFIG,
+            className="chart-graph",
         ),
         className="border rounded bg-white",
     )

@@ -6,8 +6,13 @@ Only the *browser* side lives here (clientside callbacks in
 decides what a new version means for it.
 
 Per-session state, all small: ``shown-version`` (the generation this page shows
-and its metadata) and ``storage-status`` (the last check's error, if any). The
-dataset itself never goes into a store.
+and its metadata), ``storage-status`` (the last check's error, or when the data was
+removed) and ``last-checked`` (when the server last answered a poll). The dataset
+itself never goes into a store.
+
+The status line says one of: live, paused, stale (storage unreachable), unreadable
+version, data removed, no data — in words and in the dot's colour — then the version
+as people name it ("v12 · 14:07 · alice"; the raw generation only in its tooltip).
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ def live_status_bar(poll_interval_seconds: float) -> html.Div:
             dcc.Store(id="poll-busy", data=False),
             dcc.Store(id="shown-version"),
             dcc.Store(id="storage-status"),
+            dcc.Store(id="last-checked"),
             html.Div(
                 [
-                    html.Span(className="live-dot me-2"),
+                    html.Span(
+                        [html.Span(className="live-dot", id="live-dot"), html.Span("Connecting…", id="live-state")],
+                        className="live-state d-inline-flex align-items-center gap-1 small fw-semibold",
+                    ),
                     html.Span("Loading…", id="freshness-text", className="text-muted small"),
+                    html.Span(id="last-checked-text", className="text-muted small"),
                     dbc.Button(
                         "Pause live updates",
                         id="pause-button",
@@ -42,7 +52,7 @@ def live_status_bar(poll_interval_seconds: float) -> html.Div:
                         className="ms-auto",
                     ),
                 ],
-                className="d-flex align-items-center gap-2 mb-2",
+                className="d-flex flex-wrap align-items-center gap-2 mb-2",
             ),
             dbc.Alert(id="storage-notice", color="warning", is_open=False, className="py-2"),
         ]
@@ -67,12 +77,24 @@ def register_callbacks(app: Dash) -> None:
         prevent_initial_call=True,
     )
     app.clientside_callback(
+        ClientsideFunction(namespace="live", function_name="noteChecked"),
+        Output("last-checked", "data"),
+        Input("poll-busy", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         ClientsideFunction(namespace="live", function_name="describeFreshness"),
         Output("freshness-text", "children"),
+        Output("freshness-text", "title"),
+        Output("live-state", "children"),
+        Output("live-dot", "className"),
+        Output("last-checked-text", "children"),
         Output("storage-notice", "children"),
         Output("storage-notice", "is_open"),
+        Output("storage-notice", "color"),
         Input("clock-interval", "n_intervals"),
         Input("shown-version", "data"),
         Input("storage-status", "data"),
         Input("poll-interval", "disabled"),
+        Input("last-checked", "data"),
     )

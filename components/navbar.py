@@ -1,9 +1,10 @@
-"""The top navigation bar, built from Dash's page registry."""
+"""The top navigation bar, built from Dash's page registry; it folds behind a button on phones."""
 
 from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Dash, Input, Output, State
 
 
 def navbar(title: str) -> dbc.Navbar:
@@ -15,10 +16,28 @@ def navbar(title: str) -> dbc.Navbar:
     ]
     return dbc.Navbar(
         dbc.Container(
-            [dbc.NavbarBrand(title, href="/"), dbc.Nav(links, navbar=True, className="ms-auto")],
+            [
+                dbc.NavbarBrand(title, href="/", className="text-truncate"),
+                dbc.NavbarToggler(id="navbar-toggler", n_clicks=0),
+                dbc.Collapse(
+                    dbc.Nav(links, navbar=True, className="ms-auto"), id="navbar-collapse", is_open=False, navbar=True
+                ),
+            ],
             fluid=True,
         ),
         color="dark",
         dark=True,
+        expand="md",
         className="mb-2",
+    )
+
+
+def register_callbacks(app: Dash) -> None:
+    """The menu button opens and closes the links (below the ``md`` breakpoint)."""
+    app.clientside_callback(
+        ClientsideFunction(namespace="navbar", function_name="toggle"),
+        Output("navbar-collapse", "is_open"),
+        Input("navbar-toggler", "n_clicks"),
+        State("navbar-collapse", "is_open"),
+        prevent_initial_call=True,
     )

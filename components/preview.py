@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from components.chart import build_figure, default_choices
+from components.figures import default_figure
 from data_access import DataVersion
 
 PREVIEW_ROWS = 10
@@ -78,7 +78,7 @@ def upload_preview(
     max_points: int,
 ) -> html.Div:
     """Everything an admin should see before publishing."""
-    figure = build_figure(frame, default_choices(frame), max_points)
+    figure = default_figure(frame, max_points)
     return html.Div(
         [
             dbc.Alert(_shape_line(frame, uploaded_columns, filename), color="success", id="admin-valid"),

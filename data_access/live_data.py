@@ -39,6 +39,7 @@ from cachelib import SimpleCache
 from app_logging import StateLog
 from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
 from data_access.parsing import ParseError, format_for, load_table
+from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
 
@@ -266,6 +267,13 @@ class LiveData:
         value = self.local_frames.derived(generation, name, build)
         return build(frame) if value is None else value  # only when the LRU could not keep it
 
+    def roles(self, generation: str) -> ColumnRoles:
+        """The column roles of ``generation``'s frame: computed once per process, never per request.
+
+        Raises :class:`DataUnavailable` like :meth:`frame`.
+        """
+        return self.derived(generation, "roles", detect_roles)
+
     def _load_frame_entry(self, generation: str) -> FrameEntry:
         lock_name = f"frame:{generation}"
         took_lock = self._take_lock(lock_name, REFRESH_LOCK_SECONDS)
@@ -308,7 +316,8 @@ class LiveData:
             if not report.ok:
                 return FrameEntry(error=f"version {generation} was not accepted: {report.problems[0]}")
             frame = report.frame
-        return self._within_memory_budget(frame, generation)
+        # Date-like text (2018-01-01) becomes datetimes once per generation, not per chart.
+        return self._within_memory_budget(parse_time_columns(frame), generation)
 
     def _within_memory_budget(self, frame: pd.DataFrame, generation: str) -> FrameEntry:
         # Data written around the app has no row limit (MAX_ROWS is for uploads): what it

@@ -1,62 +1,90 @@
 """Chart page (``/``): the live dataset, updated by itself when a new generation lands.
 
-Two server callbacks:
+Server callbacks (they only wire; figures come from :mod:`components.figures`):
 
 * :func:`poll_for_new_version` runs on every poll tick. When the generation this
   browser shows is still live it answers HTTP 204 (``PreventUpdate``) after one
   cached lookup. When it changed, it makes sure the new frame loads (warming the
   shared cache) and stores the new generation in this session's ``shown-version``.
-* :func:`render_chart` redraws when the generation or the user's chart choices
-  change: a ``Patch`` of the traces' data on a live update (keeps zoom and legend),
-  a whole figure when the choices change.
+* :func:`sync_view` keeps the view, the controls and the URL's query string in step:
+  a control change writes the query string (a history entry); a link, back/forward or a
+  new generation reads it. The validated view goes to ``chart-view``.
+* :func:`render_chart` draws: a whole figure when the view changes (view path), a
+  ``Patch`` of the traces' data when only the generation changes (data path, keeps zoom).
+* :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
+  visible x range, computed from the shared frame cache and the request alone.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+import pandas as pd
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from auth import sign, unsign
 from components.chart import (
-    build_figure,
+    CONTROL_IDS,
+    CONTROL_INPUTS,
+    CONTROL_OUTPUTS,
     chart_controls,
-    data_patch,
-    drawn_as,
-    fit_choices,
+    control_values,
     graph,
-    message_figure,
-    numeric_columns,
+    view_from_controls,
 )
+from components.data_table import column_defs, data_table, download_controls
+from components.figures import data_update, message_figure, view_figure, zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
+from data_access.roles import ColumnRoles
+from data_access.table_query import PageRequest, TableQueryError, current_table_query
+from data_access.view_state import ViewState, filter_rows
+from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
 
-# The chart only draws generations the poll handed out: the browser cannot ask for any other
-# (an old, rolled-back version, or a made-up one that would bypass the cache).
-GENERATION_TOKEN_PURPOSE = "shown-generation"
+# The chart only draws generations the poll handed out (GENERATION_TOKEN_PURPOSE): the browser
+# cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
+
+# An admin's publish note is at most 500 characters (contract C1); never show more than that.
+MAX_DESCRIPTION_CHARS = 500
+EMPTY_PAGE = {"rowData": [], "rowCount": 0}
 
 
 def layout(**_query: Any) -> dbc.Container:
     settings = current_settings()
     return dbc.Container(
         [
-            html.H1("Live data", className="h3 mt-3"),
-            html.P(f"Data: {current_live_data().source.name}", className="text-muted small mb-2", id="data-location"),
+            html.H1(settings.dashboard_title, className="h3 mt-3", id="dashboard-title"),
+            html.P(settings.dashboard_description, className="mb-1", hidden=not settings.dashboard_description),
+            html.P(id="version-description", className="text-muted small mb-2"),
             live_status_bar(settings.poll_interval_seconds),
-            chart_controls(),
-            graph(),
-            dcc.Store(id="chart-choices", storage_type="session"),
-            dcc.Store(id="rendered-chart"),
+            *chart_section(),
+            download_controls(),
+            data_table(),
+            dcc.Store(id="data-table-key"),
         ],
         fluid=True,
     )
+
+
+def chart_section() -> list[Any]:
+    """The chart, its controls and the stores behind them (the view lives in the URL)."""
+    return [
+        # refresh=False: setting ``search`` pushes a history entry without reloading or re-routing the page.
+        dcc.Location(id="chart-url", refresh=False),
+        dcc.Store(id="chart-view"),  # the validated view: ViewState.to_dict()
+        dcc.Store(id="rendered-chart"),  # what is drawn: generation, view and trace signature
+        dcc.Store(id="chart-range"),  # the zoomed x range, so live updates keep its detail
+        chart_controls(),
+        graph(),
+    ]
 
 
 def _shown_version(version: DataVersion) -> dict[str, Any]:
@@ -67,6 +95,8 @@ def _shown_version(version: DataVersion) -> dict[str, Any]:
         "updated": version.updated,
         "size": version.size,
         "uploaded_by": version.metadata.get("uploaded_by", ""),
+        "version": version.metadata.get("version", ""),
+        "description": version.metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
         "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -87,7 +117,12 @@ def poll_for_new_version(_trigger: Any, shown: dict | None, status: dict | None)
     if not check.ok:
         return _report(status, {"error": check.error, "kind": "unreadable" if check.permanent else "unreachable"})
     if check.version is None:
-        empty = {"empty": True, "location": live_data.source.location}
+        if shown and shown.get("generation"):
+            # Removed after it was shown: keep the last chart and say when it went.
+            if status and status.get("kind") == "removed":
+                raise PreventUpdate
+            return no_update, {"kind": "removed", "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        empty = {"empty": True}
         if shown == empty:
             return _report(status, None)
         return empty, None
@@ -109,65 +144,230 @@ def _report(current_status: dict | None, new_status: dict | None) -> tuple:
     return no_update, new_status
 
 
-@callback(
-    Output("chart-graph", "figure"),
-    Output("chart-x", "options"),
-    Output("chart-y", "options"),
-    Output("chart-x", "value"),
-    Output("chart-y", "value"),
-    Output("chart-kind", "value"),
-    Output("chart-choices", "data"),
-    Output("rendered-chart", "data"),
-    Input("shown-version", "data"),
-    Input("chart-x", "value"),
-    Input("chart-y", "value"),
-    Input("chart-kind", "value"),
-    State("chart-choices", "data"),
-    State("rendered-chart", "data"),
-)
-def render_chart(
-    shown: dict | None,
-    x_column: str | None,
-    y_columns: list[str] | None,
-    kind: str | None,
-    saved_choices: dict | None,
-    rendered: dict | None,
-) -> tuple:
-    """Draw the shown generation with this session's choices (Patch on a pure data update)."""
-    if not shown:
+def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
+    """The generation this browser was handed (signature checked), its frame and roles; else no update."""
+    if not shown or shown.get("empty"):
         raise PreventUpdate
-    if shown.get("empty"):
-        message = f"No data published yet at {shown.get('location', 'the configured location')}"
-        return (message_figure(message), *([no_update] * 7))
-    generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
-    if generation is None or generation != shown.get("generation"):
+    generation = _shown_generation(shown)
+    if generation is None:
         raise PreventUpdate
+    live_data = current_live_data()
     try:
-        frame = current_live_data().frame(generation)
+        return generation, live_data.frame(generation), live_data.roles(generation)
     except DataUnavailable:
         # The poll reports the outage; keep whatever the page shows.
         raise PreventUpdate from None
 
-    data_changed = ctx.triggered_id == "shown-version"
-    if data_changed:
-        requested = (rendered or {}).get("choices") or saved_choices
+
+@callback(
+    output={
+        "search": Output("chart-url", "search"),
+        "view": Output("chart-view", "data"),
+        "notice": Output("chart-notice", "children"),
+        "controls": CONTROL_OUTPUTS,
+    },
+    inputs={
+        "search": Input("chart-url", "search"),
+        "shown": Input("shown-version", "data"),
+        "controls": CONTROL_INPUTS,
+        "current": State("chart-view", "data"),
+    },
+)
+def sync_view(search: str | None, shown: dict | None, controls: dict[str, Any], current: dict | None) -> dict:
+    """Controls → view → query string, or query string (a link, back/forward, new data) → view → controls."""
+    _generation, _frame, roles = _data(shown)
+    from_controls = ctx.triggered_id in CONTROL_IDS
+    if from_controls:
+        wanted, notices = view_from_controls(controls, ViewState.from_dict(current)), []
     else:
-        requested = {"x": x_column, "y": y_columns, "kind": kind}
-    choices = fit_choices(requested, frame)
+        wanted, notices = ViewState.from_query(search)
+    view, stale = wanted.resolve(roles)
+    view_data = view.to_dict()
+    return {
+        "search": view.to_query() if from_controls else no_update,
+        "view": view_data if view_data != current else no_update,
+        "notice": " ".join(notices + stale),
+        "controls": control_values(view, roles, roles.time_spans.get(roles.primary_time or "")),
+    }
+
+
+@callback(
+    Output("chart-graph", "figure"),
+    Output("rendered-chart", "data"),
+    Output("chart-range", "data"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+    State("rendered-chart", "data"),
+    State("chart-range", "data"),
+)
+def render_chart(shown: dict | None, view_data: dict | None, rendered: dict | None, x_range: list | None) -> tuple:
+    """View path: a whole figure for a new view. Data path: a Patch of the data for a new generation."""
+    if shown and shown.get("empty"):
+        return message_figure("No data published yet"), None, None
+    generation, frame, roles = _data(shown)
+    view, _ = ViewState.from_dict(view_data).resolve(roles)
     max_points = current_settings().max_chart_points
-    drawn = drawn_as(choices, len(frame), max_points)
-    if data_changed and rendered and rendered.get("choices") == choices and rendered.get("drawn_as") == drawn:
-        figure: Any = data_patch(frame, choices, max_points)
+    drawn = rendered or {}
+    if "chart-view.data" in ctx.triggered_prop_ids or drawn.get("view") != view.to_query():
+        figure, signature = view_figure(frame, roles, view, max_points)
+        x_range = None  # a new view starts unzoomed
     else:
-        figure = build_figure(frame, choices, max_points)
-    columns = [str(column) for column in frame.columns]
-    return (
-        figure,
-        columns,
-        numeric_columns(frame),
-        choices["x"],
-        choices["y"],
-        choices["kind"],
-        choices,
-        {"generation": generation, "choices": choices, "drawn_as": drawn},
+        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), x_range)
+    return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
+
+
+@callback(
+    Output("chart-graph", "figure", allow_duplicate=True),
+    Output("chart-range", "data", allow_duplicate=True),
+    Input("chart-graph", "relayoutData"),
+    State("shown-version", "data"),
+    State("chart-view", "data"),
+    State("rendered-chart", "data"),
+    prevent_initial_call=True,
+)
+def resolve_zoom(relayout: dict | None, shown: dict | None, view_data: dict | None, rendered: dict | None) -> tuple:
+    """Zoom or pan: the traces' data again, at full detail for the visible x range (stateless)."""
+    x_range = visible_x_range(relayout)
+    generation, frame, roles = _data(shown)
+    view, _ = ViewState.from_dict(view_data).resolve(roles)
+    if not rendered or rendered.get("generation") != generation or rendered.get("view") != view.to_query():
+        raise PreventUpdate  # the page is between two drawings; the next render settles it
+    patch = zoom_patch(frame, roles, view, current_settings().max_chart_points, x_range or None)
+    if patch is None:
+        raise PreventUpdate
+    return patch, x_range or None
+
+
+def visible_x_range(relayout: dict | None) -> list | None:
+    """The x range of a plotly relayout event: [low, high], ``[]`` for "everything", else no update."""
+    relayout = relayout or {}
+    if relayout.get("xaxis.autorange"):
+        return []
+    if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
+        return [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
+    if isinstance(relayout.get("xaxis.range"), list) and len(relayout["xaxis.range"]) == 2:
+        return list(relayout["xaxis.range"])
+    raise PreventUpdate  # a y-only zoom, a resize, a legend click: nothing to re-resolve
+
+
+clientside_callback(
+    ClientsideFunction(namespace="chart", function_name="toggleOptions"),
+    Output("chart-options", "is_open"),
+    Input("chart-options-toggle", "n_clicks"),
+    State("chart-options", "is_open"),
+    prevent_initial_call=True,
+)
+
+
+# A visitor arriving while storage is down sees why the chart is empty, not "Loading…" forever.
+dash.clientside_callback(
+    ClientsideFunction(namespace="chartPage", function_name="placeholder"),
+    Output("chart-graph", "figure", allow_duplicate=True),
+    Input("storage-status", "data"),
+    State("shown-version", "data"),
+    prevent_initial_call=True,
+)
+
+
+# -- data table and downloads (rows the chart's filters select) ------------------------------
+
+
+# New version or other filters: the grid drops its cached blocks and asks again.
+dash.clientside_callback(
+    ClientsideFunction(namespace="dataTable", function_name="refresh"),
+    Output("data-table-key", "data"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+)
+
+
+@callback(Output("version-description", "children"), Input("shown-version", "data"))
+def version_description(shown: dict | None) -> str:
+    """The note the admin typed when publishing the shown version (empty when none)."""
+    return str((shown or {}).get("description") or "")
+
+
+def _shown_generation(shown: dict | None) -> str | None:
+    """The generation this session was handed (checked against its signature), else ``None``."""
+    if not shown:
+        return None
+    generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
+    return generation if generation is not None and generation == shown.get("generation") else None
+
+
+def _filters_only(view_data: dict | None) -> ViewState:
+    """The part of the chart's view that selects rows: date range and value filters."""
+    view = ViewState.from_dict(view_data)
+    return ViewState(date_from=view.date_from, date_to=view.date_to, filters=view.filters)
+
+
+@callback(
+    Output("data-table", "columnDefs"),
+    Input("shown-version", "data"),
+    State("data-table", "columnDefs"),
+)
+def table_columns(shown: dict | None, current: list | None) -> list[dict[str, Any]]:
+    """One grid column per data column; unchanged columns send nothing (the grid keeps its state)."""
+    generation = _shown_generation(shown)
+    if generation is None:
+        raise PreventUpdate
+    try:
+        columns = column_defs(current_live_data().frame(generation))
+    except DataUnavailable:
+        raise PreventUpdate from None
+    if columns == current:
+        raise PreventUpdate
+    return columns
+
+
+@callback(
+    Output("data-table", "getRowsResponse"),
+    Output("data-table-count", "children"),
+    Input("data-table", "getRowsRequest"),
+    State("shown-version", "data"),
+    State("chart-view", "data"),
+    prevent_initial_call=True,
+)
+def table_rows(request: dict | None, shown: dict | None, view_data: dict | None) -> tuple:
+    """One block of rows, sorted and filtered on the server, among the rows the chart's filters select."""
+    generation = _shown_generation(shown)
+    if generation is None:
+        return EMPTY_PAGE, ""
+    live_data = current_live_data()
+    try:
+        frame = live_data.frame(generation)
+        page_request = PageRequest.from_grid(request, frame)
+    except (DataUnavailable, TableQueryError):
+        return EMPTY_PAGE, ""
+    view = _filters_only(view_data)
+    table = current_table_query()
+    selected = table.selection(
+        frame, generation, view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation))
     )
+    page = table.page(frame, generation, page_request, selected)
+    return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))
+
+
+def _count_text(matching: int, total: int) -> str:
+    noun = "row" if total == 1 else "rows"
+    return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
+
+
+@callback(
+    Output("download-csv", "href"),
+    Output("download-parquet", "href"),
+    Output("download-csv", "className"),
+    Output("download-parquet", "className"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+    Input("download-filtered", "value"),
+)
+def download_links(shown: dict | None, view_data: dict | None, only_filtered: bool) -> tuple:
+    """Links to the shown version as CSV and Parquet (with the chart's filters when asked)."""
+    classes = "btn btn-outline-primary btn-sm"
+    if _shown_generation(shown) is None:
+        return None, None, classes + " disabled", classes + " disabled"
+    query = {"token": shown["token"]}
+    filters = _filters_only(view_data).to_query().lstrip("?") if only_filtered else ""
+    suffix = f"?{urlencode(query)}" + (f"&{filters}" if filters else "")
+    return f"/download/data.csv{suffix}", f"/download/data.parquet{suffix}", classes, classes

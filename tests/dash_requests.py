@@ -47,24 +47,17 @@ def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> 
     return client.post("/_dash-update-component", json=poll_payload(shown, status))
 
 
-RENDER_OUTPUTS = [
-    "chart-graph.figure",
-    "chart-x.options",
-    "chart-y.options",
-    "chart-x.value",
-    "chart-y.value",
-    "chart-kind.value",
-    "chart-choices.data",
-    "rendered-chart.data",
-]
+RENDER_OUTPUTS = ["chart-graph.figure", "rendered-chart.data", "chart-range.data"]
 
 
-def render_payload(shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> dict:
+def render_payload(
+    shown: dict | None, view: dict | None = None, rendered: dict | None = None, x_range: list | None = None
+) -> dict:
     """The body of the chart page's render callback, triggered by a new ``shown-version``."""
-    inputs = {"shown-version.data": shown, "chart-x.value": None, "chart-y.value": None, "chart-kind.value": None}
-    return callback_payload(RENDER_OUTPUTS, inputs, {"chart-choices.data": choices, "rendered-chart.data": rendered})
+    inputs = {"shown-version.data": shown, "chart-view.data": view}
+    return callback_payload(RENDER_OUTPUTS, inputs, {"rendered-chart.data": rendered, "chart-range.data": x_range})
 
 
-def render(client: Any, shown: dict | None, choices: dict | None = None, rendered: dict | None = None) -> Any:
+def render(client: Any, shown: dict | None, view: dict | None = None, rendered: dict | None = None) -> Any:
     """The chart page's render callback, through a Flask test client."""
-    return client.post("/_dash-update-component", json=render_payload(shown, choices, rendered))
+    return client.post("/_dash-update-component", json=render_payload(shown, view, rendered))

@@ -57,7 +57,7 @@ def test_render_builds_the_sample_bars_and_patches_only_data_on_update(bucket, g
     _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
     time.sleep(gcs_settings.version_cache_seconds + 0.05)
     shown = poll(client, shown=shown).json["response"]["shown-version"]["data"]
-    update = render(client, shown, choices=rendered["choices"], rendered=rendered)
+    update = render(client, shown, rendered=rendered)
     patched = update.json["response"]["chart-graph"]["figure"]
     assert patched["__dash_patch_update"] == "__dash_patch_update"
     changed_paths = {tuple(op["location"]) for op in patched["operations"]}

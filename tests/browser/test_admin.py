@@ -207,7 +207,9 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
     assert viewer.execute_script("return window.__noReload;") == 1  # same page, no reload
     assert server.count("/") == 1
     wait_until(
-        lambda: f"generation {generation} · by {ADMIN}" in freshness(viewer), 2, "freshness text lacks the publication"
+        lambda: f"generation {generation}" in freshness(viewer) and f"· {ADMIN}" in freshness(viewer),
+        2,
+        "the status line lacks the publication",
     )
 
     live = bucket.get_blob(BLOB)

@@ -1,56 +1,151 @@
-"""Figure building: defaults, thinning, trace types, and what a live update may patch."""
+"""Figures from (frame, roles, view): honest defaults, aggregation, downsampling, zoom and live patches."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pandas as pd
+import plotly.express as px
 
-from components.chart import build_figure, data_patch, default_choices, drawn_as, fit_choices
+from components.chart import control_values, view_from_controls
+from components.figures import (
+    MAX_GROUPS,
+    PICK_A_COLUMN,
+    chart_for,
+    data_update,
+    view_figure,
+    zoom_patch,
+)
 from data_access.parsing import transform
+from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
+from data_access.view_state import ViewState
 
 
-def _sample(rows: int) -> pd.DataFrame:
-    ids = np.arange(rows)
-    return transform(pd.DataFrame({"ID": ids, "first_num": ids % 7, "second_num": ids % 5}))
+def _stored(frame: pd.DataFrame) -> pd.DataFrame:
+    return parse_time_columns(pd.read_csv(io.StringIO(frame.to_csv(index=False))))
 
 
-def test_sample_gets_the_seed_bars():
-    assert default_choices(_sample(20)) == {"x": "ID", "y": ["add_num", "multiply_num"], "kind": "bar"}
+def _resolved(frame: pd.DataFrame, view: ViewState | None = None) -> tuple[ColumnRoles, ViewState]:
+    roles = detect_roles(frame)
+    return roles, (view or ViewState()).resolve(roles)[0]
 
 
-def test_choices_that_no_longer_fit_the_data_fall_back_to_defaults():
-    frame = pd.DataFrame({"day": ["a", "b"], "sales": [1, 2]})
-    assert fit_choices({"x": "ID", "y": ["add_num"], "kind": "pie"}, frame) == {
-        "x": "day",
-        "y": ["sales"],
-        "kind": "bar",
-    }
+def _decoded(values: object) -> np.ndarray:
+    """Trace values as numbers, whether sent as a list or as a base64 typed array."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]).newbyteorder("<"))
+    return np.asarray(values, dtype=float)
 
 
-def test_large_tables_are_thinned_and_sent_as_typed_arrays():
-    figure = build_figure(_sample(100_000), {"x": "ID", "y": ["add_num"], "kind": "line"}, max_points=20_000)
+def _spike_series(rows: int) -> pd.DataFrame:
+    values = np.sin(np.arange(rows) / 5_000.0)
+    values[rows // 3 + 17] = 40.0  # one row in a million
+    return pd.DataFrame({"t": pd.date_range("2024-01-01", periods=rows, freq="s"), "signal": values})
+
+
+def test_sample_keeps_the_seed_bars():
+    ids = np.arange(1, 21)
+    frame = transform(pd.DataFrame({"ID": ids, "first_num": ids % 7, "second_num": ids % 5}))
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert [(t["type"], t["name"]) for t in figure["data"]] == [("bar", "add_num"), ("bar", "multiply_num")]
+    assert _decoded(figure["data"][0]["y"]).tolist() == (frame["add_num"]).tolist()
+
+
+def test_category_bars_aggregate_all_rows_and_name_it():
+    frame = _stored(px.data.gapminder())
+    roles, view = _resolved(frame, ViewState(x="continent", y=("lifeExp",), agg="median"))
+    figure, _ = view_figure(frame, roles, view, max_points=100)  # a small budget must not thin aggregates
     trace = figure["data"][0]
-    assert trace["type"] == "scattergl"
-    assert set(trace["y"]) == {"dtype", "bdata"}
-    assert "showing every 5th row" in figure["layout"]["title"]["text"]
+    expected = frame.groupby("continent")["lifeExp"].median()
+    assert trace["type"] == "bar" and trace["x"] == list(expected.index)
+    assert np.allclose(_decoded(trace["y"]), expected.to_numpy())
+    assert figure["layout"]["yaxis"]["title"]["text"] == "median of lifeExp"
+    assert "stack" not in str(figure["layout"].get("barmode"))
 
 
-def test_too_many_bars_are_drawn_as_lines_and_say_so():
-    choices = {"x": "ID", "y": ["add_num"], "kind": "bar"}
-    assert drawn_as(choices, rows=100, max_points=20_000) == "bar"
-    assert drawn_as(choices, rows=50_000, max_points=20_000) == "line-webgl"
-    figure = build_figure(_sample(50_000), choices, max_points=20_000)
-    assert figure["data"][0]["type"] == "scattergl"
-    assert "drawn as lines" in figure["layout"]["title"]["text"]
+def test_scales_far_apart_get_a_second_axis_unless_turned_off():
+    frame = _stored(px.data.gapminder())
+    roles, view = _resolved(frame, ViewState(x="continent", y=("lifeExp", "pop")))
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert [t.get("yaxis") for t in figure["data"]] == [None, "y2"]
+    assert figure["layout"]["yaxis2"]["title"]["text"] == "mean of pop"
+    off = ViewState(x="continent", y=("lifeExp", "pop"), y2="off").resolve(roles)[0]
+    figure, _ = view_figure(frame, roles, off, 20_000)
+    assert [t.get("yaxis") for t in figure["data"]] == [None, None] and "yaxis2" not in figure["layout"]
 
 
-def test_patch_touches_only_trace_data_and_the_title():
-    patch = data_patch(_sample(10), {"x": "ID", "y": ["add_num", "multiply_num"], "kind": "bar"}, 1_000)
-    locations = {tuple(operation["location"]) for operation in patch.to_plotly_json()["operations"]}
-    assert locations == {
-        ("data", 0, "x"),
-        ("data", 0, "y"),
-        ("data", 1, "x"),
-        ("data", 1, "y"),
-        ("layout", "title", "text"),
-    }
+def test_colour_makes_one_trace_per_largest_group_plus_other():
+    frame = _stored(px.data.gapminder())
+    roles, view = _resolved(frame, ViewState(x="year", y=("lifeExp",), kind="line", color="country"))
+    chart = chart_for(frame, roles, view, 20_000)
+    names = [series.name for series in chart.series]
+    assert len(names) == MAX_GROUPS + 1 and names[-1] == "other"
+
+
+def test_cleared_y_asks_for_a_column():
+    frame = _stored(px.data.stocks())
+    roles, view = _resolved(frame, ViewState(x="date", y=()))
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert figure["data"] == [] and figure["layout"]["annotations"][0]["text"] == PICK_A_COLUMN
+
+
+def test_a_one_row_spike_in_a_million_rows_is_drawn_at_full_view():
+    frame = _spike_series(1_000_000)
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    trace = figure["data"][0]
+    y = _decoded(trace["y"])
+    assert len(y) <= 20_000 and y.max() == 40.0
+    assert trace["type"] == "scattergl" and trace["y"]["dtype"] == "f8"
+    assert "showing 20,000 of 1,000,000 points" in figure["layout"]["title"]["text"]
+
+
+def test_zoom_brings_every_row_of_a_narrow_range_back():
+    frame = _spike_series(1_000_000)
+    roles, view = _resolved(frame)
+    low, high = "2024-01-02 00:00:00", "2024-01-02 00:30:00"
+    full = chart_for(frame, roles, view, 20_000).series[0]
+    in_range = (full.x >= np.datetime64(low)) & (full.x <= np.datetime64(high))
+    patch = zoom_patch(frame, roles, view, 20_000, [low, high]).to_plotly_json()["operations"]
+    x = _decoded(next(op for op in patch if op["location"] == ["data", 0, "x"])["params"]["value"])
+    inside = (x >= pd.Timestamp(low).value / 1e6) & (x <= pd.Timestamp(high).value / 1e6)
+    assert inside.sum() == 1_801 > in_range.sum()  # every second of the half hour
+    title = next(op for op in patch if op["location"] == ["layout", "title", "text"])["params"]["value"]
+    assert "points in view" in title
+
+
+def test_unsorted_x_is_sampled_with_its_extremes_and_said_so():
+    generator = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": generator.normal(size=200_000), "b": generator.normal(size=200_000)})
+    frame.loc[123_456, "b"] = 99.0
+    roles, view = _resolved(frame, ViewState(x="a", y=("b",), kind="scatter"))
+    chart = chart_for(frame, roles, view, 5_000)
+    assert len(chart.series[0].y) == 5_000 and chart.series[0].y.max() == 99.0
+    figure, _ = view_figure(frame, roles, view, 5_000)
+    assert "showing 5,000 of 200,000 points" in figure["layout"]["title"]["text"]
+
+
+def test_live_update_patches_only_data_when_the_traces_stay_the_same():
+    frame = _stored(px.data.stocks())
+    roles, view = _resolved(frame)
+    _, drawn = view_figure(frame, roles, view, 20_000)
+    newer = frame.assign(GOOG=frame["GOOG"] * 2)
+    patch, _ = data_update(newer, detect_roles(newer), view, 20_000, drawn, None)
+    locations = {tuple(op["location"]) for op in patch.to_plotly_json()["operations"]}
+    assert ("data", 0, "y") in locations and ("layout", "title", "text") in locations
+    assert not any(location[:2] == ("layout", "xaxis") for location in locations)
+    fewer = frame.drop(columns=["MSFT"])
+    figure, _ = data_update(fewer, detect_roles(fewer), view.resolve(detect_roles(fewer))[0], 20_000, drawn, None)
+    assert len(figure["data"]) == 5  # the traces changed: a whole figure
+
+
+def test_controls_round_trip_the_view_and_offer_only_drawable_columns():
+    frame = _stored(px.data.gapminder())
+    roles, view = _resolved(frame, ViewState(x="year", y=("pop",), kind="area", filters={"continent": ("Asia",)}))
+    values = control_values(view, roles, roles.time_spans.get("year"))
+    assert "iso_alpha" not in values["y_options"] and "country" not in values["y_options"]
+    assert values["dates_min"] == "1952-01-01"
+    assert view_from_controls(values, view) == view

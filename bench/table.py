@@ -1,0 +1,201 @@
+"""Data table and download benchmark: ``python -m bench.table [--rows 1000000 10000000]``.
+
+(d) table pages: server time of one grid request (parse, filter, sort, JSON-ready records) on
+    the cached frame — first page, sorted first page, a deep sorted page before and after the
+    per-process sort order exists, and the chart's filter plus a grid filter;
+(e) downloads: throughput and peak memory of the streamed CSV/Parquet writers, side by side
+    with writing the whole file at once (``to_csv`` / ``to_parquet``). Each download runs in
+    its own process so its memory is measured alone; one 10M-row job at a time.
+
+Bounded: a fixed number of repeats per figure, nothing served, nothing contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_access.downloads import file_chunks
+from data_access.roles import detect_roles
+from data_access.table_query import PageRequest, TableQuery
+from data_access.view_state import ViewState, filter_rows
+
+REPEATS = 5
+CITIES = np.array(["Oslo", "Lima", "Rome", "Kyiv", "Bern"])
+NOTES = np.array([f"note {i}" for i in range(98)] + ["=SUM(A1)", "-3"])
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A table shaped like real data: time, category, measures, a text note (some formula-like)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2020-01-01", periods=rows, freq="s"),
+            "city": pd.Series(CITIES[rng.integers(0, len(CITIES), rows)], dtype="str"),
+            "value": rng.normal(100, 15, rows),
+            "quantity": rng.integers(0, 1_000, rows),
+            "note": pd.Series(NOTES[rng.integers(0, len(NOTES), rows)], dtype="str"),
+        }
+    )
+
+
+def _ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def table_timings(frame: pd.DataFrame) -> list[tuple[str, float]]:
+    """Milliseconds per grid request for the cases the table meets."""
+    n = len(frame)
+    roles = detect_roles(frame)
+    value_desc = [{"colId": "c2", "sort": "desc"}]
+
+    def request(start: int, sort: list | None = None, filters: dict | None = None) -> PageRequest:
+        body = {"startRow": start, "endRow": start + 100, "sortModel": sort or [], "filterModel": filters or {}}
+        return PageRequest.from_grid(body, frame)
+
+    def cold_query(body: PageRequest) -> Callable[[], object]:
+        return lambda: TableQuery().page(frame, "g", body)
+
+    warm = TableQuery()
+    deep = request(n // 2, value_desc)
+    started = time.perf_counter()
+    warm.page(frame, "g", deep)
+    deep_cold_ms = (time.perf_counter() - started) * 1000
+    view = ViewState(filters={"city": ("Lima",)})
+    grid_filter = {"c3": {"filterType": "number", "type": "greaterThan", "filter": 500}}
+
+    def filtered(query: TableQuery) -> object:
+        selected = query.selection(frame, "g", view.to_query(), lambda rows: filter_rows(rows, view, roles))
+        return query.page(frame, "g", request(0, value_desc, grid_filter), selected)
+
+    return [
+        ("first page", _ms(cold_query(request(0)))),
+        ("first page sorted by a number (cold)", _ms(cold_query(request(0, value_desc)))),
+        ("first page sorted by text (cold, full sort)", _ms(cold_query(request(0, [{"colId": "c1"}])), 1)),
+        ("middle page sorted, first time (full sort, kept)", deep_cold_ms),
+        ("middle page sorted, order kept", _ms(lambda: warm.page(frame, "g", deep))),
+        ("chart filter + grid filter + sort, first time", _ms(lambda: filtered(TableQuery()), 1)),
+        ("chart filter + grid filter + sort, selection kept", _ms(lambda: filtered(warm))),
+    ]
+
+
+class PeakMemory:
+    """The largest resident set size seen while running (sampled every 5 ms from /proc)."""
+
+    def __init__(self) -> None:
+        self.peak = self.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self.now())
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
+def _whole_file(frame: pd.DataFrame, file_format: str) -> Iterator[bytes]:
+    if file_format == "csv":
+        yield frame.to_csv(index=False).encode()
+    else:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        yield buffer.getvalue()
+
+
+def download_worker(rows: int, file_format: str, method: str) -> dict[str, float]:
+    """Run in a child process: time and memory of writing one file of ``rows`` rows."""
+    frame = make_frame(rows)
+    baseline = PeakMemory.now()
+    pieces = file_chunks(frame, file_format) if method == "streamed" else _whole_file(frame, file_format)
+    written = 0
+    started = time.perf_counter()
+    with PeakMemory() as memory:
+        for piece in pieces:
+            written += len(piece)  # a socket would take the piece here; nothing else keeps it
+            del piece
+    seconds = time.perf_counter() - started
+    return {"bytes": written, "seconds": seconds, "extra_peak_bytes": memory.peak - baseline}
+
+
+def run_download(rows: int, file_format: str, method: str) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.table", "--worker", str(rows), file_format, method]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=900).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for cells in [headers, ["-" * width for width in widths], *rows]:
+        print("| " + " | ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--worker", nargs=3, metavar=("ROWS", "FORMAT", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        rows, file_format, method = args.worker
+        print(json.dumps(download_worker(int(rows), file_format, method)))
+        return 0
+
+    print("(d) Table page, server time per grid request (ms, median of 5; 'first time' runs once)\n")
+    timings = {rows: table_timings(make_frame(rows)) for rows in args.rows}
+    labels = [label for label, _ in timings[args.rows[0]]]
+    headers = ["request", *[f"{rows:,} rows" for rows in args.rows]]
+    print_table(headers, [[label, *[f"{dict(timings[r])[label]:.1f}" for r in args.rows]] for label in labels])
+
+    print("\n(e) Downloads: streamed (ours) vs whole file at once; memory = peak RSS above the loaded frame\n")
+    lines = []
+    for rows in args.rows:
+        for file_format in ("csv", "parquet"):
+            ours = run_download(rows, file_format, "streamed")
+            whole = run_download(rows, file_format, "whole")
+            lines.append(
+                [
+                    f"{rows:,}",
+                    file_format,
+                    f"{ours['bytes'] / 2**20:,.0f}",
+                    f"{ours['bytes'] / 2**20 / ours['seconds']:.0f} / {whole['bytes'] / 2**20 / whole['seconds']:.0f}",
+                    f"{ours['extra_peak_bytes'] / 2**20:,.0f} / {whole['extra_peak_bytes'] / 2**20:,.0f}",
+                    f"{whole['extra_peak_bytes'] / max(ours['extra_peak_bytes'], 1):.1f}×",
+                ]
+            )
+    headers = ["rows", "format", "file MB", "MB/s ours / whole", "peak MB ours / whole", "memory whole / ours"]
+    print_table(headers, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

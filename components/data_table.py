@@ -1,0 +1,93 @@
+"""The data table under the chart, and the download controls.
+
+The grid is AG Grid's *infinite* row model (served from this app, no CDN): the
+browser holds only the blocks of rows it shows; paging, sorting and filtering run
+on the server against the cached frame (:mod:`data_access.table_query`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from data_access.table_query import column_field
+
+# Rows per request and requests kept in the browser (a 10M-row table is never sent whole).
+BLOCK_ROWS = 100
+BLOCKS_KEPT = 20
+
+
+def _filter_for(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "agTextColumnFilter"
+    if pd.api.types.is_numeric_dtype(values):
+        return "agNumberColumnFilter"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "agDateColumnFilter"
+    return "agTextColumnFilter"
+
+
+def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One grid column per frame column; fields are ``c0``, ``c1``… (names may contain dots)."""
+    definitions = []
+    for index, column in enumerate(frame.columns):
+        definition = {
+            "field": column_field(index),
+            "headerName": str(column),
+            "headerTooltip": str(column),
+            "filter": _filter_for(frame[column]),
+        }
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            definition["type"] = "numericColumn"  # right-aligned
+        definitions.append(definition)
+    return definitions
+
+
+def data_table() -> dbc.Card:
+    """The grid in a card that scrolls sideways by itself (never the page)."""
+    grid = dag.AgGrid(
+        id="data-table",
+        rowModelType="infinite",
+        columnDefs=[],
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 110, "filterParams": {"maxNumConditions": 2}},
+        dashGridOptions={
+            "cacheBlockSize": BLOCK_ROWS,
+            "maxBlocksInCache": BLOCKS_KEPT,
+            "infiniteInitialRowCount": 1,
+            "rowBuffer": 10,
+        },
+        columnSize="autoSize",
+        style={"height": "420px", "width": "100%"},
+        className="ag-theme-quartz",
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [html.Span("Rows", className="fw-semibold"), html.Span(id="data-table-count", className="ms-2 small")],
+                className="d-flex align-items-baseline",
+            ),
+            dbc.CardBody(grid, className="p-0 data-table-body"),
+        ],
+        className="mt-3 mb-3",
+    )
+
+
+def download_controls() -> html.Div:
+    """ "Download CSV" / "Download Parquet" links and the choice of all rows or only the filtered ones."""
+    return html.Div(
+        [
+            html.A("Download CSV", id="download-csv", className="btn btn-outline-primary btn-sm disabled", download=""),
+            html.A(
+                "Download Parquet",
+                id="download-parquet",
+                className="btn btn-outline-primary btn-sm disabled",
+                download="",
+            ),
+            dbc.Switch(id="download-filtered", label="only the rows the filters select", value=True, className="mb-0"),
+        ],
+        className="d-flex flex-wrap align-items-center gap-2 mt-2",
+    )

@@ -1,0 +1,210 @@
+"""What each column of a table is for: time, category, measure, identifier or plain text.
+
+Computed once per generation next to the cached frame (``LiveData.roles``), never per
+request: the chart's defaults, its controls and the filters all read these roles.
+
+* **time**: datetimes, date-like text such as ``2018-01-01`` (converted to datetimes once,
+  by :func:`parse_time_columns`, when the frame is loaded), and integer year columns
+  (named like ``year``, values 1000–3000).
+* **category**: text or booleans of modest cardinality (a colour, a value picker, bars).
+* **measure**: numbers that are not identifiers: what a chart draws by default.
+* **identifier**: names like ``id``, ``*_id``, ``iso_*``, unique increasing integers, and
+  constant columns. Drawn only when someone asks for them.
+* **text**: everything else (free text, unique names).
+
+Each numeric or time column also records whether it is sorted ascending: downsampling and
+zoom (a binary search for the visible range) need sorted x.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+TIME = "time"
+CATEGORY = "category"
+MEASURE = "measure"
+IDENTIFIER = "identifier"
+TEXT = "text"
+
+# A category may have this many distinct values at most (bars, colours and pickers stay usable).
+MAX_CATEGORY_VALUES = 200
+# Text columns with more distinct values than this share of rows are names, not categories.
+MAX_CATEGORY_SHARE = 0.5
+# Date-like text is recognised from this many non-empty values before the whole column is parsed.
+DATE_SAMPLE_SIZE = 200
+
+_IDENTIFIER_NAME = re.compile(r"^(id|.*[_ .-]id|iso[_ .-].*|index|unnamed: ?\d+)$", re.IGNORECASE)
+_YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr)s?($|[_ .-])", re.IGNORECASE)
+_DATE_TEXT = re.compile(
+    r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+    r"|^\d{4}/\d{1,2}/\d{1,2}$"
+)
+
+
+@dataclass(frozen=True)
+class ColumnRoles:
+    """The role of every column (in frame order), which columns are sorted, and category values."""
+
+    roles: Mapping[str, str]
+    sorted_columns: frozenset[str] = frozenset()
+    #: For each category column, its values as text, most frequent first.
+    category_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rows: int = 0
+    numeric_columns: frozenset[str] = frozenset()
+    #: Numeric or time columns with repeated values and few distinct ones (years, sizes): as x they group rows.
+    discrete_columns: frozenset[str] = frozenset()
+    #: First and last day of each time column (``YYYY-MM-DD``; years for year columns), for date pickers.
+    time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def columns(self, role: str) -> list[str]:
+        """The columns with ``role``, in frame order."""
+        return [column for column, column_role in self.roles.items() if column_role == role]
+
+    @property
+    def time(self) -> list[str]:
+        return self.columns(TIME)
+
+    @property
+    def category(self) -> list[str]:
+        return self.columns(CATEGORY)
+
+    @property
+    def measure(self) -> list[str]:
+        return self.columns(MEASURE)
+
+    @property
+    def identifier(self) -> list[str]:
+        return self.columns(IDENTIFIER)
+
+    @property
+    def primary_time(self) -> str | None:
+        """The time column date filters apply to: the first sorted one, else the first one."""
+        times = self.time
+        sorted_times = [column for column in times if column in self.sorted_columns]
+        return (sorted_times or times or [None])[0]
+
+    def is_sorted(self, column: str) -> bool:
+        return column in self.sorted_columns
+
+    def numeric(self) -> list[str]:
+        """Columns a y axis can draw (numbers, not booleans), in frame order."""
+        return [column for column in self.roles if column in self.numeric_columns]
+
+
+def is_date_text(values: pd.Series) -> bool:
+    """Whether a text column holds dates like ``2018-01-01`` (checked on a sample)."""
+    sample = values.dropna().head(DATE_SAMPLE_SIZE)
+    if sample.empty or not (pd.api.types.is_string_dtype(sample) or sample.dtype == object):
+        return False
+    return bool(sample.map(lambda value: isinstance(value, str) and bool(_DATE_TEXT.match(value.strip()))).all())
+
+
+def parse_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with date-like text columns turned into datetimes (other columns untouched).
+
+    A column is converted only when every non-empty value parses: a mostly-dates column with
+    stray text stays text rather than silently losing those cells.
+    """
+    converted = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        if not is_date_text(values):
+            continue
+        parsed = pd.to_datetime(values.str.strip(), format="ISO8601", errors="coerce")
+        if parsed.isna().sum() == values.isna().sum():
+            converted[column] = parsed
+    # assign() shares the other columns' data (copy-on-write): no copy of the whole table.
+    return frame.assign(**converted) if converted else frame
+
+
+def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
+    """The role of each column of ``frame`` (run :func:`parse_time_columns` first)."""
+    roles: dict[str, str] = {}
+    sorted_columns: set[str] = set()
+    category_values: dict[str, tuple[str, ...]] = {}
+    numeric_columns: set[str] = set()
+    discrete_columns: set[str] = set()
+    time_spans: dict[str, tuple[str, str]] = {}
+    for column in frame.columns:
+        name = str(column)
+        values = frame[column]
+        role = _role_of(name, values)
+        roles[name] = role
+        if _is_number(values):
+            numeric_columns.add(name)
+        if role == CATEGORY:
+            counts = values.astype("string").value_counts(dropna=True)
+            category_values[name] = tuple(str(value) for value in counts.index)
+        if role == TIME and values.notna().any():
+            time_spans[name] = (_day(values.min()), _day(values.max()))
+        if _is_number_or_time(values):
+            if values.is_monotonic_increasing and not values.hasnans:
+                sorted_columns.add(name)
+            if _distinct_at_most(values, MAX_CATEGORY_VALUES) and not values.is_unique:
+                discrete_columns.add(name)
+    return ColumnRoles(
+        roles,
+        frozenset(sorted_columns),
+        category_values,
+        len(frame),
+        frozenset(numeric_columns),
+        frozenset(discrete_columns),
+        time_spans,
+    )
+
+
+def _day(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return f"{int(value):04d}-01-01"  # a year column
+
+
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _is_number_or_time(values: pd.Series) -> bool:
+    return _is_number(values) or pd.api.types.is_datetime64_any_dtype(values)
+
+
+def _role_of(name: str, values: pd.Series) -> str:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return TIME
+    if pd.api.types.is_bool_dtype(values):
+        return CATEGORY
+    if pd.api.types.is_numeric_dtype(values):
+        return _numeric_role(name, values)
+    if _IDENTIFIER_NAME.match(name) or _distinct_at_most(values, 1):
+        return IDENTIFIER
+    limit = min(MAX_CATEGORY_VALUES, max(2, int(len(values) * MAX_CATEGORY_SHARE)))
+    return CATEGORY if _distinct_at_most(values, limit) else TEXT
+
+
+def _numeric_role(name: str, values: pd.Series) -> str:
+    if _IDENTIFIER_NAME.match(name) or _distinct_at_most(values, 1):
+        return IDENTIFIER
+    is_integer = pd.api.types.is_integer_dtype(values)
+    if _YEAR_NAME.search(name) and is_integer and len(values) and values.min() >= 1000 and values.max() <= 3000:
+        return TIME
+    if (
+        pd.api.types.is_integer_dtype(values)
+        and len(values) > 1
+        and values.is_monotonic_increasing
+        and values.is_unique
+    ):
+        return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
+    return MEASURE
+
+
+def _distinct_at_most(values: pd.Series, limit: int) -> bool:
+    """``values.nunique() <= limit``, answered from a head sample first when that already says no."""
+    head = values.head(10_000)
+    if head.nunique(dropna=True) > limit:
+        return False
+    return values.nunique(dropna=True) <= limit

@@ -1,0 +1,345 @@
+"""The chart's view (columns, chart type, aggregation, colour, filters) and its URL form.
+
+A view travels in the page's query string, so a copied link opens the same view::
+
+    ?x=date&y=GOOG,AAPL&kind=line&agg=mean&color=continent&from=2018-01-01&to=2018-06-30&f.day=Sat&f.day=Sun
+
+``kind`` is ``line``, ``bar``, ``scatter`` or ``area``; ``agg`` is ``sum``, ``mean``, ``median``,
+``min``, ``max`` or ``count``; ``f.<column>`` may repeat (one value each); ``y2`` is ``on`` or ``off``
+(the second y axis; automatic when absent). A field left ``None`` means "the default for this
+data": :meth:`ViewState.resolve` fills it from the column roles. ``y`` empty (``y=``) means the
+person cleared it: the chart says "pick a column" instead of drawing the defaults again.
+
+Nothing here raises on bad input: unknown or stale parameters are dropped with a short notice.
+No Dash imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import numpy as np
+import pandas as pd
+
+from data_access.roles import CATEGORY, ColumnRoles
+
+KINDS = ("line", "bar", "scatter", "area")
+AGGREGATIONS = ("sum", "mean", "median", "min", "max", "count")
+SECOND_AXIS = ("on", "off")
+FILTER_PREFIX = "f."
+# Longer query strings are cut: a URL is not a place to smuggle megabytes into every callback.
+MAX_QUERY_CHARS = 4_000
+MAX_FILTER_VALUES = 50
+# The bundled sample keeps the seed's chart: add_num and multiply_num by ID, as bars.
+SAMPLE_Y = ("add_num", "multiply_num")
+SAMPLE_MAX_BARS = 2_000
+DEFAULT_AGGREGATION = "mean"
+MAX_DEFAULT_MEASURES = 6
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """One chart view; ``None`` fields take the data's defaults."""
+
+    x: str | None = None
+    y: tuple[str, ...] | None = None
+    kind: str | None = None
+    agg: str | None = None
+    color: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    y2: str | None = None
+
+    # -- URL ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_query(cls, search: str | None) -> tuple[ViewState, list[str]]:
+        """Parse a query string (with or without ``?``); second item: notices about what was ignored."""
+        text = (search or "").lstrip("?")
+        notices: list[str] = []
+        if len(text) > MAX_QUERY_CHARS:
+            text = text[:MAX_QUERY_CHARS].rsplit("&", 1)[0]
+            notices.append("The link was too long; its end was ignored.")
+        values: dict[str, Any] = {}
+        filters: dict[str, list[str]] = {}
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if key.startswith(FILTER_PREFIX) and len(key) > len(FILTER_PREFIX):
+                column_values = filters.setdefault(key[len(FILTER_PREFIX) :], [])
+                if value and value not in column_values and len(column_values) < MAX_FILTER_VALUES:
+                    column_values.append(value)
+            elif key in _PARSERS:
+                parsed, notice = _PARSERS[key](value)
+                if notice:
+                    notices.append(notice)
+                elif parsed is not None or key == "y":
+                    values[_FIELD_OF.get(key, key)] = parsed
+            else:
+                notices.append(f"Ignored the unknown link parameter “{key}”.")
+        filters_tuple = {column: tuple(chosen) for column, chosen in filters.items() if chosen}
+        return cls(**values, filters=filters_tuple), notices
+
+    def to_query(self) -> str:
+        """The query string for this view (``?…``), or ``""`` when everything is default."""
+        pairs: list[tuple[str, str]] = []
+        if self.x is not None:
+            pairs.append(("x", self.x))
+        if self.y is not None:
+            pairs.append(("y", ",".join(self.y)))
+        for key, value in (("kind", self.kind), ("agg", self.agg), ("color", self.color)):
+            if value is not None:
+                pairs.append((key, value))
+        for key, value in (("from", self.date_from), ("to", self.date_to), ("y2", self.y2)):
+            if value is not None:
+                pairs.append((key, value))
+        for column, chosen in self.filters.items():
+            pairs.extend((f"{FILTER_PREFIX}{column}", value) for value in chosen)
+        if not pairs:
+            return ""
+        return "?" + urlencode(pairs, quote_via=quote, safe=",:")
+
+    # -- dcc.Store --------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (for a ``dcc.Store``)."""
+        return {
+            "x": self.x,
+            "y": list(self.y) if self.y is not None else None,
+            "kind": self.kind,
+            "agg": self.agg,
+            "color": self.color,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "filters": {column: list(values) for column, values in self.filters.items()},
+            "y2": self.y2,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> ViewState:
+        """The inverse of :meth:`to_dict`; anything malformed becomes the default."""
+        if not isinstance(data, Mapping):
+            return cls()
+        # The store comes back from the browser: re-check it as if it were a link.
+        view, _ = cls.from_query(cls._unchecked(data).to_query())
+        return view
+
+    @classmethod
+    def _unchecked(cls, data: Mapping[str, Any]) -> ViewState:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        y = data.get("y")
+        filters = data.get("filters") if isinstance(data.get("filters"), Mapping) else {}
+        return cls(
+            x=text("x"),
+            y=tuple(str(column) for column in y) if isinstance(y, list | tuple) else None,
+            kind=text("kind"),
+            agg=text("agg"),
+            color=text("color"),
+            date_from=text("date_from"),
+            date_to=text("date_to"),
+            filters={
+                str(column): tuple(str(value) for value in values)
+                for column, values in filters.items()
+                if isinstance(values, list | tuple)
+            },
+            y2=text("y2"),
+        )
+
+    # -- against the data -------------------------------------------------------------
+
+    def resolve(self, roles: ColumnRoles) -> tuple[ViewState, list[str]]:
+        """This view made valid for ``roles``: stale columns dropped (with notices), defaults filled in."""
+        view, notices = self._fit(roles)
+        return view._with_defaults(roles), notices
+
+    def _fit(self, roles: ColumnRoles) -> tuple[ViewState, list[str]]:
+        notices: list[str] = []
+        columns = set(roles.roles)
+
+        def stale(column: str, what: str) -> None:
+            notices.append(f"Column “{column}” is not in this data {what}; showing the default.")
+
+        x = self.x
+        if x is not None and x not in columns:
+            stale(x, "(x axis)")
+            x = None
+        y = self.y
+        if y is not None:
+            drawable = set(roles.numeric()) if self.agg != "count" else columns
+            kept = tuple(column for column in y if column in drawable)
+            for column in y:
+                if column not in drawable:
+                    notices.append(f"Column “{column}” cannot be drawn on the y axis here; it was left out.")
+            y = kept if kept or not y else None
+        color = self.color
+        if color is not None and (roles.roles.get(color) != CATEGORY or color == x):
+            stale(color, "as a colour")
+            color = None
+        filters = {}
+        for column, chosen in self.filters.items():
+            known = set(roles.category_values.get(column, ()))
+            kept_values = tuple(value for value in chosen if value in known)
+            if kept_values:
+                filters[column] = kept_values
+            else:
+                notices.append(f"The filter on “{column}” matches nothing in this data; it was dropped.")
+        date_from, date_to = self.date_from, self.date_to
+        if (date_from or date_to) and roles.primary_time is None:
+            notices.append("This data has no time column; the date range was dropped.")
+            date_from = date_to = None
+        fitted = replace(self, x=x, y=y, color=color, filters=filters, date_from=date_from, date_to=date_to)
+        return fitted, notices
+
+    def _with_defaults(self, roles: ColumnRoles) -> ViewState:
+        default = default_view(roles)
+        x = self.x if self.x is not None else default.x
+        y = self.y
+        if y is None:
+            y = default.y if x == default.x else _default_measures(roles, x)
+        kind = self.kind or (default.kind if x == default.x else _default_kind(roles, x))
+        agg = self.agg or DEFAULT_AGGREGATION
+        return replace(self, x=x, y=y, kind=kind, agg=agg)
+
+    def is_aggregated(self, roles: ColumnRoles) -> bool:
+        """Bars over a category x are an aggregate of all rows per category (never a stacked sum)."""
+        return self.x is not None and roles.roles.get(self.x) == CATEGORY
+
+
+def default_view(roles: ColumnRoles) -> ViewState:
+    """The honest default chart for these columns.
+
+    * the bundled sample: the seed's bars of add_num and multiply_num by ID;
+    * a time column with one row per time: lines of the measures over time;
+    * a category column: bars of the mean of the measures per category, over all rows;
+    * otherwise points (lines when x is sorted) against the first sensible x.
+    """
+    columns = list(roles.roles)
+    if set(SAMPLE_Y) <= set(columns):
+        x = "ID" if "ID" in columns else columns[0]
+        return ViewState(x=x, y=SAMPLE_Y, kind="bar" if roles.rows <= SAMPLE_MAX_BARS else "line")
+    time = roles.primary_time
+    if time is not None and roles.is_sorted(time):
+        return ViewState(x=time, y=_default_measures(roles, time), kind="line")
+    if roles.category:
+        x = min(roles.category, key=lambda column: len(roles.category_values.get(column, ())))
+        return ViewState(x=x, y=_default_measures(roles, x), kind="bar", agg=DEFAULT_AGGREGATION)
+    x = time or _first_sorted(roles) or (roles.measure or columns or [None])[0]
+    return ViewState(x=x, y=_default_measures(roles, x), kind=_default_kind(roles, x))
+
+
+def _default_measures(roles: ColumnRoles, x: str | None) -> tuple[str, ...]:
+    return tuple(column for column in roles.measure if column != x)[:MAX_DEFAULT_MEASURES]
+
+
+def _default_kind(roles: ColumnRoles, x: str | None) -> str:
+    if x is not None and roles.roles.get(x) == CATEGORY:
+        return "bar"
+    return "line" if x is not None and roles.is_sorted(x) else "scatter"
+
+
+def _first_sorted(roles: ColumnRoles) -> str | None:
+    return next((column for column in roles.roles if roles.is_sorted(column)), None)
+
+
+def filter_rows(frame: pd.DataFrame, view: ViewState, roles: ColumnRoles) -> pd.DataFrame:
+    """The rows the view's filters select: ``from``/``to`` on the time column, ``f.<column>`` values.
+
+    Nothing else (no column choice, no aggregation). Without filters the frame itself comes back
+    (no copy); a date range on a sorted time column is a slice found by binary search.
+    """
+    result = frame
+    time = roles.primary_time
+    if time is not None and (view.date_from or view.date_to):
+        result = _date_range(result, time, view.date_from, view.date_to, roles.is_sorted(time))
+    for column, chosen in view.filters.items():
+        if column not in result.columns:
+            continue
+        values = result[column]
+        text = values if pd.api.types.is_string_dtype(values) else values.astype("string")
+        result = result[text.isin(chosen).to_numpy()]
+    return result
+
+
+def _date_range(frame: pd.DataFrame, column: str, start: str | None, end: str | None, is_sorted: bool) -> pd.DataFrame:
+    values = _comparable(frame[column])
+    low = _bound(values, start)
+    high = _bound(values, end)
+    # A bare date as ``to`` includes that whole day: everything before the next midnight.
+    end_is_day = high is not None and len(end.strip()) <= 10 and values.dtype.kind == "M"
+    if end_is_day:
+        high = high + np.timedelta64(1, "D")
+    if is_sorted:
+        first = 0 if low is None else int(np.searchsorted(values, low, side="left"))
+        side = "left" if end_is_day else "right"
+        last = len(values) if high is None else int(np.searchsorted(values, high, side=side))
+        return frame.iloc[first:last]
+    mask = np.ones(len(values), dtype=bool)
+    if low is not None:
+        mask &= values >= low
+    if high is not None:
+        mask &= (values < high) if end_is_day else (values <= high)
+    return frame[mask]
+
+
+def _comparable(values: pd.Series) -> np.ndarray:
+    """The column as a plain numpy array (time zones as UTC), which compares with numpy scalars."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy()
+
+
+def _bound(values: np.ndarray, text: str | None) -> Any:
+    """A ``from``/``to`` value in the column's own type (a year for integer year columns)."""
+    if not text:
+        return None
+    stamp = pd.Timestamp(text.strip())
+    if values.dtype.kind != "M":
+        return stamp.year
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_datetime64()  # numpy compares across resolutions (s, us, ns)
+
+
+def _parse_column(value: str) -> tuple[str | None, str | None]:
+    return (value.strip() or None), None
+
+
+def _parse_columns(value: str) -> tuple[tuple[str, ...], str | None]:
+    return tuple(column.strip() for column in value.split(",") if column.strip()), None
+
+
+def _choice(key: str, allowed: tuple[str, ...]) -> Any:
+    def parse(value: str) -> tuple[str | None, str | None]:
+        if value in allowed:
+            return value, None
+        return None, f"Ignored {key}={value!r}: use one of {', '.join(allowed)}."
+
+    return parse
+
+
+def _parse_date(value: str) -> tuple[str | None, str | None]:
+    if not value.strip():
+        return None, None
+    try:
+        pd.Timestamp(value.strip())
+    except (ValueError, TypeError, OverflowError):
+        return None, f"Ignored the date {value!r}: write it like 2024-01-31."
+    return value.strip(), None
+
+
+_PARSERS = {
+    "x": _parse_column,
+    "y": _parse_columns,
+    "kind": _choice("kind", KINDS),
+    "agg": _choice("agg", AGGREGATIONS),
+    "color": _parse_column,
+    "from": _parse_date,
+    "to": _parse_date,
+    "y2": _choice("y2", SECOND_AXIS),
+}
+_FIELD_OF = {"from": "date_from", "to": "date_to"}

@@ -1,0 +1,44 @@
+"""Plain Flask routes and hooks next to the Dash pages: file downloads, and 404 for unknown paths."""
+
+from __future__ import annotations
+
+import re
+
+import dash
+from flask import Flask, Response, request
+
+from routes.downloads import downloads
+
+NOT_FOUND_MODULE = "pages.not_found_404"
+
+
+def register_routes(server: Flask) -> None:
+    """Add the download routes and the not-found status to ``server``."""
+    server.register_blueprint(downloads)
+    server.after_request(_not_found_status)
+
+
+def is_page_path(path: str) -> bool:
+    """Whether ``path`` opens one of the registered pages (the not-found page excluded)."""
+    wanted = path.rstrip("/") or "/"
+    for page in dash.page_registry.values():
+        if page["module"] == NOT_FOUND_MODULE:
+            continue
+        template = page.get("path_template")
+        if template:
+            pattern = re.sub(r"<[^>/]+>", "[^/]+", re.escape(template).replace(r"\<", "<").replace(r"\>", ">"))
+            if re.fullmatch(pattern, wanted):
+                return True
+        elif (page["relative_path"].rstrip("/") or "/") == wanted:
+            return True
+    return False
+
+
+def _not_found_status(response: Response) -> Response:
+    # Dash answers every unknown path with its index page (200) and draws the not-found page in
+    # the browser; browsers, crawlers and monitors need the status to say so too.
+    rule = request.url_rule
+    served_index = rule is not None and rule.rule.endswith("<path:path>") and response.mimetype == "text/html"
+    if served_index and response.status_code == 200 and not is_page_path(request.path):
+        response.status_code = 404
+    return response

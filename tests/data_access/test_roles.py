@@ -1,0 +1,103 @@
+"""Column roles from real public datasets (plotly.express ships them offline) and small frames."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import pytest
+
+from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
+
+
+def _as_stored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as the app would read it back from a CSV file (dates are text again)."""
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+
+def _roles(frame: pd.DataFrame) -> ColumnRoles:
+    return detect_roles(parse_time_columns(_as_stored(frame)))
+
+
+def test_stocks_date_text_is_a_sorted_time_column_and_prices_are_measures():
+    frame = parse_time_columns(_as_stored(px.data.stocks()))
+    roles = detect_roles(frame)
+    assert pd.api.types.is_datetime64_any_dtype(frame["date"])
+    assert roles.time == ["date"] and roles.primary_time == "date" and roles.is_sorted("date")
+    assert roles.measure == ["GOOG", "AAPL", "AMZN", "FB", "NFLX", "MSFT"]
+
+
+def test_gapminder_year_is_time_and_iso_codes_are_identifiers():
+    roles = _roles(px.data.gapminder())
+    assert roles.time == ["year"]
+    assert set(roles.identifier) == {"iso_alpha", "iso_num"}
+    assert roles.measure == ["lifeExp", "pop", "gdpPercap"]
+    assert roles.category == ["country", "continent"]
+    assert roles.category_values["continent"][0] == "Africa"  # most frequent first
+
+
+def test_tips_text_columns_are_categories_even_one_named_time():
+    roles = _roles(px.data.tips())
+    assert roles.category == ["sex", "smoker", "day", "time"]
+    assert roles.time == []
+    assert roles.measure == ["total_bill", "tip", "size"]
+
+
+def test_identifiers_by_name_by_unique_increasing_integers_and_constants():
+    frame = pd.DataFrame(
+        {
+            "ID": [5, 3, 9, 1],
+            "row": [1, 2, 3, 4],
+            "user_id": [7, 7, 8, 8],
+            "flat": [2.0, 2.0, 2.0, 2.0],
+            "value": [1.5, 2.5, 0.5, 9.0],
+        }
+    )
+    roles = detect_roles(frame)
+    assert roles.identifier == ["ID", "row", "user_id", "flat"]
+    assert roles.measure == ["value"]
+
+
+def test_mixed_date_and_text_column_stays_text():
+    frame = pd.DataFrame({"when": ["2020-01-01", "2020-01-02", "soon", "2020-01-03"] * 3, "v": range(12)})
+    parsed = parse_time_columns(frame)
+    assert not pd.api.types.is_datetime64_any_dtype(parsed["when"])
+    assert detect_roles(parsed).time == []
+
+
+def test_sortedness_is_recorded_per_numeric_and_time_column():
+    frame = pd.DataFrame({"t": np.arange(10.0), "shuffled": np.array([3, 1, 2, 0, 5, 4, 6, 9, 8, 7]) * 1.5})
+    roles = detect_roles(frame)
+    assert roles.is_sorted("t") and not roles.is_sorted("shuffled")
+
+
+def test_high_cardinality_text_is_not_a_category():
+    frame = pd.DataFrame({"name": [f"person {i}" for i in range(500)], "score": np.arange(500) % 7})
+    roles = detect_roles(frame)
+    assert roles.roles["name"] == "text"
+    assert "name" not in roles.category_values
+
+
+def test_live_data_roles_are_computed_once_per_generation(tmp_path):
+    from flask import Flask
+    from flask_caching import Cache
+
+    from data_access import LiveData, LocalFileSource
+
+    path = tmp_path / "data.csv"
+    px.data.stocks().to_csv(path, index=False)
+    cache = Cache(Flask(__name__), config={"CACHE_TYPE": "SimpleCache"})
+    live_data = LiveData(LocalFileSource(path), cache, 0.5)
+    generation = live_data.check_version().version.generation
+    first = live_data.roles(generation)
+    assert first.primary_time == "date"
+    assert live_data.roles(generation) is first
+    assert pd.api.types.is_datetime64_any_dtype(live_data.frame(generation)["date"])
+
+
+@pytest.mark.parametrize("dataset", ["iris", "wind"])
+def test_wide_tables_have_measures_and_categories(dataset):
+    roles = _roles(getattr(px.data, dataset)())
+    assert roles.measure and roles.category

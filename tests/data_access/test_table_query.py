@@ -1,0 +1,133 @@
+"""Server-side paging, sorting and filtering for the data table (pure logic on real frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_access.table_query import PARTITION_LIMIT, PageRequest, TableQuery, TableQueryError, filter_mask
+
+FRAME = pd.DataFrame(
+    {
+        "city": ["Oslo", "Lima", None, "Rome", "Kyiv", "Bern"],
+        "temp": [3.5, 19.0, 7.0, np.nan, -2.0, 11.0],
+        "day": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-06"]),
+    }
+)
+
+
+def _page(request: dict, frame: pd.DataFrame = FRAME, selected: np.ndarray | None = None, query: TableQuery = None):
+    query = query or TableQuery()
+    return query.page(frame, "g1", PageRequest.from_grid(request, frame), selected)
+
+
+def _cities(page) -> list:
+    return [record["c0"] for record in page.records]
+
+
+def test_pages_follow_the_frame_order_and_report_the_total():
+    page = _page({"startRow": 2, "endRow": 4})
+    assert page.row_count == 6
+    assert page.records == [
+        {"c0": None, "c1": 7.0, "c2": "2024-01-03"},
+        {"c0": "Rome", "c1": None, "c2": "2024-01-04"},
+    ]
+
+
+def test_sorting_both_ways_keeps_blanks_last():
+    ascending = _page({"startRow": 0, "endRow": 10, "sortModel": [{"colId": "c1", "sort": "asc"}]})
+    descending = _page({"startRow": 0, "endRow": 10, "sortModel": [{"colId": "c1", "sort": "desc"}]})
+    assert [r["c1"] for r in ascending.records] == [-2.0, 3.5, 7.0, 11.0, 19.0, None]
+    assert [r["c1"] for r in descending.records] == [19.0, 11.0, 7.0, 3.5, -2.0, None]
+    text = _page({"startRow": 0, "endRow": 10, "sortModel": [{"colId": "c0", "sort": "desc"}]})
+    assert _cities(text) == ["Rome", "Oslo", "Lima", "Kyiv", "Bern", None]
+
+
+def test_deep_sorted_pages_match_a_full_sort_and_reuse_one_order():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"v": rng.integers(0, 1_000_000, PARTITION_LIMIT * 3)})
+    expected = np.sort(frame["v"].to_numpy())[::-1]
+    query = TableQuery()
+    first = _page({"startRow": 0, "endRow": 100, "sortModel": [{"colId": "c0", "sort": "desc"}]}, frame, query=query)
+    assert [r["c0"] for r in first.records] == expected[:100].tolist()
+    assert query._orders == {}  # a first page is partitioned, not fully sorted
+    start = PARTITION_LIMIT * 2
+    deep = _page(
+        {"startRow": start, "endRow": start + 100, "sortModel": [{"colId": "c0", "sort": "desc"}]}, frame, query=query
+    )
+    assert [r["c0"] for r in deep.records] == expected[start : start + 100].tolist()
+    assert list(query._orders) == [("g1", "v")]
+
+
+def test_grid_filters_combine_with_the_chart_selection():
+    selected = np.array([0, 1, 3, 4, 5])  # the chart's filters dropped row 2
+    page = _page(
+        {
+            "startRow": 0,
+            "endRow": 10,
+            "filterModel": {"c1": {"filterType": "number", "type": "greaterThan", "filter": 0}},
+            "sortModel": [{"colId": "c1", "sort": "asc"}],
+        },
+        selected=selected,
+    )
+    assert _cities(page) == ["Oslo", "Bern", "Lima"]
+    assert page.row_count == 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"filterType": "text", "type": "contains", "filter": "O"}, ["Oslo", "Rome"]),
+        ({"filterType": "text", "type": "startsWith", "filter": "b"}, ["Bern"]),
+        ({"filterType": "text", "type": "blank"}, [None]),
+        ({"filterType": "number", "type": "inRange", "filter": 3, "filterTo": 11}, ["Oslo", None, "Bern"]),
+        ({"filterType": "date", "type": "greaterThan", "dateFrom": "2024-01-04 00:00:00"}, ["Kyiv", "Bern"]),
+        (
+            {
+                "filterType": "text",
+                "operator": "OR",
+                "conditions": [
+                    {"filterType": "text", "type": "equals", "filter": "lima"},
+                    {"filterType": "text", "type": "endsWith", "filter": "iv"},
+                ],
+            },
+            ["Lima", "Kyiv"],
+        ),
+    ],
+)
+def test_filter_kinds(spec, expected):
+    column = {"text": "c0", "number": "c1", "date": "c2"}[spec["filterType"]]
+    page = _page({"startRow": 0, "endRow": 10, "filterModel": {column: spec}})
+    assert _cities(page) == expected
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        None,
+        {"startRow": -1, "endRow": 10},
+        {"startRow": "0", "endRow": 10},
+        {"startRow": 0, "endRow": 10, "sortModel": [{"colId": "c99", "sort": "asc"}]},
+        {"startRow": 0, "endRow": 10, "filterModel": {"c0": {"filterType": "text", "type": "regex", "filter": ".*"}}},
+        {"startRow": 0, "endRow": 10, "filterModel": {"c1": {"filterType": "number", "type": "equals", "filter": "x"}}},
+    ],
+)
+def test_malformed_requests_are_refused_with_a_reason(request_body):
+    with pytest.raises(TableQueryError):
+        _page(request_body)
+
+
+def test_page_size_is_capped():
+    frame = pd.DataFrame({"v": range(5_000)})
+    page = _page({"startRow": 0, "endRow": 5_000}, frame)
+    assert len(page.records) == 1_000 and page.row_count == 5_000
+
+
+def test_filter_mask_on_booleans_and_text_numbers():
+    values = pd.Series(["1", "2", "x"])
+    assert filter_mask(values, {"filterType": "number", "type": "greaterThan", "filter": 1}).tolist() == [
+        False,
+        True,
+        False,
+    ]

@@ -1,0 +1,116 @@
+"""The view in the URL: parsing, round trips, notices, defaults from roles, and row filters."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+
+from data_access.parsing import transform
+from data_access.roles import detect_roles, parse_time_columns
+from data_access.view_state import ViewState, default_view, filter_rows
+
+
+def _stored(frame: pd.DataFrame) -> pd.DataFrame:
+    return parse_time_columns(pd.read_csv(io.StringIO(frame.to_csv(index=False))))
+
+
+def test_query_round_trip_keeps_every_choice():
+    view = ViewState(
+        x="date",
+        y=("GOOG", "AAPL"),
+        kind="area",
+        agg="median",
+        color="continent",
+        date_from="2018-01-01",
+        date_to="2018-06-30",
+        filters={"day": ("Sat", "Sun"), "smoker": ("No",)},
+        y2="off",
+    )
+    query = view.to_query()
+    assert query.startswith("?x=date&y=GOOG,AAPL&kind=area&agg=median&color=continent&from=2018-01-01")
+    assert "f.day=Sat&f.day=Sun" in query
+    assert ViewState.from_query(query) == (view, [])
+    assert ViewState.from_dict(view.to_dict()) == view
+
+
+def test_names_with_spaces_and_symbols_survive_the_url():
+    view = ViewState(x="Net sales (€)", y=("a&b", "c=d"), filters={"a b": ("x&y",)})
+    assert ViewState.from_query(view.to_query())[0] == view
+
+
+def test_unknown_and_invalid_parameters_are_dropped_with_notices():
+    view, notices = ViewState.from_query("?kind=pie&agg=total&from=yesterdayish&utm_source=mail&x=ID")
+    assert view == ViewState(x="ID")
+    assert len(notices) == 4
+    assert any("utm_source" in notice for notice in notices)
+    assert any("kind='pie'" in notice for notice in notices)
+
+
+def test_empty_y_means_cleared_not_default():
+    assert ViewState.from_query("?x=date&y=")[0].y == ()
+    assert ViewState.from_query("?x=date")[0].y is None
+    assert ViewState(x="date", y=()).to_query() == "?x=date&y="
+
+
+def test_malformed_store_data_becomes_defaults():
+    assert ViewState.from_dict({"x": 3, "y": "oops", "kind": "pie", "filters": []}) == ViewState()
+    assert ViewState.from_dict(None) == ViewState()
+
+
+def test_defaults_time_series_draws_lines_of_measures():
+    roles = detect_roles(_stored(px.data.stocks()))
+    assert default_view(roles) == ViewState(x="date", y=("GOOG", "AAPL", "AMZN", "FB", "NFLX", "MSFT"), kind="line")
+
+
+def test_defaults_categorical_table_draws_bars_of_mean_without_identifiers_or_time():
+    roles = detect_roles(_stored(px.data.gapminder()))
+    view = default_view(roles)
+    assert (view.x, view.kind, view.agg) == ("continent", "bar", "mean")
+    assert view.y == ("lifeExp", "pop", "gdpPercap")
+
+
+def test_defaults_sample_keeps_the_seed_bars():
+    ids = np.arange(1, 21)
+    roles = detect_roles(transform(pd.DataFrame({"ID": ids, "first_num": ids % 7, "second_num": ids % 5})))
+    assert default_view(roles) == ViewState(x="ID", y=("add_num", "multiply_num"), kind="bar")
+
+
+def test_resolve_drops_stale_columns_with_notices_and_fills_defaults():
+    roles = detect_roles(_stored(px.data.tips()))
+    view, notices = ViewState(x="gone", y=("tip", "nope"), color="size", filters={"day": ("Sat", "Xmas")}).resolve(
+        roles
+    )
+    assert view.x == "sex" and view.y == ("tip",) and view.color is None
+    assert view.filters == {"day": ("Sat",)}
+    assert len(notices) == 3
+
+
+def test_resolve_keeps_a_cleared_y():
+    roles = detect_roles(_stored(px.data.tips()))
+    assert ViewState(x="day", y=()).resolve(roles)[0].y == ()
+
+
+def test_filter_rows_date_range_on_sorted_time_is_inclusive():
+    frame = _stored(px.data.stocks())
+    roles = detect_roles(frame)
+    rows = filter_rows(frame, ViewState(date_from="2018-03-01", date_to="2018-03-31"), roles)
+    assert rows["date"].min() >= pd.Timestamp("2018-03-01")
+    assert rows["date"].max() <= pd.Timestamp("2018-03-31 23:59:59")
+    assert len(rows) == ((frame["date"] >= "2018-03-01") & (frame["date"] < "2018-04-01")).sum() > 0
+
+
+def test_filter_rows_values_and_year_range_on_unsorted_columns():
+    frame = _stored(px.data.gapminder())
+    roles = detect_roles(frame)
+    view = ViewState(date_from="1990", date_to="2000", filters={"continent": ("Asia", "Europe")})
+    rows = filter_rows(frame, view, roles)
+    assert set(rows["continent"]) == {"Asia", "Europe"}
+    assert set(rows["year"]) == {1992, 1997}
+
+
+def test_filter_rows_without_filters_returns_the_frame_itself():
+    frame = _stored(px.data.tips())
+    assert filter_rows(frame, ViewState(x="day", kind="bar"), detect_roles(frame)) is frame

@@ -1,0 +1,72 @@
+"""The chart page's data table callbacks over HTTP (as the browser posts them), on a real emulator bucket."""
+
+from __future__ import annotations
+
+from tests.dash_requests import callback_payload, poll
+
+CSV = b"day,city,sales\n" + b"".join(
+    f"2024-01-{day:02d},{city},{day * 10}\n".encode() for day in range(1, 21) for city in ("Oslo", "Lima")
+)
+ROWS_OUTPUTS = ["data-table.getRowsResponse", "data-table-count.children"]
+
+
+def _rows(client, request: dict, shown: dict | None, view: dict | None = None):
+    body = callback_payload(
+        ROWS_OUTPUTS, {"data-table.getRowsRequest": request}, {"shown-version.data": shown, "chart-view.data": view}
+    )
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    outputs = response.json["response"]
+    return outputs["data-table"]["getRowsResponse"], outputs["data-table-count"]["children"]
+
+
+def _app_with_data(bucket, gcs_settings, make_app):
+    bucket.blob("data/data.csv").upload_from_string(CSV, content_type="text/csv")
+    client = make_app(gcs_settings).server.test_client()
+    return client, poll(client).json["response"]["shown-version"]["data"]
+
+
+def test_pages_sorted_on_the_server(bucket, gcs_settings, make_app):
+    client, shown = _app_with_data(bucket, gcs_settings, make_app)
+    page, count = _rows(
+        client, {"startRow": 0, "endRow": 3, "sortModel": [{"colId": "c2", "sort": "desc"}], "filterModel": {}}, shown
+    )
+    assert page["rowCount"] == 40 and count == "40 rows"
+    assert [row["c2"] for row in page["rowData"]] == [200, 200, 190]
+    assert {row["c1"] for row in page["rowData"][:2]} == {"Oslo", "Lima"}
+
+    second, _ = _rows(client, {"startRow": 38, "endRow": 100, "sortModel": [], "filterModel": {}}, shown)
+    assert [row["c2"] for row in second["rowData"]] == [200, 200]
+
+
+def test_rows_follow_the_chart_filters_and_the_grid_filter(bucket, gcs_settings, make_app):
+    client, shown = _app_with_data(bucket, gcs_settings, make_app)
+    view = {"filters": {"city": ["Lima"]}, "date_from": "2024-01-05", "date_to": "2024-01-10"}
+    page, count = _rows(client, {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}, shown, view)
+    assert count == "6 of 40 rows"
+    assert {row["c1"] for row in page["rowData"]} == {"Lima"}
+    assert [row["c2"] for row in page["rowData"]] == [50, 60, 70, 80, 90, 100]
+
+    grid_filter = {"c2": {"filterType": "number", "type": "greaterThanOrEqual", "filter": 80}}
+    page, count = _rows(client, {"startRow": 0, "endRow": 100, "filterModel": grid_filter}, shown, view)
+    assert [row["c2"] for row in page["rowData"]] == [80, 90, 100] and count == "3 of 40 rows"
+
+
+def test_unsigned_or_malformed_requests_get_an_empty_page_not_an_error(bucket, gcs_settings, make_app):
+    client, shown = _app_with_data(bucket, gcs_settings, make_app)
+    forged = {**shown, "token": "forged"}
+    assert _rows(client, {"startRow": 0, "endRow": 10}, forged)[0] == {"rowData": [], "rowCount": 0}
+    assert _rows(client, {"startRow": "x"}, shown)[0] == {"rowData": [], "rowCount": 0}
+    bad_filter = {"startRow": 0, "endRow": 10, "filterModel": {"c9": {"filterType": "text"}}}
+    assert _rows(client, bad_filter, shown)[0] == {"rowData": [], "rowCount": 0}
+
+
+def test_column_definitions_name_every_column_with_a_fitting_filter(bucket, gcs_settings, make_app):
+    client, shown = _app_with_data(bucket, gcs_settings, make_app)
+    body = callback_payload(["data-table.columnDefs"], {"shown-version.data": shown}, {"data-table.columnDefs": None})
+    columns = client.post("/_dash-update-component", json=body).json["response"]["data-table"]["columnDefs"]
+    assert [(c["field"], c["headerName"], c["filter"]) for c in columns] == [
+        ("c0", "day", "agDateColumnFilter"),
+        ("c1", "city", "agTextColumnFilter"),
+        ("c2", "sales", "agNumberColumnFilter"),
+    ]
