@@ -30,6 +30,7 @@ NO_FRAMING_PATHS = ("/admin", "/login")
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
+GCS_ORIGIN = "https://storage.googleapis.com"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 PERMISSIONS_POLICY = {
     feature: "()"
@@ -46,15 +47,18 @@ COMPRESSED_TYPES = [
 ]
 
 
-def content_security_policy(script_hashes: list[str]) -> dict[str, Any]:
-    """The policy for every page: scripts from this server or by hash; inline styles (React sets them)."""
+def content_security_policy(script_hashes: list[str], upload_origin: str = "") -> dict[str, Any]:
+    """The policy for every page: scripts from this server or by hash; inline styles (React sets them).
+
+    ``upload_origin``: where the admin page's browser sends upload chunks (Cloud Storage).
+    """
     return {
         "default-src": "'self'",
         "script-src": ["'self'", *script_hashes],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],  # plotly's legend icons and "download as PNG"
         "font-src": ["'self'", "data:"],
-        "connect-src": "'self'",
+        "connect-src": ["'self'", upload_origin] if upload_origin else "'self'",
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",
@@ -71,7 +75,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     server.after_request(_admin_and_login_headers)  # registered first, so it runs after Talisman's
     talisman = Talisman(
         server,
-        content_security_policy=content_security_policy([]),
+        content_security_policy=content_security_policy([], upload_origin(settings)),
         permissions_policy=PERMISSIONS_POLICY,
         referrer_policy="strict-origin-when-cross-origin",
         frame_options=None,  # the chart may be embedded; admin and login may not (below)
@@ -86,6 +90,14 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     _compress(server)
     server.add_url_rule("/readyz", "readyz", _readyz)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
+
+
+def upload_origin(settings: Settings) -> str:
+    """The storage origin browsers upload to (resumable sessions), or "" when uploads go to the app."""
+    if settings.data_source != "gcs":
+        return ""
+    host = settings.storage_emulator_host or GCS_ORIGIN
+    return host if "://" in host else f"http://{host}"
 
 
 def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:

@@ -116,6 +116,9 @@ def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]
 def _describe(output: str, spec: dict[str, Any]) -> _Callback:
     annotations = _annotations(spec.get("callback"))
     declared = [*spec.get("inputs", []), *spec.get("state", [])]
+    if len(annotations) != len(declared):
+        # Grouped (dict or tuple) callback arguments: parameters do not line up with values one to one.
+        annotations = []
     parameters = [
         _Parameter(
             component_id=item["id"],
@@ -182,7 +185,8 @@ def _check_outputs(outputs: Any, output_key: str) -> None:
     if len(listed) != len(expected) or (len(expected) == 1 and isinstance(outputs, list)):
         raise MalformedCallback("outputs do not match the callback")
     for item, (component_id, prop) in zip(listed, expected, strict=True):
-        if not isinstance(item, dict) or item.get("property") != prop:
+        # allow_duplicate outputs carry "@<hash>" after the property name, as in the callback's key.
+        if not isinstance(item, dict) or str(item.get("property", "")).split("@")[0] != prop:
             raise MalformedCallback("outputs do not match the callback")
         if not component_id.startswith("{") and item.get("id") != component_id:
             raise MalformedCallback("outputs do not match the callback")
