@@ -114,17 +114,14 @@ def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]
 
 
 def _describe(output: str, spec: dict[str, Any]) -> _Callback:
-    annotations = _annotations(spec.get("callback"))
     declared = [*spec.get("inputs", []), *spec.get("state", [])]
-    if len(annotations) != len(declared):
-        # Grouped (dict or tuple) callback arguments: parameters do not line up with values one to one.
-        annotations = []
+    annotations = _annotations(spec.get("callback"), spec.get("inputs_state_indices"), len(declared))
     parameters = [
         _Parameter(
             component_id=item["id"],
             prop=item["property"],
             wildcard=item["id"].startswith("{"),
-            annotation=annotations[index] if index < len(annotations) else Any,
+            annotation=annotations[index],
         )
         for index, item in enumerate(declared)
     ]
@@ -132,18 +129,37 @@ def _describe(output: str, spec: dict[str, Any]) -> _Callback:
     return _Callback(output, tuple(parameters[:count]), tuple(parameters[count:]))
 
 
-def _annotations(function: Callable | None) -> list[Any]:
-    """The positional parameters' annotations of a callback (``Any`` where there is none)."""
+def _annotations(function: Callable | None, grouping: Any, count: int) -> list[Any]:
+    """The annotation of the parameter each of ``count`` values is passed to (``Any`` where unknown).
+
+    Positional callbacks take the values in order; callbacks declared with ``inputs={...}``
+    take them by name (``grouping`` maps each name to its value's index, or to a nested
+    group, which is passed as a dict and checked by the callback itself).
+    """
+    unknown = [Any] * count
+    hints, positional = _parameter_hints(function)
+    if isinstance(grouping, dict):
+        for name, index in grouping.items():
+            if isinstance(index, int) and 0 <= index < count:
+                unknown[index] = hints.get(name, Any)
+        return unknown
+    if len(positional) != count:
+        return unknown
+    return [hints.get(name, Any) for name in positional]
+
+
+def _parameter_hints(function: Callable | None) -> tuple[dict[str, Any], list[str]]:
+    """A callback's parameter annotations by name, and its positional parameters' names in order."""
     if function is None:
-        return []
+        return {}, []
     function = inspect.unwrap(function)
     try:
         hints = typing.get_type_hints(function)
         parameters = inspect.signature(function).parameters.values()
     except (NameError, TypeError, ValueError):
-        return []
+        return {}, []
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [hints.get(parameter.name, Any) for parameter in parameters if parameter.kind in positional]
+    return hints, [parameter.name for parameter in parameters if parameter.kind in positional]
 
 
 # -- checking a request -------------------------------------------------------------------

@@ -91,20 +91,32 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
 
 def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
     """The view the controls show (filters on other columns, set by a link, are kept)."""
-    filters = {column: chosen for column, chosen in current.filters.items() if column != values.get("filter_column")}
-    if values.get("filter_column") and values.get("filter_values"):
-        filters[values["filter_column"]] = tuple(str(value) for value in values["filter_values"])
+    # Values come from the browser: anything but the types the controls send counts as unset.
+    filter_column = _text(values.get("filter_column"))
+    filters = {column: chosen for column, chosen in current.filters.items() if column != filter_column}
+    if filter_column and _texts(values.get("filter_values")):
+        filters[filter_column] = _texts(values.get("filter_values"))
     return ViewState(
-        x=values.get("x"),
-        y=tuple(values.get("y") or ()),
-        kind=values.get("kind"),
-        agg=values.get("agg"),
-        color=values.get("color"),
+        x=_text(values.get("x")),
+        y=_texts(values.get("y")),
+        kind=_text(values.get("kind")),
+        agg=_text(values.get("agg")),
+        color=_text(values.get("color")),
         date_from=_day(values.get("date_from")),
         date_to=_day(values.get("date_to")),
         filters=filters,
         y2=None if values.get("second_axis", True) else "off",
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(item) for item in value if isinstance(item, str | int | float) and not isinstance(item, bool))
 
 
 def _day(value: str | None) -> str | None:

@@ -83,7 +83,8 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     """A DataFrame over ``table``; numeric columns without blanks are not copied."""
     # split_blocks keeps one array per column (no consolidation copy); self_destruct frees
     # each Arrow column as soon as it is converted, so the two never both stay whole.
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    # Dates as datetime64 (not Python date objects), so roles see a time column.
+    return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
 
 
 def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from data_access.live_data import LiveData
 from data_access.parsing import format_for, load_table
-from data_access.sources import DataVersion, VersionConflict
+from data_access.sources import DataVersion, StorageError, VersionConflict
 from data_access.staging import StagedFile, Staging
 from data_access.validation import validate_upload
 
@@ -89,17 +89,21 @@ class Publisher:
     ) -> DataVersion:
         """Make ``publication`` live if ``expected_generation`` still is; :class:`VersionConflict` if not."""
         audit = Audit(publication.original_filename, publication.sha256, publication.rows, description)
-        metadata = self._metadata(user, "publish", audit, expected_generation)
         return self._write(
-            metadata, lambda: self.live_data.source.write(publication.content, expected_generation, metadata)
+            Action(user, "publish", expected_generation),
+            audit,
+            lambda metadata: self.live_data.source.write(publication.content, expected_generation, metadata),
         )
 
     def publish_staged(
         self, staging: Staging, staged: StagedFile, audit: Audit, user: str, expected_generation: str | None
     ) -> DataVersion:
         """Copy the checked generation of a staged upload onto the live data, then delete the staged file."""
-        metadata = self._metadata(user, "publish", audit, expected_generation)
-        version = self._write(metadata, lambda: staging.publish(staged, expected_generation, metadata))
+        version = self._write(
+            Action(user, "publish", expected_generation),
+            audit,
+            lambda metadata: staging.publish(staged, expected_generation, metadata),
+        )
         staging.delete(staged.upload_id)
         return version
 
@@ -114,8 +118,11 @@ class Publisher:
         filename = old.metadata.get("original_filename", "") if old else ""
         publication = Publication(content, rows, filename or self.live_data.source.name)
         audit = Audit(publication.original_filename, publication.sha256, rows)
-        metadata = self._metadata(user, "restore", audit, expected_generation, restored_from=generation)
-        return self._write(metadata, lambda: self.live_data.source.write(content, expected_generation, metadata))
+        return self._write(
+            Action(user, "restore", expected_generation, restored_from=generation),
+            audit,
+            lambda metadata: self.live_data.source.write(content, expected_generation, metadata),
+        )
 
     def _check_restorable(self, content: bytes, generation: str) -> int:
         """The row count of an old version that passes the upload checks."""
@@ -130,24 +137,22 @@ class Publisher:
     def history(self, limit: int = 25) -> list[DataVersion]:
         return self.live_data.source.history(limit)
 
-    def _metadata(
-        self, user: str, action: str, audit: Audit, expected_generation: str | None, restored_from: str = ""
-    ) -> dict[str, str]:
+    def _metadata(self, action: Action, audit: Audit) -> dict[str, str]:
         metadata = {
-            "uploaded_by": user,
+            "uploaded_by": action.user,
             "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "original_filename": clean_filename(audit.original_filename),
             "sha256": audit.sha256,
             "rows": str(audit.rows),
-            "action": action,
-            "previous_generation": expected_generation or "",
-            "version": str(self._next_version_number(expected_generation)),
+            "action": action.name,
+            "previous_generation": action.expected_generation or "",
+            "version": str(self._next_version_number(action.expected_generation)),
         }
         description = clean_description(audit.description)
         if description:
             metadata["description"] = description
-        if restored_from:
-            metadata["restored_from"] = restored_from
+        if action.restored_from:
+            metadata["restored_from"] = action.restored_from
         return metadata
 
     def _next_version_number(self, expected_generation: str | None) -> int:
@@ -155,31 +160,34 @@ class Publisher:
 
         A live version other than the expected one means a conflict: reported now, before any copy.
         """
-        live = self.live_version()
+        try:
+            live = self.live_version()
+        except StorageError as error:
+            raise StorageError(f"{error}; nothing was sent") from error
         if (live.generation if live else None) != expected_generation:
             raise VersionConflict(live)
         number = live.metadata.get("version", "") if live else ""
         return int(number) + 1 if number.isdigit() else 1
 
-    def _write(self, metadata: dict[str, str], write: Callable[[], DataVersion]) -> DataVersion:
-        """Run ``write`` and log its outcome once (operators follow publishes and conflicts in the logs)."""
+    def _write(self, action: Action, audit: Audit, send: Callable[[dict[str, str]], DataVersion]) -> DataVersion:
+        """Build the audit metadata, ``send`` it with the bytes, and log the outcome once (for operators)."""
         fields = {
-            "user": metadata["uploaded_by"],
-            "action": metadata["action"],
-            "rows": int(metadata["rows"]),
-            "sha256": metadata["sha256"],
-            "previous_generation": metadata["previous_generation"] or None,
-            "restored_from": metadata.get("restored_from"),
+            "user": action.user,
+            "action": action.name,
+            "rows": audit.rows,
+            "sha256": audit.sha256,
+            "previous_generation": action.expected_generation,
+            "restored_from": action.restored_from or None,
         }
         try:
-            version = write()
+            version = send(self._metadata(action, audit))
         except VersionConflict as conflict:
             live = conflict.current.generation if conflict.current else None
-            log.warning("%s refused: live data changed", fields["action"], extra={**fields, "live_generation": live})
+            log.warning("%s refused: live data changed", action.name, extra={**fields, "live_generation": live})
             raise
         log.info(
             "%s: generation %s is live",
-            fields["action"],
+            action.name,
             version.generation,
             extra={**fields, "generation": version.generation},
         )
@@ -189,6 +197,16 @@ class Publisher:
         # This cache learns at once; other caches within VERSION_CACHE_SECONDS.
         self.live_data.invalidate_version()
         return version
+
+
+@dataclass(frozen=True)
+class Action:
+    """Who writes a new version, how, and over which live generation."""
+
+    user: str
+    name: str  # "publish" or "restore"
+    expected_generation: str | None
+    restored_from: str = ""
 
 
 @dataclass(frozen=True)

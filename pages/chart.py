@@ -362,7 +362,7 @@ def _count_text(matching: int, total: int) -> str:
     Input("chart-view", "data"),
     Input("download-filtered", "value"),
 )
-def download_links(shown: dict | None, view_data: dict | None, only_filtered: bool) -> tuple:
+def download_links(shown: dict | None, view_data: dict | None, only_filtered: bool | None) -> tuple:
     """Links to the shown version as CSV and Parquet (with the chart's filters when asked)."""
     classes = "btn btn-outline-primary btn-sm"
     if _shown_generation(shown) is None:

@@ -211,8 +211,15 @@ def test_a_forged_or_altered_pending_publication_is_refused(admin_app, bucket):
     before = bucket.get_blob("data/data.csv").generation
     forged = {"token": json.dumps({"id": "0" * 32, "generation": "1", "user": "alice"}), "filename": "a.csv"}
     altered = {**pending, "token": pending["token"][:-2] + ("AA" if not pending["token"].endswith("AA") else "BB")}
-    for fake in (forged, altered, {"token": None}, "not a dict"):
+    for fake in (forged, altered, {"token": None}):
         assert "not the one you previewed" in _text(_publish(client, fake))
+    wrong_type = callback_payload(
+        PUBLISH_OUTPUTS,
+        {"admin-publish.n_clicks": 1},
+        {"admin-pending.data": "not a dict", "admin-description.value": None},
+    )
+    wrong_type["output"] = _callback_key(client, "admin-publish.n_clicks")
+    assert client.post("/_dash-update-component", json=wrong_type).status_code == 400  # refused before the callback
     assert bucket.get_blob("data/data.csv").generation == before
 
 

@@ -7,7 +7,6 @@ forgot its own check makes these tests fail.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
@@ -74,8 +73,8 @@ def _is_admin_id(component_id: Any) -> bool:
 def _dangerous_values(first_generation: str, live_generation: str) -> dict[str, Any]:
     """Values that make each admin callback write, were it to run for an attacker."""
     return {
-        "admin-upload.contents": "data:text/csv;base64," + base64.b64encode(EVIL_CSV).decode(),
-        "admin-upload.filename": "evil.csv",
+        "admin-staged.data": {"token": "forged", "filename": "evil.csv"},
+        "admin-description.value": "evil",
         "admin-pending.data": {"sha256": hashlib.sha256(EVIL_CSV).hexdigest(), "base_generation": live_generation},
         "admin-restore-target.data": first_generation,
         "admin-live-version.data": live_generation,
@@ -322,12 +321,13 @@ def test_big_bodies_are_refused_before_they_are_read(secured):
     assert small.status_code == 400  # under the limit: read, and refused for what it is
 
 
-def test_admins_may_send_upload_sized_callbacks(secured):
+def test_even_admins_cannot_send_big_callback_bodies(secured):
+    """Files travel to storage (or to the chunk route), never inside callbacks: the small limit holds for all."""
     app, _, _ = secured
     client = app.server.test_client()
     assert _login(client).status_code == 302
     big = b'{"output": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    assert client.post("/_dash-update-component", data=big, content_type="application/json").status_code == 400
+    assert client.post("/_dash-update-component", data=big, content_type="application/json").status_code == 413
     assert client.post("/login", data=big, content_type="application/json").status_code == 413
 
 
