@@ -4,7 +4,9 @@ Three sections, each printed as a plain-text table with ratios (machines are noi
 
 (a) unchanged-poll throughput vs a no-op callback on the same gunicorn server,
 (b) storage calls per minute vs the number of polling sessions, per cache type,
-(c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path.
+(c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path,
+(d) big data: 1M / 10M rows (CSV, Parquet), take-up time, memory over 20 generations,
+    bytes per frame in Redis, ours vs the data path before Arrow frames (``--rows`` to choose sizes).
 
 All servers (fake-gcs-server, redis-server, gunicorn) run on 127.0.0.1 and are stopped
 by PID before it exits. The report also goes to ``bench/results/latest.md``.
@@ -24,12 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import reload, sessions, throughput
+from bench import bigdata, reload, sessions, throughput
 from bench.load import client_name
+from data_access.frame_store import REPLACED_FRAME_SECONDS
 from tests.servers import FakeGCS, emulator_client
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
-SECTIONS = ("a", "b", "c")
+SECTIONS = ("a", "b", "c", "d")
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -217,6 +220,110 @@ def report_reload(results: list[reload.ReloadResult]) -> str:
     )
 
 
+def _ratio(before: float, ours: float) -> str:
+    return f"{before / ours:,.1f}×" if ours else "-"
+
+
+def _growth(first: float, last: float) -> str:
+    return f"{first:,.0f} → {last:,.0f} MB ({last / first - 1:+.0%})" if first else "-"
+
+
+def report_bigdata(results: list[bigdata.CaseResult]) -> str:
+    """Section (d): ours next to before for each size and format."""
+    take_up, memory = [], []
+    for result in results:
+        label = [f"{result.rows:,}", result.data_format, result.path]
+        if result.error:
+            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, "", "", "", ""])
+            continue
+        pair = _pair(results, result)
+        take_up.append(
+            [
+                *label,
+                f"{result.object_mb:,.0f} MB",
+                _seconds(result.take_up_median),
+                _ratio(pair.take_up_median, result.take_up_median) if pair and result.path == "ours" else "",
+                f"{result.frame_mb:,.0f} MB",
+                f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
+                _megabytes(result.shared_bytes),
+            ]
+        )
+        first, last, settled = result.after_first, result.after_last, result.settled
+        memory.append(
+            [
+                *label,
+                str(result.generations),
+                _growth(first.worker_a_mb, last.worker_a_mb),
+                _growth(first.worker_b_mb, last.worker_b_mb),
+                _growth(first.redis_mb, last.redis_mb),
+                " / ".join(
+                    f"{later / earlier - 1:+.0%}"
+                    for later, earlier in (
+                        (settled.worker_a_mb, first.worker_a_mb),
+                        (settled.worker_b_mb, first.worker_b_mb),
+                        (settled.redis_mb, first.redis_mb),
+                    )
+                ),
+            ]
+        )
+    return "\n".join(
+        [
+            "## (d) Big data: take-up, memory over many generations, bytes in the shared cache",
+            "",
+            f"before = the data path at commit {bigdata.BEFORE_COMMIT} (exported with git archive) in the same run. "
+            f"Take-up: a worker with a cold SimpleCache, median of {bigdata.REPEATS} (1 for before at 10M): "
+            "download + parse + checks + derive. Peak rise = highest RSS during the take-up minus RSS before it. "
+            "Shared cache = the bytes one generation's frame takes in Redis.",
+            "",
+            table(
+                [
+                    "rows",
+                    "format",
+                    "path",
+                    "object",
+                    "take-up",
+                    "before / ours",
+                    "parsed frame",
+                    "peak RSS rise",
+                    "frame in Redis",
+                ],
+                take_up,
+            ),
+            "",
+            "Memory: two workers on one redis-server (A downloads each generation, B reads it from Redis), "
+            f"environment {bigdata.WORKER_ENV}; RSS after the first and after the last generation "
+            f"(before at 10M: {bigdata.BEFORE_10M_GENERATIONS} generations, its Redis grows by a pickled frame each).",
+            "",
+            table(
+                [
+                    "rows",
+                    "format",
+                    "path",
+                    "generations",
+                    "worker A RSS: after 1 → after last",
+                    "worker B RSS",
+                    "Redis used_memory",
+                    f"A / B / Redis {REPLACED_FRAME_SECONDS + 1} s later, vs after 1",
+                ],
+                memory,
+            ),
+        ]
+    )
+
+
+def _pair(results: list[bigdata.CaseResult], result: bigdata.CaseResult) -> bigdata.CaseResult | None:
+    return next(
+        (
+            other
+            for other in results
+            if (other.rows, other.data_format) == (result.rows, result.data_format)
+            and other.path != result.path
+            and not other.error
+        ),
+        None,
+    )
+
+
 def _section(name: str, run: Callable[[], Any], render: Callable[[Any], str]) -> tuple[str, bool]:
     """Run one section; a failure becomes its text instead of ending the report."""
     started = time.monotonic()
@@ -245,7 +352,7 @@ def _header() -> str:
     )
 
 
-def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
+def run(sections: tuple[str, ...] = SECTIONS, row_counts: tuple[int, ...] = bigdata.ROW_COUNTS) -> tuple[str, bool]:
     """Run the chosen sections against one fake-gcs-server; returns (report, all succeeded)."""
     started = time.monotonic()
     parts = [_header()]
@@ -256,6 +363,7 @@ def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
             "a": (lambda: throughput.measure(emulator, client), report_throughput),
             "b": (lambda: sessions.measure(emulator, client), report_sessions),
             "c": (lambda: reload.measure(emulator, client), report_reload),
+            "d": (lambda: bigdata.measure(emulator, client, row_counts), report_bigdata),
         }
         for name in sections:
             text, ok = _section(name, *plan[name])
@@ -267,10 +375,16 @@ def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the live dashboard and print one report.")
-    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. 'ac' (default: abc)")
+    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. 'ac' (default: abcd)")
+    parser.add_argument(
+        "--rows",
+        default=",".join(map(str, bigdata.ROW_COUNTS)),
+        help="section (d): row counts, comma-separated (default: 1000000,10000000)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(section for section in SECTIONS if section in args.only.lower())
-    report, ok = run(chosen or SECTIONS)
+    row_counts = tuple(int(count) for count in args.rows.split(",") if count.strip())
+    report, ok = run(chosen or SECTIONS, row_counts)
     print(report)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(report)

@@ -8,7 +8,7 @@
 * **In the shared cache** (:class:`SharedFrames`): the frame as Arrow IPC streams,
   zstd-compressed, cut into parts of at most ``PART_BYTES`` so that no Redis value
   comes near Redis' 512 MB limit. Entries expire after ``SHARED_FRAME_SECONDS`` and
-  generations older than the newest two are deleted as soon as a newer one is stored.
+  older generations are deleted as soon as a newer one is stored.
   With a per-process cache (``SimpleCache``) frames are not copied into it at all:
   the LRU already is that process' copy.
 """
@@ -32,10 +32,16 @@ PART_BYTES = 64 * 2**20
 #: How long a frame stays in the shared cache: long enough for every worker and instance
 #: to take up a new generation from one download, short enough that replaced ones leave soon.
 SHARED_FRAME_SECONDS = 10 * 60
-#: A frame of a generation that is no longer the newest is dropped after this long unused.
-REPLACED_FRAME_SECONDS = 2 * 60
-#: The live generation and the one before it.
+#: A frame of a generation that is no longer the newest is dropped after this long unused:
+#: every open page has polled and moved to the new generation well before (hidden tabs
+#: poll first when shown), and a late request for it reads storage again.
+REPLACED_FRAME_SECONDS = 30
+#: Per process: the live generation and the one before it (pages may still be drawing it).
 GENERATIONS_KEPT = 2
+#: In the shared cache: the newest generation only. The one before it is still in every
+#: worker that showed it; keeping a second copy in Redis would double its memory for the
+#: rare worker that starts between two generations and is asked for the older one.
+GENERATIONS_SHARED = 1
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -118,9 +124,20 @@ class LocalFrames:
 
     def _drop_replaced(self) -> None:
         now = self._clock()
-        for generation in list(self._entries)[1:]:
-            if now - self._entries[generation].used_at > REPLACED_FRAME_SECONDS:
-                del self._entries[generation]
+        replaced = [
+            generation
+            for generation in list(self._entries)[1:]
+            if now - self._entries[generation].used_at > REPLACED_FRAME_SECONDS
+        ]
+        for generation in replaced:
+            del self._entries[generation]
+        if replaced:
+            release_memory()
+
+
+def release_memory() -> None:
+    """Hand memory Arrow freed back to the system (its allocator keeps it for reuse otherwise)."""
+    pa.default_memory_pool().release_unused()
 
 
 def encode_frame(frame: pd.DataFrame, part_bytes: int | None = None) -> list[bytes]:
@@ -190,9 +207,9 @@ class SharedFrames:
 
     def _forget_older_than_newest(self, generation: str) -> None:
         # A page still showing an old generation gets it from storage, but storing it
-        # does not push the live one out: only the newest two by generation stay.
+        # does not push the live one out: only the newest by generation stays.
         known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
-        keep, drop = known[:GENERATIONS_KEPT], known[GENERATIONS_KEPT:]
+        keep, drop = known[:GENERATIONS_SHARED], known[GENERATIONS_SHARED:]
         # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.
         self.cache.set(f"{self.prefix}:frames", keep, timeout=SHARED_FRAME_SECONDS)
         for old in drop:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
+from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes, release_memory
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
@@ -198,6 +198,7 @@ class LiveData:
             if entry.error is not None:
                 raise DataUnavailable(entry.error, permanent=True)
             self.local_frames.put(generation, entry.frame)
+            release_memory()  # what parsing and encoding used goes back to the system now
             return entry.frame
 
     def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:

@@ -65,7 +65,7 @@ def test_frame_travels_between_workers_as_arrow_parts_no_larger_than_a_part(
         assert 0 < client.ttl(key) <= SHARED_FRAME_SECONDS
 
 
-def test_only_the_live_generation_and_the_one_before_stay_in_redis(bucket, gcs_settings, gcs_client, redis_server):
+def test_only_the_live_generation_stays_in_redis(bucket, gcs_settings, gcs_client, redis_server):
     settings = _redis_settings(gcs_settings, redis_server)
     worker = _worker(settings, gcs_client)
     client = redis.Redis.from_url(redis_server.url)
@@ -74,7 +74,8 @@ def test_only_the_live_generation_and_the_one_before_stay_in_redis(bucket, gcs_s
         generations.append(_publish(bucket, _numbers_csv(50, offset=number)))
         worker.frame(generations[-1])
 
-    assert [bool(_frame_keys(client, generation)) for generation in generations] == [False, False, True, True]
+    assert [bool(_frame_keys(client, generation)) for generation in generations] == [False, False, False, True]
+    assert worker.local_frames.generations() == generations[:1:-1]  # the worker keeps the one before too
 
 
 def test_an_old_generation_asked_for_late_does_not_push_the_live_one_out(
@@ -89,8 +90,8 @@ def test_an_old_generation_asked_for_late_does_not_push_the_live_one_out(
 
     assert list(_worker(settings, gcs_client).frame(oldest)["first_num"])[:2] == [0, 1]  # still served
 
-    assert not _frame_keys(client, oldest)
-    assert _frame_keys(client, previous) and _frame_keys(client, live)
+    assert not _frame_keys(client, oldest) and not _frame_keys(client, previous)
+    assert _frame_keys(client, live)
 
 
 def test_data_written_outside_the_app_is_not_held_to_the_upload_row_limit(bucket, gcs_settings, gcs_client):
