@@ -26,13 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bigdata, reload, sessions, throughput
+from bench import app_memory, bigdata, reload, sessions, throughput
 from bench.load import client_name
 from data_access.frame_store import REPLACED_FRAME_SECONDS
 from tests.servers import FakeGCS, emulator_client
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
 SECTIONS = ("a", "b", "c", "d")
+#: Section (d): the dataset size a 2-worker App Engine F4 must serve.
+APP_ROWS = 5_000_000
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -228,8 +230,9 @@ def _growth(first: float, last: float) -> str:
     return f"{first:,.0f} → {last:,.0f} MB ({last / first - 1:+.0%})" if first else "-"
 
 
-def report_bigdata(results: list[bigdata.CaseResult]) -> str:
-    """Section (d): ours next to before for each size and format."""
+def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemoryResult | None]) -> str:
+    """Section (d): ours next to before for each size and format, then the real app at APP_ROWS."""
+    results, app = measured
     take_up, memory = [], []
     for result in results:
         label = [f"{result.rows:,}", result.data_format, result.path]
@@ -307,8 +310,36 @@ def report_bigdata(results: list[bigdata.CaseResult]) -> str:
                 ],
                 memory,
             ),
+            *_report_app_memory(app),
         ]
     )
+
+
+def _report_app_memory(app: app_memory.AppMemoryResult | None) -> list[str]:
+    if app is None:
+        return []
+    rows = [
+        [
+            f"worker {number}",
+            f"{first:,.0f} MB",
+            f"{last:,.0f} MB ({last / first - 1:+.0%})",
+            f"{peak:,.0f} MB",
+        ]
+        for number, (first, last, peak) in enumerate(
+            zip(app.after_first_mb, app.after_last_mb, app.peak_mb, strict=True), 1
+        )
+    ]
+    return [
+        "",
+        f"The real app (gunicorn, 2 gthread workers × 8 threads as in app.yaml, RedisCache, MALLOC_ARENA_MAX=2) "
+        f"serving {app.rows:,} rows ({app.csv_mb:,.0f} MB CSV) through {app.generations} generations, "
+        f"{app_memory.POLLS_PER_GENERATION} concurrent first polls each (statuses {app.statuses}):",
+        "",
+        table(["process", "RSS after 1st generation", "after last", "peak over the run"], rows),
+        "",
+        f"Instance at its peak: master {app.master_mb:,.0f} MB + workers' peaks = **{app.instance_peak_mb:,.0f} MB** "
+        "(App Engine: F2 768 MB, F4 1,536 MB, F4_1G 3,072 MB).",
+    ]
 
 
 def _pair(results: list[bigdata.CaseResult], result: bigdata.CaseResult) -> bigdata.CaseResult | None:
@@ -352,7 +383,11 @@ def _header() -> str:
     )
 
 
-def run(sections: tuple[str, ...] = SECTIONS, row_counts: tuple[int, ...] = bigdata.ROW_COUNTS) -> tuple[str, bool]:
+def run(
+    sections: tuple[str, ...] = SECTIONS,
+    row_counts: tuple[int, ...] = bigdata.ROW_COUNTS,
+    app_rows: int = APP_ROWS,
+) -> tuple[str, bool]:
     """Run the chosen sections against one fake-gcs-server; returns (report, all succeeded)."""
     started = time.monotonic()
     parts = [_header()]
@@ -363,7 +398,13 @@ def run(sections: tuple[str, ...] = SECTIONS, row_counts: tuple[int, ...] = bigd
             "a": (lambda: throughput.measure(emulator, client), report_throughput),
             "b": (lambda: sessions.measure(emulator, client), report_sessions),
             "c": (lambda: reload.measure(emulator, client), report_reload),
-            "d": (lambda: bigdata.measure(emulator, client, row_counts), report_bigdata),
+            "d": (
+                lambda: (
+                    bigdata.measure(emulator, client, row_counts),
+                    app_memory.measure(emulator, client, app_rows) if app_rows else None,
+                ),
+                report_bigdata,
+            ),
         }
         for name in sections:
             text, ok = _section(name, *plan[name])
@@ -381,10 +422,16 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(map(str, bigdata.ROW_COUNTS)),
         help="section (d): row counts, comma-separated (default: 1000000,10000000)",
     )
+    parser.add_argument(
+        "--app-rows",
+        type=int,
+        default=APP_ROWS,
+        help=f"section (d): rows the real 2-worker app serves (default {APP_ROWS:,}; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(section for section in SECTIONS if section in args.only.lower())
     row_counts = tuple(int(count) for count in args.rows.split(",") if count.strip())
-    report, ok = run(chosen or SECTIONS, row_counts)
+    report, ok = run(chosen or SECTIONS, row_counts, args.app_rows)
     print(report)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(report)
