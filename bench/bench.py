@@ -237,7 +237,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
     for result in results:
         label = [f"{result.rows:,}", result.data_format, result.path]
         if result.error:
-            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, "", "", "", ""])
+            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 5])
             continue
         pair = _pair(results, result)
         take_up.append(
@@ -249,6 +249,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
                 f"{result.frame_mb:,.0f} MB",
                 f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
                 _megabytes(result.shared_bytes),
+                _seconds(result.shared_read_median),
             ]
         )
         first, last, settled = result.after_first, result.after_last, result.settled
@@ -276,7 +277,8 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
             f"before = the data path at commit {bigdata.BEFORE_COMMIT} (exported with git archive) in the same run. "
             f"Take-up: a worker with a cold SimpleCache, median of {bigdata.REPEATS} (1 for before at 10M): "
             "download + parse + checks + derive. Peak rise = highest RSS during the take-up minus RSS before it. "
-            "Shared cache = the bytes one generation's frame takes in Redis.",
+            "Frame in Redis = the bytes one generation's frame takes there; 2nd worker = median time for worker B "
+            "to take a generation up once worker A has stored it (memory run below).",
             "",
             table(
                 [
@@ -289,6 +291,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
                     "parsed frame",
                     "peak RSS rise",
                     "frame in Redis",
+                    "2nd worker: from Redis",
                 ],
                 take_up,
             ),

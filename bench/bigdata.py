@@ -72,6 +72,8 @@ class CaseResult:
     data_format: str
     object_mb: float
     take_up_seconds: list[float] = field(default_factory=list)
+    #: Worker B taking each generation up from Redis (another worker stored it).
+    shared_read_seconds: list[float] = field(default_factory=list)
     peak_rise_mb: float = 0.0
     frame_mb: float = 0.0
     shared_bytes: int = 0
@@ -84,6 +86,10 @@ class CaseResult:
     @property
     def take_up_median(self) -> float:
         return statistics.median(self.take_up_seconds) if self.take_up_seconds else float("nan")
+
+    @property
+    def shared_read_median(self) -> float:
+        return statistics.median(self.shared_read_seconds) if self.shared_read_seconds else float("nan")
 
 
 def measure(emulator: FakeGCS, client: Any, row_counts: tuple[int, ...] = ROW_COUNTS) -> list[CaseResult]:
@@ -173,6 +179,7 @@ def _measure_memory(
             generation = _publish(bucket, blob_name, content)
             answer_a = worker_a.send("take-up", generation)
             answer_b = worker_b.send("take-up", generation)
+            result.shared_read_seconds.append(answer_b["seconds"])
             reading = MemoryReading(answer_a["rss_mb"], answer_b["rss_mb"], _redis_used_mb(redis_client))
             if number == 1:
                 result.after_first = reading
