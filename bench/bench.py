@@ -244,7 +244,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
             [
                 *label,
                 f"{result.object_mb:,.0f} MB",
-                _seconds(result.take_up_median),
+                f"{_seconds(result.take_up_median)} ({_seconds(min(result.take_up_seconds))})",
                 _ratio(pair.take_up_median, result.take_up_median) if pair and result.path == "ours" else "",
                 f"{result.frame_mb:,.0f} MB",
                 f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
@@ -286,7 +286,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
                     "format",
                     "path",
                     "object",
-                    "take-up",
+                    "take-up: median (best)",
                     "before / ours",
                     "parsed frame",
                     "peak RSS rise",
