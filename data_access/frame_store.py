@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 
 from data_access.parsing import arrow_to_frame
+
+log = logging.getLogger(__name__)
 
 #: Largest value written to the shared cache (Redis refuses values over 512 MB).
 PART_BYTES = 64 * 2**20
@@ -195,7 +198,13 @@ class SharedFrames:
             return
         if not self.share_frames:
             return
-        parts = encode_frame(entry.frame)
+        try:
+            parts = encode_frame(entry.frame)
+        except pa.ArrowException as error:
+            # e.g. a column mixing numbers and text (pandas' fallback reader can make one):
+            # this worker keeps its frame, the others parse their own.
+            log.warning("frame of generation %s stays per process: %s", generation, error)
+            return
         for index, part in enumerate(parts):
             self.cache.set(f"{self.key(generation)}:{index}", part, timeout=SHARED_FRAME_SECONDS)
         manifest = {"parts": len(parts), "rows": len(entry.frame)}

@@ -182,3 +182,13 @@ def test_derived_data_is_built_once_per_generation_and_leaves_with_its_frame(buc
     for number in range(2):
         live_data.frame(_publish(bucket, SAMPLE_CSV + f"{number},1,1\n".encode()))
     assert generation not in live_data.local_frames.generations()
+
+
+def test_a_frame_arrow_cannot_hold_stays_in_its_worker(gcs_settings, redis_server, gcs_client):
+    """A column mixing numbers and text (pandas' fallback reader can make one) is not shared, and no error."""
+    live_data = _worker(_redis_settings(gcs_settings, redis_server), gcs_client)
+    mixed = pd.DataFrame({"value": pd.Series([1, "x"], dtype=object)})
+
+    live_data.shared_frames.put("123", frame_store.FrameEntry(frame=mixed))
+
+    assert live_data.shared_frames.get("123") is None
