@@ -334,7 +334,8 @@ def _report_app_memory(app: app_memory.AppMemoryResult | None) -> list[str]:
     ]
     return [
         "",
-        f"The real app (gunicorn, 2 gthread workers × 8 threads as in app.yaml, RedisCache, MALLOC_ARENA_MAX=2) "
+        f"The real app (gunicorn, 2 gthread workers × 8 threads as in app.yaml, RedisCache, MALLOC_ARENA_MAX=2, "
+        f"FRAME_MEMORY_MB={app_memory.FRAME_MEMORY_MB}) "
         f"serving {app.rows:,} rows ({app.csv_mb:,.0f} MB CSV) through {app.generations} generations, "
         f"{app_memory.POLLS_PER_GENERATION} concurrent first polls each (statuses {app.statuses}):",
         "",
