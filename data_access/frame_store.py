@@ -15,12 +15,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -136,6 +141,24 @@ class LocalFrames:
             del self._entries[generation]
         if replaced:
             release_memory()
+
+
+@contextmanager
+def take_up_slot(lock_dir: Path | None = None) -> Iterator[None]:
+    """One download-and-parse at a time among the worker processes of one server (gunicorn master).
+
+    A take-up briefly needs about twice the new frame; two workers doing it at once is what
+    would push an instance over its memory. The other worker waits here, then (with a
+    shared cache) finds the frame already stored.
+    """
+    # Named after the parent process: sibling workers share it, other apps on the machine do not.
+    path = (lock_dir or Path(tempfile.gettempdir())) / f"live-dashboard-take-up-{os.getppid()}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def release_memory() -> None:

@@ -26,7 +26,14 @@ from typing import Any
 
 import pandas as pd
 
-from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes, release_memory
+from data_access.frame_store import (
+    FrameEntry,
+    LocalFrames,
+    SharedFrames,
+    frame_bytes,
+    release_memory,
+    take_up_slot,
+)
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
 from data_access.validation import Schema, validate_upload
@@ -220,8 +227,9 @@ class LiveData:
                 return waited
         try:
             # The lock is held until the parsed frame is in the cache, so nobody downloads twice.
-            entry = self._download_and_parse(generation)
-            self.shared_frames.put(generation, entry)
+            with take_up_slot():
+                entry = self.shared_frames.get(generation) or self._download_and_parse(generation)
+                self.shared_frames.put(generation, entry)
             return entry
         finally:
             if took_lock:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,3 +195,30 @@ def test_a_frame_arrow_cannot_hold_stays_in_its_worker(gcs_settings, redis_serve
     live_data.shared_frames.put("123", frame_store.FrameEntry(frame=mixed))
 
     assert live_data.shared_frames.get("123") is None
+
+
+def test_two_workers_of_one_server_never_parse_at_the_same_time(bucket, gcs_settings, gcs_client):
+    """Per-process caches (SimpleCache), so both must download: the second only after the first is done."""
+    generation = _publish(bucket, SAMPLE_CSV)
+    first, second = _worker(gcs_settings, gcs_client), _worker(gcs_settings, gcs_client)
+    first_inside, second_read, overlapped = threading.Event(), threading.Event(), []
+
+    def first_read(generation: str) -> bytes:
+        first_inside.set()
+        # Bounded wait for something that must not happen: the second reading meanwhile.
+        overlapped.append(second_read.wait(timeout=2))
+        return real_first_read(generation)
+
+    def second_read_tracked(generation: str) -> bytes:
+        second_read.set()
+        return real_second_read(generation)
+
+    real_first_read, first.source.read = first.source.read, first_read
+    real_second_read, second.source.read = second.source.read, second_read_tracked
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        taken_up = pool.submit(first.frame, generation)
+        assert first_inside.wait(timeout=30)
+        frames = [pool.submit(second.frame, generation).result(timeout=60), taken_up.result(timeout=60)]
+
+    assert overlapped == [False]
+    assert [len(frame) for frame in frames] == [3, 3]
