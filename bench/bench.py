@@ -341,8 +341,9 @@ def _report_app_memory(app: app_memory.AppMemoryResult | None) -> list[str]:
         "",
         table(["process", "RSS after 1st generation", "after last", "peak over the run"], rows),
         "",
-        f"Instance at its peak: master {app.master_mb:,.0f} MB + workers' peaks = **{app.instance_peak_mb:,.0f} MB** "
-        "(App Engine: F2 768 MB, F4 1,536 MB, F4_1G 3,072 MB).",
+        f"Instance (master + both workers) at its highest, sampled every {app_memory.SAMPLE_SECONDS * 1000:.0f} ms: "
+        f"**{app.sampled_instance_peak_mb:,.0f} MB**; upper bound master + each worker's own peak: "
+        f"{app.instance_peak_bound_mb:,.0f} MB (App Engine: F2 768 MB, F4 1,536 MB, F4_1G 3,072 MB).",
     ]
 
 
