@@ -214,7 +214,7 @@ class SharedFrames:
         return FrameEntry(frame=decode_frame(parts))
 
     def put(self, generation: str, entry: FrameEntry) -> None:
-        """Store ``entry`` (parts first, manifest last) and delete generations older than the newest two."""
+        """Store ``entry`` (parts first, manifest last) and delete the frames of older generations."""
         if entry.error is not None:
             # A broken generation stays broken: the verdict is shared, not re-downloaded per worker.
             self.cache.set(self.key(generation), {"error": entry.error}, timeout=SHARED_FRAME_SECONDS)
