@@ -253,6 +253,8 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
             ]
         )
         first, last, settled = result.after_first, result.after_last, result.settled
+        if first is None or last is None or settled is None:
+            continue  # --generations 0: take-up only
         memory.append(
             [
                 *label,
@@ -392,6 +394,7 @@ def run(
     sections: tuple[str, ...] = SECTIONS,
     row_counts: tuple[int, ...] = bigdata.ROW_COUNTS,
     app_rows: int = APP_ROWS,
+    generations: int = bigdata.GENERATIONS,
 ) -> tuple[str, bool]:
     """Run the chosen sections against one fake-gcs-server; returns (report, all succeeded)."""
     started = time.monotonic()
@@ -405,7 +408,7 @@ def run(
             "c": (lambda: reload.measure(emulator, client), report_reload),
             "d": (
                 lambda: (
-                    bigdata.measure(emulator, client, row_counts),
+                    bigdata.measure(emulator, client, row_counts, generations),
                     app_memory.measure(emulator, client, app_rows) if app_rows else None,
                 ),
                 report_bigdata,
@@ -433,10 +436,16 @@ def main(argv: list[str] | None = None) -> int:
         default=APP_ROWS,
         help=f"section (d): rows the real 2-worker app serves (default {APP_ROWS:,}; 0 skips it)",
     )
+    parser.add_argument(
+        "--generations",
+        type=int,
+        default=bigdata.GENERATIONS,
+        help=f"section (d): generations in the memory run (default {bigdata.GENERATIONS}; 0: take-up times only)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(section for section in SECTIONS if section in args.only.lower())
     row_counts = tuple(int(count) for count in args.rows.split(",") if count.strip())
-    report, ok = run(chosen or SECTIONS, row_counts, args.app_rows)
+    report, ok = run(chosen or SECTIONS, row_counts, args.app_rows, args.generations)
     print(report)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(report)

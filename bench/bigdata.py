@@ -92,8 +92,13 @@ class CaseResult:
         return statistics.median(self.shared_read_seconds) if self.shared_read_seconds else float("nan")
 
 
-def measure(emulator: FakeGCS, client: Any, row_counts: tuple[int, ...] = ROW_COUNTS) -> list[CaseResult]:
-    """Every (rows, format) case, ours then before, one case at a time (10M rows take RAM)."""
+def measure(
+    emulator: FakeGCS, client: Any, row_counts: tuple[int, ...] = ROW_COUNTS, generations: int = GENERATIONS
+) -> list[CaseResult]:
+    """Every (rows, format) case, ours then before, one case at a time (10M rows take RAM).
+
+    ``generations=0`` measures only the take-up (a quick run while the machine is quiet).
+    """
     results = []
     with _before_code() as before_root:
         for rows in row_counts:
@@ -101,10 +106,10 @@ def measure(emulator: FakeGCS, client: Any, row_counts: tuple[int, ...] = ROW_CO
             for data_format in FORMATS:
                 content = _encode(frame, data_format)
                 for path, code_root in (("ours", REPO_DIR), ("before", before_root)):
-                    generations = BEFORE_10M_GENERATIONS if path == "before" and rows >= 10**7 else GENERATIONS
-                    results.append(
-                        _run_case(emulator, client, path, code_root, content, rows, data_format, generations)
+                    count = (
+                        min(generations, BEFORE_10M_GENERATIONS) if path == "before" and rows >= 10**7 else generations
                     )
+                    results.append(_run_case(emulator, client, path, code_root, content, rows, data_format, count))
                 del content
             del frame
     return results
@@ -157,7 +162,8 @@ def _run_case(
                     result.take_up_seconds.append(answer["seconds"])
                     result.peak_rise_mb = max(result.peak_rise_mb, answer["peak_mb"] - answer["rss_before_mb"])
                     result.frame_mb = answer["frame_mb"]
-            _measure_memory(result, emulator, bucket, blob_name, content, code_root, redis_server)
+            if generations:
+                _measure_memory(result, emulator, bucket, blob_name, content, code_root, redis_server)
     except Exception as error:  # one failing case must not lose the others' figures
         result.error = f"{type(error).__name__}: {error}"
     return result
