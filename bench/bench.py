@@ -4,7 +4,9 @@ Three sections, each printed as a plain-text table with ratios (machines are noi
 
 (a) unchanged-poll throughput vs a no-op callback on the same gunicorn server,
 (b) storage calls per minute vs the number of polling sessions, per cache type,
-(c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path.
+(c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path,
+(d) big data: 1M / 10M rows (CSV, Parquet), take-up time, memory over 20 generations,
+    bytes per frame in Redis, ours vs the data path before Arrow frames (``--rows`` to choose sizes).
 
 All servers (fake-gcs-server, redis-server, gunicorn) run on 127.0.0.1 and are stopped
 by PID before it exits. The report also goes to ``bench/results/latest.md``.
@@ -24,12 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import reload, sessions, throughput
+from bench import app_memory, bigdata, reload, sessions, throughput
 from bench.load import client_name
+from data_access.frame_store import REPLACED_FRAME_SECONDS
 from tests.servers import FakeGCS, emulator_client
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
-SECTIONS = ("a", "b", "c")
+SECTIONS = ("a", "b", "c", "d")
+#: Section (d): the dataset size a 2-worker App Engine F4 must serve.
+APP_ROWS = 5_000_000
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -217,6 +222,146 @@ def report_reload(results: list[reload.ReloadResult]) -> str:
     )
 
 
+def _ratio(before: float, ours: float) -> str:
+    return f"{before / ours:,.1f}×" if ours else "-"
+
+
+def _growth(first: float, last: float) -> str:
+    return f"{first:,.0f} → {last:,.0f} MB ({last / first - 1:+.0%})" if first else "-"
+
+
+def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemoryResult | None]) -> str:
+    """Section (d): ours next to before for each size and format, then the real app at APP_ROWS."""
+    results, app = measured
+    take_up, memory = [], []
+    for result in results:
+        label = [f"{result.rows:,}", result.data_format, result.path]
+        if result.error:
+            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 5])
+            continue
+        pair = _pair(results, result)
+        take_up.append(
+            [
+                *label,
+                f"{result.object_mb:,.0f} MB",
+                f"{_seconds(result.take_up_median)} ({_seconds(min(result.take_up_seconds))})",
+                _ratio(pair.take_up_median, result.take_up_median) if pair and result.path == "ours" else "",
+                f"{result.frame_mb:,.0f} MB",
+                f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
+                _megabytes(result.shared_bytes),
+                _seconds(result.shared_read_median),
+            ]
+        )
+        first, last, settled = result.after_first, result.after_last, result.settled
+        if first is None or last is None or settled is None:
+            continue  # --generations 0: take-up only
+        memory.append(
+            [
+                *label,
+                str(result.generations),
+                _growth(first.worker_a_mb, last.worker_a_mb),
+                _growth(first.worker_b_mb, last.worker_b_mb),
+                _growth(first.redis_mb, last.redis_mb),
+                " / ".join(
+                    f"{later / earlier - 1:+.0%}"
+                    for later, earlier in (
+                        (settled.worker_a_mb, first.worker_a_mb),
+                        (settled.worker_b_mb, first.worker_b_mb),
+                        (settled.redis_mb, first.redis_mb),
+                    )
+                ),
+            ]
+        )
+    return "\n".join(
+        [
+            "## (d) Big data: take-up, memory over many generations, bytes in the shared cache",
+            "",
+            f"before = the data path at commit {bigdata.BEFORE_COMMIT} (exported with git archive) in the same run. "
+            f"Take-up: a worker with a cold SimpleCache, median of {bigdata.REPEATS} (1 for before at 10M): "
+            "download + parse + checks + derive. Peak rise = highest RSS during the take-up minus RSS before it. "
+            "Frame in Redis = the bytes one generation's frame takes there; 2nd worker = median time for worker B "
+            "to take a generation up once worker A has stored it (memory run below).",
+            "",
+            table(
+                [
+                    "rows",
+                    "format",
+                    "path",
+                    "object",
+                    "take-up: median (best)",
+                    "before / ours",
+                    "parsed frame",
+                    "peak RSS rise",
+                    "frame in Redis",
+                    "2nd worker: from Redis",
+                ],
+                take_up,
+            ),
+            "",
+            "Memory: two workers on one redis-server (A downloads each generation, B reads it from Redis), "
+            f"environment {bigdata.WORKER_ENV}; RSS after the first and after the last generation "
+            f"(before at 10M: {bigdata.BEFORE_10M_GENERATIONS} generations, its Redis grows by a pickled frame each).",
+            "",
+            table(
+                [
+                    "rows",
+                    "format",
+                    "path",
+                    "generations",
+                    "worker A RSS: after 1 → after last",
+                    "worker B RSS",
+                    "Redis used_memory",
+                    f"A / B / Redis {REPLACED_FRAME_SECONDS + 1} s later, vs after 1",
+                ],
+                memory,
+            ),
+            *_report_app_memory(app),
+        ]
+    )
+
+
+def _report_app_memory(app: app_memory.AppMemoryResult | None) -> list[str]:
+    if app is None:
+        return []
+    rows = [
+        [
+            f"worker {number}",
+            f"{first:,.0f} MB",
+            f"{last:,.0f} MB ({last / first - 1:+.0%})",
+            f"{peak:,.0f} MB",
+        ]
+        for number, (first, last, peak) in enumerate(
+            zip(app.after_first_mb, app.after_last_mb, app.peak_mb, strict=True), 1
+        )
+    ]
+    return [
+        "",
+        f"The real app (gunicorn, 2 gthread workers × 8 threads as in app.yaml, RedisCache, MALLOC_ARENA_MAX=2, "
+        f"FRAME_MEMORY_MB={app_memory.FRAME_MEMORY_MB}) "
+        f"serving {app.rows:,} rows ({app.csv_mb:,.0f} MB CSV) through {app.generations} generations, "
+        f"{app_memory.POLLS_PER_GENERATION} concurrent first polls each (statuses {app.statuses}):",
+        "",
+        table(["process", "RSS after 1st generation", "after last", "peak over the run"], rows),
+        "",
+        f"Instance (master + both workers) at its highest, sampled every {app_memory.SAMPLE_SECONDS * 1000:.0f} ms: "
+        f"**{app.sampled_instance_peak_mb:,.0f} MB**; upper bound master + each worker's own peak: "
+        f"{app.instance_peak_bound_mb:,.0f} MB (App Engine: F2 768 MB, F4 1,536 MB, F4_1G 3,072 MB).",
+    ]
+
+
+def _pair(results: list[bigdata.CaseResult], result: bigdata.CaseResult) -> bigdata.CaseResult | None:
+    return next(
+        (
+            other
+            for other in results
+            if (other.rows, other.data_format) == (result.rows, result.data_format)
+            and other.path != result.path
+            and not other.error
+        ),
+        None,
+    )
+
+
 def _section(name: str, run: Callable[[], Any], render: Callable[[Any], str]) -> tuple[str, bool]:
     """Run one section; a failure becomes its text instead of ending the report."""
     started = time.monotonic()
@@ -245,7 +390,12 @@ def _header() -> str:
     )
 
 
-def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
+def run(
+    sections: tuple[str, ...] = SECTIONS,
+    row_counts: tuple[int, ...] = bigdata.ROW_COUNTS,
+    app_rows: int = APP_ROWS,
+    generations: int = bigdata.GENERATIONS,
+) -> tuple[str, bool]:
     """Run the chosen sections against one fake-gcs-server; returns (report, all succeeded)."""
     started = time.monotonic()
     parts = [_header()]
@@ -256,6 +406,13 @@ def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
             "a": (lambda: throughput.measure(emulator, client), report_throughput),
             "b": (lambda: sessions.measure(emulator, client), report_sessions),
             "c": (lambda: reload.measure(emulator, client), report_reload),
+            "d": (
+                lambda: (
+                    bigdata.measure(emulator, client, row_counts, generations),
+                    app_memory.measure(emulator, client, app_rows) if app_rows else None,
+                ),
+                report_bigdata,
+            ),
         }
         for name in sections:
             text, ok = _section(name, *plan[name])
@@ -267,10 +424,28 @@ def run(sections: tuple[str, ...] = SECTIONS) -> tuple[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the live dashboard and print one report.")
-    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. 'ac' (default: abc)")
+    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. 'ac' (default: abcd)")
+    parser.add_argument(
+        "--rows",
+        default=",".join(map(str, bigdata.ROW_COUNTS)),
+        help="section (d): row counts, comma-separated (default: 1000000,10000000)",
+    )
+    parser.add_argument(
+        "--app-rows",
+        type=int,
+        default=APP_ROWS,
+        help=f"section (d): rows the real 2-worker app serves (default {APP_ROWS:,}; 0 skips it)",
+    )
+    parser.add_argument(
+        "--generations",
+        type=int,
+        default=bigdata.GENERATIONS,
+        help=f"section (d): generations in the memory run (default {bigdata.GENERATIONS}; 0: take-up times only)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(section for section in SECTIONS if section in args.only.lower())
-    report, ok = run(chosen or SECTIONS)
+    row_counts = tuple(int(count) for count in args.rows.split(",") if count.strip())
+    report, ok = run(chosen or SECTIONS, row_counts, args.app_rows, args.generations)
     print(report)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(report)

@@ -10,23 +10,27 @@ import pandas as pd
 BLOB_NAME = "data/data.csv"
 
 
-def sample_csv(rows: int, seed: int = 0) -> bytes:
-    """``rows`` rows of ``ID,first_num,second_num`` with random small ints, as CSV bytes."""
+def sample_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """``rows`` rows of ``ID,first_num,second_num`` with random small ints."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "ID": np.arange(1, rows + 1),
             "first_num": rng.integers(1, 100, rows),
             "second_num": rng.integers(1, 100, rows),
         }
     )
-    return frame.to_csv(index=False).encode()
 
 
-def create_bucket(client: Any, name: str) -> Any:
-    """A new versioned bucket (old generations stay readable, as in production)."""
+def sample_csv(rows: int, seed: int = 0) -> bytes:
+    """:func:`sample_frame` as CSV bytes."""
+    return sample_frame(rows, seed).to_csv(index=False).encode()
+
+
+def create_bucket(client: Any, name: str, versioned: bool = True) -> Any:
+    """A new bucket, versioned by default (old generations stay readable, as in production)."""
     bucket = client.bucket(name)
-    bucket.versioning_enabled = True
+    bucket.versioning_enabled = versioned
     return client.create_bucket(bucket)
 
 

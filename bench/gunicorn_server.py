@@ -25,10 +25,13 @@ PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 class Gunicorn:
     """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:server") -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:server", extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.env = env
         self.workers = workers
         self.wsgi_app = wsgi_app
+        self.extra_args = extra_args
         self.port = free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
@@ -49,6 +52,7 @@ class Gunicorn:
             "warning",
             "--error-logfile",
             str(self.log_path),
+            *self.extra_args,
             self.wsgi_app,
         ]
         env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}

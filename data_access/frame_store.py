@@ -8,18 +8,24 @@
 * **In the shared cache** (:class:`SharedFrames`): the frame as Arrow IPC streams,
   zstd-compressed, cut into parts of at most ``PART_BYTES`` so that no Redis value
   comes near Redis' 512 MB limit. Entries expire after ``SHARED_FRAME_SECONDS`` and
-  generations older than the newest two are deleted as soon as a newer one is stored.
+  older generations are deleted as soon as a newer one is stored.
   With a per-process cache (``SimpleCache``) frames are not copied into it at all:
   the LRU already is that process' copy.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,15 +33,23 @@ import pyarrow as pa
 
 from data_access.parsing import arrow_to_frame
 
+log = logging.getLogger(__name__)
+
 #: Largest value written to the shared cache (Redis refuses values over 512 MB).
 PART_BYTES = 64 * 2**20
 #: How long a frame stays in the shared cache: long enough for every worker and instance
 #: to take up a new generation from one download, short enough that replaced ones leave soon.
 SHARED_FRAME_SECONDS = 10 * 60
-#: A frame of a generation that is no longer the newest is dropped after this long unused.
-REPLACED_FRAME_SECONDS = 2 * 60
-#: The live generation and the one before it.
+#: A frame of a generation that is no longer the newest is dropped after this long unused:
+#: every open page has polled and moved to the new generation well before (hidden tabs
+#: poll first when shown), and a late request for it reads storage again.
+REPLACED_FRAME_SECONDS = 30
+#: Per process: the live generation and the one before it (pages may still be drawing it).
 GENERATIONS_KEPT = 2
+#: In the shared cache: the newest generation only. The one before it is still in every
+#: worker that showed it; keeping a second copy in Redis would double its memory for the
+#: rare worker that starts between two generations and is asked for the older one.
+GENERATIONS_SHARED = 1
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -118,9 +132,38 @@ class LocalFrames:
 
     def _drop_replaced(self) -> None:
         now = self._clock()
-        for generation in list(self._entries)[1:]:
-            if now - self._entries[generation].used_at > REPLACED_FRAME_SECONDS:
-                del self._entries[generation]
+        replaced = [
+            generation
+            for generation in list(self._entries)[1:]
+            if now - self._entries[generation].used_at > REPLACED_FRAME_SECONDS
+        ]
+        for generation in replaced:
+            del self._entries[generation]
+        if replaced:
+            release_memory()
+
+
+@contextmanager
+def take_up_slot(lock_dir: Path | None = None) -> Iterator[None]:
+    """One download-and-parse at a time among the worker processes of one server (gunicorn master).
+
+    A take-up briefly needs about twice the new frame; two workers doing it at once is what
+    would push an instance over its memory. The other worker waits here, then (with a
+    shared cache) finds the frame already stored.
+    """
+    # Named after the parent process: sibling workers share it, other apps on the machine do not.
+    path = (lock_dir or Path(tempfile.gettempdir())) / f"live-dashboard-take-up-{os.getppid()}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def release_memory() -> None:
+    """Hand memory Arrow freed back to the system (its allocator keeps it for reuse otherwise)."""
+    pa.default_memory_pool().release_unused()
 
 
 def encode_frame(frame: pd.DataFrame, part_bytes: int | None = None) -> list[bytes]:
@@ -171,14 +214,20 @@ class SharedFrames:
         return FrameEntry(frame=decode_frame(parts))
 
     def put(self, generation: str, entry: FrameEntry) -> None:
-        """Store ``entry`` (parts first, manifest last) and delete generations older than the newest two."""
+        """Store ``entry`` (parts first, manifest last) and delete the frames of older generations."""
         if entry.error is not None:
             # A broken generation stays broken: the verdict is shared, not re-downloaded per worker.
             self.cache.set(self.key(generation), {"error": entry.error}, timeout=SHARED_FRAME_SECONDS)
             return
         if not self.share_frames:
             return
-        parts = encode_frame(entry.frame)
+        try:
+            parts = encode_frame(entry.frame)
+        except pa.ArrowException as error:
+            # e.g. a column mixing numbers and text (pandas' fallback reader can make one):
+            # this worker keeps its frame, the others parse their own.
+            log.warning("frame of generation %s stays per process: %s", generation, error)
+            return
         for index, part in enumerate(parts):
             self.cache.set(f"{self.key(generation)}:{index}", part, timeout=SHARED_FRAME_SECONDS)
         manifest = {"parts": len(parts), "rows": len(entry.frame)}
@@ -190,9 +239,9 @@ class SharedFrames:
 
     def _forget_older_than_newest(self, generation: str) -> None:
         # A page still showing an old generation gets it from storage, but storing it
-        # does not push the live one out: only the newest two by generation stay.
+        # does not push the live one out: only the newest by generation stays.
         known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
-        keep, drop = known[:GENERATIONS_KEPT], known[GENERATIONS_KEPT:]
+        keep, drop = known[:GENERATIONS_SHARED], known[GENERATIONS_SHARED:]
         # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.
         self.cache.set(f"{self.prefix}:frames", keep, timeout=SHARED_FRAME_SECONDS)
         for old in drop:

@@ -37,7 +37,14 @@ import pandas as pd
 from cachelib import SimpleCache
 
 from app_logging import StateLog
-from data_access.frame_store import FrameEntry, LocalFrames, SharedFrames, frame_bytes
+from data_access.frame_store import (
+    FrameEntry,
+    LocalFrames,
+    SharedFrames,
+    frame_bytes,
+    release_memory,
+    take_up_slot,
+)
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
@@ -256,6 +263,7 @@ class LiveData:
             if entry.error is not None:
                 raise DataUnavailable(entry.error, permanent=True)
             self.local_frames.put(generation, entry.frame)
+            release_memory()  # what parsing and encoding used goes back to the system now
             return entry.frame
 
     def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:
@@ -284,8 +292,9 @@ class LiveData:
                 return waited
         try:
             # The lock is held until the parsed frame is in the cache, so nobody downloads twice.
-            entry = self._download_and_parse(generation)
-            self.shared_frames.put(generation, entry)
+            with take_up_slot():
+                entry = self.shared_frames.get(generation) or self._download_and_parse(generation)
+                self.shared_frames.put(generation, entry)
             return entry
         finally:
             if took_lock:

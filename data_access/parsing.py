@@ -32,6 +32,13 @@ PANDAS_NA_VALUES = [
 # A format no cell matches: pyarrow would otherwise turn ISO dates into timestamps,
 # where pandas (and so the published data so far) kept them as text.
 _NO_TIMESTAMPS = ["never a timestamp"]
+# Blocks big enough that numeric columns come out in a few large chunks (two cores read in
+# parallel above this size); small blocks made many small buffers the allocator kept.
+_CSV_BLOCK_BYTES = 64 * 2**20
+# Arrow on glibc's malloc: buffers this large are mapped and unmapped, so memory freed after
+# a take-up goes back to the system at once (mimalloc, Arrow's default, kept it: the peak
+# while taking up a 5M-row CSV fell from 2.8x to 1.8x the parsed frame).
+pa.set_memory_pool(pa.system_memory_pool())
 # bytes.strip()'s whitespace set, searched for instead of stripping (which copies).
 _NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 
@@ -57,6 +64,7 @@ def read_csv_arrow(content: Content) -> pa.Table:
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
+        read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
         parse_options=pa_csv.ParseOptions(newlines_in_values=False),
         convert_options=pa_csv.ConvertOptions(
             null_values=PANDAS_NA_VALUES, strings_can_be_null=True, timestamp_parsers=_NO_TIMESTAMPS

@@ -18,6 +18,7 @@ def test_defaults_match_the_documented_ones():
     assert (settings.data_source, settings.gcs_blob, settings.port) == ("gcs", "data/data.csv", 8050)
     assert settings.poll_interval_seconds == 5
     assert settings.cache_type == "SimpleCache"
+    assert (settings.max_upload_mb, settings.frame_memory_mb) == (1024, 512)
 
 
 def test_environment_is_read_and_flags_override_it():
@@ -41,6 +42,7 @@ def test_environment_is_read_and_flags_override_it():
         ({"DATA_SOURCE": "local", "VERSION_CACHE_SECONDS": "inf"}, "finite number"),
         ({"DATA_SOURCE": "local", "LOGIN_RATE_LIMIT": "lots"}, "LOGIN_RATE_LIMIT must look like"),
         ({"DATA_SOURCE": "local", "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": "/proc/no-cache-here"}, "CACHE_DIR"),
+        ({"DATA_SOURCE": "local", "FRAME_MEMORY_MB": "0"}, "FRAME_MEMORY_MB must be at least 1"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(env, message):

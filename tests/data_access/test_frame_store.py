@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,7 +68,7 @@ def test_frame_travels_between_workers_as_arrow_parts_no_larger_than_a_part(
         assert 0 < client.ttl(key) <= SHARED_FRAME_SECONDS
 
 
-def test_only_the_live_generation_and_the_one_before_stay_in_redis(bucket, gcs_settings, gcs_client, redis_server):
+def test_only_the_live_generation_stays_in_redis(bucket, gcs_settings, gcs_client, redis_server):
     settings = _redis_settings(gcs_settings, redis_server)
     worker = _worker(settings, gcs_client)
     client = redis.Redis.from_url(redis_server.url)
@@ -74,7 +77,8 @@ def test_only_the_live_generation_and_the_one_before_stay_in_redis(bucket, gcs_s
         generations.append(_publish(bucket, _numbers_csv(50, offset=number)))
         worker.frame(generations[-1])
 
-    assert [bool(_frame_keys(client, generation)) for generation in generations] == [False, False, True, True]
+    assert [bool(_frame_keys(client, generation)) for generation in generations] == [False, False, False, True]
+    assert worker.local_frames.generations() == generations[:1:-1]  # the worker keeps the one before too
 
 
 def test_an_old_generation_asked_for_late_does_not_push_the_live_one_out(
@@ -89,8 +93,8 @@ def test_an_old_generation_asked_for_late_does_not_push_the_live_one_out(
 
     assert list(_worker(settings, gcs_client).frame(oldest)["first_num"])[:2] == [0, 1]  # still served
 
-    assert not _frame_keys(client, oldest)
-    assert _frame_keys(client, previous) and _frame_keys(client, live)
+    assert not _frame_keys(client, oldest) and not _frame_keys(client, previous)
+    assert _frame_keys(client, live)
 
 
 def test_data_written_outside_the_app_is_not_held_to_the_upload_row_limit(bucket, gcs_settings, gcs_client):
@@ -181,3 +185,40 @@ def test_derived_data_is_built_once_per_generation_and_leaves_with_its_frame(buc
     for number in range(2):
         live_data.frame(_publish(bucket, SAMPLE_CSV + f"{number},1,1\n".encode()))
     assert generation not in live_data.local_frames.generations()
+
+
+def test_a_frame_arrow_cannot_hold_stays_in_its_worker(gcs_settings, redis_server, gcs_client):
+    """A column mixing numbers and text (pandas' fallback reader can make one) is not shared, and no error."""
+    live_data = _worker(_redis_settings(gcs_settings, redis_server), gcs_client)
+    mixed = pd.DataFrame({"value": pd.Series([1, "x"], dtype=object)})
+
+    live_data.shared_frames.put("123", frame_store.FrameEntry(frame=mixed))
+
+    assert live_data.shared_frames.get("123") is None
+
+
+def test_two_workers_of_one_server_never_parse_at_the_same_time(bucket, gcs_settings, gcs_client):
+    """Per-process caches (SimpleCache), so both must download: the second only after the first is done."""
+    generation = _publish(bucket, SAMPLE_CSV)
+    first, second = _worker(gcs_settings, gcs_client), _worker(gcs_settings, gcs_client)
+    first_inside, second_read, overlapped = threading.Event(), threading.Event(), []
+
+    def first_read(generation: str) -> bytes:
+        first_inside.set()
+        # Bounded wait for something that must not happen: the second reading meanwhile.
+        overlapped.append(second_read.wait(timeout=2))
+        return real_first_read(generation)
+
+    def second_read_tracked(generation: str) -> bytes:
+        second_read.set()
+        return real_second_read(generation)
+
+    real_first_read, first.source.read = first.source.read, first_read
+    real_second_read, second.source.read = second.source.read, second_read_tracked
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        taken_up = pool.submit(first.frame, generation)
+        assert first_inside.wait(timeout=30)
+        frames = [pool.submit(second.frame, generation).result(timeout=60), taken_up.result(timeout=60)]
+
+    assert overlapped == [False]
+    assert [len(frame) for frame in frames] == [3, 3]

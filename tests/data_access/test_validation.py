@@ -99,3 +99,9 @@ def test_a_good_file_on_disk_passes_with_the_same_table(tmp_path):
     assert from_disk.ok
     pd.testing.assert_frame_equal(from_disk.frame, validate_upload(content, "fine.csv", SCHEMA, CORPUS_MAX_BYTES).frame)
     assert list(from_disk.frame["multiply_num"]) == [6, 20]
+
+
+def test_missing_columns_message_says_an_empty_schema_accepts_any_table():
+    problems = validate_upload(b"region,sales\nnorth,3\n", "d.csv", SCHEMA, CORPUS_MAX_BYTES).problems
+    assert "DATA_SCHEMA= (empty) accepts any table with a header row" in problems[0]
+    assert validate_upload(b"region,sales\nnorth,3\n", "d.csv", Schema.parse("", max_rows=10), CORPUS_MAX_BYTES).ok
