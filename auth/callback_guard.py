@@ -172,8 +172,9 @@ def _nesting_exceeds(raw: bytes, limit: int) -> bool:
 
 
 def _split_output_key(output: str) -> list[tuple[str, str]]:
+    """(component id, property) of each output; a duplicate output's property keeps its ``@hash``."""
     parts = output[2:-2].split("...") if output.startswith("..") else [output]
-    return [tuple(part.split("@")[0].rsplit(".", 1)) for part in parts]  # type: ignore[misc]
+    return [tuple(part.rsplit(".", 1)) for part in parts]  # type: ignore[misc]
 
 
 def _check_outputs(outputs: Any, output_key: str) -> None:
@@ -182,7 +183,8 @@ def _check_outputs(outputs: Any, output_key: str) -> None:
     if len(listed) != len(expected) or (len(expected) == 1 and isinstance(outputs, list)):
         raise MalformedCallback("outputs do not match the callback")
     for item, (component_id, prop) in zip(listed, expected, strict=True):
-        if not isinstance(item, dict) or item.get("property") != prop:
+        # The renderer names a duplicate output with its @hash; older clients without.
+        if not isinstance(item, dict) or item.get("property") not in (prop, prop.split("@")[0]):
             raise MalformedCallback("outputs do not match the callback")
         if not component_id.startswith("{") and item.get("id") != component_id:
             raise MalformedCallback("outputs do not match the callback")

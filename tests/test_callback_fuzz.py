@@ -21,10 +21,11 @@ WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", [], [1, "a"], {}, {"a": {"b": [1]
 
 
 def _outputs(output_key: str) -> Any:
+    """The ``outputs`` the browser sends: a duplicate output's property keeps its ``@hash``."""
     parts = output_key[2:-2].split("...") if output_key.startswith("..") else [output_key]
     outputs = []
     for part in parts:
-        component, prop = part.split("@")[0].rsplit(".", 1)
+        component, prop = part.rsplit(".", 1)
         outputs.append({"id": json.loads(component) if component.startswith("{") else component, "property": prop})
     return outputs if len(outputs) > 1 else outputs[0]
 
