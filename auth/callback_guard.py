@@ -48,7 +48,7 @@ class _Parameter:
 
 @dataclass(frozen=True)
 class _Callback:
-    output: str
+    outputs: tuple[tuple[str, str], ...]  # (component id, property), a duplicate's property with its @hash
     inputs: tuple[_Parameter, ...]
     state: tuple[_Parameter, ...]
 
@@ -72,7 +72,7 @@ class CallbackGuard:
         callback = self._callbacks.get(body.get("output")) if isinstance(body.get("output"), str) else None
         if callback is None:
             raise MalformedCallback("no such callback")
-        _check_outputs(body.get("outputs"), callback.output)
+        _check_outputs(body.get("outputs"), callback.outputs)
         inputs = _check_values(body.get("inputs"), callback.inputs, "inputs")
         _check_values(body.get("state", []), callback.state, "state")
         _check_changed(body.get("changedPropIds"), inputs)
@@ -107,6 +107,7 @@ def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]
         return None
 
     server.before_request(refuse_malformed_callbacks)
+    server.extensions["callback_guard"] = guard
     return guard
 
 
@@ -126,7 +127,7 @@ def _describe(output: str, spec: dict[str, Any]) -> _Callback:
         for index, item in enumerate(declared)
     ]
     count = len(spec.get("inputs", []))
-    return _Callback(output, tuple(parameters[:count]), tuple(parameters[count:]))
+    return _Callback(tuple(_split_output_key(output)), tuple(parameters[:count]), tuple(parameters[count:]))
 
 
 def _annotations(function: Callable | None) -> list[Any]:
@@ -177,8 +178,7 @@ def _split_output_key(output: str) -> list[tuple[str, str]]:
     return [tuple(part.rsplit(".", 1)) for part in parts]  # type: ignore[misc]
 
 
-def _check_outputs(outputs: Any, output_key: str) -> None:
-    expected = _split_output_key(output_key)
+def _check_outputs(outputs: Any, expected: tuple[tuple[str, str], ...]) -> None:
     listed = outputs if isinstance(outputs, list) else [outputs]
     if len(listed) != len(expected) or (len(expected) == 1 and isinstance(outputs, list)):
         raise MalformedCallback("outputs do not match the callback")
