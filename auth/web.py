@@ -31,7 +31,7 @@ from auth.state import (
     SqliteSessions,
     sqlite_path,
 )
-from data_access import make_redis
+from data_access import REDIS_TIMEOUTS, make_redis
 from settings import Settings
 
 ADMIN_PATH = "/admin"
@@ -84,6 +84,7 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         get_remote_address,
         app=server,
         storage_uri=shared.limiter_uri,
+        storage_options=shared.limiter_options,
         key_prefix=shared.key_prefix + "login",
         # If Redis goes away, count in memory rather than answer 500 or stop counting.
         in_memory_fallback_enabled=True,
@@ -173,10 +174,12 @@ class _SharedState:
         if redis is not None:
             self.sessions = SessionStore(RedisSessions(redis, self.key_prefix + "session:"), policy)
             self.limiter_uri = settings.cache_redis_url
+            self.limiter_options: dict[str, Any] = dict(REDIS_TIMEOUTS)
         else:
             path = sqlite_path(Path(settings.cache_dir))
             self.sessions = SessionStore(SqliteSessions(path), policy)
             self.limiter_uri = f"{SQLITE_SCHEME}://{path}"
+            self.limiter_options = {}
 
 
 def _authenticator(
