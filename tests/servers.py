@@ -335,7 +335,9 @@ class TcpProxy:
     * :meth:`pause` / :meth:`resume`: bytes sent to the server are held, then delivered in
       order — a storage that has received requests but not processed them yet;
       :meth:`wait_idle` then waits until every delivered request has been answered;
-    * ``down = True``: new connections are closed at once, open ones dropped (storage down).
+    * ``down = True``: new connections are closed at once, open ones dropped (storage down);
+    * ``lose_answers_to = b"..."``: the server's answer to a request containing these bytes
+      never reaches the client (the request itself is delivered and carried out).
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -344,6 +346,7 @@ class TcpProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.latency = 0.0
         self.down = False
+        self.lose_answers_to: bytes | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._flowing: asyncio.Event | None = None
@@ -411,9 +414,12 @@ class TcpProxy:
                     await asyncio.sleep(self.latency)
                 if to_server:
                     link.unanswered += 1
+                    link.losing_answer = bool(self.lose_answers_to and self.lose_answers_to in chunk)
                     await self._flowing.wait()  # type: ignore[union-attr]
                 else:
                     link.unanswered = 0
+                    if link.losing_answer:
+                        continue
                 writer.write(chunk)
                 await writer.drain()
             if to_server and writer.can_write_eof():
@@ -452,6 +458,7 @@ class _Link:
         self.client = client
         self.server = server
         self.unanswered = 0
+        self.losing_answer = False
         self.closed = False
 
     @property

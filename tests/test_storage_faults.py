@@ -70,3 +70,14 @@ def test_publish_with_storage_down_reports_failure_and_writes_nothing(bucket, pr
     assert bucket.get_blob(BLOB).generation == before.generation
     published = publisher.publish(Publication(NEW_CSV, 1, "new.csv"), "alice", str(before.generation))
     assert bucket.get_blob(BLOB).generation == int(published.generation)  # and works again once it is back
+
+
+def test_an_upload_that_landed_but_got_no_answer_is_reported_as_published(bucket, proxy, publisher):
+    before = bucket.get_blob(BLOB)
+    proxy.lose_answers_to = b"uploadType=multipart"  # storage writes it; its answer is lost on the way
+    published = publisher.publish(Publication(NEW_CSV, 1, "new.csv"), "alice", str(before.generation))
+    proxy.lose_answers_to = None
+
+    live = bucket.get_blob(BLOB)
+    assert published.generation == str(live.generation) != str(before.generation)
+    assert live.download_as_bytes() == NEW_CSV
