@@ -414,7 +414,8 @@ class TcpProxy:
                     await asyncio.sleep(self.latency)
                 if to_server:
                     link.unanswered += 1
-                    link.losing_answer = bool(self.lose_answers_to and self.lose_answers_to in chunk)
+                    if self.lose_answers_to and self.lose_answers_to in chunk:
+                        link.losing_answer = True  # every later answer on this connection too
                     await self._flowing.wait()  # type: ignore[union-attr]
                 else:
                     link.unanswered = 0
