@@ -12,6 +12,10 @@ against the callbacks the app registered:
 * each value has the type the callback's parameter annotation names (``dict | None``,
   ``list[str] | None``, ``int | None``…), and well-known properties the type Dash gives
   them (``n_clicks`` is a count, ``pathname`` a path).
+
+It also knows which callbacks belong to the admin page (defined in the module of the
+page registered at ``/admin``), for the admin gate in :mod:`auth.web`: authorisation
+follows what the app registered, not only how components are named.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import dash
 from flask import Flask, Response, g, request
 
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
+ADMIN_PAGE_PATH = "/admin"
 MAX_NESTING = 32
 MAX_PROP_ID_LENGTH = 512
 # Types Dash's own components give these properties, whatever the callback's annotation says.
@@ -51,21 +57,33 @@ class _Callback:
     outputs: tuple[tuple[str, str], ...]  # (component id, property), a duplicate's property with its @hash
     inputs: tuple[_Parameter, ...]
     state: tuple[_Parameter, ...]
+    module: str  # where the callback function is defined
 
 
 class CallbackGuard:
     """The registered callbacks of one app, and the check of a request against them."""
 
-    def __init__(self, callback_map: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, callback_map: dict[str, dict[str, Any]], admin_modules: Callable[[], set[str]] | None = None
+    ) -> None:
         # Dash fills its callback map while it sets up, on the first request: read it then.
         self._callback_map = callback_map
+        self._admin_modules = admin_modules or _admin_page_modules
         self._table: dict[str, _Callback] | None = None
+        self._admin_outputs: frozenset[str] = frozenset()
 
     @property
     def _callbacks(self) -> dict[str, _Callback]:
         if self._table is None or len(self._table) != len(self._callback_map):
             self._table = {output: _describe(output, spec) for output, spec in self._callback_map.items()}
+            modules = self._admin_modules()
+            self._admin_outputs = frozenset(output for output, item in self._table.items() if item.module in modules)
         return self._table
+
+    def is_admin_callback(self, body: dict[str, Any]) -> bool:
+        """Whether ``body`` calls a callback of the admin page."""
+        self._callbacks  # noqa: B018 - builds the table (and the admin outputs) on first use
+        return body.get("output") in self._admin_outputs
 
     def check(self, body: dict[str, Any]) -> None:
         """Pass when ``body`` fits a registered callback; :class:`MalformedCallback` otherwise."""
@@ -114,8 +132,14 @@ def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]
 # -- building the table of callbacks ------------------------------------------------------
 
 
+def _admin_page_modules() -> set[str]:
+    return {page["module"] for page in dash.page_registry.values() if page.get("path") == ADMIN_PAGE_PATH}
+
+
 def _describe(output: str, spec: dict[str, Any]) -> _Callback:
-    annotations = _annotations(spec.get("callback"))
+    function = spec.get("callback")
+    module = getattr(inspect.unwrap(function), "__module__", "") if function is not None else ""
+    annotations = _annotations(function)
     declared = [*spec.get("inputs", []), *spec.get("state", [])]
     parameters = [
         _Parameter(
@@ -127,7 +151,7 @@ def _describe(output: str, spec: dict[str, Any]) -> _Callback:
         for index, item in enumerate(declared)
     ]
     count = len(spec.get("inputs", []))
-    return _Callback(tuple(_split_output_key(output)), tuple(parameters[:count]), tuple(parameters[count:]))
+    return _Callback(tuple(_split_output_key(output)), tuple(parameters[:count]), tuple(parameters[count:]), module)
 
 
 def _annotations(function: Callable | None) -> list[Any]:

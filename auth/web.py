@@ -294,7 +294,8 @@ def _guard_admin_page() -> Response | None:
 
 
 def _gate_admin_callbacks() -> Response | None:
-    """Second line of defence: refuse admin callbacks by the *outputs* they write.
+    """Second line of defence: refuse admin callbacks, known by the page that registered them
+    or by the *outputs* they write.
 
     Input property names are never trusted (any input can claim to be a ``pathname``).
     """
@@ -304,7 +305,8 @@ def _gate_admin_callbacks() -> Response | None:
         body = callback_body()
     except MalformedCallback as error:
         return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
-    if not _writes_admin_outputs(body):
+    guard = current_app.extensions.get("callback_guard")
+    if not (_writes_admin_outputs(body) or (guard is not None and guard.is_admin_callback(body))):
         return None
     user = current_user()
     if user and user.is_admin:
