@@ -6,16 +6,22 @@
 (h2) Version checks that reach storage while Redis is stopped, per poll: the process-local
      stand-in (ours) vs no stand-in (every poll goes to storage, as before), counted at
      fake-gcs-server.
+(h3) Eight concurrent anonymous 40 MiB posts to a gunicorn server (2 sync workers): the
+     workers' peak memory and answers with the 1 MiB limit (ours) vs a 64 MiB limit (as
+     big as before).
 
 Servers (fake-gcs-server, redis-server) run on 127.0.0.1 and are stopped by PID.
 """
 
 from __future__ import annotations
 
+import http.client
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +34,15 @@ from bench.bench import table
 from data_access import build_live_data
 from settings import Settings
 from tests.dash_requests import poll_payload
-from tests.servers import FakeGCS, RedisServer, emulator_client
+from tests.servers import FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
 
 ROUNDS = 4
 POLLS_PER_ROUND = 1500
 REDIS_DOWN_POLLS = 300
 POLL_SPACING_SECONDS = 0.01
 VERSION_CACHE_SECONDS = 0.5
+BIG_POSTS = 8
+BIG_POST_BYTES = 40 * 2**20
 
 
 def _poll_microseconds(client: Any, shown: dict) -> float:
@@ -114,12 +122,84 @@ def measure_redis_down() -> list[list[str]]:
     return rows
 
 
+BIG_BODY = b'{"output": "x", "inputs": [' + b"1," * ((BIG_POST_BYTES - 40) // 2) + b"1]}"
+
+
+def _post_big(server: Gunicorn) -> int:
+    """One anonymous 40 MiB JSON post to the callback route; the HTTP status it got."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
+    try:
+        connection.putrequest("POST", "/_dash-update-component")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(BIG_BODY)))
+        connection.endheaders()
+        try:
+            for start in range(0, len(BIG_BODY), 2**20):
+                connection.send(BIG_BODY[start : start + 2**20])
+        except OSError:
+            pass  # answered and closed before taking the whole body: read that answer
+        return connection.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        connection.close()
+
+
+class _PeakMemory:
+    """The workers' largest total RSS while it runs (sampled every 10 ms)."""
+
+    def __init__(self, server: Gunicorn) -> None:
+        self.server = server
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            self.peak = max(self.peak, _workers_rss_mb(self.server))
+
+    def __enter__(self) -> _PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _workers_rss_mb(server: Gunicorn) -> float:
+    total = 0
+    for pid in server.worker_pids():
+        status = Path(f"/proc/{pid}/status").read_text()
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    return total / 1024
+
+
+def measure_big_posts() -> list[list[str]]:
+    """(h3) Worker memory after eight anonymous 40 MiB posts, with our limit and a big one."""
+    rows = []
+    with FakeGCS() as emulator:
+        bucket = emulator_client(emulator).create_bucket("bench-big-posts")
+        bucket.blob("data/data.csv").upload_from_string(b"ID,first_num,second_num\n1,1,2\n")
+        for name, limit_kb in (("1 MiB limit (ours)", "1024"), ("64 MiB limit (before: ~44 MiB)", "65536")):
+            env = gcs_env(emulator.url, bucket.name, MAX_REQUEST_KB=limit_kb)
+            with Gunicorn(env, workers=2) as server:
+                before = _workers_rss_mb(server)
+                with _PeakMemory(server) as memory, ThreadPoolExecutor(max_workers=BIG_POSTS) as pool:
+                    statuses = list(pool.map(lambda _: _post_big(server), range(BIG_POSTS)))
+            answers = ", ".join(f"{status or 'cut off'}: {statuses.count(status)}" for status in sorted(set(statuses)))
+            rows.append([name, f"{before:.0f}", f"{memory.peak:.0f}", f"{memory.peak - before:+.0f}", answers])
+    return rows
+
+
 def main() -> int:
     print("(h1) Callback checks on an unchanged poll (Flask test client, one process, local data)\n")
     print(table(["request", "µs per request (median)", "rounds"], measure_guard_cost()))
     print(f"\n(h2) Redis stopped: version checks reaching storage, one process, VERSION_CACHE_SECONDS="
           f"{VERSION_CACHE_SECONDS}\n")
     print(table(["with Redis down", "polls", "seconds", "metadata GETs", "per minute"], measure_redis_down()))
+    print(f"\n(h3) {BIG_POSTS} anonymous {BIG_POST_BYTES >> 20} MiB posts, gunicorn with 2 sync workers\n")
+    print(table(["body limit", "workers' RSS before MB", "peak MB", "growth MB", "answers"], measure_big_posts()))
     return 0
 
 
