@@ -22,7 +22,6 @@ from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callbac
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, one_time_admin
 from auth.state import (
-    SQLITE_SCHEME,
     RedisSessions,
     SessionPolicy,
     SessionStore,
@@ -36,8 +35,6 @@ from settings import Settings
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE_NAME = "live_dashboard_session"
-# Registers the SQLite scheme with flask-limiter's storage lookup.
-assert SqliteCounterStorage.STORAGE_SCHEME
 ADMIN_ID_PREFIX = "admin-"
 LOGIN_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -178,7 +175,8 @@ class _SharedState:
         else:
             path = sqlite_path(Path(settings.cache_dir))
             self.sessions = SessionStore(SqliteSessions(path), policy)
-            self.limiter_uri = f"{SQLITE_SCHEME}://{path}"
+            # Importing SqliteCounterStorage registered this scheme with flask-limiter's storage lookup.
+            self.limiter_uri = f"{SqliteCounterStorage.STORAGE_SCHEME[0]}://{path}"
             self.limiter_options = {}
 
 
