@@ -83,7 +83,8 @@ class CallbackGuard:
     def is_admin_callback(self, body: dict[str, Any]) -> bool:
         """Whether ``body`` calls a callback of the admin page."""
         self._callbacks  # noqa: B018 - builds the table (and the admin outputs) on first use
-        return body.get("output") in self._admin_outputs
+        output = body.get("output")
+        return isinstance(output, str) and output in self._admin_outputs
 
     def check(self, body: dict[str, Any]) -> None:
         """Pass when ``body`` fits a registered callback; :class:`MalformedCallback` otherwise."""

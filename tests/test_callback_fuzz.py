@@ -74,6 +74,8 @@ def _malformed_bodies(base: dict[str, Any]) -> list[Any]:
     for key, value in [
         ("output", "no-such-component.children"),
         ("output", 12),
+        ("output", ["a", "list"]),
+        ("output", {"an": "object"}),
         ("outputs", {"id": "no-such-component", "property": "children"}),
         ("outputs", "text"),
         ("inputs", {"id": "x"}),

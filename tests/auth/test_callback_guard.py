@@ -92,3 +92,4 @@ def test_admin_callbacks_are_known_by_the_page_that_registered_them(guard):
     assert guard.is_admin_callback(_publish())  # its output id does not say "admin"
     assert not guard.is_admin_callback(_show())
     assert not guard.is_admin_callback({"output": "unknown.children"})
+    assert not guard.is_admin_callback({"output": ["not", "text"]})
