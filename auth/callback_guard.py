@@ -104,12 +104,34 @@ def callback_body() -> dict[str, Any]:
     (Python's parser would raise ``RecursionError``, an HTTP 500).
     """
     if "callback_body" not in g:
-        if _nesting_exceeds(request.get_data(cache=True), MAX_NESTING):
+        raw = request.get_data(cache=True)
+        if _nesting_exceeds(raw, MAX_NESTING):
             raise MalformedCallback(f"nested deeper than {MAX_NESTING} levels")
         g.callback_body = request.get_json(silent=True)
+        # A lone UTF-16 surrogate ("\ud800") parses, then breaks whatever encodes it later.
+        if (b"\\ud" in raw or b"\\uD" in raw) and not _encodable(g.callback_body):
+            g.callback_body = None
     if not isinstance(g.callback_body, dict):
-        raise MalformedCallback("the body is not a JSON object")
+        raise MalformedCallback("the body is not a JSON object of valid text")
     return g.callback_body
+
+
+def _encodable(value: Any) -> bool:
+    """Every string inside ``value`` (keys too) is valid Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]]) -> CallbackGuard:

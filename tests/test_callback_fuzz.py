@@ -17,7 +17,7 @@ import pytest
 from settings import Settings
 from tests.dash_requests import poll_payload
 
-WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
+WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", "\ud800", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
 
 
 def _outputs(output_key: str) -> Any:
