@@ -9,9 +9,10 @@ against the callbacks the app registered:
 * ``output`` names a registered callback; ``outputs``, ``inputs`` and ``state`` have the
   shape and the very ids and properties that callback declared; ``changedPropIds`` is a
   short list of its input ids;
-* each value has the type the callback's parameter annotation names (``dict | None``,
-  ``list[str] | None``, ``int | None``…), and well-known properties the type Dash gives
-  them (``n_clicks`` is a count, ``pathname`` a path).
+* each value has the type the callback's parameter annotation names (``dict``,
+  ``list[str]``, ``int``…; ``None`` always passes: it is what Dash sends for a property
+  nobody set yet), and well-known properties the type Dash gives them (``n_clicks`` is a
+  count, ``pathname`` a path).
 
 It also knows which callbacks belong to the admin page (defined in the module of the
 page registered at ``/admin``), for the admin gate in :mod:`auth.web`: authorisation
@@ -293,7 +294,8 @@ def _check_property(value: Any, parameter: _Parameter) -> None:
 
 
 def _check_type(value: Any, annotation: Any, parameter: _Parameter) -> None:
-    if not _matches(value, annotation):
+    # None is what Dash sends for a property nobody set yet: never refused on the annotation alone.
+    if value is not None and not _matches(value, annotation):
         raise MalformedCallback(f"{parameter.component_id}.{parameter.prop} has the wrong type")
 
 

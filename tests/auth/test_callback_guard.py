@@ -17,6 +17,10 @@ def show(shown: dict | None, columns: list[str] | None) -> None:
     """Stands for a public callback."""
 
 
+def label(text: str) -> None:
+    """Stands for a callback whose annotation leaves out None."""
+
+
 publish.__module__ = "pages.admin"
 
 CALLBACK_MAP: dict[str, dict[str, Any]] = {
@@ -30,6 +34,7 @@ CALLBACK_MAP: dict[str, dict[str, Any]] = {
         "inputs": [{"id": "shown", "property": "data"}, {"id": "columns", "property": "value"}],
         "state": [],
     },
+    "label.children": {"callback": label, "inputs": [{"id": "text", "property": "value"}], "state": []},
 }
 
 
@@ -93,3 +98,13 @@ def test_admin_callbacks_are_known_by_the_page_that_registered_them(guard):
     assert not guard.is_admin_callback(_show())
     assert not guard.is_admin_callback({"output": "unknown.children"})
     assert not guard.is_admin_callback({"output": ["not", "text"]})
+
+
+def test_none_passes_whatever_the_annotation(guard):
+    """Dash sends None for a property nobody set yet; refusing it would break the page."""
+    body = _body("label.children", {"id": "label", "property": "children"}, [], [], ["text.value"])
+    body["inputs"] = [{"id": "text", "property": "value", "value": None}]
+    guard.check(body)
+    body["inputs"][0]["value"] = 12
+    with pytest.raises(MalformedCallback):
+        guard.check(body)
