@@ -337,7 +337,9 @@ class TcpProxy:
       :meth:`wait_idle` then waits until every delivered request has been answered;
     * ``down = True``: new connections are closed at once, open ones dropped (storage down);
     * ``lose_answers_to = b"..."``: the server's answer to a request containing these bytes
-      never reaches the client (the request itself is delivered and carried out).
+      never reaches the client (the request itself is delivered and carried out);
+    * ``hold_requests_containing = b"..."``: such a request is held (the rest flows) until
+      :meth:`release_held` — one that reaches the server late.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -347,6 +349,8 @@ class TcpProxy:
         self.latency = 0.0
         self.down = False
         self.lose_answers_to: bytes | None = None
+        self.hold_requests_containing: bytes | None = None
+        self._held: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._flowing: asyncio.Event | None = None
@@ -361,6 +365,7 @@ class TcpProxy:
     async def _listen(self) -> None:
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._held = asyncio.Event()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     def pause(self) -> None:
@@ -368,6 +373,11 @@ class TcpProxy:
 
     def resume(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.set)  # type: ignore[union-attr]
+
+    def release_held(self) -> None:
+        """Deliver the requests held by ``hold_requests_containing``."""
+        self.hold_requests_containing = None
+        self._loop.call_soon_threadsafe(self._held.set)  # type: ignore[union-attr]
 
     def set_down(self, down: bool) -> None:
         """Storage down (True): refuse new connections and drop the open ones; False: back up."""
@@ -416,6 +426,8 @@ class TcpProxy:
                     link.unanswered += 1
                     if self.lose_answers_to and self.lose_answers_to in chunk:
                         link.losing_answer = True  # every later answer on this connection too
+                    if self.hold_requests_containing and self.hold_requests_containing in chunk:
+                        await self._held.wait()  # type: ignore[union-attr]
                     await self._flowing.wait()  # type: ignore[union-attr]
                 else:
                     link.unanswered = 0
