@@ -9,9 +9,14 @@ against the callbacks the app registered:
 * ``output`` names a registered callback; ``outputs``, ``inputs`` and ``state`` have the
   shape and the very ids and properties that callback declared; ``changedPropIds`` is a
   short list of its input ids;
-* each value has the type the callback's parameter annotation names (``dict | None``,
-  ``list[str] | None``, ``int | None``…), and well-known properties the type Dash gives
-  them (``n_clicks`` is a count, ``pathname`` a path).
+* each value has the type the callback's parameter annotation names (``dict``,
+  ``list[str]``, ``int``…; ``None`` always passes: it is what Dash sends for a property
+  nobody set yet), and well-known properties the type Dash gives them (``n_clicks`` is a
+  count, ``pathname`` a path).
+
+It also knows which callbacks belong to the admin page (defined in the module of the
+page registered at ``/admin``), for the admin gate in :mod:`auth.web`: authorisation
+follows what the app registered, not only how components are named.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import dash
 from flask import Flask, Response, g, request
 
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
+ADMIN_PAGE_PATH = "/admin"
 MAX_NESTING = 32
 MAX_PROP_ID_LENGTH = 512
 # Types Dash's own components give these properties, whatever the callback's annotation says.
@@ -48,31 +55,44 @@ class _Parameter:
 
 @dataclass(frozen=True)
 class _Callback:
-    output: str
+    outputs: tuple[tuple[str, str], ...]  # (component id, property), a duplicate's property with its @hash
     inputs: tuple[_Parameter, ...]
     state: tuple[_Parameter, ...]
+    module: str  # where the callback function is defined
 
 
 class CallbackGuard:
     """The registered callbacks of one app, and the check of a request against them."""
 
-    def __init__(self, callback_map: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, callback_map: dict[str, dict[str, Any]], admin_modules: Callable[[], set[str]] | None = None
+    ) -> None:
         # Dash fills its callback map while it sets up, on the first request: read it then.
         self._callback_map = callback_map
+        self._admin_modules = admin_modules or _admin_page_modules
         self._table: dict[str, _Callback] | None = None
+        self._admin_outputs: frozenset[str] = frozenset()
 
     @property
     def _callbacks(self) -> dict[str, _Callback]:
         if self._table is None or len(self._table) != len(self._callback_map):
             self._table = {output: _describe(output, spec) for output, spec in self._callback_map.items()}
+            modules = self._admin_modules()
+            self._admin_outputs = frozenset(output for output, item in self._table.items() if item.module in modules)
         return self._table
+
+    def is_admin_callback(self, body: dict[str, Any]) -> bool:
+        """Whether ``body`` calls a callback of the admin page."""
+        self._callbacks  # noqa: B018 - builds the table (and the admin outputs) on first use
+        output = body.get("output")
+        return isinstance(output, str) and output in self._admin_outputs
 
     def check(self, body: dict[str, Any]) -> None:
         """Pass when ``body`` fits a registered callback; :class:`MalformedCallback` otherwise."""
         callback = self._callbacks.get(body.get("output")) if isinstance(body.get("output"), str) else None
         if callback is None:
             raise MalformedCallback("no such callback")
-        _check_outputs(body.get("outputs"), callback.output)
+        _check_outputs(body.get("outputs"), callback.outputs)
         inputs = _check_values(body.get("inputs"), callback.inputs, "inputs")
         _check_values(body.get("state", []), callback.state, "state")
         _check_changed(body.get("changedPropIds"), inputs)
@@ -85,12 +105,34 @@ def callback_body() -> dict[str, Any]:
     (Python's parser would raise ``RecursionError``, an HTTP 500).
     """
     if "callback_body" not in g:
-        if _nesting_exceeds(request.get_data(cache=True), MAX_NESTING):
+        raw = request.get_data(cache=True)
+        if _nesting_exceeds(raw, MAX_NESTING):
             raise MalformedCallback(f"nested deeper than {MAX_NESTING} levels")
         g.callback_body = request.get_json(silent=True)
+        # A lone UTF-16 surrogate ("\ud800") parses, then breaks whatever encodes it later.
+        if (b"\\ud" in raw or b"\\uD" in raw) and not _encodable(g.callback_body):
+            g.callback_body = None
     if not isinstance(g.callback_body, dict):
-        raise MalformedCallback("the body is not a JSON object")
+        raise MalformedCallback("the body is not a JSON object of valid text")
     return g.callback_body
+
+
+def _encodable(value: Any) -> bool:
+    """Every string inside ``value`` (keys too) is valid Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]]) -> CallbackGuard:
@@ -107,13 +149,20 @@ def install_callback_guard(server: Flask, callback_map: dict[str, dict[str, Any]
         return None
 
     server.before_request(refuse_malformed_callbacks)
+    server.extensions["callback_guard"] = guard
     return guard
 
 
 # -- building the table of callbacks ------------------------------------------------------
 
 
+def _admin_page_modules() -> set[str]:
+    return {page["module"] for page in dash.page_registry.values() if page.get("path") == ADMIN_PAGE_PATH}
+
+
 def _describe(output: str, spec: dict[str, Any]) -> _Callback:
+    function = spec.get("callback")
+    module = getattr(inspect.unwrap(function), "__module__", "") if function is not None else ""
     declared = [*spec.get("inputs", []), *spec.get("state", [])]
     annotations = _annotations(spec.get("callback"), spec.get("inputs_state_indices"), len(declared))
     parameters = [
@@ -126,7 +175,7 @@ def _describe(output: str, spec: dict[str, Any]) -> _Callback:
         for index, item in enumerate(declared)
     ]
     count = len(spec.get("inputs", []))
-    return _Callback(output, tuple(parameters[:count]), tuple(parameters[count:]))
+    return _Callback(tuple(_split_output_key(output)), tuple(parameters[:count]), tuple(parameters[count:]), module)
 
 
 def _annotations(function: Callable | None, grouping: Any, count: int) -> list[Any]:
@@ -191,12 +240,12 @@ def _nesting_exceeds(raw: bytes, limit: int) -> bool:
 
 
 def _split_output_key(output: str) -> list[tuple[str, str]]:
+    """(component id, property) of each output; a duplicate output's property keeps its ``@hash``."""
     parts = output[2:-2].split("...") if output.startswith("..") else [output]
-    return [tuple(part.split("@")[0].rsplit(".", 1)) for part in parts]  # type: ignore[misc]
+    return [tuple(part.rsplit(".", 1)) for part in parts]  # type: ignore[misc]
 
 
-def _check_outputs(outputs: Any, output_key: str) -> None:
-    expected = _split_output_key(output_key)
+def _check_outputs(outputs: Any, expected: tuple[tuple[str, str], ...]) -> None:
     listed = outputs if isinstance(outputs, list) else [outputs]
     if len(listed) != len(expected) or (len(expected) == 1 and isinstance(outputs, list)):
         raise MalformedCallback("outputs do not match the callback")
@@ -264,7 +313,8 @@ def _check_property(value: Any, parameter: _Parameter) -> None:
 
 
 def _check_type(value: Any, annotation: Any, parameter: _Parameter) -> None:
-    if not _matches(value, annotation):
+    # None is what Dash sends for a property nobody set yet: never refused on the annotation alone.
+    if value is not None and not _matches(value, annotation):
         raise MalformedCallback(f"{parameter.component_id}.{parameter.prop} has the wrong type")
 
 

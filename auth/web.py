@@ -23,7 +23,6 @@ from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callbac
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, one_time_admin
 from auth.state import (
-    SQLITE_SCHEME,
     RedisSessions,
     SessionPolicy,
     SessionStore,
@@ -32,15 +31,13 @@ from auth.state import (
     SqliteSessions,
     sqlite_path,
 )
-from data_access import make_redis
+from data_access import REDIS_TIMEOUTS, make_redis
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE_NAME = "live_dashboard_session"
-# Registers the SQLite scheme with flask-limiter's storage lookup.
-assert SqliteCounterStorage.STORAGE_SCHEME
 ADMIN_ID_PREFIX = "admin-"
 LOGIN_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -87,6 +84,7 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         get_remote_address,
         app=server,
         storage_uri=shared.limiter_uri,
+        storage_options=shared.limiter_options,
         key_prefix=shared.key_prefix + "login",
         # If Redis goes away, count in memory rather than answer 500 or stop counting.
         in_memory_fallback_enabled=True,
@@ -161,10 +159,13 @@ class _SharedState:
         if redis is not None:
             self.sessions = SessionStore(RedisSessions(redis, self.key_prefix + "session:"), policy)
             self.limiter_uri = settings.cache_redis_url
+            self.limiter_options: dict[str, Any] = dict(REDIS_TIMEOUTS)
         else:
             path = sqlite_path(Path(settings.cache_dir))
             self.sessions = SessionStore(SqliteSessions(path), policy)
-            self.limiter_uri = f"{SQLITE_SCHEME}://{path}"
+            # Importing SqliteCounterStorage registered this scheme with flask-limiter's storage lookup.
+            self.limiter_uri = f"{SqliteCounterStorage.STORAGE_SCHEME[0]}://{path}"
+            self.limiter_options = {}
 
 
 def _authenticator(
@@ -280,7 +281,8 @@ def _guard_admin_page() -> Response | None:
 
 
 def _gate_admin_callbacks() -> Response | None:
-    """Second line of defence: refuse admin callbacks by the *outputs* they write.
+    """Second line of defence: refuse admin callbacks, known by the page that registered them
+    or by the *outputs* they write.
 
     Input property names are never trusted (any input can claim to be a ``pathname``).
     """
@@ -290,7 +292,8 @@ def _gate_admin_callbacks() -> Response | None:
         body = callback_body()
     except MalformedCallback as error:
         return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
-    if not _writes_admin_outputs(body):
+    guard = current_app.extensions.get("callback_guard")
+    if not (_writes_admin_outputs(body) or (guard is not None and guard.is_admin_callback(body))):
         return None
     user = current_user()
     if user and user.is_admin:

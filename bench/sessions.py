@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.data import create_bucket, publish, sample_csv
-from bench.gunicorn_server import Gunicorn, gcs_env
 from settings import Settings
 from tests.dash_requests import POLL_OUTPUTS, callback_payload
-from tests.servers import FakeGCS, RedisServer
+from tests.servers import FakeGCS, Gunicorn, RedisServer, gcs_env
 
 SESSION_COUNTS = (1, 50, 500)
 WINDOW_SECONDS = 20.0

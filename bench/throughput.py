@@ -11,10 +11,9 @@ from typing import Any
 
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.data import create_bucket, publish, sample_csv
-from bench.gunicorn_server import Gunicorn, gcs_env
 from bench.load import LoadResult, run_load
 from tests.dash_requests import POLL_OUTPUTS, callback_payload
-from tests.servers import FakeGCS
+from tests.servers import FakeGCS, Gunicorn, gcs_env
 
 CALLBACK_PATH = "/_dash-update-component"
 WORKERS = 2

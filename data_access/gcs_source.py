@@ -121,7 +121,7 @@ class GCSSource:
         Within ``deadline_seconds``: a storage that does not answer the check just before the
         upload gets nothing sent (so nothing can land later); the upload is sent once, never
         retried (a retry would put a second copy in flight); an upload that gets no answer is
-        confirmed by reading the live version back.
+        either found live (success) or cancelled for good (:meth:`_confirm`).
         """
         deadline = Deadline(self.deadline_seconds)
         live = self._live_blob(deadline)
@@ -144,7 +144,7 @@ class GCSSource:
             raise VersionConflict(self.current_version()) from None
         except _STORAGE_ERRORS as error:
             log.warning("upload to %s got no answer: %s", self.location, error)
-            return self._confirm(metadata, error)
+            return self._confirm(metadata, expected_generation, error)
         return _version_of(blob)
 
     def _live_blob(self, deadline: Deadline) -> Any:
@@ -153,15 +153,51 @@ class GCSSource:
         except _STORAGE_ERRORS as error:
             raise StorageError(f"cannot reach {self.location} ({_describe(error)}); nothing was sent") from error
 
-    def _confirm(self, metadata: dict[str, str], cause: BaseException) -> DataVersion:
-        """After an unanswered upload: it was published if the live version is ours."""
+    def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
+        """After an unanswered upload: published if the live version is ours; otherwise make sure it never is.
+
+        The upload was conditional on ``expected_generation`` being live. Re-writing that
+        version as it is (same bytes, same metadata; only its generation number changes)
+        makes the condition false for good, so an upload that reaches storage late fails.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        unconfirmed = (
+            f"storage did not confirm the write to {self.location} ({_describe(cause)}) and cannot be reached to "
+            "cancel it: check the live version before publishing again"
+        )
         try:
-            live = self._live_blob(Deadline(METADATA_TIMEOUT_SECONDS))
-        except StorageError:
-            live = None
-        if live is not None and dict(live.metadata or {}) == metadata:
-            return _version_of(live)
-        raise StorageError(f"cannot write {self.location} ({_describe(cause)})")
+            live = self._live_blob(deadline)
+            if live is not None and dict(live.metadata or {}) == metadata:
+                return _version_of(live)  # it landed; only the answer was lost
+            if live is None and expected_generation is None:
+                raise StorageError(unconfirmed)  # create-only: nothing to re-write without publishing something
+            if live is None or str(live.generation) != expected_generation:
+                # Someone else's version is live (or none): the upload's condition fails already.
+                raise VersionConflict(_version_of(live) if live is not None else None)
+            self._rewrite_as_is(live, deadline)
+        except api_errors.PreconditionFailed:
+            landed = self.current_version()  # something replaced it first: our upload, or someone's
+            if landed is not None and landed.metadata == metadata:
+                return landed
+            raise VersionConflict(landed) from None
+        except (*_STORAGE_ERRORS, StorageError) as error:
+            raise StorageError(unconfirmed) from error
+        raise StorageError(f"cannot write {self.location} ({_describe(cause)}); nothing was published")
+
+    def _rewrite_as_is(self, live: Any, deadline: Deadline) -> None:
+        """Write ``live``'s bytes and metadata again, only if it is still the live generation."""
+        content = self._bucket.blob(self.blob_name, generation=live.generation).download_as_bytes(
+            **deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
+        )
+        fence = self._bucket.blob(self.blob_name)
+        fence.metadata = dict(live.metadata or {})
+        fence.upload_from_string(
+            content,
+            content_type=live.content_type,
+            if_generation_match=live.generation,
+            timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
+            retry=None,
+        )
 
     def copy_from(
         self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]

@@ -191,7 +191,8 @@ class LiveData:
         # that any table may be shown: the chart page lets people pick its columns.
         self._stored_schema = schema.for_stored_data() if schema else None
         self._prefix = f"live-data:{source.location}"
-        self.cache = ResilientCache(cache, redis, key_prefix=f"lock:{self._prefix}:")
+        # Lock keys in Redis carry the same prefix as the cache's own keys (data_access.make_cache).
+        self.cache = ResilientCache(cache, redis, key_prefix="live-dashboard:")
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
         self._version_key = f"{self._prefix}:version"

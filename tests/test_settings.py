@@ -43,6 +43,12 @@ def test_environment_is_read_and_flags_override_it():
         ({"DATA_SOURCE": "local", "LOGIN_RATE_LIMIT": "lots"}, "LOGIN_RATE_LIMIT must look like"),
         ({"DATA_SOURCE": "local", "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": "/proc/no-cache-here"}, "CACHE_DIR"),
         ({"DATA_SOURCE": "local", "FRAME_MEMORY_MB": "0"}, "FRAME_MEMORY_MB must be at least 1"),
+        ({"DATA_SOURCE": "local", "LOGIN_ACCOUNT_RATE_LIMIT": "x"}, "LOGIN_ACCOUNT_RATE_LIMIT must look like"),
+        ({"DATA_SOURCE": "local", "LOGIN_CONCURRENCY": "0"}, "LOGIN_CONCURRENCY"),
+        ({"DATA_SOURCE": "local", "SESSION_LIFETIME_HOURS": "0"}, "SESSION_LIFETIME_HOURS"),
+        ({"DATA_SOURCE": "local", "SESSION_IDLE_MINUTES": "9999"}, "SESSION_IDLE_MINUTES"),
+        ({"DATA_SOURCE": "local", "MAX_REQUEST_KB": "0"}, "MAX_REQUEST_KB"),
+        ({"DATA_SOURCE": "local", "STORAGE_DEADLINE_SECONDS": "0"}, "STORAGE_DEADLINE_SECONDS"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(env, message):

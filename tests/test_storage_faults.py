@@ -70,3 +70,30 @@ def test_publish_with_storage_down_reports_failure_and_writes_nothing(bucket, pr
     assert bucket.get_blob(BLOB).generation == before.generation
     published = publisher.publish(Publication(NEW_CSV, 1, "new.csv"), "alice", str(before.generation))
     assert bucket.get_blob(BLOB).generation == int(published.generation)  # and works again once it is back
+
+
+def test_an_upload_that_landed_but_got_no_answer_is_reported_as_published(bucket, proxy, publisher):
+    before = bucket.get_blob(BLOB)
+    proxy.lose_answers_to = b"uploadType=multipart"  # storage writes it; its answer is lost on the way
+    published = publisher.publish(Publication(NEW_CSV, 1, "new.csv"), "alice", str(before.generation))
+    proxy.lose_answers_to = None
+
+    live = bucket.get_blob(BLOB)
+    assert published.generation == str(live.generation) != str(before.generation)
+    assert live.download_as_bytes() == NEW_CSV
+
+
+def test_an_upload_that_reaches_storage_late_can_never_land(bucket, proxy, publisher):
+    """The upload is held on its way (storage is up); the app gives up, cancels it for good, says so."""
+    before = bucket.get_blob(BLOB)
+    proxy.hold_requests_containing = NEW_CSV  # only the upload carries these bytes
+    try:
+        with pytest.raises(StorageError, match="nothing was published"):
+            publisher.publish(Publication(NEW_CSV, 1, "new.csv"), "alice", str(before.generation))
+    finally:
+        proxy.release_held()
+    proxy.wait_idle()  # the late upload has now reached storage, and been refused
+
+    live = bucket.get_blob(BLOB)
+    assert live.download_as_bytes() == SAMPLE_CSV  # the version that was live, re-written as it was
+    assert live.metadata == before.metadata
