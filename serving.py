@@ -19,6 +19,7 @@ from typing import Any
 
 from dash import Dash
 from flask import Flask, Request, Response, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
@@ -84,6 +85,8 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     if callback_endpoint:
         talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
     _compress(server)
+    if type(server.session_interface) is SecureCookieSessionInterface:
+        server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
 
@@ -159,6 +162,7 @@ def static_cache_key(req: Request) -> str:
 
 def _compress(server: Flask) -> None:
     server.config.update(
+        COMPRESS_REGISTER=False,  # registered below, skipping empty answers (every unchanged poll)
         COMPRESS_ALGORITHM=["br", "gzip"],
         COMPRESS_MIMETYPES=COMPRESSED_TYPES,
         COMPRESS_BR_LEVEL=5,
@@ -167,7 +171,26 @@ def _compress(server: Flask) -> None:
         COMPRESS_CACHE_BACKEND=StaticCompressionCache,
         COMPRESS_CACHE_KEY=static_cache_key,
     )
-    Compress(server)
+    compress = Compress(server)
+
+    def compress_bodies(response: Response) -> Response:
+        if response.status_code == 204 or (response.direct_passthrough is False and not response.content_length):
+            return response
+        return compress.after_request(response)
+
+    server.after_request(compress_bodies)
+
+
+class CookielessFastSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, minus building a signer for requests that carry no cookie.
+
+    Most requests are polls from anonymous dashboards: they have no session to read.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _readyz() -> tuple[Response, int]:
