@@ -51,7 +51,8 @@ class Step:
 
     @property
     def passed(self) -> bool:
-        return self.stats.errors == 0 and self.stats.poll_percentile(0.99) <= P99_LIMIT_MS
+        stats = self.stats
+        return stats.errors == 0 and stats.missed == 0 and stats.poll_percentile(0.99) <= P99_LIMIT_MS
 
 
 def _get_json(server: Gunicorn, path: str) -> Any:
@@ -120,7 +121,7 @@ def _row(step: Step) -> list[str]:
         f"{target:,.0f}",
         f"{stats.per_second:,.0f}",
         f"{stats.poll_percentile(0.5):.1f} / {stats.poll_percentile(0.99):.1f}",
-        str(stats.errors),
+        f"{stats.errors} / {stats.missed:,}",
         ", ".join(f"{status}: {count:,}" for status, count in sorted(stats.statuses.items())),
         f"{step.metadata_gets} / {step.downloads}",
         f"{step.server_cpu_seconds / stats.seconds:.2f}",
@@ -134,7 +135,7 @@ CAPACITY_HEADERS = [
     "target polls/s",
     "req/s",
     "poll p50 / p99 ms",
-    "errors",
+    "errors / missed",
     "statuses",
     "metadata GETs / downloads",
     "server CPU (cores)",
@@ -166,18 +167,30 @@ def hooks_ratio(poll_server: Gunicorn, bare_server: Gunicorn, rounds: int = 4, s
     for index in range(rounds):
         order = [(poll_server, poll, polls), (bare_server, noop, noops)]
         for server, body, results in order if index % 2 == 0 else reversed(order):
+            cpu_before = server.workers_cpu_seconds()
             result = run_load(server.url, CALLBACK_PATH, body, 16, seconds)
+            cpu_after = server.workers_cpu_seconds()
+            if cpu_before is not None and cpu_after is not None:
+                result.server_cpu_seconds = cpu_after - cpu_before
             if set(result.statuses) != {204} or result.errors:
                 raise RuntimeError(f"unexpected answers {dict(result.statuses)} ({result.errors} errors)")
             results.append(result)
     ratios = [poll.per_second / noop.per_second for poll, noop in zip(polls, noops, strict=True)]
+    cpu_ratios = [
+        noop.cpu_us_per_request / poll.cpu_us_per_request
+        for poll, noop in zip(polls, noops, strict=True)
+        if poll.cpu_us_per_request and noop.cpu_us_per_request
+    ]
     return {
         "poll": statistics.median(result.per_second for result in polls),
         "noop": statistics.median(result.per_second for result in noops),
         "poll_p99": statistics.median(result.p99_ms for result in polls),
         "noop_p99": statistics.median(result.p99_ms for result in noops),
+        "poll_cpu": statistics.median(result.cpu_us_per_request or 0 for result in polls),
+        "noop_cpu": statistics.median(result.cpu_us_per_request or 0 for result in noops),
         "ratio": statistics.median(ratios),
         "ratios": ratios,
+        "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
     }
 
 

@@ -42,6 +42,7 @@ class RunStats:
     redraw_latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    missed: int = 0  # polls that fell due but could not be sent before the end (the run fell behind)
     new_versions_seen: int = 0
     client_cpu_seconds: float = 0.0
 
@@ -184,6 +185,9 @@ async def _run_connection(
         due_at, index = heapq.heappop(due)
         if due_at >= deadline:
             break
+        if time.perf_counter() >= deadline:  # behind schedule at the end: these were never sent
+            stats.missed += 1 + sum(1 for later, _ in due if later < deadline)
+            break
         delay = due_at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -245,7 +249,12 @@ async def simulate(
         for connection, group in zip(pool, groups, strict=True)
         if group
     ]
-    await asyncio.wait_for(asyncio.gather(*tasks), seconds + 2 * REQUEST_TIMEOUT_SECONDS + 5)
+    # Bounded: a connection stops at the deadline, at worst after one more poll and its redraws.
+    running = [asyncio.create_task(task) for task in tasks]
+    _, late = await asyncio.wait(running, timeout=seconds + 4 * REQUEST_TIMEOUT_SECONDS + 5)
+    for task in late:
+        task.cancel()
+        stats.errors += 1
     stats.seconds = time.perf_counter() - started
     stats.client_cpu_seconds = time.process_time() - cpu_before
     for connection in pool:
