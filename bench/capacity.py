@@ -23,7 +23,10 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bench.bench import table
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
@@ -34,6 +37,7 @@ from bench.load import client_name, run_load
 from tests.dash_requests import callback_payload
 from tests.servers import FakeGCS, RedisServer, emulator_client
 
+REPO_DIR = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0
 POLL_INTERVAL_SECONDS = 5.0
 DEFAULT_STEPS = (2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000)
@@ -48,6 +52,7 @@ class Step:
     server_cpu_seconds: float
     metadata_gets: int
     downloads: int
+    load_average: float  # the machine's 1-minute load average at the end (other work competes on 2 cores)
 
     @property
     def passed(self) -> bool:
@@ -110,6 +115,7 @@ def run_step(
         server_cpu_seconds=(server.workers_cpu_seconds() or 0.0) - cpu_before,
         metadata_gets=emulator.metadata_gets(bucket) - metadata_before,
         downloads=emulator.downloads(bucket) - downloads_before,
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -126,6 +132,7 @@ def _row(step: Step) -> list[str]:
         f"{step.metadata_gets} / {step.downloads}",
         f"{step.server_cpu_seconds / stats.seconds:.2f}",
         f"{stats.client_cpu_seconds / stats.seconds:.2f}",
+        f"{step.load_average:.1f}",
         "yes" if step.passed else "no",
     ]
 
@@ -140,6 +147,7 @@ CAPACITY_HEADERS = [
     "metadata GETs / downloads",
     "server CPU (cores)",
     "client CPU (cores)",
+    "load avg",
     "p99 <= 50 ms, 0 errors",
 ]
 
@@ -198,6 +206,13 @@ def _ratio_cells(ratio: dict, name: str) -> list[str]:
     return [f"{ratio[name]:,.0f}", f"{ratio[name + '_p99']:.1f}", f"{ratio[name + '_cpu']:.0f}"]
 
 
+def production_gunicorn_env() -> dict[str, str]:
+    """The gunicorn-related variables app.yaml sets (threads, timeouts, access log, malloc arenas)."""
+    variables = yaml.safe_load((REPO_DIR / "app.yaml").read_text())["env_variables"]
+    wanted = {"LOG_FORMAT", "MALLOC_ARENA_MAX"}
+    return {key: str(value) for key, value in variables.items() if key.startswith("GUNICORN_") or key in wanted}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each capacity run")
@@ -207,18 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     steps = [int(step) for step in args.steps.split(",")]
-    workers = os.environ.get("GUNICORN_WORKERS", "2")
+    # app.yaml's gunicorn settings, with the workers of a 2-core F2-sized instance unless given.
+    production = {"GUNICORN_WORKERS": "2", **production_gunicorn_env()}
+    production.update({key: os.environ[key] for key in production if key in os.environ})
+    settings_line = ", ".join(f"{key}={value}" for key, value in sorted(production.items()))
     print(
-        f"make load: gunicorn.conf.py (GUNICORN_WORKERS={workers}, gthread), RedisCache, {ROWS:,} rows, "
-        f"poll every {POLL_INTERVAL_SECONDS:.0f} s ±10 %, {os.cpu_count()} cores, client: asyncio (1 process)"
+        f"make load: gunicorn.conf.py with app.yaml's {settings_line}; RedisCache; {ROWS:,} rows; "
+        f"poll every {POLL_INTERVAL_SECONDS:.0f} s ±10 %; {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at start; client: asyncio (1 process, its CPU shown per run)"
     )
     with FakeGCS() as emulator, RedisServer() as redis:
         client = emulator_client(emulator, "bench")
         bucket = create_bucket(client, "load")
         publish(bucket, sample_csv(ROWS))
-        env = gcs_env(
-            emulator.url, "load", CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis.url, GUNICORN_WORKERS=workers
-        )
+        env = gcs_env(emulator.url, "load", CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis.url, **production)
         with Gunicorn(env, workers=None) as server:
             if "capacity" not in skip:
                 print("\n(1) capacity, each run", f"{args.seconds:.0f} s:")
@@ -252,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"dashboards that took up the new version: {stats.new_versions_seen:,} of {stats.dashboards:,}")
             if "ratio" not in skip:
-                bare_env = {**env, "BENCH_BARE": "1"}
-                with Gunicorn(bare_env, workers=None, wsgi_app="bench.bare_app:server") as bare:
+                with Gunicorn(env, workers=None, wsgi_app="bench.bare_app:server") as bare:
                     ratio = hooks_ratio(server, bare)
                 print(
                     f"\n(3) unchanged poll vs bare Dash no-op ({client_name()}, 16 connections, 4 alternating "
