@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from dash import Dash
 from flask import Flask, Request, Response, jsonify, request
@@ -28,6 +29,7 @@ from settings import APP_DIR, Settings
 PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
 PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
 NO_FRAMING_PATHS = ("/admin", "/login")
+GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
@@ -47,15 +49,19 @@ COMPRESSED_TYPES = [
 ]
 
 
-def content_security_policy(script_hashes: list[str]) -> dict[str, Any]:
-    """The policy for every page: scripts from this server or by hash; inline styles (React sets them)."""
+def content_security_policy(script_hashes: list[str], connect_sources: list[str] | None = None) -> dict[str, Any]:
+    """The policy for every page: scripts from this server or by hash; inline styles (React sets them).
+
+    ``connect_sources``: other origins the page's scripts may send requests to (storage, for
+    uploads the browser sends straight to a resumable-upload URL).
+    """
     return {
         "default-src": "'self'",
         "script-src": ["'self'", *script_hashes],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],  # plotly's legend icons and "download as PNG"
         "font-src": ["'self'", "data:"],
-        "connect-src": "'self'",
+        "connect-src": ["'self'", *(connect_sources or [])],
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",
@@ -72,7 +78,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     server.after_request(_admin_and_login_headers)  # registered first, so it runs after Talisman's
     talisman = Talisman(
         server,
-        content_security_policy=content_security_policy([]),
+        content_security_policy=content_security_policy([], storage_origins(settings)),
         permissions_policy=PERMISSIONS_POLICY,
         referrer_policy="strict-origin-when-cross-origin",
         frame_options=None,  # the chart may be embedded; admin and login may not (below)
@@ -89,6 +95,16 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
         server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
+
+
+def storage_origins(settings: Settings) -> list[str]:
+    """Where a browser may upload to directly: Cloud Storage, or the emulator the app uses."""
+    if settings.data_source != "gcs":
+        return []
+    if settings.storage_emulator_host:
+        parts = urlsplit(settings.storage_emulator_host)
+        return [f"{parts.scheme}://{parts.netloc}"]
+    return [GCS_UPLOAD_ORIGIN]
 
 
 def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:

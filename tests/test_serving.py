@@ -38,6 +38,13 @@ def test_every_page_has_a_strict_script_policy(client, path):
     assert "geolocation=()" in response.headers["Permissions-Policy"]
 
 
+def test_pages_may_reach_storage_only_as_configured(make_app, gcs_settings, client):
+    gcs = make_app(gcs_settings).server.test_client()
+    connect = _directives(gcs.get("/").headers["Content-Security-Policy"])["connect-src"]
+    assert connect == ["'self'", gcs_settings.storage_emulator_host]  # browser uploads go straight to storage
+    assert _directives(client.get("/").headers["Content-Security-Policy"])["connect-src"] == ["'self'"]
+
+
 def test_dash_inline_scripts_are_allowed_by_hash(client):
     html = client.get("/").get_data(as_text=True)
     script_src = _directives(client.get("/").headers["Content-Security-Policy"])["script-src"]
