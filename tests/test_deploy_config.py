@@ -96,3 +96,33 @@ def test_both_services_share_one_cache_and_bucket():
     for key in ("GCS_BUCKET", "GCS_BLOB", "CACHE_TYPE", "CACHE_REDIS_URL"):
         assert chart[key] == admin[key], key
     assert admin["AUTH_MODE"] == "iap"
+
+
+def _gunicorn_config(env: dict[str, str], monkeypatch) -> object:
+    """gunicorn.conf.py executed with ``env`` as the environment, as gunicorn executes it."""
+    import importlib.util
+
+    for key in ("GUNICORN_WORKERS", "WEB_CONCURRENCY", "GAE_MEMORY_MB", "GUNICORN_THREADS", "GAE_ENV", "PORT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", REPO / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("memory_mb", "workers"), [("384", 1), ("768", 2), ("1536", 4), ("3072", 4)])
+def test_workers_follow_the_instance_class_memory(memory_mb, workers, monkeypatch):
+    config = _gunicorn_config({"GAE_MEMORY_MB": memory_mb, "GAE_ENV": "standard", "PORT": "8081"}, monkeypatch)
+    assert config.workers == workers and config.worker_class == "gthread"
+    assert config.bind == "0.0.0.0:8081"
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    config = _gunicorn_config({"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "5", "GUNICORN_TIMEOUT": "45"}, monkeypatch)
+    assert (config.workers, config.threads, config.timeout) == (3, 5, 45)
+    assert config.bind == "127.0.0.1:8050"  # off App Engine: the app's own HOST/PORT defaults
+    assert 0 < config.max_requests_jitter < config.max_requests
+    with pytest.raises(SystemExit, match="GUNICORN_THREADS must be a whole number"):
+        _gunicorn_config({"GUNICORN_THREADS": "many"}, monkeypatch)
