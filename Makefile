@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: run test lint bench clean system-deps
+.PHONY: run test lint bench load clean system-deps
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: $(DEV_STAMP)
 bench: system-deps $(DEV_STAMP)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/python -m bench.bench
+
+## load: open dashboards one instance holds under gunicorn.conf.py (not part of make test; ~4 min)
+load: system-deps $(DEV_STAMP)
+	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ import os
 
 from app_logging import GunicornLogger  # noqa: F401  (named below; imported so a typo fails here)
 
-MEMORY_PER_WORKER_MB = 384  # a worker with Dash, pandas and two parsed 1M-row frames, measured: README
+MEMORY_PER_WORKER_MB = 384  # measured: 161 MB idle, 301 MB serving a 1M-row table (README, "Running in production")
 MAX_DEFAULT_WORKERS = 4
 
 

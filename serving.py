@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from dash import Dash
 from flask import Flask, Request, Response, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
@@ -27,10 +29,10 @@ from settings import APP_DIR, Settings
 PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
 PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
 NO_FRAMING_PATHS = ("/admin", "/login")
+GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
-GCS_ORIGIN = "https://storage.googleapis.com"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 PERMISSIONS_POLICY = {
     feature: "()"
@@ -47,10 +49,11 @@ COMPRESSED_TYPES = [
 ]
 
 
-def content_security_policy(script_hashes: list[str], upload_origin: str = "") -> dict[str, Any]:
+def content_security_policy(script_hashes: list[str], connect_sources: list[str] | None = None) -> dict[str, Any]:
     """The policy for every page: scripts from this server or by hash; inline styles (React sets them).
 
-    ``upload_origin``: where the admin page's browser sends upload chunks (Cloud Storage).
+    ``connect_sources``: other origins the page's scripts may send requests to (storage, for
+    uploads the browser sends straight to a resumable-upload URL).
     """
     return {
         "default-src": "'self'",
@@ -58,7 +61,7 @@ def content_security_policy(script_hashes: list[str], upload_origin: str = "") -
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],  # plotly's legend icons and "download as PNG"
         "font-src": ["'self'", "data:"],
-        "connect-src": ["'self'", upload_origin] if upload_origin else "'self'",
+        "connect-src": ["'self'", *(connect_sources or [])],
         "object-src": "'none'",
         "base-uri": "'self'",
         "form-action": "'self'",
@@ -75,7 +78,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     server.after_request(_admin_and_login_headers)  # registered first, so it runs after Talisman's
     talisman = Talisman(
         server,
-        content_security_policy=content_security_policy([], upload_origin(settings)),
+        content_security_policy=content_security_policy([], storage_origins(settings)),
         permissions_policy=PERMISSIONS_POLICY,
         referrer_policy="strict-origin-when-cross-origin",
         frame_options=None,  # the chart may be embedded; admin and login may not (below)
@@ -88,16 +91,20 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     if callback_endpoint:
         talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
     _compress(server)
+    if type(server.session_interface) is SecureCookieSessionInterface:
+        server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
 
 
-def upload_origin(settings: Settings) -> str:
-    """The storage origin browsers upload to (resumable sessions), or "" when uploads go to the app."""
+def storage_origins(settings: Settings) -> list[str]:
+    """Where a browser may upload to directly: Cloud Storage, or the emulator the app uses."""
     if settings.data_source != "gcs":
-        return ""
-    host = settings.storage_emulator_host or GCS_ORIGIN
-    return host if "://" in host else f"http://{host}"
+        return []
+    if settings.storage_emulator_host:
+        parts = urlsplit(settings.storage_emulator_host)
+        return [f"{parts.scheme}://{parts.netloc}"]
+    return [GCS_UPLOAD_ORIGIN]
 
 
 def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:
@@ -171,6 +178,7 @@ def static_cache_key(req: Request) -> str:
 
 def _compress(server: Flask) -> None:
     server.config.update(
+        COMPRESS_REGISTER=False,  # registered below, skipping empty answers (every unchanged poll)
         COMPRESS_ALGORITHM=["br", "gzip"],
         COMPRESS_MIMETYPES=COMPRESSED_TYPES,
         COMPRESS_BR_LEVEL=5,
@@ -179,7 +187,26 @@ def _compress(server: Flask) -> None:
         COMPRESS_CACHE_BACKEND=StaticCompressionCache,
         COMPRESS_CACHE_KEY=static_cache_key,
     )
-    Compress(server)
+    compress = Compress(server)
+
+    def compress_bodies(response: Response) -> Response:
+        if response.status_code == 204 or (response.direct_passthrough is False and not response.content_length):
+            return response
+        return compress.after_request(response)
+
+    server.after_request(compress_bodies)
+
+
+class CookielessFastSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, minus building a signer for requests that carry no cookie.
+
+    Most requests are polls from anonymous dashboards: they have no session to read.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _readyz() -> tuple[Response, int]:

@@ -90,6 +90,8 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         in_memory_fallback_enabled=True,
         swallow_errors=True,
     )
+    # Only sign-in is limited: every other request (each dashboard's poll) skips the limiter's work.
+    limiter.request_filter(lambda: request.path != "/login")
     _add_login_routes(server, limiter, settings, css_url)
     server.before_request(_refuse_cross_origin_posts)
     server.before_request(_guard_admin_page)

@@ -23,10 +23,17 @@ PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 
 
 class Gunicorn:
-    """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables."""
+    """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables.
+
+    ``workers=None`` leaves the worker settings to ``gunicorn.conf.py`` (the production config).
+    """
 
     def __init__(
-        self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:server", extra_args: tuple[str, ...] = ()
+        self,
+        env: dict[str, str],
+        workers: int | None = 2,
+        wsgi_app: str = "app:server",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.env = env
         self.workers = workers
@@ -40,12 +47,12 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Gunicorn:
+        workers = ["-w", str(self.workers)] if self.workers is not None else []
         command = [
             sys.executable,
             "-m",
             "gunicorn",
-            "-w",
-            str(self.workers),
+            *workers,
             "-b",
             f"{self.host}:{self.port}",
             "--log-level",

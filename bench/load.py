@@ -1,5 +1,7 @@
 """A fixed-duration HTTP load: N concurrent connections POSTing one body, counting statuses.
 
+``python -m bench.load`` (``make load``) runs the capacity report of :mod:`bench.capacity`.
+
 ``wrk`` is used when it is installed (C, cheap per request, so the server is what is
 measured); otherwise a Python fallback with one thread and keep-alive connection per
 client connection (fine for the ratio, but on 2 cores it takes CPU from the server).
@@ -180,3 +182,11 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.capacity import main
+
+    sys.exit(main())

@@ -24,18 +24,25 @@ def _directives(policy: str) -> dict[str, list[str]]:
     return {part[0]: part[1:] for part in parts}
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/no-such-page"])
-def test_every_page_has_a_strict_script_policy(client, path):
-    response = client.get(path)
-    csp = _directives(response.headers["Content-Security-Policy"])
-    assert csp["default-src"] == ["'self'"]
-    assert "'self'" in csp["script-src"]
-    assert not [source for source in csp["script-src"] if "unsafe" in source]  # no unsafe-inline, no unsafe-eval
-    assert csp["object-src"] == ["'none'"] and csp["base-uri"] == ["'self'"]
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
-    assert "camera=()" in response.headers["Permissions-Policy"]
-    assert "geolocation=()" in response.headers["Permissions-Policy"]
+def test_every_page_has_a_strict_script_policy(client):
+    for path in ("/", "/login", "/no-such-page"):
+        response = client.get(path)
+        csp = _directives(response.headers["Content-Security-Policy"])
+        assert csp["default-src"] == ["'self'"], path
+        assert "'self'" in csp["script-src"]
+        assert not [source for source in csp["script-src"] if "unsafe" in source]  # no unsafe-inline, no unsafe-eval
+        assert csp["object-src"] == ["'none'"] and csp["base-uri"] == ["'self'"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert "camera=()" in response.headers["Permissions-Policy"]
+        assert "geolocation=()" in response.headers["Permissions-Policy"]
+
+
+def test_pages_may_reach_storage_only_as_configured(make_app, gcs_settings, client):
+    gcs = make_app(gcs_settings).server.test_client()
+    connect = _directives(gcs.get("/").headers["Content-Security-Policy"])["connect-src"]
+    assert connect == ["'self'", gcs_settings.storage_emulator_host]  # browser uploads go straight to storage
+    assert _directives(client.get("/").headers["Content-Security-Policy"])["connect-src"] == ["'self'"]
 
 
 def test_dash_inline_scripts_are_allowed_by_hash(client):
@@ -71,14 +78,14 @@ def test_callback_answers_carry_nosniff_without_a_page_policy(client):
     assert "Content-Security-Policy" not in response.headers  # JSON for script, not a page: no work per poll
 
 
-@pytest.mark.parametrize(("encoding", "decompress"), [("br", brotli.decompress), ("gzip", gzip.decompress)])
-def test_plotly_strict_bundle_is_compressed(client, encoding, decompress):
-    response = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": f"{encoding}"})
-    assert response.headers["Content-Encoding"] == encoding
-    assert len(response.data) < PLOTLY_STRICT_FILE.stat().st_size / 3
-    assert decompress(response.data) == PLOTLY_STRICT_FILE.read_bytes()
-    again = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": f"{encoding}"})
-    assert again.data == response.data  # served from the per-worker cache of compressed static files
+def test_plotly_strict_bundle_is_compressed(client):
+    for encoding, decompress in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        response = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": encoding})
+        assert response.headers["Content-Encoding"] == encoding
+        assert len(response.data) < PLOTLY_STRICT_FILE.stat().st_size / 3
+        assert decompress(response.data) == PLOTLY_STRICT_FILE.read_bytes()
+        again = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": encoding})
+        assert again.data == response.data  # served from the per-worker cache of compressed static files
 
 
 def test_index_and_dash_scripts_are_compressed(client):
