@@ -459,7 +459,7 @@ def test_admin008_no_sideways_scrolling_on_a_390_px_phone(browser, start_admin_a
     choose_file(browser, write(tmp_path, "march.csv", NEW_CSV))
     wait_for_preview_chart(browser)
     browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": False}
     )
     widths = wait_until(
         lambda: browser.execute_script(
