@@ -148,7 +148,7 @@
 
     function finished(upload) {
         upload.done = true;
-        showStatus(upload.file.name + " uploaded (" + megabytes(upload.total) + " MB). Checking it…");
+        showStatus(upload.file.name + " uploaded (" + megabytes(upload.total) + " MB).");
         setProps("admin-staged", {data: {token: upload.token, filename: upload.file.name, size: upload.total}});
     }
 

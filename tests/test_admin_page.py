@@ -419,3 +419,20 @@ def test_starting_an_upload_deletes_staged_files_older_than_a_day(local_app, loc
     _start(client, "b.csv", 10)
 
     assert not abandoned.exists() and recent.exists()
+
+
+def test_in_production_a_bucket_without_cors_for_the_page_is_reported_before_uploading(
+    bucket, gcs_settings, make_app, admins
+):
+    settings = gcs_settings.with_overrides(
+        app_env="production", secret_key="production-test-key-0123456789-abcdefghij", admin_users=admins
+    )
+    client = _signed_in(make_app(settings))
+    # The session cookie is Secure in production: the test client still sends it over http://localhost.
+    refused = _start(client, "a.csv", 10)
+    assert refused.status_code == 409
+    assert refused.json["error"] == (
+        "Uploads cannot reach storage: the bucket's CORS settings do not allow uploads (PUT) from http://localhost. "
+        "See 'Bucket set-up' in the README."
+    )
+    assert _staged_names(bucket) == []
