@@ -13,6 +13,7 @@ of that staged file; publishing copies that generation onto the live data.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import dash
@@ -36,8 +37,8 @@ from data_access.publishing import (
     Audit,
     Publisher,
     clean_filename,
+    convert_table,
     diff_summary,
-    prepare_publication,
 )
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.validation import Schema
@@ -240,8 +241,8 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
     live_name = current_live_data().source.name
     if format_for(upload["filename"]) != format_for(live_name):
         # Stored in the live object's format: the conversion is staged (and pinned) too.
-        converted = prepare_publication(report.table, check.content, upload["filename"], live_name)
-        pinned, sha256 = staging.stage_bytes(converted.content), converted.sha256
+        converted = convert_table(report.table, live_name)
+        pinned, sha256 = staging.stage_bytes(converted), hashlib.sha256(converted).hexdigest()
     shown_name = clean_filename(upload["filename"])
     pending = {
         "id": pinned.upload_id,
