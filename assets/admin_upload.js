@@ -13,7 +13,7 @@
     "use strict";
 
     var RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
-    var MAX_FAILURES = 40;  // about eight minutes of retrying before giving up
+    var MAX_FAILURES = 40;  // about nine minutes of retrying before giving up
     var current = null;     // the upload in progress (or finished and not yet published)
 
     function setProps(id, props) {
