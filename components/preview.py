@@ -103,7 +103,7 @@ def upload_preview(
 
 
 def version_label(version: DataVersion) -> str:
-    """"v12" for versions published from the app; "—" for data written outside it."""
+    """ "v12" for versions published from the app; "—" for data written outside it."""
     number = version.metadata.get("version", "")
     return f"v{number}" if number.isdigit() else "—"
 

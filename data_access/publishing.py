@@ -49,17 +49,18 @@ def prepare_publication(raw_frame: pd.DataFrame, upload: bytes, filename: str, b
 
     The stored format always follows the configured object name, so readers parse it right.
     """
-    uploaded_format = format_for(filename)
-    target_format = format_for(blob_name)
-    if uploaded_format == target_format:
-        content = upload
-    elif target_format == "parquet":
+    same_format = format_for(filename) == format_for(blob_name)
+    content = upload if same_format else convert_table(raw_frame, blob_name)
+    return Publication(content, len(raw_frame), clean_filename(filename))
+
+
+def convert_table(raw_frame: pd.DataFrame, blob_name: str) -> bytes:
+    """``raw_frame`` (a checked upload, as typed) in the format ``blob_name`` calls for."""
+    if format_for(blob_name) == "parquet":
         buffer = io.BytesIO()
         raw_frame.to_parquet(buffer, index=False)
-        content = buffer.getvalue()
-    else:
-        content = raw_frame.to_csv(index=False).encode()
-    return Publication(content, len(raw_frame), clean_filename(filename))
+        return buffer.getvalue()
+    return raw_frame.to_csv(index=False).encode()
 
 
 def clean_filename(filename: str) -> str:

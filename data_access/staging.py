@@ -120,15 +120,16 @@ class StagedCheck:
 
     report: ValidationReport
     sha256: str
-    content: bytes
 
 
 def check_staged(staging: Staging, staged: StagedFile, filename: str, schema: Schema, max_bytes: int) -> StagedCheck:
-    """Run today's upload checks on exactly ``staged`` (read once, from a local file)."""
+    """Run the upload checks on exactly ``staged``, from a file on this machine."""
     with staging.local_copy(staged) as path:
-        content = path.read_bytes()
-    report = validate_upload(content, filename, schema, max_bytes)
-    return StagedCheck(report, hashlib.sha256(content).hexdigest(), content)
+        # A path-based check (no bytes object) can replace this read once validation offers one.
+        report = validate_upload(path.read_bytes(), filename, schema, max_bytes)
+        with open(path, "rb") as handle:
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return StagedCheck(report, sha256)
 
 
 def cors_problem(rules: list[dict[str, Any]], origin: str) -> str | None:

@@ -13,6 +13,7 @@ of that staged file; publishing copies that generation onto the live data.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import dash
@@ -36,8 +37,8 @@ from data_access.publishing import (
     Audit,
     Publisher,
     clean_filename,
+    convert_table,
     diff_summary,
-    prepare_publication,
 )
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.validation import Schema
@@ -236,23 +237,9 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
         staging.delete(upload["id"])  # a rejected file leaves storage as it was
         return problems_alert(report.problems), *_NOTHING_TO_PUBLISH
     live = _publisher().live_version()
-    pinned, sha256 = staged, check.sha256
-    live_name = current_live_data().source.name
-    if format_for(upload["filename"]) != format_for(live_name):
-        # Stored in the live object's format: the conversion is staged (and pinned) too.
-        converted = prepare_publication(report.table, check.content, upload["filename"], live_name)
-        pinned, sha256 = staging.stage_bytes(converted.content), converted.sha256
     shown_name = clean_filename(upload["filename"])
-    pending = {
-        "id": pinned.upload_id,
-        "generation": pinned.generation,
-        "size": pinned.size,
-        "uploaded_id": upload["id"],
-        "sha256": sha256,
-        "base_generation": live.generation if live else None,
-        "filename": shown_name,
-        "rows": len(report.table),
-    }
+    pending = _pin_for_publication(staging, staged, upload, report.table, check.sha256)
+    pending.update(base_generation=live.generation if live else None, filename=shown_name, rows=len(report.table))
     live_frame = _readable_frame(live.generation) if live else None
     diff = diff_summary(live_frame, report.frame)
     uploaded_columns = [str(column) for column in report.table.columns]
@@ -260,6 +247,24 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
         report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
     )
     return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
+
+
+def _pin_for_publication(
+    staging: Staging, staged: StagedFile, upload: dict[str, Any], table: Any, sha256: str
+) -> dict[str, Any]:
+    """The staged generation publishing will copy: the upload, or its conversion to the live object's format."""
+    live_name = current_live_data().source.name
+    pinned = staged
+    if format_for(upload["filename"]) != format_for(live_name):
+        converted = convert_table(table, live_name)
+        pinned, sha256 = staging.stage_bytes(converted), hashlib.sha256(converted).hexdigest()
+    return {
+        "id": pinned.upload_id,
+        "generation": pinned.generation,
+        "size": pinned.size,
+        "uploaded_id": upload["id"],
+        "sha256": sha256,
+    }
 
 
 def _readable_frame(generation: str) -> Any:

@@ -8,6 +8,7 @@ the preview and publish callbacks with the tokens the server handed out.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 
@@ -426,3 +428,35 @@ def test_starting_an_upload_deletes_staged_files_older_than_a_day(local_app, loc
     _start(client, "b.csv", 10)
 
     assert not abandoned.exists() and recent.exists()
+
+
+def test_in_production_a_bucket_without_cors_for_the_page_is_reported_before_uploading(
+    bucket, gcs_settings, make_app, admins
+):
+    settings = gcs_settings.with_overrides(
+        app_env="production", secret_key="production-test-key-0123456789-abcdefghij", admin_users=admins
+    )
+    client = _signed_in(make_app(settings))
+    # The session cookie is Secure in production: the test client still sends it over http://localhost.
+    refused = _start(client, "a.csv", 10)
+    assert refused.status_code == 409
+    assert refused.json["error"] == (
+        "Uploads cannot reach storage: the bucket's CORS settings do not allow uploads (PUT) from http://localhost. "
+        "See 'Bucket set-up' in the README."
+    )
+    assert _staged_names(bucket) == []
+
+
+def test_a_csv_uploaded_for_a_parquet_object_is_converted_staged_and_published(bucket, gcs_settings, make_app, admins):
+    client = _signed_in(make_app(gcs_settings.with_overrides(gcs_blob="data/data.parquet", admin_users=admins)))
+    preview = _preview(client, GOOD_CSV, "march.csv")
+    assert preview["admin-publish"]["disabled"] is False
+    assert len(list(bucket.list_blobs(prefix="data/data.parquet.staging/"))) == 2  # the upload and its conversion
+
+    _publish(client, preview["admin-pending"]["data"])
+
+    live = bucket.get_blob("data/data.parquet")
+    stored = live.download_as_bytes()
+    assert stored.startswith(b"PAR1") and live.metadata["sha256"] == hashlib.sha256(stored).hexdigest()
+    assert pd.read_parquet(io.BytesIO(stored))["first_num"].tolist() == [10, 30]
+    assert list(bucket.list_blobs(prefix="data/data.parquet.staging/")) == []

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-from data_access import GCSSource, LocalFileSource, VersionConflict, build_live_data
+from data_access import GCSSource, LocalFileSource, VersionConflict, build_live_data, staging_for
 from data_access.publishing import (
+    Audit,
     Publication,
     Publisher,
     RestoreRefused,
@@ -199,3 +200,43 @@ def test_diff_counts_repeated_rows_as_often_as_they_occur():
     old = pd.DataFrame({"a": [7, 7, 7], "b": ["x", "x", "x"]})
     new = pd.DataFrame({"a": [7, 7], "b": ["x", "x"]})
     assert (diff_summary(old, new)["unchanged"], diff_summary(old, new)["removed"]) == (2, 1)
+
+
+def test_publish_staged_copies_the_checked_generation_and_deletes_the_staged_file(publisher):
+    staging = staging_for(publisher.live_data.source)
+    staged = staging.stage_bytes(NEW_CSV)
+    base = publisher.live_version()
+
+    version = publisher.publish_staged(staging, staged, Audit("new.csv", "abc", 1), "alice", base.generation)
+
+    assert publisher.live_data.source.read(version.generation) == NEW_CSV
+    assert publisher.live_version().generation == version.generation
+    assert staging.find(staged.upload_id) is None
+    assert version.metadata["previous_generation"] == base.generation and version.metadata["sha256"] == "abc"
+
+
+def test_publish_staged_over_a_stale_base_is_refused_and_keeps_the_staged_file(publisher):
+    staging = staging_for(publisher.live_data.source)
+    staged = staging.stage_bytes(NEW_CSV)
+    base = publisher.live_version().generation
+    publisher.publish(_publication(NEW_CSV + b"2,2,2\n"), "bob", base)
+    live = publisher.live_version()
+
+    with pytest.raises(VersionConflict):
+        publisher.publish_staged(staging, staged, Audit("new.csv", "abc", 1), "alice", base)
+
+    assert publisher.live_version() == live
+    assert staging.find(staged.upload_id) == staged  # "Review again" can still publish it
+
+
+def test_version_numbers_count_up_from_the_replaced_version_with_a_description(publisher):
+    base = publisher.live_version()
+    assert "version" not in base.metadata  # written outside the app
+    first = publisher.publish(_publication(NEW_CSV), "alice", base.generation, "March\x07 figures " + "x" * 600)
+    second = publisher.publish(_publication(NEW_CSV + b"2,1,1\n"), "bob", first.generation)
+    restored = publisher.restore(first.generation, "carol", second.generation)
+
+    assert [v.metadata["version"] for v in (first, second, restored)] == ["1", "2", "3"]
+    assert first.metadata["description"].startswith("March figures xx") and len(first.metadata["description"]) == 500
+    assert "description" not in second.metadata
+    assert publisher.live_version().metadata["version"] == "3"
