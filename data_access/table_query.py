@@ -32,10 +32,9 @@ from flask import current_app
 PARTITION_LIMIT = 10_000
 #: Largest page one request may ask for (the grid asks for 100 rows at a time).
 MAX_PAGE_ROWS = 1_000
-#: Full sort orders kept per process (one 10M-row order is 80 MB).
+#: Selections, sort orders and query results kept per process, each (one 10M-row order is 80 MB).
 ORDERS_KEPT = 4
-#: Row selections of the chart's filters kept per process.
-SELECTIONS_KEPT = 8
+MISSING = object()
 
 TEXT_TESTS: dict[str, Callable[[pd.Series, str], pd.Series]] = {
     "contains": lambda values, term: values.str.contains(term, case=False, regex=False),
@@ -103,6 +102,14 @@ class PageRequest:
         filters = tuple((column_for_field(frame, key), spec) for key, spec in sorted(filter_model.items()))
         return cls(start, end, sort_column, descending, filters)
 
+    @property
+    def filters_key(self) -> str:
+        return json.dumps(self.filters, sort_keys=True, default=str)
+
+    @property
+    def sort_key(self) -> tuple[str | None, bool]:
+        return (self.sort_column, self.descending)
+
 
 @dataclass(frozen=True)
 class TablePage:
@@ -112,92 +119,120 @@ class TablePage:
     row_count: int
 
 
+@dataclass(frozen=True)
+class RowSelection:
+    """The rows the chart's filters select: ``select(frame)`` keeps them; ``key`` names the filters."""
+
+    key: str
+    select: Callable[[pd.DataFrame], pd.DataFrame]
+
+
 @dataclass
 class TableQuery:
-    """Answers page requests; keeps full sort orders per (generation, column) in this process."""
+    """Answers page requests, keeping per process what scrolling would otherwise recompute.
 
-    orders_kept: int = ORDERS_KEPT
-    _orders: OrderedDict[tuple[str, str], np.ndarray] = field(default_factory=OrderedDict)
-    _selections: OrderedDict[tuple[str, str], np.ndarray | None] = field(default_factory=OrderedDict)
+    Kept (least recently used dropped): the chart-filter selection per (generation, filters),
+    the full sort order per (generation, column), and the ordered rows of whole queries, so
+    the next block of a scrolled table costs only its own rows.
+    """
+
+    kept: int = ORDERS_KEPT
+    _selections: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
+    _orders: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict)
+    _results: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def selection(
-        self, frame: pd.DataFrame, generation: str, key: str, select: Callable[[pd.DataFrame], pd.DataFrame]
+    def page(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, selection: RowSelection | None = None
+    ) -> TablePage:
+        """The rows of ``request`` among those ``selection`` keeps (``None``: every row of ``frame``)."""
+        query_key = (generation, selection.key if selection else "", request.filters_key, request.sort_key)
+        result = self._get(self._results, query_key, MISSING)
+        if result is MISSING:
+            positions = self._filtered(frame, generation, request, selection)
+            if self._partition_instead(frame, generation, request):
+                # A first sorted page: partitioning is linear, a full sort is not worth it yet.
+                count = len(frame) if positions is None else len(positions)
+                chosen = first_sorted(frame[request.sort_column], positions, request.end, request.descending)
+                return TablePage(records(frame.iloc[chosen[request.start :]]), count)
+            result = self._sorted(frame, generation, request, positions)
+            self._put(self._results, query_key, result)
+        count = len(frame) if result is None else len(result)
+        start, end = min(request.start, count), min(request.end, count)
+        chosen = np.arange(start, end) if result is None else result[start:end]
+        return TablePage(records(frame.iloc[chosen]), count)
+
+    def _filtered(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, selection: RowSelection | None
     ) -> np.ndarray | None:
-        """Positions of the rows ``select(frame)`` keeps (``None``: all), computed once per (generation, key)."""
-        with self._lock:
-            if (generation, key) in self._selections:
-                self._selections.move_to_end((generation, key))
-                return self._selections[(generation, key)]
-        subset = select(frame)
-        positions = None if len(subset) == len(frame) else frame.index.get_indexer(subset.index)
-        with self._lock:
-            self._selections[(generation, key)] = positions
-            while len(self._selections) > SELECTIONS_KEPT:
-                self._selections.popitem(last=False)
+        positions = self._selected(frame, generation, selection) if selection else None
+        if not request.filters:
+            return positions
+        mask = np.ones(len(frame), dtype=bool)
+        for column, spec in request.filters:
+            mask &= filter_mask(frame[column], spec)
+        return np.flatnonzero(mask) if positions is None else positions[mask[positions]]
+
+    def _selected(self, frame: pd.DataFrame, generation: str, selection: RowSelection) -> np.ndarray | None:
+        key = (generation, selection.key)
+        positions = self._get(self._selections, key, MISSING)
+        if positions is MISSING:
+            subset = selection.select(frame)
+            positions = None if len(subset) == len(frame) else frame.index.get_indexer(subset.index)
+            self._put(self._selections, key, positions)
         return positions
 
-    def page(
-        self, frame: pd.DataFrame, generation: str, request: PageRequest, selected: np.ndarray | None = None
-    ) -> TablePage:
-        """The rows of ``request`` among ``selected`` positions (``None``: every row of ``frame``)."""
-        positions = selected
-        if request.filters:
-            mask = np.ones(len(frame), dtype=bool)
-            for column, spec in request.filters:
-                mask &= filter_mask(frame[column], spec)
-            positions = np.flatnonzero(mask) if positions is None else positions[mask[positions]]
-        row_count = len(frame) if positions is None else len(positions)
-        start, end = min(request.start, row_count), min(request.end, row_count)
-        if request.sort_column is None:
-            chosen = np.arange(start, end) if positions is None else positions[start:end]
-        else:
-            chosen = self._sorted_slice(frame, generation, request, positions, start, end)
-        return TablePage(records(frame.iloc[chosen]), row_count)
-
-    def _sorted_slice(
-        self,
-        frame: pd.DataFrame,
-        generation: str,
-        request: PageRequest,
-        positions: np.ndarray | None,
-        start: int,
-        end: int,
-    ) -> np.ndarray:
+    def _partition_instead(self, frame: pd.DataFrame, generation: str, request: PageRequest) -> bool:
         column = request.sort_column
-        order = self._cached_order(generation, column)
-        candidates = len(frame) if positions is None else len(positions)
-        if order is None and end <= PARTITION_LIMIT and pd.api.types.is_numeric_dtype(frame[column]):
-            # A first page: partitioning is linear, a full sort is not worth it yet.
-            keys = sort_keys(frame[column], request.descending)
-            subset = keys if positions is None else keys[positions]
-            nearest = np.argpartition(subset, end - 1)[:end] if end < candidates else np.arange(candidates)
-            nearest = nearest[np.argsort(subset[nearest], kind="stable")]
-            chosen = nearest[start:end]
-            return chosen if positions is None else positions[chosen]
+        return (
+            column is not None
+            and request.end <= PARTITION_LIMIT
+            and pd.api.types.is_numeric_dtype(frame[column])
+            and self._get(self._orders, (generation, column), None) is None
+        )
+
+    def _sorted(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, positions: np.ndarray | None
+    ) -> np.ndarray | None:
+        column = request.sort_column
+        if column is None:
+            return positions
+        order, blank = self._get(self._orders, (generation, column), (None, None))
         if order is None:
-            order = self._remember(generation, column, np.argsort(sort_keys(frame[column]), kind="stable"))
+            blank = frame[column].isna().to_numpy()
+            order = np.argsort(sort_keys(frame[column]), kind="stable")
+            self._put(self._orders, (generation, column), (order, blank))
         if positions is not None:
             keep = np.zeros(len(frame), dtype=bool)
             keep[positions] = True
             order = order[keep[order]]
-        if request.descending:
-            order = _reversed_keeping_blanks_last(order, frame[column].isna().to_numpy())
-        return order[start:end]
-
-    def _cached_order(self, generation: str, column: str) -> np.ndarray | None:
-        with self._lock:
-            order = self._orders.get((generation, column))
-            if order is not None:
-                self._orders.move_to_end((generation, column))
+        if not request.descending:
             return order
+        # The ascending order ends with the blanks: reverse only the values before them.
+        blanks = int(blank[order].sum())
+        return np.concatenate([order[: len(order) - blanks][::-1], order[len(order) - blanks :]])
 
-    def _remember(self, generation: str, column: str, order: np.ndarray) -> np.ndarray:
+    def _get(self, store: OrderedDict, key: tuple, default: Any) -> Any:
         with self._lock:
-            self._orders[(generation, column)] = order
-            while len(self._orders) > self.orders_kept:
-                self._orders.popitem(last=False)
-        return order
+            if key not in store:
+                return default
+            store.move_to_end(key)
+            return store[key]
+
+    def _put(self, store: OrderedDict, key: tuple, value: Any) -> None:
+        with self._lock:
+            store[key] = value
+            while len(store) > self.kept:
+                store.popitem(last=False)
+
+
+def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, descending: bool) -> np.ndarray:
+    """Positions of the first ``end`` rows (among ``positions``) in sorted order, blanks last."""
+    keys = sort_keys(values, descending)
+    subset = keys if positions is None else keys[positions]
+    nearest = np.argpartition(subset, end - 1)[:end] if end < len(subset) else np.arange(len(subset))
+    nearest = nearest[np.argsort(subset[nearest], kind="stable")]
+    return nearest if positions is None else positions[nearest]
 
 
 def current_table_query() -> TableQuery:
@@ -217,14 +252,6 @@ def sort_keys(values: pd.Series, descending: bool = False) -> np.ndarray:
         keys = codes.astype("float64")
         keys[codes < 0] = np.nan
     return -keys if descending else keys
-
-
-def _reversed_keeping_blanks_last(order: np.ndarray, blank: np.ndarray) -> np.ndarray:
-    blanks = int(blank[order].sum())
-    if blanks == 0:
-        return order[::-1]
-    # The ascending order ends with the blanks: reverse only the values before them.
-    return np.concatenate([order[: len(order) - blanks][::-1], order[len(order) - blanks :]])
 
 
 def filter_mask(values: pd.Series, spec: object) -> np.ndarray:

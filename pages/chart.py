@@ -42,7 +42,7 @@ from components.figures import data_update, message_figure, view_figure, zoom_pa
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
 from data_access.roles import ColumnRoles
-from data_access.table_query import PageRequest, TableQueryError, current_table_query
+from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import current_settings
@@ -340,11 +340,8 @@ def table_rows(request: dict | None, shown: dict | None, view_data: dict | None)
     except (DataUnavailable, TableQueryError):
         return EMPTY_PAGE, ""
     view = _filters_only(view_data)
-    table = current_table_query()
-    selected = table.selection(
-        frame, generation, view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation))
-    )
-    page = table.page(frame, generation, page_request, selected)
+    chart_filters = RowSelection(view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation)))
+    page = current_table_query().page(frame, generation, page_request, chart_filters)
     return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))
 
 

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access.table_query import PARTITION_LIMIT, PageRequest, TableQuery, TableQueryError, filter_mask
+from data_access.table_query import (
+    PARTITION_LIMIT,
+    PageRequest,
+    RowSelection,
+    TableQuery,
+    TableQueryError,
+    filter_mask,
+)
 
 FRAME = pd.DataFrame(
     {
@@ -17,9 +24,9 @@ FRAME = pd.DataFrame(
 )
 
 
-def _page(request: dict, frame: pd.DataFrame = FRAME, selected: np.ndarray | None = None, query: TableQuery = None):
+def _page(request: dict, frame: pd.DataFrame = FRAME, selection: RowSelection | None = None, query: TableQuery = None):
     query = query or TableQuery()
-    return query.page(frame, "g1", PageRequest.from_grid(request, frame), selected)
+    return query.page(frame, "g1", PageRequest.from_grid(request, frame), selection)
 
 
 def _cities(page) -> list:
@@ -58,10 +65,17 @@ def test_deep_sorted_pages_match_a_full_sort_and_reuse_one_order():
     )
     assert [r["c0"] for r in deep.records] == expected[start : start + 100].tolist()
     assert list(query._orders) == [("g1", "v")]
+    assert len(query._results) == 1  # the next block of this query reuses its ordered rows
+    again = _page(
+        {"startRow": start + 100, "endRow": start + 200, "sortModel": [{"colId": "c0", "sort": "desc"}]},
+        frame,
+        query=query,
+    )
+    assert [r["c0"] for r in again.records] == expected[start + 100 : start + 200].tolist()
 
 
 def test_grid_filters_combine_with_the_chart_selection():
-    selected = np.array([0, 1, 3, 4, 5])  # the chart's filters dropped row 2
+    selection = RowSelection("f.city=…", lambda rows: rows.iloc[[0, 1, 3, 4, 5]])  # the chart dropped row 2
     page = _page(
         {
             "startRow": 0,
@@ -69,7 +83,7 @@ def test_grid_filters_combine_with_the_chart_selection():
             "filterModel": {"c1": {"filterType": "number", "type": "greaterThan", "filter": 0}},
             "sortModel": [{"colId": "c1", "sort": "asc"}],
         },
-        selected=selected,
+        selection=selection,
     )
     assert _cities(page) == ["Oslo", "Bern", "Lima"]
     assert page.row_count == 3
