@@ -157,6 +157,11 @@ def run_download(rows: int, file_format: str, method: str) -> dict[str, float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def _megabytes(size: float) -> str:
+    # Below 1 MB the sampled RSS cannot tell growth from noise.
+    return "≤1" if size < 2**20 else f"{size / 2**20:,.0f}"
+
+
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     for cells in [headers, ["-" * width for width in widths], *rows]:
@@ -202,8 +207,8 @@ def print_download_section(sizes: list[int]) -> None:
                     file_format,
                     f"{ours['bytes'] / 2**20:,.0f}",
                     f"{ours['bytes'] / 2**20 / ours['seconds']:.0f} / {whole['bytes'] / 2**20 / whole['seconds']:.0f}",
-                    f"{ours['extra_peak_bytes'] / 2**20:,.0f} / {whole['extra_peak_bytes'] / 2**20:,.0f}",
-                    f"{whole['extra_peak_bytes'] / max(ours['extra_peak_bytes'], 1):.1f}×",
+                    f"{_megabytes(ours['extra_peak_bytes'])} / {_megabytes(whole['extra_peak_bytes'])}",
+                    f"{max(whole['extra_peak_bytes'], 2**20) / max(ours['extra_peak_bytes'], 2**20):.1f}×",
                 ]
             )
     headers = ["rows", "format", "file MB", "MB/s ours / whole", "peak MB ours / whole", "memory whole / ours"]
