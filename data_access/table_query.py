@@ -35,6 +35,9 @@ MAX_PAGE_ROWS = 1_000
 #: Selections, sort orders and query results kept per process, each (one 10M-row order is 80 MB).
 ORDERS_KEPT = 4
 MISSING = object()
+# First sorted pages: sample size for the threshold, and candidates kept per row asked for.
+SAMPLE_SIZE = 65_536
+CANDIDATE_FACTOR = 4
 
 TEXT_TESTS: dict[str, Callable[[pd.Series, str], pd.Series]] = {
     "contains": lambda values, term: values.str.contains(term, case=False, regex=False),
@@ -230,9 +233,35 @@ def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, desc
     """Positions of the first ``end`` rows (among ``positions``) in sorted order, blanks last."""
     keys = sort_keys(values, descending)
     subset = keys if positions is None else keys[positions]
-    nearest = np.argpartition(subset, end - 1)[:end] if end < len(subset) else np.arange(len(subset))
-    nearest = nearest[np.argsort(subset[nearest], kind="stable")]
+    nearest = smallest(subset, end)
     return nearest if positions is None else positions[nearest]
+
+
+def smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` smallest ``keys`` in order: ties in frame order, NaN last.
+
+    Exactly the start of a stable full sort (so pages agree with deeper, fully sorted pages),
+    in linear time: a threshold from an evenly spaced sample keeps a few times ``count``
+    candidates with one vectorised comparison; only candidates below the ``count``-th value
+    are sorted, and ties at that value are taken in frame order.
+    """
+    if count >= len(keys):
+        return np.argsort(keys, kind="stable")
+    sample = keys[:: max(1, len(keys) // SAMPLE_SIZE)]
+    candidates = np.arange(len(keys))
+    if not np.isnan(sample).all():
+        share = min(1.0, CANDIDATE_FACTOR * count / len(keys) + 1 / len(sample))
+        below = np.flatnonzero(keys <= np.nanquantile(sample, share))
+        candidates = below if len(below) >= count else candidates
+    values = keys[candidates]
+    kth = np.partition(values, count - 1)[count - 1]
+    if np.isnan(kth):  # fewer than ``count`` values: all of them, then blanks in frame order
+        less = candidates[~np.isnan(values)]
+        ties = np.flatnonzero(np.isnan(keys))[: count - len(less)]
+    else:
+        less = candidates[values < kth]
+        ties = candidates[values == kth][: count - len(less)]
+    return np.concatenate([less[np.argsort(keys[less], kind="stable")], ties])
 
 
 def current_table_query() -> TableQuery:

@@ -13,6 +13,7 @@ from data_access.table_query import (
     TableQuery,
     TableQueryError,
     filter_mask,
+    smallest,
 )
 
 FRAME = pd.DataFrame(
@@ -145,3 +146,25 @@ def test_filter_mask_on_booleans_and_text_numbers():
         True,
         False,
     ]
+
+
+def test_first_pages_agree_with_a_stable_full_sort_even_with_ties_and_blanks():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        size = int(rng.integers(1, 400))
+        keys = rng.integers(0, 5, size).astype(float)
+        keys[rng.random(size) < 0.3] = np.nan
+        count = int(rng.integers(1, size + 1))
+        assert np.array_equal(smallest(keys, count), np.argsort(keys, kind="stable")[:count])
+
+
+def test_consecutive_sorted_pages_neither_repeat_nor_skip_tied_rows():
+    frame = pd.DataFrame({"v": np.tile([2, 1, 3], 400), "row": np.arange(1_200)})  # every value 400 times
+    query = TableQuery()
+    values, rows = [], []
+    for start in range(0, 1_200, 100):
+        page = _page({"startRow": start, "endRow": start + 100, "sortModel": [{"colId": "c0"}]}, frame, query=query)
+        values.extend(record["c0"] for record in page.records)
+        rows.extend(record["c1"] for record in page.records)
+    assert values == sorted(frame["v"].tolist())
+    assert sorted(rows) == list(range(1_200))  # each row exactly once
