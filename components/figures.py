@@ -71,6 +71,8 @@ class Chart:
     all_rows: int
     note: str = ""
     zoomed: bool = False
+    #: Points each trace may draw; fixed for a view, so a zoom patch never needs another trace type.
+    budget: int = 0
 
     @property
     def drawn(self) -> int:
@@ -158,7 +160,7 @@ def _sampled(
     note = "drawn as lines: too many rows for bars" if kind != view.kind else ""
     x_type = "category" if roles.roles.get(view.x) == CATEGORY else _axis_type(rows, view.x)
     zoomed = low is not None or high is not None
-    return Chart(series, kind, False, view.x, x_type, len(rows), all_rows, note, zoomed)
+    return Chart(series, kind, False, view.x, x_type, len(rows), all_rows, note, zoomed, budget)
 
 
 def _pick(
@@ -270,7 +272,8 @@ def _second_axis(chart: Chart, view: ViewState) -> set[str]:
 def _trace_style(chart: Chart) -> dict[str, Any]:
     if chart.kind == "bar":
         return {"type": "bar"}
-    webgl = chart.rows > WEBGL_THRESHOLD and not chart.aggregated
+    # The most points a trace of this view can ever get (a zoom never changes it): SVG up to the threshold.
+    webgl = min(chart.rows, chart.budget) > WEBGL_THRESHOLD and not chart.aggregated
     style: dict[str, Any] = {"type": "scattergl" if webgl else "scatter"}
     style["mode"] = "markers" if chart.kind == "scatter" else "lines"
     if chart.kind == "area":
