@@ -152,7 +152,10 @@ def _payload_from_spec(spec: dict[str, Any], inputs: list[Any], state: list[Any]
 def http_ours(base_url: str, frame: pd.DataFrame) -> dict[str, Any]:
     """Payload of the first figure and the zoom callback's round trip, on the app's gunicorn."""
     _, body = _post(f"{base_url}/_dash-update-component", poll_payload())
-    shown = json.loads(body)["response"]["shown-version"]["data"]
+    response = json.loads(body)["response"]
+    if "shown-version" not in response:
+        raise RuntimeError(f"the app did not load the data: {response}")
+    shown = response["shown-version"]["data"]
     render = callback_payload(
         ["chart-graph.figure", "rendered-chart.data", "chart-range.data"],
         {"shown-version.data": shown, "chart-view.data": None},
@@ -244,6 +247,7 @@ def _app_env(path: Path) -> dict[str, str]:
         "LOCAL_DATA_PATH": str(path),
         "DATA_SCHEMA": "",
         "MAX_CHART_POINTS": str(POINTS),
+        "MAX_ROWS": "20000000",  # the default (2M) is an upload limit; the benchmark serves 10M rows
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, dcc, html
 
 from components.figures import is_aggregated, message_figure
@@ -72,8 +73,8 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
         "kind": view.kind,
         "agg": view.agg,
         "color": view.color,
-        "date_from": view.date_from,
-        "date_to": view.date_to,
+        "date_from": _day(view.date_from),
+        "date_to": _day(view.date_to),
         "filter_column": filter_column,
         "filter_values": list(view.filters.get(filter_column, ())) if filter_column else [],
         "second_axis": view.y2 != "off",
@@ -108,7 +109,13 @@ def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
 
 
 def _day(value: str | None) -> str | None:
-    return value[:10] if isinstance(value, str) and value else None
+    """A date picker's ``YYYY-MM-DD`` for a ``from``/``to`` value (a year such as 1990 included)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError):
+        return None
 
 
 def _labelled(label: str, control: Any, width: int, control_id: str) -> dbc.Col:

@@ -122,17 +122,26 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
     for column in view.y:
         for group in groups or [None]:
             values = table[column] if group is None else table[column].xs(group, level="__group", drop_level=True)
-            x = (
-                values.index.astype("string").fillna("(blank)").to_numpy(dtype=object)
-                if category
-                else (values.index.to_numpy())
-            )
-            name = column if group is None else (group if len(view.y) == 1 else f"{column} · {group}")
-            series.append(Series(name, column, x, values.to_numpy(dtype="float64"), len(rows)))
-    note = f"{view.agg} per {view.x} over all {len(rows):,} rows"
+            x = _x_values(values.index.to_series()) if category else values.index.to_numpy()
+            y = values.to_numpy(dtype="float64")
+            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows)))
     return Chart(
-        series, view.kind, True, view.x, "category" if category else _axis_type(rows, view.x), len(rows), all_rows, note
+        series,
+        kind=view.kind,
+        aggregated=True,
+        x_title=view.x,
+        x_type="category" if category else _axis_type(rows, view.x),
+        rows=len(rows),
+        all_rows=all_rows,
+        note=f"{view.agg} per {view.x} over all {len(rows):,} rows",
     )
+
+
+def _trace_name(view: ViewState, column: str, group: str | None) -> str:
+    """The column, the colour group, or both when there are several y columns."""
+    if group is None:
+        return column
+    return group if len(view.y or ()) == 1 else f"{column} · {group}"
 
 
 def _sampled(
@@ -140,8 +149,7 @@ def _sampled(
 ) -> Chart:
     labels, groups = _group_labels(rows, view.color)
     traces = len(view.y) * max(1, len(groups))
-    budget = max(MIN_POINTS_PER_TRACE, max_points // traces)
-    budget = min(budget, max_points)
+    budget = min(max_points, max(MIN_POINTS_PER_TRACE, max_points // traces))
     x_all = _x_values(rows[view.x])
     is_sorted = roles.is_sorted(view.x)
     low, high = _range_numbers(x_range, x_all)
@@ -153,14 +161,21 @@ def _sampled(
         if in_group is not None:
             columns = {column: values[in_group] for column, values in columns.items()}
         for column, picked_x, picked_y, total in _pick(x_group, columns, is_sorted, view.kind, budget, low, high):
-            name = column if group is None else (group if len(view.y) == 1 else f"{column} · {group}")
-            series.append(Series(name, column, picked_x, picked_y, total))
+            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total))
     # Decided on the selected rows, not the zoomed slice: a zoom patch cannot change trace types.
     kind = "line" if view.kind == "bar" and len(rows) > MAX_BARS else view.kind
-    note = "drawn as lines: too many rows for bars" if kind != view.kind else ""
-    x_type = "category" if roles.roles.get(view.x) == CATEGORY else _axis_type(rows, view.x)
-    zoomed = low is not None or high is not None
-    return Chart(series, kind, False, view.x, x_type, len(rows), all_rows, note, zoomed, budget)
+    return Chart(
+        series,
+        kind=kind,
+        aggregated=False,
+        x_title=view.x,
+        x_type="category" if roles.roles.get(view.x) == CATEGORY else _axis_type(rows, view.x),
+        rows=len(rows),
+        all_rows=all_rows,
+        note="drawn as lines: too many rows for bars" if kind != view.kind else "",
+        zoomed=low is not None or high is not None,
+        budget=budget,
+    )
 
 
 def _pick(
