@@ -226,7 +226,7 @@ def _axis_type(rows: pd.DataFrame, column: str) -> str:
 
 def _range_numbers(x_range: list | None, x: np.ndarray) -> tuple[float | None, float | None]:
     """The visible x range from plotly (numbers, or date strings on a date axis) in ``as_numbers`` units."""
-    if not x_range or len(x_range) != 2:
+    if not isinstance(x_range, list | tuple) or len(x_range) != 2:
         return None, None
     try:
         if x.dtype.kind == "M":
