@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
 import shutil
 import statistics
@@ -296,8 +297,8 @@ def report(results: list[dict[str, Any]]) -> str:
             [
                 label,
                 "zoom re-resolve, in process",
-                f"{ours['zoom_ms']:.0f} ms",
-                f"{theirs['zoom_ms']:.0f} ms" if theirs else "n/a",
+                f"{ours['zoom_ms']:.1f} ms",
+                f"{theirs['zoom_ms']:.1f} ms" if theirs else "n/a",
                 _ratio(ours["zoom_ms"], theirs.get("zoom_ms")),
             ]
         )
@@ -352,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         results = [run_size(rows, index == 0, workdir, resampler) for index, rows in enumerate(sizes)]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
+        f"Load average at the end: {load} on {os.cpu_count()} CPUs (timings on a busy machine run long)\n"
         f"Chart benchmark ({time.perf_counter() - started:.0f} s; {POINTS:,} points per trace; "
         "zoom: median of windows of 10 %, 1 %, 0.1 % of the range)"
     )
