@@ -92,10 +92,11 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
 
 def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
     """The view the controls show (filters on other columns, set by a link, are kept)."""
-    filters = {column: chosen for column, chosen in current.filters.items() if column != values.get("filter_column")}
-    if values.get("filter_column") and values.get("filter_values"):
-        filters[values["filter_column"]] = tuple(str(value) for value in values["filter_values"])
-    return ViewState(
+    filter_column, filter_values = values.get("filter_column"), values.get("filter_values")
+    filters = {column: chosen for column, chosen in current.filters.items() if column != filter_column}
+    if isinstance(filter_column, str) and isinstance(filter_values, list) and filter_values:
+        filters[filter_column] = tuple(str(value) for value in filter_values)
+    chosen = ViewState(
         x=values.get("x"),
         y=tuple(values.get("y") or ()),
         kind=values.get("kind"),
@@ -106,6 +107,8 @@ def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
         filters=filters,
         y2=None if values.get("second_axis", True) else "off",
     )
+    # Control values come from the browser: checked the same way as a link.
+    return ViewState.from_dict(chosen.to_dict())
 
 
 def _day(value: str | None) -> str | None:
