@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, dcc, html
 
 from components.figures import is_aggregated, message_figure
@@ -72,8 +73,8 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
         "kind": view.kind,
         "agg": view.agg,
         "color": view.color,
-        "date_from": view.date_from,
-        "date_to": view.date_to,
+        "date_from": _day(view.date_from),
+        "date_to": _day(view.date_to),
         "filter_column": filter_column,
         "filter_values": list(view.filters.get(filter_column, ())) if filter_column else [],
         "second_axis": view.y2 != "off",
@@ -91,10 +92,11 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
 
 def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
     """The view the controls show (filters on other columns, set by a link, are kept)."""
-    filters = {column: chosen for column, chosen in current.filters.items() if column != values.get("filter_column")}
-    if values.get("filter_column") and values.get("filter_values"):
-        filters[values["filter_column"]] = tuple(str(value) for value in values["filter_values"])
-    return ViewState(
+    filter_column, filter_values = values.get("filter_column"), values.get("filter_values")
+    filters = {column: chosen for column, chosen in current.filters.items() if column != filter_column}
+    if isinstance(filter_column, str) and isinstance(filter_values, list) and filter_values:
+        filters[filter_column] = tuple(str(value) for value in filter_values)
+    chosen = ViewState(
         x=values.get("x"),
         y=tuple(values.get("y") or ()),
         kind=values.get("kind"),
@@ -105,10 +107,18 @@ def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
         filters=filters,
         y2=None if values.get("second_axis", True) else "off",
     )
+    # Control values come from the browser: checked the same way as a link.
+    return ViewState.from_dict(chosen.to_dict())
 
 
 def _day(value: str | None) -> str | None:
-    return value[:10] if isinstance(value, str) and value else None
+    """A date picker's ``YYYY-MM-DD`` for a ``from``/``to`` value (a year such as 1990 included)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError):
+        return None
 
 
 def _labelled(label: str, control: Any, width: int, control_id: str) -> dbc.Col:

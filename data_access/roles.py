@@ -8,8 +8,9 @@ request: the chart's defaults, its controls and the filters all read these roles
   (named like ``year``, values 1000–3000).
 * **category**: text or booleans of modest cardinality (a colour, a value picker, bars).
 * **measure**: numbers that are not identifiers: what a chart draws by default.
-* **identifier**: names like ``id``, ``*_id``, ``iso_*``, unique increasing integers, and
-  constant columns. Drawn only when someone asks for them.
+* **identifier**: names like ``id``, ``*_id``, ``iso_*``, unique increasing integers in steps
+  of one (row numbers; an increasing measure such as 4, 5, 7 stays a measure), and constant
+  columns. Drawn only when someone asks for them.
 * **text**: everything else (free text, unique names).
 
 Each numeric or time column also records whether it is sorted ascending: downsampling and
@@ -192,14 +193,14 @@ def _numeric_role(name: str, values: pd.Series) -> str:
     is_integer = pd.api.types.is_integer_dtype(values)
     if _YEAR_NAME.search(name) and is_integer and len(values) and values.min() >= 1000 and values.max() <= 3000:
         return TIME
-    if (
-        pd.api.types.is_integer_dtype(values)
-        and len(values) > 1
-        and values.is_monotonic_increasing
-        and values.is_unique
-    ):
+    if is_integer and len(values) > 1 and values.is_monotonic_increasing and _steps_of_one(values):
         return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
     return MEASURE
+
+
+def _steps_of_one(values: pd.Series) -> bool:
+    """Consecutive integers (each value one more than the last), as row numbers are."""
+    return int(values.iloc[-1]) - int(values.iloc[0]) == len(values) - 1 and values.is_unique
 
 
 def _distinct_at_most(values: pd.Series, limit: int) -> bool:

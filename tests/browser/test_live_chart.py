@@ -375,21 +375,22 @@ def test_chart004_changing_chart_type_and_columns(browser, bucket, gcs_settings,
     server = live_server(make_app(gcs_settings))
     browser.get(server.url + "/")
     shown = wait_until(lambda: traces(browser), 15, "the chart never showed the published data")
-    assert [(trace["type"], trace["name"], trace["y"]) for trace in shown] == [
-        ("bar", "sales", [10, 12, 9]),
-        ("bar", "costs", [4, 5, 7]),
+    # A time column on x: lines of the measures over time (dates travel as epoch milliseconds).
+    assert [(trace["type"], trace["mode"], trace["name"], trace["y"]) for trace in shown] == [
+        ("scatter", "lines", "sales", [10, 12, 9]),
+        ("scatter", "lines", "costs", [4, 5, 7]),
     ]
-    assert shown[0]["x"] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert shown[0]["x"] == [1704067200000, 1704153600000, 1704240000000]
 
     assert open_options(browser, "chart-x") == ["date", "sales", "costs"]
     assert open_options(browser, "chart-y") == ["sales", "costs"]  # only numeric columns can be plotted
-    assert open_options(browser, "chart-kind") == ["Bars", "Lines", "Points"]
+    assert open_options(browser, "chart-kind") == ["Lines", "Bars", "Points", "Area"]
 
-    pick_option(browser, "chart-kind", "Lines")
+    pick_option(browser, "chart-kind", "Bars")
     wait_until(
-        lambda: [(t["type"], t["mode"]) for t in traces(browser)] == [("scatter", "lines")] * 2,
+        lambda: [(t["type"], t["mode"]) for t in traces(browser)] == [("bar", None)] * 2,
         5,
-        "choosing Lines did not redraw the traces as lines",
+        "choosing Bars did not redraw the traces as bars",
     )
     pick_option(browser, "chart-kind", "Points")
     wait_until(

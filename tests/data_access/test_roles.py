@@ -53,11 +53,12 @@ def test_identifiers_by_name_by_unique_increasing_integers_and_constants():
             "user_id": [7, 7, 8, 8],
             "flat": [2.0, 2.0, 2.0, 2.0],
             "value": [1.5, 2.5, 0.5, 9.0],
+            "costs": [4, 5, 7, 9],  # increasing, but not row numbers
         }
     )
     roles = detect_roles(frame)
     assert roles.identifier == ["ID", "row", "user_id", "flat"]
-    assert roles.measure == ["value"]
+    assert roles.measure == ["value", "costs"]
 
 
 def test_mixed_date_and_text_column_stays_text():
