@@ -1,9 +1,9 @@
 """Data table and download benchmark: ``python -m bench.table [--rows 1000000 10000000]``.
 
-(d) table pages: server time of one grid request (parse, filter, sort, JSON-ready records) on
+(e) table pages: server time of one grid request (parse, filter, sort, JSON-ready records) on
     the cached frame — first page, sorted first page, a deep sorted page before and after the
     per-process sort order exists, and the chart's filter plus a grid filter;
-(e) downloads: throughput and peak memory of the streamed CSV/Parquet writers, side by side
+(f) downloads: throughput and peak memory of the streamed CSV/Parquet writers, side by side
     with writing the whole file at once (``to_csv`` / ``to_parquet``). Each download runs in
     its own process so its memory is measured alone; one 10M-row job at a time.
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table_section(sizes: list[int]) -> None:
-    print("(d) Table page, server time per grid request: wall ms (CPU ms), median of 5; 'first time' runs once\n")
+    print("(e) Table page, server time per grid request: wall ms (CPU ms), median of 5; 'first time' runs once\n")
     timings = {rows: dict(table_timings(make_frame(rows))) for rows in sizes}
     labels = list(timings[sizes[0]])
     headers = ["request", *[f"{rows:,} rows" for rows in sizes]]
@@ -196,7 +196,7 @@ def print_table_section(sizes: list[int]) -> None:
 
 
 def print_download_section(sizes: list[int]) -> None:
-    print("\n(e) Downloads: streamed (ours) vs whole file at once; memory = peak RSS above the loaded frame\n")
+    print("\n(f) Downloads: streamed (ours) vs whole file at once; memory = peak RSS above the loaded frame\n")
     lines = []
     for rows in sizes:
         for file_format in ("csv", "parquet"):

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from flask import current_app
 
 #: First pages up to this row are sorted by partitioning instead of a full sort.
@@ -141,7 +143,7 @@ class TableQuery:
 
     kept: int = ORDERS_KEPT
     _selections: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
-    _orders: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict)
+    _orders: OrderedDict[tuple, np.ndarray] = field(default_factory=OrderedDict)
     _results: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -190,8 +192,7 @@ class TableQuery:
         return (
             column is not None
             and request.end <= PARTITION_LIMIT
-            and pd.api.types.is_numeric_dtype(frame[column])
-            and self._get(self._orders, (generation, column), None) is None
+            and self._get(self._orders, (generation, column, request.descending), None) is None
         )
 
     def _sorted(
@@ -200,20 +201,17 @@ class TableQuery:
         column = request.sort_column
         if column is None:
             return positions
-        order, blank = self._get(self._orders, (generation, column), (None, None))
+        key = (generation, column, request.descending)
+        order = self._get(self._orders, key, None)
         if order is None:
-            blank = frame[column].isna().to_numpy()
-            order = np.argsort(sort_keys(frame[column]), kind="stable")
-            self._put(self._orders, (generation, column), (order, blank))
-        if positions is not None:
-            keep = np.zeros(len(frame), dtype=bool)
-            keep[positions] = True
-            order = order[keep[order]]
-        if not request.descending:
+            # Stable both ways: ties keep frame order, as on the first pages (see :func:`smallest`).
+            order = np.argsort(sort_keys(frame[column], request.descending), kind="stable")
+            self._put(self._orders, key, order)
+        if positions is None:
             return order
-        # The ascending order ends with the blanks: reverse only the values before them.
-        blanks = int(blank[order].sum())
-        return np.concatenate([order[: len(order) - blanks][::-1], order[len(order) - blanks :]])
+        keep = np.zeros(len(frame), dtype=bool)
+        keep[positions] = True
+        return order[keep[order]]
 
     def _get(self, store: OrderedDict, key: tuple, default: Any) -> Any:
         with self._lock:
@@ -231,10 +229,46 @@ class TableQuery:
 
 def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, descending: bool) -> np.ndarray:
     """Positions of the first ``end`` rows (among ``positions``) in sorted order, blanks last."""
-    keys = sort_keys(values, descending)
-    subset = keys if positions is None else keys[positions]
-    nearest = smallest(subset, end)
+    subset = values if positions is None else values.iloc[positions]
+    if _is_text(values):
+        nearest = smallest_text(pa.array(subset.astype("str"), from_pandas=True), end, descending)
+    else:
+        nearest = smallest(sort_keys(subset, descending), end)
     return nearest if positions is None else positions[nearest]
+
+
+def _is_text(values: pd.Series) -> bool:
+    kind = values.dtype
+    return not (
+        pd.api.types.is_bool_dtype(kind)
+        or pd.api.types.is_numeric_dtype(kind)
+        or pd.api.types.is_datetime64_any_dtype(kind)
+    )
+
+
+def smallest_text(values: pa.Array, count: int, descending: bool) -> np.ndarray:
+    """:func:`smallest` for text (compared as Unicode code points, like the full sort): linear time.
+
+    Candidates are the values up to a threshold taken from an evenly spaced sample (one
+    vectorised comparison in Arrow); only they are sorted, stably, so ties keep frame order.
+    """
+    direction = "descending" if descending else "ascending"
+    valid = np.flatnonzero(values.is_valid())
+    candidates = valid
+    if count < len(valid):
+        sample = pc.drop_null(values.take(np.arange(0, len(values), max(1, len(values) // SAMPLE_SIZE))))
+        if len(sample):
+            ranked = sample.take(pc.sort_indices(sample, sort_keys=[("", direction)]))
+            share = min(1.0, CANDIDATE_FACTOR * count / len(values) + 1 / len(sample))
+            threshold = ranked[min(len(ranked) - 1, int(share * len(ranked)))]
+            within = pc.greater_equal if descending else pc.less_equal
+            below = np.flatnonzero(within(values, threshold).fill_null(False))
+            candidates = below if len(below) >= count else valid
+    order = pc.sort_indices(values.take(candidates), sort_keys=[("", direction)]).to_numpy()
+    chosen = candidates[order][:count]
+    if len(chosen) < count:  # fewer values than rows asked for: then the blanks, in frame order
+        chosen = np.concatenate([chosen, np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))])
+    return chosen[:count]
 
 
 def smallest(keys: np.ndarray, count: int) -> np.ndarray:
