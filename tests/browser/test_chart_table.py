@@ -96,6 +96,8 @@ def test_table001_grid_shows_rows_follows_chart_filters_and_downloads_them(brows
     )
     rows = wait_until(lambda: grid_rows(browser), LOAD_SECONDS, "the grid shows no rows")
     assert {row[1] for row in rows} == {"Lima"}
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name);")
+    assert [url for url in fetched if not url.startswith(table_app.url)] == []  # the grid comes from this app
     assert [row[2] for row in rows] == [str(value) for value in LIMA_SALES][: len(rows)]  # frame order
 
     # Sorting happens on the server: click the header twice for descending.
@@ -114,6 +116,7 @@ def test_table001_grid_shows_rows_follows_chart_filters_and_downloads_them(brows
         "the CSV link does not carry the chart's filter",
     )
     assert "token=" in href
+    browser.set_script_timeout(LOAD_SECONDS)  # the download is a real request to a possibly busy server
     status, disposition, content = browser.execute_async_script(FETCH_TEXT_JS, href)
     assert status == 200 and 'filename="data-' in disposition and "-filtered.csv" in disposition
     downloaded = list(csv.reader(io.StringIO(content, newline="")))
