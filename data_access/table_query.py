@@ -5,9 +5,13 @@ and a filter model; this module answers from the frame of one generation without
 copying it:
 
 * filters become one boolean mask over the whole column (vectorised, no row loop);
-* sorting a first page uses ``np.argpartition`` (linear time), deeper pages use a
-  full sort order kept per (generation, column) in this process, so scrolling a
-  sorted 10M-row table sorts once, not once per page.
+* a first sorted page is found in linear time (:func:`smallest`, :func:`smallest_text`);
+  deeper pages use a full stable sort order kept per (generation, column, direction) in
+  this process, so scrolling a sorted 10M-row table sorts once, not once per page; both
+  ways give ties in frame order, so pages found either way fit together;
+* the ordered rows of a whole query are kept too: the next block costs only its rows.
+
+Kept arrays hold 4-byte row positions (40 MB per 10M rows), at most ``KEPT`` of each kind.
 
 Columns travel to the grid as ``c0``, ``c1``… (AG Grid reads dots in a field name as
 nested paths, and column names may contain anything); :func:`column_field` and
@@ -34,8 +38,8 @@ from flask import current_app
 PARTITION_LIMIT = 10_000
 #: Largest page one request may ask for (the grid asks for 100 rows at a time).
 MAX_PAGE_ROWS = 1_000
-#: Selections, sort orders and query results kept per process, each (one 10M-row order is 80 MB).
-ORDERS_KEPT = 4
+#: Selections, sort orders and query results kept per process, each.
+KEPT = 3
 MISSING = object()
 # First sorted pages: sample size for the threshold, and candidates kept per row asked for.
 SAMPLE_SIZE = 65_536
@@ -141,7 +145,7 @@ class TableQuery:
     the next block of a scrolled table costs only its own rows.
     """
 
-    kept: int = ORDERS_KEPT
+    kept: int = KEPT
     _selections: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
     _orders: OrderedDict[tuple, np.ndarray] = field(default_factory=OrderedDict)
     _results: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
@@ -155,7 +159,7 @@ class TableQuery:
         result = self._get(self._results, query_key, MISSING)
         if result is MISSING:
             positions = self._filtered(frame, generation, request, selection)
-            if self._partition_instead(frame, generation, request):
+            if self._partition_instead(generation, request):
                 # A first sorted page: partitioning is linear, a full sort is not worth it yet.
                 count = len(frame) if positions is None else len(positions)
                 chosen = first_sorted(frame[request.sort_column], positions, request.end, request.descending)
@@ -176,18 +180,18 @@ class TableQuery:
         mask = np.ones(len(frame), dtype=bool)
         for column, spec in request.filters:
             mask &= filter_mask(frame[column], spec)
-        return np.flatnonzero(mask) if positions is None else positions[mask[positions]]
+        return _compact(np.flatnonzero(mask)) if positions is None else positions[mask[positions]]
 
     def _selected(self, frame: pd.DataFrame, generation: str, selection: RowSelection) -> np.ndarray | None:
         key = (generation, selection.key)
         positions = self._get(self._selections, key, MISSING)
         if positions is MISSING:
             subset = selection.select(frame)
-            positions = None if len(subset) == len(frame) else frame.index.get_indexer(subset.index)
+            positions = None if len(subset) == len(frame) else _compact(frame.index.get_indexer(subset.index))
             self._put(self._selections, key, positions)
         return positions
 
-    def _partition_instead(self, frame: pd.DataFrame, generation: str, request: PageRequest) -> bool:
+    def _partition_instead(self, generation: str, request: PageRequest) -> bool:
         column = request.sort_column
         return (
             column is not None
@@ -205,7 +209,7 @@ class TableQuery:
         order = self._get(self._orders, key, None)
         if order is None:
             # Stable both ways: ties keep frame order, as on the first pages (see :func:`smallest`).
-            order = np.argsort(sort_keys(frame[column], request.descending), kind="stable")
+            order = _compact(np.argsort(sort_keys(frame[column], request.descending), kind="stable"))
             self._put(self._orders, key, order)
         if positions is None:
             return order
@@ -214,6 +218,7 @@ class TableQuery:
         return order[keep[order]]
 
     def _get(self, store: OrderedDict, key: tuple, default: Any) -> Any:
+        """``store[key]`` (now the most recently used), or ``default``."""
         with self._lock:
             if key not in store:
                 return default
@@ -225,6 +230,11 @@ class TableQuery:
             store[key] = value
             while len(store) > self.kept:
                 store.popitem(last=False)
+
+
+def _compact(positions: np.ndarray) -> np.ndarray:
+    # A frame held in memory has far fewer than 2**31 rows: 4-byte positions halve numpy's default.
+    return positions.astype(np.int32)
 
 
 def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, descending: bool) -> np.ndarray:
