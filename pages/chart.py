@@ -13,6 +13,12 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
   ``Patch`` of the traces' data when only the generation changes (data path, keeps zoom).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
+* :func:`table_rows` answers the data table's block requests (sorted and filtered on the
+  server, among the rows the chart's filters select); :func:`table_columns` names its columns;
+  :func:`download_links` points the download buttons at the shown version and filters.
+
+The status line (live / paused / stale / unreadable / removed / no data) is drawn in the
+browser from ``shown-version`` and ``storage-status`` (``components/live_status.py``).
 """
 
 from __future__ import annotations
