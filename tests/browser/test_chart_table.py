@@ -199,6 +199,9 @@ def test_table003_phone_width_has_no_sideways_scroll_and_a_folding_menu(browser,
     click(browser, browser.find_element(By.ID, "navbar-toggler"))
     wait_until(lambda: links.is_displayed(), STEP_SECONDS, "the menu button did not open the links")
 
+    browser.get(server.url + "/login")
+    wait_until(lambda: browser.find_elements(By.ID, "password"), LOAD_SECONDS, "the sign-in page did not load")
+    no_horizontal_overflow(browser, "sign-in page")
     sign_in(browser, server)
     no_horizontal_overflow(browser, "admin page")
     browser.get(server.url + "/no-such-page")
