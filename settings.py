@@ -51,7 +51,7 @@ class Settings:
     cache_type: str = "SimpleCache"
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "live-dashboard-cache")
     cache_redis_url: str = ""
-    max_chart_points: int = 20_000
+    max_chart_points: int = 4_000
     dashboard_title: str = "Live data"
     dashboard_description: str = ""
     host: str = "127.0.0.1"

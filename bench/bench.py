@@ -212,7 +212,7 @@ def report_reload(results: list[reload.ReloadResult]) -> str:
             "## (c) Reload time per generation",
             "",
             "ours: load = LiveData.frame(gen) on a cold SimpleCache (download pinned generation + parse + "
-            "vectorised transform + cache store); figure = build_figure (default choices, MAX_CHART_POINTS) "
+            "vectorised transform + cache store); figure = default_figure (default view, MAX_CHART_POINTS) "
             "+ JSON encoding as Dash does.",
             "seed: download + pd.read_csv + iterrows loop + go.Figure of 2 bar traces over all rows + JSON. "
             f"'~': iterrows timed on the first {reload.SEED_LOOP_SAMPLE:,} rows and scaled linearly.",

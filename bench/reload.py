@@ -2,7 +2,7 @@
 
 Ours: ``LiveData.frame(generation)`` on a cold cache (download of the pinned generation
 from the emulator, parse, vectorised transform, store in the cache), then
-``build_figure`` with the default choices and MAX_CHART_POINTS, encoded to JSON the
+``default_figure`` (the default view) with MAX_CHART_POINTS, encoded to JSON the
 way Dash sends it.
 
 The seed's (as described in the project notes; its code is not in this repository):
@@ -25,7 +25,7 @@ from dash._utils import to_json
 from flask import Flask
 
 from bench.data import BLOB_NAME, create_bucket, publish, sample_csv
-from components.chart import build_figure, default_choices
+from components.figures import default_figure
 from data_access import build_live_data
 from settings import Settings
 from tests.servers import FakeGCS
@@ -87,7 +87,7 @@ def time_ours(settings: Settings, client: Any, generation: str) -> PathTiming:
     started = time.perf_counter()
     frame = live_data.frame(generation)
     loaded = time.perf_counter()
-    encoded = to_json(build_figure(frame, default_choices(frame), settings.max_chart_points))
+    encoded = to_json(default_figure(frame, settings.max_chart_points))
     drawn = time.perf_counter()
     return PathTiming(loaded - started, 0.0, drawn - loaded, len(encoded))
 

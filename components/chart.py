@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, dcc, html
 
 from components.figures import is_aggregated, message_figure
@@ -72,8 +73,8 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
         "kind": view.kind,
         "agg": view.agg,
         "color": view.color,
-        "date_from": view.date_from,
-        "date_to": view.date_to,
+        "date_from": _day(view.date_from),
+        "date_to": _day(view.date_to),
         "filter_column": filter_column,
         "filter_values": list(view.filters.get(filter_column, ())) if filter_column else [],
         "second_axis": view.y2 != "off",
@@ -91,36 +92,33 @@ def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, st
 
 def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
     """The view the controls show (filters on other columns, set by a link, are kept)."""
-    # Values come from the browser: anything but the types the controls send counts as unset.
-    filter_column = _text(values.get("filter_column"))
+    filter_column, filter_values = values.get("filter_column"), values.get("filter_values")
     filters = {column: chosen for column, chosen in current.filters.items() if column != filter_column}
-    if filter_column and _texts(values.get("filter_values")):
-        filters[filter_column] = _texts(values.get("filter_values"))
-    return ViewState(
-        x=_text(values.get("x")),
-        y=_texts(values.get("y")),
-        kind=_text(values.get("kind")),
-        agg=_text(values.get("agg")),
-        color=_text(values.get("color")),
+    if isinstance(filter_column, str) and isinstance(filter_values, list) and filter_values:
+        filters[filter_column] = tuple(str(value) for value in filter_values)
+    chosen = ViewState(
+        x=values.get("x"),
+        y=tuple(values.get("y") or ()),
+        kind=values.get("kind"),
+        agg=values.get("agg"),
+        color=values.get("color"),
         date_from=_day(values.get("date_from")),
         date_to=_day(values.get("date_to")),
         filters=filters,
         y2=None if values.get("second_axis", True) else "off",
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _texts(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(str(item) for item in value if isinstance(item, str | int | float) and not isinstance(item, bool))
+    # Control values come from the browser: checked the same way as a link.
+    return ViewState.from_dict(chosen.to_dict())
 
 
 def _day(value: str | None) -> str | None:
-    return value[:10] if isinstance(value, str) and value else None
+    """A date picker's ``YYYY-MM-DD`` for a ``from``/``to`` value (a year such as 1990 included)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    except (ValueError, OverflowError):
+        return None
 
 
 def _labelled(label: str, control: Any, width: int, control_id: str) -> dbc.Col:

@@ -71,6 +71,8 @@ class Chart:
     all_rows: int
     note: str = ""
     zoomed: bool = False
+    #: Points each trace may draw; fixed for a view, so a zoom patch never needs another trace type.
+    budget: int = 0
 
     @property
     def drawn(self) -> int:
@@ -120,17 +122,26 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
     for column in view.y:
         for group in groups or [None]:
             values = table[column] if group is None else table[column].xs(group, level="__group", drop_level=True)
-            x = (
-                values.index.astype("string").fillna("(blank)").to_numpy(dtype=object)
-                if category
-                else (values.index.to_numpy())
-            )
-            name = column if group is None else (group if len(view.y) == 1 else f"{column} · {group}")
-            series.append(Series(name, column, x, values.to_numpy(dtype="float64"), len(rows)))
-    note = f"{view.agg} per {view.x} over all {len(rows):,} rows"
+            x = _x_values(values.index.to_series()) if category else values.index.to_numpy()
+            y = values.to_numpy(dtype="float64")
+            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows)))
     return Chart(
-        series, view.kind, True, view.x, "category" if category else _axis_type(rows, view.x), len(rows), all_rows, note
+        series,
+        kind=view.kind,
+        aggregated=True,
+        x_title=view.x,
+        x_type="category" if category else _axis_type(rows, view.x),
+        rows=len(rows),
+        all_rows=all_rows,
+        note=f"{view.agg} per {view.x} over all {len(rows):,} rows",
     )
+
+
+def _trace_name(view: ViewState, column: str, group: str | None) -> str:
+    """The column, the colour group, or both when there are several y columns."""
+    if group is None:
+        return column
+    return group if len(view.y or ()) == 1 else f"{column} · {group}"
 
 
 def _sampled(
@@ -138,8 +149,7 @@ def _sampled(
 ) -> Chart:
     labels, groups = _group_labels(rows, view.color)
     traces = len(view.y) * max(1, len(groups))
-    budget = max(MIN_POINTS_PER_TRACE, max_points // traces)
-    budget = min(budget, max_points)
+    budget = min(max_points, max(MIN_POINTS_PER_TRACE, max_points // traces))
     x_all = _x_values(rows[view.x])
     is_sorted = roles.is_sorted(view.x)
     low, high = _range_numbers(x_range, x_all)
@@ -151,14 +161,21 @@ def _sampled(
         if in_group is not None:
             columns = {column: values[in_group] for column, values in columns.items()}
         for column, picked_x, picked_y, total in _pick(x_group, columns, is_sorted, view.kind, budget, low, high):
-            name = column if group is None else (group if len(view.y) == 1 else f"{column} · {group}")
-            series.append(Series(name, column, picked_x, picked_y, total))
+            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total))
     # Decided on the selected rows, not the zoomed slice: a zoom patch cannot change trace types.
     kind = "line" if view.kind == "bar" and len(rows) > MAX_BARS else view.kind
-    note = "drawn as lines: too many rows for bars" if kind != view.kind else ""
-    x_type = "category" if roles.roles.get(view.x) == CATEGORY else _axis_type(rows, view.x)
-    zoomed = low is not None or high is not None
-    return Chart(series, kind, False, view.x, x_type, len(rows), all_rows, note, zoomed)
+    return Chart(
+        series,
+        kind=kind,
+        aggregated=False,
+        x_title=view.x,
+        x_type="category" if roles.roles.get(view.x) == CATEGORY else _axis_type(rows, view.x),
+        rows=len(rows),
+        all_rows=all_rows,
+        note="drawn as lines: too many rows for bars" if kind != view.kind else "",
+        zoomed=low is not None or high is not None,
+        budget=budget,
+    )
 
 
 def _pick(
@@ -209,7 +226,7 @@ def _axis_type(rows: pd.DataFrame, column: str) -> str:
 
 def _range_numbers(x_range: list | None, x: np.ndarray) -> tuple[float | None, float | None]:
     """The visible x range from plotly (numbers, or date strings on a date axis) in ``as_numbers`` units."""
-    if not x_range or len(x_range) != 2:
+    if not isinstance(x_range, list | tuple) or len(x_range) != 2:
         return None, None
     try:
         if x.dtype.kind == "M":
@@ -270,7 +287,8 @@ def _second_axis(chart: Chart, view: ViewState) -> set[str]:
 def _trace_style(chart: Chart) -> dict[str, Any]:
     if chart.kind == "bar":
         return {"type": "bar"}
-    webgl = chart.rows > WEBGL_THRESHOLD and not chart.aggregated
+    # The most points a trace of this view can ever get (a zoom never changes it): SVG up to the threshold.
+    webgl = min(chart.rows, chart.budget) > WEBGL_THRESHOLD and not chart.aggregated
     style: dict[str, Any] = {"type": "scattergl" if webgl else "scatter"}
     style["mode"] = "markers" if chart.kind == "scatter" else "lines"
     if chart.kind == "area":

@@ -78,8 +78,11 @@ def _is_date_only(values: pd.Series) -> bool:
     """A datetime column whose times are all midnight: written as plain dates (2024-01-31)."""
     if not pd.api.types.is_datetime64_any_dtype(values) or getattr(values.dt, "tz", None) is not None:
         return False
-    present = values.dropna()
-    return bool((present == present.dt.normalize()).all())
+    for start in range(0, len(values), CSV_CHUNK_ROWS):  # in slices: no 10M-row temporaries
+        present = values.iloc[start : start + CSV_CHUNK_ROWS].dropna()
+        if not (present == present.dt.normalize()).all():
+            return False
+    return True
 
 
 def _arrow_table(chunk: pd.DataFrame, dates_only: list[int]) -> pa.Table:

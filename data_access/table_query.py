@@ -5,9 +5,13 @@ and a filter model; this module answers from the frame of one generation without
 copying it:
 
 * filters become one boolean mask over the whole column (vectorised, no row loop);
-* sorting a first page uses ``np.argpartition`` (linear time), deeper pages use a
-  full sort order kept per (generation, column) in this process, so scrolling a
-  sorted 10M-row table sorts once, not once per page.
+* a first sorted page is found in linear time (:func:`smallest`, :func:`smallest_text`);
+  deeper pages use a full stable sort order kept per (generation, column, direction) in
+  this process, so scrolling a sorted 10M-row table sorts once, not once per page; both
+  ways give ties in frame order, so pages found either way fit together;
+* the ordered rows of a whole query are kept too: the next block costs only its rows.
+
+Kept arrays hold 4-byte row positions (40 MB per 10M rows), at most ``KEPT`` of each kind.
 
 Columns travel to the grid as ``c0``, ``c1``… (AG Grid reads dots in a field name as
 nested paths, and column names may contain anything); :func:`column_field` and
@@ -26,16 +30,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from flask import current_app
 
 #: First pages up to this row are sorted by partitioning instead of a full sort.
 PARTITION_LIMIT = 10_000
 #: Largest page one request may ask for (the grid asks for 100 rows at a time).
 MAX_PAGE_ROWS = 1_000
-#: Full sort orders kept per process (one 10M-row order is 80 MB).
-ORDERS_KEPT = 4
-#: Row selections of the chart's filters kept per process.
-SELECTIONS_KEPT = 8
+#: Selections, sort orders and query results kept per process, each.
+KEPT = 3
+MISSING = object()
+# First sorted pages: sample size for the threshold, and candidates kept per row asked for.
+SAMPLE_SIZE = 65_536
+CANDIDATE_FACTOR = 4
 
 TEXT_TESTS: dict[str, Callable[[pd.Series, str], pd.Series]] = {
     "contains": lambda values, term: values.str.contains(term, case=False, regex=False),
@@ -103,6 +111,14 @@ class PageRequest:
         filters = tuple((column_for_field(frame, key), spec) for key, spec in sorted(filter_model.items()))
         return cls(start, end, sort_column, descending, filters)
 
+    @property
+    def filters_key(self) -> str:
+        return json.dumps(self.filters, sort_keys=True, default=str)
+
+    @property
+    def sort_key(self) -> tuple[str | None, bool]:
+        return (self.sort_column, self.descending)
+
 
 @dataclass(frozen=True)
 class TablePage:
@@ -112,92 +128,184 @@ class TablePage:
     row_count: int
 
 
+@dataclass(frozen=True)
+class RowSelection:
+    """The rows the chart's filters select: ``select(frame)`` keeps them; ``key`` names the filters."""
+
+    key: str
+    select: Callable[[pd.DataFrame], pd.DataFrame]
+
+
 @dataclass
 class TableQuery:
-    """Answers page requests; keeps full sort orders per (generation, column) in this process."""
+    """Answers page requests, keeping per process what scrolling would otherwise recompute.
 
-    orders_kept: int = ORDERS_KEPT
-    _orders: OrderedDict[tuple[str, str], np.ndarray] = field(default_factory=OrderedDict)
-    _selections: OrderedDict[tuple[str, str], np.ndarray | None] = field(default_factory=OrderedDict)
+    Kept (least recently used dropped): the chart-filter selection per (generation, filters),
+    the full sort order per (generation, column), and the ordered rows of whole queries, so
+    the next block of a scrolled table costs only its own rows.
+    """
+
+    kept: int = KEPT
+    _selections: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
+    _orders: OrderedDict[tuple, np.ndarray] = field(default_factory=OrderedDict)
+    _results: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def selection(
-        self, frame: pd.DataFrame, generation: str, key: str, select: Callable[[pd.DataFrame], pd.DataFrame]
+    def page(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, selection: RowSelection | None = None
+    ) -> TablePage:
+        """The rows of ``request`` among those ``selection`` keeps (``None``: every row of ``frame``)."""
+        query_key = (generation, selection.key if selection else "", request.filters_key, request.sort_key)
+        result = self._get(self._results, query_key, MISSING)
+        if result is MISSING:
+            positions = self._filtered(frame, generation, request, selection)
+            if self._partition_instead(generation, request):
+                # A first sorted page: partitioning is linear, a full sort is not worth it yet.
+                count = len(frame) if positions is None else len(positions)
+                chosen = first_sorted(frame[request.sort_column], positions, request.end, request.descending)
+                return TablePage(records(frame.iloc[chosen[request.start :]]), count)
+            result = self._sorted(frame, generation, request, positions)
+            self._put(self._results, query_key, result)
+        count = len(frame) if result is None else len(result)
+        start, end = min(request.start, count), min(request.end, count)
+        chosen = np.arange(start, end) if result is None else result[start:end]
+        return TablePage(records(frame.iloc[chosen]), count)
+
+    def _filtered(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, selection: RowSelection | None
     ) -> np.ndarray | None:
-        """Positions of the rows ``select(frame)`` keeps (``None``: all), computed once per (generation, key)."""
-        with self._lock:
-            if (generation, key) in self._selections:
-                self._selections.move_to_end((generation, key))
-                return self._selections[(generation, key)]
-        subset = select(frame)
-        positions = None if len(subset) == len(frame) else frame.index.get_indexer(subset.index)
-        with self._lock:
-            self._selections[(generation, key)] = positions
-            while len(self._selections) > SELECTIONS_KEPT:
-                self._selections.popitem(last=False)
+        positions = self._selected(frame, generation, selection) if selection else None
+        if not request.filters:
+            return positions
+        mask = np.ones(len(frame), dtype=bool)
+        for column, spec in request.filters:
+            mask &= filter_mask(frame[column], spec)
+        return _compact(np.flatnonzero(mask)) if positions is None else positions[mask[positions]]
+
+    def _selected(self, frame: pd.DataFrame, generation: str, selection: RowSelection) -> np.ndarray | None:
+        key = (generation, selection.key)
+        positions = self._get(self._selections, key, MISSING)
+        if positions is MISSING:
+            subset = selection.select(frame)
+            positions = None if len(subset) == len(frame) else _compact(frame.index.get_indexer(subset.index))
+            self._put(self._selections, key, positions)
         return positions
 
-    def page(
-        self, frame: pd.DataFrame, generation: str, request: PageRequest, selected: np.ndarray | None = None
-    ) -> TablePage:
-        """The rows of ``request`` among ``selected`` positions (``None``: every row of ``frame``)."""
-        positions = selected
-        if request.filters:
-            mask = np.ones(len(frame), dtype=bool)
-            for column, spec in request.filters:
-                mask &= filter_mask(frame[column], spec)
-            positions = np.flatnonzero(mask) if positions is None else positions[mask[positions]]
-        row_count = len(frame) if positions is None else len(positions)
-        start, end = min(request.start, row_count), min(request.end, row_count)
-        if request.sort_column is None:
-            chosen = np.arange(start, end) if positions is None else positions[start:end]
-        else:
-            chosen = self._sorted_slice(frame, generation, request, positions, start, end)
-        return TablePage(records(frame.iloc[chosen]), row_count)
-
-    def _sorted_slice(
-        self,
-        frame: pd.DataFrame,
-        generation: str,
-        request: PageRequest,
-        positions: np.ndarray | None,
-        start: int,
-        end: int,
-    ) -> np.ndarray:
+    def _partition_instead(self, generation: str, request: PageRequest) -> bool:
         column = request.sort_column
-        order = self._cached_order(generation, column)
-        candidates = len(frame) if positions is None else len(positions)
-        if order is None and end <= PARTITION_LIMIT and pd.api.types.is_numeric_dtype(frame[column]):
-            # A first page: partitioning is linear, a full sort is not worth it yet.
-            keys = sort_keys(frame[column], request.descending)
-            subset = keys if positions is None else keys[positions]
-            nearest = np.argpartition(subset, end - 1)[:end] if end < candidates else np.arange(candidates)
-            nearest = nearest[np.argsort(subset[nearest], kind="stable")]
-            chosen = nearest[start:end]
-            return chosen if positions is None else positions[chosen]
+        return (
+            column is not None
+            and request.end <= PARTITION_LIMIT
+            and self._get(self._orders, (generation, column, request.descending), None) is None
+        )
+
+    def _sorted(
+        self, frame: pd.DataFrame, generation: str, request: PageRequest, positions: np.ndarray | None
+    ) -> np.ndarray | None:
+        column = request.sort_column
+        if column is None:
+            return positions
+        key = (generation, column, request.descending)
+        order = self._get(self._orders, key, None)
         if order is None:
-            order = self._remember(generation, column, np.argsort(sort_keys(frame[column]), kind="stable"))
-        if positions is not None:
-            keep = np.zeros(len(frame), dtype=bool)
-            keep[positions] = True
-            order = order[keep[order]]
-        if request.descending:
-            order = _reversed_keeping_blanks_last(order, frame[column].isna().to_numpy())
-        return order[start:end]
-
-    def _cached_order(self, generation: str, column: str) -> np.ndarray | None:
-        with self._lock:
-            order = self._orders.get((generation, column))
-            if order is not None:
-                self._orders.move_to_end((generation, column))
+            # Stable both ways: ties keep frame order, as on the first pages (see :func:`smallest`).
+            order = _compact(np.argsort(sort_keys(frame[column], request.descending), kind="stable"))
+            self._put(self._orders, key, order)
+        if positions is None:
             return order
+        keep = np.zeros(len(frame), dtype=bool)
+        keep[positions] = True
+        return order[keep[order]]
 
-    def _remember(self, generation: str, column: str, order: np.ndarray) -> np.ndarray:
+    def _get(self, store: OrderedDict, key: tuple, default: Any) -> Any:
+        """``store[key]`` (now the most recently used), or ``default``."""
         with self._lock:
-            self._orders[(generation, column)] = order
-            while len(self._orders) > self.orders_kept:
-                self._orders.popitem(last=False)
-        return order
+            if key not in store:
+                return default
+            store.move_to_end(key)
+            return store[key]
+
+    def _put(self, store: OrderedDict, key: tuple, value: Any) -> None:
+        with self._lock:
+            store[key] = value
+            while len(store) > self.kept:
+                store.popitem(last=False)
+
+
+def _compact(positions: np.ndarray) -> np.ndarray:
+    # A frame held in memory has far fewer than 2**31 rows: 4-byte positions halve numpy's default.
+    return positions.astype(np.int32)
+
+
+def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, descending: bool) -> np.ndarray:
+    """Positions of the first ``end`` rows (among ``positions``) in sorted order, blanks last."""
+    subset = values if positions is None else values.iloc[positions]
+    if _is_text(values):
+        nearest = smallest_text(pa.array(subset.astype("str"), from_pandas=True), end, descending)
+    else:
+        nearest = smallest(sort_keys(subset, descending), end)
+    return nearest if positions is None else positions[nearest]
+
+
+def _is_text(values: pd.Series) -> bool:
+    kind = values.dtype
+    return not (
+        pd.api.types.is_bool_dtype(kind)
+        or pd.api.types.is_numeric_dtype(kind)
+        or pd.api.types.is_datetime64_any_dtype(kind)
+    )
+
+
+def smallest_text(values: pa.Array, count: int, descending: bool) -> np.ndarray:
+    """:func:`smallest` for text (compared as Unicode code points, like the full sort): linear time.
+
+    Candidates are the values up to a threshold taken from an evenly spaced sample (one
+    vectorised comparison in Arrow); only they are sorted, stably, so ties keep frame order.
+    """
+    direction = "descending" if descending else "ascending"
+    valid = np.flatnonzero(values.is_valid())
+    candidates = valid
+    if count < len(valid):
+        sample = pc.drop_null(values.take(np.arange(0, len(values), max(1, len(values) // SAMPLE_SIZE))))
+        if len(sample):
+            ranked = sample.take(pc.sort_indices(sample, sort_keys=[("", direction)]))
+            share = min(1.0, CANDIDATE_FACTOR * count / len(values) + 1 / len(sample))
+            threshold = ranked[min(len(ranked) - 1, int(share * len(ranked)))]
+            within = pc.greater_equal if descending else pc.less_equal
+            below = np.flatnonzero(within(values, threshold).fill_null(False))
+            candidates = below if len(below) >= count else valid
+    order = pc.sort_indices(values.take(candidates), sort_keys=[("", direction)]).to_numpy()
+    chosen = candidates[order][:count]
+    if len(chosen) < count:  # fewer values than rows asked for: then the blanks, in frame order
+        chosen = np.concatenate([chosen, np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))])
+    return chosen[:count]
+
+
+def smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` smallest ``keys`` in order: ties in frame order, NaN last.
+
+    Exactly the start of a stable full sort (so pages agree with deeper, fully sorted pages),
+    in linear time: a threshold from an evenly spaced sample keeps a few times ``count``
+    candidates with one vectorised comparison; only candidates below the ``count``-th value
+    are sorted, and ties at that value are taken in frame order.
+    """
+    if count >= len(keys):
+        return np.argsort(keys, kind="stable")
+    sample = keys[:: max(1, len(keys) // SAMPLE_SIZE)]
+    candidates = np.arange(len(keys))
+    if not np.isnan(sample).all():
+        share = min(1.0, CANDIDATE_FACTOR * count / len(keys) + 1 / len(sample))
+        below = np.flatnonzero(keys <= np.nanquantile(sample, share))
+        candidates = below if len(below) >= count else candidates
+    values = keys[candidates]
+    kth = np.partition(values, count - 1)[count - 1]
+    if np.isnan(kth):  # fewer than ``count`` values: all of them, then blanks in frame order
+        less = candidates[~np.isnan(values)]
+        ties = np.flatnonzero(np.isnan(keys))[: count - len(less)]
+    else:
+        less = candidates[values < kth]
+        ties = candidates[values == kth][: count - len(less)]
+    return np.concatenate([less[np.argsort(keys[less], kind="stable")], ties])
 
 
 def current_table_query() -> TableQuery:
@@ -217,14 +325,6 @@ def sort_keys(values: pd.Series, descending: bool = False) -> np.ndarray:
         keys = codes.astype("float64")
         keys[codes < 0] = np.nan
     return -keys if descending else keys
-
-
-def _reversed_keeping_blanks_last(order: np.ndarray, blank: np.ndarray) -> np.ndarray:
-    blanks = int(blank[order].sum())
-    if blanks == 0:
-        return order[::-1]
-    # The ascending order ends with the blanks: reverse only the values before them.
-    return np.concatenate([order[: len(order) - blanks][::-1], order[len(order) - blanks :]])
 
 
 def filter_mask(values: pd.Series, spec: object) -> np.ndarray:

@@ -59,7 +59,7 @@ class ViewState:
     @classmethod
     def from_query(cls, search: str | None) -> tuple[ViewState, list[str]]:
         """Parse a query string (with or without ``?``); second item: notices about what was ignored."""
-        text = (search or "").lstrip("?")
+        text = search.lstrip("?") if isinstance(search, str) else ""
         notices: list[str] = []
         if len(text) > MAX_QUERY_CHARS:
             text = text[:MAX_QUERY_CHARS].rsplit("&", 1)[0]

@@ -13,6 +13,12 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
   ``Patch`` of the traces' data when only the generation changes (data path, keeps zoom).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
+* :func:`table_rows` answers the data table's block requests (sorted and filtered on the
+  server, among the rows the chart's filters select); :func:`table_columns` names its columns;
+  :func:`download_links` points the download buttons at the shown version and filters.
+
+The status line (live / paused / stale / unreadable / removed / no data) is drawn in the
+browser from ``shown-version`` and ``storage-status`` (``components/live_status.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from components.figures import data_update, message_figure, view_figure, zoom_pa
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
 from data_access.roles import ColumnRoles
-from data_access.table_query import PageRequest, TableQueryError, current_table_query
+from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import current_settings
@@ -146,7 +152,7 @@ def _report(current_status: dict | None, new_status: dict | None) -> tuple:
 
 def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
     """The generation this browser was handed (signature checked), its frame and roles; else no update."""
-    if not shown or shown.get("empty"):
+    if not isinstance(shown, dict) or shown.get("empty"):
         raise PreventUpdate
     generation = _shown_generation(shown)
     if generation is None:
@@ -202,17 +208,18 @@ def sync_view(search: str | None, shown: dict | None, controls: dict[str, Any], 
 )
 def render_chart(shown: dict | None, view_data: dict | None, rendered: dict | None, x_range: list | None) -> tuple:
     """View path: a whole figure for a new view. Data path: a Patch of the data for a new generation."""
-    if shown and shown.get("empty"):
+    if isinstance(shown, dict) and shown.get("empty"):
         return message_figure("No data published yet"), None, None
     generation, frame, roles = _data(shown)
     view, _ = ViewState.from_dict(view_data).resolve(roles)
     max_points = current_settings().max_chart_points
-    drawn = rendered or {}
+    drawn = rendered if isinstance(rendered, dict) else {}
     if "chart-view.data" in ctx.triggered_prop_ids or drawn.get("view") != view.to_query():
         figure, signature = view_figure(frame, roles, view, max_points)
         x_range = None  # a new view starts unzoomed
     else:
-        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), x_range)
+        zoomed = x_range if isinstance(x_range, list) else None
+        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed)
     return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
 
 
@@ -230,7 +237,10 @@ def resolve_zoom(relayout: dict | None, shown: dict | None, view_data: dict | No
     x_range = visible_x_range(relayout)
     generation, frame, roles = _data(shown)
     view, _ = ViewState.from_dict(view_data).resolve(roles)
-    if not rendered or rendered.get("generation") != generation or rendered.get("view") != view.to_query():
+    if not isinstance(rendered, dict) or (rendered.get("generation"), rendered.get("view")) != (
+        generation,
+        view.to_query(),
+    ):
         raise PreventUpdate  # the page is between two drawings; the next render settles it
     patch = zoom_patch(frame, roles, view, current_settings().max_chart_points, x_range or None)
     if patch is None:
@@ -240,7 +250,8 @@ def resolve_zoom(relayout: dict | None, shown: dict | None, view_data: dict | No
 
 def visible_x_range(relayout: dict | None) -> list | None:
     """The x range of a plotly relayout event: [low, high], ``[]`` for "everything", else no update."""
-    relayout = relayout or {}
+    if not isinstance(relayout, dict):
+        raise PreventUpdate
     if relayout.get("xaxis.autorange"):
         return []
     if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
@@ -340,11 +351,8 @@ def table_rows(request: dict | None, shown: dict | None, view_data: dict | None)
     except (DataUnavailable, TableQueryError):
         return EMPTY_PAGE, ""
     view = _filters_only(view_data)
-    table = current_table_query()
-    selected = table.selection(
-        frame, generation, view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation))
-    )
-    page = table.page(frame, generation, page_request, selected)
+    chart_filters = RowSelection(view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation)))
+    page = current_table_query().page(frame, generation, page_request, chart_filters)
     return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))
 
 

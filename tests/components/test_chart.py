@@ -149,3 +149,12 @@ def test_controls_round_trip_the_view_and_offer_only_drawable_columns():
     assert "iso_alpha" not in values["y_options"] and "country" not in values["y_options"]
     assert values["dates_min"] == "1952-01-01"
     assert view_from_controls(values, view) == view
+
+
+def test_garbage_control_values_become_a_valid_view():
+    frame = _stored(px.data.tips())
+    roles = detect_roles(frame)
+    garbage = {"x": 5, "y": "tip", "kind": "pie", "agg": ["sum"], "color": {}, "filter_column": 3, "filter_values": "x"}
+    view, _ = view_from_controls(garbage, ViewState()).resolve(roles)
+    assert view.kind in ("line", "bar", "scatter", "area") and view.agg == "mean"
+    assert view_figure(frame, roles, view, 1_000)[0]["data"] is not None

@@ -57,3 +57,15 @@ def test_file_names_carry_dataset_and_version():
     assert version_label({}, "2026-12-01T14:07:00+00:00") == "20261201-1407"
     assert download_name("data/sales 2024.csv", "v12", "csv") == "sales_2024-v12.csv"
     assert download_name("data.parquet", "v3", "parquet", filtered=True) == "data-v3-filtered.parquet"
+
+
+def test_dates_stay_dates_and_times_keep_their_time():
+    frame = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "at": pd.to_datetime(["2024-01-01 10:30", "2024-01-02 00:00"]),
+        }
+    )
+    rows = _rows(b"".join(csv_chunks(frame)))
+    assert [row[0] for row in rows[1:]] == ["2024-01-01", "2024-01-02"]
+    assert [row[1][:19] for row in rows[1:]] == ["2024-01-01 10:30:00", "2024-01-02 00:00:00"]

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from data_access.table_query import PARTITION_LIMIT, PageRequest, TableQuery, TableQueryError, filter_mask
+from data_access import table_query
+from data_access.table_query import (
+    PARTITION_LIMIT,
+    PageRequest,
+    RowSelection,
+    TableQuery,
+    TableQueryError,
+    filter_mask,
+    smallest,
+    smallest_text,
+    sort_keys,
+)
 
 FRAME = pd.DataFrame(
     {
@@ -17,9 +29,9 @@ FRAME = pd.DataFrame(
 )
 
 
-def _page(request: dict, frame: pd.DataFrame = FRAME, selected: np.ndarray | None = None, query: TableQuery = None):
+def _page(request: dict, frame: pd.DataFrame = FRAME, selection: RowSelection | None = None, query: TableQuery = None):
     query = query or TableQuery()
-    return query.page(frame, "g1", PageRequest.from_grid(request, frame), selected)
+    return query.page(frame, "g1", PageRequest.from_grid(request, frame), selection)
 
 
 def _cities(page) -> list:
@@ -57,11 +69,18 @@ def test_deep_sorted_pages_match_a_full_sort_and_reuse_one_order():
         {"startRow": start, "endRow": start + 100, "sortModel": [{"colId": "c0", "sort": "desc"}]}, frame, query=query
     )
     assert [r["c0"] for r in deep.records] == expected[start : start + 100].tolist()
-    assert list(query._orders) == [("g1", "v")]
+    assert list(query._orders) == [("g1", "v", True)]
+    assert len(query._results) == 1  # the next block of this query reuses its ordered rows
+    again = _page(
+        {"startRow": start + 100, "endRow": start + 200, "sortModel": [{"colId": "c0", "sort": "desc"}]},
+        frame,
+        query=query,
+    )
+    assert [r["c0"] for r in again.records] == expected[start + 100 : start + 200].tolist()
 
 
 def test_grid_filters_combine_with_the_chart_selection():
-    selected = np.array([0, 1, 3, 4, 5])  # the chart's filters dropped row 2
+    selection = RowSelection("f.city=…", lambda rows: rows.iloc[[0, 1, 3, 4, 5]])  # the chart dropped row 2
     page = _page(
         {
             "startRow": 0,
@@ -69,7 +88,7 @@ def test_grid_filters_combine_with_the_chart_selection():
             "filterModel": {"c1": {"filterType": "number", "type": "greaterThan", "filter": 0}},
             "sortModel": [{"colId": "c1", "sort": "asc"}],
         },
-        selected=selected,
+        selection=selection,
     )
     assert _cities(page) == ["Oslo", "Bern", "Lima"]
     assert page.row_count == 3
@@ -131,3 +150,41 @@ def test_filter_mask_on_booleans_and_text_numbers():
         True,
         False,
     ]
+
+
+def test_first_pages_agree_with_a_stable_full_sort_even_with_ties_and_blanks():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        size = int(rng.integers(1, 400))
+        keys = rng.integers(0, 5, size).astype(float)
+        keys[rng.random(size) < 0.3] = np.nan
+        count = int(rng.integers(1, size + 1))
+        assert np.array_equal(smallest(keys, count), np.argsort(keys, kind="stable")[:count])
+
+
+def test_first_text_pages_agree_with_the_full_sort_both_ways():
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        size = int(rng.integers(1, 300))
+        values = pd.Series(rng.choice(["b", "a", "c", "Äpfel", "aa", None], size), dtype="str")
+        count = int(rng.integers(1, size + 1))
+        descending = bool(rng.integers(0, 2))
+        expected = np.argsort(sort_keys(values, descending), kind="stable")[:count]
+        assert np.array_equal(smallest_text(pa.array(values, from_pandas=True), count, descending), expected)
+
+
+@pytest.mark.parametrize("tied", [[2, 1, 3], ["b", "a", "c"]])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_consecutive_sorted_pages_neither_repeat_nor_skip_tied_rows(tied, direction, monkeypatch):
+    # Pages before row 500 are partitioned until page 600 makes the full sort order; later ones use it.
+    monkeypatch.setattr(table_query, "PARTITION_LIMIT", 500)
+    frame = pd.DataFrame({"v": np.tile(tied, 400), "row": np.arange(1_200)})  # every value 400 times
+    query = TableQuery()
+    values, rows = [], []
+    for start in [0, 100, 600, 200, 300, 400, 500, 700, 800, 900, 1_000, 1_100]:  # a deep page in between
+        request = {"startRow": start, "endRow": start + 100, "sortModel": [{"colId": "c0", "sort": direction}]}
+        page = _page(request, frame, query=query)
+        values.extend(record["c0"] for record in page.records)
+        rows.extend(record["c1"] for record in page.records)
+    assert sorted(values, reverse=direction == "desc") == sorted(frame["v"].tolist(), reverse=direction == "desc")
+    assert sorted(rows) == list(range(1_200))  # each row exactly once, whichever way each page was found

@@ -114,3 +114,12 @@ def test_filter_rows_values_and_year_range_on_unsorted_columns():
 def test_filter_rows_without_filters_returns_the_frame_itself():
     frame = _stored(px.data.tips())
     assert filter_rows(frame, ViewState(x="day", kind="bar"), detect_roles(frame)) is frame
+
+
+def test_a_bare_to_date_includes_that_whole_day_and_nothing_after():
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=72, freq="h"), "v": np.arange(72.0)})
+    roles = detect_roles(frame)
+    rows = filter_rows(frame, ViewState(date_from="2024-01-02", date_to="2024-01-02"), roles)
+    assert len(rows) == 24 and rows["when"].dt.day.unique().tolist() == [2]
+    shuffled = frame.sample(frac=1, random_state=1)  # the same on an unsorted column (no binary search)
+    assert len(filter_rows(shuffled, ViewState(date_to="2024-01-02"), detect_roles(shuffled))) == 48

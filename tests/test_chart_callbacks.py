@@ -1,0 +1,77 @@
+"""The chart page's view and zoom callbacks over HTTP (Flask test client), including malformed requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from settings import Settings
+from tests.dash_requests import callback_payload, poll, render
+
+
+def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:
+    path = tmp_path / "series.csv"
+    frame = pd.DataFrame(
+        {"when": pd.date_range("2024-01-01", periods=rows, freq="min"), "reading": np.sin(np.arange(rows) / 500)}
+    )
+    frame.to_csv(path, index=False)
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=path, data_schema="", max_chart_points=1_000
+    )
+    return make_app(settings)
+
+
+def _zoom_output(client: Any) -> str:
+    dependencies = client.get("/_dash-dependencies").json
+    spec = next(d for d in dependencies if d["inputs"][0]["property"] == "relayoutData")
+    return spec["output"]
+
+
+def _zoom(client: Any, relayout: Any, shown: Any, rendered: Any) -> Any:
+    body = callback_payload(
+        ["chart-graph.figure", "chart-range.data"],
+        {"chart-graph.relayoutData": relayout},
+        {"shown-version.data": shown, "chart-view.data": None, "rendered-chart.data": rendered},
+    )
+    output = _zoom_output(client)
+    body["output"] = output
+    body["outputs"] = [
+        dict(zip(("id", "property"), key.rsplit(".", 1), strict=True)) for key in output.strip(".").split("...")
+    ]
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_zoom_answers_a_patch_with_every_row_of_a_narrow_range(make_app, tmp_path):
+    client = _app_with_series(make_app, tmp_path).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+    first = render(client, shown).json["response"]
+    assert "showing 1,000 of 50,000 points" in first["chart-graph"]["figure"]["layout"]["title"]["text"]
+
+    relayout = {"xaxis.range[0]": "2024-01-10 00:00:00", "xaxis.range[1]": "2024-01-10 06:00:00"}
+    response = _zoom(client, relayout, shown, first["rendered-chart"]["data"])
+    assert response.status_code == 200
+    answer = response.json["response"]
+    operations = answer["chart-graph"]["figure"]["operations"]
+    title = next(op["params"]["value"] for op in operations if op["location"] == ["layout", "title", "text"])
+    assert "showing 363 of 363 points in view" in title  # 6 h of minutes, plus one row each side
+    assert answer["chart-range"]["data"] == [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
+
+
+def test_malformed_or_forged_zoom_requests_get_no_update_never_a_server_error(make_app, tmp_path):
+    client = _app_with_series(make_app, tmp_path).server.test_client()
+    shown = poll(client).json["response"]["shown-version"]["data"]
+    rendered = render(client, shown).json["response"]["rendered-chart"]["data"]
+    cases = [
+        ("not a dict", shown, rendered),
+        ({"xaxis.range[0]": "soon", "xaxis.range[1]": {"a": 1}}, shown, rendered),
+        ({"yaxis.range[0]": 1, "yaxis.range[1]": 2}, shown, rendered),  # y-only zoom: nothing to do
+        ({"xaxis.autorange": True}, {**shown, "token": "forged"}, rendered),
+        ({"xaxis.autorange": True}, "not a dict", rendered),
+        ({"xaxis.autorange": True}, shown, "not a dict"),
+        ({"xaxis.autorange": True}, shown, {**rendered, "view": "?x=other"}),
+    ]
+    statuses = [_zoom(client, relayout, s, r).status_code for relayout, s, r in cases]
+    assert statuses[1] == 200  # unreadable bounds: the whole range again
+    assert [status for index, status in enumerate(statuses) if index != 1] == [204] * (len(cases) - 1)
