@@ -63,9 +63,15 @@ CONTROL_OUTPUTS = {
 }
 
 
-def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None) -> dict[str, Any]:
-    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``."""
-    filter_column = next(iter(view.filters), None)
+def control_values(
+    view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None, picked_filter: Any = None
+) -> dict[str, Any]:
+    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``.
+
+    ``picked_filter`` is the filter column someone just chose (no values picked yet, so not in the view).
+    """
+    picked = picked_filter if isinstance(picked_filter, str) and picked_filter in roles.category_values else None
+    filter_column = picked or next(iter(view.filters), None)
     picker_column = filter_column or (roles.category[0] if roles.category else None)
     return {
         "x": view.x,
