@@ -32,6 +32,8 @@ GRAPH_CONFIG = {
     "showLink": False,
     "showSendToCloud": False,
     "showEditInChartStudio": False,
+    # Box and lasso selection do nothing on this page: fewer buttons keep the toolbar short on a phone.
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
 }
 
 # Each control's value, in the order the view callback receives them.

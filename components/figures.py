@@ -334,13 +334,23 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     layout: dict[str, Any] = {
         # A new view starts unzoomed; the same view keeps the user's zoom across live updates.
         "uirevision": view.to_query() or "default-view",
-        "title": {"text": _subtitle(chart), "font": {"size": 13}, "x": 0.01},
+        # Just above the plot area, under the toolbar's row (a long subtitle never runs under the toolbar).
+        "title": {
+            "text": _subtitle(chart),
+            "font": {"size": 13},
+            "x": 0,
+            "xref": "paper",
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "pad": {"b": 6},
+        },
         "xaxis": {"title": {"text": chart.x_title}, "type": chart.x_type, "automargin": True},
         "yaxis": {"title": {"text": ", ".join(_value_title(chart, view, c) for c in first_axis)}, "automargin": True},
         "barmode": "group",
         # Under the plot: the toolbar sits top right and must not cover the legend.
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+        "margin": {"l": 60, "r": 20, "t": 56, "b": 40},
         "template": "plotly_white",
     }
     if on_second:
