@@ -375,11 +375,13 @@ def data_patch(chart: Chart) -> Patch:
     return patch
 
 
-def view_figure(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int) -> tuple[Any, list]:
-    """The whole figure for a resolved view, and its :func:`signature`."""
+def view_figure(
+    frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, chart: Chart | None = None
+) -> tuple[Any, list]:
+    """The whole figure for a resolved view, and its :func:`signature` (``chart``: already computed)."""
     if not view.y:
         return message_figure(PICK_A_COLUMN), []
-    chart = chart_for(frame, roles, view, max_points)
+    chart = chart or chart_for(frame, roles, view, max_points)
     return figure_from(chart, view), signature(chart, view)
 
 
@@ -390,11 +392,15 @@ def data_update(
     max_points: int,
     drawn_signature: list | None,
     x_range: list | None,
+    chart: Chart | None = None,
 ) -> tuple[Any, list]:
-    """A live update: a Patch of the data (for the visible range) when the traces are the same, else a figure."""
+    """A live update: a Patch of the data (for the visible range) when the traces are the same, else a figure.
+
+    ``chart``: the full view's chart, already computed (e.g. shared by every session of this generation).
+    """
     if not view.y:
         return message_figure(PICK_A_COLUMN), []
-    chart = chart_for(frame, roles, view, max_points)
+    chart = chart or chart_for(frame, roles, view, max_points)
     new_signature = signature(chart, view)
     if new_signature != drawn_signature:
         return figure_from(chart, view), new_signature

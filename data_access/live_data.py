@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -31,11 +31,14 @@ from data_access.sources import DataSource, DataVersion, GenerationNotFound, Loc
 from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FRAME_CACHE_SECONDS = 24 * 3600
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
 LOCAL_FRAMES_KEPT = 2
+# Derived values (roles, charts of a few thousand points each) kept per process.
+DERIVED_KEPT = 256
 
 
 class DataUnavailable(RuntimeError):
@@ -135,9 +138,9 @@ class LiveData:
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations, to skip unpickling on every callback.
         self._local_frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
-        # Data derived from a frame once per generation per process (column roles), kept next to it.
-        self._local_roles: OrderedDict[str, ColumnRoles] = OrderedDict()
-        self._roles_lock = threading.Lock()
+        # Data derived from a generation's frame once per process (column roles, aggregated charts).
+        self._derived: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
+        self._derived_lock = threading.Lock()
 
     # -- current version -------------------------------------------------------------
 
@@ -204,19 +207,25 @@ class LiveData:
 
         Raises :class:`DataUnavailable` like :meth:`frame`.
         """
-        key = f"{self._prefix}:frame:{generation}"
-        known = self._local_roles.get(key)
-        if known is not None:
-            return known
-        frame = self.frame(generation)
-        with self._roles_lock:
-            known = self._local_roles.get(key)
-            if known is None:
-                known = detect_roles(frame)
-                self._local_roles[key] = known
-                while len(self._local_roles) > LOCAL_FRAMES_KEPT:
-                    self._local_roles.popitem(last=False)
-            return known
+        return self.derived(generation, "roles", lambda: detect_roles(self.frame(generation)))
+
+    def derived(self, generation: str, name: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s result for this generation and ``name``, kept per process (generations are immutable).
+
+        For data derived from a frame that many requests share: roles, a view's aggregated chart.
+        Two threads may both compute a missing value once; the last few hundred are kept.
+        """
+        key = (f"{self._prefix}:{generation}", name)
+        with self._derived_lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return self._derived[key]
+        value = compute()
+        with self._derived_lock:
+            self._derived[key] = value
+            while len(self._derived) > DERIVED_KEPT:
+                self._derived.popitem(last=False)
+        return value
 
     def _load_frame_entry(self, key: str, generation: str) -> dict[str, Any]:
         lock_name = f"frame:{generation}"

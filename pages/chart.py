@@ -37,7 +37,7 @@ from components.chart import (
     graph,
     view_from_controls,
 )
-from components.figures import data_update, message_figure, view_figure, zoom_patch
+from components.figures import chart_for, data_update, message_figure, view_figure, zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
 from data_access.roles import ColumnRoles
@@ -169,12 +169,19 @@ def render_chart(
     if (drawn.get("generation"), drawn.get("view")) == (generation, view.to_query()):
         raise PreventUpdate  # already on screen (the controls caught up with what was drawn)
     max_points = current_settings().max_chart_points
+    # The full view's chart is the same for every session on this generation: computed once per worker
+    # (an aggregate over 10M rows takes seconds).
+    chart = None
+    if view.y:
+        chart = current_live_data().derived(
+            generation, ("chart", view.to_query(), max_points), lambda: chart_for(frame, roles, view, max_points)
+        )
     if drawn.get("view") != view.to_query():
-        figure, signature = view_figure(frame, roles, view, max_points)
+        figure, signature = view_figure(frame, roles, view, max_points, chart)
         x_range = None  # a new view starts unzoomed
     else:
         zoomed = x_range if isinstance(x_range, list) else None
-        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed)
+        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed, chart)
     return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
 
 
