@@ -18,6 +18,10 @@ from selenium.webdriver.common.by import By
 from tests.browser.test_live_chart import GD, drag_zoom, pick_option, publish, wait_until
 from tests.test_app import _gunicorn
 
+# Deadlines for the page to show something: generous, because the machine may be busy (waits end as soon as
+# the condition holds; only a failing test waits this long).
+APPEAR_SECONDS = 30
+
 DRAWN_JS = f"""
     const gd = {GD};
     if (!gd || !gd._fullData || !gd._fullLayout || !gd._fullLayout.xaxis) {{ return null; }}
@@ -63,7 +67,7 @@ def test_view001_default_charts_for_public_datasets_are_honest(browser, bucket, 
     browser.get(server.url + "/")
 
     stocks = ["GOOG", "AAPL", "AMZN", "FB", "NFLX", "MSFT"]
-    wait_until(lambda: names(browser) == stocks, 15, "the stocks chart never appeared")
+    wait_until(lambda: names(browser) == stocks, APPEAR_SECONDS, "the stocks chart never appeared")
     chart = drawn(browser)
     assert {(t["type"], t["mode"]) for t in chart["traces"]} == {("scatter", "lines")}
     assert chart["x_type"] == "date" and chart["x_title"] == "date"
@@ -71,7 +75,9 @@ def test_view001_default_charts_for_public_datasets_are_honest(browser, bucket, 
 
     # A new generation with other columns: the page follows it, with that table's own defaults.
     publish(bucket, csv_of(px.data.gapminder()))
-    wait_until(lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], 15, "the gapminder chart never appeared")
+    wait_until(
+        lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "the gapminder chart never appeared"
+    )
     chart = drawn(browser)
     assert {t["type"] for t in chart["traces"]} == {"bar"}
     assert chart["x_title"] == "continent" and chart["x_type"] == "category"
@@ -82,12 +88,14 @@ def test_view001_default_charts_for_public_datasets_are_honest(browser, bucket, 
 
     publish(bucket, csv_of(px.data.iris()))
     measures = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    wait_until(lambda: names(browser) == measures, 15, "the iris chart never appeared")  # species_id is no measure
+    wait_until(
+        lambda: names(browser) == measures, APPEAR_SECONDS, "the iris chart never appeared"
+    )  # species_id is no measure
     chart = drawn(browser)
     assert chart["x_title"] == "species" and chart["y_title"].startswith("mean of sepal_length")
 
     publish(bucket, csv_of(px.data.tips()))
-    wait_until(lambda: names(browser) == ["total_bill", "tip", "size"], 15, "the tips chart never appeared")
+    wait_until(lambda: names(browser) == ["total_bill", "tip", "size"], APPEAR_SECONDS, "the tips chart never appeared")
     chart = drawn(browser)
     assert {t["type"] for t in chart["traces"]} == {"bar"} and chart["x_type"] == "category"
     assert server.server_errors() == []
@@ -99,7 +107,9 @@ def test_view002_copied_link_reproduces_the_view_and_back_forward_work(
     publish(bucket, csv_of(px.data.gapminder()))
     server = live_server(make_app(gcs_settings))
     browser.get(server.url + "/")
-    wait_until(lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], 15, "the default chart never appeared")
+    wait_until(
+        lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "the default chart never appeared"
+    )
 
     pick_option(browser, "chart-x", "year")
     wait_until(lambda: "x=year" in browser.current_url, 5, "choosing x did not reach the URL")
@@ -122,7 +132,7 @@ def test_view002_copied_link_reproduces_the_view_and_back_forward_work(
     link = browser.current_url
 
     second_browser.get(link)  # a colleague opens the copied link: a fresh browser, no shared state
-    wait_until(lambda: drawn(second_browser) == shown, 15, "the link did not reproduce the view")
+    wait_until(lambda: drawn(second_browser) == shown, APPEAR_SECONDS, "the link did not reproduce the view")
     assert second_browser.find_element(By.ID, "chart-x").text.strip() == "year"
 
     browser.back()
