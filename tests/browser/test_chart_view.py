@@ -189,13 +189,9 @@ def test_view003_spike_in_a_million_rows_and_zoom_detail_on_two_gunicorn_workers
             "const [low, high] = arguments; return window.__fullViewX.filter(x => x >= low && x <= high).length;",
             *zoomed,
         )
-        after = wait_until(
-            lambda: (lambda seen: seen if "in view" in drawn(browser)["title"] else None)(
-                browser.execute_script(FIRST_TRACE_JS, *zoomed)
-            ),
-            15,
-            "the zoom was never re-resolved on the server",
-        )
+        # Title first, then the points: both come from the same patch, so once the title says so the data is there.
+        wait_until(lambda: "in view" in drawn(browser)["title"], 15, "the zoom was never re-resolved on the server")
+        after = browser.execute_script(FIRST_TRACE_JS, *zoomed)
         assert after["inside"] > 2 * before, (before, after)
         assert (
             browser.execute_script(f"const ax = {GD}._fullLayout.xaxis; return ax.range.map(v => ax.r2l(v));") == zoomed
