@@ -32,6 +32,8 @@ GRAPH_CONFIG = {
     "showLink": False,
     "showSendToCloud": False,
     "showEditInChartStudio": False,
+    # Box and lasso selection do nothing on this page: fewer buttons keep the toolbar short on a phone.
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
 }
 
 # Each control's value, in the order the view callback receives them.
@@ -63,9 +65,15 @@ CONTROL_OUTPUTS = {
 }
 
 
-def control_values(view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None) -> dict[str, Any]:
-    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``."""
-    filter_column = next(iter(view.filters), None)
+def control_values(
+    view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None, picked_filter: Any = None
+) -> dict[str, Any]:
+    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``.
+
+    ``picked_filter`` is the filter column someone just chose (no values picked yet, so not in the view).
+    """
+    picked = picked_filter if isinstance(picked_filter, str) and picked_filter in roles.category_values else None
+    filter_column = picked or next(iter(view.filters), None)
     picker_column = filter_column or (roles.category[0] if roles.category else None)
     return {
         "x": view.x,

@@ -334,13 +334,23 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     layout: dict[str, Any] = {
         # A new view starts unzoomed; the same view keeps the user's zoom across live updates.
         "uirevision": view.to_query() or "default-view",
-        "title": {"text": _subtitle(chart), "font": {"size": 13}, "x": 0.01},
+        # Just above the plot area, under the toolbar's row (a long subtitle never runs under the toolbar).
+        "title": {
+            "text": _subtitle(chart),
+            "font": {"size": 13},
+            "x": 0,
+            "xref": "paper",
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "pad": {"b": 6},
+        },
         "xaxis": {"title": {"text": chart.x_title}, "type": chart.x_type, "automargin": True},
         "yaxis": {"title": {"text": ", ".join(_value_title(chart, view, c) for c in first_axis)}, "automargin": True},
         "barmode": "group",
         # Under the plot: the toolbar sits top right and must not cover the legend.
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+        "margin": {"l": 60, "r": 20, "t": 56, "b": 40},
         "template": "plotly_white",
     }
     if on_second:
@@ -365,11 +375,13 @@ def data_patch(chart: Chart) -> Patch:
     return patch
 
 
-def view_figure(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int) -> tuple[Any, list]:
-    """The whole figure for a resolved view, and its :func:`signature`."""
+def view_figure(
+    frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, chart: Chart | None = None
+) -> tuple[Any, list]:
+    """The whole figure for a resolved view, and its :func:`signature` (``chart``: already computed)."""
     if not view.y:
         return message_figure(PICK_A_COLUMN), []
-    chart = chart_for(frame, roles, view, max_points)
+    chart = chart or chart_for(frame, roles, view, max_points)
     return figure_from(chart, view), signature(chart, view)
 
 
@@ -380,11 +392,15 @@ def data_update(
     max_points: int,
     drawn_signature: list | None,
     x_range: list | None,
+    chart: Chart | None = None,
 ) -> tuple[Any, list]:
-    """A live update: a Patch of the data (for the visible range) when the traces are the same, else a figure."""
+    """A live update: a Patch of the data (for the visible range) when the traces are the same, else a figure.
+
+    ``chart``: the full view's chart, already computed (e.g. shared by every session of this generation).
+    """
     if not view.y:
         return message_figure(PICK_A_COLUMN), []
-    chart = chart_for(frame, roles, view, max_points)
+    chart = chart or chart_for(frame, roles, view, max_points)
     new_signature = signature(chart, view)
     if new_signature != drawn_signature:
         return figure_from(chart, view), new_signature

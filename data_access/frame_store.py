@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,8 @@ from data_access.parsing import arrow_to_frame
 
 log = logging.getLogger(__name__)
 
+# Derived values (roles, a chart per view) kept per generation; a URL makes a new view.
+DERIVED_KEPT = 256
 #: Largest value written to the shared cache (Redis refuses values over 512 MB).
 PART_BYTES = 64 * 2**20
 #: How long a frame stays in the shared cache: long enough for every worker and instance
@@ -77,7 +79,7 @@ class _LocalEntry:
     frame: pd.DataFrame
     size: int
     used_at: float
-    derived: dict[str, Any] = field(default_factory=dict)
+    derived: dict[Hashable, Any] = field(default_factory=dict)
 
 
 class LocalFrames:
@@ -108,7 +110,7 @@ class LocalFrames:
             while len(self._entries) > 1 and self.held_bytes() > self.budget_bytes:
                 self._entries.popitem(last=True)  # the oldest generation goes first
 
-    def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:
+    def derived(self, generation: str, name: Hashable, build: Callable[[pd.DataFrame], Any]) -> Any:
         """``build(frame)`` computed once per generation and kept next to the frame.
 
         Returns ``None`` when the frame is not held (call after :meth:`get`/:meth:`put`).
@@ -118,7 +120,10 @@ class LocalFrames:
         if entry is None:
             return None
         if name not in entry.derived:
-            entry.derived[name] = build(entry.frame)  # a race computes it twice, harmlessly
+            value = build(entry.frame)  # a race computes it twice, harmlessly
+            while len(entry.derived) >= DERIVED_KEPT:  # views are many (a name per URL); keep the newest
+                entry.derived.pop(next(iter(entry.derived)))
+            entry.derived[name] = value
         return entry.derived[name]
 
     def held_bytes(self) -> int:

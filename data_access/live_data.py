@@ -29,9 +29,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from cachelib import SimpleCache
@@ -51,6 +51,7 @@ from data_access.sources import DataSource, DataVersion, GenerationNotFound, Loc
 from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
@@ -280,10 +281,12 @@ class LiveData:
             release_memory()  # what parsing and encoding used goes back to the system now
             return entry.frame
 
-    def derived(self, generation: str, name: str, build: Callable[[pd.DataFrame], Any]) -> Any:
+    def derived(self, generation: str, name: Hashable, build: Callable[[pd.DataFrame], T]) -> T:
         """``build(frame)`` once per generation per process, kept (and evicted) with the frame.
 
-        For per-generation facts such as column roles; raises like :meth:`frame`.
+        For per-generation facts such as column roles or a view's aggregated chart (so an
+        aggregate over 10M rows is computed once per worker, not per session); raises like
+        :meth:`frame`.
         """
         frame = self.frame(generation)
         value = self.local_frames.derived(generation, name, build)

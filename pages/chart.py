@@ -6,11 +6,12 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
   browser shows is still live it answers HTTP 204 (``PreventUpdate``) after one
   cached lookup. When it changed, it makes sure the new frame loads (warming the
   shared cache) and stores the new generation in this session's ``shown-version``.
-* :func:`sync_view` keeps the view, the controls and the URL's query string in step:
-  a control change writes the query string (a history entry); a link, back/forward or a
-  new generation reads it. The validated view goes to ``chart-view``.
-* :func:`render_chart` draws: a whole figure when the view changes (view path), a
-  ``Patch`` of the traces' data when only the generation changes (data path, keeps zoom).
+* :func:`render_chart` draws the view in the URL's query string: a whole figure when the
+  view changes (view path), a ``Patch`` of the traces' data when only the generation
+  changes (data path, keeps zoom).
+* :func:`sync_view` keeps the controls and the query string in step: a control change writes
+  the query string (a history entry); a link, back/forward or a new drawing sets the
+  controls. The validated view goes to ``chart-view`` (which tells the chart to look again).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
 * :func:`table_rows` answers the data table's block requests (sorted and filtered on the
@@ -44,7 +45,7 @@ from components.chart import (
     view_from_controls,
 )
 from components.data_table import column_defs, data_table, download_controls
-from components.figures import data_update, message_figure, view_figure, zoom_patch
+from components.figures import chart_for, data_update, message_figure, view_figure, zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, DataVersion, current_live_data
 from data_access.roles import ColumnRoles
@@ -166,6 +167,49 @@ def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
 
 
 @callback(
+    Output("chart-graph", "figure"),
+    Output("rendered-chart", "data"),
+    Output("chart-range", "data"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+    State("chart-url", "search"),
+    State("rendered-chart", "data"),
+    State("chart-range", "data"),
+)
+def render_chart(
+    shown: dict | None, _view: dict | None, search: str | None, rendered: dict | None, x_range: list | None
+) -> tuple:
+    """View path: a whole figure for a new view. Data path: a Patch of the data for a new generation.
+
+    The view comes from the URL (the one source of truth), so the first chart needs no round trip
+    through the controls; ``chart-view`` changing only says "the URL changed, look again".
+    """
+    if isinstance(shown, dict) and shown.get("empty"):
+        message = f"No data published yet at {shown.get('location', 'the configured location')}"
+        return message_figure(message), None, None
+    generation, frame, roles = _data(shown)
+    view, _ = ViewState.from_query(search)[0].resolve(roles)
+    drawn = rendered if isinstance(rendered, dict) else {}
+    if (drawn.get("generation"), drawn.get("view")) == (generation, view.to_query()):
+        raise PreventUpdate  # already on screen (the controls caught up with what was drawn)
+    max_points = current_settings().max_chart_points
+    # The full view's chart is the same for every session on this generation: computed once per worker
+    # (an aggregate over 10M rows takes seconds).
+    chart = None
+    if view.y:
+        chart = current_live_data().derived(
+            generation, ("chart", view.to_query(), max_points), lambda _frame: chart_for(frame, roles, view, max_points)
+        )
+    if drawn.get("view") != view.to_query():
+        figure, signature = view_figure(frame, roles, view, max_points, chart)
+        x_range = None  # a new view starts unzoomed
+    else:
+        zoomed = x_range if isinstance(x_range, list) else None
+        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed, chart)
+    return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
+
+
+@callback(
     output={
         "search": Output("chart-url", "search"),
         "view": Output("chart-view", "data"),
@@ -174,13 +218,14 @@ def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
     },
     inputs={
         "search": Input("chart-url", "search"),
-        "shown": Input("shown-version", "data"),
+        "drawn": Input("rendered-chart", "data"),
         "controls": CONTROL_INPUTS,
+        "shown": State("shown-version", "data"),
         "current": State("chart-view", "data"),
     },
 )
-def sync_view(search: str | None, shown: dict | None, controls: dict[str, Any], current: dict | None) -> dict:
-    """Controls → view → query string, or query string (a link, back/forward, new data) → view → controls."""
+def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: dict | None, current: Any) -> dict:
+    """Controls → view → query string; or query string (a link, back/forward) or a new drawing → controls."""
     _generation, _frame, roles = _data(shown)
     from_controls = ctx.triggered_id in CONTROL_IDS
     if from_controls:
@@ -193,34 +238,13 @@ def sync_view(search: str | None, shown: dict | None, controls: dict[str, Any], 
         "search": view.to_query() if from_controls else no_update,
         "view": view_data if view_data != current else no_update,
         "notice": " ".join(notices + stale),
-        "controls": control_values(view, roles, roles.time_spans.get(roles.primary_time or "")),
+        "controls": control_values(
+            view,
+            roles,
+            roles.time_spans.get(roles.primary_time or ""),
+            controls["filter_column"] if from_controls else None,
+        ),
     }
-
-
-@callback(
-    Output("chart-graph", "figure"),
-    Output("rendered-chart", "data"),
-    Output("chart-range", "data"),
-    Input("shown-version", "data"),
-    Input("chart-view", "data"),
-    State("rendered-chart", "data"),
-    State("chart-range", "data"),
-)
-def render_chart(shown: dict | None, view_data: dict | None, rendered: dict | None, x_range: list | None) -> tuple:
-    """View path: a whole figure for a new view. Data path: a Patch of the data for a new generation."""
-    if isinstance(shown, dict) and shown.get("empty"):
-        return message_figure("No data published yet"), None, None
-    generation, frame, roles = _data(shown)
-    view, _ = ViewState.from_dict(view_data).resolve(roles)
-    max_points = current_settings().max_chart_points
-    drawn = rendered if isinstance(rendered, dict) else {}
-    if "chart-view.data" in ctx.triggered_prop_ids or drawn.get("view") != view.to_query():
-        figure, signature = view_figure(frame, roles, view, max_points)
-        x_range = None  # a new view starts unzoomed
-    else:
-        zoomed = x_range if isinstance(x_range, list) else None
-        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed)
-    return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
 
 
 @callback(
@@ -228,15 +252,15 @@ def render_chart(shown: dict | None, view_data: dict | None, rendered: dict | No
     Output("chart-range", "data", allow_duplicate=True),
     Input("chart-graph", "relayoutData"),
     State("shown-version", "data"),
-    State("chart-view", "data"),
+    State("chart-url", "search"),
     State("rendered-chart", "data"),
     prevent_initial_call=True,
 )
-def resolve_zoom(relayout: dict | None, shown: dict | None, view_data: dict | None, rendered: dict | None) -> tuple:
+def resolve_zoom(relayout: dict | None, shown: dict | None, search: str | None, rendered: dict | None) -> tuple:
     """Zoom or pan: the traces' data again, at full detail for the visible x range (stateless)."""
     x_range = visible_x_range(relayout)
     generation, frame, roles = _data(shown)
-    view, _ = ViewState.from_dict(view_data).resolve(roles)
+    view, _ = ViewState.from_query(search)[0].resolve(roles)
     if not isinstance(rendered, dict) or (rendered.get("generation"), rendered.get("view")) != (
         generation,
         view.to_query(),

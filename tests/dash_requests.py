@@ -51,13 +51,14 @@ RENDER_OUTPUTS = ["chart-graph.figure", "rendered-chart.data", "chart-range.data
 
 
 def render_payload(
-    shown: dict | None, view: dict | None = None, rendered: dict | None = None, x_range: list | None = None
+    shown: dict | None, search: str = "", rendered: dict | None = None, x_range: list | None = None
 ) -> dict:
     """The body of the chart page's render callback, triggered by a new ``shown-version``."""
-    inputs = {"shown-version.data": shown, "chart-view.data": view}
-    return callback_payload(RENDER_OUTPUTS, inputs, {"rendered-chart.data": rendered, "chart-range.data": x_range})
+    inputs = {"shown-version.data": shown, "chart-view.data": None}
+    state = {"chart-url.search": search, "rendered-chart.data": rendered, "chart-range.data": x_range}
+    return callback_payload(RENDER_OUTPUTS, inputs, state)
 
 
-def render(client: Any, shown: dict | None, view: dict | None = None, rendered: dict | None = None) -> Any:
+def render(client: Any, shown: dict | None, search: str = "", rendered: dict | None = None) -> Any:
     """The chart page's render callback, through a Flask test client."""
-    return client.post("/_dash-update-component", json=render_payload(shown, view, rendered))
+    return client.post("/_dash-update-component", json=render_payload(shown, search, rendered))

@@ -33,7 +33,7 @@ def _zoom(client: Any, relayout: Any, shown: Any, rendered: Any) -> Any:
     body = callback_payload(
         ["chart-graph.figure", "chart-range.data"],
         {"chart-graph.relayoutData": relayout},
-        {"shown-version.data": shown, "chart-view.data": None, "rendered-chart.data": rendered},
+        {"shown-version.data": shown, "chart-url.search": "", "rendered-chart.data": rendered},
     )
     output = _zoom_output(client)
     body["output"] = output

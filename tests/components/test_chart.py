@@ -158,3 +158,10 @@ def test_garbage_control_values_become_a_valid_view():
     view, _ = view_from_controls(garbage, ViewState()).resolve(roles)
     assert view.kind in ("line", "bar", "scatter", "area") and view.agg == "mean"
     assert view_figure(frame, roles, view, 1_000)[0]["data"] is not None
+
+
+def test_a_filter_column_picked_before_its_values_stays_picked_and_offers_its_values():
+    frame = _stored(px.data.tips())
+    roles, view = _resolved(frame)
+    values = control_values(view, roles, None, picked_filter="day")
+    assert values["filter_column"] == "day" and set(values["filter_value_options"]) == {"Sun", "Sat", "Thur", "Fri"}

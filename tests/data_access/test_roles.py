@@ -97,6 +97,11 @@ def test_live_data_roles_are_computed_once_per_generation(tmp_path):
     assert live_data.roles(generation) is first
     assert pd.api.types.is_datetime64_any_dtype(live_data.frame(generation)["date"])
 
+    calls = []
+    for _ in range(3):  # e.g. an aggregated chart that every session on this generation shares
+        live_data.derived(generation, ("chart", "?x=date"), lambda _frame: calls.append(1) or len(calls))
+    assert calls == [1]
+
 
 @pytest.mark.parametrize("dataset", ["iris", "wind"])
 def test_wide_tables_have_measures_and_categories(dataset):
