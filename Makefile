@@ -41,6 +41,7 @@ lint: $(DEV_STAMP)
 ## bench: print the benchmark table (not part of make test); uses wrk when installed
 bench: system-deps $(DEV_STAMP)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
+	$(BIN)/pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python -m bench.bench
 
 ## load: open dashboards one instance holds under gunicorn.conf.py (not part of make test; ~4 min)

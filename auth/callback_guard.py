@@ -251,7 +251,7 @@ def _check_outputs(outputs: Any, expected: tuple[tuple[str, str], ...]) -> None:
         raise MalformedCallback("outputs do not match the callback")
     for item, (component_id, prop) in zip(listed, expected, strict=True):
         # allow_duplicate outputs carry "@<hash>" after the property name, as in the callback's key.
-        if not isinstance(item, dict) or str(item.get("property", "")).split("@")[0] != prop:
+        if not isinstance(item, dict) or str(item.get("property", "")).split("@")[0] != prop.split("@")[0]:
             raise MalformedCallback("outputs do not match the callback")
         if not component_id.startswith("{") and item.get("id") != component_id:
             raise MalformedCallback("outputs do not match the callback")
