@@ -360,10 +360,10 @@ def table_columns(shown: dict | None, current: list | None) -> list[dict[str, An
     Output("data-table-count", "children"),
     Input("data-table", "getRowsRequest"),
     State("shown-version", "data"),
-    State("chart-view", "data"),
+    State("chart-url", "search"),
     prevent_initial_call=True,
 )
-def table_rows(request: dict | None, shown: dict | None, view_data: dict | None) -> tuple:
+def table_rows(request: dict | None, shown: dict | None, search: str | None) -> tuple:
     """One block of rows, sorted and filtered on the server, among the rows the chart's filters select."""
     generation = _shown_generation(shown)
     if generation is None:
@@ -374,7 +374,8 @@ def table_rows(request: dict | None, shown: dict | None, view_data: dict | None)
         page_request = PageRequest.from_grid(request, frame)
     except (DataUnavailable, TableQueryError):
         return EMPTY_PAGE, ""
-    view = _filters_only(view_data)
+    # The URL holds the view from the first request on (the chart-view store is filled a moment later).
+    view = _filters_only(ViewState.from_query(search)[0].resolve(live_data.roles(generation))[0].to_dict())
     chart_filters = RowSelection(view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation)))
     page = current_table_query().page(frame, generation, page_request, chart_filters)
     return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from data_access.view_state import ViewState
 from tests.dash_requests import callback_payload, poll
 
 CSV = b"day,city,sales\n" + b"".join(
@@ -11,8 +12,9 @@ ROWS_OUTPUTS = ["data-table.getRowsResponse", "data-table-count.children"]
 
 
 def _rows(client, request: dict, shown: dict | None, view: dict | None = None):
+    search = ViewState.from_dict(view).to_query() if view else ""  # the page's URL carries the view
     body = callback_payload(
-        ROWS_OUTPUTS, {"data-table.getRowsRequest": request}, {"shown-version.data": shown, "chart-view.data": view}
+        ROWS_OUTPUTS, {"data-table.getRowsRequest": request}, {"shown-version.data": shown, "chart-url.search": search}
     )
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200

@@ -42,7 +42,8 @@ def test_csp001_every_page_and_a_webgl_chart_run_without_violations(
     browser: Any, bucket: Any, gcs_settings: Any, make_app: Callable, live_server: Callable
 ):
     bucket.blob(BLOB).upload_from_string(_large_csv(WEBGL_ROWS), content_type="text/csv")
-    server: LiveServer = live_server(make_app(gcs_settings))
+    # A budget above the WebGL threshold, so one trace really gets more than 5,000 points.
+    server: LiveServer = live_server(make_app(gcs_settings.with_overrides(max_chart_points=20_000)))
 
     browser.get(server.url + "/")
     types = wait_until(lambda: browser.execute_script(FULL_TYPES_JS), 20, "the chart never drew")
