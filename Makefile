@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8050
+# plotly.js' strict build (no eval, so the CSP needs no 'unsafe-eval'): installed from the npm
+# registry like the Python packages, never committed and never loaded from a CDN.
+PLOTLY_STRICT_VERSION := 4.1.1
+PLOTLY_STRICT := vendor/plotly-strict-$(PLOTLY_STRICT_VERSION).min.js
 
-.PHONY: run test lint bench load clean system-deps
+.PHONY: run test lint bench load clean system-deps vendor
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +23,18 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
+$(PLOTLY_STRICT):
+	mkdir -p vendor
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent plotly.js-strict-dist-min@$(PLOTLY_STRICT_VERSION) >/dev/null \
+		&& tar -xzf plotly.js-strict-dist-min-$(PLOTLY_STRICT_VERSION).tgz \
+		&& cp package/plotly-strict.min.js $(CURDIR)/$@ && cp package/LICENSE $(CURDIR)/vendor/plotly-LICENSE.txt \
+		&& rm -rf $$tmp
+
+## vendor: the plotly.js strict bundle the app serves (also run before `gcloud app deploy`)
+vendor: $(PLOTLY_STRICT)
+
 ## run: start the app in local mode on the bundled sample (data/data.csv)
-run: $(STAMP)
+run: $(STAMP) $(PLOTLY_STRICT)
 	$(BIN)/python app.py --local --host $(HOST) --port $(PORT)
 
 ## system-deps: Debian packages the tests use (Chromium + driver, redis-server); needs root
@@ -30,7 +44,7 @@ system-deps:
 	fi
 
 ## test: lint, then every test (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
-test: system-deps $(DEV_STAMP)
+test: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --headless
 
@@ -39,13 +53,13 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
 ## bench: print the benchmark table (not part of make test); uses wrk when installed
-bench: system-deps $(DEV_STAMP)
+bench: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python -m bench.bench
 
 ## load: open dashboards one instance holds under gunicorn.conf.py (not part of make test; ~4 min)
-load: system-deps $(DEV_STAMP)
+load: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/python -m bench.load
 

@@ -24,7 +24,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
-from settings import APP_DIR, Settings
+from settings import APP_DIR, Settings, SettingsError
 
 PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
 PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
@@ -114,6 +114,8 @@ def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:
 
 def add_plotly_strict_bundle(server: Flask) -> list[str]:
     """Serve the strict plotly.js bundle; returns the ``external_scripts`` entry for Dash."""
+    if not PLOTLY_STRICT_FILE.exists():
+        raise SettingsError(f"{PLOTLY_STRICT_FILE.relative_to(APP_DIR)} is missing: run `make vendor` (npm) first")
     body = PLOTLY_STRICT_FILE.read_bytes()
 
     def plotly_strict() -> Response:
