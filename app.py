@@ -34,6 +34,7 @@ from data_access import build_live_data
 from data_access.staging import CHUNK_BYTES
 from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
+from routes.unchanged_poll import UnchangedPollShortcut
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
@@ -54,14 +55,11 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     _reset_dash_registries()
     server = Flask(__name__)
     server.config["DASHBOARD_SETTINGS"] = settings
-    build_live_data(settings, server, storage_client)
+    live_data = build_live_data(settings, server, storage_client)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
     except AdminConfigError as error:
         raise SettingsError(str(error)) from None
-    if os.environ.get("GAE_ENV"):
-        # Behind App Engine's front end: trust its one hop for client address and scheme.
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     _serve_vendored_css(server)
     server.register_blueprint(admin_upload_routes)
     # Local mode: the file reaches the app one chunk per request; everything else stays small.
@@ -89,6 +87,11 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     navbar_callbacks(app)
     _warm_up(server)
     allow_dash_scripts(app, policy)
+    callback_path = f"{app.config.routes_pathname_prefix}_dash-update-component"
+    server.wsgi_app = UnchangedPollShortcut(server.wsgi_app, live_data, callback_path)  # type: ignore[method-assign]
+    if os.environ.get("GAE_ENV"):
+        # Behind App Engine's front end: trust its one hop for client address and scheme.
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app
 
 

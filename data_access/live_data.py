@@ -214,11 +214,18 @@ class LiveData:
         The last answer this process saw is reused while it is fresh, without asking the
         shared cache: same freshness, but no Redis round trip per poll.
         """
-        local = self._local_check
-        if local is not None and self._clock() - local.checked_at < self.version_cache_seconds:
+        local = self.recent_check()
+        if local is not None:
             return local
         self._local_check = self._shared_check()
         return self._local_check
+
+    def recent_check(self) -> VersionCheck | None:
+        """The last check this process made while it is still fresh, else ``None``; never asks anyone."""
+        local = self._local_check
+        if local is not None and self._clock() - local.checked_at < self.version_cache_seconds:
+            return local
+        return None
 
     def _shared_check(self) -> VersionCheck:
         entry = self.cache.get(self._version_key)
