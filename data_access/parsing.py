@@ -32,13 +32,29 @@ PANDAS_NA_VALUES = [
 # A format no cell matches: pyarrow would otherwise turn ISO dates into timestamps,
 # where pandas (and so the published data so far) kept them as text.
 _NO_TIMESTAMPS = ["never a timestamp"]
-# Blocks big enough that numeric columns come out in a few large chunks (two cores read in
-# parallel above this size); small blocks made many small buffers the allocator kept.
-_CSV_BLOCK_BYTES = 64 * 2**20
-# Arrow on glibc's malloc: buffers this large are mapped and unmapped, so memory freed after
-# a take-up goes back to the system at once (mimalloc, Arrow's default, kept it: the peak
-# while taking up a 5M-row CSV fell from 2.8x to 1.8x the parsed frame).
-pa.set_memory_pool(pa.system_memory_pool())
+# CSV blocks: about eight per file, so both cores parse (one 64 MB block left a 12 MB file to
+# one thread), but never tiny ones (each block is a chunk of every column, copied into one
+# array when the frame is built).
+_CSV_BLOCKS_PER_FILE = 8
+_MIN_CSV_BLOCK_BYTES = 2**20
+_MAX_CSV_BLOCK_BYTES = 64 * 2**20
+
+
+def _memory_pool() -> pa.MemoryPool:
+    """jemalloc returning freed pages at once (decay 0); glibc's malloc where pyarrow lacks it.
+
+    Arrow's default (mimalloc) kept what a take-up freed, and glibc's malloc kept chunks below
+    its mmap threshold: either way a worker stayed at its peak after each new generation.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        return pa.system_memory_pool()
+    return pool
+
+
+pa.set_memory_pool(_memory_pool())
 # bytes.strip()'s whitespace set, searched for instead of stripping (which copies).
 _NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 
@@ -64,7 +80,7 @@ def read_csv_arrow(content: Content) -> pa.Table:
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
-        read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+        read_options=pa_csv.ReadOptions(block_size=csv_block_bytes(len(content))),
         parse_options=pa_csv.ParseOptions(newlines_in_values=False),
         convert_options=pa_csv.ConvertOptions(
             null_values=PANDAS_NA_VALUES, strings_can_be_null=True, timestamp_parsers=_NO_TIMESTAMPS
@@ -73,6 +89,11 @@ def read_csv_arrow(content: Content) -> pa.Table:
     names = [str(name).strip() for name in table.column_names]
     columns = [_skip_initial_space(column) for column in table.columns]
     return pa.table(columns, names=names)
+
+
+def csv_block_bytes(size: int) -> int:
+    """The block size pyarrow parses a CSV of ``size`` bytes in (about eight blocks, 1–64 MB each)."""
+    return min(_MAX_CSV_BLOCK_BYTES, max(_MIN_CSV_BLOCK_BYTES, size // _CSV_BLOCKS_PER_FILE))
 
 
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -128,10 +149,16 @@ def has_content(content: Content) -> bool:
 def transform(frame: pd.DataFrame) -> pd.DataFrame:
     """Add derived columns: ``add_num`` and ``multiply_num`` when the sample's inputs exist."""
     if {"first_num", "second_num"} <= set(frame.columns):
-        first = pd.to_numeric(frame["first_num"], errors="coerce")
-        second = pd.to_numeric(frame["second_num"], errors="coerce")
+        first, second = _numbers(frame["first_num"]), _numbers(frame["second_num"])
         frame = frame.assign(add_num=first + second, multiply_num=first * second)
     return frame
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    # A numeric column is used as it is: to_numeric would copy it (80 MB per 10M rows) for nothing.
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column
+    return pd.to_numeric(column, errors="coerce")
 
 
 def load_table(content: Content, name: str) -> pd.DataFrame:

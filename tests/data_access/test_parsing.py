@@ -10,6 +10,7 @@ import pytest
 from data_access.parsing import (
     ParseError,
     arrow_to_frame,
+    csv_block_bytes,
     format_for,
     load_table,
     parse_table,
@@ -23,6 +24,30 @@ def test_transform_adds_sum_and_product_columns():
     frame = transform(pd.DataFrame({"ID": [1, 2], "first_num": [2, 5], "second_num": [3, 4]}))
     assert list(frame["add_num"]) == [5, 9]
     assert list(frame["multiply_num"]) == [6, 20]
+
+
+def test_transform_coerces_text_numbers_and_keeps_numeric_columns_as_they_are():
+    frame = transform(pd.DataFrame({"first_num": ["2", "x"], "second_num": [3.5, 4.0]}))
+    assert frame["add_num"].iloc[0] == 5.5 and pd.isna(frame["add_num"].iloc[1])
+    assert frame["second_num"].dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    ("size", "block"),
+    [(1_000, 2**20), (12 * 2**20, 12 * 2**20 // 8), (131 * 2**20, 131 * 2**20 // 8), (2**30, 64 * 2**20)],
+)
+def test_csv_blocks_let_both_cores_parse_a_file_of_any_size(size, block):
+    assert csv_block_bytes(size) == block
+
+
+def test_a_multi_block_csv_reads_like_one_block():
+    rows = "".join(f"{index},{index * 2},text {index}\n" for index in range(120_000))  # ~2.6 MB: three 1 MB blocks
+    content = ("ID,first_num,note\n" + rows).encode()
+    table = read_csv_arrow(content)
+    assert table.column("first_num").num_chunks > 1
+    frame = arrow_to_frame(table)
+    assert len(frame) == 120_000 and frame["first_num"].iloc[-1] == 239_998
+    assert frame["note"].iloc[119_999] == "text 119999"
 
 
 def test_transform_leaves_other_tables_alone():
