@@ -2,13 +2,12 @@
 
 python app.py --local [--data PATH] [--host H] [--port P]   # a file on disk
 python app.py                                               # the bucket in GCS_BUCKET
-gunicorn app:server                                         # same app, settings from the environment
+gunicorn 'app:create_server()'                              # same app, settings from the environment
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import getpass
 import logging
 import os
@@ -52,7 +51,6 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     ``storage_client``: a GCS client to reuse; ``iap_transport``: how IAP keys are fetched (tests).
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
     """
-    _reset_dash_registries()
     server = Flask(__name__)
     server.config["DASHBOARD_SETTINGS"] = settings
     live_data = build_live_data(settings, server, storage_client)
@@ -95,18 +93,6 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     return app
 
 
-def _reset_dash_registries() -> None:
-    """Forget pages and callbacks a previous app registered (Dash keeps them module-global).
-
-    Page modules are executed afresh for every app, so each app gets its own callbacks.
-    """
-    from dash import _callback
-
-    dash.page_registry.clear()
-    _callback.GLOBAL_CALLBACK_LIST.clear()
-    _callback.GLOBAL_CALLBACK_MAP.clear()
-
-
 def _serve_vendored_css(server: Flask) -> None:
     @server.route(BOOTSTRAP_CSS_URL)
     def bootstrap_css() -> Any:
@@ -125,8 +111,12 @@ def _warm_up(server: Flask) -> None:
             raise RuntimeError(f"the app failed to render its index page (HTTP {response.status_code})")
 
 
-@functools.cache
-def _server_from_environment() -> Flask:
+def create_server() -> Flask:
+    """The Flask server of an app built from the environment: ``gunicorn 'app:create_server()'``.
+
+    A bad setting stops the worker with one line and gunicorn's "failed to boot" code, so the
+    master stops instead of respawning it.
+    """
     try:
         settings = Settings.from_env()
         server = create_app(settings).server
@@ -137,14 +127,6 @@ def _server_from_environment() -> Flask:
     configure_logging(settings.log_format)
     log.info("serving %s", settings.data_location)
     return server
-
-
-def __getattr__(name: str) -> Any:
-    # `gunicorn app:server` looks the attribute up; build the app only then, so that
-    # importing this module (tests, tools) has no side effects.
-    if name == "server":
-        return _server_from_environment()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,4 +1,4 @@
-"""gunicorn's settings for ``gunicorn app:server`` (read from the working directory by itself).
+"""gunicorn's settings for ``gunicorn 'app:create_server()'`` (read from the working directory by itself).
 
 Every value comes from an environment variable (README, "Settings"), with defaults sized
 from the instance's memory: App Engine sets ``GAE_MEMORY_MB`` (F1 384, F2 768, F4 1536,

@@ -1,6 +1,6 @@
 """WSGI entry for the benchmark: the real app plus one no-op callback on the same server.
 
-``gunicorn bench.bench_app:server`` serves exactly what ``app:server`` serves (same
+``gunicorn bench.bench_app:server`` serves exactly what ``app:create_server()`` serves (same
 settings from the environment), plus a callback that raises ``PreventUpdate`` at once.
 It has the poll callback's shape (two outputs, one input, two states), so comparing
 the two measures only what the poll does beyond Dash's own dispatch.

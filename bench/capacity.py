@@ -1,7 +1,7 @@
 """``make load``: how many open dashboards one instance holds, under the production gunicorn config.
 
 1. **Capacity**: N dashboards poll every ``POLL_INTERVAL_SECONDS`` (5 s, ±10 % jitter) for a fixed
-   time against ``gunicorn app:server`` configured by ``gunicorn.conf.py`` (gthread), with
+   time against ``gunicorn 'app:create_server()'`` configured by ``gunicorn.conf.py`` (gthread), with
    Redis as the shared cache and fake-gcs-server as storage. N grows until p99 > 50 ms or an
    error; the largest N that passed is the instance's capacity.
 2. **New generation mid-run**: the same at one N, with a new version published part-way; every

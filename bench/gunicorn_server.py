@@ -32,7 +32,7 @@ class Gunicorn:
         self,
         env: dict[str, str],
         workers: int | None = 2,
-        wsgi_app: str = "app:server",
+        wsgi_app: str = "app:create_server()",
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.env = env

@@ -33,6 +33,7 @@ from auth.callback_guard import CallbackGuard
 from bench.bench import table
 from data_access import build_live_data
 from settings import Settings
+from tests.dash_registry import reset_dash_registries
 from tests.dash_requests import poll_payload
 from tests.servers import FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
 
@@ -60,6 +61,7 @@ def measure_guard_cost() -> list[list[str]]:
     data.write_bytes(b"ID,first_num,second_num\n1,1,2\n2,3,4\n")
     settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=data)
     guarded = create_app(settings).server
+    reset_dash_registries()  # a second app in this process
     unguarded = create_app(settings.with_overrides(cache_dir=data.parent / "other")).server
     hooks = unguarded.before_request_funcs[None]
     unguarded.before_request_funcs[None] = [hook for hook in hooks if hook.__name__ != "refuse_malformed_callbacks"]
@@ -196,8 +198,10 @@ def measure_big_posts() -> list[list[str]]:
 def main() -> int:
     print("(h1) Callback checks on an unchanged poll (Flask test client, one process, local data)\n")
     print(table(["request", "CPU µs per request (median)", "rounds"], measure_guard_cost()))
-    print(f"\n(h2) Redis stopped: version checks reaching storage, one process, VERSION_CACHE_SECONDS="
-          f"{VERSION_CACHE_SECONDS}\n")
+    print(
+        f"\n(h2) Redis stopped: version checks reaching storage, one process, VERSION_CACHE_SECONDS="
+        f"{VERSION_CACHE_SECONDS}\n"
+    )
     print(table(["with Redis down", "polls", "seconds", "metadata GETs", "per minute"], measure_redis_down()))
     print(f"\n(h3) {BIG_POSTS} anonymous {BIG_POST_BYTES >> 20} MiB posts, gunicorn with 2 sync workers\n")
     print(table(["body limit", "workers' RSS before MB", "peak MB", "growth MB", "answers"], measure_big_posts()))

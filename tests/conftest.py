@@ -13,10 +13,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from settings import Settings
+from tests.dash_registry import reset_dash_registries
 from tests.servers import FakeGCS, RedisServer, emulator_client
 
 SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
 _bucket_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dash_registries() -> None:
+    """Every test's apps start from empty Dash registries, whatever earlier tests built."""
+    reset_dash_registries()
 
 
 @pytest.fixture(scope="session")

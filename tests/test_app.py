@@ -39,7 +39,7 @@ def test_index_loads_css_and_js_from_this_server_only(make_app, local_csv):
 
 @contextlib.contextmanager
 def _gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """gunicorn serving ``app:server`` on 127.0.0.1 with ``env``; yields its base URL."""
+    """gunicorn serving ``app:create_server()`` on 127.0.0.1 with ``env``; yields its base URL."""
     with Gunicorn(env, workers=workers) as server:
         yield server.url
 
@@ -86,7 +86,14 @@ def test_workers_in_development_share_one_key(local_csv):
 def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
     env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{free_port()}", "app:server"],
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{free_port()}",
+            "app:create_server()",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

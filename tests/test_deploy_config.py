@@ -47,7 +47,7 @@ def test_entrypoint_is_gunicorn_on_app_server_with_the_config_file(name):
     config = _load(name)
     assert config["runtime"].startswith("python3")
     # gunicorn reads ./gunicorn.conf.py by itself; flags on the command line would override it.
-    assert config["entrypoint"] == "gunicorn app:server"
+    assert config["entrypoint"] == "gunicorn 'app:create_server()'"
     assert (REPO / "gunicorn.conf.py").is_file()
     assert "secrets.yaml" in config["includes"]
     assert "secrets.yaml" in (REPO / ".gitignore").read_text().split()

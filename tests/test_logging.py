@@ -144,7 +144,7 @@ def test_gunicorn_conf_runs_gthread_workers_and_logs_json_access_lines(local_csv
         "GUNICORN_THREADS": "3",
     }
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:server"],
+        [str(Path(sys.executable).parent / "gunicorn"), "app:create_server()"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
