@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE_NAME = "live_dashboard_session"
-ADMIN_ID_PREFIX = "admin-"
 LOGIN_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · Live dashboard</title><link rel="stylesheet" href="{{ css_url }}"></head>
@@ -283,10 +282,11 @@ def _guard_admin_page() -> Response | None:
 
 
 def _gate_admin_callbacks() -> Response | None:
-    """Second line of defence: refuse admin callbacks, known by the page that registered them
-    or by the *outputs* they write.
+    """Second line of defence: refuse admin callbacks to anyone but an admin.
 
-    Input property names are never trusted (any input can claim to be a ``pathname``).
+    Which callbacks are the admin page's is derived from what the app registered (the module
+    of the page at ``/admin``, :class:`auth.callback_guard.CallbackGuard`), never from component
+    names or input property names (any input can claim to be a ``pathname``).
     """
     if request.method != "POST" or not request.path.endswith(CALLBACK_PATH_SUFFIX):
         return None
@@ -294,22 +294,12 @@ def _gate_admin_callbacks() -> Response | None:
         body = callback_body()
     except MalformedCallback as error:
         return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
-    guard = current_app.extensions.get("callback_guard")
-    if not (_writes_admin_outputs(body) or (guard is not None and guard.is_admin_callback(body))):
+    if not current_app.extensions["callback_guard"].is_admin_callback(body):
         return None
     user = current_user()
     if user and user.is_admin:
         return None
     return _forbidden(AdminRequired("admin sign-in required"))
-
-
-def _writes_admin_outputs(body: dict) -> bool:
-    outputs = body.get("outputs")
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    ids = [output.get("id") for output in outputs if isinstance(output, dict)]
-    ids = [component_id.get("type", "") if isinstance(component_id, dict) else component_id for component_id in ids]
-    output_key = str(body.get("output", ""))
-    return any(str(component_id).startswith(ADMIN_ID_PREFIX) for component_id in ids) or ADMIN_ID_PREFIX in output_key
 
 
 def _forbidden(_error: Exception) -> Response:

@@ -2,8 +2,8 @@
 
 Security is checked where the work happens: the layout is only built for an
 admin, and **every callback below calls** :func:`auth.require_admin` **itself**
-(a page guard does not protect ``/_dash-update-component``). Component ids start
-with ``admin-`` so the request gate in :mod:`auth.web` can refuse them too.
+(a page guard does not protect ``/_dash-update-component``). The request gate in
+:mod:`auth.web` refuses them too: it knows them as the callbacks defined in this module.
 
 The file never passes through a callback: ``assets/admin_upload.js`` sends it in
 chunks to a staging object (routes in :mod:`pages.admin_upload`), then puts the
