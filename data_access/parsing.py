@@ -32,12 +32,10 @@ PANDAS_NA_VALUES = [
 # A format no cell matches: pyarrow would otherwise turn ISO dates into timestamps,
 # where pandas (and so the published data so far) kept them as text.
 _NO_TIMESTAMPS = ["never a timestamp"]
-# CSV blocks: about eight per file, so both cores parse (one 64 MB block left a 12 MB file to
-# one thread), but never tiny ones (each block is a chunk of every column, copied into one
-# array when the frame is built).
-_CSV_BLOCKS_PER_FILE = 8
-_MIN_CSV_BLOCK_BYTES = 2**20
-_MAX_CSV_BLOCK_BYTES = 64 * 2**20
+# Blocks big enough that numeric columns come out in few chunks: a file of one block (up to
+# 64 MB) becomes a frame without a copy; smaller blocks parsed a 1M-row file on both cores but
+# then cost the same time again, and memory the allocator kept, copying the chunks together.
+_CSV_BLOCK_BYTES = 64 * 2**20
 
 
 def _memory_pool() -> pa.MemoryPool:
@@ -80,7 +78,7 @@ def read_csv_arrow(content: Content) -> pa.Table:
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
-        read_options=pa_csv.ReadOptions(block_size=csv_block_bytes(len(content))),
+        read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
         parse_options=pa_csv.ParseOptions(newlines_in_values=False),
         convert_options=pa_csv.ConvertOptions(
             null_values=PANDAS_NA_VALUES, strings_can_be_null=True, timestamp_parsers=_NO_TIMESTAMPS
@@ -89,11 +87,6 @@ def read_csv_arrow(content: Content) -> pa.Table:
     names = [str(name).strip() for name in table.column_names]
     columns = [_skip_initial_space(column) for column in table.columns]
     return pa.table(columns, names=names)
-
-
-def csv_block_bytes(size: int) -> int:
-    """The block size pyarrow parses a CSV of ``size`` bytes in (about eight blocks, 1–64 MB each)."""
-    return min(_MAX_CSV_BLOCK_BYTES, max(_MIN_CSV_BLOCK_BYTES, size // _CSV_BLOCKS_PER_FILE))
 
 
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
