@@ -33,7 +33,7 @@ from data_access import build_live_data
 from data_access.staging import CHUNK_BYTES
 from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
-from routes.unchanged_poll import UnchangedPollShortcut
+from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, UnchangedPollShortcut
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
@@ -86,8 +86,11 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     _warm_up(server)
     allow_dash_scripts(app, policy)
     callback_path = f"{app.config.routes_pathname_prefix}_dash-update-component"
-    server.wsgi_app = UnchangedPollShortcut(server.wsgi_app, live_data, callback_path)  # type: ignore[method-assign]
-    if os.environ.get("GAE_ENV"):
+    behind_proxy = bool(os.environ.get("GAE_ENV"))
+    shortcut = UnchangedPollShortcut(server.wsgi_app, live_data, callback_path, trust_forwarded_proto=behind_proxy)
+    server.wsgi_app = shortcut  # type: ignore[method-assign]
+    server.extensions[UNCHANGED_POLL_EXTENSION] = shortcut  # asgi_worker.py answers polls with it on its event loop
+    if behind_proxy:
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app

@@ -7,6 +7,10 @@ answers it in a fraction of that, from memory only: it recognises the chart page
 the ids its body names and compares the generation the browser shows with the last version
 check *this process* made, while that check is still fresh (``VERSION_CACHE_SECONDS``).
 
+It runs on the worker's event loop (:class:`UnchangedPollASGI`, used by ``asgi_worker.py``), so
+an unchanged poll never waits for or occupies one of the threads the app runs in; the WSGI
+form (:class:`UnchangedPollShortcut`) makes the same decision for any WSGI server.
+
 Everything else goes to the app untouched — another callback, a changed or unknown
 generation, a status to clear, a check that is due (the app makes it, so storage and the
 shared cache are still asked once per period), a large, chunked, malformed or cross-site
@@ -18,13 +22,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from a2wsgi.wsgi import build_environ
 
 from data_access import LiveData
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
+#: Where the app's Flask server keeps its shortcut (``server.extensions``), for the ASGI worker.
+UNCHANGED_POLL_EXTENSION = "unchanged_poll"
 #: A poll body is well under 1 KiB; anything larger is not one and goes to the app.
 MAX_POLL_BODY_BYTES = 8 * 1024
 #: What the browser's poll names: outputs, its one input, its state (components/live_status.py).
@@ -42,24 +51,44 @@ HSTS_HEADER = ("Strict-Transport-Security", "max-age=31556926; includeSubDomains
 
 
 class UnchangedPollShortcut:
-    """WSGI middleware: HTTP 204 for a chart poll whose generation is still live; else the app."""
+    """WSGI middleware: HTTP 204 for a chart poll whose generation is still live; else the app.
 
-    def __init__(self, app: WSGIApp, live_data: LiveData, callback_path: str) -> None:
+    ``trust_forwarded_proto``: behind one proxy (App Engine), whose ``X-Forwarded-Proto`` says
+    whether the browser used HTTPS, as ``ProxyFix`` tells the app.
+    """
+
+    def __init__(
+        self, app: WSGIApp, live_data: LiveData, callback_path: str, trust_forwarded_proto: bool = False
+    ) -> None:
         self.app = app  # the app behind it (tests send requests past the shortcut)
+        self.callback_path = callback_path
         self._live_data = live_data
-        self._callback_path = callback_path
+        self._trust_forwarded_proto = trust_forwarded_proto
         self.answered = 0  # polls answered here (tests and benchmarks read it)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == self._callback_path and environ.get("REQUEST_METHOD") == "POST":
-            body = _small_body(environ)
-            if body is not None:
-                environ["wsgi.input"] = io.BytesIO(body)  # the app reads it again if we pass it on
-                if _same_site(environ) and self._is_unchanged(body):
-                    self.answered += 1
-                    start_response("204 NO CONTENT", _headers(environ))
-                    return []
+        headers = self.answer(environ)
+        if headers is not None:
+            start_response("204 NO CONTENT", headers)
+            return []
         return self.app(environ, start_response)
+
+    def may_answer(self, method: str, path: str) -> bool:
+        """Whether a request to ``path`` could be a chart poll (the only requests answered here)."""
+        return method == "POST" and path == self.callback_path
+
+    def answer(self, environ: dict[str, Any]) -> list[tuple[str, str]] | None:
+        """The 204's headers when ``environ`` is an unchanged chart poll; else ``None`` (its body still readable)."""
+        if not self.may_answer(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
+            return None
+        body = _small_body(environ)
+        if body is None:
+            return None
+        environ["wsgi.input"] = io.BytesIO(body)  # the app reads it again if we pass it on
+        if not (_same_site(environ) and self._is_unchanged(body)):
+            return None
+        self.answered += 1
+        return [*COMMON_HEADERS, HSTS_HEADER] if self._is_https(environ) else list(COMMON_HEADERS)
 
     def _is_unchanged(self, body: bytes) -> bool:
         check = self._live_data.recent_check()
@@ -67,6 +96,78 @@ class UnchangedPollShortcut:
             return False
         shown, status = poll_state(body)
         return status is None and isinstance(shown, dict) and shown.get("generation") == check.version.generation
+
+    def _is_https(self, environ: dict[str, Any]) -> bool:
+        forwarded = environ.get("HTTP_X_FORWARDED_PROTO")
+        if self._trust_forwarded_proto and forwarded:
+            return forwarded.rsplit(",", 1)[-1].strip() == "https"  # the one hop we trust: the last
+        return environ.get("wsgi.url_scheme") == "https"
+
+
+class UnchangedPollASGI:
+    """ASGI app: the shortcut's answer given on the event loop; every other request goes to ``app``.
+
+    ``app`` is the WSGI app in a thread pool (a2wsgi). A poll that is not answered here reaches
+    it with its body intact.
+    """
+
+    def __init__(self, app: ASGIApp, shortcut: UnchangedPollShortcut) -> None:
+        self._app = app
+        self._shortcut = shortcut
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self._shortcut.may_answer(scope["method"], scope["path"]):
+            length = _announced_length(scope)
+            if length is not None and 0 < length <= MAX_POLL_BODY_BYTES:
+                body = await _receive_body(receive)
+                headers = self._shortcut.answer(build_environ(scope, io.BytesIO(body)))
+                if headers is not None:
+                    await send({"type": "http.response.start", "status": 204, "headers": _encoded(headers)})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+                receive = _replaying(body, receive)
+        await self._app(scope, receive, send)
+
+
+def _announced_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _receive_body(receive: Any) -> bytes:
+    """The whole body (the server holds it to its Content-Length; small here); less if the client left."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _replaying(body: bytes, receive: Any) -> Callable[[], Awaitable[dict]]:
+    """``receive`` for the app: the body already read, then whatever the server sends next."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def poll_state(body: bytes) -> tuple[Any, Any]:
@@ -116,9 +217,3 @@ def _same_site(environ: dict[str, Any]) -> bool:
         return True
     host = environ.get("HTTP_HOST", "")
     return origin.partition("://")[2] == host
-
-
-def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    if environ.get("wsgi.url_scheme") == "https":
-        return [*COMMON_HEADERS, HSTS_HEADER]
-    return list(COMMON_HEADERS)

@@ -102,7 +102,8 @@ def _gunicorn_config(env: dict[str, str], monkeypatch) -> object:
     """gunicorn.conf.py executed with ``env`` as the environment, as gunicorn executes it."""
     import importlib.util
 
-    for key in ("GUNICORN_WORKERS", "WEB_CONCURRENCY", "GAE_MEMORY_MB", "GUNICORN_THREADS", "GAE_ENV", "PORT"):
+    names = ("GUNICORN_WORKERS", "WEB_CONCURRENCY", "GAE_MEMORY_MB", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")
+    for key in (*names, "GAE_ENV", "PORT"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -115,7 +116,7 @@ def _gunicorn_config(env: dict[str, str], monkeypatch) -> object:
 @pytest.mark.parametrize(("memory_mb", "workers"), [("384", 1), ("768", 2), ("1536", 4), ("3072", 4)])
 def test_workers_follow_the_instance_class_memory(memory_mb, workers, monkeypatch):
     config = _gunicorn_config({"GAE_MEMORY_MB": memory_mb, "GAE_ENV": "standard", "PORT": "8081"}, monkeypatch)
-    assert config.workers == workers and config.worker_class == "gthread"
+    assert config.workers == workers and config.worker_class == "asgi_worker.DashboardWorker"
     assert config.bind == "0.0.0.0:8081"
 
 

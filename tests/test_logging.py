@@ -130,7 +130,7 @@ def test_version_check_failure_and_recovery_logged_once(gcs_settings, gcs_client
     assert messages[1] == "storage version check recovered"
 
 
-def test_gunicorn_conf_runs_gthread_workers_and_logs_json_access_lines(local_csv):
+def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
@@ -164,7 +164,7 @@ def test_gunicorn_conf_runs_gthread_workers_and_logs_json_access_lines(local_csv
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert len(records) == len([line for line in output.splitlines() if line.strip()]), output  # all JSON
     messages = [record["message"] for record in records]
-    assert "Using worker: gthread" in messages
+    assert "Using worker: asgi_worker.DashboardWorker" in messages
     assert sum(message.startswith("Booting worker") for message in messages) == 1
     access = [r for r in records if r.get("httpRequest", {}).get("requestUrl") == "/healthz?probe=1"]
     assert len(access) == 1, output
