@@ -15,6 +15,7 @@ timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -46,6 +47,10 @@ class DashboardWorker(UvicornWorker):
         super().load_wsgi()
         app = asgi_app(self.wsgi, threads=self.cfg.threads)
         self.wsgi = AccessLog(app, self.log) if self.cfg.accesslog else app
+        # The app's objects (Dash, plotly, pandas: about a million) live as long as the worker;
+        # left to the collector, each full collection walks them all while polls wait.
+        gc.collect()
+        gc.freeze()
 
 
 def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:

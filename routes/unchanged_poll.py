@@ -8,21 +8,26 @@ the ids its body names and compares the generation the browser shows with the la
 check *this process* made, while that check is still fresh (``VERSION_CACHE_SECONDS``).
 
 It runs on the worker's event loop (:class:`UnchangedPollASGI`, used by ``asgi_worker.py``), so
-an unchanged poll never waits for or occupies one of the threads the app runs in; the WSGI
-form (:class:`UnchangedPollShortcut`) makes the same decision for any WSGI server.
+an unchanged poll never waits for or occupies one of the threads the app runs in. When the
+check falls due there, one background thread renews it (the shared cache, or storage once
+per period) while polls keep the previous answer, so no poll waits for storage either. The
+WSGI form (:class:`UnchangedPollShortcut`) makes the same decision for any WSGI server, and
+there a due check goes to the app, which makes it.
 
 Everything else goes to the app untouched — another callback, a changed or unknown
-generation, a status to clear, a check that is due (the app makes it, so storage and the
-shared cache are still asked once per period), a large, chunked, malformed or cross-site
+generation, a status to clear, a large, chunked, malformed or cross-site
 request — and the same poll callback (``pages/chart.py``) gives the full answer. The 204
 carries the headers the app's own 204 carries (``tests/test_unchanged_poll.py`` compares them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import build_environ
@@ -30,6 +35,7 @@ from a2wsgi.wsgi import build_environ
 from data_access import LiveData
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+log = logging.getLogger("live_dashboard")
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 #: Where the app's Flask server keeps its shortcut (``server.extensions``), for the ASGI worker.
@@ -62,7 +68,7 @@ class UnchangedPollShortcut:
     ) -> None:
         self.app = app  # the app behind it (tests send requests past the shortcut)
         self.callback_path = callback_path
-        self._live_data = live_data
+        self.live_data = live_data
         self._trust_forwarded_proto = trust_forwarded_proto
         self.answered = 0  # polls answered here (tests and benchmarks read it)
 
@@ -91,7 +97,7 @@ class UnchangedPollShortcut:
         return [*COMMON_HEADERS, HSTS_HEADER] if self._is_https(environ) else list(COMMON_HEADERS)
 
     def _is_unchanged(self, body: bytes) -> bool:
-        check = self._live_data.recent_check()
+        check = self.live_data.recent_check()
         if check is None or not check.ok or check.version is None:
             return False
         shown, status = poll_state(body)
@@ -114,9 +120,13 @@ class UnchangedPollASGI:
     def __init__(self, app: ASGIApp, shortcut: UnchangedPollShortcut) -> None:
         self._app = app
         self._shortcut = shortcut
+        self._renewals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="version-check")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self._shortcut.may_answer(scope["method"], scope["path"]):
+            live_data = self._shortcut.live_data
+            if live_data.claim_renewal():  # due: one thread renews it; polls keep the previous answer
+                asyncio.get_running_loop().run_in_executor(self._renewals, _renew, live_data)
             length = _announced_length(scope)
             if length is not None and 0 < length <= MAX_POLL_BODY_BYTES:
                 body = await _receive_body(receive)
@@ -127,6 +137,13 @@ class UnchangedPollASGI:
                     return
                 receive = _replaying(body, receive)
         await self._app(scope, receive, send)
+
+
+def _renew(live_data: LiveData) -> None:
+    try:
+        live_data.renew_check()
+    except Exception:  # a bug here must not go unseen; requests still make the check themselves
+        log.exception("renewing the version check failed")
 
 
 def _announced_length(scope: dict[str, Any]) -> int | None:

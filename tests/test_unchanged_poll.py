@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import pytest
 from werkzeug.test import Client
 
-from routes.unchanged_poll import UnchangedPollShortcut, poll_state
+from asgi_worker import asgi_app
+from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, UnchangedPollShortcut, poll_state
 from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import poll, poll_payload
 
@@ -29,6 +31,7 @@ def served(bucket, gcs_settings, make_app):
     server = make_app(gcs_settings).server
     shortcut = server.wsgi_app
     assert isinstance(shortcut, UnchangedPollShortcut)
+    assert server.extensions[UNCHANGED_POLL_EXTENSION] is shortcut  # where the ASGI worker finds it
     client = server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
     return shortcut, client, shown
@@ -131,3 +134,106 @@ def test_poll_state_recognises_only_the_chart_poll(body):
 def test_poll_state_reads_the_shown_version_and_status():
     body = json.dumps(poll_payload({"generation": "7"}, None)).encode()
     assert poll_state(body) == ({"generation": "7"}, None)
+
+
+# -- the same shortcut on the ASGI worker's event loop (asgi_worker.py) ----------------------------
+
+
+def _asgi_post(app, body: bytes, scheme: str = "http") -> tuple[int, dict[str, str], bytes]:
+    """One POST to the callback route through the ASGI ``app``, in process; (status, headers, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": scheme,
+        "path": "/_dash-update-component",
+        "raw_path": b"/_dash-update-component",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"localhost"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("localhost", 80),
+    }
+    sent: list[dict] = []
+
+    async def run() -> None:
+        delivered = False
+
+        async def receive() -> dict:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(60)  # the client stays connected
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    payload = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return start["status"], headers, payload
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_asgi_worker_answers_an_unchanged_poll_on_its_loop_with_the_same_headers(served, scheme):
+    shortcut, client, shown = served
+    app = asgi_app(client.application, threads=2)
+    body = json.dumps(poll_payload(shown)).encode()
+    answered_before = shortcut.answered
+
+    status, headers, payload = _asgi_post(app, body, scheme)
+
+    assert (status, payload) == (204, b"")
+    assert shortcut.answered == answered_before + 1
+    wsgi = client.post("/_dash-update-component", data=body, content_type="application/json", base_url=f"{scheme}://x")
+    assert headers == _policy_headers(wsgi)
+
+
+def test_the_asgi_worker_passes_a_new_generation_to_the_app_with_the_body_intact(served, bucket, gcs_settings):
+    shortcut, client, shown = served
+    app = asgi_app(client.application, threads=2)
+    new_generation = _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    shortcut.live_data.check_version()  # this process has seen it
+
+    status, _headers, payload = _asgi_post(app, json.dumps(poll_payload(shown)).encode())
+
+    assert status == 200
+    assert json.loads(payload)["response"]["shown-version"]["data"]["generation"] == new_generation
+
+
+def test_a_due_check_is_renewed_in_the_background_while_polls_keep_the_previous_answer(
+    served, bucket, gcs_settings, fake_gcs
+):
+    shortcut, client, shown = served
+    live_data = shortcut.live_data
+    app = asgi_app(client.application, threads=2)
+    time.sleep(gcs_settings.version_cache_seconds + 0.05)
+    assert live_data.recent_check() is None  # due
+    checked_before = fake_gcs.metadata_gets(bucket.name)
+    answered_before = shortcut.answered
+
+    status, _headers, _payload = _asgi_post(app, json.dumps(poll_payload(shown)).encode())
+
+    assert status == 204 and shortcut.answered == answered_before + 1  # not sent to the app to wait
+    assert _wait_for(lambda: live_data.recent_check() is not None and live_data._refresh_started is None)
+    assert fake_gcs.metadata_gets(bucket.name) == checked_before + 1  # storage asked once, by the renewal

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from data_access import LiveData, build_live_data, make_cache, make_storage_client
-from data_access.live_data import DataUnavailable
+from data_access.live_data import VERSION_LOCK_SECONDS, DataUnavailable
 from tests.conftest import SAMPLE_CSV
 from tests.servers import free_port
 
@@ -50,6 +50,37 @@ def test_many_sessions_cost_one_metadata_call_per_period(bucket, gcs_settings, g
         clock.now += 5
 
     assert fake_gcs.metadata_gets(bucket.name) - before == 3
+
+
+def test_while_one_thread_renews_the_check_the_others_keep_the_previous_answer(bucket, gcs_settings, gcs_client):
+    first = _publish(bucket)
+    clock = FakeClock()
+    live_data = _live_data(gcs_settings, gcs_client, clock, version_cache_seconds=2)
+    assert live_data.check_version().version.generation == first
+    second = _publish(bucket, SAMPLE_CSV + b"4,4,4\n")
+    clock.now += 2
+    assert live_data.recent_check() is None  # due, and nobody is renewing it
+
+    in_storage, release = threading.Event(), threading.Event()
+    storage_call = live_data.source.current_version
+
+    def held_storage_call():
+        in_storage.set()
+        release.wait(10)
+        return storage_call()
+
+    live_data.source.current_version = held_storage_call
+    renewing = threading.Thread(target=live_data.check_version)
+    renewing.start()
+    try:
+        assert in_storage.wait(10)
+        assert live_data.recent_check().version.generation == first  # meanwhile: the previous answer
+        clock.now += VERSION_LOCK_SECONDS
+        assert live_data.recent_check() is None  # a hung renewal does not keep it usable forever
+    finally:
+        release.set()
+        renewing.join(10)
+    assert live_data.recent_check().version.generation == second
 
 
 def test_concurrent_misses_make_a_single_storage_call(bucket, gcs_settings, gcs_client, fake_gcs):
