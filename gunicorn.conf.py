@@ -55,9 +55,11 @@ timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 75)  # longer than Google's front end keeps idle connections
 # Recycle workers now and then (slow leaks, glibc arenas); jitter so they do not restart together.
-# Each restart re-reads the live table once (from the shared cache, or storage with SimpleCache).
-max_requests = _int("GUNICORN_MAX_REQUESTS", 100_000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
+# Each restart re-reads the live table once (from the shared cache, or storage with SimpleCache),
+# and closing its keep-alive connections can fail a request in flight: at 10,000 open
+# dashboards a worker serves ~1,000 polls/s, so this is a restart every ~17 minutes at most.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1_000_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100_000)
 
 logger_class = "app_logging.GunicornLogger"
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no") else None
