@@ -10,7 +10,9 @@ timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
   (``routes/unchanged_poll.py``), without a thread;
 * every other request runs the Flask app unchanged, in a pool of ``GUNICORN_THREADS``
   threads (a2wsgi), as gthread ran it;
-* access lines are written by ``app_logging.GunicornLogger``, as under gthread.
+* access lines are written by ``app_logging.GunicornLogger``, as under gthread;
+* the request head is bounded as gunicorn bounded it (field count; bytes), since uvicorn
+  itself puts no limit on it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,50 @@ from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import build_environ
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, ASGIApp, UnchangedPollASGI
+
+#: gunicorn's ``limit_request_fields``.
+MAX_HEADER_FIELDS = 100
+#: The request line and headers together; App Engine's front end passes far less.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, answering 400 and closing when a request head is too large.
+
+    Without it a client could send headers without end and the parser would keep them all.
+    The head is counted one read at a time, so it may exceed the limit by one read (at most
+    256 KiB) before the connection is closed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False
+        self._head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= MAX_HEADER_FIELDS:
+            raise ValueError("too many header fields")  # the parser reports it; uvicorn answers 400
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.send_400_response("Request header fields too large.")
 
 
 class DashboardWorker(UvicornWorker):
@@ -32,7 +75,7 @@ class DashboardWorker(UvicornWorker):
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "auto",
-        "http": "httptools",
+        "http": BoundedHttpToolsProtocol,
         "interface": "asgi3",
         "access_log": False,  # ours below, in the app's JSON format
         "server_header": False,
