@@ -225,9 +225,9 @@ class LiveData:
         """True when the caller should renew a check that is due (then call :meth:`renew_check`).
 
         False while the check is fresh, already being renewed, or was never made (the first
-        check is made by a request that waits for it). Until the renewal ends, requests keep
-        the previous answer (:meth:`recent_check`): the ASGI worker renews in the background
-        so that no poll waits for storage or the shared cache.
+        check is made by a request that waits for it). Until the renewal ends, unchanged polls
+        keep the previous answer (``recent_check(while_renewing=True)``): the ASGI worker renews
+        in the background so that no unchanged poll waits for storage or the shared cache.
         """
         with self._renewal_claim:
             local = self._local_check
@@ -248,12 +248,14 @@ class LiveData:
             self._refresh_started = None
         return self._local_check
 
-    def recent_check(self) -> VersionCheck | None:
+    def recent_check(self, while_renewing: bool = False) -> VersionCheck | None:
         """The last check this process made while it is still fresh, else ``None``; never asks anyone.
 
-        While one thread is renewing it, the previous check stays usable (for at most
-        ``VERSION_LOCK_SECONDS`` more), so requests arriving meanwhile do not queue behind that
-        one call: twice a second per process, at 0.5 s, that queue was the polls' slowest 1%.
+        ``while_renewing``: also the previous check while a thread of this process renews it
+        (for at most ``VERSION_LOCK_SECONDS`` more). For answering *unchanged* polls only, so
+        that they do not queue behind that one call (at 0.5 s, twice a second per process,
+        those queues were the polls' slowest 1%); anything that hands out a generation asks
+        for a fresh check, since the previous generation may already be gone from storage.
         """
         local = self._local_check
         if local is None:
@@ -261,7 +263,8 @@ class LiveData:
         age = self._clock() - local.checked_at
         if age < self.version_cache_seconds:
             return local
-        if self._refresh_started is not None and age < self.version_cache_seconds + VERSION_LOCK_SECONDS:
+        renewing = self._refresh_started is not None
+        if while_renewing and renewing and age < self.version_cache_seconds + VERSION_LOCK_SECONDS:
             return local
         return None
 

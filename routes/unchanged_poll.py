@@ -97,7 +97,7 @@ class UnchangedPollShortcut:
         return [*COMMON_HEADERS, HSTS_HEADER] if self._is_https(environ) else list(COMMON_HEADERS)
 
     def _is_unchanged(self, body: bytes) -> bool:
-        check = self.live_data.recent_check()
+        check = self.live_data.recent_check(while_renewing=True)
         if check is None or not check.ok or check.version is None:
             return False
         shown, status = poll_state(body)

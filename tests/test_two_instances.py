@@ -65,7 +65,9 @@ def deployment(fake_gcs: FakeGCS, gcs_client: Any) -> Iterator[dict[str, Any]]:
 def _poll(url: str, shown: dict | None) -> tuple[int, dict | None]:
     response = requests.post(f"{url}/_dash-update-component", json=poll_payload(shown), timeout=20)
     if response.status_code == 200:
-        return 200, response.json()["response"]["shown-version"]["data"]
+        answer = response.json()["response"]
+        assert "shown-version" in answer, answer  # else only the status changed: say which
+        return 200, answer["shown-version"]["data"]
     return response.status_code, None
 
 
