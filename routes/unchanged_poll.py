@@ -10,7 +10,7 @@ check *this process* made, while that check is still fresh (``VERSION_CACHE_SECO
 It runs on the worker's event loop (:class:`UnchangedPollASGI`, used by ``asgi_worker.py``), so
 an unchanged poll never waits for or occupies one of the threads the app runs in. When the
 check falls due there, one background thread renews it (the shared cache, or storage once
-per period) while polls keep the previous answer, so no poll waits for storage either. The
+per period) while unchanged polls keep the previous answer, so none waits for storage either. The
 WSGI form (:class:`UnchangedPollShortcut`) makes the same decision for any WSGI server, and
 there a due check goes to the app, which makes it.
 
