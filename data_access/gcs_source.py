@@ -108,7 +108,12 @@ class GCSSource:
             raise GenerationNotFound(f"{generation!r} is not a generation of {self.location}")
         blob = self._bucket.blob(self.blob_name, generation=int(generation))
         try:
-            return blob.download_as_bytes(**Deadline(self.deadline_seconds).call_options(TRANSFER_READ_TIMEOUT_SECONDS))
+            # One read of the whole body, still checksummed: the default streams it in 8 KiB
+            # pieces, 46 of a 1M-row take-up's 163 ms (12.7 MB CSV, README "Big data").
+            return blob.download_as_bytes(
+                single_shot_download=True,
+                **Deadline(self.deadline_seconds).call_options(TRANSFER_READ_TIMEOUT_SECONDS),
+            )
         except api_errors.NotFound as error:
             raise GenerationNotFound(f"{self.location}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
