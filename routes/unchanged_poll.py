@@ -34,8 +34,9 @@ from a2wsgi.wsgi import build_environ
 
 from data_access import LiveData
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 log = logging.getLogger("live_dashboard")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 #: Where the app's Flask server keeps its shortcut (``server.extensions``), for the ASGI worker.
