@@ -75,7 +75,7 @@ def test_workers_in_development_share_one_key(local_csv):
         status, body = _post_json(f"{base_url}/_dash-update-component", poll_payload())
         assert status == 200
         shown = json.loads(body)["response"]["shown-version"]["data"]
-        # Concurrent requests, so that both sync workers answer some of them.
+        # Concurrent requests, so that both workers answer some of them.
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(
                 pool.map(lambda _: _post_json(f"{base_url}/_dash-update-component", render_payload(shown)), range(32))

@@ -1,5 +1,5 @@
 """Two instances, one Redis: a real redis-server, fake-gcs-server and TWO gunicorn processes
-(two "instances", two sync workers each), as deployed on App Engine behind one Memorystore.
+(two "instances", two workers each, gunicorn.conf.py's worker class), as deployed on App Engine behind one Memorystore.
 
 Storage calls are counted at the emulator. Shown: one version check per
 ``VERSION_CACHE_SECONDS`` for the whole deployment, one download per generation for the
