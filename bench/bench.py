@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import app_memory, bigdata, reload, sessions, throughput
+from bench import app_memory, bigdata, first_touch, reload, sessions, throughput
 from bench.load import client_name
 from data_access.frame_store import REPLACED_FRAME_SECONDS
 from tests.servers import FakeGCS, emulator_client
@@ -230,14 +230,16 @@ def _growth(first: float, last: float) -> str:
     return f"{first:,.0f} → {last:,.0f} MB ({last / first - 1:+.0%})" if first else "-"
 
 
-def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemoryResult | None]) -> str:
+def report_bigdata(
+    measured: tuple[list[bigdata.CaseResult], app_memory.AppMemoryResult | None, dict[float, float]],
+) -> str:
     """Section (d): ours next to before for each size and format, then the real app at APP_ROWS."""
-    results, app = measured
+    results, app, first_touch_costs = measured
     take_up, memory = [], []
     for result in results:
         label = [f"{result.rows:,}", result.data_format, result.path]
         if result.error:
-            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 5])
+            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 6])
             continue
         pair = _pair(results, result)
         take_up.append(
@@ -246,6 +248,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
                 f"{result.object_mb:,.0f} MB",
                 f"{_seconds(result.take_up_median)} ({_seconds(min(result.take_up_seconds))})",
                 _ratio(pair.take_up_median, result.take_up_median) if pair and result.path == "ours" else "",
+                " / ".join(_seconds(seconds) for seconds in result.take_up_cpu_median),
                 f"{result.frame_mb:,.0f} MB",
                 f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
                 _megabytes(result.shared_bytes),
@@ -280,7 +283,12 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
             f"Take-up: a worker with a cold SimpleCache, median of {bigdata.REPEATS} (1 for before at 10M): "
             "download + parse + checks + derive. Peak rise = highest RSS during the take-up minus RSS before it. "
             "Frame in Redis = the bytes one generation's frame takes there; 2nd worker = median time for worker B "
-            "to take a generation up once worker A has stored it (memory run below).",
+            "to take a generation up once worker A has stored it (memory run below). CPU: medians of the worker's "
+            "user and kernel CPU time during a take-up, and of the time the host took the machine's vCPUs "
+            "(steal, all vCPUs): on a VM, kernel time is mostly first touches of new memory, which cost ~3 ms per "
+            "MB when the host has reclaimed the pages (README, Big data).",
+            "",
+            first_touch.summary(first_touch_costs),
             "",
             table(
                 [
@@ -290,6 +298,7 @@ def report_bigdata(measured: tuple[list[bigdata.CaseResult], app_memory.AppMemor
                     "object",
                     "take-up: median (best)",
                     "before / ours",
+                    "CPU user / kernel / stolen",
                     "parsed frame",
                     "peak RSS rise",
                     "frame in Redis",
@@ -410,6 +419,7 @@ def run(
                 lambda: (
                     bigdata.measure(emulator, client, row_counts, generations),
                     app_memory.measure(emulator, client, app_rows) if app_rows else None,
+                    first_touch.measure((0.0, 8.0), repeats=1),
                 ),
                 report_bigdata,
             ),

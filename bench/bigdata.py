@@ -72,6 +72,8 @@ class CaseResult:
     data_format: str
     object_mb: float
     take_up_seconds: list[float] = field(default_factory=list)
+    #: Per take-up: (user CPU s, kernel CPU s, s stolen by the host from the machine's vCPUs).
+    take_up_cpu: list[tuple[float, float, float]] = field(default_factory=list)
     #: Worker B taking each generation up from Redis (another worker stored it).
     shared_read_seconds: list[float] = field(default_factory=list)
     peak_rise_mb: float = 0.0
@@ -86,6 +88,13 @@ class CaseResult:
     @property
     def take_up_median(self) -> float:
         return statistics.median(self.take_up_seconds) if self.take_up_seconds else float("nan")
+
+    @property
+    def take_up_cpu_median(self) -> tuple[float, float, float]:
+        """user, kernel and stolen seconds, each the median over the take-ups."""
+        if not self.take_up_cpu:
+            return (float("nan"),) * 3
+        return tuple(statistics.median(run[index] for run in self.take_up_cpu) for index in range(3))
 
     @property
     def shared_read_median(self) -> float:
@@ -160,6 +169,9 @@ def _run_case(
                 for _ in range(REPEATS if rows < 10**7 or path == "ours" else 1):
                     answer = timer.send("take-up-cold", generation)
                     result.take_up_seconds.append(answer["seconds"])
+                    result.take_up_cpu.append(
+                        (answer["user_seconds"], answer["kernel_seconds"], answer["stolen_seconds"])
+                    )
                     result.peak_rise_mb = max(result.peak_rise_mb, answer["peak_mb"] - answer["rss_before_mb"])
                     result.frame_mb = answer["frame_mb"]
             if generations:

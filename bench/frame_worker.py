@@ -9,7 +9,9 @@ answers leave on stdout, one JSON object per line:
 * ``{"op": "take-up-cold", "generation": G}``: the same on a new ``LiveData`` and cache.
 
 Each answer has the seconds taken, the worker's RSS after it, the peak RSS during it
-(``VmHWM`` reset through ``/proc/self/clear_refs`` just before) and the frame's size.
+(``VmHWM`` reset through ``/proc/self/clear_refs`` just before), the frame's size, and
+where the time went: this process' user and kernel CPU seconds, and the seconds the
+machine's virtual CPUs were stolen by the host meanwhile (``/proc/stat``, all CPUs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def _status_mb(field: str) -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def _stolen_seconds() -> float:
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()  # cpu user nice system idle iowait irq softirq steal
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
 def _reset_peak() -> None:
@@ -54,9 +62,11 @@ def main() -> None:
         gc.collect()
         before_mb = _status_mb("VmRSS")
         _reset_peak()
+        cpu_before, stolen_before = os.times(), _stolen_seconds()
         started = time.perf_counter()
         frame = target.frame(command["generation"])
         seconds = time.perf_counter() - started
+        cpu_after, stolen_after = os.times(), _stolen_seconds()
         peak_mb = _status_mb("VmHWM")
         answer = {
             "seconds": seconds,
@@ -64,6 +74,9 @@ def main() -> None:
             "frame_mb": frame.memory_usage(deep=True, index=True).sum() / 2**20,
             "rss_before_mb": before_mb,
             "peak_mb": peak_mb,
+            "user_seconds": cpu_after.user - cpu_before.user,
+            "kernel_seconds": cpu_after.system - cpu_before.system,
+            "stolen_seconds": stolen_after - stolen_before,
         }
         del frame, target
         gc.collect()

@@ -45,6 +45,25 @@ _METADATA_RETRY = DEFAULT_RETRY.with_timeout(2)
 _DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 
 
+class _BodyPieces:
+    """A write-only stream that keeps the pieces written to it instead of copying them.
+
+    download_as_bytes copies the body into a BytesIO: a second buffer the size of the
+    object, which on a VM costs page faults too (10M rows: 127 MB, ~100 ms).
+    """
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+
+    def write(self, piece: bytes) -> int:
+        self._pieces.append(piece)
+        return len(piece)
+
+    def value(self) -> bytes:
+        """Everything written; no copy when it came in one piece (a download without retries)."""
+        return self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+
+
 class Deadline:
     """An overall time budget shared by the calls of one storage operation (retries included)."""
 
@@ -107,13 +126,16 @@ class GCSSource:
         if not generation.isdigit():
             raise GenerationNotFound(f"{generation!r} is not a generation of {self.location}")
         blob = self._bucket.blob(self.blob_name, generation=int(generation))
+        body = _BodyPieces()
         try:
             # One read of the whole body, still checksummed: the default streams it in 8 KiB
             # pieces, 46 of a 1M-row take-up's 163 ms (12.7 MB CSV, README "Big data").
-            return blob.download_as_bytes(
+            blob.download_to_file(
+                body,
                 single_shot_download=True,
                 **Deadline(self.deadline_seconds).call_options(TRANSFER_READ_TIMEOUT_SECONDS),
             )
+            return body.value()
         except api_errors.NotFound as error:
             raise GenerationNotFound(f"{self.location}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:

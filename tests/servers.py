@@ -183,7 +183,8 @@ class CuttingProxy:
     """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target_port``; can drop the line like a network outage.
 
     ``cut_after(n)`` closes every connection and stops listening once ``n`` more bytes went
-    upstream (``cut`` is set then); ``start()`` listens again on the same port.
+    upstream (``downstream=True``: came back from the server); ``cut`` is set then, and
+    ``start()`` listens again on the same port.
     """
 
     def __init__(self, target_port: int) -> None:
@@ -191,8 +192,10 @@ class CuttingProxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.bytes_up = 0
+        self.bytes_down = 0
         self.cut = threading.Event()
         self._cut_at: int | None = None
+        self._cut_downstream = False
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -207,9 +210,10 @@ class CuttingProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
-    def cut_after(self, upstream_bytes: int) -> None:
+    def cut_after(self, byte_count: int, downstream: bool = False) -> None:
         with self._lock:
-            self._cut_at = self.bytes_up + upstream_bytes
+            self._cut_downstream = downstream
+            self._cut_at = (self.bytes_down if downstream else self.bytes_up) + byte_count
 
     def stop(self) -> None:
         """Drop every connection and stop listening (clients see a dead network)."""
@@ -240,7 +244,7 @@ class CuttingProxy:
         try:
             while data := source.recv(65536):
                 target.sendall(data)
-                if upstream and self._count(len(data)):
+                if self._count(len(data), upstream):
                     self.stop()
                     return
         except OSError:
@@ -248,10 +252,16 @@ class CuttingProxy:
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
 
-    def _count(self, sent: int) -> bool:
+    def _count(self, sent: int, upstream: bool) -> bool:
         with self._lock:
-            self.bytes_up += sent
-            return self._cut_at is not None and self.bytes_up >= self._cut_at
+            if upstream:
+                self.bytes_up += sent
+            else:
+                self.bytes_down += sent
+            counted = self.bytes_down if self._cut_downstream else self.bytes_up
+            return self._cut_at is not None and upstream != self._cut_downstream and counted >= self._cut_at
+
+
 START_TIMEOUT_SECONDS = 60
 # Only these come from the caller's environment: the app's settings are all set here.
 PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
 from data_access import GCSSource, GenerationNotFound, LocalFileSource, StorageError, make_storage_client
-from tests.servers import free_port
+from tests.servers import CuttingProxy, free_port
 
 
 def test_gcs_version_changes_on_every_upload_and_carries_metadata(bucket, gcs_client):
@@ -46,6 +47,31 @@ def test_gcs_read_is_pinned_to_the_generation_asked_for(bucket, gcs_client):
 
     assert source.read(old.generation) == b"old\n"
     assert source.read(new.generation) == b"new\n"
+
+
+def test_gcs_read_cut_midway_is_retried_and_gives_the_whole_object(bucket, fake_gcs):
+    content = b"".join(b"%d,%d\n" % (n, n * 7) for n in range(400_000))  # ~5 MB
+    bucket.blob("data/data.csv").upload_from_string(content)
+    proxy = CuttingProxy(target_port=fake_gcs.port).start()
+    try:
+        source = GCSSource(bucket.name, "data/data.csv", make_storage_client("test-project", proxy.url))
+        generation = source.current_version().generation
+        downloads_before = fake_gcs.downloads(bucket.name)
+        proxy.cut_after(2**20, downstream=True)  # the line drops a fifth of the way through the body
+
+        cuts = []
+
+        def reconnect_after_the_cut() -> None:
+            if proxy.cut.wait(30):
+                cuts.append(proxy.bytes_down)
+                proxy.start()
+
+        threading.Thread(target=reconnect_after_the_cut, daemon=True).start()
+        assert source.read(generation) == content
+        assert cuts and cuts[0] < len(content)
+        assert fake_gcs.downloads(bucket.name) >= downloads_before + 2
+    finally:
+        proxy.stop()
 
 
 def test_gcs_missing_object_has_no_version_and_unknown_generation_is_not_found(bucket, gcs_client):
@@ -101,3 +127,15 @@ def test_local_read_of_a_replaced_version_is_refused(tmp_path):
 
 def test_local_missing_file_has_no_version(tmp_path):
     assert LocalFileSource(tmp_path / "absent.csv").current_version() is None
+
+
+def test_gcs_download_pieces_are_kept_in_order_and_one_piece_is_not_copied():
+    from data_access.gcs_source import _BodyPieces
+
+    one, pieces = _BodyPieces(), _BodyPieces()
+    body = b"a,b\n1,2\n"
+    one.write(body)
+    for piece in (b"a,b\n", b"1,", b"2\n"):  # a retried download writes the rest after what it had
+        pieces.write(piece)
+    assert one.value() is body
+    assert pieces.value() == body
