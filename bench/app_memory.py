@@ -62,6 +62,7 @@ def measure(emulator: FakeGCS, client: Any, rows: int) -> AppMemoryResult:
             CACHE_TYPE="RedisCache",
             CACHE_REDIS_URL=redis_server.url,
             MALLOC_ARENA_MAX="2",
+            NUMPY_MADVISE_HUGEPAGE="0",
             FRAME_MEMORY_MB=str(FRAME_MEMORY_MB),
         )
         publish(bucket, content)

@@ -230,6 +230,13 @@ def _growth(first: float, last: float) -> str:
     return f"{first:,.0f} → {last:,.0f} MB ({last / first - 1:+.0%})" if first else "-"
 
 
+def _idle_take_up(result: bigdata.CaseResult) -> str:
+    if result.idle_take_up is None:
+        return "-"
+    seconds, kernel_seconds = result.idle_take_up
+    return f"{_seconds(seconds)} ({_seconds(kernel_seconds)})"
+
+
 def report_bigdata(
     measured: tuple[list[bigdata.CaseResult], app_memory.AppMemoryResult | None, dict[float, float]],
 ) -> str:
@@ -239,7 +246,7 @@ def report_bigdata(
     for result in results:
         label = [f"{result.rows:,}", result.data_format, result.path]
         if result.error:
-            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 6])
+            take_up.append([*label, f"{result.object_mb:,.0f} MB", "FAILED: " + result.error, *[""] * 7])
             continue
         pair = _pair(results, result)
         take_up.append(
@@ -249,6 +256,7 @@ def report_bigdata(
                 f"{_seconds(result.take_up_median)} ({_seconds(min(result.take_up_seconds))})",
                 _ratio(pair.take_up_median, result.take_up_median) if pair and result.path == "ours" else "",
                 " / ".join(_seconds(seconds) for seconds in result.take_up_cpu_median),
+                _idle_take_up(result),
                 f"{result.frame_mb:,.0f} MB",
                 f"{result.peak_rise_mb:,.0f} MB ({result.peak_rise_mb / result.frame_mb:.1f}× frame)",
                 _megabytes(result.shared_bytes),
@@ -285,8 +293,9 @@ def report_bigdata(
             "Frame in Redis = the bytes one generation's frame takes there; 2nd worker = median time for worker B "
             "to take a generation up once worker A has stored it (memory run below). CPU: medians of the worker's "
             "user and kernel CPU time during a take-up, and of the time the host took the machine's vCPUs "
-            "(steal, all vCPUs): on a VM, kernel time is mostly first touches of new memory, which cost ~3 ms per "
-            "MB when the host has reclaimed the pages (README, Big data).",
+            "(steal, all vCPUs). After idle: one more take-up after the worker sat idle, as a real new generation "
+            "arrives; on a VM whose host takes freed memory back, its kernel time is first touches of new memory "
+            "(README, Benchmark (d)).",
             "",
             first_touch.summary(first_touch_costs),
             "",
@@ -299,6 +308,7 @@ def report_bigdata(
                     "take-up: median (best)",
                     "before / ours",
                     "CPU user / kernel / stolen",
+                    f"after {bigdata.IDLE_SECONDS} s idle (kernel CPU)",
                     "parsed frame",
                     "peak RSS rise",
                     "frame in Redis",

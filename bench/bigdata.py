@@ -6,8 +6,10 @@ its own worker processes (``bench/frame_worker.py``) against one fake-gcs-server
 fresh redis-server per case:
 
 1. **take-up**: a worker with a cold ``SimpleCache`` takes up the live generation
-   (download + parse + checks + derive) ``REPEATS`` times; the median is reported,
-   with the peak RSS rise during it next to the parsed frame's size;
+   (download + parse + checks + derive) ``REPEATS`` times back to back; the median is
+   reported, with the peak RSS rise during it next to the parsed frame's size; then once
+   more after IDLE_SECONDS without work, as a real new generation arrives (on a VM whose
+   host takes freed memory back, that one pays for first touches of new memory);
 2. **memory**: two workers on one Redis; for each of ``generations`` new generations
    (published by this process, unversioned bucket), worker A takes it up (downloads,
    stores in Redis), then worker B (reads it from Redis). RSS of A and B and Redis'
@@ -51,8 +53,10 @@ FORMATS = ("csv", "parquet")
 GENERATIONS = 20
 BEFORE_10M_GENERATIONS = 3
 REPEATS = 3
+#: Long enough for this VM's host to take freed memory back (bench/first_touch.py: 2-8 s).
+IDLE_SECONDS = 10
 #: Both paths' workers run as the README recommends for gthread workers.
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2"}
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "NUMPY_MADVISE_HUGEPAGE": "0"}
 PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 
 
@@ -74,6 +78,8 @@ class CaseResult:
     take_up_seconds: list[float] = field(default_factory=list)
     #: Per take-up: (user CPU s, kernel CPU s, s stolen by the host from the machine's vCPUs).
     take_up_cpu: list[tuple[float, float, float]] = field(default_factory=list)
+    #: One more take-up after IDLE_SECONDS idle: seconds and its kernel CPU seconds.
+    idle_take_up: tuple[float, float] | None = None
     #: Worker B taking each generation up from Redis (another worker stored it).
     shared_read_seconds: list[float] = field(default_factory=list)
     peak_rise_mb: float = 0.0
@@ -174,6 +180,9 @@ def _run_case(
                     )
                     result.peak_rise_mb = max(result.peak_rise_mb, answer["peak_mb"] - answer["rss_before_mb"])
                     result.frame_mb = answer["frame_mb"]
+                time.sleep(IDLE_SECONDS)
+                answer = timer.send("take-up-cold", generation)
+                result.idle_take_up = (answer["seconds"], answer["kernel_seconds"])
             if generations:
                 _measure_memory(result, emulator, bucket, blob_name, content, code_root, redis_server)
     except Exception as error:  # one failing case must not lose the others' figures

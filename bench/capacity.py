@@ -211,9 +211,9 @@ def _ratio_cells(ratio: dict, name: str) -> list[str]:
 
 
 def production_gunicorn_env() -> dict[str, str]:
-    """The gunicorn-related variables app.yaml sets (threads, timeouts, access log, malloc arenas)."""
+    """The gunicorn-related variables app.yaml sets (threads, timeouts, access log, malloc arenas, page size)."""
     variables = yaml.safe_load((REPO_DIR / "app.yaml").read_text())["env_variables"]
-    wanted = {"LOG_FORMAT", "MALLOC_ARENA_MAX"}
+    wanted = {"LOG_FORMAT", "MALLOC_ARENA_MAX", "NUMPY_MADVISE_HUGEPAGE"}
     return {key: str(value) for key, value in variables.items() if key.startswith("GUNICORN_") or key in wanted}
 
 
