@@ -17,6 +17,9 @@ from app_logging import GunicornLogger  # noqa: F401  (named below; imported so 
 
 MEMORY_PER_WORKER_MB = 384  # measured: 161 MB idle, 301 MB serving a 1M-row table (README, "Running in production")
 MAX_DEFAULT_WORKERS = 4
+# Workers import numpy after this file has run: its big arrays go on 4 KiB pages unless the
+# environment says otherwise (huge-page faults stalled 10M-row take-ups; README, Benchmark (d)).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 
 def _int(name: str, default: int) -> int:

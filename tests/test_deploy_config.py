@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -103,14 +104,23 @@ def _gunicorn_config(env: dict[str, str], monkeypatch) -> object:
     import importlib.util
 
     names = ("GUNICORN_WORKERS", "WEB_CONCURRENCY", "GAE_MEMORY_MB", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")
-    for key in (*names, "GAE_ENV", "PORT"):
-        monkeypatch.delenv(key, raising=False)
+    for key in (*names, "GAE_ENV", "PORT", "NUMPY_MADVISE_HUGEPAGE"):
+        monkeypatch.setenv(key, "")  # recorded, so what the file sets by default is undone too
+        monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     spec = importlib.util.spec_from_file_location("gunicorn_conf", REPO / "gunicorn.conf.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_workers_run_numpy_on_small_pages_unless_told_otherwise(monkeypatch):
+    # gunicorn.conf.py runs before any worker imports numpy, which reads this once.
+    _gunicorn_config({}, monkeypatch)
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    _gunicorn_config({"NUMPY_MADVISE_HUGEPAGE": "1"}, monkeypatch)
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1"
 
 
 @pytest.mark.parametrize(("memory_mb", "workers"), [("384", 1), ("768", 2), ("1536", 4), ("3072", 4)])

@@ -18,6 +18,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
+from data_access.gcs_source import METADATA_TIMEOUT_SECONDS
 from tests.browser.conftest import LiveServer
 
 BLOB = "data/data.csv"
@@ -359,7 +360,10 @@ def test_chart003_storage_outage_shows_notice_and_keeps_chart(browser, chart_app
         live_data.source = working_source
         live_data.invalidate_version()
 
-    wait_until(lambda: storage_notice(browser) is None, 2 * gcs_settings.poll_interval_seconds + 1, "notice stayed")
+    # A check that began on the dead source keeps retrying it for its whole budget (its port never
+    # comes back, unlike real storage), and polls meanwhile wait for that check: allow for it.
+    recovery_seconds = 2 * gcs_settings.poll_interval_seconds + 2 * METADATA_TIMEOUT_SECONDS + 1
+    wait_until(lambda: storage_notice(browser) is None, recovery_seconds, "notice stayed")
     assert trace_ys(browser) == FIRST_Y
     assert chart_app.server_errors() == []
     # The browser's own view of the same requests (Resource Timing carries the HTTP status).
