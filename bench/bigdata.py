@@ -119,7 +119,7 @@ def measure(
         for rows in row_counts:
             frame = sample_frame(rows)
             for data_format in FORMATS:
-                content = _encode(frame, data_format)
+                content = encode(frame, data_format)
                 for path, code_root in (("ours", REPO_DIR), ("before", before_root)):
                     count = (
                         min(generations, BEFORE_10M_GENERATIONS) if path == "before" and rows >= 10**7 else generations
@@ -130,7 +130,8 @@ def measure(
     return results
 
 
-def _encode(frame: pd.DataFrame, data_format: str) -> bytes:
+def encode(frame: pd.DataFrame, data_format: str) -> bytes:
+    """``frame`` as the bytes of a CSV or Parquet file."""
     if data_format == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
@@ -169,7 +170,7 @@ def _run_case(
     blob_name = f"data/data.{data_format}"
     try:
         with RedisServer() as redis_server:
-            env = _worker_env(emulator, bucket.name, blob_name, "SimpleCache", "")
+            env = worker_env(emulator, bucket.name, blob_name, "SimpleCache", "")
             generation = _publish(bucket, blob_name, content)
             with _Worker(code_root, env) as timer:
                 for _ in range(REPEATS if rows < 10**7 or path == "ours" else 1):
@@ -199,7 +200,7 @@ def _measure_memory(
     code_root: Path,
     redis_server: RedisServer,
 ) -> None:
-    env = _worker_env(emulator, bucket.name, blob_name, "RedisCache", redis_server.url)
+    env = worker_env(emulator, bucket.name, blob_name, "RedisCache", redis_server.url)
     redis_client = redis.Redis.from_url(redis_server.url)
     with _Worker(code_root, env) as worker_a, _Worker(code_root, env) as worker_b:
         for number in range(1, result.generations + 1):
@@ -232,7 +233,7 @@ def _frame_bytes_in_redis(client: redis.Redis, generation: str) -> int:
     return sum(client.strlen(key) for key in client.scan_iter(f"*:frame:{generation}*"))
 
 
-def _worker_env(emulator: FakeGCS, bucket: str, blob: str, cache_type: str, redis_url: str) -> dict[str, str]:
+def worker_env(emulator: FakeGCS, bucket: str, blob: str, cache_type: str, redis_url: str) -> dict[str, str]:
     env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}
     env.update(WORKER_ENV)
     env.update(

@@ -4,20 +4,30 @@ Run: ``python -m bench.take_up_stages [ROWS] [csv|parquet]`` (default 10,000,000
 the sample-shaped table to a fake-gcs-server, then takes it up ``TAKE_UPS`` times on a fresh
 ``LiveData`` (after IDLE_SECONDS idle, as a real new generation arrives) and prints, per stage,
 the wall time and the new memory touched (minor page faults × 4 KiB; a huge page counts once).
+numpy reads ``NUMPY_MADVISE_HUGEPAGE`` when it is imported: compare huge pages with 4 KiB ones
+by running this with and without ``NUMPY_MADVISE_HUGEPAGE=0`` in its environment.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import io
 import os
 import resource
 import sys
 import time
 from typing import Any
 
+from flask import Flask
+
+import data_access.live_data as live_data
+import data_access.validation as validation
+from bench.bench import table
+from bench.bigdata import encode, worker_env
 from bench.data import create_bucket, sample_frame
+from data_access import build_live_data
+from data_access.gcs_source import GCSSource
+from settings import Settings
 from tests.servers import FakeGCS, emulator_client
 
 TAKE_UPS = 2
@@ -46,37 +56,15 @@ def _timed(stages: dict[str, list[float]], owner: Any, name: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def _content(rows: int, data_format: str) -> bytes:
-    frame = sample_frame(rows)
-    if data_format == "parquet":
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        return buffer.getvalue()
-    return frame.to_csv(index=False).encode()
-
-
 def main() -> None:
-    from bench.bench import table  # bench.bench imports the bench modules
-
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
     data_format = sys.argv[2] if len(sys.argv) > 2 else "csv"
     with FakeGCS() as emulator:
-        os.environ.update(
-            APP_ENV="development", DATA_SOURCE="gcs", GCS_BUCKET="stages", GCS_BLOB=f"{BLOB}.{data_format}",
-            GCP_PROJECT="bench", STORAGE_EMULATOR_HOST=emulator.url, CACHE_TYPE="SimpleCache",
-        )  # fmt: skip
+        os.environ.update(worker_env(emulator, "stages", f"{BLOB}.{data_format}", "SimpleCache", ""))
         blob = create_bucket(emulator_client(emulator, "bench"), "stages", versioned=False).blob(
             f"{BLOB}.{data_format}"
         )
-        blob.upload_from_string(_content(rows, data_format))
-        from flask import Flask
-
-        import data_access.live_data as live_data
-        import data_access.validation as validation
-        from data_access import build_live_data
-        from data_access.gcs_source import GCSSource
-        from settings import Settings
-
+        blob.upload_from_string(encode(sample_frame(rows), data_format))
         stages: dict[str, list[float]] = {}
         _timed(stages, GCSSource, "read")
         for name in ("read_csv_arrow", "read_parquet_arrow", "arrow_to_frame", "_check_types", "transform"):
