@@ -65,6 +65,7 @@ class Settings:
     admin_emails: str = ""  # IAP mode: comma-separated
     iap_audience: str = ""
     max_upload_mb: float = 1024.0
+    upload_chunk_mb: float = 64.0  # browser → storage session; local mode sends CHUNK_BYTES to the app
     max_rows: int = 2_000_000
     frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
@@ -111,6 +112,7 @@ class Settings:
             "admin_emails": env.get("ADMIN_EMAILS", "").strip(),
             "iap_audience": env.get("IAP_AUDIENCE", "").strip(),
             "max_upload_mb": _number(env, "MAX_UPLOAD_MB", cls.max_upload_mb),
+            "upload_chunk_mb": _number(env, "UPLOAD_CHUNK_MB", cls.upload_chunk_mb),
             "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
             "frame_memory_mb": _number(env, "FRAME_MEMORY_MB", cls.frame_memory_mb),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
@@ -187,6 +189,9 @@ class Settings:
             raise SettingsError(f"AUTH_MODE must be 'password' or 'iap', got {self.auth_mode!r}")
         if not 0 < self.max_upload_mb <= 1024:
             raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
+        # GCS takes a resumable upload's chunks in multiples of 256 KiB only.
+        if not (0.25 <= self.upload_chunk_mb <= 1024 and float(self.upload_chunk_mb * 4).is_integer()):
+            raise SettingsError("UPLOAD_CHUNK_MB must be a multiple of 0.25 (256 KiB) from 0.25 to 1024")
         if not 1 <= self.max_request_kb <= 64 * 1024:
             raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
         if self.max_rows < 1:

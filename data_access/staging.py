@@ -25,8 +25,8 @@ from typing import Any, Protocol
 from data_access.sources import DataVersion
 from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, validate_upload
 
-#: Bytes per chunk the browser sends: a multiple of 256 KiB (GCS requires it) and, in
-#: local mode, small enough for the app's request body limit.
+#: Bytes per chunk the browser sends to the app in local mode: small enough for the app's
+#: request body limit. Chunks sent straight to a storage session are ``UPLOAD_CHUNK_MB``.
 CHUNK_BYTES = 8 * 2**20
 #: Staged files older than this are abandoned and deleted (the bucket's lifecycle rule says the same).
 STALE_SECONDS = 24 * 3600

@@ -3,8 +3,9 @@
 The file never travels inside a Dash callback. ``POST /admin/upload/start`` checks the
 admin, the page's origin, the file's name and declared size, and answers with where to
 send the bytes: a resumable upload session in the bucket (GCS mode: the bytes go
-straight to storage, the app sees none of them) or ``PUT /admin/upload/chunk/<token>``
-(local mode: chunks of :data:`~data_access.staging.CHUNK_BYTES` each). It also answers
+straight to storage in chunks of ``UPLOAD_CHUNK_MB``, the app sees none of them) or
+``PUT /admin/upload/chunk/<token>`` (local mode: chunks of
+:data:`~data_access.staging.CHUNK_BYTES` each). It also answers
 with a token signed for this admin; the preview and publish callbacks in
 :mod:`pages.admin` accept nothing else, so another admin's staged file cannot be used
 by guessing its name. Every route checks the admin itself.
@@ -100,8 +101,11 @@ def start_upload() -> Response:
     except StorageError as error:
         return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
     token = upload_token(user, upload_id, size, filename)
-    url = session_url or url_for("admin_upload.receive_chunk", token=token)
-    return jsonify(token=token, url=url, chunk_bytes=CHUNK_BYTES, direct=session_url is not None)
+    if session_url is None:  # local mode: the chunks come to this app, within its request body limit
+        url, chunk_bytes = url_for("admin_upload.receive_chunk", token=token), CHUNK_BYTES
+    else:
+        url, chunk_bytes = session_url, int(settings.upload_chunk_mb * 2**20)
+    return jsonify(token=token, url=url, chunk_bytes=chunk_bytes, direct=session_url is not None)
 
 
 @blueprint.put("/chunk/<token>")

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from auth.passwords import AdminDirectory, hash_password
+from data_access.staging import CHUNK_BYTES
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
 from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import callback_payload
@@ -252,6 +253,26 @@ def test_the_session_url_writes_only_its_staged_object(admin_app, bucket):
     assert bucket.get_blob(staged_name).download_as_bytes() == GOOD_CSV
 
 
+def test_a_storage_session_gets_chunks_of_upload_chunk_mb_and_stores_them_all(bucket, gcs_settings, make_app, admins):
+    bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV)
+    app = make_app(gcs_settings.with_overrides(admin_users=admins, upload_chunk_mb=0.25))
+    content = GOOD_CSV + b"".join(b"%d,1,2\n" % number for number in range(3, 100_000))
+    answer = _start(_signed_in(app), "big.csv", len(content)).json
+    assert answer["direct"] is True and answer["chunk_bytes"] == 256 * 1024
+    total, step = len(content), answer["chunk_bytes"]
+    for start in range(0, total, step):
+        end = min(start + step, total) - 1
+        sent = requests.put(
+            answer["url"],
+            data=content[start : end + 1],
+            headers={"Content-Range": f"bytes {start}-{end}/{total}"},
+            timeout=10,
+        )
+        assert sent.status_code == (308 if end + 1 < total else 200), (start, sent.status_code)
+    (staged_name,) = _staged_names(bucket)
+    assert total > 3 * step and bucket.get_blob(staged_name).download_as_bytes() == content
+
+
 def test_another_admins_staged_upload_cannot_be_previewed_or_published(admin_app, bucket):
     alice, bob = _signed_in(admin_app, "alice"), _signed_in(admin_app, "bob")
     bobs_upload = _upload(bob, GOOD_CSV, "bob.csv")
@@ -371,6 +392,7 @@ def test_local_chunks_resume_from_the_reported_offset_then_preview_and_publish(l
     content = GOOD_CSV + b"".join(b"%d,1,2\n" % number for number in range(3, 200))
     answer = _start(client, "big.csv", len(content)).json
     assert answer["direct"] is False and answer["url"].startswith("/admin/upload/chunk/")
+    assert answer["chunk_bytes"] == CHUNK_BYTES  # what the app's request body limit allows, whatever UPLOAD_CHUNK_MB
     total, half = len(content), len(content) // 2
 
     first = _put_chunk(client, answer["url"], f"bytes 0-{half - 1}/{total}", content[:half])
@@ -406,8 +428,6 @@ def test_local_chunk_route_refuses_bad_requests(local_app, local_csv):
 
 
 def test_local_chunks_are_at_most_chunk_bytes(local_app):
-    from data_access.staging import CHUNK_BYTES
-
     client = _signed_in(local_app)
     total = CHUNK_BYTES + 1
     url = _start(client, "a.csv", total).json["url"]

@@ -18,7 +18,7 @@ def test_defaults_match_the_documented_ones():
     assert (settings.data_source, settings.gcs_blob, settings.port) == ("gcs", "data/data.csv", 8050)
     assert settings.poll_interval_seconds == 5
     assert settings.cache_type == "SimpleCache"
-    assert (settings.max_upload_mb, settings.frame_memory_mb) == (1024, 512)
+    assert (settings.max_upload_mb, settings.frame_memory_mb, settings.upload_chunk_mb) == (1024, 512, 64)
 
 
 def test_environment_is_read_and_flags_override_it():
@@ -49,6 +49,9 @@ def test_environment_is_read_and_flags_override_it():
         ({"DATA_SOURCE": "local", "SESSION_IDLE_MINUTES": "9999"}, "SESSION_IDLE_MINUTES"),
         ({"DATA_SOURCE": "local", "MAX_REQUEST_KB": "0"}, "MAX_REQUEST_KB"),
         ({"DATA_SOURCE": "local", "STORAGE_DEADLINE_SECONDS": "0"}, "STORAGE_DEADLINE_SECONDS"),
+        ({"DATA_SOURCE": "local", "UPLOAD_CHUNK_MB": "0.1"}, "UPLOAD_CHUNK_MB must be a multiple of 0.25"),
+        ({"DATA_SOURCE": "local", "UPLOAD_CHUNK_MB": "8.1"}, "UPLOAD_CHUNK_MB must be a multiple of 0.25"),
+        ({"DATA_SOURCE": "local", "UPLOAD_CHUNK_MB": "2048"}, "UPLOAD_CHUNK_MB must be a multiple of 0.25"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(env, message):

@@ -353,6 +353,7 @@ def cuttable_app(cuttable_storage: Any, live_server: Callable, admin_users: str)
         version_cache_seconds=0.2,
         max_chart_points=2_000,  # light pages: the test is about the upload, not about drawing
         admin_users=admin_users,
+        upload_chunk_mb=8,  # a 32 MB file in several chunks, so a cut one resumes after a confirmed one
     )
     return serve_measured(create_app(settings, storage_client=client), live_server), bucket, proxy
 
