@@ -115,7 +115,7 @@ def measure(
     ``generations=0`` measures only the take-up (a quick run while the machine is quiet).
     """
     results = []
-    with _before_code() as before_root:
+    with before_code(BEFORE_COMMIT) as before_root:
         for rows in row_counts:
             frame = sample_frame(rows)
             for data_format in FORMATS:
@@ -140,11 +140,11 @@ def encode(frame: pd.DataFrame, data_format: str) -> bytes:
 
 
 @contextmanager
-def _before_code() -> Iterator[Path]:
-    """``data_access`` and ``settings.py`` as they were at BEFORE_COMMIT, in a temporary folder."""
+def before_code(commit: str) -> Iterator[Path]:
+    """``data_access`` and ``settings.py`` as they were at ``commit``, in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
         archive = subprocess.run(
-            ["git", "archive", BEFORE_COMMIT, "data_access", "settings.py"],
+            ["git", "archive", commit, "data_access", "settings.py"],
             cwd=REPO_DIR,
             check=True,
             capture_output=True,

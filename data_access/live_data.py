@@ -396,13 +396,19 @@ class LiveData:
     def _within_memory_budget(self, frame: pd.DataFrame, generation: str) -> FrameEntry:
         # Data written around the app has no row limit (MAX_ROWS is for uploads): what it
         # must do is fit in the memory each process sets aside for frames.
-        size = frame_bytes(frame)
-        budget = self.local_frames.budget_bytes
-        if size <= budget:
+        problem = self.memory_problem(frame)
+        if problem is None:
             return FrameEntry(frame=frame)
-        return FrameEntry(
-            error=f"version {generation} was not accepted: its {len(frame):,} rows take "
-            f"{size / 2**20:,.0f} MB in memory, more than FRAME_MEMORY_MB ({budget / 2**20:,.0f} MB)."
+        return FrameEntry(error=f"version {generation} was not accepted: {problem}.")
+
+    def memory_problem(self, frame: pd.DataFrame) -> str | None:
+        """Why ``frame`` (date columns parsed) would not fit in ``FRAME_MEMORY_MB``, or ``None``."""
+        size, budget = frame_bytes(frame), self.local_frames.budget_bytes
+        if size <= budget:
+            return None
+        return (
+            f"its {len(frame):,} rows take {size / 2**20:,.0f} MB in memory, "
+            f"more than FRAME_MEMORY_MB ({budget / 2**20:,.0f} MB)"
         )
 
     def _wait_for(self, generation: str) -> FrameEntry | None:

@@ -13,6 +13,7 @@ import io
 import re
 from pathlib import Path, PurePath
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,6 +84,47 @@ def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return pc.utf8_ltrim(column, characters=" ")
     return column
+
+
+def line_count_bound(content: Content, piece: int = 16 * 2**20) -> int:
+    """An upper bound on the data rows of a CSV in ``content``, counted without a copy.
+
+    Every data row but the last ends with a line break, and so does the header: the count of
+    ``\\n`` and ``\\r`` bytes together is at least the rows (``\\r\\n`` counts twice). 1 GB: ~0.3 s.
+    """
+    breaks = 0
+    with memoryview(content) as view:
+        for start in range(0, len(view), piece):
+            part = np.frombuffer(view[start : start + piece], np.uint8)
+            breaks += int(np.count_nonzero(part == 10)) + int(np.count_nonzero(part == 13))
+    return breaks
+
+
+def count_csv_rows(content: Content) -> int | None:
+    """The data rows pyarrow reads from CSV ``content``, a block at a time (no table is kept).
+
+    Memory stays at a block whatever the file's size. ``None`` when pyarrow refuses the
+    file; the full parse then says why.
+    """
+    try:
+        reader = pa_csv.open_csv(
+            pa.BufferReader(pa.py_buffer(content)),
+            read_options=pa_csv.ReadOptions(skip_rows=1, autogenerate_column_names=True),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            # Only the first column is kept, as text: counting must not depend on types.
+            convert_options=pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
+        )
+        return sum(batch.num_rows for batch in reader)
+    except pa.ArrowInvalid:
+        return None
+
+
+def count_parquet_rows(content: Content) -> int | None:
+    """The rows a Parquet file's footer declares, or ``None`` when it cannot be read."""
+    try:
+        return pq.ParquetFile(pa.BufferReader(pa.py_buffer(content))).metadata.num_rows
+    except (pa.ArrowException, OSError, ValueError):
+        return None
 
 
 def read_parquet_arrow(content: Content) -> pa.Table:

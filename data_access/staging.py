@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from data_access.sources import DataVersion
-from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, validate_upload
+from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, validate_file
 
 #: Bytes per chunk the browser sends to the app in local mode: small enough for the app's
 #: request body limit. Chunks sent straight to a storage session are ``UPLOAD_CHUNK_MB``.
@@ -125,8 +125,8 @@ class StagedCheck:
 def check_staged(staging: Staging, staged: StagedFile, filename: str, schema: Schema, max_bytes: int) -> StagedCheck:
     """Run the upload checks on exactly ``staged``, from a file on this machine."""
     with staging.local_copy(staged) as path:
-        # A path-based check (no bytes object) can replace this read once validation offers one.
-        report = validate_upload(path.read_bytes(), filename, schema, max_bytes)
+        # Memory-mapped, not read: a 1 GB upload is not also held as a 1 GB bytes object.
+        report = validate_file(path, filename, schema, max_bytes)
         with open(path, "rb") as handle:
             sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return StagedCheck(report, sha256)

@@ -24,7 +24,10 @@ import pyarrow as pa
 from data_access.parsing import (
     Content,
     arrow_to_frame,
+    count_csv_rows,
+    count_parquet_rows,
     has_content,
+    line_count_bound,
     read_csv_arrow,
     read_csv_pandas,
     read_parquet_arrow,
@@ -137,6 +140,9 @@ def _validate(
     if problem:
         return ValidationReport([problem])
     if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
+        rows = count_parquet_rows(content)
+        if _over_row_limit(rows, schema):
+            return ValidationReport([_too_many_rows(rows, schema)])
         return _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
     return _validate_csv(content, schema, reopen)
 
@@ -186,6 +192,11 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
     header_problems = _check_header(start)
     if header_problems:
         return ValidationReport(header_problems)
+    # A file over MAX_ROWS is refused before it is parsed: parsing 17M rows (1 GB) took 3.5 GB.
+    if schema.max_rows is not None and line_count_bound(content) > schema.max_rows:
+        rows = count_csv_rows(content)
+        if _over_row_limit(rows, schema):
+            return ValidationReport([_too_many_rows(rows, schema)])
     frame, problems = _read_csv(content, reopen)
     return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(reopen, row)}")
 
@@ -279,8 +290,8 @@ def _validate_frame(
         return ValidationReport(problems)
     if len(frame) == 0:
         return ValidationReport(["The file has a header but no data rows."])
-    if schema.max_rows is not None and len(frame) > schema.max_rows:
-        return ValidationReport([f"The file has {len(frame):,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."])
+    if _over_row_limit(len(frame), schema):
+        return ValidationReport([_too_many_rows(len(frame), schema)])
     problems = _check_required_columns(frame, schema)
     if problems:
         return ValidationReport(problems)
@@ -288,6 +299,14 @@ def _validate_frame(
     if problems:
         return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
     return ValidationReport([], transform(frame), frame)
+
+
+def _over_row_limit(rows: int | None, schema: Schema) -> bool:
+    return rows is not None and schema.max_rows is not None and rows > schema.max_rows
+
+
+def _too_many_rows(rows: int, schema: Schema) -> str:
+    return f"The file has {rows:,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."
 
 
 def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:

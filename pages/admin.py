@@ -40,6 +40,7 @@ from data_access.publishing import (
     convert_table,
     diff_summary,
 )
+from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.validation import Schema
 from pages.admin_upload import pending_token, read_pending_token, read_upload_token
@@ -233,9 +234,10 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
     max_bytes = int(current_settings().max_upload_mb * 2**20)
     check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
     report = check.report
-    if not report.ok:
+    problems = report.problems if not report.ok else _memory_problems(report.frame)
+    if problems:
         staging.delete(upload["id"])  # a rejected file leaves storage as it was
-        return problems_alert(report.problems), *_NOTHING_TO_PUBLISH
+        return problems_alert(problems), *_NOTHING_TO_PUBLISH
     live = _publisher().live_version()
     shown_name = clean_filename(upload["filename"])
     pending = _pin_for_publication(staging, staged, upload, report.table, check.sha256)
@@ -247,6 +249,12 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
         report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
     )
     return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
+
+
+def _memory_problems(frame: Any) -> list[str]:
+    """Refused here, not by every dashboard once published: a frame over ``FRAME_MEMORY_MB``."""
+    problem = current_live_data().memory_problem(parse_time_columns(frame))
+    return [f"The dashboards could not hold this file: {problem}."] if problem else []
 
 
 def _pin_for_publication(

@@ -273,6 +273,24 @@ def test_a_storage_session_gets_chunks_of_upload_chunk_mb_and_stores_them_all(bu
     assert total > 3 * step and bucket.get_blob(staged_name).download_as_bytes() == content
 
 
+def test_a_file_the_dashboards_could_not_hold_is_refused_at_preview_and_unstaged(
+    bucket, gcs_settings, make_app, admins
+):
+    bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV)
+    app = make_app(gcs_settings.with_overrides(admin_users=admins, max_rows=100_000, frame_memory_mb=1))
+    client = _signed_in(app)
+    live_before = bucket.get_blob("data/data.csv").generation
+    content = b"first_num,second_num\n" + b"".join(b"%d,2\n" % number for number in range(50_000))
+
+    response = _preview(client, content, "big.csv")
+    message = _text(response["admin-validation"]["children"])
+    assert "The dashboards could not hold this file: its 50,000 rows take" in message
+    assert "more than FRAME_MEMORY_MB (1 MB)" in message
+    assert response["admin-pending"]["data"] is None and response["admin-publish"]["disabled"] is True
+    assert _staged_names(bucket) == [] and bucket.get_blob("data/data.csv").generation == live_before
+    assert _preview(client, GOOD_CSV, "small.csv")["admin-publish"]["disabled"] is False  # control
+
+
 def test_another_admins_staged_upload_cannot_be_previewed_or_published(admin_app, bucket):
     alice, bob = _signed_in(admin_app, "alice"), _signed_in(admin_app, "bob")
     bobs_upload = _upload(bob, GOOD_CSV, "bob.csv")

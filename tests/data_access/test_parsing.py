@@ -10,7 +10,10 @@ import pytest
 from data_access.parsing import (
     ParseError,
     arrow_to_frame,
+    count_csv_rows,
+    count_parquet_rows,
     format_for,
+    line_count_bound,
     load_table,
     parse_table,
     read_csv_arrow,
@@ -79,3 +82,32 @@ def test_pyarrow_reads_csv_as_pandas_did(content):
     """The fast reader gives the table the pandas reader gave, so no published data changes meaning."""
     fast = arrow_to_frame(read_csv_arrow(content))
     pd.testing.assert_frame_equal(fast, read_csv_pandas(io.BytesIO(content)))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"a,b\n1,2\n3,4\n",
+        b"a,b\n1,2\n3,4",  # no line break after the last row
+        b"a,b\r\n1,2\r\n3,4\r\n",
+        b"a,b\r1,2\r3,4\r",  # old Mac line ends
+        b"\xef\xbb\xbfa,b\n1,2\n\n\n3,4\n",  # a BOM, and blank lines (not rows)
+        b'a,b\n1,"x, y"\n3,"4"\n',
+    ],
+)
+def test_row_counts_without_a_table_agree_with_the_parsed_table(content):
+    rows = len(parse_table(content))
+    assert count_csv_rows(content) == rows
+    assert line_count_bound(content) >= rows
+    assert line_count_bound(content, piece=3) == line_count_bound(content)  # pieces do not lose a line end
+
+
+def test_row_count_is_none_for_a_file_pyarrow_refuses():
+    assert count_csv_rows(b"a,b\n1,2\n3,4,5\n") is None  # a ragged row: the full parse says which line
+
+
+def test_parquet_row_count_comes_from_its_footer(tmp_path):
+    content = io.BytesIO()
+    pd.DataFrame({"a": range(1234)}).to_parquet(content)
+    assert count_parquet_rows(content.getvalue()) == 1234
+    assert count_parquet_rows(b"PAR1 not really") is None

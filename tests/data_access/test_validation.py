@@ -105,3 +105,28 @@ def test_missing_columns_message_says_an_empty_schema_accepts_any_table():
     problems = validate_upload(b"region,sales\nnorth,3\n", "d.csv", SCHEMA, CORPUS_MAX_BYTES).problems
     assert "DATA_SCHEMA= (empty) accepts any table with a header row" in problems[0]
     assert validate_upload(b"region,sales\nnorth,3\n", "d.csv", Schema.parse("", max_rows=10), CORPUS_MAX_BYTES).ok
+
+
+def _refuse_to_parse(*_args, **_kwargs):
+    raise AssertionError("the whole table was parsed")
+
+
+def test_a_csv_over_max_rows_is_refused_with_its_row_count_before_the_table_is_parsed(monkeypatch):
+    content = b"first_num,second_num\n" + b"1,2\n\n" * 1_001  # blank lines are not rows
+    monkeypatch.setattr("data_access.validation.read_csv_arrow", _refuse_to_parse)
+    monkeypatch.setattr("data_access.validation.read_csv_pandas", _refuse_to_parse)
+    report = validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES)
+    assert report.problems == ["The file has 1,001 rows; the limit is 1,000 (MAX_ROWS)."]
+
+
+def test_a_csv_with_more_line_breaks_than_max_rows_but_fewer_rows_passes():
+    content = b"first_num,second_num\r\n" + b"1,2\r\n" * 1_000  # 2,002 line-break bytes
+    assert validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES).ok
+
+
+def test_a_parquet_file_over_max_rows_is_refused_from_its_footer(monkeypatch):
+    content = io.BytesIO()
+    pd.DataFrame({"first_num": range(1_001), "second_num": range(1_001)}).to_parquet(content)
+    monkeypatch.setattr("data_access.validation.read_parquet_arrow", _refuse_to_parse)
+    report = validate_upload(content.getvalue(), "data.parquet", SCHEMA, CORPUS_MAX_BYTES)
+    assert report.problems == ["The file has 1,001 rows; the limit is 1,000 (MAX_ROWS)."]
