@@ -116,7 +116,7 @@ def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
 
 @dataclass
 class StagedCheck:
-    """What checking a staged upload found, and the bytes' digest (for the audit metadata)."""
+    """What checking a staged upload found, and the bytes' digest (for the audit metadata; empty if refused)."""
 
     report: ValidationReport
     sha256: str
@@ -127,6 +127,8 @@ def check_staged(staging: Staging, staged: StagedFile, filename: str, schema: Sc
     with staging.local_copy(staged) as path:
         # Memory-mapped, not read: a 1 GB upload is not also held as a 1 GB bytes object.
         report = validate_file(path, filename, schema, max_bytes)
+        if not report.ok:  # nothing to publish, so no digest for its audit metadata
+            return StagedCheck(report, "")
         with open(path, "rb") as handle:
             sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return StagedCheck(report, sha256)

@@ -192,7 +192,7 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
     header_problems = _check_header(start)
     if header_problems:
         return ValidationReport(header_problems)
-    # A file over MAX_ROWS is refused before it is parsed: parsing 17M rows (1 GB) took 3.5 GB.
+    # A file over MAX_ROWS is refused before it is parsed: parsing 18M rows (1 GB) took 21 s and 3.7 GB.
     if schema.max_rows is not None and line_count_bound(content) > schema.max_rows:
         rows = count_csv_rows(content)
         if _over_row_limit(rows, schema):
