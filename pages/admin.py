@@ -227,10 +227,8 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
     staging = _staging()
     staged = staging.find(upload["id"])
     if staged is None or staged.size != upload["size"]:
-        got = f"{staged.size:,} of {upload['size']:,} bytes" if staged else "nothing"
         staging.delete(upload["id"])
-        message = f"The upload did not arrive completely ({got}). Choose the file again."
-        return notice(message, "danger"), *_NOTHING_TO_PUBLISH
+        return notice(_incomplete_upload(staged, upload["size"]), "danger"), *_NOTHING_TO_PUBLISH
     max_bytes = int(current_settings().max_upload_mb * 2**20)
     check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
     report = check.report
@@ -249,6 +247,17 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
         report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
     )
     return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
+
+
+def _incomplete_upload(staged: StagedFile | None, size: int) -> str:
+    if staged is not None and staged.size > size:
+        # fake-gcs-server appends a chunk sent again after its answer was lost, wherever it starts.
+        return (
+            f"Storage holds {staged.size:,} bytes for a file of {size:,}: a chunk was stored twice after "
+            "a dropped connection. Nothing was published. Choose the file again."
+        )
+    got = f"{staged.size:,} of {size:,} bytes" if staged else "nothing"
+    return f"The upload did not arrive completely ({got}). Choose the file again."
 
 
 def _memory_problems(frame: Any) -> list[str]:
