@@ -2,7 +2,8 @@
 
 The admin page checks a staged upload from a file on this machine (``check_staged``). This
 runs that check, in a fresh process each time, on two generated CSVs: one of ``--mb`` MiB
-(about 17M rows, over the default ``MAX_ROWS``) and one just under ``MAX_ROWS``, with the
+(about 18M rows: over the default ``MAX_ROWS``, and with ``MAX_ROWS`` raised, a table over the
+default ``FRAME_MEMORY_MB``) and one just under ``MAX_ROWS``, with the
 code of this checkout ("ours") and of BEFORE_COMMIT ("before": the file read whole into
 memory, the table parsed before its rows were counted). It prints the time, the peak
 resident memory (the file's pages included: they are shared with the page cache) and the
@@ -53,7 +54,10 @@ class FileStaging:
     def local_copy(self, staged):
         yield Path(sys.argv[1])
 
-schema = Schema.parse("first_num:numeric,second_num:numeric", int(sys.argv[2]))
+try:
+    schema = Schema.parse("first_num:numeric,second_num:numeric", int(sys.argv[2]), int(sys.argv[3]))
+except TypeError:  # before FRAME_MEMORY_MB was checked at upload
+    schema = Schema.parse("first_num:numeric,second_num:numeric", int(sys.argv[2]))
 started = time.perf_counter()
 check = check_staged(FileStaging(), StagedFile("bench", "1", 0), "upload.csv", schema, 2**30)
 seconds = time.perf_counter() - started
@@ -64,11 +68,11 @@ print(json.dumps({"seconds": seconds, "peak_kb": hwm, "anon_kb": peak[0], "probl
 """
 
 
-def check_in_child(code_root: Path, path: Path, max_rows: int) -> dict:
+def check_in_child(code_root: Path, path: Path, max_rows: int, max_frame_bytes: int) -> dict:
     """One ``check_staged`` of ``path`` with the code under ``code_root``, in a new process."""
     env = {**os.environ, "PYTHONPATH": f"{code_root}{os.pathsep}{REPO_DIR}", "NUMPY_MADVISE_HUGEPAGE": "0"}
     answer = subprocess.run(
-        [sys.executable, "-c", _CHECK, str(path), str(max_rows)],
+        [sys.executable, "-c", _CHECK, str(path), str(max_rows), str(max_frame_bytes)],
         env=env,
         cwd=code_root,
         capture_output=True,
@@ -80,18 +84,22 @@ def check_in_child(code_root: Path, path: Path, max_rows: int) -> dict:
 
 
 def run(megabytes: int) -> str:
-    max_rows = Settings.max_rows
+    max_rows, frame_bytes = Settings.max_rows, int(Settings.frame_memory_mb * 2**20)
     rows_out = []
     with tempfile.TemporaryDirectory(prefix="bench-check-") as folder, before_code(BEFORE_COMMIT) as before_root:
-        cases = {
-            # write_csv writes up to a block more than asked: stay under MAX_UPLOAD_MB's 1024.
-            "over MAX_ROWS": (Path(folder) / "over.csv", megabytes * 2**20 - 2 * 2**20),
-            "within MAX_ROWS": (Path(folder) / "within.csv", int(max_rows * ROW_BYTES * 0.97)),
-        }
-        for case, (path, size) in cases.items():
-            rows = write_csv(path, size)
-            ours = check_in_child(REPO_DIR, path, max_rows)
-            before = check_in_child(before_root, path, max_rows)
+        big = Path(folder) / "big.csv"
+        # write_csv writes up to a block more than asked: stay under MAX_UPLOAD_MB's 1024.
+        big_rows = write_csv(big, megabytes * 2**20 - 2 * 2**20)
+        within = Path(folder) / "within.csv"
+        within_rows = write_csv(within, int(max_rows * ROW_BYTES * 0.97))
+        cases = [
+            ("over MAX_ROWS", big, big_rows, max_rows),
+            ("over FRAME_MEMORY_MB, MAX_ROWS=20M", big, big_rows, 20_000_000),
+            ("within both", within, within_rows, max_rows),
+        ]
+        for case, path, rows, case_max_rows in cases:
+            ours = check_in_child(REPO_DIR, path, case_max_rows, frame_bytes)
+            before = check_in_child(before_root, path, case_max_rows, frame_bytes)
             for name, result in (("ours", ours), ("before", before)):
                 rows_out.append(
                     [
@@ -112,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024, help="size of the file over MAX_ROWS, in MiB (default 1024)")
     args = parser.parse_args(argv)
-    print(f"Checked with MAX_ROWS={Settings.max_rows:,}; before = commit {BEFORE_COMMIT}.\n")
+    print(
+        f"Checked with MAX_ROWS={Settings.max_rows:,} unless said, FRAME_MEMORY_MB={Settings.frame_memory_mb:g}; "
+        f"before = commit {BEFORE_COMMIT}.\n"
+    )
     print(run(args.mb))
     return 0
 

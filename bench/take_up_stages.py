@@ -67,7 +67,14 @@ def main() -> None:
         blob.upload_from_string(encode(sample_frame(rows), data_format))
         stages: dict[str, list[float]] = {}
         _timed(stages, GCSSource, "read")
-        for name in ("read_csv_arrow", "read_parquet_arrow", "arrow_to_frame", "_check_types", "transform"):
+        for name in (
+            "_too_big_to_parse",
+            "read_csv_arrow",
+            "read_parquet_arrow",
+            "arrow_to_frame",
+            "_check_types",
+            "transform",
+        ):
             if hasattr(validation, name):
                 _timed(stages, validation, name)
         _timed(stages, live_data, "parse_time_columns")

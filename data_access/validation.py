@@ -20,7 +20,9 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from data_access.frame_store import frame_bytes
 from data_access.parsing import (
     Content,
     arrow_to_frame,
@@ -33,12 +35,18 @@ from data_access.parsing import (
     read_parquet_arrow,
     transform,
 )
+from data_access.roles import parse_time_columns
 
 ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMN_TYPES = ("numeric", "text", "any")
 MAX_REPORTED_PROBLEMS = 10
 # How much of the start of a CSV is decoded to read its header and sniff HTML or JSON.
 _START_BYTES = 2**20
+# How much of a file is parsed to estimate its table's memory before the whole file is.
+_SAMPLE_BYTES = 2**20
+# An estimate refuses a file only this far over FRAME_MEMORY_MB (the first rows may be
+# unlike the rest); nearer ones get the full parse and the exact check.
+_ESTIMATE_MARGIN = 1.25
 
 # Leading bytes of formats people upload by mistake, and what to tell them.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -65,7 +73,7 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class Schema:
-    """Required columns and their types, plus the row limit."""
+    """Required columns and their types, plus the row and memory limits."""
 
     required: dict[str, str]
     #: Upload limit (MAX_ROWS); ``None`` for stored data, whose limit is memory (FRAME_MEMORY_MB).
@@ -73,9 +81,11 @@ class Schema:
     #: False for data that is already stored: any table may be shown, but the schema's
     #: columns, where present, must still hold the right types.
     columns_required: bool = True
+    #: FRAME_MEMORY_MB in bytes: a table the dashboards could not hold is refused.
+    max_frame_bytes: int | None = None
 
     @classmethod
-    def parse(cls, spec: str, max_rows: int | None) -> Schema:
+    def parse(cls, spec: str, max_rows: int | None, max_frame_bytes: int | None = None) -> Schema:
         """Read ``name:type,name:type`` (types: numeric, text, any); empty means any table with a header row."""
         required: dict[str, str] = {}
         for entry in filter(None, (part.strip() for part in spec.split(","))):
@@ -84,11 +94,11 @@ class Schema:
             if not name.strip() or column_type not in COLUMN_TYPES:
                 raise SchemaError(f"DATA_SCHEMA entry {entry!r} is not name:type with type one of {COLUMN_TYPES}")
             required[name.strip()] = column_type
-        return cls(required, max_rows)
+        return cls(required, max_rows, max_frame_bytes=max_frame_bytes)
 
     def for_stored_data(self) -> Schema:
         """The same checks, except that tables without the schema's columns are allowed."""
-        return Schema(self.required, None, columns_required=False)
+        return Schema(self.required, None, columns_required=False, max_frame_bytes=self.max_frame_bytes)
 
     def describe(self) -> str:
         if not self.required:
@@ -140,9 +150,9 @@ def _validate(
     if problem:
         return ValidationReport([problem])
     if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
-        rows = count_parquet_rows(content)
-        if _over_row_limit(rows, schema):
-            return ValidationReport([_too_many_rows(rows, schema)])
+        problem = _too_big_to_parse(content, schema, parquet=True)
+        if problem:
+            return ValidationReport([problem])
         return _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
     return _validate_csv(content, schema, reopen)
 
@@ -192,11 +202,9 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
     header_problems = _check_header(start)
     if header_problems:
         return ValidationReport(header_problems)
-    # A file over MAX_ROWS is refused before it is parsed: parsing 18M rows (1 GB) took 21 s and 3.7 GB.
-    if schema.max_rows is not None and line_count_bound(content) > schema.max_rows:
-        rows = count_csv_rows(content)
-        if _over_row_limit(rows, schema):
-            return ValidationReport([_too_many_rows(rows, schema)])
+    problem = _too_big_to_parse(content, schema, parquet=False)
+    if problem:
+        return ValidationReport([problem])
     frame, problems = _read_csv(content, reopen)
     return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(reopen, row)}")
 
@@ -299,6 +307,56 @@ def _validate_frame(
     if problems:
         return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
     return ValidationReport([], transform(frame), frame)
+
+
+def _too_big_to_parse(content: Content, schema: Schema, parquet: bool) -> str | None:
+    """``MAX_ROWS`` or ``FRAME_MEMORY_MB`` refusing the file, found without parsing all of it.
+
+    Parsing first cost 3.7 GB and 21 s to refuse 18M rows (1 GB); counting costs a block.
+    """
+    rows = count_parquet_rows(content) if parquet else None
+    if not parquet and schema.max_rows is not None and line_count_bound(content) > schema.max_rows:
+        rows = count_csv_rows(content)
+    if _over_row_limit(rows, schema):
+        return _too_many_rows(rows, schema)
+    # A small CSV is parsed whole anyway; a small Parquet file can still hold a big table.
+    if schema.max_frame_bytes is None or (not parquet and len(content) <= _SAMPLE_BYTES):
+        return None
+    sample = _first_rows(content, parquet)
+    if sample is None:
+        return None
+    frame, sample_bytes = sample
+    per_row = frame_bytes(parse_time_columns(transform(frame))) / len(frame)
+    limit = schema.max_frame_bytes * _ESTIMATE_MARGIN
+    if rows is None:
+        # Rows guessed from the first rows' length, then bounded by line breaks, then counted:
+        # each step only when the one before comes near the limit (a take-up pays the guess).
+        if per_row * len(content) * len(frame) / sample_bytes <= schema.max_frame_bytes:
+            return None
+        if per_row * line_count_bound(content) <= limit:
+            return None
+        rows = count_csv_rows(content)
+    if rows is None or per_row * rows <= limit:
+        return None
+    return (
+        f"The file's {rows:,} rows would take about {per_row * rows / 2**20:,.0f} MB in memory, more than "
+        f"FRAME_MEMORY_MB ({schema.max_frame_bytes / 2**20:,.0f} MB): the dashboards could not hold it."
+    )
+
+
+def _first_rows(content: Content, parquet: bool) -> tuple[pd.DataFrame, int] | None:
+    """The file's first rows as a frame, and the bytes they took in the file (``None`` if unreadable)."""
+    try:
+        if parquet:
+            batches = pq.ParquetFile(pa.BufferReader(pa.py_buffer(content))).iter_batches(batch_size=65_536)
+            frame = arrow_to_frame(pa.Table.from_batches([next(batches)]))
+            return (frame, 1) if len(frame) else None  # the bytes are not used: Parquet knows its rows
+        with memoryview(content) as view:
+            head = view[: bytes(view[:_SAMPLE_BYTES]).rfind(b"\n") + 1]
+            frame = arrow_to_frame(read_csv_arrow(head))
+            return (frame, len(head)) if len(frame) else None
+    except (pa.ArrowException, StopIteration, ValueError):
+        return None
 
 
 def _over_row_limit(rows: int | None, schema: Schema) -> bool:

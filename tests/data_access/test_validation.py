@@ -11,6 +11,7 @@ from data_access.validation import Schema, SchemaError, validate_file, validate_
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
 
 SCHEMA = Schema.parse("first_num:numeric,second_num:numeric", max_rows=CORPUS_MAX_ROWS)
+SCHEMA_WITHOUT_ROW_LIMIT = Schema.parse("first_num:numeric,second_num:numeric", None)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +131,28 @@ def test_a_parquet_file_over_max_rows_is_refused_from_its_footer(monkeypatch):
     monkeypatch.setattr("data_access.validation.read_parquet_arrow", _refuse_to_parse)
     report = validate_upload(content.getvalue(), "data.parquet", SCHEMA, CORPUS_MAX_BYTES)
     assert report.problems == ["The file has 1,001 rows; the limit is 1,000 (MAX_ROWS)."]
+
+
+def _numbers_csv(rows: int) -> bytes:
+    return b"first_num,second_num\n" + b"".join(b"%d,%d\n" % (number, number % 7) for number in range(rows))
+
+
+def test_a_csv_whose_table_would_not_fit_frame_memory_is_refused_from_its_first_rows():
+    content = _numbers_csv(600_000)  # ~7 MB; its table, derived columns included, ~19 MB
+    frame_mb = validate_upload(content, "data.csv", SCHEMA_WITHOUT_ROW_LIMIT, 2**30).frame.memory_usage().sum() / 2**20
+    tight = Schema.parse("first_num:numeric,second_num:numeric", None, max_frame_bytes=int(frame_mb / 2 * 2**20))
+    (problem,) = validate_upload(content, "data.csv", tight, 2**30).problems
+    assert problem.startswith("The file's 600,000 rows would take about ")
+    assert problem.endswith(f"more than FRAME_MEMORY_MB ({frame_mb / 2:,.0f} MB): the dashboards could not hold it.")
+    # Within the margin the whole file is parsed (and the exact size is checked where it is held).
+    roomy = Schema.parse("first_num:numeric,second_num:numeric", None, max_frame_bytes=int(frame_mb * 0.9 * 2**20))
+    assert validate_upload(content, "data.csv", roomy, 2**30).ok
+
+
+def test_a_parquet_file_whose_table_would_not_fit_frame_memory_is_refused_from_its_first_rows():
+    content = io.BytesIO()
+    pd.DataFrame({"first_num": [1] * 600_000, "second_num": [2] * 600_000}).to_parquet(content)  # a few kB
+    content = content.getvalue()
+    tight = Schema.parse("first_num:numeric,second_num:numeric", None, max_frame_bytes=2 * 2**20)
+    (problem,) = validate_upload(content, "data.parquet", tight, 2**30).problems
+    assert problem.startswith("The file's 600,000 rows would take about ") and "FRAME_MEMORY_MB (2 MB)" in problem
