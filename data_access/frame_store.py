@@ -135,6 +135,11 @@ class LocalFrames:
             self._drop_replaced()
             return list(self._entries)
 
+    def drop_replaced(self) -> None:
+        """Drop replaced generations nobody asked for lately (also done by every lookup)."""
+        with self._lock:
+            self._drop_replaced()
+
     def _drop_replaced(self) -> None:
         now = self._clock()
         replaced = [

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from data_access import LiveData, build_live_data, make_cache, make_storage_client
+from data_access.frame_store import REPLACED_FRAME_SECONDS, frame_bytes
 from data_access.live_data import VERSION_LOCK_SECONDS, DataUnavailable
 from tests.conftest import SAMPLE_CSV
 from tests.servers import free_port
@@ -107,6 +108,21 @@ def test_new_generation_is_seen_after_the_period(bucket, gcs_settings, gcs_clien
     assert live_data.check_version().version.generation == first  # still within the period
     clock.now += 2
     assert live_data.check_version().version.generation == second
+
+
+def test_a_replaced_frame_leaves_with_version_checks_alone_when_no_page_asks_for_frames(
+    bucket, gcs_settings, gcs_client
+):
+    clock = FakeClock()
+    live_data = _live_data(gcs_settings, gcs_client, clock, version_cache_seconds=2)
+    live_data.local_frames._clock = clock
+    old = live_data.frame(_publish(bucket))
+    new = live_data.frame(_publish(bucket, SAMPLE_CSV + b"4,4,4\n"))
+    assert live_data.local_frames.held_bytes() == frame_bytes(old) + frame_bytes(new)  # pages may still draw it
+
+    clock.now += REPLACED_FRAME_SECONDS + 1
+    assert live_data.check_version().ok  # what unchanged polls do: no frame is looked up
+    assert live_data.local_frames.held_bytes() == frame_bytes(new)
 
 
 def test_frame_is_downloaded_once_per_generation_for_all_sessions(bucket, gcs_settings, gcs_client, fake_gcs):
