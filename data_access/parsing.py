@@ -81,10 +81,10 @@ def read_csv_arrow(content: Content) -> pa.Table:
 
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
     # pandas' skipinitialspace drops spaces after a comma; pyarrow already does for numbers.
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        # Trimming copies the column's text: only done where a value starts with a space.
-        if pc.any(pc.starts_with(column, " ")).as_py():
-            return pc.utf8_ltrim(column, characters=" ")
+    is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    # Trimming copies the column's text: only done where a value starts with a space.
+    if is_text and pc.any(pc.starts_with(column, " ")).as_py():
+        return pc.utf8_ltrim(column, characters=" ")
     return column
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from data_access.live_data import LiveData
@@ -239,8 +240,7 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
     old_columns = [str(column) for column in old.columns]
     new_columns = [str(column) for column in new.columns]
     shared = [column for column in new_columns if column in old_columns]
-    old_rows, new_rows = _comparable(old, new, shared)
-    unchanged = int(pd.concat([_row_counts(old_rows), _row_counts(new_rows)], axis=1, join="inner").min(axis=1).sum())
+    unchanged = _unchanged_rows(_row_hashes(old, new, shared), _row_hashes(new, old, shared)) if shared else 0
     return {
         "added": len(new) - unchanged,
         "removed": len(old) - unchanged,
@@ -250,26 +250,29 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
     }
 
 
-def _comparable(old: pd.DataFrame, new: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The shared columns of both tables, each column in one type on both sides.
+def _row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One 64-bit hash per row of ``frame``'s ``columns``, each column typed as in the comparison.
 
-    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree;
-    a column that is text on one side and numbers on the other compares as text.
-    Everything stays columnar: no per-row text is built for matching columns.
+    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree; a column
+    that is text on one side and numbers on the other compares as text. Columns are converted
+    and hashed one at a time, so memory stays at a few arrays of the row count (building the
+    converted tables first took 1 GB more for a 10M-row live table).
     """
-    old_columns, new_columns = {}, {}
+    combined = np.zeros(len(frame), dtype=np.uint64)
     for column in columns:
-        before, after = old[column], new[column]
-        if pd.api.types.is_numeric_dtype(before) and pd.api.types.is_numeric_dtype(after):
-            before, after = before.astype("float64"), after.astype("float64")
-        elif before.dtype != after.dtype:
-            before, after = before.astype(str), after.astype(str)
-        old_columns[column], new_columns[column] = before, after
-    return pd.DataFrame(old_columns), pd.DataFrame(new_columns)
+        values, theirs = frame[column], other[column]
+        if pd.api.types.is_numeric_dtype(values) and pd.api.types.is_numeric_dtype(theirs):
+            values = values.astype("float64")
+        elif values.dtype != theirs.dtype:
+            values = values.astype(str)
+        combined *= np.uint64(0x100000001B3)  # wraps modulo 2**64: order-dependent mixing
+        combined ^= pd.util.hash_pandas_object(values, index=False).to_numpy()
+    return combined
 
 
-def _row_counts(frame: pd.DataFrame) -> pd.Series:
-    """How often each distinct row occurs, keyed by a row hash (hashed column by column)."""
-    if frame.columns.empty:
-        return pd.Series(dtype="int64")
-    return pd.util.hash_pandas_object(frame, index=False).value_counts()
+def _unchanged_rows(old_hashes: np.ndarray, new_hashes: np.ndarray) -> int:
+    """Rows found on both sides, a repeated row counting as often as it appears on both."""
+    old_values, old_counts = np.unique(old_hashes, return_counts=True)
+    new_values, new_counts = np.unique(new_hashes, return_counts=True)
+    _common, old_at, new_at = np.intersect1d(old_values, new_values, assume_unique=True, return_indices=True)
+    return int(np.minimum(old_counts[old_at], new_counts[new_at]).sum())
