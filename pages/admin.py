@@ -304,6 +304,7 @@ def _readable_frame(generation: str) -> Any:
     Output("admin-review-again", "style"),
     Output("admin-upload-bar", "style"),
     Output("admin-description", "value"),
+    Output("admin-upload-status", "children"),
     Input("admin-publish", "n_clicks"),
     State("admin-pending", "data"),
     State("admin-description", "value"),
@@ -316,7 +317,7 @@ def publish_upload(n_clicks: int | None, pending_store: dict | None, description
         raise PreventUpdate
     pending = read_pending_token(pending_store.get("token") if isinstance(pending_store, dict) else None, user)
     if pending is None:
-        return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update
+        return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update, no_update
     staged = StagedFile(pending["id"], pending["generation"], pending["size"])
     audit = Audit(pending["filename"], pending["sha256"], pending["rows"], description or "")
     staging = _staging()
@@ -324,20 +325,20 @@ def publish_upload(n_clicks: int | None, pending_store: dict | None, description
         version = _publisher().publish_staged(staging, staged, audit, user.name, pending["base_generation"])
     except VersionConflict as conflict:
         conflict_notice = notice(_conflict_message(conflict), "warning")
-        return conflict_notice, None, True, no_update, no_update, {}, no_update, no_update
+        return conflict_notice, None, True, no_update, no_update, {}, no_update, no_update, no_update
     except GenerationNotFound:
         message = "The uploaded file is gone (cancelled, or older than a day). Choose the file again."
-        return notice(message, "danger"), None, True, no_update, None, HIDDEN, HIDDEN, no_update
+        return notice(message, "danger"), None, True, no_update, None, HIDDEN, HIDDEN, no_update, ""
     except StorageError as error:
         message = f"Nothing was published: storage failed ({error}). Try again."
-        return notice(message, "danger"), no_update, False, no_update, no_update, no_update, no_update, no_update
+        return notice(message, "danger"), no_update, False, *[no_update] * 6
     staging.delete(pending["uploaded_id"])  # the upload itself, when a converted copy was published
     message = (
         f"Published generation {version.generation} as v{version.metadata.get('version', '?')} "
         f"({pending['rows']:,} rows). Open dashboards update within seconds."
     )
-    # The preview described a file that is now live: clear it.
-    return notice(message, "success"), None, True, version.generation, None, HIDDEN, HIDDEN, ""
+    # The preview and the upload's status described a file that is now live: clear them.
+    return notice(message, "success"), None, True, version.generation, None, HIDDEN, HIDDEN, "", ""
 
 
 def _conflict_message(conflict: VersionConflict) -> str:

@@ -49,6 +49,7 @@ PUBLISH_OUTPUTS = [
     "admin-review-again.style",
     "admin-upload-bar.style",
     "admin-description.value",
+    "admin-upload-status.children",
 ]
 
 
@@ -166,6 +167,8 @@ def test_good_file_previews_then_publishes_with_audit_metadata_and_the_staged_ob
     result = _publish(client, pending, "March figures")
 
     assert "as v1 (2 rows)" in _text(result["admin-publish-result"]["children"])
+    assert result["admin-upload-status"]["children"] == ""  # "march.csv uploaded" no longer shows
+    assert result["admin-upload-bar"]["style"] == {"display": "none"}
     live = bucket.get_blob("data/data.csv")
     assert live.download_as_bytes() == GOOD_CSV
     assert live.metadata["uploaded_by"] == "alice"
