@@ -87,7 +87,13 @@
         upload.xhr = xhr;
         xhr.open("PUT", upload.url);
         xhr.setRequestHeader("Content-Range", "bytes " + upload.offset + "-" + (end - 1) + "/" + upload.total);
-        xhr.upload.onprogress = function (event) { showProgress(upload, upload.offset + event.loaded); };
+        xhr.upload.onprogress = function (event) {
+            if (upload.paused) {  // bytes flow again: the "Connection lost" line is out of date
+                upload.paused = false;
+                showStatus("Uploading " + upload.file.name + ": resumed at " + megabytes(upload.offset) + " MB");
+            }
+            showProgress(upload, upload.offset + event.loaded);
+        };
         xhr.onload = function () { answered(upload, xhr, end); };
         xhr.onerror = function () { retryLater(upload); };
         xhr.ontimeout = xhr.onerror;
@@ -165,6 +171,7 @@
                 window.location.origin + "): see 'Bucket set-up' in the README.";
         }
         showStatus(text);
+        upload.paused = true;
         setProps("admin-upload-progress", {label: "paused"});
         upload.shownPercent = null;
         upload.timer = setTimeout(function () {

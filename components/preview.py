@@ -69,6 +69,14 @@ def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str)
     return f"{filename}: {shape}{extra} — ready to publish."
 
 
+def _first_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first rows as text, floats to 12 significant digits (76562344.60949999 shows as 76562344.6095)."""
+    head = frame.head(PREVIEW_ROWS).copy()
+    for name in head.select_dtypes("float").columns:
+        head[name] = head[name].map(lambda value: "" if pd.isna(value) else f"{value:.12g}")
+    return head
+
+
 def upload_preview(
     frame: pd.DataFrame,
     uploaded_columns: list[str],
@@ -89,7 +97,7 @@ def upload_preview(
                     dbc.Col(
                         [
                             html.H3(f"First {min(PREVIEW_ROWS, len(frame))} rows", className="h6"),
-                            dbc.Table.from_dataframe(frame.head(PREVIEW_ROWS), size="sm", striped=True),
+                            dbc.Table.from_dataframe(_first_rows(frame), size="sm", striped=True),
                         ],
                         md=8,
                         className="overflow-auto",
