@@ -101,7 +101,7 @@ class GCSSource:
         try:
             blob = self._bucket.get_blob(self.blob_name, **self._metadata_options())
         except _STORAGE_ERRORS as error:
-            log.warning("version check of %s failed: %s", self.location, error)
+            log.debug("version check of %s failed: %s", self.location, error)  # LiveData logs the change once
             raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
         if blob is None:
             self._check_bucket_exists()
