@@ -6,8 +6,9 @@ httptools; README, "Load and capacity"). Nearly every request is an unchanged po
 cost is the instance's capacity. This worker keeps gunicorn (master, worker recycling,
 timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
 
-* an unchanged poll is answered on the event loop by the app's own shortcut
-  (``routes/unchanged_poll.py``), without a thread;
+* ``/live/version`` and ``/live/events`` (``routes/live.py``) are answered on the event loop,
+  without a thread: a version check from the process's last check, and one fan-out per
+  process to all its open streams;
 * every other request runs the Flask app unchanged, in a pool of ``GUNICORN_THREADS``
   threads (a2wsgi), as gthread ran it;
 * access lines are written by ``app_logging.GunicornLogger``, as under gthread;
@@ -27,7 +28,9 @@ from a2wsgi.wsgi import build_environ
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
-from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, ASGIApp, UnchangedPollASGI
+from routes.live import LIVE_FEED_EXTENSION, LiveRoutes, max_age
+
+ASGIApp = Any
 
 #: gunicorn's ``limit_request_fields``.
 MAX_HEADER_FIELDS = 100
@@ -71,7 +74,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class DashboardWorker(UvicornWorker):
-    """uvicorn (httptools, uvloop) serving the gunicorn app: polls on the loop, the rest in threads."""
+    """uvicorn (httptools, uvloop) serving the gunicorn app: live routes on the loop, the rest in threads."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "auto",
@@ -97,10 +100,12 @@ class DashboardWorker(UvicornWorker):
 
 
 def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:
-    """``wsgi_app`` in ``threads`` threads, behind its unchanged-poll shortcut when it has one."""
+    """``wsgi_app`` in ``threads`` threads, behind its live routes when it has them."""
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
-    shortcut = getattr(wsgi_app, "extensions", {}).get(UNCHANGED_POLL_EXTENSION)
-    return UnchangedPollASGI(threaded, shortcut) if shortcut is not None else threaded
+    feed = getattr(wsgi_app, "extensions", {}).get(LIVE_FEED_EXTENSION)
+    if feed is None:
+        return threaded
+    return LiveRoutes(threaded, feed, max_age(feed.live_data.version_cache_seconds))
 
 
 class _Sent:

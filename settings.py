@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ DATA_SOURCES = ("local", "gcs")
 AUTH_MODES = ("password", "iap")
 APP_ENVS = ("production", "development")
 LOG_FORMATS = ("json", "text")
+LIVE_PUSH_MODES = ("auto", "off")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_TITLE_CHARS = 120
@@ -77,6 +79,11 @@ class Settings:
     max_request_kb: float = 1024.0
     storage_deadline_seconds: float = 20.0
     log_format: str = "json"  # json for Cloud Logging, text for a terminal
+    # Live channel: stream first, checks as fallback ("auto"), or checks only ("off", behind a CDN)
+    live_push: str = "auto"
+    pubsub_subscription: str = ""  # projects/P/subscriptions/S: pull the bucket's notifications
+    pubsub_push_audience: str = ""  # POST /live/notify: the push subscription's OIDC audience
+    pubsub_push_service_account: str = ""  # ... and the service account its tokens must name
 
     @classmethod
     def from_env(
@@ -123,6 +130,10 @@ class Settings:
             "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
             "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
+            "live_push": env.get("LIVE_PUSH", cls.live_push).strip().lower(),
+            "pubsub_subscription": env.get("PUBSUB_SUBSCRIPTION", "").strip(),
+            "pubsub_push_audience": env.get("PUBSUB_PUSH_AUDIENCE", "").strip(),
+            "pubsub_push_service_account": env.get("PUBSUB_PUSH_SERVICE_ACCOUNT", "").strip(),
         }
         values["log_format"] = log_format_from_env(env, values["app_env"])
         if env.get("CACHE_DIR"):
@@ -178,9 +189,21 @@ class Settings:
             raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
         if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
             raise SettingsError(f"DASHBOARD_DESCRIPTION must be at most {MAX_DESCRIPTION_CHARS} characters")
+        self._validate_live()
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         self._validate_admin()
+
+    def _validate_live(self) -> None:
+        if self.live_push not in LIVE_PUSH_MODES:
+            raise SettingsError(f"LIVE_PUSH must be 'auto' or 'off', got {self.live_push!r}")
+        subscription = re.compile(r"projects/[^/]+/subscriptions/[^/]+")
+        if self.pubsub_subscription and not subscription.fullmatch(self.pubsub_subscription):
+            raise SettingsError("PUBSUB_SUBSCRIPTION must look like projects/PROJECT/subscriptions/NAME")
+        if bool(self.pubsub_push_audience) != bool(self.pubsub_push_service_account):
+            raise SettingsError("PUBSUB_PUSH_AUDIENCE and PUBSUB_PUSH_SERVICE_ACCOUNT go together (POST /live/notify)")
+        if (self.pubsub_subscription or self.pubsub_push_audience) and self.data_source != "gcs":
+            raise SettingsError("PUBSUB_SUBSCRIPTION and PUBSUB_PUSH_AUDIENCE need DATA_SOURCE=gcs (notifications)")
 
     def _validate_admin(self) -> None:
         if self.app_env not in APP_ENVS:

@@ -196,8 +196,8 @@ class Publisher:
         return self._done(version)
 
     def _done(self, version: DataVersion) -> DataVersion:
-        # This cache learns at once; other caches within VERSION_CACHE_SECONDS.
-        self.live_data.invalidate_version()
+        # Open charts learn at once (the live channel), not at the next periodic check.
+        self.live_data.note_written()
         return version
 
 
