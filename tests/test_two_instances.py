@@ -23,7 +23,7 @@ import requests
 
 from auth.passwords import hash_password
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll_payload
+from tests.dash_requests import shown_from
 from tests.servers import FakeGCS, Gunicorn, RedisServer, gcs_env
 
 BLOB = "data/data.csv"
@@ -63,12 +63,15 @@ def deployment(fake_gcs: FakeGCS, gcs_client: Any) -> Iterator[dict[str, Any]]:
 
 
 def _poll(url: str, shown: dict | None) -> tuple[int, dict | None]:
-    response = requests.post(f"{url}/_dash-update-component", json=poll_payload(shown), timeout=20)
-    if response.status_code == 200:
-        answer = response.json()["response"]
-        assert "shown-version" in answer, answer  # else only the status changed: say which
-        return 200, answer["shown-version"]["data"]
-    return response.status_code, None
+    """A page's check of /live/version: 200 and the new shown version when it changed, else 204."""
+    response = requests.get(f"{url}/live/version", timeout=20)
+    if response.status_code != 200:
+        return response.status_code, None
+    document = response.json()
+    assert document["status"] == "live", document  # else the status changed: say which
+    if shown and shown.get("generation") == document["generation"]:
+        return 204, None
+    return 200, shown_from(document)
 
 
 def _poll_both(urls: list[str], shown: dict | None, seconds: float) -> list[int]:
