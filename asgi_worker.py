@@ -18,14 +18,18 @@ timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import sys
 import time
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import build_environ
+from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from routes.live import LIVE_FEED_EXTENSION, LiveRoutes, max_age
@@ -92,11 +96,37 @@ class DashboardWorker(UvicornWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         app = asgi_app(self.wsgi, threads=self.cfg.threads)
+        self.live_routes = app if isinstance(app, LiveRoutes) else None
         self.wsgi = AccessLog(app, self.log) if self.cfg.accesslog else app
         # The app's objects (Dash, plotly, pandas: about a million) live as long as the worker;
         # left to the collector, each full collection walks them all while polls wait.
         gc.collect()
         gc.freeze()
+
+
+    async def _serve(self) -> None:
+        """uvicorn_worker's ``_serve``, ending open streams as soon as the worker is told to stop.
+
+        Otherwise every open stream would hold the worker for the whole graceful timeout (the
+        browsers reconnect to another worker at once).
+        """
+        self.config.app = self.wsgi
+        server = Server(config=self.config)
+        self._install_sigquit_handler()
+        ending = asyncio.ensure_future(_end_streams_on_exit(server, self.live_routes))
+        try:
+            await server.serve(sockets=self.sockets)
+        finally:
+            ending.cancel()
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+async def _end_streams_on_exit(server: Server, live_routes: LiveRoutes | None) -> None:
+    while not server.should_exit:
+        await asyncio.sleep(0.5)
+    if live_routes is not None:
+        live_routes.end_streams()
 
 
 def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:

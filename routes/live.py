@@ -262,6 +262,11 @@ class LiveRoutes:
                 return
         await self._app(scope, receive, send)
 
+    def end_streams(self) -> None:
+        """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""
+        if self._fanout is not None:
+            self._fanout.end_all()
+
     async def _document(self) -> LiveDocument:
         document = self.feed.peek()
         if document is None:  # the process' first check: made once, in a thread
@@ -333,6 +338,10 @@ class Fanout:
 
     def close(self, stream: asyncio.Queue) -> None:
         self.streams.discard(stream)
+
+    def end_all(self) -> None:
+        for stream in list(self.streams):
+            _put(stream, None)
 
     def _deliver(self, chunk: bytes) -> None:
         for stream in list(self.streams):

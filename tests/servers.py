@@ -6,6 +6,11 @@
 * :class:`RedisServer` runs Debian's ``redis-server`` without persistence.
 * :class:`Gunicorn` serves the app (``gunicorn 'app:create_server()'``) in production mode, as deployed.
 * :class:`TcpProxy` sits in front of a server to slow it down, pause it or take it down.
+* :class:`PubSubEmulator` runs the Google Cloud CLI's Pub/Sub emulator (Java); fake-gcs-server
+  started with ``FakeGCS(notify=...)`` publishes the bucket's notifications to it.
+* :class:`Nginx` runs Debian's nginx as a shared HTTP cache (``proxy_cache``) in front of a server.
+* :class:`Uvicorn` serves an app built in this process the way ``asgi_worker.py`` does (live
+  routes on the event loop), so tests can read its counters.
 
 Tests and ``bench`` use these same helpers.
 """
@@ -56,9 +61,14 @@ def fake_gcs_binary() -> Path:
 
 
 class FakeGCS:
-    """fake-gcs-server on 127.0.0.1 with an in-memory backend."""
+    """fake-gcs-server on 127.0.0.1 with an in-memory backend.
 
-    def __init__(self) -> None:
+    ``notify``: ``(emulator, project, topic, bucket)`` — publish finalize/delete events of
+    ``bucket`` to that Pub/Sub topic, as a GCS bucket notification does.
+    """
+
+    def __init__(self, notify: tuple[PubSubEmulator, str, str, str] | None = None) -> None:
+        self._notify = notify
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -84,8 +94,14 @@ class FakeGCS:
             "-log-level",
             "info",
         ]
+        env = dict(os.environ)
+        if self._notify is not None:
+            emulator, project, topic, bucket = self._notify
+            command += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic]
+            command += ["-event.bucket", bucket, "-event.list", "finalize,delete"]
+            env["PUBSUB_EMULATOR_HOST"] = emulator.host
         log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         _wait_until(self._answers, 15, "fake-gcs-server")
         return self
 
@@ -566,3 +582,190 @@ class _Link:
         self.closed = True
         for writer in (self.client, self.server):
             writer.close()
+
+
+class PubSubEmulator:
+    """``gcloud beta emulators pubsub start`` on 127.0.0.1 (offline; needs Java), with REST helpers."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._data_dir = Path(tempfile.mkdtemp(prefix="pubsub-"))
+        self._log = self._data_dir / "emulator.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> PubSubEmulator:
+        command = ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={self.host}"]
+        command.append(f"--data-dir={self._data_dir}")
+        log_file = open(self._log, "wb")  # noqa: SIM115 - closed with the process
+        # Its own process group: gcloud starts Java as a child, stopped with it.
+        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_until(self._answers, 60, "the Pub/Sub emulator")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v1/projects/p/topics", timeout=0.5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def _put(self, path: str, body: dict) -> None:
+        import json
+
+        request = urllib.request.Request(
+            f"http://{self.host}/v1/{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
+
+    def create_topic(self, project: str, topic: str) -> str:
+        """Create ``topic``; returns its full name."""
+        name = f"projects/{project}/topics/{topic}"
+        self._put(name, {})
+        return name
+
+    def create_subscription(self, project: str, name: str, topic: str) -> str:
+        """A pull subscription ``name`` on ``topic`` (full name); returns its full name."""
+        full = f"projects/{project}/subscriptions/{name}"
+        self._put(full, {"topic": topic, "ackDeadlineSeconds": 10})
+        return full
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+        shutil.rmtree(self._data_dir, ignore_errors=True)
+
+    def __enter__(self) -> PubSubEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+NGINX = Path("/usr/sbin/nginx")
+NGINX_CONFIG = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {prefix}/access.log upstream;
+    log_format upstream '$request_uri $status $upstream_cache_status';
+    proxy_cache_path {prefix}/cache keys_zone=live:1m max_size=16m;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_cache live;
+            proxy_cache_lock on;
+            proxy_cache_revalidate on;
+            proxy_buffering on;
+        }}
+        location /live/events {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx as a shared HTTP cache in front of ``upstream`` (host:port), honouring Cache-Control."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Nginx:
+        config = self.prefix / "nginx.conf"
+        config.write_text(NGINX_CONFIG.format(prefix=self.prefix, port=self.port, upstream=self.upstream))
+        command = [str(NGINX), "-p", str(self.prefix), "-c", str(config), "-g", "daemon off;"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until(lambda: _port_open(self.port), 10, "nginx")
+        return self
+
+    def cache_statuses(self) -> list[str]:
+        """``$upstream_cache_status`` of every request so far (MISS, HIT, EXPIRED, REVALIDATED…)."""
+        path = self.prefix / "access.log"
+        return [line.split()[-1] for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self) -> Nginx:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+class Uvicorn:
+    """An app built in this process, served as ``asgi_worker.py`` serves it (uvicorn, live routes on the loop)."""
+
+    def __init__(self, app: object, threads: int = 4) -> None:
+        from asgi_worker import asgi_app
+
+        self.asgi = asgi_app(app.server, threads=threads)  # type: ignore[attr-defined]
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def answered(self) -> int:
+        """``/live/version`` answers given on the event loop so far."""
+        return self.asgi.answered  # type: ignore[attr-defined]
+
+    def start(self) -> Uvicorn:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.asgi, host="127.0.0.1", port=self.port, http="httptools", lifespan="off", log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        _wait_until(lambda: _port_open(self.port), 10, "uvicorn")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Uvicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
