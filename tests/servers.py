@@ -658,8 +658,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {prefix}/access.log upstream;
     log_format upstream '$request_uri $status $upstream_cache_status';
+    access_log {prefix}/access.log upstream;
     proxy_cache_path {prefix}/cache keys_zone=live:1m max_size=16m;
     server {{
         listen 127.0.0.1:{port};
@@ -668,6 +668,7 @@ http {{
             proxy_http_version 1.1;
             proxy_cache live;
             proxy_cache_lock on;
+            proxy_cache_use_stale updating;  # an expired entry: one request renews it, the rest get it meanwhile
             proxy_cache_revalidate on;
             proxy_buffering on;
         }}
@@ -693,6 +694,8 @@ class Nginx:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Nginx:
+        # Run as root, nginx's workers drop to "nobody": they must be able to write the cache.
+        self.prefix.chmod(0o777)
         config = self.prefix / "nginx.conf"
         config.write_text(NGINX_CONFIG.format(prefix=self.prefix, port=self.port, upstream=self.upstream))
         command = [str(NGINX), "-p", str(self.prefix), "-c", str(config), "-g", "daemon off;"]
