@@ -656,7 +656,8 @@ NGINX_CONFIG = """
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile 65536;
+events {{ worker_connections 30000; }}
 http {{
     log_format upstream '$request_uri $status $upstream_cache_status';
     access_log {prefix}/access.log upstream;
