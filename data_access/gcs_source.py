@@ -232,7 +232,10 @@ class GCSSource:
         """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
 
         The copy is pinned to that generation, so what was checked is what goes live; no byte
-        passes through the app. Same precondition as :meth:`write`.
+        passes through the app. Same precondition as :meth:`write`, and the same ending when the
+        copy gets no answer (:meth:`_confirm`): found live, or fenced so that a copy reaching
+        storage late finds its ``if_generation_match`` false and is refused. A fence rather than
+        a revert afterwards: the late copy never becomes live, not even for a moment.
         """
         deadline = Deadline(self.deadline_seconds)
         current = self._live_blob(deadline)
@@ -261,7 +264,7 @@ class GCSSource:
             raise GenerationNotFound(f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
             log.warning("copy to %s got no answer: %s", self.location, error)
-            return self._confirm(metadata, error)
+            return self._confirm(metadata, expected_generation, error)
         return _version_of(live)
 
     def history(self, limit: int) -> list[DataVersion]:
