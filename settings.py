@@ -76,6 +76,10 @@ class Settings:
     session_idle_minutes: float = 30.0
     max_request_kb: float = 1024.0
     storage_deadline_seconds: float = 20.0
+    request_head_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 20.0
+    # Open connections (idle, polling or streaming) one worker serves; past it, requests get 503.
+    max_connections_per_worker: int = 8000
     log_format: str = "json"  # json for Cloud Logging, text for a terminal
 
     @classmethod
@@ -123,6 +127,15 @@ class Settings:
             "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
             "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
+            "request_head_timeout_seconds": _number(
+                env, "REQUEST_HEAD_TIMEOUT_SECONDS", cls.request_head_timeout_seconds
+            ),
+            "request_body_timeout_seconds": _number(
+                env, "REQUEST_BODY_TIMEOUT_SECONDS", cls.request_body_timeout_seconds
+            ),
+            "max_connections_per_worker": int(
+                _number(env, "MAX_CONNECTIONS_PER_WORKER", cls.max_connections_per_worker)
+            ),
         }
         values["log_format"] = log_format_from_env(env, values["app_env"])
         if env.get("CACHE_DIR"):
@@ -194,6 +207,12 @@ class Settings:
             raise SettingsError("UPLOAD_CHUNK_MB must be a multiple of 0.25 (256 KiB) from 0.25 to 1024")
         if not 1 <= self.max_request_kb <= 64 * 1024:
             raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
+        if not 0 < self.request_head_timeout_seconds <= 300 or not 0 < self.request_body_timeout_seconds <= 600:
+            raise SettingsError(
+                "REQUEST_HEAD_TIMEOUT_SECONDS must be in (0, 300] and REQUEST_BODY_TIMEOUT_SECONDS in (0, 600]"
+            )
+        if not 16 <= self.max_connections_per_worker <= 1_000_000:
+            raise SettingsError("MAX_CONNECTIONS_PER_WORKER must be between 16 and 1000000")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
         for name, limit in (
