@@ -70,7 +70,8 @@ class Settings:
     frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
-    login_account_rate_limit: str = "10 per 15 minutes"
+    login_account_rate_limit: str = "10 per 15 minutes"  # per account and address
+    login_account_wide_rate_limit: str = "100 per 15 minutes"  # per account, browsers new to it
     login_concurrency: int = 2
     session_lifetime_hours: float = 12.0
     session_idle_minutes: float = 30.0
@@ -122,6 +123,9 @@ class Settings:
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
             "login_account_rate_limit": env.get("LOGIN_ACCOUNT_RATE_LIMIT", cls.login_account_rate_limit).strip(),
+            "login_account_wide_rate_limit": env.get(
+                "LOGIN_ACCOUNT_WIDE_RATE_LIMIT", cls.login_account_wide_rate_limit
+            ).strip(),
             "login_concurrency": int(_number(env, "LOGIN_CONCURRENCY", cls.login_concurrency)),
             "session_lifetime_hours": _number(env, "SESSION_LIFETIME_HOURS", cls.session_lifetime_hours),
             "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
@@ -218,6 +222,7 @@ class Settings:
         for name, limit in (
             ("LOGIN_RATE_LIMIT", self.login_rate_limit),
             ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),
+            ("LOGIN_ACCOUNT_WIDE_RATE_LIMIT", self.login_account_wide_rate_limit),
         ):
             try:
                 parse_many(limit)
