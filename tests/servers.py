@@ -130,11 +130,13 @@ class FakeGCS:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1, no persistence."""
+    """redis-server on 127.0.0.1; no persistence unless ``appendonly`` (then it can be restarted with its data)."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self._data_dir = Path(tempfile.mkdtemp(prefix="redis-")) if appendonly else None
         self.process: subprocess.Popen | None = None
 
     @staticmethod
@@ -151,13 +153,20 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
             "--protected-mode",
             "yes",
         ]
+        if self._data_dir is not None:
+            command += ["--dir", str(self._data_dir), "--appendfsync", "always"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._answers, 10, "redis-server")
         return self
+
+    def restart(self) -> RedisServer:
+        """Stop (SIGTERM, as a managed restart does) and start again on the same port and data folder."""
+        self.stop(keep_data=True)
+        return self.start()
 
     def _answers(self) -> bool:
         try:
@@ -167,10 +176,12 @@ class RedisServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=5)
+        if self._data_dir is not None and not keep_data:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
         return self.start()
