@@ -37,7 +37,8 @@ from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import build_environ
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, ASGIApp, UnchangedPollASGI
@@ -117,6 +118,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response("Request header fields too large.")
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for a head it cannot take, with the app's security headers."""
+        body = msg.encode("ascii")
+        lines = [STATUS_LINE[400]]
+        for name, value in [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+            *plain_answer_headers(),
+        ]:
+            lines.append(f"{name.lower()}: {value}\r\n".encode())
+        self.transport.write(b"".join([*lines, b"\r\n", body]))
+        self.transport.close()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # Past MAX_CONNECTIONS_PER_WORKER uvicorn answers with its own 503: ours carries the headers.
+        super()._start_asgi_task(cycle, _over_capacity if app is service_unavailable else app)
+
     def _count_head(self, size: int) -> None:
         self._parsed_head_bytes += size
         if self._parsed_head_bytes > MAX_HEAD_BYTES:
@@ -169,6 +188,11 @@ def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
     shortcut = getattr(wsgi_app, "extensions", {}).get(UNCHANGED_POLL_EXTENSION)
     return UnchangedPollASGI(threaded, shortcut) if shortcut is not None else threaded
+
+
+async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The answer past the connection cap (uvicorn's ``limit_concurrency``)."""
+    await plain_answer(send, 503, "Service unavailable: too many connections.")
 
 
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:

@@ -140,14 +140,21 @@ def _head_of(size: int) -> bytes:
 def test_the_head_limit_is_the_documented_one(server, size, status):
     with _connect(server) as connection:
         connection.sendall(_head_of(size))  # one piece, as a fast client sends it
-        assert _read_answer(connection).startswith(b"HTTP/1.1 " + status)
+        answer = _read_answer(connection)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    if status == b"400":
+        head = answer.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert all(f"\n{name}:" in head for name in SECURITY_HEADERS)
 
 
 def test_connections_past_the_cap_get_503_and_those_within_it_are_served(server):
     held = [_connect(server) for _ in range(45)]  # the cap is 40
     try:
         held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        assert _read_answer(held[-1]).startswith(b"HTTP/1.1 503")
+        answer = _read_answer(held[-1])
+        assert answer.startswith(b"HTTP/1.1 503")
+        head = answer.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert all(f"\n{name}:" in head for name in SECURITY_HEADERS)
     finally:
         for connection in held:
             connection.close()
