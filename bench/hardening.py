@@ -13,6 +13,9 @@
      byte per second), gunicorn with one uvicorn worker and 8 threads: request bodies read on
      the event loop before a thread is taken (ours) vs handed to a thread at once (before).
      ``python -m bench.hardening slow-clients`` runs this one alone.
+(h5) What open connections cost a worker (RSS) and whether it still answers: N connections
+     that have sent a request and hold it open (keep-alive), under MAX_CONNECTIONS_PER_WORKER.
+     ``python -m bench.hardening connections`` runs this one alone.
 
 Servers (fake-gcs-server, redis-server) run on 127.0.0.1 and are stopped by PID.
 """
@@ -287,9 +290,65 @@ def measure_slow_clients() -> list[list[str]]:
     return rows
 
 
+OPEN_CONNECTION_COUNTS = (0, 1000, 4000)
+
+
+def measure_open_connections() -> list[list[str]]:
+    """(h5) Worker RSS with N kept-alive connections open, and whether /healthz still answers."""
+    import socket
+
+    data = Path(tempfile.mkdtemp(prefix="bench-conn-")) / "data.csv"
+    data.write_bytes(b"ID,first_num,second_num\n1,1,2\n")
+    env = {
+        "DATA_SOURCE": "local",
+        "LOCAL_DATA_PATH": str(data),
+        "SECRET_KEY": "bench-secret-that-is-long-and-random-0123456789",
+        "ADMIN_USERS": "bench:scrypt:131072:8:1$salt$0123abcd",
+        "CACHE_DIR": str(data.parent / "cache"),
+    }
+    rows = []
+    with Gunicorn(env, workers=1) as server:
+        base = _workers_rss_mb(server)
+        for count in OPEN_CONNECTION_COUNTS:
+            held = []
+            for _ in range(count):
+                connection = socket.create_connection((server.host, server.port), timeout=30)
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                held.append(connection)
+            for connection in held:
+                connection.recv(4096)  # answered; the connection stays open (keep-alive)
+            status = _probe_status(server)
+            rows.append(
+                [str(count), f"{_workers_rss_mb(server):.0f}", f"{_workers_rss_mb(server) - base:+.0f}", status]
+            )
+            for connection in held:
+                connection.close()
+            time.sleep(1)
+    return rows
+
+
+def _probe_status(server: Gunicorn) -> str:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        return str(connection.getresponse().status)
+    except OSError as error:
+        return type(error).__name__
+    finally:
+        connection.close()
+
+
+def _print_connections() -> int:
+    print("(h5) One uvicorn worker holding N kept-alive connections (each answered once, then idle)\n")
+    print(table(["open connections", "worker RSS MB", "growth MB", "/healthz"], measure_open_connections()))
+    return 0
+
+
 def main() -> int:
     if sys.argv[1:] == ["slow-clients"]:
         return _print_slow_clients()
+    if sys.argv[1:] == ["connections"]:
+        return _print_connections()
     print("(h1) Callback checks on an unchanged poll (Flask test client, one process, local data)\n")
     print(table(["request", "CPU µs per request (median)", "rounds"], measure_guard_cost()))
     print(
@@ -300,7 +359,9 @@ def main() -> int:
     print(f"\n(h3) {BIG_POSTS} anonymous {BIG_POST_BYTES >> 20} MiB posts, gunicorn with 2 sync workers\n")
     print(table(["body limit", "workers' RSS before MB", "peak MB", "growth MB", "answers"], measure_big_posts()))
     print()
-    return _print_slow_clients()
+    _print_slow_clients()
+    print()
+    return _print_connections()
 
 
 def _print_slow_clients() -> int:
