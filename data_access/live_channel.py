@@ -97,12 +97,12 @@ def build_document(
         "removed_at": None,
     }
     if not check.ok:
-        # Storage's own message names the bucket; the public page gets the kind of failure only.
+        # Read-side storage errors name no bucket or object (the location stays in the logs).
         body.update(
             generation=None,
             token=None,
             status="unreadable" if check.permanent else "unreachable",
-            error="the data location cannot be read" if check.permanent else "storage unreachable",
+            error=check.error,
         )
     elif version is None:
         body.update(status="removed" if removed_at else "no data", removed_at=removed_at)
