@@ -132,7 +132,7 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
                     ),
                     id="admin-uploader",
                     # Read by assets/admin_upload.js: a too-large file is refused before any byte is sent.
-                    **{"data-max-bytes": str(int(max_upload_mb * 2**20)), "data-max-mb": f"{max_upload_mb:g}"},
+                    **{"data-max-bytes": str(int(max_upload_mb * MB)), "data-max-mb": f"{max_upload_mb:g}"},
                 ),
                 html.Small(
                     f"{schema.describe()} Up to {max_upload_mb:g} MB and {schema.max_rows:,} rows.",
@@ -229,7 +229,7 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
     if staged is None or staged.size != upload["size"]:
         staging.delete(upload["id"])
         return notice(_incomplete_upload(staged, upload["size"]), "danger"), *_NOTHING_TO_PUBLISH
-    max_bytes = int(current_settings().max_upload_mb * 2**20)
+    max_bytes = int(current_settings().max_upload_mb * MB)
     check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
     report = check.report
     problems = report.problems if not report.ok else _memory_problems(report.frame)
