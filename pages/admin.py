@@ -42,6 +42,7 @@ from data_access.publishing import (
 )
 from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
+from data_access.units import MB
 from data_access.validation import Schema
 from pages.admin_upload import pending_token, read_pending_token, read_upload_token
 from settings import current_settings

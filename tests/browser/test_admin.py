@@ -492,3 +492,23 @@ def test_admin007_local_mode_same_flow_in_chunks_to_the_app_resuming_at_the_repo
     assert 0 in chunks  # after the cut, the page asked where the upload stood (an empty PUT)
     assert list((tmp_path / "data.csv.staging").iterdir()) == []
     assert server.server_errors() == []
+
+
+def test_admin008_console_has_no_warning_and_the_favicon_is_served(browser, start_admin_app):
+    server = start_admin_app()
+    browser.get_log("browser")  # start from an empty console
+    browser.get(server.url + "/login")
+    wait_until(lambda: browser.find_elements(By.ID, "username"), 10, "the login page did not load")
+    sign_in(browser, server)
+    browser.get(server.url + "/")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"), 15, "no chart drew")
+    favicon_status = browser.execute_script(
+        "return fetch('/favicon.ico').then(function (response) { return response.status; });"
+    )
+    console = [entry for entry in browser.get_log("browser") if entry["level"] in ("WARNING", "SEVERE")]
+    assert [entry["message"] for entry in console if "Permissions-Policy" in entry["message"]] == []
+    assert [entry["message"] for entry in console if "favicon" in entry["message"]] == []
+    assert console == [], console
+    assert favicon_status == 200
+    assert not [response for response in server.responses if "favicon" in response[1] and response[2] != 200]
+    assert server.server_errors() == []
