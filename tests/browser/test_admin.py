@@ -252,7 +252,7 @@ def test_admin002_bad_file_is_explained_and_nothing_published(browser, start_adm
 
 
 def test_admin003_too_large_file_gets_a_message_in_the_browser(browser, start_admin_app, bucket, tmp_path):
-    server = start_admin_app(max_upload_mb=0.01)  # 10,485 bytes
+    server = start_admin_app(max_upload_mb=0.01)  # 10,000 bytes
     before = live_generation(bucket)
     sign_in(browser, server)
 
