@@ -148,16 +148,14 @@ def history_table(versions: list[DataVersion], live_generation: str | None, zone
 
 
 def _action(version: DataVersion, numbers: dict[str, str]) -> str:
-    """ "published", "restored v3", or "written outside the app"."""
+    """ "published", "restored v3", or "—" (data written outside the app)."""
     metadata = version.metadata
     action = metadata.get("action", "")
     if action == "restore":
         old = metadata.get("restored_from", "")
         number = numbers.get(old) or (f"v{metadata['restored_version']}" if metadata.get("restored_version") else "")
         return f"restored {number}" if number else "restored an earlier version"
-    if action == "publish":
-        return "published"
-    return "written outside the app" if not metadata.get("uploaded_by") else action or "—"
+    return "published" if action == "publish" else action or "—"  # the label already says "written outside"
 
 
 def _history_row(version: DataVersion, live_generation: str | None, zone: tzinfo, numbers: dict[str, str]) -> html.Tr:
@@ -179,8 +177,8 @@ def _history_row(version: DataVersion, live_generation: str | None, zone: tzinfo
         [
             html.Td(html.Span(label, title=version_details(version, zone)), className="history-version"),
             html.Td(_action(version, numbers)),
-            html.Td(count(int(rows)) if rows.isdigit() else "—", **{"data-label": "Rows"}),
-            html.Td(file_size(version.size), **{"data-label": "Size"}),
+            html.Td(count(int(rows)) if rows.isdigit() else "—", className="text-nowrap", **{"data-label": "Rows"}),
+            html.Td(file_size(version.size), className="text-nowrap", **{"data-label": "Size"}),
             html.Td(metadata.get("description", ""), className="text-break history-note"),
             html.Td(control, className="history-control"),
         ],
