@@ -310,12 +310,20 @@ def restore_button(browser: Any, generation: str) -> Any:
 def test_admin004_restore_from_history_in_version_labels(browser, start_admin_app, bucket):
     server = start_admin_app()
     v1, v2 = publish_numbered_versions(server, bucket)
+    # A reader half an hour off the server's UTC: times must follow the reader's clock.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
     sign_in(browser, server)
     assert upload_controls_shown(browser) == []  # nothing is uploading: no empty bar, no Cancel
     label = r"v{} · {} · \d\d:\d\d · " + ADMIN
     live_line = text_of(browser, "admin-live")
     assert re.fullmatch(label.format(2, r"april\.csv") + f" · 3 rows · {len(SAMPLE_CSV)} bytes", live_line), live_line
     assert v2 in browser.find_element(By.ID, "admin-live-label").get_attribute("title")
+    # The time as the chart page's status line says it: the browser's own clock (versionLabel).
+    clock = browser.execute_script(
+        "return new Date(arguments[0]).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});",
+        bucket.get_blob(BLOB).updated.isoformat(),
+    )
+    assert live_line.startswith(f"v2 · april.csv · {clock} · "), (live_line, clock)
     history = browser.find_element(By.ID, "admin-history")
     assert v1 not in history.text and v2 not in history.text  # generations are tooltips only
 
