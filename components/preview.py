@@ -58,7 +58,7 @@ def _diff_line(diff: dict[str, Any], live: DataVersion | None, zone: tzinfo) -> 
         parts.append("new columns: " + ", ".join(diff["columns_added"]))
     if diff["columns_removed"]:
         parts.append("columns dropped: " + ", ".join(diff["columns_removed"]))
-    return ["Compared with the live ", version_text(live, zone), ": ", "; ".join(parts), "."]
+    return ["Compared with the live version (", version_text(live, zone), "): ", "; ".join(parts), "."]
 
 
 def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str) -> str:

@@ -184,7 +184,8 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
     valid = wait_until(lambda: text_of(admin, "admin-valid"), 10, "no preview appeared")
     assert valid.startswith("march.csv: 4 rows × ") and valid.endswith("ready to publish.")
     assert re.fullmatch(
-        r"Compared with the live updated \d\d:\d\d · written outside the app: 4 rows added; 3 removed; 0 unchanged\.",
+        r"Compared with the live version \(updated \d\d:\d\d · written outside the app\): "
+        r"4 rows added; 3 removed; 0 unchanged\.",
         text_of(admin, "admin-diff"),
     ), text_of(admin, "admin-diff")
     assert base in admin.find_element(By.CSS_SELECTOR, "#admin-diff span[title]").get_attribute("title")
