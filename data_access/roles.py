@@ -13,6 +13,10 @@ request: the chart's defaults, its controls and the filters all read these roles
   columns. Drawn only when someone asks for them.
 * **text**: everything else (free text, unique names).
 
+**Long tables** (a time, a category, value(s): prices per symbol, readings per sensor) are
+recognised too: :attr:`ColumnRoles.series` names, for an x column, the category that splits it
+into one series per value (see :func:`_series_column` for the rule).
+
 Each numeric or time column also records whether it is sorted ascending: downsampling and
 zoom (a binary search for the visible range) need sorted x.
 """
@@ -37,6 +41,14 @@ MAX_CATEGORY_VALUES = 200
 MAX_CATEGORY_SHARE = 0.5
 # Date-like text is recognised from this many non-empty values before the whole column is parsed.
 DATE_SAMPLE_SIZE = 200
+# A long table's series column has at most this many values (the chart draws the largest and "other").
+MAX_SERIES_VALUES = 100
+# Long shape: x values repeat (rows per distinct x at least this), and within one series they mostly
+# do not (rows per (x, series) pair at most the other bound; more rows per pair are aggregated).
+MIN_ROWS_PER_X = 1.5
+MAX_ROWS_PER_PAIR = 2.0
+# The long shape is first checked on this many leading rows (cheap refusal for most columns).
+SERIES_SAMPLE_ROWS = 10_000
 
 _IDENTIFIER_NAME = re.compile(r"^(id|.*[_ .-]id|iso[_ .-].*|index|unnamed: ?\d+)$", re.IGNORECASE)
 _YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr)s?($|[_ .-])", re.IGNORECASE)
@@ -60,6 +72,8 @@ class ColumnRoles:
     discrete_columns: frozenset[str] = frozenset()
     #: First and last day of each time column (``YYYY-MM-DD``; years for year columns), for date pickers.
     time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: Long shape: for an x column (time or number), the category whose values are its series.
+    series: Mapping[str, str] = field(default_factory=dict)
 
     def columns(self, role: str) -> list[str]:
         """The columns with ``role``, in frame order."""
@@ -157,7 +171,69 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         frozenset(numeric_columns),
         frozenset(discrete_columns),
         time_spans,
+        _long_series(frame, roles, category_values),
     )
+
+
+def _long_series(
+    frame: pd.DataFrame, roles: Mapping[str, str], category_values: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """For each time or measure column that is the x of a long table, its series column."""
+    candidates = [
+        column
+        for column, values in category_values.items()
+        if 2 <= len(values) <= MAX_SERIES_VALUES and not pd.api.types.is_bool_dtype(frame[column])
+    ]
+    if not candidates:
+        return {}
+    series = {}
+    for column, role in roles.items():
+        if role in (TIME, MEASURE):
+            found = _series_column(frame, column, candidates, role == MEASURE)
+            if found is not None:
+                series[column] = found
+    return series
+
+
+def _series_column(frame: pd.DataFrame, x: str, candidates: list[str], numeric: bool) -> str | None:
+    """The category that splits ``x`` into series, if ``frame`` is a long table over ``x``.
+
+    The long shape: ``x`` values repeat (at least ``MIN_ROWS_PER_X`` rows per value, so a
+    category that merely labels each row of a wide table is no series), and within one value
+    of the category they mostly do not (at most ``MAX_ROWS_PER_PAIR`` rows per pair). A numeric
+    ``x`` must also increase within each series (a step or a distance, not a measure such as a
+    petal length). Of several such categories, the one with the fewest rows per pair wins.
+    The check runs on the leading rows first, then on all rows.
+    """
+    best: tuple[float, int, str] | None = None
+    for column in candidates:
+        head = frame.head(SERIES_SAMPLE_ROWS)
+        if not _is_long(head[x], head[column], numeric, check_repeats=False):
+            continue
+        per_pair = _is_long(frame[x], frame[column], numeric, check_repeats=True)
+        if per_pair is not None:
+            ranking = (per_pair, int(frame[column].nunique()), column)
+            best = ranking if best is None or ranking < best else best
+    return None if best is None else best[2]
+
+
+def _is_long(x: pd.Series, series: pd.Series, numeric: bool, check_repeats: bool) -> float | None:
+    """Rows per (x, series) pair when ``x`` over ``series`` has the long shape, else ``None``."""
+    present = x.notna() & series.notna()
+    x, series = x[present], series[present]
+    if len(x) < 4:
+        return None
+    x_codes, x_uniques = pd.factorize(x)
+    series_codes, series_uniques = pd.factorize(series)
+    if check_repeats and len(x) < MIN_ROWS_PER_X * len(x_uniques):
+        return None
+    pairs = len(pd.unique(x_codes.astype("int64") * len(series_uniques) + series_codes))
+    per_pair = len(x) / pairs
+    if per_pair > MAX_ROWS_PER_PAIR:
+        return None
+    if numeric and not bool((x.groupby(series_codes).diff().dropna() >= 0).all()):
+        return None
+    return per_pair
 
 
 def _day(value: object) -> str:
