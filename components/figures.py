@@ -43,14 +43,16 @@ MIN_POINTS_PER_TRACE = 1_000
 # Colour groups: the largest ones get their own trace, the rest are pooled as "other".
 MAX_GROUPS = 8
 OTHER_GROUP = "other"
-# Measures whose peaks differ by more than this factor never share an axis (see :func:`axis_plan`).
+# Measures whose peaks differ by more than this factor never share an axis (see :func:`axis_plan`)…
 SECOND_AXIS_RATIO = 100.0
+# …and once they are split, each axis holds measures within this factor of each other.
+SHARED_AXIS_RATIO = 10.0
 # Axis titles longer than this are shortened (the full names are in the legend and the hover).
 MAX_AXIS_TITLE_CHARS = 48
 # An integer x spanning at most this many steps gets a tick at every integer (never "1,931.2").
 MAX_INTEGER_TICKS = 12
-# Small multiples: the vertical gap between panels, as a share of the plot's height.
-PANEL_GAP = 0.05
+# Small multiples: the gap above each panel (its name sits there), as a share of the plot's height.
+PANEL_GAP = 0.06
 # Plotly's own default colours, named so that one series keeps its colour in every panel.
 COLOURS = (
     "#636efa",
@@ -370,20 +372,20 @@ def _best_two(peaks: dict[str, float]) -> set[str]:
 def axis_plan(chart: Chart, view: ViewState) -> AxisPlan:
     """Where each measure is drawn, so that none is flat beside another 100× larger.
 
-    Measures whose peaks are within ``SECOND_AXIS_RATIO`` of each other share one axis. Two such
-    groups: the larger one gets a second axis on the right (split where both axes' spreads are
-    smallest). More groups: small multiples, one panel per measure over a shared x. ``y2=off``
-    keeps one axis whatever the sizes; ``y2=on`` asks for two axes instead of panels.
+    Peaks (largest absolute values) within ``SECOND_AXIS_RATIO`` of each other: one axis.
+    Further apart: the measures are grouped so that each group's peaks are within
+    ``SHARED_AXIS_RATIO``; two groups get two axes (the larger on the right, split where both
+    axes' spreads are smallest), more get small multiples: one panel per measure over a shared
+    x. ``y2=off`` keeps one axis whatever the sizes; ``y2=on`` asks for two axes, not panels.
     """
     columns = list(dict.fromkeys(series.column for series in chart.series))
     single = AxisPlan(dict.fromkeys(columns, 0))
     if view.y2 == "off" or len(columns) < 2:
         return single
     peaks = _peaks(chart)
-    groups = scale_groups(peaks)
-    if len(groups) < 2:
+    if len(scale_groups(peaks, SECOND_AXIS_RATIO)) < 2:
         return single
-    if len(groups) == 2 or view.y2 == "on":
+    if len(scale_groups(peaks, SHARED_AXIS_RATIO)) == 2 or view.y2 == "on":
         larger = _best_two(peaks)
         return AxisPlan({column: int(column in larger) for column in columns})
     return AxisPlan({column: index for index, column in enumerate(columns)}, panels=True)
@@ -555,6 +557,7 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
                 "title": {"text": shorten(_value_title(chart, view, columns_on[1]))},
                 "overlaying": "y",
                 "side": "right",
+                "tickmode": "auto",  # its own round numbers, not ticks aligned to the left axis's grid
                 "showgrid": False,
                 "automargin": True,
             }
@@ -562,17 +565,18 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
 
 
 def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[str, Any]:
-    """Layout for small multiples: one y axis per panel, top to bottom, the x axis under the last."""
+    """Layout for small multiples: one y axis per panel, top to bottom, each named just above it."""
     count = len(columns_on)
-    height = (1 - PANEL_GAP * (count - 1)) / count
+    # Each panel's name sits in the gap above it (the top one's too: the chart's subtitle is higher still).
+    height = (1 - PANEL_GAP * count) / count
     layout: dict[str, Any] = {"annotations": [], "showlegend": bool(chart.color)}
     for index, columns in enumerate(columns_on):
-        top = 1 - index * (height + PANEL_GAP)
+        top = 1 - PANEL_GAP - index * (height + PANEL_GAP)
         layout[_axis_id(index, layout_key=True)] = {
             "domain": [max(0.0, top - height), top],
             "anchor": "x",
             "automargin": True,
-            "nticks": 4,
+            "nticks": 3,
         }
         layout["annotations"].append(
             {
@@ -583,9 +587,8 @@ def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[
                 "xanchor": "left",
                 "yref": "paper",
                 "y": top,
-                "yanchor": "top",
+                "yanchor": "bottom",
                 "font": {"size": 12},
-                "bgcolor": "rgba(255,255,255,0.7)",
             }
         )
     return layout
