@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 TIME = "time"
@@ -178,60 +179,65 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
 def _long_series(
     frame: pd.DataFrame, roles: Mapping[str, str], category_values: Mapping[str, tuple[str, ...]]
 ) -> dict[str, str]:
-    """For each time or measure column that is the x of a long table, its series column."""
+    """For each time or measure column that is the x of a long table, its series column.
+
+    The long shape: x values repeat (at least ``MIN_ROWS_PER_X`` rows per value, so a category
+    that merely labels each row of a wide table is no series), and within one value of the
+    category they mostly do not (at most ``MAX_ROWS_PER_PAIR`` rows per pair; more are
+    aggregated when drawn). A numeric x must also increase within each series (a step or a
+    distance, not a measure such as a petal length). Of several such categories, the one with
+    the fewest rows per pair wins. The leading rows are checked first: most columns stop there.
+    """
     candidates = [
         column
         for column, values in category_values.items()
         if 2 <= len(values) <= MAX_SERIES_VALUES and not pd.api.types.is_bool_dtype(frame[column])
     ]
-    if not candidates:
-        return {}
-    series = {}
-    for column, role in roles.items():
-        if role in (TIME, MEASURE):
-            found = _series_column(frame, column, candidates, role == MEASURE)
-            if found is not None:
-                series[column] = found
+    series: dict[str, str] = {}
+    codes: dict[str, tuple[np.ndarray, int]] = {}
+    head = frame.head(SERIES_SAMPLE_ROWS)
+    for x, role in roles.items():
+        if role not in (TIME, MEASURE):
+            continue
+        numeric = role == MEASURE
+        passing = [
+            column for column in candidates if _rows_per_pair(_codes(head[x]), _codes(head[column]), head[x], numeric)
+        ]
+        if not passing:
+            continue
+        x_codes = _codes(frame[x])
+        if len(frame) < MIN_ROWS_PER_X * x_codes[1]:
+            continue
+        best: tuple[float, int, str] | None = None
+        for column in passing:
+            column_codes = codes.setdefault(column, _codes(frame[column]))
+            per_pair = _rows_per_pair(x_codes, column_codes, frame[x], numeric)
+            if per_pair is not None and (best is None or (per_pair, column_codes[1], column) < best):
+                best = (per_pair, column_codes[1], column)
+        if best is not None:
+            series[x] = best[2]
     return series
 
 
-def _series_column(frame: pd.DataFrame, x: str, candidates: list[str], numeric: bool) -> str | None:
-    """The category that splits ``x`` into series, if ``frame`` is a long table over ``x``.
-
-    The long shape: ``x`` values repeat (at least ``MIN_ROWS_PER_X`` rows per value, so a
-    category that merely labels each row of a wide table is no series), and within one value
-    of the category they mostly do not (at most ``MAX_ROWS_PER_PAIR`` rows per pair). A numeric
-    ``x`` must also increase within each series (a step or a distance, not a measure such as a
-    petal length). Of several such categories, the one with the fewest rows per pair wins.
-    The check runs on the leading rows first, then on all rows.
-    """
-    best: tuple[float, int, str] | None = None
-    for column in candidates:
-        head = frame.head(SERIES_SAMPLE_ROWS)
-        if not _is_long(head[x], head[column], numeric, check_repeats=False):
-            continue
-        per_pair = _is_long(frame[x], frame[column], numeric, check_repeats=True)
-        if per_pair is not None:
-            ranking = (per_pair, int(frame[column].nunique()), column)
-            best = ranking if best is None or ranking < best else best
-    return None if best is None else best[2]
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Each value's code (-1 for blanks) and how many distinct values there are."""
+    codes, uniques = pd.factorize(values)
+    return codes, len(uniques)
 
 
-def _is_long(x: pd.Series, series: pd.Series, numeric: bool, check_repeats: bool) -> float | None:
-    """Rows per (x, series) pair when ``x`` over ``series`` has the long shape, else ``None``."""
-    present = x.notna() & series.notna()
-    x, series = x[present], series[present]
-    if len(x) < 4:
+def _rows_per_pair(
+    x: tuple[np.ndarray, int], series: tuple[np.ndarray, int], x_values: pd.Series, numeric: bool
+) -> float | None:
+    """Rows per (x, series) pair when they are few enough for the long shape, else ``None``."""
+    present = (x[0] >= 0) & (series[0] >= 0)
+    rows = int(present.sum())
+    if rows < 4:
         return None
-    x_codes, x_uniques = pd.factorize(x)
-    series_codes, series_uniques = pd.factorize(series)
-    if check_repeats and len(x) < MIN_ROWS_PER_X * len(x_uniques):
-        return None
-    pairs = len(pd.unique(x_codes.astype("int64") * len(series_uniques) + series_codes))
-    per_pair = len(x) / pairs
+    pair_codes = x[0][present].astype("int64") * series[1] + series[0][present]
+    per_pair = rows / len(pd.unique(pair_codes))
     if per_pair > MAX_ROWS_PER_PAIR:
         return None
-    if numeric and not bool((x.groupby(series_codes).diff().dropna() >= 0).all()):
+    if numeric and not bool((x_values[present].groupby(series[0][present]).diff().dropna() >= 0).all()):
         return None
     return per_pair
 
