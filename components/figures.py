@@ -53,19 +53,8 @@ MAX_AXIS_TITLE_CHARS = 48
 MAX_INTEGER_TICKS = 12
 # Small multiples: the gap above each panel (its name sits there), as a share of the plot's height.
 PANEL_GAP = 0.06
-# Plotly's own default colours, named so that one series keeps its colour in every panel.
-COLOURS = (
-    "#636efa",
-    "#EF553B",
-    "#00cc96",
-    "#ab63fa",
-    "#FFA15A",
-    "#19d3f3",
-    "#FF6692",
-    "#B6E880",
-    "#FF97FF",
-    "#FECB52",
-)
+# plotly.js's default colours, named so that one series keeps its colour in every panel.
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
 
 
@@ -508,7 +497,7 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
         if plan.panels:
             # One colour and one legend entry per group across the panels; the panel names the measure.
             key = group if group is not None else series.column
-            colour = COLOURS[(groups.index(group) if group is not None else 0) % len(COLOURS)]
+            colour = COLOURS[(groups.index(group) if group is not None else axis) % len(COLOURS)]
             trace.update(legendgroup=key, showlegend=group is not None and key not in legend_seen)
             trace["line" if chart.kind != "bar" else "marker"] = {"color": colour}
             legend_seen.add(key)
