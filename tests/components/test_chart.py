@@ -203,8 +203,8 @@ def test_rows_sharing_a_time_and_series_are_aggregated_and_each_series_is_in_tim
     for series in chart.series:
         first = log[(log["sensor"] == series.name) & (log.index % 2 == 0)]
         assert len(series.y) == 3_000 and np.allclose(series.y, first["value"].to_numpy() + 1.0)  # the mean
-    # A long table sorted by series, with more times than a discrete axis: each line still runs left to right.
-    symbols = many_symbols(symbols=3, days=400)
+    # A long table in no order, with more times than a discrete axis: each line still runs left to right.
+    symbols = many_symbols(symbols=3, days=400).sample(frac=1, random_state=0)
     roles, view = _resolved(symbols)
     for series in chart_for(symbols, roles, view, 20_000).series:
         assert len(series.x) > 400 and (np.diff(series.x.astype("int64")) > 0).all()
