@@ -172,12 +172,15 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         frozenset(numeric_columns),
         frozenset(discrete_columns),
         time_spans,
-        _long_series(frame, roles, category_values),
+        long_series(frame, roles, category_values, sorted_columns),
     )
 
 
-def _long_series(
-    frame: pd.DataFrame, roles: Mapping[str, str], category_values: Mapping[str, tuple[str, ...]]
+def long_series(
+    frame: pd.DataFrame,
+    roles: Mapping[str, str],
+    category_values: Mapping[str, tuple[str, ...]],
+    sorted_columns: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """For each time or measure column that is the x of a long table, its series column.
 
@@ -205,6 +208,8 @@ def _long_series(
         ]
         if not passing:
             continue
+        if x in sorted_columns and len(frame) < MIN_ROWS_PER_X * _distinct_sorted(frame[x]):
+            continue  # a sorted x counts its distinct values in one pass: no hashing for wide tables
         x_codes = _codes(frame[x])
         if len(frame) < MIN_ROWS_PER_X * x_codes[1]:
             continue
@@ -217,6 +222,12 @@ def _long_series(
         if best is not None:
             series[x] = best[2]
     return series
+
+
+def _distinct_sorted(values: pd.Series) -> int:
+    """How many distinct values a sorted column without blanks holds."""
+    array = values.to_numpy()
+    return 1 + int(np.count_nonzero(array[1:] != array[:-1])) if len(array) else 0
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
