@@ -478,7 +478,8 @@ def _group_of(chart: Chart, series: Series) -> str | None:
     """The colour group a series draws (``None`` without a colour)."""
     if not chart.color:
         return None
-    return series.name if series.name != series.column else series.name.rsplit(" · ", 1)[-1]
+    prefix = f"{series.column} · "  # several measures: "column · group" (see _trace_name)
+    return series.name[len(prefix) :] if series.name.startswith(prefix) else series.name
 
 
 def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
@@ -498,7 +499,7 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
             # One colour and one legend entry per group across the panels; the panel names the measure.
             key = group if group is not None else series.column
             colour = COLOURS[(groups.index(group) if group is not None else axis) % len(COLOURS)]
-            trace.update(legendgroup=key, showlegend=group is not None and key not in legend_seen)
+            trace.update(name=key, legendgroup=key, showlegend=group is not None and key not in legend_seen)
             trace["line" if chart.kind != "bar" else "marker"] = {"color": colour}
             legend_seen.add(key)
         elif chart.kind == "bar":

@@ -287,3 +287,15 @@ def test_long_axis_titles_are_shortened_and_the_hover_has_the_full_name():
     assert len(title) <= MAX_AXIS_TITLE_CHARS and title.endswith("…") and long_name.startswith(title[:-1])
     assert long_name in figure["data"][0]["hovertemplate"]
     assert figure["layout"]["hoverlabel"]["namelength"] == -1  # trace names are not cut in the hover either
+
+
+def test_panels_of_a_long_table_keep_one_colour_and_one_legend_entry_per_series():
+    log = sensor_log(seconds=600)
+    log = log.assign(pressure_pa=log["value"] * 1_000 + 100_000, counts=(log["value"] * 0.01).abs())
+    roles, view = _resolved(log)
+    figure, _ = view_figure(log, roles, view, 20_000)
+    assert {trace.get("yaxis", "y") for trace in figure["data"]} == {"y", "y2", "y3"}  # one panel per measure
+    legend = [trace["name"] for trace in figure["data"] if trace["showlegend"]]
+    assert legend == ["s1", "s2", "s3"]
+    colours = {(trace["name"], trace["line"]["color"]) for trace in figure["data"]}
+    assert len(colours) == 3  # each sensor the same colour in every panel
