@@ -185,8 +185,7 @@ def render_chart(
     through the controls; ``chart-view`` changing only says "the URL changed, look again".
     """
     if isinstance(shown, dict) and shown.get("empty"):
-        message = f"No data published yet at {shown.get('location', 'the configured location')}"
-        return message_figure(message), None, None
+        return message_figure("No data published yet"), None, None
     generation, frame, roles = _data(shown)
     view, _ = ViewState.from_query(search)[0].resolve(roles)
     drawn = rendered if isinstance(rendered, dict) else {}
