@@ -54,6 +54,15 @@ def shown_from(document: dict[str, Any]) -> dict[str, Any]:
     return {**{name: document[name] for name in fields}, "loaded_at": "2026-01-01T00:00:00Z"}
 
 
+def live_shown(base_url: str) -> dict[str, Any]:
+    """The ``shown-version`` a page builds from ``GET /live/version`` of a served app (over HTTP)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/live/version", timeout=30) as response:
+        return shown_from(json.loads(response.read()))
+
+
 def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> BrowserCheck:
     """One check of ``/live/version`` through a Flask test client, and what the page would set."""
     response = client.get("/live/version")
