@@ -210,7 +210,7 @@ def _asgi_post(app, body: bytes) -> tuple[int, dict[str, str]]:
 
 
 def _crafted(shown: dict) -> list[bytes]:
-    """Poll bodies a browser never sends: a state id that is an object or a list, no id, deep nesting."""
+    """Callback bodies a browser never sends: a state id that is an object or a list, no id, deep nesting."""
     bodies = []
     for state_id in ({"a": 1}, ["shown-version"], None):
         payload = render_payload(shown)
@@ -227,7 +227,7 @@ def _crafted(shown: dict) -> list[bytes]:
     return bodies
 
 
-def test_crafted_polls_get_4xx_from_the_event_loop_with_the_security_headers(bucket, gcs_settings, make_app, caplog):
+def test_crafted_callback_bodies_get_4xx_through_the_worker_with_the_security_headers(bucket, gcs_settings, make_app, caplog):
     bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV, content_type="text/csv")
     server = make_app(gcs_settings).server
     client = server.test_client()
