@@ -227,7 +227,7 @@ def _crafted(shown: dict) -> list[bytes]:
     return bodies
 
 
-def test_crafted_callback_bodies_get_4xx_through_the_worker_with_the_security_headers(bucket, gcs_settings, make_app, caplog):
+def test_crafted_callback_bodies_get_4xx_through_the_worker_with_headers(bucket, gcs_settings, make_app, caplog):
     bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV, content_type="text/csv")
     server = make_app(gcs_settings).server
     client = server.test_client()
