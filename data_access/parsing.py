@@ -79,7 +79,8 @@ def read_csv_arrow(content: Content) -> pa.Table:
 
     Raises ``pyarrow.ArrowInvalid`` for anything pyarrow's stricter reader refuses
     (ragged rows, an unclosed quote, quoted line breaks); callers that need pandas'
-    exact wording fall back to it then.
+    exact wording fall back to it then. Text that is not UTF-8 (read as binary) raises
+    :class:`ShapeError`.
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
@@ -90,7 +91,8 @@ def read_csv_arrow(content: Content) -> pa.Table:
         ),
     )
     names = [str(name).strip() for name in table.column_names]
-    columns = [_skip_initial_space(column) for column in table.columns]
+    pairs = zip(names, table.columns, strict=True)
+    columns = [_skip_initial_space(plain_column(name, column)) for name, column in pairs]
     return pa.table(columns, names=names)
 
 
@@ -177,6 +179,9 @@ def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
     except (ValueError, UnicodeDecodeError, OSError, pa.ArrowException) as error:
         # pandas' ParserError and EmptyDataError are ValueErrors.
         raise ParseError(f"cannot read {data_format.upper()}: {error}") from error
+    problem = _names_problem([str(column) for column in frame.columns])
+    if problem:
+        raise ShapeError(problem)
     cell = long_cell(frame, DEFAULT_MAX_CELL_CHARS)
     if cell:
         raise ShapeError(long_cell_message(*cell, f"Row {cell[1] + 1:,}", DEFAULT_MAX_CELL_CHARS))
@@ -334,7 +339,8 @@ def plain_table(table: pa.Table) -> pa.Table:
     * dictionaries (pandas ``category``), run-end encoding and extension types: their plain values;
     * decimals: float64 (a chart, a filter and a sort need numbers; pandas would give Python objects);
     * half floats: float32 (pandas cannot index them); durations: float64 seconds;
-    * binary: UTF-8 text, or :class:`ShapeError` naming the column when it is not text;
+    * binary: UTF-8 text, or :class:`ShapeError` naming the column when it is not text (and
+      when a text column is not valid UTF-8);
     * times of day and all-blank (null) columns: text;
     * the index columns pandas wrote are dropped, and pandas' metadata too, so the frame is built
       from Arrow types alone (no categories, no restored index: a named index is a column).
@@ -344,8 +350,18 @@ def plain_table(table: pa.Table) -> pa.Table:
     kept = [name for name in table.column_names if not _PANDAS_INDEX.fullmatch(name)]
     if len(kept) < table.num_columns:
         table = table.select(kept)
-    columns = [plain_column(name, table.column(name)) for name in table.column_names]
+    columns = [_valid_text(name, plain_column(name, table.column(name))) for name in table.column_names]
     return pa.table(columns, names=table.column_names)
+
+
+def _valid_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Parquet readers do not check that text is UTF-8 (a damaged file broke pandas later on).
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            raise ShapeError(f"Column '{name}' holds text that is not valid UTF-8: the file looks damaged.") from None
+    return column
 
 
 def plain_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:

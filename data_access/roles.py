@@ -120,7 +120,10 @@ def parse_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if not is_date_text(values):
             continue
-        parsed = pd.to_datetime(values.str.strip(), format="ISO8601", errors="coerce")
+        try:
+            parsed = pd.to_datetime(values.str.strip(), format="ISO8601", errors="coerce")
+        except (ValueError, OverflowError):  # e.g. dates with and without a time zone: stays text
+            continue
         if parsed.isna().sum() == values.isna().sum():
             converted[column] = parsed
     # assign() shares the other columns' data (copy-on-write): no copy of the whole table.
