@@ -30,8 +30,10 @@ DEFAULT_MAX_CELL_CHARS = 32_767
 #: The column names (a CSV's first line, a Parquet file's field names) must fit in this many
 #: bytes: a header is bounded before anything is parsed.
 MAX_HEADER_BYTES = 2**20
-#: Text is sent to browsers up to this many characters (table cells, x-axis labels); downloads are whole.
-DISPLAY_CELL_CHARS = 200
+#: Text is sent to browsers up to this many characters (table cells, x-axis labels, category values);
+#: downloads are whole. Twice as long, a grid of 100 long-text columns stayed empty in Chromium
+#: (``bench/file_shapes.py``).
+DISPLAY_CELL_CHARS = 100
 
 #: Bytes, or anything exposing the buffer protocol (``mmap`` of a staged file).
 Content = bytes | bytearray | memoryview
