@@ -37,10 +37,13 @@ vendor: $(PLOTLY_STRICT)
 run: $(STAMP) $(PLOTLY_STRICT)
 	$(BIN)/python app.py --local --host $(HOST) --port $(PORT)
 
-## system-deps: Debian packages the tests use (Chromium + driver, redis-server); needs root
+## system-deps: Debian packages the tests use (Chromium + driver, redis-server, nginx); needs root.
+## The Pub/Sub emulator test also needs the Google Cloud CLI's google-cloud-cli-pubsub-emulator and Java.
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v redis-server >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver redis-server >/dev/null; \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v redis-server >/dev/null \
+		|| ! test -x /usr/sbin/nginx; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver redis-server \
+			nginx-light >/dev/null; \
 	fi
 
 ## test: lint, then every test (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
@@ -58,9 +61,10 @@ bench: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python -m bench.bench
 
-## load: open dashboards one instance holds under gunicorn.conf.py (not part of make test; ~4 min)
+## load: the live channel (streams, burst, cache in front), then open dashboards per instance (not part of make test)
 load: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
+	$(BIN)/python -m bench.live_channel
 	$(BIN)/python -m bench.load
 
 clean:

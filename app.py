@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from data_access import build_live_data
 from data_access.staging import CHUNK_BYTES
 from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
-from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, UnchangedPollShortcut
+from routes.live import register_live_routes
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     # Local mode: the file reaches the app one chunk per request; everything else stays small.
     allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
     register_routes(server)
+    register_live_routes(server, live_data, settings)
     app = Dash(
         __name__,
         server=server,
@@ -85,12 +87,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     navbar_callbacks(app)
     _warm_up(server)
     allow_dash_scripts(app, policy)
-    callback_path = f"{app.config.routes_pathname_prefix}_dash-update-component"
-    behind_proxy = bool(os.environ.get("GAE_ENV"))
-    shortcut = UnchangedPollShortcut(server.wsgi_app, live_data, callback_path, trust_forwarded_proto=behind_proxy)
-    server.wsgi_app = shortcut  # type: ignore[method-assign]
-    server.extensions[UNCHANGED_POLL_EXTENSION] = shortcut  # asgi_worker.py answers polls with it on its event loop
-    if behind_proxy:
+    if os.environ.get("GAE_ENV"):
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app
@@ -150,14 +147,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Environment first, then the flags given on the command line (development unless APP_ENV says)."""
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Environment first, then the flags given on the command line (development unless APP_ENV says).
+
+    On a file on disk (``make run``) any table with a header row can be published unless
+    ``DATA_SCHEMA`` says otherwise: someone trying the app brings their own table first.
+    """
+    env = os.environ if environ is None else environ
+    local = bool(args.local or args.data)
     return Settings.from_env(
+        env,
         default_app_env="development",
-        data_source="local" if args.local or args.data else None,
+        data_source="local" if local else None,
         local_data_path=args.data,
         host=args.host,
         port=args.port,
+        data_schema="" if local and "DATA_SCHEMA" not in env else None,
     )
 
 

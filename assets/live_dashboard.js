@@ -1,24 +1,159 @@
 /*
- * Browser side of the live loop. Runs in the page, costs the server nothing.
+ * Browser side of the live channel (components/live_status.py, routes/live.py).
  *
- * - gatePoll decides whether an Interval tick becomes a server poll: not while the
- *   tab is hidden, not while the previous poll is still in flight (dcc.Interval does
- *   not wait for responses), and it catches up as soon as the tab is shown again.
+ * - start opens an EventSource on /live/events ("Live · push"). When its first event does not
+ *   arrive in time (a front end that buffers streams, such as App Engine standard) or the
+ *   stream fails, the page checks /live/version every POLL_INTERVAL_SECONDS instead ("Live ·
+ *   checks every 5 s"), with If-None-Match, until a pushed event arrives again. LIVE_PUSH=off:
+ *   checks only.
+ * - Either way, shown-version and storage-status are set (dash_clientside.set_props) only when
+ *   the live document says something changed: that is what the page's server callbacks react to.
+ * - Hidden tabs close their stream and skip checks; they catch up as soon as they are shown.
+ *   The pause button does the same until resumed.
  * - describeFreshness renders the status (live / paused / stale / unreadable / removed / no data,
  *   in words and the dot's colour), the version label, "checked 14:07:31" and the notice.
  */
 (function () {
     "use strict";
 
-    // A poll that never answered (network gone) must not block polling forever.
-    var STUCK_POLL_MS = 30000;
-    var lastPollStartedAt = 0;
-    var missedWhileHidden = false;
+    // The stream's first event must arrive within this; otherwise the page checks instead.
+    var FIRST_EVENT_MS = 4000;
+    var config = null;
+    var source = null;
+    var firstEventTimer = null;
+    var pushWorks = false;        // an event arrived on the current stream
+    var paused = false;
+    var known = {shown: null, status: null};
+    var lastTag = null;
+    var lastDocument = null;
+    var checking = false;
 
-    function pollNow() {
-        lastPollStartedAt = Date.now();
-        return lastPollStartedAt;
+    function dash() { return window.dash_clientside; }
+    function onPage() { return Boolean(document.getElementById("live-state")); }
+
+    function setMode(mode) {
+        if (dash() && dash().set_props && onPage()) { dash().set_props("live-mode", {data: mode}); }
     }
+
+    // The fields the chart draws from, exactly as the server's live document gives them.
+    function shownFrom(doc) {
+        return {
+            generation: doc.generation,
+            token: doc.token,
+            updated: doc.updated,
+            size: doc.size,
+            uploaded_by: doc.uploaded_by || "",
+            version: doc.version || "",
+            description: doc.description || "",
+            loaded_at: new Date().toISOString().replace(/\.\d+Z$/, "Z")
+        };
+    }
+
+    function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+    // What the page should show for a live document: new stores only when they change.
+    function apply(doc) {
+        if (!onPage()) { stop(); return; }
+        if (paused) { return; }
+        var shown = known.shown;
+        var showing = Boolean(shown && shown.generation);
+        var nextShown = shown;
+        var nextStatus = null;
+        if (doc.status === "live") {
+            if (!showing || shown.generation !== doc.generation) { nextShown = shownFrom(doc); }
+        } else if (doc.status === "removed" || doc.status === "no data") {
+            if (showing) {
+                nextStatus = known.status && known.status.kind === "removed"
+                    ? known.status : {kind: "removed", at: doc.removed_at || new Date().toISOString()};
+            } else {
+                nextShown = {empty: true};
+            }
+        } else {
+            var kind = doc.status === "unreadable" ? "unreadable" : "unreachable";
+            nextStatus = {error: doc.error || "storage unreachable", kind: kind};
+            if (doc.generation) { nextStatus.generation = doc.generation; }
+        }
+        if (!same(nextShown, shown)) {
+            known.shown = nextShown;
+            dash().set_props("shown-version", {data: nextShown});
+        }
+        if (!same(nextStatus, known.status)) {
+            known.status = nextStatus;
+            dash().set_props("storage-status", {data: nextStatus});
+        }
+    }
+
+    function noteChecked() {
+        if (onPage()) { dash().set_props("last-checked", {data: Date.now()}); }
+    }
+
+    function openStream() {
+        if (!config || !config.push || !window.EventSource || source || paused) { return; }
+        pushWorks = false;
+        source = new EventSource(config.events_url);
+        firstEventTimer = setTimeout(function () {
+            if (!pushWorks) { closeStream(); setMode("checks"); checkNow(); }  // buffered: check instead
+        }, FIRST_EVENT_MS);
+        source.onmessage = function (event) {
+            var doc;
+            try { doc = JSON.parse(event.data); } catch (error) { return; }
+            if (!pushWorks) { pushWorks = true; clearTimeout(firstEventTimer); setMode("push"); }
+            apply(doc);
+            noteChecked();
+        };
+        source.onerror = function () {
+            // EventSource reconnects by itself; until an event arrives again, the checks take over.
+            if (pushWorks) { pushWorks = false; setMode("checks"); }
+            if (source && source.readyState === EventSource.CLOSED) { closeStream(); setMode("checks"); }
+        };
+    }
+
+    function closeStream() {
+        clearTimeout(firstEventTimer);
+        if (source) { source.close(); source = null; }
+        pushWorks = false;
+    }
+
+    function stop() { closeStream(); config = null; }
+
+    // One check of /live/version; the server answers 304 when the browser's copy is current.
+    function checkNow() {
+        if (!config || checking || paused || document.visibilityState === "hidden") {
+            return Promise.resolve(false);
+        }
+        checking = true;
+        var headers = lastTag ? {"If-None-Match": lastTag} : {};
+        return fetch(config.version_url, {headers: headers, cache: "no-store", credentials: "same-origin"})
+            .then(function (response) {
+                if (response.status === 304 && lastDocument) { return lastDocument; }
+                if (!response.ok) { throw new Error("HTTP " + response.status); }
+                lastTag = response.headers.get("ETag");
+                return response.json();
+            })
+            .then(function (doc) {
+                lastDocument = doc;
+                apply(doc);
+                return true;
+            })
+            .catch(function () {
+                // The app itself cannot be reached: keep what is shown and say so.
+                apply({status: "unreachable", error: "the dashboard server did not answer", generation: null});
+                return true;
+            })
+            .finally(function () { checking = false; });
+    }
+
+    function resume() {
+        if (!config) { return; }
+        if (config.push && window.EventSource) { openStream(); }
+        checkNow().then(function (checked) { if (checked) { noteChecked(); } });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+        if (!config) { return; }
+        if (document.visibilityState === "hidden") { closeStream(); return; }
+        resume();
+    });
 
     function relativeTime(isoTime) {
         var seconds = Math.round((Date.now() - Date.parse(isoTime)) / 1000);
@@ -40,45 +175,39 @@
         return when.toLocaleTimeString([], format);
     }
 
-    document.addEventListener("visibilitychange", function () {
-        if (document.visibilityState === "visible" && missedWhileHidden) {
-            missedWhileHidden = false;
-            if (window.dash_clientside && window.dash_clientside.set_props) {
-                window.dash_clientside.set_props("poll-trigger", {data: pollNow()});
-            }
-        }
-    });
-
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.live = {
-        gatePoll: function (nIntervals, pollBusy) {
+        // The page (re)mounted: start from nothing, stream first (or checks with LIVE_PUSH=off).
+        start: function (liveConfig) {
+            closeStream();
+            config = liveConfig;
+            known = {shown: null, status: null};
+            lastTag = null;
+            lastDocument = null;
+            paused = false;
+            if (config.push && window.EventSource) { openStream(); return "connecting"; }
+            checkNow().then(function (checked) { if (checked) { noteChecked(); } });
+            return "checks";
+        },
+
+        // Every POLL_INTERVAL_SECONDS: a check unless the stream delivers (async: Dash awaits it).
+        check: async function () {
             var noUpdate = window.dash_clientside.no_update;
-            if (document.visibilityState === "hidden") {
-                missedWhileHidden = true;
-                return noUpdate;
-            }
-            if (pollBusy && Date.now() - lastPollStartedAt < STUCK_POLL_MS) {
-                return noUpdate;
-            }
-            return pollNow();
+            if (pushWorks) { return noUpdate; }
+            var checked = await checkNow();
+            return checked ? Date.now() : noUpdate;
         },
 
-        togglePause: function (nClicks, paused) {
-            var nowPaused = !paused;
-            var label = nowPaused ? "Resume live updates" : "Pause live updates";
-            // Resuming polls at once instead of waiting for the next tick.
-            var trigger = nowPaused ? window.dash_clientside.no_update : pollNow();
-            return [nowPaused, label, trigger];
+        togglePause: function (nClicks, wasPaused) {
+            paused = !wasPaused;
+            var label = paused ? "Resume live updates" : "Pause live updates";
+            if (paused) { closeStream(); } else { setTimeout(resume, 0); }  // resuming catches up at once
+            return [paused, label];
         },
 
-        noteChecked: function (busy) {
-            // The poll's "running" flag drops when the server answered (204 included).
-            return busy ? window.dash_clientside.no_update : Date.now();
-        },
-
-        describeFreshness: function (clockTicks, shown, status, paused, lastChecked) {
+        describeFreshness: function (clockTicks, shown, status, isPaused, lastChecked, mode, liveConfig) {
             var hasData = Boolean(shown && shown.generation);
-            var state = liveState(hasData, shown, status, paused);
+            var state = liveState(hasData, shown, status, isPaused, mode, liveConfig);
             var label = hasData ? versionLabel(shown) : (shown && shown.empty ? "" : "Loading…");
             var details = hasData
                 ? "generation " + shown.generation + " · written " + new Date(shown.updated).toString()
@@ -103,7 +232,7 @@
         return "updated " + when + ago + " · " + (shown.uploaded_by || "written outside the app");
     }
 
-    function liveState(hasData, shown, status, paused) {
+    function liveState(hasData, shown, status, isPaused, mode, liveConfig) {
         if (status && status.kind === "removed") { return {name: "removed", words: "Data removed"}; }
         if (status && status.error && status.kind === "unreadable") {
             return {name: "unreadable", words: "Unreadable version"};
@@ -111,8 +240,10 @@
         if (status && status.error) { return {name: "stale", words: "Stale — storage unreachable"}; }
         if (shown && shown.empty) { return {name: "empty", words: "No data"}; }
         if (!hasData) { return {name: "loading", words: "Connecting…"}; }
-        if (paused) { return {name: "paused", words: "Paused"}; }
-        return {name: "live", words: "Live"};
+        if (isPaused) { return {name: "paused", words: "Paused"}; }
+        if (mode === "push") { return {name: "live", words: "Live · push"}; }
+        var every = liveConfig ? liveConfig.interval_seconds : null;
+        return {name: "live", words: every ? "Live · checks every " + every + " s" : "Live"};
     }
 
     function storageNotice(hasData, shown, status) {

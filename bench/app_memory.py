@@ -11,7 +11,6 @@ instance total (master + workers) at its peak — what has to fit in the instanc
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import Any
 
 from bench.data import create_bucket, publish, sample_csv
 from bench.gunicorn_server import Gunicorn, gcs_env
-from tests.dash_requests import poll_payload
 from tests.servers import FakeGCS, RedisServer
 
 GENERATIONS = 5
@@ -104,14 +102,12 @@ class _InstanceSampler:
 
 
 def _first_polls(server: Gunicorn, statuses: dict[int, int]) -> None:
-    body = json.dumps(poll_payload()).encode()
+    """Many pages checking /live/version at once (each process takes the new generation up once)."""
 
     def one_poll(_: int) -> int:
         connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
         try:
-            connection.request(
-                "POST", "/_dash-update-component", body=body, headers={"Content-Type": "application/json"}
-            )
+            connection.request("GET", "/live/version")
             response = connection.getresponse()
             response.read()
             return response.status

@@ -44,7 +44,7 @@ from bench.gunicorn_server import Gunicorn
 from components.figures import view_figure, zoom_patch
 from data_access.roles import detect_roles
 from data_access.view_state import ViewState
-from tests.dash_requests import poll_payload, render_payload
+from tests.dash_requests import live_shown, render_payload
 
 POINTS = 4_000  # MAX_CHART_POINTS, the app's default; plotly-resampler gets the same per trace
 SPIKE = 1e7  # far above the random walk (its spread over 10M steps is about ±3,000)
@@ -154,11 +154,7 @@ def _payload_from_spec(spec: dict[str, Any], inputs: list[Any], state: list[Any]
 
 def http_ours(base_url: str, frame: pd.DataFrame) -> dict[str, Any]:
     """Payload of the first figure and the zoom callback's round trip, on the app's gunicorn."""
-    _, body = _post(f"{base_url}/_dash-update-component", poll_payload())
-    response = json.loads(body)["response"]
-    if "shown-version" not in response:
-        raise RuntimeError(f"the app did not load the data: {response}")
-    shown = response["shown-version"]["data"]
+    shown = live_shown(base_url)
     render = render_payload(shown)
     _, body = _post(f"{base_url}/_dash-update-component", render)
     payload_bytes = len(body)

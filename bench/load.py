@@ -74,17 +74,20 @@ def client_name() -> str:
     return "wrk" if shutil.which("wrk") else "python threads"
 
 
-def run_load(url: str, path: str, body: bytes, connections: int, seconds: float) -> LoadResult:
-    """POST ``body`` to ``url + path`` over ``connections`` connections for ``seconds``."""
+def run_load(url: str, path: str, body: bytes | None, connections: int, seconds: float) -> LoadResult:
+    """POST ``body`` (GET when ``None``) to ``url + path`` over ``connections`` connections for ``seconds``."""
     if shutil.which("wrk"):
         return _wrk_load(url + path, body, connections, seconds)
     return _python_load(url, path, body, min(connections, MAX_PYTHON_CONNECTIONS), seconds)
 
 
-def _wrk_load(target: str, body: bytes, connections: int, seconds: float) -> LoadResult:
+def _wrk_load(target: str, body: bytes | None, connections: int, seconds: float) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         script = Path(folder) / "post.lua"
-        script.write_text(_WRK_SCRIPT.replace("BODY", body.decode()))
+        text = _WRK_SCRIPT.replace("BODY", body.decode()) if body is not None else _WRK_SCRIPT
+        if body is None:
+            text = text.replace('wrk.method = "POST"', 'wrk.method = "GET"').replace("wrk.body = [==[BODY]==]\n", "")
+        script.write_text(text)
         command = [
             "wrk",
             f"-t{min(WRK_THREADS, connections)}",
@@ -119,7 +122,7 @@ def _parse_wrk(output: str) -> LoadResult:
     )
 
 
-def _python_load(url: str, path: str, body: bytes, connections: int, seconds: float) -> LoadResult:
+def _python_load(url: str, path: str, body: bytes | None, connections: int, seconds: float) -> LoadResult:
     host, port = url.removeprefix("http://").split(":")
     deadline = time.monotonic() + seconds
     results: list[tuple[Counter, list[float], int]] = []
@@ -165,7 +168,7 @@ def _python_connection_loop(
     while time.monotonic() < deadline:
         sent = time.perf_counter()
         try:
-            connection.request("POST", path, body=body, headers=headers)
+            connection.request("POST" if body is not None else "GET", path, body=body, headers=headers)
             response = connection.getresponse()
             response.read()
         except (OSError, http.client.HTTPException):

@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.data import create_bucket, publish, sample_csv
 from settings import Settings
-from tests.dash_requests import POLL_OUTPUTS, callback_payload
+from tests.dash_requests import shown_from
 from tests.servers import FakeGCS, Gunicorn, RedisServer, gcs_env
 
 SESSION_COUNTS = (1, 50, 500)
@@ -197,16 +197,19 @@ def _poll(local: threading.local, target: Target, session: _Session, result: Win
     server = target.server
     connection = connections.get(server.port) or http.client.HTTPConnection(server.host, server.port, timeout=15)
     connections[server.port] = connection
-    state = {"shown-version.data": session.shown, "storage-status.data": session.status}
-    body = json.dumps(callback_payload(POLL_OUTPUTS, {"poll-trigger.data": 1}, state))
     sent = time.perf_counter()
     try:
-        connection.request("POST", CALLBACK_PATH, body=body, headers={"Content-Type": "application/json"})
+        connection.request("GET", "/live/version")
         response = connection.getresponse()
         content = response.read()
-        result.record(response.status, time.perf_counter() - sent)
-        if response.status == 200:
-            _apply(session, json.loads(content)["response"])
+        status = response.status
+        if status == 200:
+            document = json.loads(content)
+            changed = document["status"] == "live" and document["generation"] != (session.shown or {}).get("generation")
+            status = 200 if changed else 204  # 204: the page changes nothing, as the old unchanged poll
+            if changed:
+                _apply(session, {"shown-version": {"data": shown_from(document)}})
+        result.record(status, time.perf_counter() - sent)
     except (OSError, http.client.HTTPException, ValueError, KeyError):
         connection.close()
         result.record("error", time.perf_counter() - sent)

@@ -1,4 +1,4 @@
-"""(a) Unchanged-poll throughput: the chart page's poll vs a no-op callback on the same gunicorn."""
+"""(a) Unchanged-check throughput: the chart page's ``GET /live/version`` vs a no-op callback on the same gunicorn."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.data import create_bucket, publish, sample_csv
 from bench.load import LoadResult, run_load
-from tests.dash_requests import POLL_OUTPUTS, callback_payload
+from tests.dash_requests import callback_payload, live_shown
 from tests.servers import FakeGCS, Gunicorn, gcs_env
 
 CALLBACK_PATH = "/_dash-update-component"
+PATHS = {"poll": "/live/version", "noop": CALLBACK_PATH}
 WORKERS = 2
 CONNECTIONS = 16
 # Short runs, many rounds, alternating order (ABBA): other work on a shared machine drifts
@@ -91,22 +92,22 @@ def measure(emulator: FakeGCS, client: Any) -> ThroughputResult:
     publish(bucket, sample_csv(1_000))
     env = gcs_env(emulator.url, bucket.name)
     with Gunicorn(env, workers=WORKERS, wsgi_app="bench.bench_app:server") as server:
-        shown = _first_poll(server)
-        bodies = {"poll": _poll_body(shown), "noop": _noop_body(shown)}
+        shown = live_shown(server.url)
+        bodies = {"poll": None, "noop": _noop_body(shown)}  # "poll": the page's GET /live/version
+        _expect_204(server, bodies["noop"], "noop")
         for name, body in bodies.items():
-            _expect_204(server, body, name)
-            run_load(server.url, CALLBACK_PATH, body, CONNECTIONS, WARM_UP_SECONDS)
+            run_load(server.url, PATHS[name], body, CONNECTIONS, WARM_UP_SECONDS)
         return _rounds(server, bodies, emulator, bucket.name)
 
 
-def _rounds(server: Gunicorn, bodies: dict[str, bytes], emulator: FakeGCS, bucket: str) -> ThroughputResult:
+def _rounds(server: Gunicorn, bodies: dict[str, bytes | None], emulator: FakeGCS, bucket: str) -> ThroughputResult:
     result = ThroughputResult()
     for round_number in range(ROUNDS):
         order = ["poll", "noop"] if round_number % 2 == 0 else ["noop", "poll"]
         for name in order:
             before = emulator.metadata_gets(bucket)
             cpu_before = server.workers_cpu_seconds()
-            run = run_load(server.url, CALLBACK_PATH, bodies[name], CONNECTIONS, SECONDS_PER_RUN)
+            run = run_load(server.url, PATHS[name], bodies[name], CONNECTIONS, SECONDS_PER_RUN)
             cpu_after = server.workers_cpu_seconds()
             if cpu_before is not None and cpu_after is not None:
                 run.server_cpu_seconds = cpu_after - cpu_before
@@ -128,23 +129,10 @@ def _post(server: Gunicorn, body: bytes) -> tuple[int, bytes]:
         connection.close()
 
 
-def _first_poll(server: Gunicorn) -> dict:
-    """What a browser holds after its first poll: the shown-version store."""
-    status, content = _post(server, _poll_body(None))
-    if status != 200:
-        raise RuntimeError(f"the first poll answered HTTP {status}: {content[:300]!r}")
-    return json.loads(content)["response"]["shown-version"]["data"]
-
-
 def _expect_204(server: Gunicorn, body: bytes, name: str) -> None:
     status, content = _post(server, body)
     if status != 204:
         raise RuntimeError(f"the {name} callback answered HTTP {status}, not 204: {content[:300]!r}")
-
-
-def _poll_body(shown: dict | None) -> bytes:
-    state = {"shown-version.data": shown, "storage-status.data": None}
-    return json.dumps(callback_payload(POLL_OUTPUTS, {"poll-trigger.data": 1}, state)).encode()
 
 
 def _noop_body(shown: dict | None) -> bytes:

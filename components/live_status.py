@@ -1,18 +1,23 @@
-"""The live-update machinery every live page shares: poll timer, per-session stores,
-freshness line, pause button and the storage notice.
+"""The live-update machinery every live page shares: the live channel's browser side, per-session
+stores, freshness line, pause button and the storage notice.
 
-Only the *browser* side lives here (clientside callbacks in
-``assets/live_dashboard.js``); the server-side poll belongs to the page that
-decides what a new version means for it.
+Only the *browser* side lives here (``assets/live_dashboard.js``); the server side is
+``routes/live.py``. The page opens an EventSource on ``/live/events`` first; when no event
+arrives in time (App Engine standard buffers streams; some proxies do too) or with
+``LIVE_PUSH=off``, it checks ``/live/version`` every ``POLL_INTERVAL_SECONDS`` instead (an
+async clientside callback, with ``If-None-Match``). Either way, the browser sets
+``shown-version`` and ``storage-status`` only when something changed: that store change is
+what the page's server callbacks react to.
 
 Per-session state, all small: ``shown-version`` (the generation this page shows
 and its metadata), ``storage-status`` (the last check's error, or when the data was
-removed) and ``last-checked`` (when the server last answered a poll). The dataset
-itself never goes into a store.
+removed), ``last-checked`` (when the server last confirmed the version) and ``live-mode``
+("push" or "checks"). The dataset itself never goes into a store.
 
-The status line says one of: live, paused, stale (storage unreachable), unreadable
-version, data removed, no data — in words and in the dot's colour — then the version
-as people name it ("v12 · 14:07 · alice"; the raw generation only in its tooltip).
+The status line says one of: live (and how: "Live · push" / "Live · checks every 5 s"), paused,
+stale (storage unreachable), unreadable version, data removed, no data — in words and in the
+dot's colour — then the version as people name it ("v12 · 14:07 · alice"; the raw generation
+only in its tooltip).
 """
 
 from __future__ import annotations
@@ -20,18 +25,26 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 
+from routes.live import EVENTS_PATH, VERSION_PATH
+
 # Relative times ("2 min ago") are re-rendered in the browser at this pace.
 CLOCK_TICK_MS = 15_000
 
 
-def live_status_bar(poll_interval_seconds: float) -> html.Div:
-    """Timer, stores, freshness line, pause button and the (hidden) storage notice."""
+def live_status_bar(poll_interval_seconds: float, live_push: str = "auto") -> html.Div:
+    """Check timer, stores, freshness line, pause button and the (hidden) storage notice."""
+    config = {
+        "push": live_push == "auto",
+        "interval_seconds": poll_interval_seconds,
+        "version_url": VERSION_PATH,
+        "events_url": EVENTS_PATH,
+    }
     return html.Div(
         [
             dcc.Interval(id="poll-interval", interval=int(poll_interval_seconds * 1000)),
             dcc.Interval(id="clock-interval", interval=CLOCK_TICK_MS),
-            dcc.Store(id="poll-trigger"),
-            dcc.Store(id="poll-busy", data=False),
+            dcc.Store(id="live-config", data=config),
+            dcc.Store(id="live-mode"),
             dcc.Store(id="shown-version"),
             dcc.Store(id="storage-status"),
             dcc.Store(id="last-checked"),
@@ -62,24 +75,22 @@ def live_status_bar(poll_interval_seconds: float) -> html.Div:
 def register_callbacks(app: Dash) -> None:
     """Attach the clientside callbacks of :func:`live_status_bar` to ``app``."""
     app.clientside_callback(
-        ClientsideFunction(namespace="live", function_name="gatePoll"),
-        Output("poll-trigger", "data"),
+        ClientsideFunction(namespace="live", function_name="start"),
+        Output("live-mode", "data"),
+        Input("live-config", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="live", function_name="check"),
+        Output("last-checked", "data"),
         Input("poll-interval", "n_intervals"),
-        State("poll-busy", "data"),
+        prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction(namespace="live", function_name="togglePause"),
         Output("poll-interval", "disabled"),
         Output("pause-button", "children"),
-        Output("poll-trigger", "data", allow_duplicate=True),
         Input("pause-button", "n_clicks"),
         State("poll-interval", "disabled"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="live", function_name="noteChecked"),
-        Output("last-checked", "data"),
-        Input("poll-busy", "data"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -97,4 +108,6 @@ def register_callbacks(app: Dash) -> None:
         Input("storage-status", "data"),
         Input("poll-interval", "disabled"),
         Input("last-checked", "data"),
+        Input("live-mode", "data"),
+        State("live-config", "data"),
     )

@@ -207,6 +207,7 @@ class LiveData:
         self._local_check: VersionCheck | None = None
         self._refresh_started: float | None = None  # when a thread of this process began renewing it
         self._renewal_claim = threading.Lock()
+        self._write_listeners: list[Callable[[], None]] = []
 
     # -- current version -------------------------------------------------------------
 
@@ -274,12 +275,12 @@ class LiveData:
     def _shared_check(self) -> VersionCheck:
         entry = self.cache.get(self._version_key)
         if entry is not None and self._is_fresh(entry):
-            return _check_from_entry(entry)
+            return check_from_entry(entry)
         lock = self._take_lock("version-refresh", VERSION_LOCK_SECONDS)
         if entry is not None and not lock:
             # Another thread or worker is asking storage right now: its answer is moments away,
             # and the entry we have is only just past its period.
-            return _check_from_entry(entry)
+            return check_from_entry(entry)
         try:
             return self._refresh_version()
         finally:
@@ -291,11 +292,30 @@ class LiveData:
         self._local_check = None
         self.cache.delete(self._version_key)
 
+    def adopt_check(self, check: VersionCheck) -> None:
+        """Take ``check`` (made by another process, heard on the live channel) as this process' last check."""
+        local = self._local_check
+        if local is None or check.checked_at >= local.checked_at:
+            self._local_check = check
+
+    def on_written(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after this app wrote a new live version (the live channel announces it)."""
+        self._write_listeners.append(listener)
+
+    def note_written(self) -> None:
+        """A publish or restore through this app is confirmed: forget the cached version and tell listeners."""
+        self.invalidate_version()
+        for listener in list(self._write_listeners):
+            try:
+                listener()
+            except Exception:  # the write itself succeeded; periodic checks announce it anyway
+                log.exception("announcing a new version failed")
+
     def _refresh_version(self) -> VersionCheck:
         with self._refresh_lock:
             entry = self.cache.get(self._version_key)
             if entry is not None and self._is_fresh(entry):
-                return _check_from_entry(entry)  # a thread of this process refreshed it meanwhile
+                return check_from_entry(entry)  # a thread of this process refreshed it meanwhile
             try:
                 version = self.source.current_version()
                 # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
@@ -306,7 +326,7 @@ class LiveData:
                 permanent = isinstance(error, LocationMissing)
                 entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
-            return _check_from_entry(entry)
+            return check_from_entry(entry)
 
     def _is_fresh(self, entry: dict[str, Any]) -> bool:
         return self._clock() - entry["checked_at"] < self.version_cache_seconds
@@ -446,7 +466,17 @@ def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str
     }
 
 
-def _check_from_entry(entry: dict[str, Any]) -> VersionCheck:
+def entry_from_check(check: VersionCheck) -> dict[str, Any]:
+    """The cache entry (JSON-ready) of a check: what the live channel sends between processes."""
+    return {
+        "checked_at": check.checked_at,
+        "version": check.version.to_dict() if check.version else None,
+        "error": check.error,
+        "permanent": check.permanent,
+    }
+
+
+def check_from_entry(entry: dict[str, Any]) -> VersionCheck:
     version = DataVersion.from_dict(entry["version"]) if entry["version"] else None
     return VersionCheck(
         version=version, checked_at=entry["checked_at"], error=entry["error"], permanent=entry.get("permanent", False)

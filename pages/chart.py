@@ -2,10 +2,9 @@
 
 Server callbacks (they only wire; figures come from :mod:`components.figures`):
 
-* :func:`poll_for_new_version` runs on every poll tick. When the generation this
-  browser shows is still live it answers HTTP 204 (``PreventUpdate``) after one
-  cached lookup. When it changed, it makes sure the new frame loads (warming the
-  shared cache) and stores the new generation in this session's ``shown-version``.
+* The browser sets ``shown-version`` (and ``storage-status``) itself when the live channel
+  (``routes/live.py``: a pushed event, or a check of ``/live/version``) says the generation
+  changed; no server callback runs while nothing changes.
 * :func:`render_chart` draws the view in the URL's query string: a whole figure when the
   view changes (view path), a ``Patch`` of the traces' data when only the generation
   changes (data path, keeps zoom).
@@ -24,7 +23,6 @@ browser from ``shown-version`` and ``storage-status`` (``components/live_status.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,7 +32,7 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from auth import sign, unsign
+from auth import unsign
 from components.chart import (
     CONTROL_IDS,
     CONTROL_INPUTS,
@@ -47,7 +45,7 @@ from components.chart import (
 from components.data_table import column_defs, data_table, download_controls
 from components.figures import chart_for, data_update, message_figure, view_figure, zoom_patch
 from components.live_status import live_status_bar
-from data_access import DataUnavailable, DataVersion, current_live_data
+from data_access import DataUnavailable, current_live_data
 from data_access.roles import ColumnRoles
 from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
 from data_access.view_state import ViewState, filter_rows
@@ -56,11 +54,9 @@ from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
 
-# The chart only draws generations the poll handed out (GENERATION_TOKEN_PURPOSE): the browser
+# The chart only draws generations the live channel handed out (GENERATION_TOKEN_PURPOSE): the browser
 # cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
 
-# An admin's publish note is at most 500 characters (contract C1); never show more than that.
-MAX_DESCRIPTION_CHARS = 500
 EMPTY_PAGE = {"rowData": [], "rowCount": 0}
 
 
@@ -71,7 +67,7 @@ def layout(**_query: Any) -> dbc.Container:
             html.H1(settings.dashboard_title, className="h3 mt-3", id="dashboard-title"),
             html.P(settings.dashboard_description, className="mb-1", hidden=not settings.dashboard_description),
             html.P(id="version-description", className="text-muted small mb-2"),
-            live_status_bar(settings.poll_interval_seconds),
+            live_status_bar(settings.poll_interval_seconds, settings.live_push),
             *chart_section(),
             download_controls(),
             data_table(),
@@ -92,63 +88,6 @@ def chart_section() -> list[Any]:
         chart_controls(),
         graph(),
     ]
-
-
-def _shown_version(version: DataVersion) -> dict[str, Any]:
-    """What this session keeps about the version it shows: small, never the data."""
-    return {
-        "generation": version.generation,
-        "token": sign(version.generation, GENERATION_TOKEN_PURPOSE),
-        "updated": version.updated,
-        "size": version.size,
-        "uploaded_by": version.metadata.get("uploaded_by", ""),
-        "version": version.metadata.get("version", ""),
-        "description": version.metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
-        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-@callback(
-    Output("shown-version", "data"),
-    Output("storage-status", "data"),
-    Input("poll-trigger", "data"),
-    State("shown-version", "data"),
-    State("storage-status", "data"),
-    running=[(Output("poll-busy", "data"), True, False)],
-    prevent_initial_call=True,
-)
-def poll_for_new_version(_trigger: Any, shown: dict | None, status: dict | None) -> tuple:
-    """Compare the live generation with the one this session shows; 204 when unchanged."""
-    live_data = current_live_data()
-    check = live_data.check_version()
-    if not check.ok:
-        return _report(status, {"error": check.error, "kind": "unreadable" if check.permanent else "unreachable"})
-    if check.version is None:
-        if shown and shown.get("generation"):
-            # Removed after it was shown: keep the last chart and say when it went.
-            if status and status.get("kind") == "removed":
-                raise PreventUpdate
-            return no_update, {"kind": "removed", "at": datetime.now(UTC).isoformat(timespec="seconds")}
-        empty = {"empty": True}
-        if shown == empty:
-            return _report(status, None)
-        return empty, None
-    if shown and shown.get("generation") == check.version.generation:
-        # The common case: nothing changed. One cached lookup, then 204 with no body.
-        return _report(status, None)
-    try:
-        live_data.frame(check.version.generation)  # download + parse once per cache, not per session
-    except DataUnavailable as error:
-        kind = "unreadable" if error.permanent else "unreachable"
-        return _report(status, {"error": str(error), "kind": kind, "generation": check.version.generation})
-    return _shown_version(check.version), None
-
-
-def _report(current_status: dict | None, new_status: dict | None) -> tuple:
-    """Update only the status store, or answer 204 when it already says this."""
-    if new_status == current_status:
-        raise PreventUpdate
-    return no_update, new_status
 
 
 def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
@@ -185,8 +124,7 @@ def render_chart(
     through the controls; ``chart-view`` changing only says "the URL changed, look again".
     """
     if isinstance(shown, dict) and shown.get("empty"):
-        message = f"No data published yet at {shown.get('location', 'the configured location')}"
-        return message_figure(message), None, None
+        return message_figure("No data published yet"), None, None
     generation, frame, roles = _data(shown)
     view, _ = ViewState.from_query(search)[0].resolve(roles)
     drawn = rendered if isinstance(rendered, dict) else {}

@@ -78,11 +78,20 @@ def local_csv(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def make_app(gcs_client: Any) -> Callable[[Settings], Any]:
-    """Build an app through the real factory (GCS apps reuse the emulator's client)."""
+def make_app(gcs_client: Any) -> Iterator[Callable[[Settings], Any]]:
+    """Build an app through the real factory (GCS apps reuse the emulator's client).
+
+    Each app's periodic version check (started by its first stream) stops with the test.
+    """
     from app import create_app
 
-    def build(settings: Settings, **options: Any) -> Any:
-        return create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None, **options)
+    built: list[Any] = []
 
-    return build
+    def build(settings: Settings, **options: Any) -> Any:
+        app = create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None, **options)
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        app.server.extensions["live_feed"].stop()

@@ -1,7 +1,9 @@
-"""Call a Dash callback over HTTP the way the browser does (POST /_dash-update-component)."""
+"""Call a Dash callback over HTTP the way the browser does (POST /_dash-update-component), and check
+``/live/version`` as the page does."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -32,19 +34,60 @@ def post_callback(
     return client.post("/_dash-update-component", json=callback_payload(outputs, inputs, state), **request_options)
 
 
-POLL_OUTPUTS = ["shown-version.data", "storage-status.data"]
+@dataclass
+class BrowserCheck:
+    """What a page does with one ``GET /live/version`` (``assets/live_dashboard.js``'s ``apply``).
+
+    ``status_code`` is 204 when the page changes nothing (no Dash callback runs), else 200 with
+    ``json["response"]`` holding the stores it sets, as a Dash callback answer would.
+    """
+
+    status_code: int
+    json: dict[str, Any]
+    data: bytes  # the /live/version body as served
+    document: dict[str, Any]
 
 
-def poll_payload(shown: dict | None = None, status: dict | None = None) -> dict:
-    """The body of one tick of the chart page's poll callback."""
-    return callback_payload(
-        POLL_OUTPUTS, {"poll-trigger.data": 1}, {"shown-version.data": shown, "storage-status.data": status}
-    )
+def shown_from(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``shown-version`` store a page builds from a live document."""
+    fields = ("generation", "token", "updated", "size", "uploaded_by", "version", "description")
+    return {**{name: document[name] for name in fields}, "loaded_at": "2026-01-01T00:00:00Z"}
 
 
-def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> Any:
-    """One tick of the chart page's poll callback, through a Flask test client."""
-    return client.post("/_dash-update-component", json=poll_payload(shown, status))
+def live_shown(base_url: str) -> dict[str, Any]:
+    """The ``shown-version`` a page builds from ``GET /live/version`` of a served app (over HTTP)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/live/version", timeout=30) as response:
+        return shown_from(json.loads(response.read()))
+
+
+def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> BrowserCheck:
+    """One check of ``/live/version`` through a Flask test client, and what the page would set."""
+    response = client.get("/live/version")
+    assert response.status_code == 200, response.status_code
+    document = response.get_json()
+    showing = bool(shown and shown.get("generation"))
+    next_shown, next_status = shown, None
+    if document["status"] == "live":
+        if not showing or shown["generation"] != document["generation"]:
+            next_shown = shown_from(document)
+    elif document["status"] in ("removed", "no data"):
+        if showing:
+            removed = status if status and status.get("kind") == "removed" else None
+            next_status = removed or {"kind": "removed", "at": document["removed_at"]}
+        else:
+            next_shown = {"empty": True}
+    else:
+        kind = "unreadable" if document["status"] == "unreadable" else "unreachable"
+        next_status = {"error": document["error"], "kind": kind}
+    changes: dict[str, Any] = {}
+    if next_shown != shown:
+        changes["shown-version"] = {"data": next_shown}
+    if next_status != status:
+        changes["storage-status"] = {"data": next_status}
+    return BrowserCheck(200 if changes else 204, {"response": changes}, response.data, document)
 
 
 RENDER_OUTPUTS = ["chart-graph.figure", "rendered-chart.data", "chart-range.data"]

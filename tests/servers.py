@@ -6,6 +6,11 @@
 * :class:`RedisServer` runs Debian's ``redis-server`` without persistence.
 * :class:`Gunicorn` serves the app (``gunicorn 'app:create_server()'``) in production mode, as deployed.
 * :class:`TcpProxy` sits in front of a server to slow it down, pause it or take it down.
+* :class:`PubSubEmulator` runs the Google Cloud CLI's Pub/Sub emulator (Java); fake-gcs-server
+  started with ``FakeGCS(notify=...)`` publishes the bucket's notifications to it.
+* :class:`Nginx` runs Debian's nginx as a shared HTTP cache (``proxy_cache``) in front of a server.
+* :class:`Uvicorn` serves an app built in this process the way ``asgi_worker.py`` does (live
+  routes on the event loop), so tests can read its counters.
 
 Tests and ``bench`` use these same helpers.
 """
@@ -56,9 +61,14 @@ def fake_gcs_binary() -> Path:
 
 
 class FakeGCS:
-    """fake-gcs-server on 127.0.0.1 with an in-memory backend."""
+    """fake-gcs-server on 127.0.0.1 with an in-memory backend.
 
-    def __init__(self) -> None:
+    ``notify``: ``(emulator, project, topic, bucket)`` — publish finalize/delete events of
+    ``bucket`` to that Pub/Sub topic, as a GCS bucket notification does.
+    """
+
+    def __init__(self, notify: tuple[PubSubEmulator, str, str, str] | None = None) -> None:
+        self._notify = notify
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -84,8 +94,14 @@ class FakeGCS:
             "-log-level",
             "info",
         ]
+        env = dict(os.environ)
+        if self._notify is not None:
+            emulator, project, topic, bucket = self._notify
+            command += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic]
+            command += ["-event.bucket", bucket, "-event.list", "finalize,delete"]
+            env["PUBSUB_EMULATOR_HOST"] = emulator.host
         log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         _wait_until(self._answers, 15, "fake-gcs-server")
         return self
 
@@ -130,11 +146,13 @@ class FakeGCS:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1, no persistence."""
+    """redis-server on 127.0.0.1; no persistence unless ``appendonly`` (then it can be restarted with its data)."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self._data_dir = Path(tempfile.mkdtemp(prefix="redis-")) if appendonly else None
         self.process: subprocess.Popen | None = None
 
     @staticmethod
@@ -151,13 +169,20 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
             "--protected-mode",
             "yes",
         ]
+        if self._data_dir is not None:
+            command += ["--dir", str(self._data_dir), "--appendfsync", "always"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._answers, 10, "redis-server")
         return self
+
+    def restart(self) -> RedisServer:
+        """Stop (SIGTERM, as a managed restart does) and start again on the same port and data folder."""
+        self.stop(keep_data=True)
+        return self.start()
 
     def _answers(self) -> bool:
         try:
@@ -167,10 +192,12 @@ class RedisServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=5)
+        if self._data_dir is not None and not keep_data:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
         return self.start()
@@ -566,3 +593,311 @@ class _Link:
         self.closed = True
         for writer in (self.client, self.server):
             writer.close()
+
+
+class GenerationMatchProxy:
+    """An HTTP proxy in front of fake-gcs-server that enforces ``ifGenerationMatch`` on copies as GCS does.
+
+    fake-gcs-server ignores the precondition on ``rewriteTo``/``copyTo`` (it honours it on
+    uploads). Here a copy whose ``ifGenerationMatch`` is not the destination's live generation
+    (0: no live object) is answered 412 ``conditionNotMet`` and never reaches the emulator.
+    Every write (POST, PUT, PATCH, DELETE) passes one at a time, so "check, then copy" is as
+    atomic here as it is in GCS. ``refused`` counts the copies answered 412.
+    """
+
+    COPY_MARKERS = ("/rewriteTo/b/", "/copyTo/b/")
+    HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.refused = 0
+        self._writes = threading.Lock()
+        self._server = None
+
+    def start(self) -> GenerationMatchProxy:
+        from http.server import ThreadingHTTPServer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> GenerationMatchProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def live_generation(self, bucket: str, quoted_object: str) -> int:
+        """The destination's live generation in the emulator (0 when there is none)."""
+        import json
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
+        try:
+            connection.request("GET", f"/storage/v1/b/{bucket}/o/{quoted_object}")
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        return int(json.loads(body)["generation"]) if response.status == 200 else 0
+
+    def refusal(self, method: str, target: str) -> bytes | None:
+        """The 412 body for a copy whose precondition fails, else ``None``."""
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(target)
+        wanted = parse_qs(parts.query).get("ifGenerationMatch")
+        marker = next((marker for marker in self.COPY_MARKERS if marker in parts.path), None)
+        if method != "POST" or marker is None or not wanted:
+            return None
+        bucket, _, quoted_object = parts.path.split(marker, 1)[1].partition("/o/")
+        if int(wanted[0]) == self.live_generation(bucket, quoted_object):
+            return None
+        self.refused += 1
+        message = "At least one of the pre-conditions you specified did not hold."
+        error = {"code": 412, "message": message, "errors": [{"reason": "conditionNotMet", "message": message}]}
+        return json.dumps({"error": error}).encode()
+
+    def _handler_class(self) -> type:
+        from http.server import BaseHTTPRequestHandler
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.command in ("POST", "PUT", "PATCH", "DELETE"):
+                    with proxy._writes:
+                        refusal = proxy.refusal(self.command, self.path)
+                        answer = (412, [("Content-Type", "application/json")], refusal) if refusal else None
+                        answer = answer or self._upstream(body)
+                else:
+                    answer = self._upstream(body)
+                status, headers, payload = answer
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in proxy.HOP_HEADERS:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _upstream(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                connection = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_HEADERS}
+                    headers["Content-Length"] = str(len(body))
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    return response.status, response.getheaders(), response.read()
+                finally:
+                    connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the names http.server calls
+
+        return Handler
+
+
+class PubSubEmulator:
+    """``gcloud beta emulators pubsub start`` on 127.0.0.1 (offline; needs Java), with REST helpers."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._data_dir = Path(tempfile.mkdtemp(prefix="pubsub-"))
+        self._log = self._data_dir / "emulator.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> PubSubEmulator:
+        command = ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={self.host}"]
+        command.append(f"--data-dir={self._data_dir}")
+        log_file = open(self._log, "wb")  # noqa: SIM115 - closed with the process
+        # Its own process group: gcloud starts Java as a child, stopped with it.
+        self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_until(self._answers, 60, "the Pub/Sub emulator")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/v1/projects/p/topics", timeout=0.5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def _put(self, path: str, body: dict) -> None:
+        import json
+
+        request = urllib.request.Request(
+            f"http://{self.host}/v1/{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
+
+    def create_topic(self, project: str, topic: str) -> str:
+        """Create ``topic``; returns its full name."""
+        name = f"projects/{project}/topics/{topic}"
+        self._put(name, {})
+        return name
+
+    def create_subscription(self, project: str, name: str, topic: str) -> str:
+        """A pull subscription ``name`` on ``topic`` (full name); returns its full name."""
+        full = f"projects/{project}/subscriptions/{name}"
+        self._put(full, {"topic": topic, "ackDeadlineSeconds": 10})
+        return full
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+        shutil.rmtree(self._data_dir, ignore_errors=True)
+
+    def __enter__(self) -> PubSubEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+NGINX = Path("/usr/sbin/nginx")
+NGINX_CONFIG = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 30000; }}
+http {{
+    log_format upstream '$request_uri $status $upstream_cache_status';
+    access_log {prefix}/access.log upstream;
+    proxy_cache_path {prefix}/cache keys_zone=live:1m max_size=16m;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_cache live;
+            proxy_cache_lock on;
+            proxy_cache_use_stale updating;  # an expired entry: one request renews it, the rest get it meanwhile
+            proxy_cache_revalidate on;
+            proxy_buffering on;
+        }}
+        location /live/events {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx as a shared HTTP cache in front of ``upstream`` (host:port), honouring Cache-Control."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Nginx:
+        # Run as root, nginx's workers drop to "nobody": they must be able to write the cache.
+        self.prefix.chmod(0o777)
+        config = self.prefix / "nginx.conf"
+        config.write_text(NGINX_CONFIG.format(prefix=self.prefix, port=self.port, upstream=self.upstream))
+        command = [str(NGINX), "-p", str(self.prefix), "-c", str(config), "-g", "daemon off;"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_until(lambda: _port_open(self.port), 10, "nginx")
+        return self
+
+    def cache_statuses(self) -> list[str]:
+        """``$upstream_cache_status`` of every request so far (MISS, HIT, EXPIRED, REVALIDATED…)."""
+        path = self.prefix / "access.log"
+        return [line.split()[-1] for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self) -> Nginx:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+class Uvicorn:
+    """An app built in this process, served as ``asgi_worker.py`` serves it (uvicorn, live routes on the loop)."""
+
+    def __init__(self, app: object, threads: int = 4) -> None:
+        from asgi_worker import asgi_app
+
+        self.asgi = asgi_app(app.server, threads=threads)  # type: ignore[attr-defined]
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def answered(self) -> int:
+        """``/live/version`` answers given on the event loop so far."""
+        return self.asgi.answered  # type: ignore[attr-defined]
+
+    def start(self) -> Uvicorn:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.asgi, host="127.0.0.1", port=self.port, http="httptools", lifespan="off", log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        _wait_until(lambda: _port_open(self.port), 10, "uvicorn")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Uvicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from settings import Settings
-from tests.dash_requests import poll_payload, render_payload
+from tests.dash_requests import render_payload, shown_from
 from tests.servers import REPO, Gunicorn, free_port
 
 
@@ -72,9 +72,8 @@ def test_workers_in_development_share_one_key(local_csv):
     """Without SECRET_KEY (development), what one worker signs the other must accept."""
     env = {"APP_ENV": "development", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
     with _gunicorn(env) as base_url:
-        status, body = _post_json(f"{base_url}/_dash-update-component", poll_payload())
-        assert status == 200
-        shown = json.loads(body)["response"]["shown-version"]["data"]
+        with urllib.request.urlopen(f"{base_url}/live/version", timeout=5) as response:
+            shown = shown_from(json.loads(response.read()))
         # Concurrent requests, so that both workers answer some of them.
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(

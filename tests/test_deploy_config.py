@@ -137,3 +137,32 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     assert 0 < config.max_requests_jitter < config.max_requests
     with pytest.raises(SystemExit, match="GUNICORN_THREADS must be a whole number"):
         _gunicorn_config({"GUNICORN_THREADS": "many"}, monkeypatch)
+
+
+def _cloud_run_env() -> dict[str, str]:
+    container = _load("service.yaml")["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item.get("value", "") for item in container["env"]}
+
+
+def test_cloud_run_streams_and_shares_the_cache_with_app_engine():
+    service = _load("service.yaml")
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert template["spec"]["timeoutSeconds"] == 3600  # a stream is one long request
+    assert template["spec"]["containerConcurrency"] == 1000  # each open stream holds one
+    assert int(annotations["autoscaling.knative.dev/minScale"]) >= 1
+    assert annotations["run.googleapis.com/vpc-access-connector"].startswith("projects/")
+    container = template["spec"]["containers"][0]
+    assert [container["command"][0], *container["args"]] == ["gunicorn", "app:create_server()"]
+    env = _cloud_run_env()
+    chart = _load("app.yaml")["env_variables"]
+    for key in ("GCS_BUCKET", "GCS_BLOB", "CACHE_TYPE", "CACHE_REDIS_URL"):
+        assert env[key] == chart[key], key
+    assert env["LIVE_PUSH"] == "auto"
+    assert chart["LIVE_PUSH"] == "off"  # App Engine standard buffers streams: checks only
+    undocumented = set(env) - _documented_variables()
+    assert not undocumented, f"service.yaml sets variables the README settings table does not describe: {undocumented}"
+    env["SECRET_KEY"] = secrets.token_urlsafe(48)  # from Secret Manager in the service
+    env["ADMIN_USERS"] = f"alice:{generate_password_hash('x' * 12)}"
+    settings = Settings.from_env(env)
+    assert settings.cache_type == "RedisCache" and settings.live_push == "auto"

@@ -166,7 +166,7 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
         LOAD_SECONDS,
         "no version label",
     )
-    assert label and text(browser, "live-state") == "Live"
+    assert label and text(browser, "live-state") == "Live · push"
     assert "generation " + str(blob.generation) in freshness(browser)  # the raw generation only in the tooltip
     assert str(blob.generation) not in browser.find_element(By.TAG_NAME, "body").text
     assert text(browser, "dashboard-title") == "Sales" and "Daily sales by city" in text(browser, "_pages_content")

@@ -243,15 +243,15 @@ def test_chart002_pause_stops_updates_and_resume_catches_up(browser, chart_app, 
     pause_button(browser).click()
     wait_until(lambda: pause_button(browser).text == "Resume live updates", 2, "pause button did not switch")
     wait_until(lambda: "Paused" in freshness(browser), 2, "the status does not say paused")
-    time.sleep(0.3)  # let a poll that was already in flight finish before counting
-    posts_before = chart_app.count("/_dash-update-component")
+    time.sleep(0.3)  # let a check that was already in flight finish before counting
+    requests_before = live_requests(chart_app)
 
     generation = publish(bucket, SECOND_CSV)
     window_ends = time.monotonic() + 2.5 * interval
     while time.monotonic() < window_ends:
         assert trace_ys(browser) == FIRST_Y, "the chart changed while live updates were paused"
         time.sleep(0.1)
-    assert chart_app.count("/_dash-update-component") == posts_before, "the page kept polling while paused"
+    assert live_requests(chart_app) == requests_before, "the page kept checking while paused"
     assert f"generation {generation}" not in freshness(browser)
 
     watch_for_y(browser, SECOND_Y)
@@ -267,69 +267,45 @@ def test_chart002_pause_stops_updates_and_resume_catches_up(browser, chart_app, 
     assert chart_app.server_errors() == []
 
 
-# Notes when the poll timer ticks (each tick goes through the clientside gate).
-RECORD_TICKS_JS = """
-    const live = window.dash_clientside.live;
-    const gate = live.gatePoll;
-    window.__ticks = [];
-    live.gatePoll = function () { window.__ticks.push(Date.now()); return gate.apply(this, arguments); };
-"""
 SET_VISIBILITY_JS = """
     Object.defineProperty(document, 'visibilityState', {value: arguments[0], configurable: true});
     document.dispatchEvent(new Event('visibilitychange'));
 """
-# Records every poll request the page sends (start and end), so waits can follow the page's own requests.
-RECORD_POLLS_JS = """
-    window.__polls = [];
-    const send = window.fetch;
-    window.fetch = function (url, init) {
-        const body = init && typeof init.body === 'string' ? init.body : '';
-        if (!String(url).includes('_dash-update-component') || !body.includes('"poll-trigger"')) {
-            return send.apply(this, arguments);
-        }
-        const poll = {started: Date.now(), done: null};
-        window.__polls.push(poll);
-        return send.apply(this, arguments).finally(() => { poll.done = Date.now(); });
-    };
-"""
-POLLS_JS = "return window.__polls;"
 
 
-def test_chart005_hidden_tab_does_not_poll_and_catches_up_when_shown(
-    browser, bucket, gcs_settings, make_app, live_server
+def live_requests(server: LiveServer) -> int:
+    """Requests the page made to the live channel (streams opened, versions checked)."""
+    return server.count("/live/events") + server.count("/live/version")
+
+
+@pytest.mark.parametrize("live_push", ["auto", "off"])
+def test_chart005_hidden_tab_does_not_check_and_catches_up_when_shown(
+    browser, bucket, gcs_settings, make_app, live_server, live_push
 ):
-    """A hidden tab sends nothing; shown again, it polls at once instead of waiting for the next tick."""
+    """A hidden tab closes its stream (or stops checking); shown again, it catches up at once."""
     interval = 3.0  # long enough to tell "at once" from "at the next tick"
     publish(bucket, FIRST_CSV)
-    server = live_server(make_app(gcs_settings.with_overrides(poll_interval_seconds=interval)))
+    settings = gcs_settings.with_overrides(poll_interval_seconds=interval, live_push=live_push)
+    server = live_server(make_app(settings))
     open_chart(browser, server, FIRST_Y)
-    browser.execute_script(RECORD_POLLS_JS)
-    wait_until(lambda: any(p["done"] for p in browser.execute_script(POLLS_JS)), 3 * interval, "no poll was seen")
+    mode = "Live · push" if live_push == "auto" else f"Live · checks every {interval:g} s"
+    wait_until(lambda: mode in freshness(browser), 10, f"the status line never said {mode!r}")
 
     # Headless Chromium never hides a tab by itself: report "hidden" the way the browser would.
     browser.execute_script(SET_VISIBILITY_JS, "hidden")
-    # A poll already in flight may still land: wait until the page has none open.
-    polls = wait_until(
-        lambda: (lambda ps: ps if all(p["done"] for p in ps) else None)(browser.execute_script(POLLS_JS)),
-        10,
-        "a poll never finished",
-    )
+    time.sleep(0.3)  # a check already in flight may still land
+    before = live_requests(server)
     publish(bucket, SECOND_CSV)
     window_ends = time.monotonic() + 2.2 * interval
     while time.monotonic() < window_ends:
         assert trace_ys(browser) == FIRST_Y, "the hidden tab updated its chart"
         time.sleep(0.1)
-    assert len(browser.execute_script(POLLS_JS)) == len(polls), "the hidden tab kept polling"
+    assert live_requests(server) == before, "the hidden tab kept checking"
 
     watch_for_y(browser, SECOND_Y)
-    browser.execute_script(RECORD_TICKS_JS)
     visible_at_ms = browser.execute_script(SET_VISIBILITY_JS + "return Date.now();", "visible")
     seconds_until_shown(browser, visible_at_ms / 1000, timeout=20)
-    polls_ms, ticks_ms = browser.execute_script("return [window.__polls, window.__ticks];")
-    catch_up_ms = min(p["started"] for p in polls_ms if p["started"] >= visible_at_ms)
-    next_tick_ms = min((tick for tick in ticks_ms if tick >= visible_at_ms), default=None)
-    # The poll that fetched the new data left before the timer's next tick: it was the catch-up.
-    assert next_tick_ms is None or catch_up_ms < next_tick_ms, "the tab waited for the next tick to catch up"
+    assert live_requests(server) > before  # it asked again as soon as it was shown
     assert server.server_errors() == []
 
 
@@ -361,7 +337,7 @@ def test_chart003_storage_outage_shows_notice_and_keeps_chart(browser, chart_app
         live_data.invalidate_version()
 
     # A check that began on the dead source keeps retrying it for its whole budget (its port never
-    # comes back, unlike real storage), and polls meanwhile wait for that check: allow for it.
+    # comes back, unlike real storage), and the next check waits for it: allow for it.
     recovery_seconds = 2 * gcs_settings.poll_interval_seconds + 2 * METADATA_TIMEOUT_SECONDS + 1
     wait_until(lambda: storage_notice(browser) is None, recovery_seconds, "notice stayed")
     assert trace_ys(browser) == FIRST_Y
@@ -370,7 +346,6 @@ def test_chart003_storage_outage_shows_notice_and_keeps_chart(browser, chart_app
     statuses = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => [e.name, e.responseStatus]);"
     )
-    assert any(status == 200 and "/_dash-update-component" in name for name, status in statuses)
     assert [name for name, status in statuses if status >= 500] == []
 
 

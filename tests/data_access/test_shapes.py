@@ -144,7 +144,7 @@ def test_a_two_million_column_header_is_refused_before_parsing():
     content = wide_csv(2_000_000)  # ~16 MB: pyarrow's reader aborted the process on it
     assert len(content) > MAX_HEADER_BYTES
     problems = _check(content, "d.csv").problems
-    assert problems and "longer than 1 MiB" in problems[0] and "MAX_COLUMNS" in problems[0], problems
+    assert problems and "longer than 1 MiB" in problems[0], problems
     with pytest.raises(ShapeError):
         parse_table(content)
 

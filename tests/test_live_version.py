@@ -1,4 +1,4 @@
-"""The chart page's poll callback, end to end over HTTP against a real emulator bucket."""
+"""``/live/version`` and what a page does with it (``tests/dash_requests.poll``), against a real emulator bucket."""
 
 from __future__ import annotations
 
@@ -14,19 +14,35 @@ def _publish(bucket, content: bytes) -> int:
     return blob.generation
 
 
-def test_poll_returns_new_generation_then_204_when_unchanged(bucket, gcs_settings, make_app):
+def test_version_is_plain_cacheable_http_and_unchanged_checks_change_nothing(bucket, gcs_settings, make_app):
     generation = _publish(bucket, SAMPLE_CSV)
-    client = make_app(gcs_settings).server.test_client()
+    client = make_app(gcs_settings.with_overrides(version_cache_seconds=60)).server.test_client()
 
     first = poll(client)
     assert first.status_code == 200
     shown = first.json["response"]["shown-version"]["data"]
     assert shown["generation"] == str(generation)
     assert "data" not in shown and len(str(shown)) < 300  # the store never carries the dataset
+    assert poll(client, shown=shown).status_code == 204  # the page changes nothing: no Dash callback
 
-    unchanged = poll(client, shown=shown)
-    assert unchanged.status_code == 204
-    assert unchanged.data == b""
+    response = client.get("/live/version")
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers["Content-Type"] == "application/json"
+    etag = response.headers["ETag"]
+    again = client.get("/live/version", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert client.get("/live/version", headers={"If-None-Match": '"other"'}).status_code == 200
+
+    _publish(bucket, SAMPLE_CSV + b"4,7,8\n")
+    client.application.extensions["live_data"].invalidate_version()
+    changed = client.get("/live/version", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_max_age_is_the_check_period_rounded_up_and_at_least_one_second():
+    from routes.live import max_age
+
+    assert [max_age(seconds) for seconds in (0, 0.5, 1, 1.2, 5)] == [1, 1, 1, 2, 5]
 
 
 def test_poll_sees_an_outside_write_after_the_cache_period(bucket, gcs_settings, make_app):
@@ -138,10 +154,10 @@ def test_any_table_written_around_the_app_is_shown(bucket, gcs_settings, make_ap
     client = make_app(gcs_settings).server.test_client()
     response = poll(client).json["response"]
     assert response["shown-version"]["data"]["generation"]
-    assert response["storage-status"]["data"] is None
+    assert "storage-status" not in response  # no notice: the status store stays empty
 
 
 def test_a_misspelt_bucket_is_reported_as_such(gcs_settings, make_app):
     client = make_app(gcs_settings.with_overrides(gcs_bucket="no-such-bucket")).server.test_client()
     status = poll(client).json["response"]["storage-status"]["data"]
-    assert status == {"error": "bucket 'no-such-bucket' does not exist (check GCS_BUCKET)", "kind": "unreadable"}
+    assert status == {"error": "the configured bucket does not exist (check GCS_BUCKET)", "kind": "unreadable"}

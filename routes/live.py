@@ -1,0 +1,353 @@
+"""The live routes: ``GET /live/version``, ``GET /live/events`` (Server-Sent Events), ``POST /live/notify``.
+
+``/live/version`` is plain cacheable HTTP: the live document (``data_access/live_channel.py``)
+with an ``ETag`` (``If-None-Match`` gets 304) and ``Cache-Control: public, max-age=N``, so any
+standard HTTP cache in front of the app absorbs identical checks. ``/live/events`` streams the
+same document whenever it changes, with a heartbeat comment every 15 s.
+
+Both are answered in two places by the same functions (:func:`version_answer`,
+:func:`sse_event`): on the worker's event loop by :class:`LiveRoutes` (``asgi_worker.py``) —
+no thread, one fan-out per process to all its streams — and by the Flask routes here, which
+``make run`` and the tests' plain WSGI servers use.
+
+``/live/notify`` takes Pub/Sub push deliveries of the bucket's notifications, verified as
+Pub/Sub push requests are (an OIDC token for ``PUBSUB_PUSH_AUDIENCE`` naming
+``PUBSUB_PUSH_SERVICE_ACCOUNT``); it is a Flask route, since a notification is rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import math
+import queue
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
+from google.auth import exceptions as google_auth_exceptions
+from google.auth.transport import requests as google_requests
+from google.oauth2 import id_token
+
+from auth import sign
+from data_access import LiveData
+from data_access.live_channel import LiveDocument, LiveFeed, PubSubListener, channel_for, is_change_notification
+from routes.downloads import GENERATION_TOKEN_PURPOSE
+from settings import Settings
+
+log = logging.getLogger("live_dashboard")
+
+VERSION_PATH = "/live/version"
+EVENTS_PATH = "/live/events"
+NOTIFY_PATH = "/live/notify"
+#: Where the app's Flask server keeps its feed (``server.extensions``), for the ASGI worker.
+LIVE_FEED_EXTENSION = "live_feed"
+HEARTBEAT_SECONDS = 15.0
+HEARTBEAT = b": heartbeat\n\n"
+#: What EventSource waits before reconnecting after the stream ends.
+RETRY_MS = 2_000
+#: A stream ends after about this long (±10 %) and the browser reconnects: connections do not
+#: outlive a deploy or a worker's recycling, and stay under Cloud Run's request limit.
+STREAM_SECONDS = 15 * 60
+#: Events waiting for a slow stream; one more and it is closed (the browser reconnects and catches up).
+MAX_QUEUED_EVENTS = 16
+EVENT_HEADERS = [
+    ("Content-Type", "text/event-stream"),
+    ("Cache-Control", "no-store"),
+    ("X-Accel-Buffering", "no"),  # nginx and alike: pass each event on at once
+    ("X-Content-Type-Options", "nosniff"),
+]
+
+live = Blueprint("live", __name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: status, headers and body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def max_age(version_cache_seconds: float) -> int:
+    """``Cache-Control: max-age`` of ``/live/version``: the check period rounded up, at least 1 s."""
+    return max(1, math.ceil(version_cache_seconds))
+
+
+def version_answer(document: LiveDocument, if_none_match: str | None, cache_seconds: int) -> Answer:
+    """The answer to ``GET /live/version``: the document, or 304 when the browser holds it already."""
+    headers = [
+        ("ETag", document.etag),
+        ("Cache-Control", f"public, max-age={cache_seconds}"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if if_none_match and _matches(if_none_match, document.etag):
+        return Answer(304, headers, b"")
+    return Answer(200, [("Content-Type", "application/json"), *headers], document.data)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag in wanted
+
+
+def sse_event(document: LiveDocument) -> bytes:
+    """One Server-Sent Event: ``id`` is the document's ETag, ``data`` the document."""
+    return b"id: " + document.etag.strip('"').encode() + b"\ndata: " + document.data + b"\n\n"
+
+
+def stream_opening(document: LiveDocument) -> bytes:
+    """The start of every stream: the reconnect delay and the document as it is now."""
+    return f"retry: {RETRY_MS}\n".encode() + sse_event(document)
+
+
+def stream_seconds() -> float:
+    """How long one stream lasts: spread so that reconnections do not come all at once."""
+    return STREAM_SECONDS * random.uniform(0.9, 1.1)
+
+
+# -- Flask routes (make run, plain WSGI servers, tests) ------------------------------------------
+
+
+def register_live_routes(server: Flask, live_data: LiveData, settings: Settings) -> LiveFeed:
+    """The live routes on ``server``, with this process' feed (kept in ``server.extensions``)."""
+    secret = server.secret_key
+
+    def sign_generation(generation: str) -> str:
+        with server.app_context():
+            return sign(generation, GENERATION_TOKEN_PURPOSE)
+
+    redis_url = settings.cache_redis_url if settings.cache_type == "RedisCache" else None
+    feed = LiveFeed(live_data, sign_generation, channel_for(redis_url, live_data.source.location))
+    assert secret, "the live routes sign generations: SECRET_KEY must be set first"
+    server.extensions[LIVE_FEED_EXTENSION] = feed
+    server.register_blueprint(live)
+    if settings.pubsub_subscription:
+        feed.start()
+        listener = PubSubListener(feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob)
+        server.extensions["live_pubsub"] = listener
+    return feed
+
+
+def _feed() -> LiveFeed:
+    return current_app.extensions[LIVE_FEED_EXTENSION]
+
+
+def _cache_seconds() -> int:
+    return max_age(current_app.config["DASHBOARD_SETTINGS"].version_cache_seconds)
+
+
+@live.get(VERSION_PATH)
+def live_version() -> Response:
+    """The live document (see :func:`version_answer`)."""
+    answer = version_answer(_feed().document(), request.headers.get("If-None-Match"), _cache_seconds())
+    return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+@live.get(EVENTS_PATH)
+def live_events() -> Response:
+    """The live document as Server-Sent Events, one thread per stream (the ASGI worker needs none)."""
+    feed = _feed()
+    feed.start()
+    changes: queue.Queue[LiveDocument] = queue.Queue(MAX_QUEUED_EVENTS)
+    unsubscribe = feed.subscribe(lambda document: _offer(changes, document))
+    ends_at = time.monotonic() + stream_seconds()
+
+    def events() -> Iterator[bytes]:
+        try:
+            yield stream_opening(feed.document())
+            while time.monotonic() < ends_at:
+                try:
+                    yield sse_event(changes.get(timeout=HEARTBEAT_SECONDS))
+                except queue.Empty:
+                    yield HEARTBEAT
+        finally:
+            unsubscribe()
+
+    return Response(stream_with_context(events()), headers=EVENT_HEADERS)
+
+
+def _offer(changes: queue.Queue, document: LiveDocument) -> None:
+    with contextlib.suppress(queue.Full):  # a stalled stream: its heartbeat write fails soon and ends it
+        changes.put_nowait(document)
+
+
+@live.post(NOTIFY_PATH)
+def live_notify() -> Response:
+    """A Pub/Sub push delivery of a bucket notification: refresh the feed when it names the live object."""
+    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    if not settings.pubsub_push_audience:
+        return Response("Not found\n", status=404, mimetype="text/plain")
+    refusal = _refuse_unverified(settings, current_app.extensions.get("pubsub_transport"))
+    if refusal is not None:
+        return refusal
+    attributes = _notification_attributes(request.get_json(silent=True))
+    if attributes is None:
+        return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
+    if is_change_notification(attributes, settings.gcs_bucket, settings.gcs_blob):
+        _feed().refresh_now()
+    return Response(status=204)  # acknowledged, whatever object it named
+
+
+def _refuse_unverified(settings: Settings, transport: Any) -> Response | None:
+    """401 without a valid Google-signed token for the audience; 403 when another account signed it."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return Response("Bearer token required\n", status=401, mimetype="text/plain")
+    try:
+        claims = id_token.verify_oauth2_token(
+            token, transport or google_requests.Request(), audience=settings.pubsub_push_audience
+        )
+    except (ValueError, google_auth_exceptions.GoogleAuthError) as error:
+        log.warning("refused a /live/notify request: %s", error)
+        return Response("Invalid token\n", status=401, mimetype="text/plain")
+    if claims.get("email") != settings.pubsub_push_service_account or not claims.get("email_verified"):
+        log.warning("refused a /live/notify request signed for another account")
+        return Response("Wrong service account\n", status=403, mimetype="text/plain")
+    return None
+
+
+def _notification_attributes(payload: Any) -> dict[str, str] | None:
+    """The attributes of a Pub/Sub push body (``{"message": {"attributes": …}}``), else ``None``."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("message"), dict):
+        return None
+    message = payload["message"]
+    attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict) or not all(isinstance(value, str) for value in attributes.values()):
+        return None
+    data = message.get("data")
+    if data is not None:
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return None
+    return attributes
+
+
+# -- on the event loop (asgi_worker.py) -----------------------------------------------------------
+
+ASGIApp = Callable[..., Any]
+
+
+class LiveRoutes:
+    """ASGI: ``/live/version`` and ``/live/events`` answered on the event loop; the rest goes to ``app``.
+
+    A separate small class so that other middleware can wrap or be wrapped by it. Streams are
+    long by design: nothing here bounds them but :data:`STREAM_SECONDS`.
+    """
+
+    def __init__(self, app: ASGIApp, feed: LiveFeed, cache_seconds: int) -> None:
+        self._app = app
+        self.feed = feed
+        self._cache_seconds = cache_seconds
+        self._fanout: Fanout | None = None
+        self._first_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-first-check")
+        self.answered = 0  # /live/version answers given here (tests and benchmarks read it)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            if scope["path"] == VERSION_PATH:
+                await self._version(scope, send)
+                return
+            if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
+                await self._events(receive, send)
+                return
+        await self._app(scope, receive, send)
+
+    def end_streams(self) -> None:
+        """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""
+        if self._fanout is not None:
+            self._fanout.end_all()
+
+    async def _document(self) -> LiveDocument:
+        document = self.feed.peek()
+        if document is None:  # the process' first check: made once, in a thread
+            await asyncio.get_running_loop().run_in_executor(self._first_check, self.feed.start)
+            document = self.feed.document()
+        return document
+
+    async def _version(self, scope: dict[str, Any], send: Any) -> None:
+        document = await self._document()
+        tags = [value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"]
+        answer = version_answer(document, ", ".join(tags) or None, self._cache_seconds)
+        self.answered += 1
+        headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in answer.headers]
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
+
+    async def _events(self, receive: Any, send: Any) -> None:
+        document = await self._document()
+        if self._fanout is None:
+            self._fanout = Fanout(self.feed, asyncio.get_running_loop())
+        stream = self._fanout.open()
+        gone = asyncio.ensure_future(_disconnected(receive, stream))
+        ends = asyncio.get_running_loop().call_later(stream_seconds(), _put, stream, None)
+        try:
+            headers = [(name.lower().encode(), value.encode()) for name, value in EVENT_HEADERS]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": stream_opening(document), "more_body": True})
+            while (chunk := await stream.get()) is not None:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the connection broke while sending
+            pass
+        finally:
+            gone.cancel()
+            ends.cancel()
+            self._fanout.close(stream)
+
+
+async def _disconnected(receive: Any, stream: asyncio.Queue) -> None:
+    """Wait for the browser to leave, then end its stream."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    _put(stream, None)
+
+
+def _put(stream: asyncio.Queue, chunk: bytes | None) -> None:
+    try:
+        stream.put_nowait(chunk)
+    except asyncio.QueueFull:  # fallen behind: end it (the browser reconnects and catches up)
+        while not stream.empty():
+            stream.get_nowait()
+        stream.put_nowait(None)
+
+
+class Fanout:
+    """One per process: a changed document is encoded once and queued to every open stream; one heartbeat task."""
+
+    def __init__(self, feed: LiveFeed, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.streams: set[asyncio.Queue] = set()
+        feed.subscribe(lambda document: loop.call_soon_threadsafe(self._deliver, sse_event(document)))
+        self._heartbeat = loop.create_task(self._beat())
+
+    def open(self) -> asyncio.Queue:
+        stream: asyncio.Queue = asyncio.Queue(MAX_QUEUED_EVENTS)
+        self.streams.add(stream)
+        return stream
+
+    def close(self, stream: asyncio.Queue) -> None:
+        self.streams.discard(stream)
+
+    def end_all(self) -> None:
+        for stream in list(self.streams):
+            _put(stream, None)
+
+    def _deliver(self, chunk: bytes) -> None:
+        for stream in list(self.streams):
+            _put(stream, chunk)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self._deliver(HEARTBEAT)
