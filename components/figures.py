@@ -31,6 +31,7 @@ import pandas as pd
 from dash import Patch
 
 from data_access.downsampling import as_numbers, density_sample, minmax_lttb, visible_bounds
+from data_access.parsing import shorten_text
 from data_access.roles import CATEGORY, ColumnRoles, detect_roles, parse_time_columns
 from data_access.view_state import ViewState, filter_rows
 
@@ -261,7 +262,7 @@ def _x_values(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values) or not (
         pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
     ):
-        return values.astype("string").fillna("(blank)").to_numpy(dtype=object)
+        return shorten_text(values.astype("string").fillna("(blank)")).to_numpy(dtype=object)
     return values.to_numpy()
 
 
