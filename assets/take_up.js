@@ -6,7 +6,7 @@
  * publish seen by many dashboards costs the server about one answer. A new generation on the
  * same view is applied as a Patch that never touches the x axis or the traces' visibility, so
  * a user's zoom and legend choices survive any update (also one that adds a second y axis).
- * While a frame is still being taken up the server answers 503: the page says "Loading…" and
+ * While a frame is still being taken up the server answers 202: the page says "Loading…" and
  * asks again.
  */
 (function () {
@@ -15,6 +15,7 @@
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
     var chartCalls = 0;
+    var rowsGeneration = null;   // the generation the table's last answer came from
 
     function noUpdate() { return window.dash_clientside.no_update; }
     function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
@@ -35,12 +36,12 @@
         return !latestShown || !latestShown.generation || latestShown.generation === shown.generation;
     }
 
-    // GET `url` as JSON; 503 (being taken up) is asked again while `shown` is still the one shown.
+    // GET `url` as JSON; 202 (being taken up; 503 from a proxy) is asked again while `shown` is still the one shown.
     function getJSON(url, shown, onWait) {
         var delay = 500;
         function attempt() {
             return fetch(url, {credentials: "same-origin"}).then(function (response) {
-                if (response.status === 503 && stillShown(shown)) {
+                if ((response.status === 202 || response.status === 503) && stillShown(shown)) {
                     if (onWait) { onWait(); }
                     var after = Number(response.headers.get("Retry-After")) * 1000 || delay;
                     delay = Math.min(delay * 2, MAX_WAIT_MS);
@@ -142,11 +143,13 @@
                 loading("Loading…");
                 shown = await shownNow();
             }
+            if (shown.generation !== rowsGeneration) { loading("Loading…"); }
             var grid = JSON.stringify({startRow: gridRequest.startRow, endRow: gridRequest.endRow,
                                        sortModel: gridRequest.sortModel, filterModel: gridRequest.filterModel});
             var got = await getJSON(liveUrl(shown, "rows", search, {grid: grid}), shown,
                                     function () { loading("Loading…"); });
             if (got.status === 200) {
+                rowsGeneration = shown.generation;
                 return [{rowData: got.body.rowData, rowCount: got.body.rowCount}, got.body.count];
             }
             if (!stillShown(shown)) { return [noUpdate(), noUpdate()]; }  // a newer version asks again

@@ -15,7 +15,8 @@ answer the burst after a publish too.
 
 ``t`` is the signed generation the poll handed out (the same token as the downloads'): the
 chart draws nothing else, as before. A frame still being taken up — or storage failing while
-it is — answers 503 with ``Retry-After``; the page says "Loading…" and asks again.
+it is — answers 202 ``{"loading": true}`` with ``Retry-After`` and ``no-store`` (never a 5xx:
+nothing is wrong with the request or the server); the page says "Loading…" and asks again.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _view_query(excluded: tuple[str, ...]) -> str:
 
 
 def _answered(generation: str, build: Callable[[pd.DataFrame, ColumnRoles], Response]) -> Response:
-    """``build(frame, roles)`` for a signed generation; 403, 503 (retry) or 422 when it cannot be."""
+    """``build(frame, roles)`` for a signed generation; 403, 202 (loading: ask again) or 422 when it cannot be."""
     if unsign(request.args.get(TOKEN_PARAMETER), GENERATION_TOKEN_PURPOSE) != generation:
         return _json(403, {"error": "This generation was not handed out by this dashboard. Reload the page."})
     live_data = current_live_data()
@@ -97,7 +98,7 @@ def _answered(generation: str, build: Callable[[pd.DataFrame, ColumnRoles], Resp
         if error.permanent:
             return _json(422, {"error": str(error)})
         # Still being taken up, or storage failed meanwhile: the page shows "Loading…" and asks again.
-        return _json(503, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return build(frame, roles)
 
 
@@ -179,6 +180,6 @@ def rows(generation: str) -> Response:
 
 
 def count_text(matching: int, total: int) -> str:
-    """"1,234 rows", or "56 of 1,234 rows" when filters select fewer."""
+    """ "1,234 rows", or "56 of 1,234 rows" when filters select fewer."""
     noun = "row" if total == 1 else "rows"
     return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
