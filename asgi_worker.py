@@ -12,54 +12,103 @@ timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
   threads (a2wsgi), as gthread ran it;
 * access lines are written by ``app_logging.GunicornLogger``, as under gthread;
 * the request head is bounded as gunicorn bounded it (field count; bytes), since uvicorn
-  itself puts no limit on it.
+  itself puts no limit on it, and must arrive within ``REQUEST_HEAD_TIMEOUT_SECONDS`` of the
+  connection opening (or the previous answer): idle and slow-header connections are closed;
+* a request body is read whole on the event loop, within ``REQUEST_BODY_TIMEOUT_SECONDS`` and
+  the body limits, before a thread is taken (:class:`RequestBodyDeadline`): slow clients hold
+  a coroutine, never one of the app's threads;
+* at most ``MAX_CONNECTIONS_PER_WORKER`` connections get an answer; past it, requests get 503;
+* anything the event loop's own handlers raise gets a plain answer with the app's security
+  headers (:class:`ErrorGuard`): 400 for a malformed request (one warning line), else 500.
+
+Responses are never buffered or timed here: only request heads and bodies are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import resource
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import build_environ
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from routes.unchanged_poll import UNCHANGED_POLL_EXTENSION, ASGIApp, UnchangedPollASGI
+from serving import plain_answer_headers
+
+log = logging.getLogger("live_dashboard")
 
 #: gunicorn's ``limit_request_fields``.
 MAX_HEADER_FIELDS = 100
 #: The request line and headers together; App Engine's front end passes far less.
 MAX_HEAD_BYTES = 64 * 1024
+# What a request line and a header line add to the bytes of their parts ("GET ", " HTTP/1.1\r\n", ": ", "\r\n").
+_REQUEST_LINE_FRAMING = 20
+_HEADER_LINE_FRAMING = 4
+_REQUEST_TIMEOUT_ANSWER = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\n"
+    b"connection: close\r\n\r\nRequest timeout."
+)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, answering 400 and closing when a request head is too large.
+    """uvicorn's HTTP/1.1 protocol with bounded request heads: size, field count and time.
 
-    Without it a client could send headers without end and the parser would keep them all.
-    The head is counted one read at a time, so it may exceed the limit by one read (at most
-    256 KiB) before the connection is closed.
+    * A head of more than ``MAX_HEAD_BYTES`` (request line and header lines, counted as they
+      are parsed) or ``MAX_HEADER_FIELDS`` fields gets 400 and a closed connection. A head
+      that never ends is also counted one read at a time, so the parser never holds more
+      than the limit plus one read.
+    * A head must be complete within ``head_timeout_seconds`` of the connection opening or
+      its first byte; else 408 and the connection is closed. Between requests, uvicorn's
+      keep-alive timeout (``GUNICORN_KEEPALIVE``) closes an idle connection.
     """
+
+    #: Set once per worker from ``REQUEST_HEAD_TIMEOUT_SECONDS`` (:meth:`DashboardWorker.load_wsgi`).
+    head_timeout_seconds: ClassVar[float] = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes read while in the head
+        self._parsed_head_bytes = 0  # bytes of the head the parser has reported
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._parsed_head_bytes = _REQUEST_LINE_FRAMING
+        self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(self.headers) >= MAX_HEADER_FIELDS:
             raise ValueError("too many header fields")  # the parser reports it; uvicorn answers 400
+        self._count_head(len(name) + len(value) + _HEADER_LINE_FRAMING)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._cancel_head_timer()
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -68,6 +117,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response("Request header fields too large.")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for a head it cannot take, with the app's security headers."""
+        body = msg.encode("ascii")
+        lines = [STATUS_LINE[400]]
+        for name, value in [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+            *plain_answer_headers(),
+        ]:
+            lines.append(f"{name.lower()}: {value}\r\n".encode())
+        self.transport.write(b"".join([*lines, b"\r\n", body]))
+        self.transport.close()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # Past MAX_CONNECTIONS_PER_WORKER uvicorn answers with its own 503: ours carries the headers.
+        super()._start_asgi_task(cycle, _over_capacity if app is service_unavailable else app)
+
+    def _count_head(self, size: int) -> None:
+        self._parsed_head_bytes += size
+        if self._parsed_head_bytes > MAX_HEAD_BYTES:
+            raise ValueError("request head too large")  # the parser reports it; uvicorn answers 400
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.write(_REQUEST_TIMEOUT_ANSWER)
+            self.transport.close()
 
 
 class DashboardWorker(UvicornWorker):
@@ -88,7 +175,7 @@ class DashboardWorker(UvicornWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        app = asgi_app(self.wsgi, threads=self.cfg.threads)
+        app = bounded_requests(asgi_app(self.wsgi, threads=self.cfg.threads), self.wsgi, self.config)
         self.wsgi = AccessLog(app, self.log) if self.cfg.accesslog else app
         # The app's objects (Dash, plotly, pandas: about a million) live as long as the worker;
         # left to the collector, each full collection walks them all while polls wait.
@@ -101,6 +188,173 @@ def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
     shortcut = getattr(wsgi_app, "extensions", {}).get(UNCHANGED_POLL_EXTENSION)
     return UnchangedPollASGI(threaded, shortcut) if shortcut is not None else threaded
+
+
+async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The answer past the connection cap (uvicorn's ``limit_concurrency``)."""
+    await plain_answer(send, 503, "Service unavailable: too many connections.")
+
+
+def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
+    """``app`` behind the request bounds the Flask app's settings name (head and body deadlines,
+    body limits, connection cap), and behind :class:`ErrorGuard`; ``config`` is uvicorn's."""
+    settings = getattr(wsgi_app, "config", {}).get("DASHBOARD_SETTINGS")
+    if settings is None:
+        return ErrorGuard(app)
+    BoundedHttpToolsProtocol.head_timeout_seconds = settings.request_head_timeout_seconds
+    config.limit_concurrency = settings.max_connections_per_worker
+    _allow_open_files(settings.max_connections_per_worker)
+    body_limit = int(settings.max_request_kb * 1024)
+    large: dict[str, int] = dict(wsgi_app.config.get("LARGE_BODY_ROUTES", {}))
+
+    def limit_for(path: str) -> int:
+        return max([body_limit, *(size for prefix, size in large.items() if path.startswith(prefix))])
+
+    return ErrorGuard(RequestBodyDeadline(app, limit_for, body_limit, settings.request_body_timeout_seconds))
+
+
+def _allow_open_files(connections: int) -> None:
+    """Raise this process's open-file limit towards ``connections`` (plus room for files and storage)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+
+
+class _BodyTooLarge(Exception):
+    """More body bytes arrived than the path allows."""
+
+
+class RequestBodyDeadline:
+    """ASGI middleware: a request body is read whole on the event loop before the app sees it.
+
+    A body larger than its path's limit gets 413 (by ``Content-Length`` before any of it is
+    read, else as soon as it grows past it); a body that has not arrived within
+    ``seconds`` per ``unit_bytes`` of its size (at least ``seconds``) gets 408. Only then
+    does the app get the request, with the body already in memory, so a slow client holds a
+    coroutine here instead of one of the threads the app runs in. Requests without a body
+    (every GET) pass untouched, and so does every response.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], unit_bytes: int, seconds: float) -> None:
+        self._app = app
+        self._limit_for = limit_for
+        self._unit_bytes = unit_bytes
+        self._seconds = seconds
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        announced = _announced_body(scope) if scope["type"] == "http" else 0
+        if announced == 0:
+            await self._app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        if announced is not None and announced > limit:
+            await plain_answer(send, 413, f"Request body too large (limit {limit // 1024} KiB).")
+            return
+        expected = announced if announced is not None else limit
+        try:
+            async with asyncio.timeout(self._seconds * max(1.0, expected / self._unit_bytes)):
+                body = await _read_body(receive, limit)
+        except TimeoutError:
+            log.warning("request body too slow: %s %s refused with 408", scope["method"], scope["path"])
+            await plain_answer(send, 408, "Request body timeout.")
+            return
+        except _BodyTooLarge:
+            await plain_answer(send, 413, f"Request body too large (limit {limit // 1024} KiB).")
+            return
+        if body is None:
+            return  # the client went away
+        await self._app(scope, _replay(body, receive), send)
+
+
+def _announced_body(scope: dict[str, Any]) -> int | None:
+    """The body size the head announces: ``Content-Length``, ``None`` when chunked, 0 when there is none."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+        if name == b"transfer-encoding":
+            return None
+    return 0
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole body, ``None`` if the client disconnected; :class:`_BodyTooLarge` past ``limit``."""
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > limit:
+            raise _BodyTooLarge
+        pieces.append(piece)
+        if not message.get("more_body", False):
+            return b"".join(pieces)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that gives the body read already, then waits for the connection as before."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+#: What a handler on the event loop raises when a request is not what it expects (bad JSON,
+#: a list where an object belongs, nesting too deep): the client's error, not the server's.
+MALFORMED_REQUEST_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
+
+
+class ErrorGuard:
+    """ASGI middleware: an exception from a handler on the event loop becomes a plain answer with the app's headers.
+
+    The Flask app answers its own errors (in its threads); what reaches here was raised by code
+    on the event loop. A malformed request gets 400 and one warning line; anything else 500
+    and the stack trace. Once an answer has started, the connection is only closed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_note)
+        except MALFORMED_REQUEST_ERRORS as error:
+            log.warning("malformed request refused: %s %s (%s)", scope["method"], scope["path"], type(error).__name__)
+            if not started:
+                await plain_answer(send, 400, "Malformed request.")
+        except Exception:
+            log.exception("error answering %s %s", scope["method"], scope["path"])
+            if not started:
+                await plain_answer(send, 500, "Internal error.")
+
+
+async def plain_answer(send: Any, status: int, text: str) -> None:
+    """A short text answer from the event loop, with the headers the app puts on its own; closes the connection."""
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *((name.lower().encode(), value.encode()) for name, value in plain_answer_headers()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _Sent:

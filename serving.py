@@ -14,17 +14,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from dash import Dash
+from dash.exceptions import DependencyException
 from flask import Flask, Request, Response, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
 from settings import APP_DIR, Settings, SettingsError
+
+log = logging.getLogger(__name__)
 
 PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
 PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
@@ -38,6 +42,9 @@ PERMISSIONS_POLICY = {
     feature: "()"
     for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort")
 }
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+# flask-talisman's default HSTS (one year, subdomains); browsers ignore it over plain HTTP.
+HSTS_VALUE = "max-age=31556926; includeSubDomains"
 COMPRESSED_TYPES = [
     "text/html",
     "text/css",
@@ -80,7 +87,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
         server,
         content_security_policy=content_security_policy([], storage_origins(settings)),
         permissions_policy=PERMISSIONS_POLICY,
-        referrer_policy="strict-origin-when-cross-origin",
+        referrer_policy=REFERRER_POLICY,
         frame_options=None,  # the chart may be embedded; admin and login may not (below)
         force_https=False,  # App Engine redirects to HTTPS itself (app.yaml: secure: always)
         strict_transport_security=True,  # sent only on HTTPS requests
@@ -94,7 +101,30 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     if type(server.session_interface) is SecureCookieSessionInterface:
         server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
+    server.register_error_handler(DependencyException, _unknown_component_file)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
+
+
+def plain_answer_headers() -> list[tuple[str, str]]:
+    """The security headers of an answer written outside Flask (the worker's 400/408/413 on the event loop).
+
+    The same headers Talisman puts on the app's answers, with a policy that allows nothing:
+    such an answer is a line of text.
+    """
+    return [
+        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", REFERRER_POLICY),
+        ("Permissions-Policy", ", ".join(f"{feature}={value}" for feature, value in PERMISSIONS_POLICY.items())),
+        ("Strict-Transport-Security", HSTS_VALUE),
+        ("Cache-Control", "no-store"),
+    ]
+
+
+def _unknown_component_file(error: DependencyException) -> Response:
+    """A path under ``/_dash-component-suites/`` Dash does not serve: 404 and one line, not a stack trace."""
+    log.warning("unknown component file requested: %s", request.path[:200])
+    return Response("Not found", status=404, mimetype="text/plain")
 
 
 def storage_origins(settings: Settings) -> list[str]:

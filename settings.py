@@ -70,12 +70,17 @@ class Settings:
     frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
-    login_account_rate_limit: str = "10 per 15 minutes"
+    login_account_rate_limit: str = "10 per 15 minutes"  # per account and address
+    login_account_wide_rate_limit: str = "100 per 15 minutes"  # per account, browsers new to it
     login_concurrency: int = 2
     session_lifetime_hours: float = 12.0
     session_idle_minutes: float = 30.0
     max_request_kb: float = 1024.0
     storage_deadline_seconds: float = 20.0
+    request_head_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 20.0
+    # Open connections (idle, polling or streaming) one worker serves; past it, requests get 503.
+    max_connections_per_worker: int = 8000
     log_format: str = "json"  # json for Cloud Logging, text for a terminal
 
     @classmethod
@@ -118,11 +123,23 @@ class Settings:
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
             "login_account_rate_limit": env.get("LOGIN_ACCOUNT_RATE_LIMIT", cls.login_account_rate_limit).strip(),
+            "login_account_wide_rate_limit": env.get(
+                "LOGIN_ACCOUNT_WIDE_RATE_LIMIT", cls.login_account_wide_rate_limit
+            ).strip(),
             "login_concurrency": int(_number(env, "LOGIN_CONCURRENCY", cls.login_concurrency)),
             "session_lifetime_hours": _number(env, "SESSION_LIFETIME_HOURS", cls.session_lifetime_hours),
             "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
             "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
+            "request_head_timeout_seconds": _number(
+                env, "REQUEST_HEAD_TIMEOUT_SECONDS", cls.request_head_timeout_seconds
+            ),
+            "request_body_timeout_seconds": _number(
+                env, "REQUEST_BODY_TIMEOUT_SECONDS", cls.request_body_timeout_seconds
+            ),
+            "max_connections_per_worker": int(
+                _number(env, "MAX_CONNECTIONS_PER_WORKER", cls.max_connections_per_worker)
+            ),
         }
         values["log_format"] = log_format_from_env(env, values["app_env"])
         if env.get("CACHE_DIR"):
@@ -194,11 +211,18 @@ class Settings:
             raise SettingsError("UPLOAD_CHUNK_MB must be a multiple of 0.25 (256 KiB) from 0.25 to 1024")
         if not 1 <= self.max_request_kb <= 64 * 1024:
             raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
+        if not 0 < self.request_head_timeout_seconds <= 300 or not 0 < self.request_body_timeout_seconds <= 600:
+            raise SettingsError(
+                "REQUEST_HEAD_TIMEOUT_SECONDS must be in (0, 300] and REQUEST_BODY_TIMEOUT_SECONDS in (0, 600]"
+            )
+        if not 16 <= self.max_connections_per_worker <= 1_000_000:
+            raise SettingsError("MAX_CONNECTIONS_PER_WORKER must be between 16 and 1000000")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
         for name, limit in (
             ("LOGIN_RATE_LIMIT", self.login_rate_limit),
             ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),
+            ("LOGIN_ACCOUNT_WIDE_RATE_LIMIT", self.login_account_wide_rate_limit),
         ):
             try:
                 parse_many(limit)

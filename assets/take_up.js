@@ -107,8 +107,7 @@
             if (!shown) { return none; }
             if (shown.empty) {
                 setShown(null);
-                var where = shown.location || "the configured location";
-                return [messageFigure("No data published yet at " + where), null, null, noUpdate(), noUpdate()];
+                return [messageFigure("No data published yet"), null, null, noUpdate(), noUpdate()];
             }
             if (!shown.generation || !shown.token) { return none; }
             setShown(shown);

@@ -15,10 +15,20 @@ from werkzeug.security import check_password_hash, generate_password_hash
 # OWASP's minimum for scrypt (werkzeug's default cost is lower).
 HASH_METHOD = "scrypt:131072:8:1"
 LOCAL_ADMIN_NAME = "admin"
+MAX_NAME_LENGTH = 128
 
 
 class AdminConfigError(ValueError):
     """ADMIN_USERS or ADMIN_USERS_FILE cannot be read; the message says where."""
+
+
+def normalise_name(name: str) -> str:
+    """An admin name as it is compared, stored and counted: no surrounding spaces, lower case, bounded.
+
+    Applied once, where a name enters (the sign-in form, the admin list): ``BOB``, `` bob`` and
+    ``bob`` are one account, for the password check and for the sign-in limits alike.
+    """
+    return name.strip().lower()[:MAX_NAME_LENGTH]
 
 
 def hash_password(password: str) -> str:
@@ -43,7 +53,10 @@ class AdminDirectory:
             name, separator, password_hash = entry.partition(":")
             if not separator or not name.strip() or "$" not in password_hash:
                 raise AdminConfigError(f"{source} entry {number} is not name:hash (make one: app.py hash-password)")
-            hashes[name.strip()] = password_hash.strip()
+            key = normalise_name(name)
+            if key in hashes:
+                raise AdminConfigError(f"{source} entry {number} repeats the name {key!r} (names ignore case)")
+            hashes[key] = password_hash.strip()
         return cls(hashes)
 
     @classmethod
@@ -51,7 +64,7 @@ class AdminDirectory:
         directory = cls.parse(admin_users)
         if admin_users_file:
             from_file = cls.parse(Path(admin_users_file).read_text(), source=f"ADMIN_USERS_FILE {admin_users_file}")
-            directory = cls({**directory.hashes, **from_file.hashes})
+            directory = cls({**directory.hashes, **from_file.hashes})  # the file wins
         return directory
 
     def verify(self, name: str, password: str) -> bool:

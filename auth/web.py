@@ -18,10 +18,10 @@ from flask import Flask, Response, current_app, jsonify, redirect, render_templa
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user
+from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user, sign, unsign
 from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callback_body
 from auth.iap import IapVerifier
-from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, one_time_admin
+from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, normalise_name, one_time_admin
 from auth.state import (
     RedisSessions,
     SessionPolicy,
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE_NAME = "live_dashboard_session"
+# Marks a browser that signed in to an account before: exempt from that account's limit from all addresses.
+DEVICE_COOKIE_NAME = "live_dashboard_device"
+DEVICE_COOKIE_PURPOSE = "sign-in-device"
+DEVICE_COOKIE_DAYS = 90
 LOGIN_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · Live dashboard</title><link rel="stylesheet" href="{{ css_url }}"></head>
@@ -169,9 +173,7 @@ class _SharedState:
             self.limiter_options = {}
 
 
-def _authenticator(
-    settings: Settings, iap_transport: Any, sessions: SessionStore
-) -> tuple[Authenticator, str | None]:
+def _authenticator(settings: Settings, iap_transport: Any, sessions: SessionStore) -> tuple[Authenticator, str | None]:
     if settings.auth_mode == "iap":
         emails = frozenset(email.strip().lower() for email in settings.admin_emails.split(",") if email.strip())
         return Authenticator("iap", iap=IapVerifier(settings.iap_audience, iap_transport), admin_emails=emails), None
@@ -190,14 +192,17 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
         )
         return Response(html, status=status, mimetype="text/html")
 
+    # Every limit is counted before the password is checked (one atomic increment each), so a
+    # burst sent at once gets no more checks than the limit. None of them can lock an admin out:
+    # per address (any account); per account *and* address; per account from every address,
+    # which a browser that signed in to that account before does not count against.
     @limiter.limit(settings.login_rate_limit, methods=["POST"])
-    # Per account too (failed attempts only), from any address: one address cannot try
-    # every account, and many addresses cannot try one account.
+    @limiter.limit(settings.login_account_rate_limit, key_func=_account_and_address_key, methods=["POST"])
     @limiter.limit(
-        settings.login_account_rate_limit,
+        settings.login_account_wide_rate_limit,
         key_func=_account_key,
         methods=["POST"],
-        deduct_when=lambda response: response.status_code == 401,
+        exempt_when=_known_device,
     )
     def login() -> Any:
         if request.method == "GET":
@@ -205,7 +210,7 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
                 return page("This deployment signs in through Identity-Aware Proxy.", "info")
             user = current_user()
             return redirect(_safe_next()) if user and user.is_admin else page()
-        name = request.form.get("username", "")
+        name = _form_name()
         password = request.form.get("password", "")
         authenticator: Authenticator = current_app.extensions["auth"]
         try:
@@ -220,7 +225,9 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
         session.clear()  # a new id at every sign-in: an id planted before sign-in is worthless
         session[SESSION_ID_KEY] = session_id
         session.permanent = True
-        return redirect(_safe_next())
+        signed_in = redirect(_safe_next())
+        _remember_device(signed_in, name, server.config["SESSION_COOKIE_SECURE"])
+        return signed_in
 
     def logout() -> Any:
         authenticator: Authenticator = current_app.extensions["auth"]
@@ -241,8 +248,38 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
     server.register_error_handler(429, too_many_attempts)
 
 
+def _form_name() -> str:
+    """The sign-in form's name, normalised once (the same for the check and every limit)."""
+    return normalise_name(request.form.get("username", ""))
+
+
 def _account_key() -> str:
-    return "account:" + request.form.get("username", "").strip().lower()[:128]
+    return "account:" + _form_name()
+
+
+def _account_and_address_key() -> str:
+    return f"account-address:{_form_name()}|{get_remote_address()}"
+
+
+def _device_cookie_name() -> str:
+    return ("__Host-" if current_app.config["SESSION_COOKIE_SECURE"] else "") + DEVICE_COOKIE_NAME
+
+
+def _known_device() -> bool:
+    """Whether this browser signed in to the form's account before (a cookie only this server can sign)."""
+    return unsign(request.cookies.get(_device_cookie_name()), DEVICE_COOKIE_PURPOSE) == _form_name()
+
+
+def _remember_device(response: Response, name: str, secure: bool) -> None:
+    response.set_cookie(
+        _device_cookie_name(),
+        sign(name, DEVICE_COOKIE_PURPOSE),
+        max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+        path="/",  # the __Host- prefix requires it
+        secure=secure,
+        httponly=True,
+        samesite="Strict",
+    )
 
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9_\-./]*")

@@ -9,12 +9,20 @@
 (h3) Eight concurrent anonymous 40 MiB posts to a gunicorn server (2 sync workers): the
      workers' peak memory and answers with the 1 MiB limit (ours) vs a 64 MiB limit (as
      big as before).
+(h4) Health-check latency under N slow anonymous sign-ins (``POST /login`` bodies sent at one
+     byte per second), gunicorn with one uvicorn worker and 8 threads: request bodies read on
+     the event loop before a thread is taken (ours) vs handed to a thread at once (before).
+     ``python -m bench.hardening slow-clients`` runs this one alone.
+(h5) What open connections cost a worker (RSS) and whether it still answers: N connections
+     that have sent a request and hold it open (keep-alive), under MAX_CONNECTIONS_PER_WORKER.
+     ``python -m bench.hardening connections`` runs this one alone.
 
 Servers (fake-gcs-server, redis-server) run on 127.0.0.1 and are stopped by PID.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import statistics
 import sys
@@ -29,6 +37,7 @@ from cachelib import NullCache
 from flask import Flask
 
 from app import create_app
+from asgi_worker import AccessLog, DashboardWorker, asgi_app
 from auth.callback_guard import CallbackGuard
 from bench.bench import table
 from data_access import build_live_data
@@ -195,7 +204,151 @@ def measure_big_posts() -> list[list[str]]:
     return rows
 
 
+SLOW_CLIENT_COUNTS = (0, 24, 200)
+PROBE_SECONDS = 4.0
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
+class UnboundedBodiesWorker(DashboardWorker):
+    """The worker without its request bounds: each body goes to a thread as it arrives (as before)."""
+
+    def load_wsgi(self) -> None:
+        super(DashboardWorker, self).load_wsgi()
+        app = asgi_app(self.wsgi, threads=self.cfg.threads)
+        self.wsgi = AccessLog(app, self.log) if self.cfg.accesslog else app
+
+
+def _slow_sign_in(server: Gunicorn) -> Any:
+    import socket
+
+    connection = socket.create_connection((server.host, server.port), timeout=30)
+    connection.sendall(
+        b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 200\r\n\r\nu"
+    )
+    return connection
+
+
+def _probe_health(server: Gunicorn) -> tuple[list[float], int]:
+    """``/healthz`` one after another for PROBE_SECONDS: latencies (ms) of the answered, and how many timed out."""
+    latencies, timeouts = [], 0
+    ends = time.monotonic() + PROBE_SECONDS
+    while time.monotonic() < ends:
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=PROBE_TIMEOUT_SECONDS)
+        started = time.perf_counter()
+        try:
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            latencies.append((time.perf_counter() - started) * 1000)
+        except OSError:
+            timeouts += 1
+        finally:
+            connection.close()
+    return latencies, timeouts
+
+
+def measure_slow_clients() -> list[list[str]]:
+    """(h4) /healthz latency while N slow sign-in bodies trickle in, with and without the body bounds."""
+    data = Path(tempfile.mkdtemp(prefix="bench-slow-")) / "data.csv"
+    data.write_bytes(b"ID,first_num,second_num\n1,1,2\n")
+    rows = []
+    for name, worker in (
+        ("bodies read on the loop (ours)", ""),
+        ("bodies to threads (before)", "bench.hardening.UnboundedBodiesWorker"),
+    ):
+        env = {
+            "DATA_SOURCE": "local",
+            "LOCAL_DATA_PATH": str(data),
+            "SECRET_KEY": "bench-secret-that-is-long-and-random-0123456789",
+            "ADMIN_USERS": "bench:scrypt:131072:8:1$salt$0123abcd",
+            "GUNICORN_THREADS": "8",
+            "CACHE_DIR": str(data.parent / "cache"),
+        }
+        if worker:
+            env["GUNICORN_WORKER_CLASS"] = worker
+        with Gunicorn(env, workers=1) as server:
+            for count in SLOW_CLIENT_COUNTS:
+                slow = [_slow_sign_in(server) for _ in range(count)]
+                stop = threading.Event()
+
+                def trickle(connections: list = slow, done: threading.Event = stop) -> None:
+                    while not done.wait(1.0):
+                        for connection in connections:
+                            with contextlib.suppress(OSError):
+                                connection.send(b"x")
+
+                thread = threading.Thread(target=trickle, daemon=True)
+                thread.start()
+                latencies, timeouts = _probe_health(server)
+                stop.set()
+                thread.join()
+                for connection in slow:
+                    connection.close()
+                median = f"{statistics.median(latencies):.1f}" if latencies else "-"
+                worst = f"{max(latencies):.1f}" if latencies else "-"
+                rows.append([name, str(count), str(len(latencies)), median, worst, str(timeouts)])
+    return rows
+
+
+OPEN_CONNECTION_COUNTS = (0, 1000, 4000)
+
+
+def measure_open_connections() -> list[list[str]]:
+    """(h5) Worker RSS with N kept-alive connections open, and whether /healthz still answers."""
+    import socket
+
+    data = Path(tempfile.mkdtemp(prefix="bench-conn-")) / "data.csv"
+    data.write_bytes(b"ID,first_num,second_num\n1,1,2\n")
+    env = {
+        "DATA_SOURCE": "local",
+        "LOCAL_DATA_PATH": str(data),
+        "SECRET_KEY": "bench-secret-that-is-long-and-random-0123456789",
+        "ADMIN_USERS": "bench:scrypt:131072:8:1$salt$0123abcd",
+        "CACHE_DIR": str(data.parent / "cache"),
+    }
+    rows = []
+    with Gunicorn(env, workers=1) as server:
+        base = _workers_rss_mb(server)
+        for count in OPEN_CONNECTION_COUNTS:
+            held = []
+            for _ in range(count):
+                connection = socket.create_connection((server.host, server.port), timeout=30)
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                held.append(connection)
+            for connection in held:
+                connection.recv(4096)  # answered; the connection stays open (keep-alive)
+            status = _probe_status(server)
+            rows.append(
+                [str(count), f"{_workers_rss_mb(server):.0f}", f"{_workers_rss_mb(server) - base:+.0f}", status]
+            )
+            for connection in held:
+                connection.close()
+            time.sleep(1)
+    return rows
+
+
+def _probe_status(server: Gunicorn) -> str:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        return str(connection.getresponse().status)
+    except OSError as error:
+        return type(error).__name__
+    finally:
+        connection.close()
+
+
+def _print_connections() -> int:
+    print("(h5) One uvicorn worker holding N kept-alive connections (each answered once, then idle)\n")
+    print(table(["open connections", "worker RSS MB", "growth MB", "/healthz"], measure_open_connections()))
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["slow-clients"]:
+        return _print_slow_clients()
+    if sys.argv[1:] == ["connections"]:
+        return _print_connections()
     print("(h1) Callback checks on an unchanged poll (Flask test client, one process, local data)\n")
     print(table(["request", "CPU µs per request (median)", "rounds"], measure_guard_cost()))
     print(
@@ -205,6 +358,19 @@ def main() -> int:
     print(table(["with Redis down", "polls", "seconds", "metadata GETs", "per minute"], measure_redis_down()))
     print(f"\n(h3) {BIG_POSTS} anonymous {BIG_POST_BYTES >> 20} MiB posts, gunicorn with 2 sync workers\n")
     print(table(["body limit", "workers' RSS before MB", "peak MB", "growth MB", "answers"], measure_big_posts()))
+    print()
+    _print_slow_clients()
+    print()
+    return _print_connections()
+
+
+def _print_slow_clients() -> int:
+    print(
+        f"(h4) GET /healthz for {PROBE_SECONDS:.0f} s ({PROBE_TIMEOUT_SECONDS:.0f} s timeout) under N slow "
+        "POST /login bodies (1 byte/s), one uvicorn worker, 8 threads\n"
+    )
+    headers = ["request bodies", "slow clients", "health answers", "median ms", "max ms", "timed out"]
+    print(table(headers, measure_slow_clients()))
     return 0
 
 

@@ -1,5 +1,8 @@
 """A Cloud Storage object as the data source, through one reused client.
 
+What reading the live data raises may reach anonymous visitors (the page's status line):
+those messages never name the bucket or the object; the logs do.
+
 ``current_version()`` is a metadata GET (no data transfer); ``read()`` downloads
 the pinned generation; ``write()`` uploads with ``if_generation_match`` so a
 concurrent publish is never overwritten. Old generations stay readable when the
@@ -102,7 +105,7 @@ class GCSSource:
             blob = self._bucket.get_blob(self.blob_name, **self._metadata_options())
         except _STORAGE_ERRORS as error:
             log.debug("version check of %s failed: %s", self.location, error)  # LiveData logs the change once
-            raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
+            raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if blob is None:
             self._check_bucket_exists()
             return None
@@ -115,16 +118,17 @@ class GCSSource:
         except api_errors.Forbidden:
             return  # object-only permissions cannot see the bucket itself: assume it is there
         except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot read metadata of {self.location} ({_describe(error)})") from error
+            raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if not exists:
-            raise LocationMissing(f"bucket {self.bucket_name!r} does not exist (check GCS_BUCKET)")
+            log.debug("bucket %r does not exist", self.bucket_name)  # LiveData logs the change once, with the location
+            raise LocationMissing("the configured bucket does not exist (check GCS_BUCKET)")
 
     def _metadata_options(self) -> dict[str, Any]:
         return Deadline(min(self.deadline_seconds, 2 * METADATA_TIMEOUT_SECONDS)).call_options(METADATA_TIMEOUT_SECONDS)
 
     def read(self, generation: str) -> bytes:
         if not generation.isdigit():
-            raise GenerationNotFound(f"{generation!r} is not a generation of {self.location}")
+            raise GenerationNotFound(f"{generation!r} is not a generation of the data")
         blob = self._bucket.blob(self.blob_name, generation=int(generation))
         body = _BodyPieces()
         try:
@@ -137,10 +141,10 @@ class GCSSource:
             )
             return body.value()
         except api_errors.NotFound as error:
-            raise GenerationNotFound(f"{self.location}#{generation} no longer exists") from error
+            raise GenerationNotFound(f"version {generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
             log.warning("download of %s#%s failed: %s", self.location, generation, error)
-            raise StorageError(f"cannot download {self.location}#{generation} ({_describe(error)})") from error
+            raise StorageError(f"cannot download version {generation} ({_describe(error)})") from error
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
@@ -232,7 +236,10 @@ class GCSSource:
         """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
 
         The copy is pinned to that generation, so what was checked is what goes live; no byte
-        passes through the app. Same precondition as :meth:`write`.
+        passes through the app. Same precondition as :meth:`write`, and the same ending when the
+        copy gets no answer (:meth:`_confirm`): found live, or fenced so that a copy reaching
+        storage late finds its ``if_generation_match`` false and is refused. A fence rather than
+        a revert afterwards: the late copy never becomes live, not even for a moment.
         """
         deadline = Deadline(self.deadline_seconds)
         current = self._live_blob(deadline)
@@ -261,7 +268,7 @@ class GCSSource:
             raise GenerationNotFound(f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists") from error
         except _STORAGE_ERRORS as error:
             log.warning("copy to %s got no answer: %s", self.location, error)
-            return self._confirm(metadata, error)
+            return self._confirm(metadata, expected_generation, error)
         return _version_of(live)
 
     def history(self, limit: int) -> list[DataVersion]:

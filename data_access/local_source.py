@@ -45,14 +45,14 @@ class LocalFileSource:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+            raise StorageError(f"cannot read the data file: {error.strerror}") from error
         generation = _generation(stat)
         return _version(generation, stat, self._metadata(generation))
 
     def read(self, generation: str) -> bytes:
         if not _GENERATION.fullmatch(generation):
             # Generations name files in the history folder: never let one be a path.
-            raise GenerationNotFound(f"{generation!r} is not a generation of {self.path}")
+            raise GenerationNotFound(f"{generation!r} is not a generation of the data file")
         try:
             with open(self.path, "rb") as handle:
                 # fstat on the open handle: the version of the bytes actually read.
@@ -61,11 +61,11 @@ class LocalFileSource:
         except FileNotFoundError:
             pass
         except OSError as error:
-            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+            raise StorageError(f"cannot read the data file: {error.strerror}") from error
         kept = self.history_dir / f"{generation}.data"
         if kept.is_file():
             return kept.read_bytes()
-        raise GenerationNotFound(f"version {generation} of {self.path} is not kept")
+        raise GenerationNotFound(f"version {generation} of the data file is not kept")
 
     def history(self, limit: int) -> list[DataVersion]:
         versions = []

@@ -130,11 +130,13 @@ class FakeGCS:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1, no persistence."""
+    """redis-server on 127.0.0.1; no persistence unless ``appendonly`` (then it can be restarted with its data)."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self._data_dir = Path(tempfile.mkdtemp(prefix="redis-")) if appendonly else None
         self.process: subprocess.Popen | None = None
 
     @staticmethod
@@ -151,13 +153,20 @@ class RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
             "--protected-mode",
             "yes",
         ]
+        if self._data_dir is not None:
+            command += ["--dir", str(self._data_dir), "--appendfsync", "always"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._answers, 10, "redis-server")
         return self
+
+    def restart(self) -> RedisServer:
+        """Stop (SIGTERM, as a managed restart does) and start again on the same port and data folder."""
+        self.stop(keep_data=True)
+        return self.start()
 
     def _answers(self) -> bool:
         try:
@@ -167,10 +176,12 @@ class RedisServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=5)
+        if self._data_dir is not None and not keep_data:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
         return self.start()
@@ -566,3 +577,120 @@ class _Link:
         self.closed = True
         for writer in (self.client, self.server):
             writer.close()
+
+
+class GenerationMatchProxy:
+    """An HTTP proxy in front of fake-gcs-server that enforces ``ifGenerationMatch`` on copies as GCS does.
+
+    fake-gcs-server ignores the precondition on ``rewriteTo``/``copyTo`` (it honours it on
+    uploads). Here a copy whose ``ifGenerationMatch`` is not the destination's live generation
+    (0: no live object) is answered 412 ``conditionNotMet`` and never reaches the emulator.
+    Every write (POST, PUT, PATCH, DELETE) passes one at a time, so "check, then copy" is as
+    atomic here as it is in GCS. ``refused`` counts the copies answered 412.
+    """
+
+    COPY_MARKERS = ("/rewriteTo/b/", "/copyTo/b/")
+    HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.refused = 0
+        self._writes = threading.Lock()
+        self._server = None
+
+    def start(self) -> GenerationMatchProxy:
+        from http.server import ThreadingHTTPServer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> GenerationMatchProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def live_generation(self, bucket: str, quoted_object: str) -> int:
+        """The destination's live generation in the emulator (0 when there is none)."""
+        import json
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
+        try:
+            connection.request("GET", f"/storage/v1/b/{bucket}/o/{quoted_object}")
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        return int(json.loads(body)["generation"]) if response.status == 200 else 0
+
+    def refusal(self, method: str, target: str) -> bytes | None:
+        """The 412 body for a copy whose precondition fails, else ``None``."""
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(target)
+        wanted = parse_qs(parts.query).get("ifGenerationMatch")
+        marker = next((marker for marker in self.COPY_MARKERS if marker in parts.path), None)
+        if method != "POST" or marker is None or not wanted:
+            return None
+        bucket, _, quoted_object = parts.path.split(marker, 1)[1].partition("/o/")
+        if int(wanted[0]) == self.live_generation(bucket, quoted_object):
+            return None
+        self.refused += 1
+        message = "At least one of the pre-conditions you specified did not hold."
+        error = {"code": 412, "message": message, "errors": [{"reason": "conditionNotMet", "message": message}]}
+        return json.dumps({"error": error}).encode()
+
+    def _handler_class(self) -> type:
+        from http.server import BaseHTTPRequestHandler
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.command in ("POST", "PUT", "PATCH", "DELETE"):
+                    with proxy._writes:
+                        refusal = proxy.refusal(self.command, self.path)
+                        answer = (412, [("Content-Type", "application/json")], refusal) if refusal else None
+                        answer = answer or self._upstream(body)
+                else:
+                    answer = self._upstream(body)
+                status, headers, payload = answer
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in proxy.HOP_HEADERS:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _upstream(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                connection = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_HEADERS}
+                    headers["Content-Length"] = str(len(body))
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    return response.status, response.getheaders(), response.read()
+                finally:
+                    connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the names http.server calls
+
+        return Handler

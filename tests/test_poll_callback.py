@@ -141,4 +141,4 @@ def test_any_table_written_around_the_app_is_shown(bucket, gcs_settings, make_ap
 def test_a_misspelt_bucket_is_reported_as_such(gcs_settings, make_app):
     client = make_app(gcs_settings.with_overrides(gcs_bucket="no-such-bucket")).server.test_client()
     status = poll(client).json["response"]["storage-status"]["data"]
-    assert status == {"error": "bucket 'no-such-bucket' does not exist (check GCS_BUCKET)", "kind": "unreadable"}
+    assert status == {"error": "the configured bucket does not exist (check GCS_BUCKET)", "kind": "unreadable"}

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from typing import Any
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from auth.passwords import hash_password
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
@@ -54,6 +56,17 @@ def secured(bucket, gcs_settings, make_app, admin_hash):
 
 def _login(client: Any, password: str = ADMIN_PASSWORD, **headers: str) -> Any:
     return client.post("/login", data={"username": "alice", "password": password, "next": "/admin"}, headers=headers)
+
+
+def _session_cookie(response: Any) -> str:
+    return next(cookie for cookie in response.headers.getlist("Set-Cookie") if "live_dashboard_session=" in cookie)
+
+
+def test_a_sign_in_remembers_the_browser_in_a_cookie_only_sent_back_to_this_host(secured):
+    app, _, _ = secured
+    cookies = _login(app.server.test_client()).headers.getlist("Set-Cookie")
+    device = next(cookie for cookie in cookies if "live_dashboard_device=" in cookie)
+    assert "HttpOnly" in device and "SameSite=Strict" in device and "Path=/" in device
 
 
 def _parse_output_key(output_key: str) -> list[dict[str, Any]]:
@@ -245,7 +258,7 @@ def test_login_never_redirects_off_site(secured):
 
 def test_session_cookie_flags(secured):
     app, _, _ = secured
-    cookie = _login(app.server.test_client()).headers["Set-Cookie"]
+    cookie = _session_cookie(_login(app.server.test_client()))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
@@ -396,26 +409,83 @@ def test_a_session_ends_after_its_lifetime_or_when_idle_however_it_is_used(secur
 def test_production_cookie_uses_the_host_prefix(secured, make_app):
     app, _, _ = secured
     settings = app.server.config["DASHBOARD_SETTINGS"].with_overrides(app_env="production", secret_key=SECRET)
-    cookie = _login(make_app(settings).server.test_client()).headers["Set-Cookie"]
+    cookie = _session_cookie(_login(make_app(settings).server.test_client()))
     assert cookie.startswith("__Host-live_dashboard_session=")
     assert "Secure" in cookie and "Path=/;" in cookie and "Domain" not in cookie
 
 
-def test_login_is_limited_per_account_from_any_address_and_any_worker(secured, make_app):
+def test_login_is_limited_per_account_for_new_browsers_from_any_address_and_any_worker(secured, make_app):
     app, _, _ = secured
     settings = app.server.config["DASHBOARD_SETTINGS"].with_overrides(
-        login_rate_limit="100 per minute", login_account_rate_limit="2 per minute"
+        login_rate_limit="100 per minute", login_account_wide_rate_limit="3 per minute"
     )
     workers = [make_app(settings).server.test_client() for _ in range(2)]
+    alices_browser = make_app(settings).server.test_client()
+    form = {"username": "alice", "password": ADMIN_PASSWORD}
+    assert alices_browser.post("/login", data=form, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 302
 
     def attempt(worker: int, address: str, user: str = "alice", password: str = "wrong") -> int:
         form = {"username": user, "password": password}
         return workers[worker].post("/login", data=form, environ_base={"REMOTE_ADDR": address}).status_code
 
-    assert [attempt(0, "10.0.0.1"), attempt(1, "10.0.0.2")] == [401, 401]
-    assert attempt(0, "10.0.0.3") == 429  # a third address, the other worker: alice is locked
-    assert attempt(1, "10.0.0.4", password=ADMIN_PASSWORD) == 429
-    assert attempt(1, "10.0.0.4", user="bob") == 401  # other accounts are not
+    assert [attempt(0, "10.0.0.1"), attempt(1, "10.0.0.2", user=" ALICE ")] == [401, 401]
+    assert attempt(0, "10.0.0.3") == 429  # a third address, the other worker: the account's limit is reached
+    assert attempt(1, "10.0.0.4", password=ADMIN_PASSWORD) == 429  # for browsers new to it
+    assert attempt(1, "10.0.0.4", user="bob") == 401  # other accounts are not limited
+    # The browser that signed in to alice before is not counted, from any address.
+    assert alices_browser.post("/login", data=form, environ_base={"REMOTE_ADDR": "10.0.0.5"}).status_code == 302
+
+
+def test_a_stranger_from_ten_addresses_cannot_stop_an_admin_signing_in_from_their_own(secured, make_app):
+    app, _, _ = secured
+    client = app.server.test_client()  # the shipped per-account limits
+    for number in range(10):
+        for name in ("alice", "ALICE", " alice", "alice "):
+            form = {"username": name, "password": f"guess-{number}"}
+            client.post("/login", data=form, environ_base={"REMOTE_ADDR": f"203.0.113.{number}"})
+
+    fresh = app.server.test_client()  # alice, from her own address, in a browser with no history
+    form = {"username": "alice", "password": ADMIN_PASSWORD}
+    assert fresh.post("/login", data=form, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 302
+
+
+def test_one_address_gets_no_more_checks_on_an_account_than_its_limit_even_at_once(secured, make_app):
+    _burst_gets_at_most_the_limit(secured, make_app, addresses=lambda number: "203.0.113.1")
+
+
+def test_many_addresses_get_no_more_checks_on_an_account_than_its_limit_even_at_once(secured, make_app):
+    _burst_gets_at_most_the_limit(secured, make_app, addresses=lambda number: f"203.0.113.{number}")
+
+
+def _burst_gets_at_most_the_limit(secured, make_app, addresses) -> None:
+    """40 wrong passwords sent at the same moment: each limit is counted before any password is checked."""
+    app, _, _ = secured
+    limit = 10
+    settings = app.server.config["DASHBOARD_SETTINGS"].with_overrides(
+        login_rate_limit="1000 per minute",
+        login_account_rate_limit=f"{limit} per minute",
+        login_account_wide_rate_limit=f"{limit} per minute",
+        # A fast hash, so that checks are not what holds the burst back.
+        admin_users=f"alice:{generate_password_hash(ADMIN_PASSWORD, 'pbkdf2:sha256:1000')}",
+        login_concurrency=64,
+    )
+    server = make_app(settings).server
+    start = threading.Barrier(40)
+    statuses: list[int] = []
+
+    def attempt(number: int) -> None:
+        client = server.test_client()
+        start.wait()
+        form = {"username": "alice", "password": f"guess-{number}"}
+        statuses.append(client.post("/login", data=form, environ_base={"REMOTE_ADDR": addresses(number)}).status_code)
+
+    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses.count(401) == limit  # checked (and wrong)
+    assert statuses.count(429) == 40 - limit
 
 
 def test_password_checks_are_bounded_per_process(secured):

@@ -7,16 +7,18 @@ exactly as a storage that received a request but processed it late.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from data_access import StorageError, build_live_data, make_storage_client
-from data_access.publishing import Publication, Publisher
+from data_access import StorageError, VersionConflict, build_live_data, make_storage_client, staging_for
+from data_access.publishing import Audit, Publication, Publisher
+from data_access.sources import DataVersion, GenerationNotFound
 from tests.conftest import SAMPLE_CSV
-from tests.servers import FakeGCS, TcpProxy
+from tests.servers import FakeGCS, GenerationMatchProxy, TcpProxy
 
 BLOB = "data/data.csv"
 NEW_CSV = b"ID,first_num,second_num\n1,10,10\n"
@@ -97,3 +99,116 @@ def test_an_upload_that_reaches_storage_late_can_never_land(bucket, proxy, publi
     live = bucket.get_blob(BLOB)
     assert live.download_as_bytes() == SAMPLE_CSV  # the version that was live, re-written as it was
     assert live.metadata == before.metadata
+
+
+# Publishing a staged upload is a copy inside storage. fake-gcs-server ignores ifGenerationMatch
+# on copies, so these run through GenerationMatchProxy, which enforces it as GCS does.
+
+
+@pytest.fixture()
+def strict_proxy(fake_gcs: FakeGCS) -> Iterator[TcpProxy]:
+    """The fault proxy in front of a stand-in that enforces ``ifGenerationMatch`` on copies."""
+    with GenerationMatchProxy(fake_gcs.port) as strict, TcpProxy(strict.port) as running:
+        running.strict = strict  # type: ignore[attr-defined]
+        yield running
+
+
+@pytest.fixture()
+def strict_publisher(bucket: Any, gcs_settings: Any, strict_proxy: TcpProxy) -> Publisher:
+    bucket.blob(BLOB).upload_from_string(SAMPLE_CSV)
+    settings = gcs_settings.with_overrides(storage_emulator_host=strict_proxy.url, storage_deadline_seconds=2)
+    client = make_storage_client(settings.gcp_project, strict_proxy.url)
+    return Publisher(build_live_data(settings, Flask(__name__), client))
+
+
+def _staged(publisher: Publisher, content: bytes = NEW_CSV) -> tuple[Any, Any]:
+    staging = staging_for(publisher.live_data.source)
+    return staging, staging.stage_bytes(content)
+
+
+def test_a_copy_that_reaches_storage_late_never_lands_after_the_admin_was_told_it_failed(
+    bucket, strict_proxy, strict_publisher
+):
+    before = bucket.get_blob(BLOB)
+    staging, staged = _staged(strict_publisher)
+    strict_proxy.hold_requests_containing = b"/rewriteTo/"  # the copy is held on its way; storage is up
+    try:
+        with pytest.raises(StorageError, match="nothing was published"):
+            strict_publisher.publish_staged(
+                staging, staged, Audit("new.csv", "abc", 1), "alice", str(before.generation)
+            )
+    finally:
+        strict_proxy.release_held()
+    strict_proxy.wait_idle()  # the late copy has now reached storage
+
+    live = bucket.get_blob(BLOB)
+    assert strict_proxy.strict.refused == 1  # refused by its precondition, not lost on the way
+    assert live.download_as_bytes() == SAMPLE_CSV and live.metadata == before.metadata
+    # The staged file is still there: the admin can publish it again, once.
+    again = strict_publisher.publish_staged(staging, staged, Audit("new.csv", "abc", 1), "alice", str(live.generation))
+    assert bucket.get_blob(BLOB).generation == int(again.generation)
+
+
+def test_a_copy_whose_answer_is_lost_is_reported_as_published(bucket, strict_proxy, strict_publisher):
+    before = bucket.get_blob(BLOB)
+    staging, staged = _staged(strict_publisher)
+    strict_proxy.lose_answers_to = b"/rewriteTo/"  # storage copies it; the answer never comes back
+    version = strict_publisher.publish_staged(
+        staging, staged, Audit("new.csv", "abc", 1), "alice", str(before.generation)
+    )
+    strict_proxy.lose_answers_to = None
+
+    live = bucket.get_blob(BLOB)
+    assert version.generation == str(live.generation) != str(before.generation)
+    assert live.download_as_bytes() == NEW_CSV
+
+
+def _publish_at_once(publisher: Publisher, jobs: list[tuple[str, Any, Any]], base: str) -> list[Any]:
+    """Run every (user, staging, staged) publish over ``base`` at the same moment; each outcome in order."""
+    start = threading.Barrier(len(jobs))
+    outcomes: list[Any] = [None] * len(jobs)
+
+    def run(index: int, user: str, staging: Any, staged: Any) -> None:
+        start.wait()
+        try:
+            outcomes[index] = publisher.publish_staged(staging, staged, Audit("new.csv", "abc", 1), user, base)
+        except Exception as error:  # the outcome under test
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(index, *job)) for index, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_a_double_click_publishes_one_version_once(bucket, strict_publisher):
+    base = str(bucket.get_blob(BLOB).generation)
+    staging, staged = _staged(strict_publisher)
+
+    outcomes = _publish_at_once(strict_publisher, [("alice", staging, staged)] * 2, base)
+
+    published = [outcome for outcome in outcomes if isinstance(outcome, DataVersion)]
+    assert len(published) == 1, outcomes
+    assert all(
+        isinstance(outcome, (VersionConflict, GenerationNotFound)) for outcome in outcomes if outcome not in published
+    )
+    history = strict_publisher.history(10)
+    assert [version.metadata.get("version") for version in history].count("1") == 1
+    assert history[0].generation == published[0].generation
+
+
+def test_concurrent_admins_over_one_base_publish_exactly_one_version(bucket, strict_publisher):
+    base = str(bucket.get_blob(BLOB).generation)
+    jobs = [
+        (user, *_staged(strict_publisher, NEW_CSV + f"{n},{n},{n}\n".encode()))
+        for n, user in enumerate(["alice", "bob", "carol"], 2)
+    ]
+
+    outcomes = _publish_at_once(strict_publisher, jobs, base)
+
+    published = [outcome for outcome in outcomes if isinstance(outcome, DataVersion)]
+    assert len(published) == 1, outcomes
+    assert sum(isinstance(outcome, VersionConflict) for outcome in outcomes) == 2
+    assert str(bucket.get_blob(BLOB).generation) == published[0].generation
