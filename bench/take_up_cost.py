@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -96,16 +97,17 @@ def measure(app_dir: Path, take_ups: int) -> list[str]:
             client.connection.request("POST", CALLBACK_PATH, body=poll_body(template, None), headers=client.headers)
             shown = json.loads(client.connection.getresponse().read())["response"]["shown-version"]["data"]
             mode, requests = _requests(server, shown)
-            clients = [Client(server) for _ in range(PARALLEL)]
+            local = threading.local()  # one keep-alive connection per thread, as a browser holds one
 
-            def take_up(index: int) -> tuple[int, list[int]]:
-                answers = [clients[index % PARALLEL].send(*request) for request in requests]
+            def take_up(_: int) -> tuple[int, list[int]]:
+                if not hasattr(local, "client"):
+                    local.client = Client(server)
+                answers = [local.client.send(*request) for request in requests]
                 return sum(size for _, size in answers), [status for status, _ in answers]
 
-            for index in range(2 * PARALLEL):  # warm: every worker has the frame and its answers
-                take_up(index)
-            cpu_before, started = server.workers_cpu_seconds() or 0.0, time.perf_counter()
             with ThreadPoolExecutor(PARALLEL) as pool:
+                list(pool.map(take_up, range(4 * PARALLEL)))  # warm: every worker has the frame and its answers
+                cpu_before, started = server.workers_cpu_seconds() or 0.0, time.perf_counter()
                 results = list(pool.map(take_up, range(take_ups)))
             seconds = time.perf_counter() - started
             cpu = (server.workers_cpu_seconds() or 0.0) - cpu_before

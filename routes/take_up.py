@@ -21,12 +21,14 @@ nothing is wrong with the request or the server); the page says "Loading…" and
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import brotli
 import pandas as pd
 from flask import Blueprint, Response, request
 from plotly.io.json import to_json_plotly
@@ -54,14 +56,25 @@ MAX_GRID_CHARS = 4_000
 RETRY_AFTER_SECONDS = 1
 #: A generation never changes: its answers may be kept as long as caches like.
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: Smaller answers travel as they are (as serving.py's COMPRESS_MIN_SIZE).
+MIN_COMPRESSED_BYTES = 1024
 
 
 class Answer:
-    """A serialized JSON body and its entity tag, made once and served many times."""
+    """A serialized JSON body, its entity tag and its compressed forms: made once, served many times."""
 
     def __init__(self, value: Any) -> None:
         self.body = to_json_plotly(value).encode("utf-8")
         self.etag = hashlib.blake2b(self.body, digest_size=12).hexdigest()
+        self._encoded: dict[str, bytes] = {}
+
+    def encoded(self, encoding: str) -> bytes:
+        """The body compressed as ``encoding`` (``br`` or ``gzip``), compressed once."""
+        if encoding not in self._encoded:
+            # The levels serving.py gives flask-compress, which leaves an encoded answer alone.
+            compress = (lambda body: brotli.compress(body, quality=5)) if encoding == "br" else gzip.compress
+            self._encoded[encoding] = compress(self.body)
+        return self._encoded[encoding]
 
 
 def _json(status: int, value: Any, cache: str = "no-store", headers: dict[str, str] | None = None) -> Response:
@@ -75,7 +88,14 @@ def _serve(answer: Answer) -> Response:
     if answer.etag in request.if_none_match:
         response = Response(status=304)
     else:
-        response = Response(answer.body, mimetype="application/json")
+        accepted = request.accept_encodings
+        encoding = next((name for name in ("br", "gzip") if accepted[name]), None)
+        if encoding is None or len(answer.body) < MIN_COMPRESSED_BYTES:
+            response = Response(answer.body, mimetype="application/json")
+        else:
+            response = Response(answer.encoded(encoding), mimetype="application/json")
+            response.headers["Content-Encoding"] = encoding
+    response.vary.add("Accept-Encoding")
     response.set_etag(answer.etag)
     response.headers["Cache-Control"] = IMMUTABLE
     return response
@@ -172,9 +192,16 @@ def rows(generation: str) -> Response:
         full_view = ViewState.from_query(_view_query((TOKEN_PARAMETER, GRID_PARAMETER)))[0].resolve(roles)[0]
         view = ViewState(date_from=full_view.date_from, date_to=full_view.date_to, filters=full_view.filters)
         selection = RowSelection(view.to_query(), lambda rows: filter_rows(rows, view, roles))
-        page = current_table_query().page(frame, generation, page_request, selection)
-        answer = {"rowData": page.records, "rowCount": page.row_count, "count": count_text(page.row_count, len(frame))}
-        return _serve(Answer(answer))
+
+        def answer(_: pd.DataFrame) -> Answer:
+            page = current_table_query().page(frame, generation, page_request, selection)
+            return Answer(
+                {"rowData": page.records, "rowCount": page.row_count, "count": count_text(page.row_count, len(frame))}
+            )
+
+        # The first block after a publish is the same for every page on the same filters: made once.
+        key = ("rows", selection.key, json.dumps(grid, sort_keys=True))
+        return _serve(current_live_data().derived(generation, key, answer))
 
     return _answered(generation, build)
 

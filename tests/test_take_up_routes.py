@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 
+import brotli
 import numpy as np
 import pandas as pd
 
@@ -56,3 +58,13 @@ def test_forged_tokens_are_refused_and_zoom_gets_detail(make_app, tmp_path):
     assert zoomed["signature"] == whole["signature"]  # the page may patch the data in place
     garbage = chart_answer(client, shown, x0="soon", x1="{}")
     assert garbage.status_code == 200  # unreadable bounds: the whole range
+
+
+def test_compressed_once_as_the_browser_asks(make_app, tmp_path):
+    client, shown = _client(make_app, tmp_path)
+    plain = chart_answer(client, shown)
+    for encoding, decompress in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        path = plain.request.full_path
+        encoded = client.get(path, headers={"Accept-Encoding": encoding})
+        assert encoded.headers["Content-Encoding"] == encoding and "Accept-Encoding" in encoded.headers["Vary"]
+        assert decompress(encoded.data) == plain.data and encoded.headers["ETag"] == plain.headers["ETag"]
