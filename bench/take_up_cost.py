@@ -1,8 +1,10 @@
 """What one dashboard's take-up of a new generation costs the server: worker CPU, requests, bytes.
 
-Run: ``python -m bench.take_up_cost [--take-ups N] [--app-dir DIR]`` (default 400 take-ups; the app
-of this checkout). ``--app-dir`` runs another checkout's app (e.g. the main branch) for a
-before/after comparison; the bench finds out itself how that app's page takes a version up:
+Run: ``python -m bench.take_up_cost [--take-ups N] [--parallel P,…] [--app-dir DIR]`` (default 400
+take-ups, 8 at a time; the app of this checkout). A burst: ``--take-ups 10000 --parallel 64``
+(the client is Python threads on the same machine: it competes for the cores). ``--app-dir``
+runs another checkout's app (e.g. the main branch) for a before/after comparison; the bench
+finds out itself how that app's page takes a version up:
 
 * **callbacks** (the app draws with Dash server callbacks): each dashboard POSTs every server
   callback whose input is ``shown-version`` (chart, columns, description, downloads), plus the
@@ -10,7 +12,7 @@ before/after comparison; the bench finds out itself how that app's page takes a 
 * **GETs** (``/live/<generation>/…``): each dashboard GETs the chart and the table's first block.
 
 Production gunicorn config (2 workers, uvicorn worker), SimpleCache, a 10,000-row table in
-fake-gcs-server; one generation taken up by N dashboards, 8 at a time, after one warm-up take-up
+fake-gcs-server; one generation taken up by N dashboards, P at a time, after one warm-up take-up
 (the frame is loaded then). The figure is worker CPU (``/proc``) per take-up. No HTTP cache in
 front: with one, the GETs after the first of each (generation, view) never reach the app.
 """
@@ -85,8 +87,8 @@ def _requests(server: Gunicorn, shown: dict[str, Any]) -> tuple[str, list[tuple[
     ]
 
 
-def measure(app_dir: Path, take_ups: int) -> list[str]:
-    """One bounded run; the table row for ``app_dir``."""
+def measure(app_dir: Path, take_ups: int, parallel: int = PARALLEL) -> list[str]:
+    """One bounded run of ``take_ups`` take-ups, ``parallel`` at a time; the table row for ``app_dir``."""
     with FakeGCS() as emulator:
         bucket = create_bucket(emulator_client(emulator, "bench"), "take-up")
         publish(bucket, sample_csv(ROWS))
@@ -99,26 +101,31 @@ def measure(app_dir: Path, take_ups: int) -> list[str]:
             mode, requests = _requests(server, shown)
             local = threading.local()  # one keep-alive connection per thread, as a browser holds one
 
-            def take_up(_: int) -> tuple[int, list[int]]:
+            def take_up(_: int) -> tuple[int, list[int], float]:
                 if not hasattr(local, "client"):
                     local.client = Client(server)
+                sent = time.perf_counter()
                 answers = [local.client.send(*request) for request in requests]
-                return sum(size for _, size in answers), [status for status, _ in answers]
+                return sum(size for _, size in answers), [status for status, _ in answers], time.perf_counter() - sent
 
-            with ThreadPoolExecutor(PARALLEL) as pool:
-                list(pool.map(take_up, range(4 * PARALLEL)))  # warm: every worker has the frame and its answers
+            with ThreadPoolExecutor(parallel) as pool:
+                list(pool.map(take_up, range(4 * parallel)))  # warm: every worker has the frame and its answers
                 cpu_before, started = server.workers_cpu_seconds() or 0.0, time.perf_counter()
                 results = list(pool.map(take_up, range(take_ups)))
             seconds = time.perf_counter() - started
             cpu = (server.workers_cpu_seconds() or 0.0) - cpu_before
-    statuses = sorted({status for _, answers in results for status in answers})
+    statuses = sorted({status for _, answers, _ in results for status in answers})
+    latencies = sorted(latency for _, _, latency in results)
     return [
         app_dir.name if app_dir != REPO_DIR else "this checkout",
         mode,
+        f"{take_ups:,} × {parallel}",
         f"{cpu / take_ups * 1000:.2f}",
         str(len(requests)),
-        f"{sum(size for size, _ in results) / take_ups:,.0f}",
+        f"{sum(size for size, _, _ in results) / take_ups:,.0f}",
         f"{take_ups / seconds:,.0f}",
+        f"{seconds:.1f}",
+        f"{latencies[len(latencies) // 2] * 1000:.0f} / {latencies[int(len(latencies) * 0.99)] * 1000:.0f}",
         ", ".join(map(str, statuses)),
     ]
 
@@ -127,13 +134,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--take-ups", type=int, default=400)
     parser.add_argument("--app-dir", action="append", type=Path, help="checkouts to compare (default: this one)")
+    parser.add_argument("--parallel", default=str(PARALLEL), help="dashboards at a time, comma-separated runs")
     args = parser.parse_args(argv)
     print(
-        f"take-up cost: {ROWS:,}-row table, gunicorn.conf.py with 2 workers, {PARALLEL} dashboards at a time, "
+        f"take-up cost: {ROWS:,}-row table, gunicorn.conf.py with 2 workers, "
         f"{args.take_ups} take-ups; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"
     )
-    rows = [measure(app_dir.resolve(), args.take_ups) for app_dir in args.app_dir or [REPO_DIR]]
-    headers = ["app", "take-up by", "worker CPU ms / take-up", "requests", "bytes / take-up", "take-ups/s", "statuses"]
+    rows = [
+        measure(app_dir.resolve(), args.take_ups, int(parallel))
+        for app_dir in args.app_dir or [REPO_DIR]
+        for parallel in args.parallel.split(",")
+    ]
+    headers = [
+        "app",
+        "take-up by",
+        "take-ups × at a time",
+        "worker CPU ms / take-up",
+        "requests",
+        "bytes / take-up",
+        "take-ups/s",
+        "all done (s)",
+        "take-up p50 / p99 ms",
+        "statuses",
+    ]
     print(table(headers, rows))
     return 0
 
