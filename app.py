@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,14 +151,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Environment first, then the flags given on the command line (development unless APP_ENV says)."""
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Environment first, then the flags given on the command line (development unless APP_ENV says).
+
+    On a file on disk (``make run``) any table with a header row can be published unless
+    ``DATA_SCHEMA`` says otherwise: someone trying the app brings their own table first.
+    """
+    env = os.environ if environ is None else environ
+    local = bool(args.local or args.data)
     return Settings.from_env(
+        env,
         default_app_env="development",
-        data_source="local" if args.local or args.data else None,
+        data_source="local" if local else None,
         local_data_path=args.data,
         host=args.host,
         port=args.port,
+        data_schema="" if local and "DATA_SCHEMA" not in env else None,
     )
 
 

@@ -38,9 +38,13 @@ CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
 ONE_YEAR_SECONDS = 365 * 24 * 3600
+# Dash links pages to assets/favicon.ico itself; browsers ask /favicon.ico for every other page.
+FAVICON_FILE = APP_DIR / "assets" / "favicon.ico"
+ONE_DAY_SECONDS = 24 * 3600
+# Only features Chromium knows: it logs a console warning on every page for any other name
+# ("bluetooth" was one), which buries real warnings.
 PERMISSIONS_POLICY = {
-    feature: "()"
-    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "bluetooth", "interest-cohort")
+    feature: "()" for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "interest-cohort")
 }
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 # flask-talisman's default HSTS (one year, subdomains); browsers ignore it over plain HTTP.
@@ -101,6 +105,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     if type(server.session_interface) is SecureCookieSessionInterface:
         server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
+    server.add_url_rule("/favicon.ico", "favicon", _favicon)
     server.register_error_handler(DependencyException, _unknown_component_file)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
 
@@ -239,6 +244,14 @@ class CookielessFastSessionInterface(SecureCookieSessionInterface):
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+
+def _favicon() -> Response:
+    """The site's icon at the address browsers ask when a page names none (the login page, errors)."""
+    response = Response(FAVICON_FILE.read_bytes(), mimetype="image/vnd.microsoft.icon")
+    response.cache_control.public = True
+    response.cache_control.max_age = ONE_DAY_SECONDS  # not versioned: a changed icon shows within a day
+    return response
 
 
 def _readyz() -> tuple[Response, int]:

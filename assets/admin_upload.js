@@ -6,8 +6,10 @@
  * app's chunk route. Progress is shown as it goes; a dropped connection is retried with
  * growing pauses and the upload resumes from the offset the session reports (or, where its
  * answers cannot be read, from the last byte it confirmed); "Cancel upload" stops it and deletes the staged
- * file. When the last chunk is stored, the upload's signed token goes into the
- * `admin-staged` store, which makes the server check and preview the staged file.
+ * file. The progress bar and "Cancel upload" show only while bytes are being sent. When the
+ * last chunk is stored, the upload's signed token goes into the `admin-staged` store, which
+ * makes the server check and preview the staged file; "Discard" (next to Publish) deletes it.
+ * Sizes are in megabytes of 10^6 bytes, as data_access/units.py counts them.
  */
 (function () {
     "use strict";
@@ -22,12 +24,15 @@
 
     function megabytes(bytes) {
         // Rounded up, so a file over the limit never reads as equal to it.
-        return (Math.ceil(bytes / 1048576 * 100) / 100).toFixed(2);
+        return (Math.ceil(bytes / 1e6 * 100) / 100).toFixed(2);
     }
 
     function showStatus(text) { setProps("admin-upload-status", {children: text}); }
     function showError(text) { setProps("admin-upload-error", {children: text}); }
-    function showBar(shown) { setProps("admin-upload-bar", {style: shown ? {} : {display: "none"}}); }
+    function showBar(shown) {
+        // pages/admin.py's UPLOAD_BAR_SHOWN and HIDDEN.
+        setProps("admin-upload-bar", {style: shown ? {display: "flex", alignItems: "center"} : {display: "none"}});
+    }
 
     function showProgress(upload, sent) {
         var percent = upload.total ? Math.floor(sent * 100 / upload.total) : 100;
@@ -181,6 +186,7 @@
 
     function finished(upload) {
         upload.done = true;
+        showBar(false);  // nothing is being sent any more: the status line says it arrived
         showStatus(upload.file.name + " uploaded (" + megabytes(upload.total) + " MB).");
         setProps("admin-staged", {data: {token: upload.token, filename: upload.file.name, size: upload.total}});
     }
@@ -211,13 +217,13 @@
         }
     }
 
-    function cancel() {
+    function cancel(message) {
         if (!current) { return; }
         var upload = current;
         abandon(upload);
         showBar(false);
         showError("");
-        showStatus("Upload cancelled. Nothing was published.");
+        showStatus(message);
         setProps("admin-staged", {data: null});
     }
 
@@ -244,8 +250,23 @@
         if (fromDropZone(event)) { takeFile(event, event.dataTransfer && event.dataTransfer.files); }
     }, true);
     document.addEventListener("click", function (event) {
-        if (event.target && event.target.closest && event.target.closest("#admin-upload-cancel")) {
-            cancel();
+        if (!(event.target && event.target.closest)) { return; }
+        if (event.target.closest("#admin-upload-cancel")) {
+            cancel("Upload cancelled. Nothing was published.");
+        } else if (event.target.closest("#admin-discard")) {
+            cancel("Upload discarded. Nothing was published.");
         }
     });
+
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.admin = {
+        // The reader's time zone: the admin page says times as the chart page's status line does.
+        timeZone: function () {
+            try {
+                return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+            } catch (error) {
+                return null;
+            }
+        }
+    };
 })();

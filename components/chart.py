@@ -175,7 +175,10 @@ def chart_controls() -> html.Div:
                 ),
                 dbc.Col(
                     dbc.Switch(
-                        id="chart-y2", label="Second y axis for different scales", value=True, className="small mt-md-4"
+                        id="chart-y2",
+                        label="Separate scales 100× apart (second axis or panels)",
+                        value=True,
+                        className="small mt-md-4",
                     ),
                     xs=12,
                     md=2,

@@ -21,8 +21,9 @@ date axis.
 from __future__ import annotations
 
 import base64
+import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,18 @@ MIN_POINTS_PER_TRACE = 1_000
 # Colour groups: the largest ones get their own trace, the rest are pooled as "other".
 MAX_GROUPS = 8
 OTHER_GROUP = "other"
-# Series whose sizes differ by this factor or more get a second y axis (unless y2=off).
+# Measures whose peaks differ by more than this factor never share an axis (see :func:`axis_plan`)…
 SECOND_AXIS_RATIO = 100.0
+# …and once they are split, each axis holds measures within this factor of each other.
+SHARED_AXIS_RATIO = 10.0
+# Axis titles longer than this are shortened (the full names are in the legend and the hover).
+MAX_AXIS_TITLE_CHARS = 48
+# An integer x spanning at most this many steps gets a tick at every integer (never "1,931.2").
+MAX_INTEGER_TICKS = 12
+# Small multiples: the gap above each panel (its name sits there), as a share of the plot's height.
+PANEL_GAP = 0.06
+# plotly.js's default colours, named so that one series keeps its colour in every panel.
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
 
 
@@ -73,6 +84,9 @@ class Chart:
     zoomed: bool = False
     #: Points each trace may draw; fixed for a view, so a zoom patch never needs another trace type.
     budget: int = 0
+    #: The colour column, and what the table holds that is not drawn, in words ("6 of 23 measures…").
+    color: str | None = None
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def drawn(self) -> int:
@@ -96,8 +110,12 @@ def chart_for(
     """The traces for a resolved ``view`` (see :meth:`ViewState.resolve`), within ``x_range`` if given."""
     rows = filter_rows(frame, view, roles)
     if is_aggregated(view, roles):
-        return _aggregated(rows, roles, view, len(frame))
-    return _sampled(rows, roles, view, max_points, x_range, len(frame))
+        chart = _aggregated(rows, roles, view, len(frame))
+    else:
+        chart = _sampled(rows, roles, view, max_points, x_range, len(frame))
+    chart.color = view.color
+    chart.left_out = _left_out(rows, roles, view)
+    return chart
 
 
 def _group_labels(rows: pd.DataFrame, color: str | None) -> tuple[pd.Series | None, list[str]]:
@@ -133,7 +151,7 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
         x_type="category" if category else _axis_type(rows, view.x),
         rows=len(rows),
         all_rows=all_rows,
-        note=f"{view.agg} per {view.x} over all {len(rows):,} rows",
+        note=f"{view.agg} per {view.x}{f' and {view.color}' if view.color else ''} over all {len(rows):,} rows",
     )
 
 
@@ -158,9 +176,12 @@ def _sampled(
         in_group = None if group is None else (labels == group).to_numpy()
         x_group = x_all if in_group is None else x_all[in_group]
         columns = {column: rows[column].to_numpy() for column in view.y}
+        group_sorted = is_sorted
         if in_group is not None:
             columns = {column: values[in_group] for column, values in columns.items()}
-        for column, picked_x, picked_y, total in _pick(x_group, columns, is_sorted, view.kind, budget, low, high):
+            if view.kind != "scatter":
+                x_group, columns, group_sorted = _one_series(x_group, columns, view.agg, is_sorted)
+        for column, picked_x, picked_y, total in _pick(x_group, columns, group_sorted, view.kind, budget, low, high):
             series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total))
     # Decided on the selected rows, not the zoomed slice: a zoom patch cannot change trace types.
     kind = "line" if view.kind == "bar" and len(rows) > MAX_BARS else view.kind
@@ -176,6 +197,30 @@ def _sampled(
         zoomed=low is not None or high is not None,
         budget=budget,
     )
+
+
+def _one_series(
+    x: np.ndarray, columns: dict[str, np.ndarray], agg: str, is_sorted: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
+    """One colour group's rows as a line: in x order, rows sharing an x aggregated with ``agg``.
+
+    Third item: whether x is now sorted (then downsampling and zoom use a binary search). A
+    long table sorted by series then time is sorted within each series; several readings of
+    one sensor in the same second become their ``agg`` rather than a vertical zig-zag.
+    """
+    if x.dtype.kind not in "iufM":
+        return x, columns, is_sorted
+    known = ~np.isnat(x) if x.dtype.kind == "M" else ~np.isnan(x) if x.dtype.kind == "f" else None
+    if known is not None and not known.all():
+        x, columns = x[known], {column: values[known] for column, values in columns.items()}
+    if len(x) > 1 and not (x[1:] >= x[:-1]).all():
+        order = np.argsort(x, kind="stable")
+        x, columns = x[order], {column: values[order] for column, values in columns.items()}
+    numeric = all(values.dtype.kind in "iufb" for values in columns.values())
+    if numeric and len(x) > 1 and (x[1:] == x[:-1]).any():
+        table = pd.DataFrame(columns).groupby(x, sort=False).agg(agg)
+        x, columns = table.index.to_numpy(), {column: table[column].to_numpy() for column in columns}
+    return x, columns, True
 
 
 def _pick(
@@ -267,21 +312,78 @@ def _encode(values: np.ndarray) -> Any:
     return {"dtype": dtype, "bdata": base64.b64encode(encoded.tobytes()).decode("ascii")}
 
 
-def _second_axis(chart: Chart, view: ViewState) -> set[str]:
-    """The y columns drawn on a second axis: those above the widest gap of sizes, if it spans 100×."""
-    if view.y2 == "off" or len(view.y or ()) < 2:
-        return set()
-    sizes: dict[str, float] = {}
+@dataclass(frozen=True)
+class AxisPlan:
+    """Which y axis each measure is drawn on (0 = the first), and whether axes are stacked panels."""
+
+    axes: dict[str, int]
+    #: Small multiples: one panel per measure, stacked over one shared x axis.
+    panels: bool = False
+
+    @property
+    def count(self) -> int:
+        return max(self.axes.values(), default=0) + 1
+
+
+def _peaks(chart: Chart) -> dict[str, float]:
+    """Each drawn measure's largest absolute value, over all its colour groups."""
+    peaks: dict[str, float] = {}
     for series in chart.series:
+        if series.y.dtype.kind not in "iuf":
+            continue
         finite = np.abs(series.y[np.isfinite(series.y)]) if series.y.dtype.kind == "f" else np.abs(series.y)
         if len(finite):
-            sizes[series.column] = max(sizes.get(series.column, 0.0), float(finite.max()))
-    ordered = sorted((size, column) for column, size in sizes.items() if size > 0)
-    if len(ordered) < 2:
-        return set()
-    gaps = [(ordered[i + 1][0] / ordered[i][0], i) for i in range(len(ordered) - 1)]
-    ratio, at = max(gaps)
-    return {column for _, column in ordered[at + 1 :]} if ratio >= SECOND_AXIS_RATIO else set()
+            peaks[series.column] = max(peaks.get(series.column, 0.0), float(finite.max()))
+    return peaks
+
+
+def scale_groups(peaks: dict[str, float], ratio: float = SECOND_AXIS_RATIO) -> list[list[str]]:
+    """The measures (positive peaks) in the fewest groups, smallest first, each within ``ratio`` of its smallest."""
+    groups: list[list[str]] = []
+    for column in sorted((column for column in peaks if peaks[column] > 0), key=peaks.__getitem__):
+        if not groups or peaks[column] > ratio * peaks[groups[-1][0]]:
+            groups.append([])
+        groups[-1].append(column)
+    return groups
+
+
+def _best_two(peaks: dict[str, float]) -> set[str]:
+    """The larger side of the split by size that keeps both sides' spreads (largest / smallest) lowest."""
+    ordered = sorted((column for column in peaks if peaks[column] > 0), key=peaks.__getitem__)
+
+    def spread(side: list[str]) -> float:
+        return peaks[side[-1]] / peaks[side[0]]
+
+    cut = min(range(1, len(ordered)), key=lambda at: max(spread(ordered[:at]), spread(ordered[at:])))
+    return set(ordered[cut:])
+
+
+def axis_plan(chart: Chart, view: ViewState) -> AxisPlan:
+    """Where each measure is drawn, so that none is flat beside another 100× larger.
+
+    Peaks (largest absolute values) within ``SECOND_AXIS_RATIO`` of each other: one axis.
+    Further apart: the measures are grouped so that each group's peaks are within
+    ``SHARED_AXIS_RATIO``; two groups get two axes (the larger on the right, split where both
+    axes' spreads are smallest), more get small multiples: one panel per measure over a shared
+    x. ``y2=off`` keeps one axis whatever the sizes; ``y2=on`` asks for two axes, not panels.
+    """
+    columns = list(dict.fromkeys(series.column for series in chart.series))
+    single = AxisPlan(dict.fromkeys(columns, 0))
+    if view.y2 == "off" or len(columns) < 2:
+        return single
+    peaks = _peaks(chart)
+    if len(scale_groups(peaks, SECOND_AXIS_RATIO)) < 2:
+        return single
+    if len(scale_groups(peaks, SHARED_AXIS_RATIO)) == 2 or view.y2 == "on":
+        larger = _best_two(peaks)
+        return AxisPlan({column: int(column in larger) for column in columns})
+    return AxisPlan({column: index for index, column in enumerate(columns)}, panels=True)
+
+
+def _axis_id(index: int, layout_key: bool = False) -> str:
+    """Plotly's name of the index-th y axis: ``y``, ``y2``… (``yaxis``, ``yaxis2``… in the layout)."""
+    suffix = "" if index == 0 else str(index + 1)
+    return f"yaxis{suffix}" if layout_key else f"y{suffix}"
 
 
 def _trace_style(chart: Chart) -> dict[str, Any]:
@@ -296,8 +398,36 @@ def _trace_style(chart: Chart) -> dict[str, Any]:
     return style
 
 
-def _value_title(chart: Chart, view: ViewState, column: str) -> str:
-    return f"{view.agg} of {column}" if chart.aggregated else column
+def _value_title(chart: Chart, view: ViewState, columns: list[str]) -> str:
+    """``mean of a, b`` for aggregates, ``a, b`` otherwise (in full: the axis shortens it)."""
+    names = ", ".join(columns)
+    return f"{view.agg} of {names}" if chart.aggregated else names
+
+
+def shorten(text: str, limit: int = MAX_AXIS_TITLE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (a rotated axis title must fit the plot)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _plural(name: str) -> str:
+    if name.endswith("s"):
+        return name
+    if name.endswith("y") and len(name) > 1 and name[-2].lower() not in "aeiou":
+        return name[:-1] + "ies"
+    return name + "s"
+
+
+def _left_out(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> list[str]:
+    """What the table holds that the chart does not draw (measures, colour groups), in words."""
+    notes = []
+    measures = len([column for column in roles.measure if column != view.x])
+    drawn = len(view.y or ())
+    if 0 < drawn < measures:
+        notes.append(f"{drawn} of {measures} measures — choose in Chart options")
+    groups = int(rows[view.color].nunique(dropna=False)) if view.color in rows.columns else 0
+    if groups > MAX_GROUPS:
+        notes.append(f"{MAX_GROUPS} of {groups:,} {_plural(view.color)} + {OTHER_GROUP}")
+    return notes
 
 
 def _subtitle(chart: Chart) -> str:
@@ -309,28 +439,72 @@ def _subtitle(chart: Chart) -> str:
     in_view = " in view" if chart.zoomed else ""
     if not chart.aggregated and (chart.drawn < chart.total or chart.zoomed):
         parts.append(f"showing {chart.drawn:,} of {chart.total:,} points{in_view}")
+    parts.extend(chart.left_out)
     return " · ".join(parts)
+
+
+def _x_ticks(chart: Chart) -> dict[str, Any]:
+    """Whole-number ticks for an x of whole numbers (years, counts): never "1,931.2"."""
+    if chart.x_type != "-":
+        return {}
+    values = [series.x for series in chart.series if len(series.x)]
+    if not values or any(x.dtype.kind not in "iuf" for x in values):
+        return {}
+    finite = np.concatenate([x[np.isfinite(x)] if x.dtype.kind == "f" else x for x in values])
+    if not len(finite) or not np.all(np.mod(finite, 1) == 0):
+        return {}
+    low, high = float(finite.min()), float(finite.max())
+    ticks: dict[str, Any] = {"tickformat": "d"}
+    if high - low <= MAX_INTEGER_TICKS:
+        ticks.update(tickmode="linear", tick0=low, dtick=1)
+    return ticks
+
+
+def _hover(chart: Chart, view: ViewState, series: Series, group: str | None) -> str:
+    """The full names (axis titles may be shortened) and the values under the pointer."""
+    x_title = html.escape(chart.x_title)
+    y_title = html.escape(_value_title(chart, view, [series.column]))
+    return f"{x_title}: %{{x}}<br>{y_title}: %{{y}}<extra>{html.escape(group or '')}</extra>"
 
 
 def signature(chart: Chart, view: ViewState) -> list[Any]:
     """What a patch cannot change: each trace's name, type and axis, and the x axis type."""
-    on_second = _second_axis(chart, view)
-    traces = [[series.name, _trace_style(chart), series.column in on_second] for series in chart.series]
-    return [chart.x_type, traces]
+    plan = axis_plan(chart, view)
+    traces = [[series.name, _trace_style(chart), plan.axes.get(series.column, 0)] for series in chart.series]
+    return [chart.x_type, traces, plan.panels]
+
+
+def _group_of(chart: Chart, series: Series) -> str | None:
+    """The colour group a series draws (``None`` without a colour)."""
+    if not chart.color:
+        return None
+    prefix = f"{series.column} · "  # several measures: "column · group" (see _trace_name)
+    return series.name[len(prefix) :] if series.name.startswith(prefix) else series.name
 
 
 def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     """A whole plotly figure (dict) for ``chart``."""
-    on_second = _second_axis(chart, view)
+    plan = axis_plan(chart, view)
+    groups = list(dict.fromkeys(_group_of(chart, series) for series in chart.series))
     traces = []
+    legend_seen: set[str] = set()
     for index, series in enumerate(chart.series):
+        group = _group_of(chart, series)
         trace = {**_trace_style(chart), "name": series.name, "x": _encode(series.x), "y": _encode(series.y)}
-        if series.column in on_second:
-            trace["yaxis"] = "y2"
-        if chart.kind == "bar":
+        trace["hovertemplate"] = _hover(chart, view, series, group)
+        axis = plan.axes.get(series.column, 0)
+        if axis:
+            trace["yaxis"] = _axis_id(axis)
+        if plan.panels:
+            # One colour and one legend entry per group across the panels; the panel names the measure.
+            key = group if group is not None else series.column
+            colour = COLOURS[(groups.index(group) if group is not None else axis) % len(COLOURS)]
+            trace.update(name=key, legendgroup=key, showlegend=group is not None and key not in legend_seen)
+            trace["line" if chart.kind != "bar" else "marker"] = {"color": colour}
+            legend_seen.add(key)
+        elif chart.kind == "bar":
             trace["offsetgroup"] = str(index)  # bars on two axes side by side, not on top of each other
         traces.append(trace)
-    first_axis = [column for column in dict.fromkeys(s.column for s in chart.series) if column not in on_second]
     layout: dict[str, Any] = {
         # A new view starts unzoomed; the same view keeps the user's zoom across live updates.
         "uirevision": view.to_query() or "default-view",
@@ -345,24 +519,69 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
             "yanchor": "bottom",
             "pad": {"b": 6},
         },
-        "xaxis": {"title": {"text": chart.x_title}, "type": chart.x_type, "automargin": True},
-        "yaxis": {"title": {"text": ", ".join(_value_title(chart, view, c) for c in first_axis)}, "automargin": True},
+        "xaxis": {
+            "title": {"text": shorten(chart.x_title)},
+            "type": chart.x_type,
+            "automargin": True,
+            **_x_ticks(chart),
+        },
         "barmode": "group",
         # Under the plot: the toolbar sits top right and must not cover the legend.
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        # Full trace names in the hover (plotly cuts them at 15 characters by default).
+        "hoverlabel": {"namelength": -1},
         "margin": {"l": 60, "r": 20, "t": 56, "b": 40},
         "template": "plotly_white",
     }
-    if on_second:
-        second = [column for column in dict.fromkeys(s.column for s in chart.series) if column in on_second]
-        layout["yaxis2"] = {
-            "title": {"text": ", ".join(_value_title(chart, view, c) for c in second)},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-            "automargin": True,
-        }
+    columns_on = [
+        [column for column in dict.fromkeys(s.column for s in chart.series) if plan.axes.get(column, 0) == axis]
+        for axis in range(plan.count)
+    ]
+    if plan.panels:
+        layout.update(_panels(chart, view, columns_on))
+        layout["xaxis"]["anchor"] = _axis_id(plan.count - 1)  # under the bottom panel
+    else:
+        layout["yaxis"] = {"title": {"text": shorten(_value_title(chart, view, columns_on[0]))}, "automargin": True}
+        if plan.count > 1:
+            layout["yaxis2"] = {
+                "title": {"text": shorten(_value_title(chart, view, columns_on[1]))},
+                "overlaying": "y",
+                "side": "right",
+                "tickmode": "auto",  # its own round numbers, not ticks aligned to the left axis's grid
+                "showgrid": False,
+                "automargin": True,
+            }
     return {"data": traces, "layout": layout}
+
+
+def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[str, Any]:
+    """Layout for small multiples: one y axis per panel, top to bottom, each named just above it."""
+    count = len(columns_on)
+    # Each panel's name sits in the gap above it (the top one's too: the chart's subtitle is higher still).
+    height = (1 - PANEL_GAP * count) / count
+    layout: dict[str, Any] = {"annotations": [], "showlegend": bool(chart.color)}
+    for index, columns in enumerate(columns_on):
+        top = 1 - PANEL_GAP - index * (height + PANEL_GAP)
+        layout[_axis_id(index, layout_key=True)] = {
+            "domain": [max(0.0, top - height), top],
+            "anchor": "x",
+            "automargin": True,
+            "nticks": 3,
+        }
+        layout["annotations"].append(
+            {
+                "text": html.escape(shorten(_value_title(chart, view, columns), 2 * MAX_AXIS_TITLE_CHARS)),
+                "showarrow": False,
+                "xref": "paper",
+                "x": 0,
+                "xanchor": "left",
+                "yref": "paper",
+                "y": top,
+                "yanchor": "bottom",
+                "font": {"size": 12},
+            }
+        )
+    return layout
 
 
 def data_patch(chart: Chart) -> Patch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -9,13 +10,11 @@ import pandas as pd
 from dash import dcc, html
 
 from components.figures import default_figure
+from components.versions import SEPARATOR, version_details, version_label, version_number, version_text
 from data_access import DataVersion
+from data_access.units import count, file_size
 
 PREVIEW_ROWS = 10
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def problems_alert(problems: list[str]) -> dbc.Alert:
@@ -50,22 +49,22 @@ def _type_name(column: pd.Series) -> str:
     return "text"
 
 
-def _diff_line(diff: dict[str, Any], live: DataVersion | None) -> str:
+def _diff_line(diff: dict[str, Any], live: DataVersion | None, zone: tzinfo) -> Any:
     if live is None:
-        return f"Nothing is live yet: all {_count(diff['added'], 'row')} are new."
-    added = _count(diff["added"], "row")
-    parts = [f"{added} added", f"{diff['removed']:,} removed", f"{diff['unchanged']:,} unchanged"]
+        return f"Nothing is live yet: all {count(diff['added'], 'row')} are new."
+    added = count(diff["added"], "row")
+    parts = [f"{added} added", f"{count(diff['removed'])} removed", f"{count(diff['unchanged'])} unchanged"]
     if diff["columns_added"]:
         parts.append("new columns: " + ", ".join(diff["columns_added"]))
     if diff["columns_removed"]:
         parts.append("columns dropped: " + ", ".join(diff["columns_removed"]))
-    return f"Compared with live generation {live.generation}: " + "; ".join(parts) + "."
+    return ["Compared with the live version (", version_text(live, zone), "): ", "; ".join(parts), "."]
 
 
 def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str) -> str:
     derived = [str(column) for column in frame.columns if str(column) not in uploaded_columns]
     extra = f" (+ derived: {', '.join(derived)})" if derived else ""
-    shape = f"{_count(len(frame), 'row')} × {_count(len(uploaded_columns), 'column')}"
+    shape = f"{count(len(frame), 'row')} × {count(len(uploaded_columns), 'column')}"
     return f"{filename}: {shape}{extra} — ready to publish."
 
 
@@ -84,13 +83,16 @@ def upload_preview(
     diff: dict[str, Any],
     live: DataVersion | None,
     max_points: int,
+    zone: tzinfo,
+    warnings: list[str] | None = None,
 ) -> html.Div:
-    """Everything an admin should see before publishing."""
+    """Everything an admin should see before publishing (``warnings``: worth knowing, not blocking)."""
     figure = default_figure(frame, max_points)
     return html.Div(
         [
             dbc.Alert(_shape_line(frame, uploaded_columns, filename), color="success", id="admin-valid"),
-            html.P(_diff_line(diff, live), id="admin-diff"),
+            *([warnings_alert(warnings)] if warnings else []),
+            html.P(_diff_line(diff, live, zone), id="admin-diff"),
             dbc.Row(
                 [
                     dbc.Col([html.H3("Columns", className="h6"), _column_types(frame)], md=4),
@@ -110,43 +112,55 @@ def upload_preview(
     )
 
 
-def version_label(version: DataVersion) -> str:
-    """ "v12" for versions published from the app; "—" for data written outside it."""
-    number = version.metadata.get("version", "")
-    return f"v{number}" if number.isdigit() else "—"
+def warnings_alert(warnings: list[str]) -> dbc.Alert:
+    """What an admin should know about a file that can be published, one point per line."""
+    return dbc.Alert(
+        [
+            html.Strong("Check before publishing:"),
+            html.Ul([html.Li(warning) for warning in warnings], className="mb-0"),
+        ],
+        color="warning",
+        id="admin-warnings",
+    )
 
 
-def describe_version(version: DataVersion | None) -> str:
+def describe_version(version: DataVersion | None, zone: tzinfo) -> Any:
+    """The live version: "v7 · stocks.csv · 14:07 · alice · 3,000,000 rows · 12.3 MB" (generation in the tooltip)."""
     if version is None:
         return "Nothing is published yet."
-    metadata = version.metadata
-    who = metadata.get("uploaded_by") or "unknown (written outside this app)"
-    rows = f", {int(metadata['rows']):,} rows" if metadata.get("rows", "").isdigit() else ""
-    number = f" ({version_label(version)})" if metadata.get("version", "").isdigit() else ""
-    updated = version.updated[:19].replace("T", " ")
-    return f"Generation {version.generation}{number} · {updated} UTC · by {who}{rows}"
+    rows = version.metadata.get("rows", "")
+    extra = [count(int(rows), "row")] if rows.isdigit() else []
+    return [version_text(version, zone, id="admin-live-label"), SEPARATOR.join(["", *extra, file_size(version.size)])]
 
 
-def history_table(versions: list[DataVersion], live_generation: str | None) -> dbc.Table | html.P:
-    """Earlier versions with a restore button each (the live one is marked instead)."""
+def history_table(versions: list[DataVersion], live_generation: str | None, zone: tzinfo) -> dbc.Table | html.P:
+    """Earlier versions with a restore button each (the live one is marked instead).
+
+    On a phone each version becomes a block of lines (``.history-table`` in assets/style.css),
+    so Restore is reached without scrolling sideways.
+    """
     if not versions:
         return html.P("No earlier versions are kept yet.", className="text-muted")
-    header = html.Thead(
-        html.Tr(
-            [
-                html.Th(name)
-                for name in ("Version", "Generation", "When (UTC)", "Who", "Action", "File", "Rows", "Size", "Note", "")
-            ]
-        )
-    )
-    return dbc.Table([header, html.Tbody([_history_row(v, live_generation) for v in versions])], size="sm", hover=True)
+    header = html.Thead(html.Tr([html.Th(name) for name in ("Version", "Action", "Rows", "Size", "Note", "")]))
+    numbers = {version.generation: version_number(version) for version in versions}
+    body = html.Tbody([_history_row(version, live_generation, zone, numbers) for version in versions])
+    return dbc.Table([header, body], size="sm", hover=True, className="history-table")
 
 
-def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
+def _action(version: DataVersion, numbers: dict[str, str]) -> str:
+    """ "published", "restored v3", or "—" (data written outside the app)."""
     metadata = version.metadata
     action = metadata.get("action", "")
     if action == "restore":
-        action = f"restore of {metadata.get('restored_from', '?')}"
+        old = metadata.get("restored_from", "")
+        number = numbers.get(old) or (f"v{metadata['restored_version']}" if metadata.get("restored_version") else "")
+        return f"restored {number}" if number else "restored an earlier version"
+    return "published" if action == "publish" else action or "—"  # the label already says "written outside"
+
+
+def _history_row(version: DataVersion, live_generation: str | None, zone: tzinfo, numbers: dict[str, str]) -> html.Tr:
+    metadata = version.metadata
+    label = version_label(version, zone)
     if version.generation == live_generation:
         control: Any = dbc.Badge("live", color="success")
     else:
@@ -156,18 +170,17 @@ def _history_row(version: DataVersion, live_generation: str | None) -> html.Tr:
             size="sm",
             color="secondary",
             outline=True,
+            title=f"Restore {label}",
         )
+    rows = metadata.get("rows", "")
     return html.Tr(
         [
-            html.Td(version_label(version)),
-            html.Td(version.generation),
-            html.Td(version.updated[:19].replace("T", " ")),
-            html.Td(metadata.get("uploaded_by", "—")),
-            html.Td(action or "—"),
-            html.Td(metadata.get("original_filename", "—")),
-            html.Td(metadata.get("rows", "—")),
-            html.Td(f"{version.size:,} B"),
-            html.Td(metadata.get("description", ""), className="text-break"),
-            html.Td(control),
-        ]
+            html.Td(html.Span(label, title=version_details(version, zone)), className="history-version"),
+            html.Td(_action(version, numbers)),
+            html.Td(count(int(rows)) if rows.isdigit() else "—", className="text-nowrap", **{"data-label": "Rows"}),
+            html.Td(file_size(version.size), className="text-nowrap", **{"data-label": "Size"}),
+            html.Td(metadata.get("description", ""), className="text-break history-note"),
+            html.Td(control, className="history-control"),
+        ],
+        className="history-live" if version.generation == live_generation else None,
     )

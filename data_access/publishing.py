@@ -115,25 +115,27 @@ class Publisher:
         The old bytes get the same checks as an upload (:class:`RestoreRefused` when they fail).
         """
         content = self.live_data.source.read(generation)
-        rows = self._check_restorable(content, generation)
+        rows = self._check_restorable(content)
         old = next((version for version in self.history(100) if version.generation == generation), None)
         filename = old.metadata.get("original_filename", "") if old else ""
+        # Kept with the restore, so the history can say "restored v3" once v3 itself is no longer listed.
+        old_number = old.metadata.get("version", "") if old else ""
         publication = Publication(content, rows, filename or self.live_data.source.name)
         audit = Audit(publication.original_filename, publication.sha256, rows)
         return self._write(
-            Action(user, "restore", expected_generation, restored_from=generation),
+            Action(user, "restore", expected_generation, restored_from=generation, restored_version=old_number),
             audit,
             lambda metadata: self.live_data.source.write(content, expected_generation, metadata),
         )
 
-    def _check_restorable(self, content: bytes, generation: str) -> int:
+    def _check_restorable(self, content: bytes) -> int:
         """The row count of an old version that passes the upload checks."""
         if self.live_data.schema is None:
             return len(load_table(content, self.live_data.source.name))
         max_bytes = self.max_upload_bytes or len(content)
         report = validate_upload(content, self.live_data.source.name, self.live_data.schema, max_bytes)
         if not report.ok:
-            raise RestoreRefused(f"version {generation} fails the upload checks: {report.problems[0]}")
+            raise RestoreRefused(f"it fails today's upload checks: {report.problems[0]}")
         return len(report.table)
 
     def history(self, limit: int = 25) -> list[DataVersion]:
@@ -155,6 +157,8 @@ class Publisher:
             metadata["description"] = description
         if action.restored_from:
             metadata["restored_from"] = action.restored_from
+        if action.restored_version.isdigit():
+            metadata["restored_version"] = action.restored_version
         return metadata
 
     def _next_version_number(self, expected_generation: str | None) -> int:
@@ -209,6 +213,7 @@ class Action:
     name: str  # "publish" or "restore"
     expected_generation: str | None
     restored_from: str = ""
+    restored_version: str = ""  # the restored version's number, when it had one
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ request: the chart's defaults, its controls and the filters all read these roles
   columns. Drawn only when someone asks for them.
 * **text**: everything else (free text, unique names).
 
+**Long tables** (a time, a category, value(s): prices per symbol, readings per sensor) are
+recognised too: :attr:`ColumnRoles.series` names, for an x column, the category that splits it
+into one series per value (see :func:`_series_column` for the rule).
+
 Each numeric or time column also records whether it is sorted ascending: downsampling and
 zoom (a binary search for the visible range) need sorted x.
 """
@@ -23,6 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 TIME = "time"
@@ -37,6 +42,14 @@ MAX_CATEGORY_VALUES = 200
 MAX_CATEGORY_SHARE = 0.5
 # Date-like text is recognised from this many non-empty values before the whole column is parsed.
 DATE_SAMPLE_SIZE = 200
+# A long table's series column has at most this many values (the chart draws the largest and "other").
+MAX_SERIES_VALUES = 100
+# Long shape: x values repeat (rows per distinct x at least this), and within one series they mostly
+# do not (rows per (x, series) pair at most the other bound; more rows per pair are aggregated).
+MIN_ROWS_PER_X = 1.5
+MAX_ROWS_PER_PAIR = 2.0
+# The long shape is first checked on this many leading rows (cheap refusal for most columns).
+SERIES_SAMPLE_ROWS = 10_000
 
 _IDENTIFIER_NAME = re.compile(r"^(id|.*[_ .-]id|iso[_ .-].*|index|unnamed: ?\d+)$", re.IGNORECASE)
 _YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr)s?($|[_ .-])", re.IGNORECASE)
@@ -60,6 +73,8 @@ class ColumnRoles:
     discrete_columns: frozenset[str] = frozenset()
     #: First and last day of each time column (``YYYY-MM-DD``; years for year columns), for date pickers.
     time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: Long shape: for an x column (time or number), the category whose values are its series.
+    series: Mapping[str, str] = field(default_factory=dict)
 
     def columns(self, role: str) -> list[str]:
         """The columns with ``role``, in frame order."""
@@ -157,7 +172,85 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         frozenset(numeric_columns),
         frozenset(discrete_columns),
         time_spans,
+        long_series(frame, roles, category_values, sorted_columns),
     )
+
+
+def long_series(
+    frame: pd.DataFrame,
+    roles: Mapping[str, str],
+    category_values: Mapping[str, tuple[str, ...]],
+    sorted_columns: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, str]:
+    """For each time or measure column that is the x of a long table, its series column.
+
+    The long shape: x values repeat (at least ``MIN_ROWS_PER_X`` rows per value, so a category
+    that merely labels each row of a wide table is no series), and within one value of the
+    category they mostly do not (at most ``MAX_ROWS_PER_PAIR`` rows per pair; more are
+    aggregated when drawn). A numeric x must also increase within each series (a step or a
+    distance, not a measure such as a petal length). Of several such categories, the one with
+    the fewest rows per pair wins. The leading rows are checked first: most columns stop there.
+    """
+    candidates = [
+        column
+        for column, values in category_values.items()
+        if 2 <= len(values) <= MAX_SERIES_VALUES and not pd.api.types.is_bool_dtype(frame[column])
+    ]
+    series: dict[str, str] = {}
+    codes: dict[str, tuple[np.ndarray, int]] = {}
+    head = frame.head(SERIES_SAMPLE_ROWS)
+    for x, role in roles.items():
+        if role not in (TIME, MEASURE):
+            continue
+        numeric = role == MEASURE
+        passing = [
+            column for column in candidates if _rows_per_pair(_codes(head[x]), _codes(head[column]), head[x], numeric)
+        ]
+        if not passing:
+            continue
+        if x in sorted_columns and len(frame) < MIN_ROWS_PER_X * _distinct_sorted(frame[x]):
+            continue  # a sorted x counts its distinct values in one pass: no hashing for wide tables
+        x_codes = _codes(frame[x])
+        if len(frame) < MIN_ROWS_PER_X * x_codes[1]:
+            continue
+        best: tuple[float, int, str] | None = None
+        for column in passing:
+            column_codes = codes.setdefault(column, _codes(frame[column]))
+            per_pair = _rows_per_pair(x_codes, column_codes, frame[x], numeric)
+            if per_pair is not None and (best is None or (per_pair, column_codes[1], column) < best):
+                best = (per_pair, column_codes[1], column)
+        if best is not None:
+            series[x] = best[2]
+    return series
+
+
+def _distinct_sorted(values: pd.Series) -> int:
+    """How many distinct values a sorted column without blanks holds."""
+    array = values.to_numpy()
+    return 1 + int(np.count_nonzero(array[1:] != array[:-1])) if len(array) else 0
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Each value's code (-1 for blanks) and how many distinct values there are."""
+    codes, uniques = pd.factorize(values)
+    return codes, len(uniques)
+
+
+def _rows_per_pair(
+    x: tuple[np.ndarray, int], series: tuple[np.ndarray, int], x_values: pd.Series, numeric: bool
+) -> float | None:
+    """Rows per (x, series) pair when they are few enough for the long shape, else ``None``."""
+    present = (x[0] >= 0) & (series[0] >= 0)
+    rows = int(present.sum())
+    if rows < 4:
+        return None
+    pair_codes = x[0][present].astype("int64") * series[1] + series[0][present]
+    per_pair = rows / len(pd.unique(pair_codes))
+    if per_pair > MAX_ROWS_PER_PAIR:
+        return None
+    if numeric and not bool((x_values[present].groupby(series[0][present]).diff().dropna() >= 0).all()):
+        return None
+    return per_pair
 
 
 def _day(value: object) -> str:

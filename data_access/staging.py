@@ -14,7 +14,6 @@ Back ends: :class:`data_access.gcs_source.GCSStaging` (resumable upload sessions
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -23,7 +22,7 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from data_access.sources import DataVersion
-from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, validate_file
+from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, upload_too_large, validate_file
 
 #: Bytes per chunk the browser sends to the app in local mode: small enough for the app's
 #: request body limit. Chunks sent straight to a storage session are ``UPLOAD_CHUNK_MB``.
@@ -101,9 +100,7 @@ def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "The file size is missing. Choose the file again."
     if size > max_bytes:
-        # Rounded up, so a file over the limit never reads as equal to it.
-        size_mb = math.ceil(size / 2**20 * 100) / 100
-        return f"The file is {size_mb:.2f} MB; the limit is {max_bytes / 2**20:g} MB (MAX_UPLOAD_MB)."
+        return upload_too_large(size, max_bytes)
     if size == 0:
         return "The file is empty."
     suffix = PurePath(filename or "").suffix.lower()

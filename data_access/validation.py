@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import math
 import mmap
 import re
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from data_access.parsing import (
     transform,
 )
 from data_access.roles import parse_time_columns
+from data_access.units import MB, count, megabytes
 
 ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMN_TYPES = ("numeric", "text", "any")
@@ -117,6 +117,8 @@ class ValidationReport:
     problems: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = None  # transformed, as the chart will show it
     table: pd.DataFrame | None = None  # as uploaded (typed), for converting between formats
+    #: What an admin should know before publishing a file that passed (publishing stays possible).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -154,16 +156,17 @@ def _validate(
         problem = _too_big_to_parse(content, schema, parquet=True)
         if problem:
             return ValidationReport([problem])
-        return _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
-    return _validate_csv(content, schema, reopen)
+        report = _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
+        return _with_warnings(report, lambda rows: [f"row {row + 1}" for row in rows])
+    report = _validate_csv(content, schema, reopen)
+    rows = len(report.table) if report.table is not None else 0
+    return _with_warnings(report, lambda shown: [f"line {n}" for n in _lines_of_records(content, reopen, shown, rows)])
 
 
 def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
     suffix = PurePath(filename).suffix.lower()
     if len(content) > max_bytes:
-        # Rounded up, so a file over the limit never reads as equal to it.
-        size_mb = math.ceil(len(content) / 2**20 * 100) / 100
-        return f"The file is {size_mb:.2f} MB; the limit is {max_bytes / 2**20:g} MB (MAX_UPLOAD_MB)."
+        return upload_too_large(len(content), max_bytes)
     if not has_content(content):
         return "The file is empty."
     start = bytes(content[:16])
@@ -177,6 +180,11 @@ def _check_container(content: Content, filename: str, max_bytes: int) -> str | N
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
     return None
+
+
+def upload_too_large(size: int, max_bytes: int) -> str:
+    """The refusal of a file over ``MAX_UPLOAD_MB`` (megabytes of 10^6 bytes), before or after sending it."""
+    return f"The file is {megabytes(size, round_up=True)}; the limit is {max_bytes / MB:g} MB (MAX_UPLOAD_MB)."
 
 
 def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
@@ -200,6 +208,9 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
         return ValidationReport(["This looks like a web page or XML, not a CSV."])
     if head.startswith(("{", "[")):
         return ValidationReport(["This looks like JSON, not a CSV."])
+    problem = _first_line_too_long(content)
+    if problem:
+        return ValidationReport([problem])
     header_problems = _check_header(start)
     if header_problems:
         return ValidationReport(header_problems)
@@ -237,6 +248,21 @@ def _encoding_problem(content: Content) -> str | None:
 def _start_text(content: Content) -> str:
     """The first part of the file as text: enough for the header and for sniffing HTML or JSON."""
     return bytes(content[:_START_BYTES]).decode("utf-8-sig", errors="ignore")
+
+
+def _first_line_too_long(content: Content) -> str | None:
+    """A first line that does not end within the header's read window: not a CSV header.
+
+    Read anyway, the header would be cut at the window and refused for a wrong reason
+    (a column appearing twice, say), or not refused at all.
+    """
+    if len(content) <= _START_BYTES or _LINE_BREAK.search(bytes(content[:_START_BYTES])):
+        return None
+    window = f"{_START_BYTES / 2**20:g} MiB"
+    return f"The first line is longer than {window}: is this a CSV? A CSV starts with a header line naming its columns."
+
+
+_LINE_BREAK = re.compile(rb"[\r\n]")
 
 
 def _check_header(text: str) -> list[str]:
@@ -435,3 +461,96 @@ def _line_of_record(reopen: Callable[[], BinaryIO], record: int) -> int:
 def _more(problems: list[str]) -> list[str]:
     hidden = len(problems) - MAX_REPORTED_PROBLEMS
     return [f"… and {hidden} more problems."] if hidden > 0 else []
+
+
+# -- warnings: a file that passed, with something an admin should know ---------------------
+
+#: Offending cells named in a warning (the count says how many more there are).
+WARNING_EXAMPLES = 3
+# A text column whose sampled values are at least this share numbers is read as numbers
+# with a few text cells in them (a typo, "n/a" spelled otherwise, "1,234").
+_MOSTLY_NUMBERS = 0.5
+_SAMPLE_VALUES = 10_000
+
+
+def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[str]]) -> ValidationReport:
+    """``report`` with the warnings a file that passed deserves; ``places`` names records (0-based) for people."""
+    if report.ok and report.table is not None:
+        report.warnings = mixed_column_warnings(report.table, places)
+    return report
+
+
+def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], list[str]]) -> list[str]:
+    """One warning per text column that mostly holds numbers, naming its first few text cells.
+
+    Such a column is kept as text, so the chart cannot use it as a measure: the admin
+    should know before publishing (and may still publish).
+    """
+    warnings = []
+    for name in table.columns:
+        column = table[name]
+        if not pd.api.types.is_string_dtype(column.dtype):
+            continue
+        text_rows = _text_among_numbers(column)
+        if len(text_rows) == 0:
+            continue
+        shown = [int(row) for row in text_rows[:WARNING_EXAMPLES]]
+        examples = ", ".join(
+            f"{place} ('{str(column.iloc[row])[:40]}')" for place, row in zip(places(shown), shown, strict=True)
+        )
+        more = ", …" if len(text_rows) > len(shown) else ""
+        cells = f"{count(len(text_rows), 'cell')} {'is not a number' if len(text_rows) == 1 else 'are not numbers'}"
+        warnings.append(
+            f"Column '{name}' mixes numbers and text: {cells} ({examples}{more}). The column is read as text, "
+            "so it cannot be charted as numbers. Fix those cells and upload again, or publish it as it is."
+        )
+    return warnings
+
+
+def _text_among_numbers(column: pd.Series) -> np.ndarray:
+    """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
+
+    Decided on the first values, so a text column costs one small sample; only a column
+    that starts as numbers (the suspicious ones: pyarrow saw text somewhere) is converted whole.
+    """
+    nothing = np.array([], dtype=np.int64)
+    present = column.dropna()
+    if present.empty:
+        return nothing
+    try:
+        if pd.to_numeric(present.iloc[:_SAMPLE_VALUES], errors="coerce").notna().mean() < _MOSTLY_NUMBERS:
+            return nothing
+        numbers = pd.to_numeric(column, errors="coerce")
+    except (TypeError, ValueError):  # cells that are not scalars (lists from a Parquet file)
+        return nothing
+    if numbers.notna().sum() < _MOSTLY_NUMBERS * len(present):
+        return nothing
+    return (numbers.isna() & column.notna()).to_numpy().nonzero()[0]
+
+
+def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
+    """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows.
+
+    When every record is one line (line breaks = records + header: no blank line, no line
+    break inside a value, no CRLF), record ``n`` is on line ``n + 2`` without reading the
+    file again; otherwise one pass, stopping at the last record wanted.
+    """
+    if not records:
+        return []
+    ends_open = bytes(content[-1:]) not in (b"\n", b"\r")
+    if line_count_bound(content) + ends_open == rows + 1:
+        return [record + 2 for record in records]
+    wanted, found = set(records), {}
+    with reopen() as stream:
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+        seen, previous_end = -1, 0  # the header is record -1
+        for row in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not row:
+                continue
+            if seen in wanted:
+                found[seen] = start
+                if len(found) == len(wanted):
+                    break
+            seen += 1
+    return [found.get(record, previous_end) for record in records]

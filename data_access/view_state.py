@@ -198,12 +198,14 @@ class ViewState:
     def _with_defaults(self, roles: ColumnRoles) -> ViewState:
         default = default_view(roles)
         x = self.x if self.x is not None else default.x
+        # A long table's series colour comes with its default x only: a chosen x without a colour means none.
+        color = self.color if self.color is not None or self.x is not None else default.color
         y = self.y
         if y is None:
             y = default.y if x == default.x else _default_measures(roles, x)
         kind = self.kind or (default.kind if x == default.x else _default_kind(roles, x))
         agg = self.agg or DEFAULT_AGGREGATION
-        return replace(self, x=x, y=y, kind=kind, agg=agg)
+        return replace(self, x=x, y=y, kind=kind, agg=agg, color=color)
 
     def is_aggregated(self, roles: ColumnRoles) -> bool:
         """Bars over a category x are an aggregate of all rows per category (never a stacked sum)."""
@@ -214,7 +216,10 @@ def default_view(roles: ColumnRoles) -> ViewState:
     """The honest default chart for these columns.
 
     * the bundled sample: the seed's bars of add_num and multiply_num by ID;
+    * a long table (a time, a series category, values): one line per series over time, the
+      series as the colour (rows sharing a time and a series are aggregated);
     * a time column with one row per time: lines of the measures over time;
+    * a long table over a number (a step, a distance) with a series column: one line per series;
     * a category column: bars of the mean of the measures per category, over all rows;
     * otherwise points (lines when x is sorted) against the first sensible x.
     """
@@ -223,13 +228,25 @@ def default_view(roles: ColumnRoles) -> ViewState:
         x = "ID" if "ID" in columns else columns[0]
         return ViewState(x=x, y=SAMPLE_Y, kind="bar" if roles.rows <= SAMPLE_MAX_BARS else "line")
     time = roles.primary_time
+    long_time = next((column for column in roles.time if column in roles.series), None)
+    if long_time is not None:
+        return _long_view(roles, long_time)
     if time is not None and roles.is_sorted(time):
         return ViewState(x=time, y=_default_measures(roles, time), kind="line")
+    long_number = next((column for column in roles.measure if column in roles.series), None)
+    if long_number is not None:
+        return _long_view(roles, long_number)
     if roles.category:
         x = min(roles.category, key=lambda column: len(roles.category_values.get(column, ())))
         return ViewState(x=x, y=_default_measures(roles, x), kind="bar", agg=DEFAULT_AGGREGATION)
     x = time or _first_sorted(roles) or (roles.measure or columns or [None])[0]
     return ViewState(x=x, y=_default_measures(roles, x), kind=_default_kind(roles, x))
+
+
+def _long_view(roles: ColumnRoles, x: str) -> ViewState:
+    """One line per series of a long table over ``x``."""
+    series = roles.series[x]
+    return ViewState(x=x, y=_default_measures(roles, x), kind="line", agg=DEFAULT_AGGREGATION, color=series)
 
 
 def _default_measures(roles: ColumnRoles, x: str | None) -> tuple[str, ...]:

@@ -14,15 +14,17 @@ of that staged file; publishing copies that generation onto the live data.
 from __future__ import annotations
 
 import hashlib
+from datetime import tzinfo
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from auth import User, current_user, require_admin
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
+from components.versions import reader_zone, version_label, version_text
 from data_access import (
     DataUnavailable,
     GenerationNotFound,
@@ -42,6 +44,7 @@ from data_access.publishing import (
 )
 from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
+from data_access.units import MB, count
 from data_access.validation import Schema
 from pages.admin_upload import pending_token, read_pending_token, read_upload_token
 from settings import current_settings
@@ -51,6 +54,9 @@ dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live d
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
 HIDDEN = {"display": "none"}
+# Shown only while bytes are being sent (assets/admin_upload.js); not a Bootstrap d-flex class,
+# whose !important display would beat the inline display: none.
+UPLOAD_BAR_SHOWN = {"display": "flex", "alignItems": "center"}
 NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
 
 
@@ -85,6 +91,7 @@ def _admin_layout(user: User) -> dbc.Container:
                 className="mb-3",
             ),
             dcc.Interval(id="admin-refresh", interval=ADMIN_REFRESH_MS),
+            dcc.Store(id="admin-timezone"),  # the browser's time zone, for times in people's words
             dcc.Store(id="admin-live-version"),
             dcc.Store(id="admin-history-stale"),
             _upload_card(settings.max_upload_mb),
@@ -132,10 +139,10 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
                     ),
                     id="admin-uploader",
                     # Read by assets/admin_upload.js: a too-large file is refused before any byte is sent.
-                    **{"data-max-bytes": str(int(max_upload_mb * 2**20)), "data-max-mb": f"{max_upload_mb:g}"},
+                    **{"data-max-bytes": str(int(max_upload_mb * MB)), "data-max-mb": f"{max_upload_mb:g}"},
                 ),
                 html.Small(
-                    f"{schema.describe()} Up to {max_upload_mb:g} MB and {schema.max_rows:,} rows.",
+                    f"{schema.describe()} Up to {max_upload_mb:g} MB and {count(schema.max_rows)} rows.",
                     className="text-muted",
                 ),
                 html.Div(
@@ -146,7 +153,7 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
                         ),
                     ],
                     id="admin-upload-bar",
-                    className="d-flex align-items-center mt-2",
+                    className="mt-2",
                     style=HIDDEN,
                 ),
                 html.Div(id="admin-upload-status", className="small text-muted mt-1", role="status"),
@@ -167,6 +174,8 @@ def _publish_row() -> html.Div:
                 className="mb-2",
             ),
             dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
+            # Shown while Publish is enabled (assets/style.css); assets/admin_upload.js deletes the upload.
+            dbc.Button("Discard", id="admin-discard", color="secondary", outline=True, className="me-2"),
             dbc.Button(
                 "Review again",
                 id="admin-review-again",
@@ -203,9 +212,10 @@ def _staging() -> Staging:
     Output("admin-review-again", "style", allow_duplicate=True),
     Input("admin-staged", "data"),
     Input("admin-review-again", "n_clicks"),
+    State("admin-timezone", "data"),
     prevent_initial_call=True,
 )
-def preview_upload(staged_upload: dict | None, _review: Any) -> tuple:
+def preview_upload(staged_upload: dict | None, _review: Any, zone_name: str | None) -> tuple:
     """Check the staged file and show what publishing it would do (nothing shown once it is cancelled)."""
     user = require_admin()
     if not isinstance(staged_upload, dict):
@@ -214,7 +224,7 @@ def preview_upload(staged_upload: dict | None, _review: Any) -> tuple:
     if upload is None:
         return notice("This upload was not started by you. Choose the file again.", "danger"), *_NOTHING_TO_PUBLISH
     try:
-        return _preview(user, upload)
+        return _preview(user, upload, reader_zone(zone_name))
     except StorageError as error:
         message = f"Storage cannot be read right now, so nothing can be published: {error}"
         return notice(message, "warning"), *_NOTHING_TO_PUBLISH
@@ -223,13 +233,13 @@ def preview_upload(staged_upload: dict | None, _review: Any) -> tuple:
 _NOTHING_TO_PUBLISH = (None, None, True, None, HIDDEN)
 
 
-def _preview(user: User, upload: dict[str, Any]) -> tuple:
+def _preview(user: User, upload: dict[str, Any], zone: tzinfo) -> tuple:
     staging = _staging()
     staged = staging.find(upload["id"])
     if staged is None or staged.size != upload["size"]:
         staging.delete(upload["id"])
         return notice(_incomplete_upload(staged, upload["size"]), "danger"), *_NOTHING_TO_PUBLISH
-    max_bytes = int(current_settings().max_upload_mb * 2**20)
+    max_bytes = int(current_settings().max_upload_mb * MB)
     check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
     report = check.report
     problems = report.problems if not report.ok else _memory_problems(report.frame)
@@ -243,9 +253,8 @@ def _preview(user: User, upload: dict[str, Any]) -> tuple:
     live_frame = _readable_frame(live.generation) if live else None
     diff = diff_summary(live_frame, report.frame)
     uploaded_columns = [str(column) for column in report.table.columns]
-    preview = upload_preview(
-        report.frame, uploaded_columns, shown_name, diff, live, current_settings().max_chart_points
-    )
+    max_points = current_settings().max_chart_points
+    preview = upload_preview(report.frame, uploaded_columns, shown_name, diff, live, max_points, zone, report.warnings)
     return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
 
 
@@ -308,11 +317,15 @@ def _readable_frame(generation: str) -> Any:
     Input("admin-publish", "n_clicks"),
     State("admin-pending", "data"),
     State("admin-description", "value"),
+    State("admin-timezone", "data"),
     prevent_initial_call=True,
 )
-def publish_upload(n_clicks: int | None, pending_store: dict | None, description: str | None) -> tuple:
+def publish_upload(
+    n_clicks: int | None, pending_store: dict | None, description: str | None, zone_name: str | None
+) -> tuple:
     """Publish the previewed staged generation, only over the generation it was previewed against."""
     user = require_admin()
+    zone = reader_zone(zone_name)
     if not n_clicks or not pending_store:
         raise PreventUpdate
     pending = read_pending_token(pending_store.get("token") if isinstance(pending_store, dict) else None, user)
@@ -324,7 +337,7 @@ def publish_upload(n_clicks: int | None, pending_store: dict | None, description
     try:
         version = _publisher().publish_staged(staging, staged, audit, user.name, pending["base_generation"])
     except VersionConflict as conflict:
-        conflict_notice = notice(_conflict_message(conflict), "warning")
+        conflict_notice = notice(_conflict_message(conflict, zone), "warning")
         return conflict_notice, None, True, no_update, no_update, {}, no_update, no_update, no_update
     except GenerationNotFound:
         message = "The uploaded file is gone (cancelled, or older than a day). Choose the file again."
@@ -333,19 +346,16 @@ def publish_upload(n_clicks: int | None, pending_store: dict | None, description
         message = f"Nothing was published: storage failed ({error}). Try again."
         return notice(message, "danger"), no_update, False, *[no_update] * 6
     staging.delete(pending["uploaded_id"])  # the upload itself, when a converted copy was published
-    message = (
-        f"Published generation {version.generation} as v{version.metadata.get('version', '?')} "
-        f"({pending['rows']:,} rows). Open dashboards update within seconds."
-    )
+    rows = count(pending["rows"], "row")
+    message = ["Published ", version_text(version, zone), f" ({rows}). Open dashboards update within seconds."]
     # The preview and the upload's status described a file that is now live: clear them.
     return notice(message, "success"), None, True, version.generation, None, HIDDEN, HIDDEN, "", ""
 
 
-def _conflict_message(conflict: VersionConflict) -> str:
+def _conflict_message(conflict: VersionConflict, zone: tzinfo) -> list[Any]:
     current = conflict.current
-    who = current.metadata.get("uploaded_by", "someone") if current else "someone"
-    now = f"generation {current.generation}, by {who}" if current else "nothing live"
-    return f"The live data changed since you started (now {now}). Nothing was published — review again."
+    now: Any = version_text(current, zone) if current else "nothing live"
+    return ["The live data changed since you started (now ", now, "). Nothing was published — review again."]
 
 
 # -- live version and history -----------------------------------------------------------
@@ -357,11 +367,13 @@ def _conflict_message(conflict: VersionConflict) -> str:
     Output("admin-live-version", "data"),
     Input("admin-refresh", "n_intervals"),
     Input("admin-history-stale", "data"),
+    Input("admin-timezone", "data"),
     State("admin-live-version", "data"),
 )
-def refresh_live_version(_ticks: Any, stale_marker: Any, shown_generation: str | None) -> tuple:
-    """Show the live generation; reload the history when it changes (someone published)."""
+def refresh_live_version(_ticks: Any, stale_marker: Any, zone_name: str | None, shown_generation: str | None) -> tuple:
+    """Show the live version; reload the history when it changes (someone published)."""
     require_admin()
+    zone = reader_zone(zone_name)
     # The shared cached check, as dashboards use: an open admin tab costs no extra storage calls.
     check = current_live_data().check_version()
     if not check.ok:
@@ -371,10 +383,10 @@ def refresh_live_version(_ticks: Any, stale_marker: Any, shown_generation: str |
     if generation == shown_generation and ctx.triggered_id == "admin-refresh":
         raise PreventUpdate
     try:
-        history = history_table(_publisher().history(HISTORY_LENGTH), generation)
+        history = history_table(_publisher().history(HISTORY_LENGTH), generation, zone)
     except StorageError as error:
         history = notice(f"History cannot be read right now: {error}", "warning")
-    return describe_version(live), history, generation
+    return describe_version(live, zone), history, generation
 
 
 @callback(
@@ -382,15 +394,27 @@ def refresh_live_version(_ticks: Any, stale_marker: Any, shown_generation: str |
     Output("admin-restore-confirm", "message"),
     Output("admin-restore-confirm", "displayed"),
     Input({"type": "admin-restore", "generation": ALL}, "n_clicks"),
+    State("admin-timezone", "data"),
     prevent_initial_call=True,
 )
-def ask_to_restore(clicks: list[int | None]) -> tuple:
-    """Confirm before restoring the generation whose button was clicked."""
+def ask_to_restore(clicks: list[int | None], zone_name: str | None) -> tuple:
+    """Confirm before restoring the version whose button was clicked, named as the history names it."""
     require_admin()
     if not ctx.triggered_id or not any(clicks):
         raise PreventUpdate  # the table was redrawn, nobody clicked
     generation = ctx.triggered_id["generation"]
-    return generation, f"Restore generation {generation} as the new live version?", True
+    return generation, f"Restore {_name_of(generation, reader_zone(zone_name))} as the new live version?", True
+
+
+def _name_of(generation: str, zone: tzinfo) -> str:
+    """ "v3 · stocks.csv · 14:07 · alice" for a version in the history; "an earlier version" if not found."""
+    try:
+        old = next(
+            (version for version in _publisher().history(HISTORY_LENGTH) if version.generation == generation), None
+        )
+    except StorageError:
+        old = None
+    return version_label(old, zone) if old else "an earlier version"
 
 
 @callback(
@@ -399,18 +423,31 @@ def ask_to_restore(clicks: list[int | None]) -> tuple:
     Input("admin-restore-confirm", "submit_n_clicks"),
     State("admin-restore-target", "data"),
     State("admin-live-version", "data"),
+    State("admin-timezone", "data"),
     prevent_initial_call=True,
 )
-def restore_version(_confirmed: Any, generation: str | None, live_generation: str | None) -> tuple:
+def restore_version(
+    _confirmed: Any, generation: str | None, live_generation: str | None, zone_name: str | None
+) -> tuple:
     """Republish an old generation, only over the live generation the admin was looking at."""
     user = require_admin()
     if not generation:
         raise PreventUpdate
+    zone = reader_zone(zone_name)
+    old = _name_of(generation, zone)
     try:
         version = _publisher().restore(generation, user.name, live_generation or None)
     except VersionConflict as conflict:
-        return notice(_conflict_message(conflict), "warning"), f"conflict-{generation}"
+        return notice(_conflict_message(conflict, zone), "warning"), f"conflict-{generation}"
     except (StorageError, DataUnavailable, ValueError) as error:
-        return notice(f"Generation {generation} cannot be restored: {error}", "danger"), no_update
-    message = f"Restored generation {generation} as new generation {version.generation}."
+        return notice(f"{old[0].upper()}{old[1:]} cannot be restored: {error}", "danger"), no_update
+    message = [f"Restored {old} as ", version_text(version, zone), "."]
     return notice(message, "success"), version.generation
+
+
+# The browser's IANA time zone, once per page load: times read as on the chart page's status line.
+clientside_callback(
+    ClientsideFunction(namespace="admin", function_name="timeZone"),
+    Output("admin-timezone", "data"),
+    Input("admin-timezone", "id"),
+)

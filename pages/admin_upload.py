@@ -23,6 +23,7 @@ from auth import User, require_admin, sign, unsign
 from data_access import StorageError, current_live_data, staging_for
 from data_access.local_source import LocalStaging
 from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id, upload_problem
+from data_access.units import MB
 from settings import current_settings
 
 UPLOAD_PURPOSE = "admin-upload"
@@ -87,7 +88,7 @@ def start_upload() -> Response:
         return _refusal("Malformed upload request.", 400)
     filename, size = body["filename"][:500], body.get("size")
     settings = current_settings()
-    problem = upload_problem(filename, size, int(settings.max_upload_mb * 2**20))
+    problem = upload_problem(filename, size, int(settings.max_upload_mb * MB))
     if problem:
         return _refusal(problem, 400)
     staging = staging_for(current_live_data().source)

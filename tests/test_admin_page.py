@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,11 @@ import pytest
 import requests
 
 from auth.passwords import AdminDirectory, hash_password
+from components.preview import history_table
+from components.versions import clock_time, reader_zone, version_details, version_label
+from data_access import DataVersion
 from data_access.staging import CHUNK_BYTES
+from data_access.units import count, file_size, megabytes
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
 from tests.conftest import SAMPLE_CSV
 from tests.dash_requests import callback_payload
@@ -30,6 +35,7 @@ from tests.dash_requests import callback_payload
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough admin password"
 GOOD_CSV = b"ID,first_num,second_num\n1,10,20\n2,30,40\n"
+ZONE = "Europe/Paris"  # what the page's clientside callback puts in admin-timezone
 ORIGIN = "http://localhost"  # the Flask test client's host
 STAGING_PREFIX = "data/data.csv.staging/"
 PREVIEW_OUTPUTS = [
@@ -100,7 +106,11 @@ def _upload(client: Any, content: bytes, filename: str) -> dict:
 
 
 def _preview_staged(client: Any, staged: dict | None) -> dict:
-    body = callback_payload(PREVIEW_OUTPUTS, {"admin-staged.data": staged, "admin-review-again.n_clicks": None})
+    body = callback_payload(
+        PREVIEW_OUTPUTS,
+        {"admin-staged.data": staged, "admin-review-again.n_clicks": None},
+        {"admin-timezone.data": ZONE},
+    )
     body["output"] = _callback_key(client, "admin-staged.data")
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
@@ -115,7 +125,7 @@ def _publish(client: Any, pending: dict | None, description: str | None = None) 
     body = callback_payload(
         PUBLISH_OUTPUTS,
         {"admin-publish.n_clicks": 1},
-        {"admin-pending.data": pending, "admin-description.value": description},
+        {"admin-pending.data": pending, "admin-description.value": description, "admin-timezone.data": ZONE},
     )
     body["output"] = _callback_key(client, "admin-publish.n_clicks")
     response = client.post("/_dash-update-component", json=body)
@@ -147,7 +157,7 @@ def test_each_bad_file_is_explained_through_the_staged_path_and_nothing_is_stage
 
 
 def test_a_file_over_max_upload_mb_is_refused_before_any_byte_is_sent(bucket, gcs_settings, make_app, admins):
-    app = make_app(gcs_settings.with_overrides(admin_users=admins, max_upload_mb=CORPUS_MAX_BYTES / 2**20))
+    app = make_app(gcs_settings.with_overrides(admin_users=admins, max_upload_mb=CORPUS_MAX_BYTES / 10**6))
     client = _signed_in(app)
     _case, filename, content, expected = TOO_LARGE
     started = _start(client, filename, len(content))
@@ -166,7 +176,9 @@ def test_good_file_previews_then_publishes_with_audit_metadata_and_the_staged_ob
 
     result = _publish(client, pending, "March figures")
 
-    assert "as v1 (2 rows)" in _text(result["admin-publish-result"]["children"])
+    published = _text(result["admin-publish-result"]["children"])
+    assert "Published " in published and "v1 · march.csv · " in published and " · alice" in published
+    assert "(2 rows)" in published
     assert result["admin-upload-status"]["children"] == ""  # "march.csv uploaded" no longer shows
     assert result["admin-upload-bar"]["style"] == {"display": "none"}
     live = bucket.get_blob("data/data.csv")
@@ -181,7 +193,7 @@ def test_good_file_previews_then_publishes_with_audit_metadata_and_the_staged_ob
     assert _staged_names(bucket) == []
 
     second = _publish(client, _preview(client, GOOD_CSV + b"3,5,6\n", "april.csv")["admin-pending"]["data"])
-    assert "as v2 " in _text(second)
+    assert "v2 · april.csv · " in _text(second)
     assert bucket.get_blob("data/data.csv").metadata["version"] == "2"
     assert "description" not in bucket.get_blob("data/data.csv").metadata
 
@@ -324,7 +336,7 @@ def test_another_admins_staged_upload_cannot_be_previewed_or_published(admin_app
     assert alice.post("/admin/upload/cancel", json=bobs_upload, headers={"Origin": ORIGIN}).status_code == 404
     assert bucket.get_blob("data/data.csv").generation == before
 
-    assert "as v1" in _text(_publish(bob, bobs_pending))  # control: bob can
+    assert "v1 · bob.csv · " in _text(_publish(bob, bobs_pending))  # control: bob can
 
 
 def test_cancel_deletes_the_staged_object(admin_app, bucket):
@@ -355,7 +367,7 @@ def test_restore_from_the_history_table(admin_app, bucket):
         "/_dash-update-component",
         json=callback_payload(
             ["admin-live.children", "admin-history.children", "admin-live-version.data"],
-            {"admin-refresh.n_intervals": 1, "admin-history-stale.data": None},
+            {"admin-refresh.n_intervals": 1, "admin-history-stale.data": None, "admin-timezone.data": ZONE},
             {"admin-live-version.data": None},
         ),
     ).json["response"]
@@ -365,12 +377,13 @@ def test_restore_from_the_history_table(admin_app, bucket):
     body = callback_payload(
         ["admin-restore-result.children", "admin-history-stale.data"],
         {"admin-restore-confirm.submit_n_clicks": 1},
-        {"admin-restore-target.data": original, "admin-live-version.data": live},
+        {"admin-restore-target.data": original, "admin-live-version.data": live, "admin-timezone.data": ZONE},
     )
     body["output"] = _callback_key(client, "admin-restore-confirm.submit_n_clicks")
     result = client.post("/_dash-update-component", json=body).json["response"]
 
-    assert "Restored generation" in _text(result["admin-restore-result"]["children"])
+    assert "Restored v" not in _text(result["admin-restore-result"]["children"])  # the seed had no number
+    assert "Restored updated " in _text(result["admin-restore-result"]["children"])
     restored = bucket.get_blob("data/data.csv")
     assert restored.download_as_bytes() == SAMPLE_CSV
     assert restored.metadata["restored_from"] == original and restored.metadata["uploaded_by"] == "alice"
@@ -446,7 +459,8 @@ def test_local_chunks_resume_from_the_reported_offset_then_preview_and_publish(l
     staged = {"token": answer["token"], "filename": "big.csv", "size": total}
     preview = _preview_staged(client, staged)
     assert preview["admin-publish"]["disabled"] is False, preview["admin-validation"]
-    assert "as v1 (199 rows)" in _text(_publish(client, preview["admin-pending"]["data"], "local"))
+    published = _text(_publish(client, preview["admin-pending"]["data"], "local"))
+    assert "v1 · big.csv · " in published and "(199 rows)" in published
     assert local_csv.read_bytes() == content
     assert list(local_csv.with_name("data.csv.staging").iterdir()) == []
 
@@ -521,3 +535,86 @@ def test_a_csv_uploaded_for_a_parquet_object_is_converted_staged_and_published(b
     assert stored.startswith(b"PAR1") and live.metadata["sha256"] == hashlib.sha256(stored).hexdigest()
     assert pd.read_parquet(io.BytesIO(stored))["first_num"].tolist() == [10, 30]
     assert list(bucket.list_blobs(prefix="data/data.parquet.staging/")) == []
+
+
+# -- the admin page in people's words ------------------------------------------------------
+
+NOW = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)
+PARIS = reader_zone("Europe/Paris")
+
+
+def _version(generation: str, updated: str, size: int = 12_345_678, **metadata: str) -> DataVersion:
+    return DataVersion(generation, updated, size, metadata)
+
+
+def test_a_version_reads_number_file_time_and_who_with_the_generation_in_the_tooltip_only():
+    version = _version(
+        "1764912345678901", "2026-12-05T13:07:31+00:00", version="7", original_filename="stocks.csv",
+        uploaded_by="alice", rows="3000000",
+    )  # fmt: skip
+    assert version_label(version, PARIS, NOW) == "v7 · stocks.csv · 14:07 · alice"
+    assert version_label(version, UTC, NOW) == "v7 · stocks.csv · 13:07 · alice"
+    assert version_details(version, PARIS) == "2026-12-05 14:07:31 CET · generation 1764912345678901"
+    assert "1764912345678901" not in version_label(version, PARIS, NOW)
+    # Older versions carry their date; data written outside the app says so, as the chart page does.
+    assert clock_time("2026-11-03T09:05:00+00:00", PARIS, NOW) == "3 Nov 10:05"
+    assert clock_time("2025-11-03T09:05:00+00:00", PARIS, NOW) == "3 Nov 2025 10:05"
+    outside = _version("17", "2026-12-05T13:07:31+00:00")
+    assert version_label(outside, PARIS, NOW) == "updated 14:07 · written outside the app"
+
+
+def test_an_unknown_or_hostile_time_zone_falls_back_to_utc():
+    for name in (None, "", "Mars/Olympus", "../../etc/passwd", "x" * 1000, 3, ["Europe/Paris"]):
+        assert reader_zone(name) is UTC
+    assert str(reader_zone("America/New_York")) == "America/New_York"
+
+
+def test_sizes_are_megabytes_of_a_million_bytes_and_counts_have_separators():
+    assert megabytes(3_000_000) == "3.00 MB"
+    assert megabytes(1_000_001, round_up=True) == "1.01 MB"  # over a limit never reads as equal to it
+    assert [file_size(size) for size in (1, 812, 52_400, 3_400_000, 128_400_000)] == [
+        "1 byte", "812 bytes", "52 kB", "3.4 MB", "128 MB",
+    ]  # fmt: skip
+    assert count(3_000_000) == "3,000,000" and count(1, "row") == "1 row" and count(2_000, "row") == "2,000 rows"
+
+
+def test_history_rows_say_versions_actions_rows_and_sizes_in_words():
+    versions = [
+        _version(
+            "300", "2026-12-05T13:07:00+00:00", 52_400, version="3", original_filename="old.csv", uploaded_by="bob",
+            action="restore", restored_from="100", rows="3000000",
+        ),
+        _version("200", "2026-12-05T12:00:00+00:00", version="2", original_filename="b.csv", uploaded_by="alice",
+                 action="publish", rows="12"),
+        _version("100", "2026-12-04T12:00:00+00:00", version="1", original_filename="old.csv", uploaded_by="bob",
+                 action="publish", rows="5"),
+        _version("50", "2026-12-04T11:00:00+00:00", action="restore", restored_from="9", restored_version="4",
+                 uploaded_by="bob", version="8"),
+    ]  # fmt: skip
+    table = history_table(versions, "300", PARIS)
+    rows = [[_cell_text(cell) for cell in row.children] for row in table.children[1].children]
+    assert rows[0][:4] == ["v3 · old.csv · 14:07 · bob", "restored v1", "3,000,000", "52 kB"]
+    assert rows[1][:2] == ["v2 · b.csv · 13:00 · alice", "published"]
+    assert rows[3][1] == "restored v4"  # v4 is not listed: the restore's own metadata names it
+    assert all("300" not in text and "100" not in text for text in rows[0][:2])  # generations: tooltips only
+    live_control, restore_button = table.children[1].children[0].children[5], table.children[1].children[1].children[5]
+    assert live_control.children.children == "live"
+    assert restore_button.children.children == "Restore"
+    assert restore_button.children.title == "Restore v2 · b.csv · 13:00 · alice"
+
+
+def _cell_text(cell: Any) -> str:
+    content = cell.children
+    return content if isinstance(content, str) else content.children
+
+
+def test_a_column_mixing_numbers_and_text_is_previewed_with_a_warning_and_can_be_published(admin_app, bucket):
+    client = _signed_in(admin_app)
+    mixed = b"ID,first_num,second_num,price\n1,10,20,1.5\n2,30,40,n.a.\n3,5,6,2.5\n4,7,8,3\n"
+    preview = _preview(client, mixed, "mixed.csv")
+    shown = _text(preview["admin-preview"]["children"])
+    assert "admin-warnings" in shown
+    assert "Column 'price' mixes numbers and text: 1 cell is not a number (line 3 ('n.a.'))" in shown
+    assert preview["admin-publish"]["disabled"] is False  # a warning, not a refusal
+    assert "v1 · mixed.csv · " in _text(_publish(client, preview["admin-pending"]["data"]))
+    assert bucket.get_blob("data/data.csv").download_as_bytes() == mixed

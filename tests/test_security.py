@@ -91,6 +91,7 @@ def _dangerous_values(first_generation: str, live_generation: str) -> dict[str, 
         "admin-pending.data": {"sha256": hashlib.sha256(EVIL_CSV).hexdigest(), "base_generation": live_generation},
         "admin-restore-target.data": first_generation,
         "admin-live-version.data": live_generation,
+        "admin-timezone.data": "Europe/Paris",
         "admin-upload-ready.data": {"filename": "evil.csv"},
     }
 

@@ -95,3 +95,17 @@ def test_production_refuses_weak_secrets_and_missing_admins(env, message):
 def test_production_starts_with_secret_and_admin():
     settings = Settings.from_env({"DATA_SOURCE": "local", "SECRET_KEY": STRONG_KEY, "ADMIN_USERS": "alice:x"})
     assert settings.app_env == "production"
+
+
+def test_make_run_accepts_any_table_unless_data_schema_says_otherwise():
+    from app import parse_args, settings_from_args
+    from data_access.validation import Schema
+
+    local = settings_from_args(parse_args(["--local"]), {})
+    assert local.data_schema == ""
+    assert Schema.parse(local.data_schema, None, None).required == {}  # any table with a header row
+    chosen = settings_from_args(parse_args(["--local"]), {"DATA_SCHEMA": "first_num:numeric"})
+    assert chosen.data_schema == "first_num:numeric"
+    # A deployment (the bucket) keeps the schema it is given, the sample's by default.
+    deployed = settings_from_args(parse_args([]), {"GCS_BUCKET": "b"})
+    assert deployed.data_schema == "first_num:numeric,second_num:numeric"

@@ -54,7 +54,7 @@ WATCH_FOR_PUBLISHED_JS = """
     clearInterval(window.__publishedWatch);
     window.__publishedWatch = setInterval(function () {
         const result = document.getElementById('admin-publish-result');
-        if (result && result.innerText.includes('Published generation')) {
+        if (result && result.innerText.includes('Published v')) {
             window.__publishedAt = Date.now();
             clearInterval(window.__publishedWatch);
         }
@@ -129,7 +129,7 @@ def sign_in(browser: Any, server: LiveServer) -> None:
     click(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]"))
     wait_until(lambda: browser.current_url == server.url + "/admin", 10, "signing in did not lead back to /admin")
     wait_until(lambda: f"Signed in as {ADMIN}" in browser.page_source, 15, "the admin page did not render")
-    wait_until(lambda: text_of(browser, "admin-live").startswith("Generation "), 10, "the live version never showed")
+    wait_until(lambda: text_of(browser, "admin-live") not in ("", "Loading…"), 10, "the live version never showed")
 
 
 def choose_file(browser: Any, path: Path) -> None:
@@ -183,9 +183,12 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
     choose_file(admin, write(tmp_path, "march.csv", NEW_CSV))
     valid = wait_until(lambda: text_of(admin, "admin-valid"), 10, "no preview appeared")
     assert valid.startswith("march.csv: 4 rows × ") and valid.endswith("ready to publish.")
-    assert text_of(admin, "admin-diff") == (
-        f"Compared with live generation {base}: 4 rows added; 3 removed; 0 unchanged."
-    )
+    assert re.fullmatch(
+        r"Compared with the live version \(updated \d\d:\d\d · written outside the app\): "
+        r"4 rows added; 3 removed; 0 unchanged\.",
+        text_of(admin, "admin-diff"),
+    ), text_of(admin, "admin-diff")
+    assert base in admin.find_element(By.CSS_SELECTOR, "#admin-diff span[title]").get_attribute("title")
     wait_until(lambda: publish_button(admin).is_enabled(), 5, "Publish stayed disabled after a valid preview")
     wait_for_preview_chart(admin)
     assert text_of(admin, "admin-upload-error") == ""
@@ -194,11 +197,14 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
     admin.execute_script(WATCH_FOR_PUBLISHED_JS)
     click(admin, publish_button(admin))
     result = wait_until(
-        lambda: (lambda text: text if "Published generation" in text else None)(text_of(admin, "admin-publish-result")),
+        lambda: (lambda text: text if "Published v" in text else None)(text_of(admin, "admin-publish-result")),
         10,
         "publishing gave no success message",
     )
-    generation = re.search(r"Published generation (\d+) as v1 \(4 rows\)", result).group(1)
+    assert re.match(rf"Published v1 · march\.csv · \d\d:\d\d · {ADMIN} \(4 rows\)\.", result), result
+    generation = live_generation(bucket)
+    tooltip = admin.find_element(By.CSS_SELECTOR, "#admin-publish-result span[title]").get_attribute("title")
+    assert tooltip.endswith(f"generation {generation}") and generation not in result
     published_at_ms = wait_until(lambda: admin.execute_script("return window.__publishedAt;"), 2, "watcher missed it")
 
     latency = seconds_until_shown(viewer, published_at_ms / 1000)
@@ -219,7 +225,7 @@ def test_admin001_login_upload_preview_publish_updates_other_browser(
     assert live.metadata["original_filename"] == "march.csv"
     assert live.metadata["previous_generation"] == base
     assert publish_button(admin).get_attribute("disabled") is not None  # one publish per preview
-    wait_until(lambda: f"Generation {generation} " in text_of(admin, "admin-live"), 5, "live version not refreshed")
+    wait_until(lambda: text_of(admin, "admin-live").startswith("v1 · march.csv · "), 5, "live version not refreshed")
     assert server.server_errors() == []
 
 
@@ -252,7 +258,7 @@ def test_admin002_bad_file_is_explained_and_nothing_published(browser, start_adm
 
 
 def test_admin003_too_large_file_gets_a_message_in_the_browser(browser, start_admin_app, bucket, tmp_path):
-    server = start_admin_app(max_upload_mb=0.01)  # 10,485 bytes
+    server = start_admin_app(max_upload_mb=0.01)  # 10,000 bytes
     before = live_generation(bucket)
     sign_in(browser, server)
 
@@ -276,37 +282,75 @@ def test_admin003_too_large_file_gets_a_message_in_the_browser(browser, start_ad
     assert server.server_errors() == []
 
 
-def test_admin004_restore_from_history(browser, start_admin_app, bucket):
-    server = start_admin_app()
-    original = live_generation(bucket)
-    publisher = Publisher(server.app.server.extensions["live_data"])
-    newer = publisher.publish(Publication(NEW_CSV, 4, "march.csv"), ADMIN, original).generation
-    sign_in(browser, server)
-    assert f"Generation {newer} " in text_of(browser, "admin-live")
+def upload_controls_shown(browser: Any) -> list[str]:
+    """Which of the progress bar and "Cancel upload" a person can see now."""
+    return [
+        element_id
+        for element_id in ("admin-upload-progress", "admin-upload-cancel")
+        if browser.find_element(By.ID, element_id).is_displayed()
+    ]
 
-    restore_id = json.dumps({"generation": original, "type": "admin-restore"}, separators=(",", ":"))
-    button = wait_until(
+
+def publish_numbered_versions(server: LiveServer, bucket: Any) -> list[str]:
+    """v1 (march.csv) and v2 (april.csv, with a note) over the seed; their generations."""
+    publisher = Publisher(server.app.server.extensions["live_data"])
+    first = publisher.publish(Publication(NEW_CSV, 4, "march.csv"), ADMIN, live_generation(bucket)).generation
+    second = publisher.publish(Publication(SAMPLE_CSV, 3, "april.csv"), ADMIN, first, "corrected totals").generation
+    return [first, second]
+
+
+def restore_button(browser: Any, generation: str) -> Any:
+    restore_id = json.dumps({"generation": generation, "type": "admin-restore"}, separators=(",", ":"))
+    return wait_until(
         lambda: next(iter(browser.find_elements(By.CSS_SELECTOR, f"#admin-history button[id='{restore_id}']")), None),
         10,
-        f"the history has no Restore button for generation {original}",
+        f"the history has no Restore button for generation {generation}",
     )
+
+
+def test_admin004_restore_from_history_in_version_labels(browser, start_admin_app, bucket):
+    server = start_admin_app()
+    v1, v2 = publish_numbered_versions(server, bucket)
+    # A reader half an hour off the server's UTC: times must follow the reader's clock.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Kolkata"})
+    sign_in(browser, server)
+    assert upload_controls_shown(browser) == []  # nothing is uploading: no empty bar, no Cancel
+    label = r"v{} · {} · \d\d:\d\d · " + ADMIN
+    live_line = text_of(browser, "admin-live")
+    assert re.fullmatch(label.format(2, r"april\.csv") + f" · 3 rows · {len(SAMPLE_CSV)} bytes", live_line), live_line
+    assert v2 in browser.find_element(By.ID, "admin-live-label").get_attribute("title")
+    # The time as the chart page's status line says it: the browser's own clock (versionLabel).
+    clock = browser.execute_script(
+        "return new Date(arguments[0]).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'});",
+        bucket.get_blob(BLOB).updated.isoformat(),
+    )
+    assert live_line.startswith(f"v2 · april.csv · {clock} · "), (live_line, clock)
+    history = browser.find_element(By.ID, "admin-history")
+    assert v1 not in history.text and v2 not in history.text  # generations are tooltips only
+
+    button = restore_button(browser, v1)
     rows = browser.find_elements(By.CSS_SELECTOR, "#admin-history tbody tr")
-    live_row = next(row for row in rows if row.find_elements(By.TAG_NAME, "td")[1].text == newer)
-    assert "live" in live_row.text and "Restore" not in live_row.text
-    assert button.text == "Restore"
+    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    assert re.fullmatch(label.format(2, r"april\.csv"), cells[0][0]) and cells[0][1:5] == [
+        "published", "3", f"{len(SAMPLE_CSV)} bytes", "corrected totals",
+    ]  # fmt: skip
+    assert "live" in rows[0].text and "Restore" not in rows[0].text
+    v1_label = cells[1][0]
+    assert re.fullmatch(label.format(1, r"march\.csv"), v1_label), v1_label
+    assert cells[2][0].startswith("updated ") and cells[2][0].endswith("written outside the app")
     click(browser, button)
-    accept_confirm_dialog(browser, f"Restore generation {original} as the new live version?")
+    accept_confirm_dialog(browser, f"Restore {v1_label} as the new live version?")
 
     result = wait_until(lambda: text_of(browser, "admin-restore-result"), 10, "restoring gave no message")
-    restored = re.fullmatch(rf"Restored generation {original} as new generation (\d+)\.", result)
-    assert restored, result
+    v3_label = label.format(3, r"march\.csv")
+    assert re.fullmatch(rf"Restored {re.escape(v1_label)} as {v3_label}\.", result), result
     live = bucket.get_blob(BLOB)
-    assert str(live.generation) == restored.group(1)
-    assert live.download_as_bytes() == SAMPLE_CSV
-    assert live.metadata["restored_from"] == original and live.metadata["uploaded_by"] == ADMIN
-    wait_until(
-        lambda: f"Generation {live.generation} " in text_of(browser, "admin-live"), 5, "live version not refreshed"
-    )
+    assert live.download_as_bytes() == NEW_CSV
+    assert live.metadata["restored_from"] == v1 and live.metadata["restored_version"] == "1"
+    wait_until(lambda: text_of(browser, "admin-live").startswith("v3 · march.csv · "), 5, "live version not refreshed")
+    restored_row = browser.find_elements(By.CSS_SELECTOR, "#admin-history tbody tr")[0]
+    assert "restored v1" in restored_row.text and "live" in restored_row.text
+    assert upload_controls_shown(browser) == []
     assert server.server_errors() == []
 
 
@@ -397,12 +441,12 @@ def test_admin005_big_file_goes_to_storage_in_chunks_resumes_after_a_cut_line_an
     valid = wait_until(lambda: text_of(admin, "admin-valid"), 90, "no preview after the upload resumed")
     assert valid.startswith("big.csv: ") and valid.endswith("ready to publish.")
     click(admin, publish_button(admin))
-    result = wait_until(
-        lambda: re.search(r"Published generation (\d+) as v1", text_of(admin, "admin-publish-result")),
+    wait_until(
+        lambda: text_of(admin, "admin-publish-result").startswith("Published v1 · big.csv · "),
         30,
         "publishing gave no success message",
     )
-    generation = result.group(1)
+    generation = live_generation(bucket)
     wait_until(lambda: f"generation {generation} " in freshness(viewer), 15, "the other browser did not follow")
 
     live = bucket.get_blob(BLOB)
@@ -444,17 +488,24 @@ def test_admin006_cancel_mid_upload_and_after_the_preview_leaves_no_staged_objec
     choose_file(browser, big_csv(tmp_path / "big.csv", 20 * 2**20))
     assert proxy.cut.wait(60), "the upload never reached storage"
     wait_until(lambda: "Connection lost" in upload_status(browser), 20, "no message about the lost line")
+    assert upload_controls_shown(browser) == ["admin-upload-progress", "admin-upload-cancel"]  # while sending
     click(browser, browser.find_element(By.ID, "admin-upload-cancel"))
     wait_until(lambda: upload_status(browser) == "Upload cancelled. Nothing was published.", 5, "no cancel message")
+    assert upload_controls_shown(browser) == []
     proxy.start()
 
     choose_file(browser, write(tmp_path, "small.csv", NEW_CSV))
     wait_until(lambda: text_of(browser, "admin-valid"), 20, "no preview of the small file")
     assert len(staged_names(bucket)) == 1  # the small file only: the cancelled upload never resumed
+    assert upload_controls_shown(browser) == []  # the upload is done: the bar and Cancel are gone
     wait_for_preview_chart(browser)
     assert_fits_a_390_px_phone(browser)  # with the preview, its tables and the history on screen
-    click(browser, browser.find_element(By.ID, "admin-upload-cancel"))
-    wait_until(lambda: not browser.find_elements(By.ID, "admin-valid"), 10, "the preview stayed after cancel")
+    discard = browser.find_element(By.ID, "admin-discard")
+    assert discard.is_displayed()  # offered while there is something to publish
+    click(browser, discard)
+    wait_until(lambda: not browser.find_elements(By.ID, "admin-valid"), 10, "the preview stayed after discarding")
+    assert upload_status(browser) == "Upload discarded. Nothing was published."
+    assert not discard.is_displayed()
     wait_until(lambda: staged_names(bucket) == [], 10, "the staged object was not deleted")
     assert publish_button(browser).get_attribute("disabled") is not None
     assert bucket.get_blob(BLOB).download_as_bytes() == SAMPLE_CSV
@@ -482,7 +533,7 @@ def test_admin007_local_mode_same_flow_in_chunks_to_the_app_resuming_at_the_repo
         line.start()
         wait_until(lambda: text_of(browser, "admin-valid"), 60, "no preview after the upload resumed")
         click(browser, publish_button(browser))
-        wait_until(lambda: "as v1" in text_of(browser, "admin-publish-result"), 30, "no success message")
+        wait_until(lambda: "Published v1 · " in text_of(browser, "admin-publish-result"), 30, "no success message")
     finally:
         line.stop()
 
@@ -491,4 +542,68 @@ def test_admin007_local_mode_same_flow_in_chunks_to_the_app_resuming_at_the_repo
     assert len(chunks) >= 4 and max(chunks) <= CHUNK_BYTES  # three chunks, one of them cut and sent again
     assert 0 in chunks  # after the cut, the page asked where the upload stood (an empty PUT)
     assert list((tmp_path / "data.csv.staging").iterdir()) == []
+    assert server.server_errors() == []
+
+
+def test_admin008_console_has_no_warning_and_the_favicon_is_served(browser, start_admin_app):
+    server = start_admin_app()
+    browser.get_log("browser")  # start from an empty console
+    browser.get(server.url + "/login")
+    wait_until(lambda: browser.find_elements(By.ID, "username"), 10, "the login page did not load")
+    sign_in(browser, server)
+    browser.get(server.url + "/")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg"), 15, "no chart drew")
+    favicon_status = browser.execute_script(
+        "return fetch('/favicon.ico').then(function (response) { return response.status; });"
+    )
+    console = [entry for entry in browser.get_log("browser") if entry["level"] in ("WARNING", "SEVERE")]
+    assert [entry["message"] for entry in console if "Permissions-Policy" in entry["message"]] == []
+    assert [entry["message"] for entry in console if "favicon" in entry["message"]] == []
+    assert console == [], console
+    assert favicon_status == 200
+    assert not [response for response in server.responses if "favicon" in response[1] and response[2] != 200]
+    assert server.server_errors() == []
+
+
+def test_admin009_history_on_a_390_px_phone_reaches_restore_without_scrolling_sideways(
+    browser, start_admin_app, bucket, tmp_path
+):
+    server = start_admin_app()
+    publisher = Publisher(server.app.server.extensions["live_data"])
+    generation = live_generation(bucket)
+    for number in range(4):  # long names and notes: the widest a history row gets
+        name = f"quarterly-sensor-readings-{number}-with-a-rather-long-file-name.csv"
+        note = "corrected totals after the audit of the northern region's meters " * 2
+        generation = publisher.publish(Publication(NEW_CSV, 3_000_000, name), ADMIN, generation, note).generation
+    sign_in(browser, server)
+    rows = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#admin-history tbody tr"), 10, "no history")
+    assert "3,000,000" in rows[0].text  # thousands separators
+    restored_label = rows[1].find_element(By.TAG_NAME, "td").text
+    assert re.fullmatch(
+        rf"v3 · quarterly-sensor-readings-2-with-a-rather-long-file-name\.csv · \d\d:\d\d · {ADMIN}", restored_label
+    )
+    browser.save_screenshot(str(tmp_path / "admin-desktop.png"))
+    assert_fits_a_390_px_phone(browser)
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#admin-history button")
+    assert len(buttons) == 4  # every version but the live one
+    for button in buttons:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+        box = browser.execute_script(
+            "const box = arguments[0].getBoundingClientRect();"
+            "return {left: box.left, right: box.right, scroll: window.scrollX, width: window.innerWidth};",
+            button,
+        )
+        assert box["scroll"] == 0 and box["left"] >= 0 and box["right"] <= box["width"], box
+    history = browser.find_element(By.ID, "admin-history")
+    overflow = browser.execute_script(
+        "return [...arguments[0].querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1 && "
+        "getComputedStyle(e).overflowX !== 'visible').map(e => e.tagName + '.' + e.className);",
+        history,
+    )
+    assert overflow == [], f"parts of the history scroll sideways on a phone: {overflow}"
+    browser.execute_script("window.scrollTo(0, document.getElementById('admin-history').offsetTop - 40);")
+    browser.save_screenshot(str(tmp_path / "admin-phone.png"))
+    click(browser, buttons[0])
+    accept_confirm_dialog(browser, f"Restore {restored_label} as the new live version?")
+    wait_until(lambda: text_of(browser, "admin-restore-result").startswith("Restored v3 · "), 10, "no restore")
     assert server.server_errors() == []

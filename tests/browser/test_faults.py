@@ -146,7 +146,7 @@ def test_faults002_admin_publish_while_storage_is_down_explains_and_loses_nothin
     proxy.set_down(False)
     click(browser, publish_button(browser))
     wait_until(
-        lambda: "Published generation" in text_of(browser, "admin-publish-result"),
+        lambda: "Published v1 · march.csv · " in text_of(browser, "admin-publish-result"),
         4 * STORAGE_DEADLINE_SECONDS,
         "publishing again after the outage did not succeed",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import plotly.express as px
 
 from components.chart import control_values, view_from_controls
 from components.figures import (
+    MAX_AXIS_TITLE_CHARS,
     MAX_GROUPS,
     PICK_A_COLUMN,
     chart_for,
@@ -20,6 +22,7 @@ from components.figures import (
 from data_access.parsing import transform
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.view_state import ViewState
+from tests.shapes import many_symbols, sensor_log, vega
 
 
 def _stored(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,3 +164,134 @@ def test_a_filter_column_picked_before_its_values_stays_picked_and_offers_its_va
     roles, view = _resolved(frame)
     values = control_values(view, roles, None, picked_filter="day")
     assert values["filter_column"] == "day" and set(values["filter_value_options"]) == {"Sun", "Sat", "Thur", "Fri"}
+
+
+# -- read any table right: long tables, scales far apart, what is left out, whole numbers ---
+
+
+def _peaks_per_axis(figure: dict) -> dict[str, list[float]]:
+    peaks: dict[str, list[float]] = {}
+    for trace in figure["data"]:
+        y = _decoded(trace["y"])
+        peaks.setdefault(trace.get("yaxis", "y"), []).append(float(np.nanmax(np.abs(y))))
+    return peaks
+
+
+def test_long_table_draws_one_line_per_series_with_dates_on_x():
+    frame = vega("stocks")
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert [t["name"] for t in figure["data"]] == ["MSFT", "AMZN", "IBM", "AAPL", "GOOG"]  # most rows first
+    assert {(t["type"], t["mode"]) for t in figure["data"]} == {("scatter", "lines")}
+    assert figure["layout"]["xaxis"]["type"] == "date"
+    for trace in figure["data"]:
+        rows = frame[frame["symbol"] == trace["name"]].sort_values("date")
+        assert _decoded(trace["x"]).tolist() == (rows["date"].astype("int64") // 1_000).astype(float).tolist()
+        assert np.allclose(_decoded(trace["y"]), rows["price"])  # GOOG's line starts in 2004, not a mean
+
+
+def test_rows_sharing_a_time_and_series_are_aggregated_and_each_series_is_in_time_order():
+    log = sensor_log(seconds=3_000, repeats=2)
+    log.loc[log.index % 2 == 1, "value"] += 2.0  # the second reading of each second is 2 higher
+    roles, view = _resolved(log)
+    chart = chart_for(log, roles, view, 20_000)
+    assert [series.name for series in chart.series] == ["s1", "s2", "s3"]
+    for series in chart.series:
+        first = log[(log["sensor"] == series.name) & (log.index % 2 == 0)]
+        assert len(series.y) == 3_000 and np.allclose(series.y, first["value"].to_numpy() + 1.0)  # the mean
+    # A long table in no order, with more times than a discrete axis: each line still runs left to right.
+    symbols = many_symbols(symbols=3, days=400).sample(frac=1, random_state=0)
+    roles, view = _resolved(symbols)
+    for series in chart_for(symbols, roles, view, 20_000).series:
+        assert len(series.x) > 400 and (np.diff(series.x.astype("int64")) > 0).all()
+
+
+def test_what_is_left_out_is_said_in_words():
+    employment = vega("us_employment")
+    roles, view = _resolved(employment)
+    title = view_figure(employment, roles, view, 20_000)[0]["layout"]["title"]["text"]
+    assert "6 of 23 measures — choose in Chart options" in title
+    symbols = many_symbols()
+    roles, view = _resolved(symbols)
+    figure, _ = view_figure(symbols, roles, view, 20_000)
+    assert len(figure["data"]) == MAX_GROUPS + 1 and figure["data"][-1]["name"] == "other"
+    assert figure["data"][0]["name"] == "S40"  # the largest series first
+    assert "8 of 41 symbols + other" in figure["layout"]["title"]["text"]
+    iris = _stored(px.data.iris())
+    roles, view = _resolved(iris)
+    assert "measures" not in view_figure(iris, roles, view, 20_000)[0]["layout"]["title"]["text"]  # 4 of 4
+
+
+def test_no_measure_is_drawn_flat_beside_one_100_times_larger():
+    tables = {
+        "cars": vega("cars"),
+        "us_employment": vega("us_employment"),
+        "seattle_weather": vega("seattle_weather"),
+        "gapminder": _stored(px.data.gapminder()),
+        "iris": _stored(px.data.iris()),
+    }
+    axes = {}
+    for name, frame in tables.items():
+        roles, view = _resolved(frame)
+        figure, _ = view_figure(frame, roles, view, 20_000)
+        for axis, peaks in _peaks_per_axis(figure).items():
+            assert max(peaks) <= 100 * min(peaks), (name, axis, peaks)
+        axes[name] = [trace.get("yaxis", "y") for trace in figure["data"]]
+    # cars: six measures, five units: one panel each over the shared years.
+    assert axes["cars"] == ["y", "y2", "y3", "y4", "y5", "y6"]
+    # us-employment: mining and logging (hundreds) on its own axis beside the millions of jobs.
+    assert axes["us_employment"] == ["y2", "y2", "y2", "y2", "y2", "y"]
+    assert axes["iris"] == ["y"] * 4 and set(axes["seattle_weather"]) == {"y"}
+
+
+def test_scales_far_apart_follow_an_explicit_choice_in_the_url():
+    cars = vega("cars")
+    roles = detect_roles(cars)
+    panels = view_figure(cars, roles, ViewState().resolve(roles)[0], 20_000)[0]
+    domains = [panels["layout"][f"yaxis{n}"]["domain"] for n in ("", 2, 3, 4, 5, 6)]
+    assert all(high > low for low, high in domains) and all(a[0] > b[1] for a, b in pairwise(domains))
+    assert panels["layout"]["xaxis"]["anchor"] == "y6"  # one shared x, under the last panel
+    off = view_figure(cars, roles, ViewState(y2="off").resolve(roles)[0], 20_000)[0]
+    assert {trace.get("yaxis", "y") for trace in off["data"]} == {"y"} and "yaxis2" not in off["layout"]
+    on = view_figure(cars, roles, ViewState(y2="on").resolve(roles)[0], 20_000)[0]
+    assert {trace.get("yaxis", "y") for trace in on["data"]} == {"y", "y2"} and "yaxis3" not in on["layout"]
+
+
+def test_whole_number_x_gets_whole_number_ticks():
+    barley = vega("barley")
+    roles, view = _resolved(barley, ViewState(x="year", y=("yield",), kind="bar"))
+    xaxis = view_figure(barley, roles, view, 20_000)[0]["layout"]["xaxis"]
+    assert (xaxis["tickformat"], xaxis["tickmode"], xaxis["tick0"], xaxis["dtick"]) == ("d", "linear", 1931, 1)
+    cars = vega("cars")
+    roles, view = _resolved(cars, ViewState(x="Cylinders", y=("Horsepower",), kind="bar"))
+    assert view_figure(cars, roles, view, 20_000)[0]["layout"]["xaxis"]["dtick"] == 1  # 3, 4, 5, 6, 8 cylinders
+    gapminder = _stored(px.data.gapminder())
+    roles, view = _resolved(gapminder, ViewState(x="year", y=("lifeExp",), kind="line"))
+    xaxis = view_figure(gapminder, roles, view, 20_000)[0]["layout"]["xaxis"]
+    assert xaxis["tickformat"] == "d" and "dtick" not in xaxis  # 55 years: plotly's own whole-number steps
+    iris = _stored(px.data.iris())
+    roles, view = _resolved(iris, ViewState(x="sepal_length", y=("sepal_width",), kind="scatter"))
+    assert "tickformat" not in view_figure(iris, roles, view, 20_000)[0]["layout"]["xaxis"]  # 4.3 cm stays 4.3
+
+
+def test_long_axis_titles_are_shortened_and_the_hover_has_the_full_name():
+    long_name = "average_monthly_net_generation_in_thousand_megawatt_hours_all_sources"
+    frame = vega("us_employment").rename(columns={"nonfarm": long_name})
+    roles, view = _resolved(frame, ViewState(x="month", y=(long_name,)))
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    title = figure["layout"]["yaxis"]["title"]["text"]
+    assert len(title) <= MAX_AXIS_TITLE_CHARS and title.endswith("…") and long_name.startswith(title[:-1])
+    assert long_name in figure["data"][0]["hovertemplate"]
+    assert figure["layout"]["hoverlabel"]["namelength"] == -1  # trace names are not cut in the hover either
+
+
+def test_panels_of_a_long_table_keep_one_colour_and_one_legend_entry_per_series():
+    log = sensor_log(seconds=600)
+    log = log.assign(pressure_pa=log["value"] * 1_000 + 100_000, counts=(log["value"] * 0.01).abs())
+    roles, view = _resolved(log)
+    figure, _ = view_figure(log, roles, view, 20_000)
+    assert {trace.get("yaxis", "y") for trace in figure["data"]} == {"y", "y2", "y3"}  # one panel per measure
+    legend = [trace["name"] for trace in figure["data"] if trace["showlegend"]]
+    assert legend == ["s1", "s2", "s3"]
+    colours = {(trace["name"], trace["line"]["color"]) for trace in figure["data"]}
+    assert len(colours) == 3  # each sensor the same colour in every panel

@@ -10,6 +10,7 @@ import plotly.express as px
 import pytest
 
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
+from tests.shapes import sensor_log, stored, training_log, vega
 
 
 def _as_stored(frame: pd.DataFrame) -> pd.DataFrame:
@@ -107,3 +108,38 @@ def test_live_data_roles_are_computed_once_per_generation(tmp_path):
 def test_wide_tables_have_measures_and_categories(dataset):
     roles = _roles(getattr(px.data, dataset)())
     assert roles.measure and roles.category
+
+
+# -- long tables: a time (or a step), a series category, values ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "x", "series"),
+    [
+        (lambda: vega("stocks"), "date", "symbol"),  # sorted by symbol, then date
+        (lambda: vega("iowa_electricity"), "year", "source"),  # date text, one row per year and source
+        (lambda: stored(sensor_log()), "timestamp", "sensor"),  # sensors interleaved second by second
+        (lambda: stored(sensor_log(repeats=2)), "timestamp", "sensor"),  # two readings per second and sensor
+        (lambda: stored(px.data.stocks().melt(id_vars="date", var_name="symbol")), "date", "symbol"),
+        (lambda: stored(training_log()), "step", "run"),  # a numeric x rising within each run
+    ],
+)
+def test_long_tables_name_their_series_column(frame, x, series):
+    roles = detect_roles(frame())
+    assert roles.series == {x: series}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        lambda: vega("seattle_weather"),  # one row per date: the weather labels days, it splits nothing
+        lambda: vega("us_employment"),  # wide: one row per month
+        lambda: vega("cars"),  # 12 model years, ~11 cars per year and origin: no series
+        lambda: vega("barley"),  # 2 years × 6 sites × 10 varieties
+        lambda: stored(px.data.gapminder()),  # 142 countries: too many series; continents hold 28 rows per year
+        lambda: stored(px.data.iris()),  # lengths do not rise within a species: no numeric x
+        lambda: stored(px.data.stocks()),  # wide
+    ],
+)
+def test_wide_and_category_tables_have_no_series(frame):
+    assert detect_roles(frame()).series == {}

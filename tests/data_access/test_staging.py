@@ -18,7 +18,7 @@ GOOD_RULE = {
 
 
 def test_upload_problem_checks_size_and_name_before_any_byte_is_sent():
-    limit = 2**20
+    limit = 10**6  # MAX_UPLOAD_MB=1: megabytes of 10^6 bytes
     assert upload_problem("data.csv", 10, limit) is None
     assert upload_problem("data.PARQUET", limit, limit) is None
     assert upload_problem("data.csv", limit + 1, limit) == "The file is 1.01 MB; the limit is 1 MB (MAX_UPLOAD_MB)."

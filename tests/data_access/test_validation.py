@@ -156,3 +156,65 @@ def test_a_parquet_file_whose_table_would_not_fit_frame_memory_is_refused_from_i
     tight = Schema.parse("first_num:numeric,second_num:numeric", None, max_frame_bytes=2 * 2**20)
     (problem,) = validate_upload(content, "data.parquet", tight, 2**30).problems
     assert problem.startswith("The file's 600,000 rows would take about ") and "FRAME_MEMORY_MB (2 MB)" in problem
+
+
+def test_a_first_line_longer_than_the_header_window_is_refused_as_such():
+    # One huge line (a JSON dump, a file without line breaks): read in a 1 MiB window, its
+    # header was cut mid-name and refused as "Column 'c14496' appears twice".
+    one_line = b",".join(b"c%d" % number for number in range(200_000)) + b"\n1\n"
+    assert len(one_line) > 2**20
+    report = validate_upload(one_line, "wide.csv", Schema.parse("", None), 2 * len(one_line))
+    assert report.problems == [
+        "The first line is longer than 1 MiB: is this a CSV? A CSV starts with a header line naming its columns."
+    ]
+
+
+def test_a_long_header_within_the_window_is_still_read():
+    header = b",".join(b"column_%d" % number for number in range(50_000))
+    assert 2**19 < len(header) < 2**20
+    report = validate_upload(
+        header + b"\n" + b",".join([b"1"] * 50_000) + b"\n", "wide.csv", Schema.parse("", None), 2**22
+    )
+    assert report.ok, report.problems
+
+
+MIXED_CSV = b"when,price,name\n1,2.5,a\n2,n/a,b\n3,x1,c\n4,7,d\n5,8,e\n6,--,f\n7,9,g\n8,10,h\n9,?,i\n10,11,j\n"
+
+
+def test_a_column_mixing_numbers_and_text_passes_with_a_warning_naming_its_text_cells():
+    report = validate_upload(MIXED_CSV, "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert report.ok and report.problems == []  # publishing stays possible
+    assert report.warnings == [
+        "Column 'price' mixes numbers and text: 3 cells are not numbers (line 4 ('x1'), line 7 ('--'), "
+        "line 10 ('?')). The column is read as text, so it cannot be charted as numbers. "
+        "Fix those cells and upload again, or publish it as it is."
+    ]
+
+
+def test_mixed_column_warning_counts_every_text_cell_and_numbers_lines_as_an_editor_does():
+    # A blank line and a value spanning two lines: the lines are counted as an editor shows them.
+    content = (
+        b'when,price,note\n1,2,a\n\n2,3,"two\nlines"\n3,x,c\n4,5,d\n5,6,e\n6,y,f\n7,z,g\n8,w,h\n'
+        b"9,9,i\n10,10,j\n11,11,k\n"
+    )
+    report = validate_upload(content, "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert report.ok
+    assert report.warnings[0].startswith(
+        "Column 'price' mixes numbers and text: 4 cells are not numbers (line 6 ('x'), line 9 ('y'), line 10 ('z'), …)."
+    ), report.warnings
+
+
+def test_text_columns_and_clean_numbers_get_no_warning():
+    content = b"city,code,value\nParis,A1,1\nOslo,B2,2\nRome,33,3\n"
+    report = validate_upload(content, "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert report.ok and report.warnings == []
+
+
+def test_parquet_mixed_column_warning_names_rows():
+    buffer = io.BytesIO()
+    pd.DataFrame({"price": ["1", "2", "oops", "4"], "n": [1, 2, 3, 4]}).to_parquet(buffer)
+    report = validate_upload(buffer.getvalue(), "d.parquet", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert report.ok
+    assert report.warnings[0].startswith(
+        "Column 'price' mixes numbers and text: 1 cell is not a number (row 3 ('oops'))."
+    )

@@ -11,6 +11,7 @@ import plotly.express as px
 from data_access.parsing import transform
 from data_access.roles import detect_roles, parse_time_columns
 from data_access.view_state import ViewState, default_view, filter_rows
+from tests.shapes import stored, training_log, vega
 
 
 def _stored(frame: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +77,38 @@ def test_defaults_sample_keeps_the_seed_bars():
     ids = np.arange(1, 21)
     roles = detect_roles(transform(pd.DataFrame({"ID": ids, "first_num": ids % 7, "second_num": ids % 5})))
     assert default_view(roles) == ViewState(x="ID", y=("add_num", "multiply_num"), kind="bar")
+
+
+def test_defaults_long_table_draws_one_line_per_series_over_time():
+    roles = detect_roles(vega("stocks"))
+    view = default_view(roles)
+    assert view == ViewState(x="date", y=("price",), kind="line", agg="mean", color="symbol")
+    resolved, notices = ViewState().resolve(roles)
+    assert resolved == view and notices == []
+    # What the page writes to the URL is the same parameters as ever: color= carries the series.
+    assert ViewState.from_query(view.to_query()) == (view, [])
+    assert "color=symbol" in view.to_query()
+
+
+def test_defaults_long_table_over_a_number_draws_one_line_per_series():
+    roles = detect_roles(stored(training_log()))
+    assert default_view(roles) == ViewState(x="step", y=("loss",), kind="line", agg="mean", color="run")
+
+
+def test_a_chosen_x_without_a_colour_on_a_long_table_stays_without_one():
+    roles = detect_roles(vega("iowa_electricity"))
+    assert ViewState(x="year", y=("net_generation",)).resolve(roles)[0].color is None
+    assert ViewState(x="year", color="source").resolve(roles)[0].color == "source"
+
+
+def test_tables_with_honest_defaults_keep_them():
+    # Wide series: lines over time, no colour; categories: bars of the mean per category.
+    assert default_view(detect_roles(vega("seattle_weather"))) == ViewState(
+        x="date", y=("precipitation", "temp_max", "temp_min", "wind"), kind="line"
+    )
+    assert default_view(detect_roles(vega("us_employment"))).x == "month"
+    iris = default_view(detect_roles(_stored(px.data.iris())))
+    assert (iris.x, iris.kind, iris.color) == ("species", "bar", None)
 
 
 def test_resolve_drops_stale_columns_with_notices_and_fills_defaults():
