@@ -90,10 +90,19 @@
             patch.assign(["data"], traces.map(function (trace) {
                 return hidden[trace.name] === undefined ? trace : Object.assign({}, trace, {visible: hidden[trace.name]});
             }));
+            // The y axes, panels and their names follow the new traces; of the x axis only what
+            // ties it to them (its anchor, its title) changes, never its range.
             var layout = answer.figure.layout;
-            patch.assign(["layout", "yaxis", "title"], layout.yaxis.title);
-            if (layout.yaxis2) { patch.assign(["layout", "yaxis2"], layout.yaxis2); }
-            else if (figure.layout && figure.layout.yaxis2) { patch.delete(["layout", "yaxis2"]); }
+            var old = figure.layout || {};
+            Object.keys(layout).forEach(function (key) {
+                if (key !== "xaxis" && key !== "uirevision" && key !== "title") { patch.assign(["layout", key], layout[key]); }
+            });
+            Object.keys(old).forEach(function (key) {
+                if (/^yaxis[0-9]*$|^annotations$/.test(key) && !(key in layout)) { patch.delete(["layout", key]); }
+            });
+            if (layout.xaxis.anchor) { patch.assign(["layout", "xaxis", "anchor"], layout.xaxis.anchor); }
+            else if (old.xaxis && old.xaxis.anchor) { patch.delete(["layout", "xaxis", "anchor"]); }
+            patch.assign(["layout", "xaxis", "title"], layout.xaxis.title);
         }
         patch.assign(["layout", "title", "text"], answer.figure.layout.title.text);
         return patch.build();

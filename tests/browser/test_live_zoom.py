@@ -3,8 +3,9 @@
 Each case opens the chart, box-zooms with a real mouse drag, hides a series from the legend,
 then writes a new generation straight to the bucket; the axis range read from
 ``gd._fullLayout`` must be unchanged while ``gd._fullData`` shows the new data. One case's
-update makes the series' sizes 1,000× apart, so a second y axis appears (the traces change):
-that used to replace the whole figure and snap the axis back to its full range.
+update makes the series' sizes 1,000× apart, so a second y axis appears, and another's makes
+three series 1,000× apart each, so panels appear (the traces change): that used to replace
+the whole figure and snap the axis back to its full range.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ def _numeric(seed: int) -> bytes:
     return ("distance,sales,costs\n" + "\n".join(lines) + "\n").encode()
 
 
+def _three(seed: int, spread: int = 1) -> bytes:
+    lines = [
+        f"{i * 0.5 + 0.25},{(i * seed) % 37 + 1},{((i + seed) % 19 + 1) * spread},{(i % 7 + 1) * spread**2}"
+        for i in range(30)
+    ]
+    return ("distance,sales,costs,visits\n" + "\n".join(lines) + "\n").encode()
+
+
 def _dates(seed: int) -> bytes:
     lines = [f"2024-01-{i + 1:02d},{(i * seed) % 37},{(i * 3 + seed) % 19}" for i in range(28)]
     return ("day,sales,costs\n" + "\n".join(lines) + "\n").encode()
@@ -53,6 +62,8 @@ CASES = {
     "category-lines": (_category(5), "?kind=line", _category(7), "category", "costs"),
     "numeric-lines": (_numeric(5), "?kind=line", _numeric(7), "linear", "costs"),
     "numeric-bars": (_numeric(5), "?kind=bar", _numeric(7), "linear", "costs"),
+    # Sizes 1 : 1,000 : 1,000,000 after the update: one panel per measure (small multiples).
+    "numeric-lines-panels-appear": (_three(5), "?kind=line", _three(7, spread=1000), "linear", "visits"),
     "date-lines": (_dates(5), "", _dates(7), "date", "costs"),
     "date-bars": (_dates(5), "?kind=bar", _dates(7), "date", "costs"),
 }
