@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import brotli
 
@@ -133,10 +134,14 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return await self.send("POST", path, body)
+
+    async def send(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}Content-Length: {len(body)}\r\n\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}"
+            f"Content-Length: {len(body)}\r\n\r\n"
         )
         try:
             self._writer.write(request.encode() + body)
@@ -212,11 +217,26 @@ async def _run_connection(
         heapq.heappush(due, (due_at + interval * random.uniform(1 - JITTER, 1 + JITTER), index))
 
 
+def take_up_gets(shown: Any) -> list[str]:
+    """The GETs a page makes for a new generation (``routes/take_up.py``): the chart, the table's first block."""
+    if not isinstance(shown, dict) or not shown.get("token"):
+        return []
+    base = f"/live/{quote(str(shown['generation']))}"
+    grid = json.dumps({"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}})
+    return [
+        f"{base}/chart?{urlencode({'t': shown['token']})}",
+        f"{base}/rows?{urlencode({'t': shown['token'], 'grid': grid})}",
+    ]
+
+
 async def _redraw(connection: Connection, dependencies: list[dict[str, Any]], shown: Any, stats: RunStats) -> None:
-    for body in redraw_bodies(dependencies, shown):
+    requests = [("POST", CALLBACK_PATH, body) for body in redraw_bodies(dependencies, shown)]
+    if not any(b"rendered-chart" in body for _, _, body in requests):  # the page takes versions up by GET
+        requests += [("GET", path, b"") for path in take_up_gets(shown)]
+    for method, path, body in requests:
         sent = time.perf_counter()
         try:
-            status, _ = await connection.post(CALLBACK_PATH, body)
+            status, _ = await connection.send(method, path, body)
         except TRANSPORT_ERRORS:
             stats.errors += 1
             continue

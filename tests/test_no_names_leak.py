@@ -1,6 +1,6 @@
 """Nothing an anonymous visitor receives names the bucket or the object, whatever state storage is in.
 
-Every anonymous answer (pages, Dash's layout and dependencies, the live version document, the render callback,
+Every anonymous answer (pages, Dash's layout and dependencies, the live version document, the take-up GETs,
 health and readiness, an unknown path) is scanned for the bucket's and the object's names:
 with data, with storage down (a proxy that refuses connections), with no object yet, and
 with a bucket that does not exist.
@@ -8,14 +8,16 @@ with a bucket that does not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 
 from data_access import make_storage_client
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import render, shown_from
+from tests.dash_requests import chart_answer, shown_from
 from tests.servers import FakeGCS, TcpProxy
 
 BLOB = "secret-folder/secret-object.csv"
@@ -48,7 +50,11 @@ def _anonymous_answers(client: Any) -> list[tuple[str, bytes]]:
     document = keep("/live/version", client.get("/live/version")).get_json(silent=True) or {}
     keep("/live/version again", client.get("/live/version", headers={"If-None-Match": "x"}))
     shown = shown_from(document) if document.get("generation") else {"empty": True}
-    keep("render", render(client, shown))
+    if shown.get("token"):
+        keep("chart", chart_answer(client, shown))
+        grid = json.dumps({"startRow": 0, "endRow": 100})
+        query = urlencode({"t": shown["token"], "grid": grid})
+        keep("rows", client.get(f"/live/{quote(shown['generation'])}/rows?{query}"))
     return answers
 
 
