@@ -165,6 +165,9 @@
         },
 
         description: function (shown) {
+            // Also releases table requests made before any version was shown: they must not wait for
+            // the chart's own take-up, which may be queued behind them.
+            if (shown && shown.generation && shown.token) { setShown(shown); }
             return String((shown && shown.description) || "");
         },
 
