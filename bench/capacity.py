@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 with Gunicorn(env, workers=None, wsgi_app="bench.bare_app:server") as bare:
                     ratio = hooks_ratio(server, bare)
                 print(
-                    f"\n(3) version check (GET /live/version, 200) vs bare Dash no-op ({client_name()}, 16 connections, "
+                    f"\n(3) GET /live/version (200) vs bare Dash no-op ({client_name()}, 16 connections, "
                     "4 alternating "
                     "rounds of 3 s):"
                 )
