@@ -85,26 +85,42 @@ def shown_from(document: dict[str, Any]) -> dict[str, Any]:
     return {**{name: document.get(name) or "" for name in SHOWN_FIELDS}, "loaded_at": loaded_at}
 
 
+#: Take-up in two waves, as the renderer runs it: ``shown-version`` first; then what its answers
+#: (``rendered-chart``) and the grid's refresh (a first block of rows, AG Grid's default) trigger.
+SHOWN = "shown-version.data"
+SECOND_WAVE = ("rendered-chart.data", "data-table.getRowsRequest")
+FIRST_ROWS = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+
+
 def redraw_bodies(dependencies: list[dict[str, Any]], shown: Any) -> list[bytes]:
     """The server callbacks a page runs when ``shown-version`` changes, with the new value."""
+    return callback_bodies(dependencies, (SHOWN,), {SHOWN: shown})
+
+
+def callback_bodies(
+    dependencies: list[dict[str, Any]], triggers: tuple[str, ...], values: dict[str, Any]
+) -> list[bytes]:
+    """Bodies for the server callbacks with an input in ``triggers``; inputs and state from ``values``."""
     bodies = []
     for callback in dependencies:
         if callback.get("clientside_function") or "{" in callback["output"]:
             continue
-        if not any(item == {"id": "shown-version", "property": "data"} for item in callback["inputs"]):
+        keys = [f"{item['id']}.{item['property']}" for item in callback["inputs"]]
+        changed = [key for key in keys if key in triggers]
+        if not changed:
             continue
         outputs = _outputs(callback["output"])
 
         def entry(item: dict[str, Any]) -> dict[str, Any]:
-            value = shown if item == {"id": "shown-version", "property": "data"} else None
+            value = values.get(f"{item['id']}.{item['property']}")
             return {"id": item["id"], "property": item["property"], "value": value}
 
         body = {
             "output": callback["output"],
             "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": [entry(item) for item in callback["inputs"]],
-            "changedPropIds": ["shown-version.data"],
-            "parsedChangedPropsIds": ["shown-version.data"],
+            "changedPropIds": changed,
+            "parsedChangedPropsIds": changed,
             "state": [entry(item) for item in callback["state"]],
         }
         bodies.append(json.dumps(body, separators=(",", ":")).encode())
@@ -239,18 +255,29 @@ async def _check(
 
 
 async def _redraw(connection: Connection, dependencies: list[dict[str, Any]], shown: Any, stats: RunStats) -> None:
-    """The take-up callbacks, one after another on this connection, as the page's renderer sends them."""
+    """The take-up callbacks, one after another on this connection, in the renderer's two waves."""
+    values: dict[str, Any] = {SHOWN: shown, "data-table.getRowsRequest": FIRST_ROWS}
     for body in redraw_bodies(dependencies, shown):
-        sent = time.perf_counter()
-        try:
-            status, _ = await connection.post(CALLBACK_PATH, body)
-        except TRANSPORT_ERRORS:
-            stats.errors += 1
-            continue
-        stats.redraw_latencies.append(time.perf_counter() - sent)
-        stats.statuses[status] = stats.statuses.get(status, 0) + 1
-        if status >= 500:
-            stats.errors += 1
+        answer = await _send_callback(connection, body, stats)
+        for component, props in (answer or {}).get("response", {}).items():
+            values.update({f"{component}.{prop}": value for prop, value in props.items()})
+    for body in callback_bodies(dependencies, SECOND_WAVE, values):
+        await _send_callback(connection, body, stats)
+
+
+async def _send_callback(connection: Connection, body: bytes, stats: RunStats) -> dict[str, Any] | None:
+    """One callback POST; its JSON answer when it has one (204: nothing changed)."""
+    sent = time.perf_counter()
+    try:
+        status, content = await connection.post(CALLBACK_PATH, body)
+    except TRANSPORT_ERRORS:
+        stats.errors += 1
+        return None
+    stats.redraw_latencies.append(time.perf_counter() - sent)
+    stats.statuses[status] = stats.statuses.get(status, 0) + 1
+    if status >= 500:
+        stats.errors += 1
+    return json.loads(content) if status == 200 and content else None
 
 
 async def simulate(
