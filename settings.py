@@ -31,6 +31,10 @@ DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_TITLE_CHARS = 120
 MAX_DESCRIPTION_CHARS = 2_000
+# Highest MAX_COLUMNS: a wider header does not fit the bytes read before parsing (1 MiB).
+MAX_COLUMNS_LIMIT = 10_000
+# Highest MAX_CELL_CHARS: below the csv module's field limit (128 KiB), which locates a bad cell's line.
+MAX_CELL_CHARS_LIMIT = 100_000
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
 
 
@@ -69,6 +73,8 @@ class Settings:
     max_upload_mb: float = 1024.0
     upload_chunk_mb: float = 64.0  # browser → storage session; local mode sends CHUNK_BYTES to the app
     max_rows: int = 2_000_000
+    max_columns: int = 1_000
+    max_cell_chars: int = 32_767
     frame_memory_mb: float = 512.0
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
@@ -126,6 +132,8 @@ class Settings:
             "max_upload_mb": _number(env, "MAX_UPLOAD_MB", cls.max_upload_mb),
             "upload_chunk_mb": _number(env, "UPLOAD_CHUNK_MB", cls.upload_chunk_mb),
             "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
+            "max_columns": int(_number(env, "MAX_COLUMNS", cls.max_columns)),
+            "max_cell_chars": int(_number(env, "MAX_CELL_CHARS", cls.max_cell_chars)),
             "frame_memory_mb": _number(env, "FRAME_MEMORY_MB", cls.frame_memory_mb),
             "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
             "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
@@ -242,6 +250,10 @@ class Settings:
             raise SettingsError("MAX_CONNECTIONS_PER_WORKER must be between 16 and 1000000")
         if self.max_rows < 1:
             raise SettingsError("MAX_ROWS must be at least 1")
+        if not 1 <= self.max_columns <= MAX_COLUMNS_LIMIT:
+            raise SettingsError(f"MAX_COLUMNS must be between 1 and {MAX_COLUMNS_LIMIT:,}")
+        if not 1 <= self.max_cell_chars <= MAX_CELL_CHARS_LIMIT:
+            raise SettingsError(f"MAX_CELL_CHARS must be between 1 and {MAX_CELL_CHARS_LIMIT:,}")
         for name, limit in (
             ("LOGIN_RATE_LIMIT", self.login_rate_limit),
             ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),

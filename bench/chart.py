@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ from bench.gunicorn_server import Gunicorn
 from components.figures import view_figure, zoom_patch
 from data_access.roles import detect_roles
 from data_access.view_state import ViewState
-from tests.dash_requests import live_shown, render_payload
+from tests.dash_requests import live_shown
 
 POINTS = 4_000  # MAX_CHART_POINTS, the app's default; plotly-resampler gets the same per trace
 SPIKE = 1e7  # far above the random walk (its spread over 10M steps is about ±3,000)
@@ -155,13 +156,14 @@ def _payload_from_spec(spec: dict[str, Any], inputs: list[Any], state: list[Any]
 def http_ours(base_url: str, frame: pd.DataFrame) -> dict[str, Any]:
     """Payload of the first figure and the zoom callback's round trip, on the app's gunicorn."""
     shown = live_shown(base_url)
-    render = render_payload(shown)
-    _, body = _post(f"{base_url}/_dash-update-component", render)
+    chart_url = f"{base_url}/live/{quote(shown['generation'])}/chart?{urlencode({'t': shown['token']})}"
+    body = _get(chart_url)
     payload_bytes = len(body)
-    rendered = json.loads(body)["response"]["rendered-chart"]["data"]
+    answer = json.loads(body)
+    rendered = {"generation": shown["generation"], "view": answer["view"], "signature": answer["signature"]}
     spec = _zoom_callback(base_url)
     for _ in range(WARM_UP_REQUESTS):  # every worker loads the frame once before anything is timed
-        _post(f"{base_url}/_dash-update-component", render)
+        _get(chart_url)
 
     def zoom(window: list[str]) -> float:
         relayout = {"xaxis.range[0]": window[0], "xaxis.range[1]": window[1]}

@@ -21,6 +21,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import brotli
 
@@ -254,22 +255,48 @@ async def _check(
         stats.take_ups.append(time.perf_counter() - stats.published_at)
 
 
+def take_up_gets(shown: Any) -> list[str]:
+    """The GETs a page makes for a new generation (``routes/take_up.py``): the chart, the table's first block."""
+    if not isinstance(shown, dict) or not shown.get("token"):
+        return []
+    base = f"/live/{quote(str(shown['generation']))}"
+    grid = json.dumps(FIRST_ROWS)
+    return [
+        f"{base}/chart?{urlencode({'t': shown['token']})}",
+        f"{base}/rows?{urlencode({'t': shown['token'], 'grid': grid})}",
+    ]
+
+
 async def _redraw(connection: Connection, dependencies: list[dict[str, Any]], shown: Any, stats: RunStats) -> None:
-    """The take-up callbacks, one after another on this connection, in the renderer's two waves."""
+    """The take-up, one request after another on this connection, in the renderer's two waves.
+
+    When no callback draws the chart on a new ``shown-version``, the page takes the version up by
+    GET (``/live/<generation>/chart`` and ``/rows``) and those are sent instead of the second wave.
+    """
     values: dict[str, Any] = {SHOWN: shown, "data-table.getRowsRequest": FIRST_ROWS}
-    for body in redraw_bodies(dependencies, shown):
+    bodies = redraw_bodies(dependencies, shown)
+    for body in bodies:
         answer = await _send_callback(connection, body, stats)
         for component, props in (answer or {}).get("response", {}).items():
             values.update({f"{component}.{prop}": value for prop, value in props.items()})
+    if not any(b"rendered-chart" in body for body in bodies):
+        for path in take_up_gets(shown):
+            await _send(connection, "GET", path, b"", stats)
+        return
     for body in callback_bodies(dependencies, SECOND_WAVE, values):
         await _send_callback(connection, body, stats)
 
 
 async def _send_callback(connection: Connection, body: bytes, stats: RunStats) -> dict[str, Any] | None:
     """One callback POST; its JSON answer when it has one (204: nothing changed)."""
+    return await _send(connection, "POST", CALLBACK_PATH, body, stats)
+
+
+async def _send(connection: Connection, method: str, path: str, body: bytes, stats: RunStats) -> dict[str, Any] | None:
+    """One take-up request, counted; its JSON answer when it is a 200 with a body."""
     sent = time.perf_counter()
     try:
-        status, content = await connection.post(CALLBACK_PATH, body)
+        status, _, content = await connection.send(method, path, body)
     except TRANSPORT_ERRORS:
         stats.errors += 1
         return None
@@ -277,7 +304,9 @@ async def _send_callback(connection: Connection, body: bytes, stats: RunStats) -
     stats.statuses[status] = stats.statuses.get(status, 0) + 1
     if status >= 500:
         stats.errors += 1
-    return json.loads(content) if status == 200 and content else None
+    if status != 200 or not content or method != "POST":
+        return None
+    return json.loads(content)
 
 
 async def simulate(

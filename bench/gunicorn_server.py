@@ -34,8 +34,10 @@ class Gunicorn:
         workers: int | None = 2,
         wsgi_app: str = "app:create_server()",
         extra_args: tuple[str, ...] = (),
+        app_dir: Path = REPO_DIR,
     ) -> None:
         self.env = env
+        self.app_dir = app_dir  # another checkout of the app (a before/after comparison)
         self.workers = workers
         self.wsgi_app = wsgi_app
         self.extra_args = extra_args
@@ -64,7 +66,7 @@ class Gunicorn:
         ]
         env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}
         env.update(self.env)
-        self.process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(command, cwd=self.app_dir, env=env, stdout=subprocess.DEVNULL)
         self._wait_until_healthy()
         return self
 

@@ -4,8 +4,8 @@ Three answers, all computed from the shared frame and the request alone (statele
 worker answers any request):
 
 * :func:`view_figure`: a whole figure, when the view changes;
-* :func:`data_update`: a :class:`dash.Patch` of the traces' data on a live update (a whole
-  figure only when the traces themselves changed), which keeps a user's zoom and legend;
+* :func:`signature`: what a live update must keep; the page (``assets/take_up.js``) patches the
+  traces' data in place when it is unchanged, and never the x axis or legend either way;
 * :func:`zoom_patch`: the traces' data re-resolved for the visible x range.
 
 Rows: the view's filters first; bars over a category x aggregate **all** those rows; other
@@ -31,6 +31,7 @@ import pandas as pd
 from dash import Patch
 
 from data_access.downsampling import as_numbers, density_sample, minmax_lttb, visible_bounds
+from data_access.parsing import shorten_text
 from data_access.roles import CATEGORY, ColumnRoles, detect_roles, parse_time_columns
 from data_access.view_state import ViewState, filter_rows
 
@@ -261,7 +262,7 @@ def _x_values(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values) or not (
         pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
     ):
-        return values.astype("string").fillna("(blank)").to_numpy(dtype=object)
+        return shorten_text(values.astype("string").fillna("(blank)")).to_numpy(dtype=object)
     return values.to_numpy()
 
 
@@ -602,30 +603,6 @@ def view_figure(
         return message_figure(PICK_A_COLUMN), []
     chart = chart or chart_for(frame, roles, view, max_points)
     return figure_from(chart, view), signature(chart, view)
-
-
-def data_update(
-    frame: pd.DataFrame,
-    roles: ColumnRoles,
-    view: ViewState,
-    max_points: int,
-    drawn_signature: list | None,
-    x_range: list | None,
-    chart: Chart | None = None,
-) -> tuple[Any, list]:
-    """A live update: a Patch of the data (for the visible range) when the traces are the same, else a figure.
-
-    ``chart``: the full view's chart, already computed (e.g. shared by every session of this generation).
-    """
-    if not view.y:
-        return message_figure(PICK_A_COLUMN), []
-    chart = chart or chart_for(frame, roles, view, max_points)
-    new_signature = signature(chart, view)
-    if new_signature != drawn_signature:
-        return figure_from(chart, view), new_signature
-    if x_range and not chart.aggregated:
-        chart = chart_for(frame, roles, view, max_points, x_range)
-    return data_patch(chart), new_signature
 
 
 def zoom_patch(

@@ -12,6 +12,7 @@ from dash import dcc, html
 from components.figures import default_figure
 from components.versions import SEPARATOR, version_details, version_label, version_number, version_text
 from data_access import DataVersion
+from data_access.parsing import shorten_text
 from data_access.units import count, file_size
 
 PREVIEW_ROWS = 10
@@ -71,6 +72,8 @@ def _shape_line(frame: pd.DataFrame, uploaded_columns: list[str], filename: str)
 def _first_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The first rows as text, floats to 12 significant digits (76562344.60949999 shows as 76562344.6095)."""
     head = frame.head(PREVIEW_ROWS).copy()
+    for name in head.columns:
+        head[name] = shorten_text(head[name])
     for name in head.select_dtypes("float").columns:
         head[name] = head[name].map(lambda value: "" if pd.isna(value) else f"{value:.12g}")
     return head

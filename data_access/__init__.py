@@ -90,7 +90,13 @@ def make_redis(settings: Settings) -> Any:
 def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:
     """Wire source, cache and schema together as the settings say, and attach them to ``server``."""
     try:
-        schema = Schema.parse(settings.data_schema, settings.max_rows, int(settings.frame_memory_mb * 2**20))
+        schema = Schema.parse(
+            settings.data_schema,
+            settings.max_rows,
+            int(settings.frame_memory_mb * 2**20),
+            max_columns=settings.max_columns,
+            max_cell_chars=settings.max_cell_chars,
+        )
     except SchemaError as error:
         raise SettingsError(str(error)) from None
     source = make_source(settings, client)

@@ -397,7 +397,13 @@ class LiveData:
         except StorageError as error:
             # Not cached: an outage is temporary, the next poll retries.
             raise DataUnavailable(str(error)) from error
-        entry = self._parse(content, generation)
+        try:
+            entry = self._parse(content, generation)
+        except Exception as error:  # whatever a stored object holds, the dashboards must not answer 500
+            # Every shape we know of is refused with a sentence by the checks; this is for the
+            # next one: cached as unreadable (the last good data stays), logged to be fixed.
+            log.exception("generation %s could not be parsed", generation)
+            entry = FrameEntry(error=f"version {generation} cannot be read ({type(error).__name__})")
         log.info("generation %s taken up", generation, extra=_load_fields(entry, generation, started))
         return entry
 

@@ -9,6 +9,7 @@ adds the sample's derived columns with column arithmetic (never a row loop).
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path, PurePath
@@ -21,6 +22,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 SUPPORTED_FORMATS = ("csv", "parquet")
+#: MAX_COLUMNS' default, for CSV and Parquet alike: the chart's column pickers and the table's
+#: columns stay usable, and what one visitor receives stays bounded (``bench/file_shapes.py``).
+DEFAULT_MAX_COLUMNS = 1_000
+#: MAX_CELL_CHARS' default: the most a spreadsheet cell holds (Excel's limit).
+DEFAULT_MAX_CELL_CHARS = 32_767
+#: The column names (a CSV's first line, a Parquet file's field names) must fit in this many
+#: bytes: a header is bounded before anything is parsed.
+MAX_HEADER_BYTES = 2**20
+#: Text is sent to browsers up to this many characters (table cells, x-axis labels, category values);
+#: downloads are whole. Twice as long, a grid of 100 long-text columns stayed empty in Chromium
+#: (``bench/file_shapes.py``).
+DISPLAY_CELL_CHARS = 100
 
 #: Bytes, or anything exposing the buffer protocol (``mmap`` of a staged file).
 Content = bytes | bytearray | memoryview
@@ -51,6 +64,10 @@ class ParseError(ValueError):
     """The bytes are not a table we can read; the message says why."""
 
 
+class ShapeError(ParseError):
+    """The bytes hold a table the dashboards do not take (too wide, nested columns, giant cells)."""
+
+
 def format_for(name: str) -> str:
     """The data format implied by a file or object name (``csv`` unless it says Parquet)."""
     suffix = PurePath(name).suffix.lower()
@@ -64,7 +81,8 @@ def read_csv_arrow(content: Content) -> pa.Table:
 
     Raises ``pyarrow.ArrowInvalid`` for anything pyarrow's stricter reader refuses
     (ragged rows, an unclosed quote, quoted line breaks); callers that need pandas'
-    exact wording fall back to it then.
+    exact wording fall back to it then. Text that is not UTF-8 (read as binary) raises
+    :class:`ShapeError`.
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
@@ -75,7 +93,8 @@ def read_csv_arrow(content: Content) -> pa.Table:
         ),
     )
     names = [str(name).strip() for name in table.column_names]
-    columns = [_skip_initial_space(column) for column in table.columns]
+    pairs = zip(names, table.columns, strict=True)
+    columns = [_skip_initial_space(plain_column(name, column)) for name, column in pairs]
     return pa.table(columns, names=names)
 
 
@@ -130,8 +149,8 @@ def count_parquet_rows(content: Content) -> int | None:
 
 
 def read_parquet_arrow(content: Content) -> pa.Table:
-    """Parse Parquet bytes with pyarrow."""
-    return pq.read_table(pa.BufferReader(pa.py_buffer(content)))
+    """Parse Parquet bytes with pyarrow, its columns made plain (see :func:`plain_table`)."""
+    return plain_table(pq.read_table(pa.BufferReader(pa.py_buffer(content))))
 
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
@@ -143,21 +162,32 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
-    """Parse ``content`` as ``data_format`` into a DataFrame (no checks; see validation)."""
+    """Parse ``content`` as ``data_format`` into a DataFrame (only the shape checks; see validation)."""
     if data_format not in SUPPORTED_FORMATS:
         raise ParseError(f"unsupported format {data_format!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
     if not has_content(content):
         raise ParseError("the file is empty")
+    problem = width_problem(content, data_format == "parquet", DEFAULT_MAX_COLUMNS)
+    if problem:
+        raise ShapeError(problem)
     try:
         if data_format == "parquet":
-            return arrow_to_frame(read_parquet_arrow(content))
-        try:
-            return arrow_to_frame(read_csv_arrow(content))
-        except pa.ArrowInvalid:
-            return read_csv_pandas(io.BytesIO(content))
+            frame = arrow_to_frame(read_parquet_arrow(content))
+        else:
+            try:
+                frame = arrow_to_frame(read_csv_arrow(content))
+            except pa.ArrowInvalid:
+                frame = read_csv_pandas(io.BytesIO(content))
     except (ValueError, UnicodeDecodeError, OSError, pa.ArrowException) as error:
         # pandas' ParserError and EmptyDataError are ValueErrors.
         raise ParseError(f"cannot read {data_format.upper()}: {error}") from error
+    problem = _names_problem([str(column) for column in frame.columns])
+    if problem:
+        raise ShapeError(problem)
+    cell = long_cell(frame, DEFAULT_MAX_CELL_CHARS)
+    if cell:
+        raise ShapeError(long_cell_message(*cell, f"Row {cell[1] + 1:,}", DEFAULT_MAX_CELL_CHARS))
+    return frame
 
 
 def read_csv_pandas(stream: io.BufferedIOBase | Path) -> pd.DataFrame:
@@ -190,3 +220,215 @@ def _numbers(column: pd.Series) -> pd.Series:
 def load_table(content: Content, name: str) -> pd.DataFrame:
     """Parse bytes stored under ``name`` and apply :func:`transform`."""
     return transform(parse_table(content, format_for(name)))
+
+
+# -- table shapes: bounded before parsing, Parquet types made plain ---------------------------
+
+
+def width_problem(content: Content, parquet: bool, max_columns: int) -> str | None:
+    """Why the file's columns are too many (or too long to name), found before its data is parsed."""
+    return parquet_shape_problem(content, max_columns) if parquet else csv_width_problem(content, max_columns)
+
+
+def csv_width_problem(content: Content, max_columns: int) -> str | None:
+    """Why a CSV's header is too wide, read from its first :data:`MAX_HEADER_BYTES` alone.
+
+    A 16 MB header of 2,000,000 columns made pyarrow's reader abort the process: the header
+    must end within the window, and its fields are counted there.
+    """
+    with memoryview(content) as view:
+        window = bytes(view[: MAX_HEADER_BYTES + 1])
+    ends = [end for end in (window.find(b"\n"), window.find(b"\r")) if end >= 0]
+    end = min(ends) if ends else len(window)
+    if end > MAX_HEADER_BYTES:
+        return (
+            f"The header (the first line) is longer than {MAX_HEADER_BYTES // 2**20} MiB: a table may have at most "
+            f"{max_columns:,} columns (MAX_COLUMNS), with names of modest length."
+        )
+    header = window[:end].decode("utf-8-sig", errors="replace")
+    if header.count(",") < max_columns:  # commas bound the fields from above (a quoted name may hold one)
+        return None
+    columns = len(next(csv.reader([header]), []))
+    return _too_many_columns(columns, max_columns) if columns > max_columns else None
+
+
+def parquet_shape_problem(content: Content, max_columns: int) -> str | None:
+    """Why a Parquet file's columns cannot be shown, read from its footer (no data is read).
+
+    Nested columns (lists, structs, maps) are refused, naming the column: a chart can neither
+    draw nor filter them, turning them into text would cost a Python object per value (memory
+    no estimate bounds), and how to flatten them is the owner's choice.
+    """
+    try:
+        schema = pq.ParquetFile(pa.BufferReader(pa.py_buffer(content))).schema_arrow
+    except Exception as error:  # pyarrow raises several unrelated types for corrupt files
+        if "nested" in str(error):
+            return "The Parquet file's columns are nested too deeply to read: the dashboard takes one value per cell."
+        return f"The Parquet file cannot be read: {error}"
+    names = [name for name in schema.names if not _PANDAS_INDEX.fullmatch(name)]
+    if len(names) > max_columns:
+        return _too_many_columns(len(names), max_columns)
+    if sum(len(name.encode()) for name in names) > MAX_HEADER_BYTES:
+        return f"The column names take more than {MAX_HEADER_BYTES // 2**20} MiB; shorten them."
+    return _names_problem(names) or next(filter(None, (_type_problem(field) for field in schema)), None)
+
+
+def _too_many_columns(columns: int, max_columns: int) -> str:
+    return f"The file has {columns:,} columns; the limit is {max_columns:,} (MAX_COLUMNS)."
+
+
+def _names_problem(names: list[str]) -> str | None:
+    seen: set[str] = set()
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            return f"Column {position} has no name."
+        if name in seen:
+            return f"Column '{name}' appears twice."
+        seen.add(name)
+    return None
+
+
+# What each nested type is, for people.
+_NESTED = (
+    (pa.types.is_struct, "records (a struct)"),
+    (pa.types.is_map, "key-value maps"),
+    (pa.types.is_union, "mixed types (a union)"),
+    (lambda kind: pa.types.is_list(kind) or pa.types.is_large_list(kind), "lists"),
+    (lambda kind: pa.types.is_fixed_size_list(kind) or pa.types.is_list_view(kind), "lists"),
+    (pa.types.is_large_list_view, "lists"),
+)
+# Types shown as they are (after plain_type): numbers, booleans, text, times.
+_PLAIN = (
+    pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_string,
+    pa.types.is_large_string, pa.types.is_string_view, pa.types.is_binary, pa.types.is_large_binary,
+    pa.types.is_fixed_size_binary, pa.types.is_binary_view, pa.types.is_timestamp, pa.types.is_date,
+    pa.types.is_time, pa.types.is_duration, pa.types.is_null,
+)  # fmt: skip
+# Columns pandas wrote for an unnamed index (row labels, not data).
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _type_problem(field: pa.Field) -> str | None:
+    kind = _storage_type(field.type)
+    for is_nested, what in _NESTED:
+        if is_nested(kind):
+            return (
+                f"Column '{field.name}' holds {what}; the dashboard takes one plain value per cell. "
+                "Flatten it into plain columns (or store it as text) and upload again."
+            )
+    if not any(is_plain(kind) for is_plain in _PLAIN):
+        return (
+            f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; "
+            "store numbers, text or dates."
+        )
+    return None
+
+
+def _storage_type(kind: pa.DataType) -> pa.DataType:
+    """The type a column's values have once dictionaries, run-end encoding and extensions are undone."""
+    while True:
+        if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
+            kind = kind.value_type
+        elif isinstance(kind, pa.ExtensionType):
+            kind = kind.storage_type
+        else:
+            return kind
+
+
+def plain_table(table: pa.Table) -> pa.Table:
+    """``table`` with only the types every later layer handles (call :func:`parquet_shape_problem` first).
+
+    * dictionaries (pandas ``category``), run-end encoding and extension types: their plain values;
+    * decimals: float64 (a chart, a filter and a sort need numbers; pandas would give Python objects);
+    * half floats: float32 (pandas cannot index them); durations: float64 seconds;
+    * binary: UTF-8 text, or :class:`ShapeError` naming the column when it is not text (and
+      when a text column is not valid UTF-8);
+    * times of day and all-blank (null) columns: text;
+    * the index columns pandas wrote are dropped, and pandas' metadata too, so the frame is built
+      from Arrow types alone (no categories, no restored index: a named index is a column).
+
+    Time zones, large strings, dates and timestamps stay as they are (pandas holds them natively).
+    """
+    kept = [name for name in table.column_names if not _PANDAS_INDEX.fullmatch(name)]
+    if len(kept) < table.num_columns:
+        table = table.select(kept)
+    columns = [_valid_text(name, plain_column(name, table.column(name))) for name in table.column_names]
+    return pa.table(columns, names=table.column_names)
+
+
+def _valid_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Parquet readers do not check that text is UTF-8 (a damaged file broke pandas later on).
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            raise ShapeError(f"Column '{name}' holds text that is not valid UTF-8: the file looks damaged.") from None
+    return column
+
+
+def plain_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """One column in a type of :func:`plain_table`'s list."""
+    kind = column.type
+    if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
+        return plain_column(name, column.cast(kind.value_type))
+    if isinstance(kind, pa.ExtensionType):
+        return plain_column(name, pa.chunked_array([chunk.storage for chunk in column.chunks], kind.storage_type))
+    if pa.types.is_decimal(kind):
+        return column.cast(pa.float64(), safe=False)
+    if pa.types.is_float16(kind):
+        return column.cast(pa.float32())
+    if pa.types.is_duration(kind):
+        per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]
+        return pc.divide(column.cast(pa.int64()).cast(pa.float64()), float(per_second))
+    if pa.types.is_time(kind) or pa.types.is_null(kind) or pa.types.is_string_view(kind):
+        return column.cast(pa.string())
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return _binary_as_text(name, column)
+    if pa.types.is_binary_view(kind):
+        return _binary_as_text(name, column.cast(pa.binary()))
+    return column
+
+
+def _binary_as_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # Some writers store text as plain binary (no UTF-8 annotation): shown as text when it is.
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        raise ShapeError(f"Column '{name}' holds binary data, not text; the dashboard cannot show it.") from None
+
+
+def long_cell(frame: pd.DataFrame, max_chars: int) -> tuple[str, int, int] | None:
+    """The first text cell longer than ``max_chars`` characters: (column, row position, length), or ``None``."""
+    for column in frame.columns:
+        values = frame[column]
+        if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+            continue
+        lengths = values.map(_text_length) if values.dtype == object else values.str.len()
+        over = np.flatnonzero(lengths.fillna(0).to_numpy(dtype=np.int64) > max_chars)
+        if len(over):
+            row = int(over[0])
+            return str(column), row, int(lengths.iloc[row])
+    return None
+
+
+def _text_length(value: object) -> int:
+    return len(value) if isinstance(value, str) else 0
+
+
+def long_cell_message(column: str, row: int, length: int, where: str, max_chars: int) -> str:
+    """The sentence refusing a cell of ``length`` characters at ``where`` (e.g. ``Line 12``)."""
+    return (
+        f"{where}, column '{column}' holds {length:,} characters; a cell may hold at most "
+        f"{max_chars:,} (MAX_CELL_CHARS)."
+    )
+
+
+def shorten_text(values: pd.Series, max_chars: int = DISPLAY_CELL_CHARS) -> pd.Series:
+    """Text values cut to ``max_chars`` characters (ending in "…") for sending to a browser."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return values
+    text = values if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object else values.astype("string")
+    too_long = text.str.len() > max_chars
+    if not too_long.fillna(False).any():
+        return values
+    return text.where(~too_long.fillna(False), text.str.slice(0, max_chars - 1) + "…")

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from data_access.parsing import DISPLAY_CELL_CHARS
+
 TIME = "time"
 CATEGORY = "category"
 MEASURE = "measure"
@@ -116,7 +118,8 @@ def is_date_text(values: pd.Series) -> bool:
     sample = values.dropna().head(DATE_SAMPLE_SIZE)
     if sample.empty or not (pd.api.types.is_string_dtype(sample) or sample.dtype == object):
         return False
-    return bool(sample.map(lambda value: isinstance(value, str) and bool(_DATE_TEXT.match(value.strip()))).all())
+    # A plain loop over the sample: Series.map keeps a categorical dtype, whose .all() raises.
+    return all(isinstance(value, str) and _DATE_TEXT.match(value.strip()) for value in sample.tolist())
 
 
 def parse_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +135,10 @@ def parse_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if not is_date_text(values):
             continue
-        parsed = pd.to_datetime(values.str.strip(), format="ISO8601", errors="coerce")
+        try:
+            parsed = pd.to_datetime(values.str.strip(), format="ISO8601", errors="coerce")
+        except (ValueError, OverflowError):  # e.g. dates with and without a time zone: stays text
+            continue
         if parsed.isna().sum() == values.isna().sum():
             converted[column] = parsed
     # assign() shares the other columns' data (copy-on-write): no copy of the whole table.
@@ -277,7 +283,7 @@ def _role_of(name: str, values: pd.Series) -> str:
     if _IDENTIFIER_NAME.match(name) or _distinct_at_most(values, 1):
         return IDENTIFIER
     limit = min(MAX_CATEGORY_VALUES, max(2, int(len(values) * MAX_CATEGORY_SHARE)))
-    return CATEGORY if _distinct_at_most(values, limit) else TEXT
+    return CATEGORY if _distinct_at_most(values, limit) and _short_labels(values) else TEXT
 
 
 def _numeric_role(name: str, values: pd.Series) -> str:
@@ -289,6 +295,11 @@ def _numeric_role(name: str, values: pd.Series) -> str:
     if is_integer and len(values) > 1 and values.is_monotonic_increasing and _steps_of_one(values):
         return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
     return MEASURE
+
+
+def _short_labels(values: pd.Series) -> bool:
+    """Every distinct value fits on a label (category values go to pickers, axes and legends whole)."""
+    return all(len(str(value)) <= DISPLAY_CELL_CHARS for value in values.dropna().unique())
 
 
 def _steps_of_one(values: pd.Series) -> bool:

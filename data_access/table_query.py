@@ -34,6 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from flask import current_app
 
+from data_access.parsing import shorten_text
+
 #: First pages up to this row are sorted by partitioning instead of a full sort.
 PARTITION_LIMIT = 10_000
 #: Largest page one request may ask for (the grid asks for 100 rows at a time).
@@ -388,10 +390,16 @@ def _date_mask(values: pd.Series, test: object, spec: dict[str, Any]) -> np.ndar
 
 
 def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """``rows`` as grid records keyed ``c0``, ``c1``…: dates as people write them, blanks as null."""
+    """``rows`` as grid records keyed ``c0``, ``c1``…: dates as people write them, blanks as null.
+
+    Text is cut to ``DISPLAY_CELL_CHARS`` (a browser never receives a giant cell; downloads are whole).
+    """
     renamed = rows.set_axis([column_field(index) for index in range(len(rows.columns))], axis=1)
     for name in renamed.columns:
         values = renamed[name]
+        shortened = shorten_text(values)
+        if shortened is not values:
+            renamed[name] = shortened
         if pd.api.types.is_datetime64_any_dtype(values):
             at_midnight = bool((values.dropna() == values.dropna().dt.normalize()).all())
             renamed[name] = values.dt.strftime("%Y-%m-%d" if at_midnight else "%Y-%m-%d %H:%M:%S")

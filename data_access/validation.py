@@ -8,6 +8,7 @@ storage exactly as it was.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import mmap
@@ -24,16 +25,23 @@ import pyarrow.parquet as pq
 
 from data_access.frame_store import frame_bytes
 from data_access.parsing import (
+    DEFAULT_MAX_CELL_CHARS,
+    DEFAULT_MAX_COLUMNS,
     Content,
+    ShapeError,
     arrow_to_frame,
     count_csv_rows,
     count_parquet_rows,
     has_content,
     line_count_bound,
+    long_cell,
+    long_cell_message,
+    plain_table,
     read_csv_arrow,
     read_csv_pandas,
     read_parquet_arrow,
     transform,
+    width_problem,
 )
 from data_access.roles import parse_time_columns
 from data_access.units import MB, count, megabytes
@@ -84,9 +92,20 @@ class Schema:
     columns_required: bool = True
     #: FRAME_MEMORY_MB in bytes: a table the dashboards could not hold is refused.
     max_frame_bytes: int | None = None
+    #: MAX_COLUMNS: more columns are refused before the file is parsed.
+    max_columns: int = DEFAULT_MAX_COLUMNS
+    #: MAX_CELL_CHARS: a longer text cell is refused, naming its row and column.
+    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS
 
     @classmethod
-    def parse(cls, spec: str, max_rows: int | None, max_frame_bytes: int | None = None) -> Schema:
+    def parse(
+        cls,
+        spec: str,
+        max_rows: int | None,
+        max_frame_bytes: int | None = None,
+        max_columns: int = DEFAULT_MAX_COLUMNS,
+        max_cell_chars: int = DEFAULT_MAX_CELL_CHARS,
+    ) -> Schema:
         """Read ``name:type,name:type`` (types: numeric, text, any); empty means any table with a header row."""
         required: dict[str, str] = {}
         for entry in filter(None, (part.strip() for part in spec.split(","))):
@@ -95,11 +114,13 @@ class Schema:
             if not name.strip() or column_type not in COLUMN_TYPES:
                 raise SchemaError(f"DATA_SCHEMA entry {entry!r} is not name:type with type one of {COLUMN_TYPES}")
             required[name.strip()] = column_type
-        return cls(required, max_rows, max_frame_bytes=max_frame_bytes)
+        return cls(
+            required, max_rows, max_frame_bytes=max_frame_bytes, max_columns=max_columns, max_cell_chars=max_cell_chars
+        )
 
     def for_stored_data(self) -> Schema:
         """The same checks, except that tables without the schema's columns are allowed."""
-        return Schema(self.required, None, columns_required=False, max_frame_bytes=self.max_frame_bytes)
+        return dataclasses.replace(self, max_rows=None, columns_required=False)
 
     def describe(self) -> str:
         if not self.required:
@@ -153,7 +174,7 @@ def _validate(
     if problem:
         return ValidationReport([problem])
     if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
-        problem = _too_big_to_parse(content, schema, parquet=True)
+        problem = width_problem(content, True, schema.max_columns) or _too_big_to_parse(content, schema, parquet=True)
         if problem:
             return ValidationReport([problem])
         report = _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
@@ -190,6 +211,8 @@ def upload_too_large(size: int, max_bytes: int) -> str:
 def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
     try:
         return arrow_to_frame(read_parquet_arrow(content)), []
+    except ShapeError as error:
+        return None, [str(error)]
     except Exception as error:  # pyarrow raises several unrelated types for corrupt files
         return None, [f"The Parquet file cannot be read: {error}"]
 
@@ -208,7 +231,7 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
         return ValidationReport(["This looks like a web page or XML, not a CSV."])
     if head.startswith(("{", "[")):
         return ValidationReport(["This looks like JSON, not a CSV."])
-    problem = _first_line_too_long(content)
+    problem = _first_line_too_long(content) or width_problem(content, False, schema.max_columns)
     if problem:
         return ValidationReport([problem])
     header_problems = _check_header(start)
@@ -327,6 +350,9 @@ def _validate_frame(
         return ValidationReport(["The file has a header but no data rows."])
     if _over_row_limit(len(frame), schema):
         return ValidationReport([_too_many_rows(len(frame), schema)])
+    problem = _long_cell_problem(frame, schema, where)
+    if problem:
+        return ValidationReport([problem])
     problems = _check_required_columns(frame, schema)
     if problems:
         return ValidationReport(problems)
@@ -376,14 +402,27 @@ def _first_rows(content: Content, parquet: bool) -> tuple[pd.DataFrame, int] | N
     try:
         if parquet:
             batches = pq.ParquetFile(pa.BufferReader(pa.py_buffer(content))).iter_batches(batch_size=65_536)
-            frame = arrow_to_frame(pa.Table.from_batches([next(batches)]))
+            frame = arrow_to_frame(plain_table(pa.Table.from_batches([next(batches)])))
             return (frame, 1) if len(frame) else None  # the bytes are not used: Parquet knows its rows
         with memoryview(content) as view:
             head = view[: bytes(view[:_SAMPLE_BYTES]).rfind(b"\n") + 1]
             frame = arrow_to_frame(read_csv_arrow(head))
             return (frame, len(head)) if len(frame) else None
-    except (pa.ArrowException, StopIteration, ValueError):
+    except (pa.ArrowException, StopIteration, ValueError, OSError):
         return None
+
+
+def _long_cell_problem(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> str | None:
+    """A text cell longer than MAX_CELL_CHARS, named by its line (CSV) or row (Parquet), or ``None``."""
+    cell = long_cell(frame, schema.max_cell_chars)
+    if cell is None:
+        return None
+    column, row, length = cell
+    try:
+        place = where(row)
+    except csv.Error:  # the csv module refuses fields over 128 KiB: name the data row instead
+        place = f"Data row {row + 1:,}"
+    return long_cell_message(column, row, length, place, schema.max_cell_chars)
 
 
 def _over_row_limit(rows: int | None, schema: Schema) -> bool:

@@ -5,17 +5,18 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
 * The browser sets ``shown-version`` (and ``storage-status``) itself when the live channel
   (``routes/live.py``: a pushed event, or a check of ``/live/version``) says the generation
   changed; no server callback runs while nothing changes.
-* :func:`render_chart` draws the view in the URL's query string: a whole figure when the
-  view changes (view path), a ``Patch`` of the traces' data when only the generation
-  changes (data path, keeps zoom).
+* A new generation or view is taken up in the browser (``assets/take_up.js``) from
+  ``GET /live/<generation>/chart`` (``routes/take_up.py``, computed once per process per
+  generation and view, cacheable): a whole figure for a new view, a ``Patch`` of the data for
+  a new generation (the x axis and legend are never touched, so zoom and legend survive).
 * :func:`sync_view` keeps the controls and the query string in step: a control change writes
   the query string (a history entry); a link, back/forward or a new drawing sets the
   controls. The validated view goes to ``chart-view`` (which tells the chart to look again).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
-* :func:`table_rows` answers the data table's block requests (sorted and filtered on the
-  server, among the rows the chart's filters select); :func:`table_columns` names its columns;
-  :func:`download_links` points the download buttons at the shown version and filters.
+* The data table's blocks come from ``GET /live/<generation>/rows``; the version note and
+  the download links are drawn in the browser from ``shown-version``. Whatever asked while a
+  version was still being taken up says "Loading…" and is answered when the frame is ready.
 
 The status line (live / paused / stale / unreadable / removed / no data) is drawn in the
 browser from ``shown-version`` and ``storage-status`` (``components/live_status.py``).
@@ -24,7 +25,6 @@ browser from ``shown-version`` and ``storage-status`` (``components/live_status.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -42,13 +42,12 @@ from components.chart import (
     graph,
     view_from_controls,
 )
-from components.data_table import column_defs, data_table, download_controls
-from components.figures import chart_for, data_update, message_figure, view_figure, zoom_patch
+from components.data_table import data_table, download_controls
+from components.figures import zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable, current_live_data
 from data_access.roles import ColumnRoles
-from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
-from data_access.view_state import ViewState, filter_rows
+from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import current_settings
 
@@ -57,7 +56,6 @@ dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", ord
 # The chart only draws generations the live channel handed out (GENERATION_TOKEN_PURPOSE): the browser
 # cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
 
-EMPTY_PAGE = {"rowData": [], "rowCount": 0}
 
 
 def layout(**_query: Any) -> dbc.Container:
@@ -85,6 +83,7 @@ def chart_section() -> list[Any]:
         dcc.Store(id="chart-view"),  # the validated view: ViewState.to_dict()
         dcc.Store(id="rendered-chart"),  # what is drawn: generation, view and trace signature
         dcc.Store(id="chart-range"),  # the zoomed x range, so live updates keep its detail
+        dcc.Store(id="chart-controls-key"),  # the drawn view and a key of the controls' values
         chart_controls(),
         graph(),
     ]
@@ -105,46 +104,24 @@ def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
         raise PreventUpdate from None
 
 
-@callback(
+# A new generation or view: the chart, the grid's columns and the controls' key come from
+# ``GET /live/<generation>/chart`` (routes/take_up.py), applied in the browser (assets/take_up.js).
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="chart"),
     Output("chart-graph", "figure"),
     Output("rendered-chart", "data"),
     Output("chart-range", "data"),
+    Output("data-table", "columnDefs"),
+    Output("chart-controls-key", "data"),
     Input("shown-version", "data"),
     Input("chart-view", "data"),
     State("chart-url", "search"),
     State("rendered-chart", "data"),
     State("chart-range", "data"),
+    State("chart-graph", "figure"),
+    State("data-table", "columnDefs"),
+    State("chart-controls-key", "data"),
 )
-def render_chart(
-    shown: dict | None, _view: dict | None, search: str | None, rendered: dict | None, x_range: list | None
-) -> tuple:
-    """View path: a whole figure for a new view. Data path: a Patch of the data for a new generation.
-
-    The view comes from the URL (the one source of truth), so the first chart needs no round trip
-    through the controls; ``chart-view`` changing only says "the URL changed, look again".
-    """
-    if isinstance(shown, dict) and shown.get("empty"):
-        return message_figure("No data published yet"), None, None
-    generation, frame, roles = _data(shown)
-    view, _ = ViewState.from_query(search)[0].resolve(roles)
-    drawn = rendered if isinstance(rendered, dict) else {}
-    if (drawn.get("generation"), drawn.get("view")) == (generation, view.to_query()):
-        raise PreventUpdate  # already on screen (the controls caught up with what was drawn)
-    max_points = current_settings().max_chart_points
-    # The full view's chart is the same for every session on this generation: computed once per worker
-    # (an aggregate over 10M rows takes seconds).
-    chart = None
-    if view.y:
-        chart = current_live_data().derived(
-            generation, ("chart", view.to_query(), max_points), lambda _frame: chart_for(frame, roles, view, max_points)
-        )
-    if drawn.get("view") != view.to_query():
-        figure, signature = view_figure(frame, roles, view, max_points, chart)
-        x_range = None  # a new view starts unzoomed
-    else:
-        zoomed = x_range if isinstance(x_range, list) else None
-        figure, signature = data_update(frame, roles, view, max_points, drawn.get("signature"), zoomed, chart)
-    return figure, {"generation": generation, "view": view.to_query(), "signature": signature}, x_range
 
 
 @callback(
@@ -156,7 +133,8 @@ def render_chart(
     },
     inputs={
         "search": Input("chart-url", "search"),
-        "drawn": Input("rendered-chart", "data"),
+        # Changes only when the drawn view or what the controls offer changed, not on every take-up.
+        "drawn": Input("chart-controls-key", "data"),
         "controls": CONTROL_INPUTS,
         "shown": State("shown-version", "data"),
         "current": State("chart-view", "data"),
@@ -254,10 +232,11 @@ dash.clientside_callback(
 )
 
 
-@callback(Output("version-description", "children"), Input("shown-version", "data"))
-def version_description(shown: dict | None) -> str:
-    """The note the admin typed when publishing the shown version (empty when none)."""
-    return str((shown or {}).get("description") or "")
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="description"),
+    Output("version-description", "children"),
+    Input("shown-version", "data"),
+)
 
 
 def _shown_generation(shown: dict | None) -> str | None:
@@ -268,63 +247,20 @@ def _shown_generation(shown: dict | None) -> str | None:
     return generation if generation is not None and generation == shown.get("generation") else None
 
 
-def _filters_only(view_data: dict | None) -> ViewState:
-    """The part of the chart's view that selects rows: date range and value filters."""
-    view = ViewState.from_dict(view_data)
-    return ViewState(date_from=view.date_from, date_to=view.date_to, filters=view.filters)
-
-
-@callback(
-    Output("data-table", "columnDefs"),
-    Input("shown-version", "data"),
-    State("data-table", "columnDefs"),
-)
-def table_columns(shown: dict | None, current: list | None) -> list[dict[str, Any]]:
-    """One grid column per data column; unchanged columns send nothing (the grid keeps its state)."""
-    generation = _shown_generation(shown)
-    if generation is None:
-        raise PreventUpdate
-    try:
-        columns = column_defs(current_live_data().frame(generation))
-    except DataUnavailable:
-        raise PreventUpdate from None
-    if columns == current:
-        raise PreventUpdate
-    return columns
-
-
-@callback(
+# Each block of rows: ``GET /live/<generation>/rows`` (asked again while the version is taken up).
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="rows"),
     Output("data-table", "getRowsResponse"),
     Output("data-table-count", "children"),
     Input("data-table", "getRowsRequest"),
-    State("shown-version", "data"),
     State("chart-url", "search"),
+    State("shown-version", "data"),
     prevent_initial_call=True,
 )
-def table_rows(request: dict | None, shown: dict | None, search: str | None) -> tuple:
-    """One block of rows, sorted and filtered on the server, among the rows the chart's filters select."""
-    generation = _shown_generation(shown)
-    if generation is None:
-        return EMPTY_PAGE, ""
-    live_data = current_live_data()
-    try:
-        frame = live_data.frame(generation)
-        page_request = PageRequest.from_grid(request, frame)
-    except (DataUnavailable, TableQueryError):
-        return EMPTY_PAGE, ""
-    # The URL holds the view from the first request on (the chart-view store is filled a moment later).
-    view = _filters_only(ViewState.from_query(search)[0].resolve(live_data.roles(generation))[0].to_dict())
-    chart_filters = RowSelection(view.to_query(), lambda rows: filter_rows(rows, view, live_data.roles(generation)))
-    page = current_table_query().page(frame, generation, page_request, chart_filters)
-    return {"rowData": page.records, "rowCount": page.row_count}, _count_text(page.row_count, len(frame))
 
 
-def _count_text(matching: int, total: int) -> str:
-    noun = "row" if total == 1 else "rows"
-    return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
-
-
-@callback(
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="downloads"),
     Output("download-csv", "href"),
     Output("download-parquet", "href"),
     Output("download-csv", "className"),
@@ -333,12 +269,3 @@ def _count_text(matching: int, total: int) -> str:
     Input("chart-view", "data"),
     Input("download-filtered", "value"),
 )
-def download_links(shown: dict | None, view_data: dict | None, only_filtered: bool | None) -> tuple:
-    """Links to the shown version as CSV and Parquet (with the chart's filters when asked)."""
-    classes = "btn btn-outline-primary btn-sm"
-    if _shown_generation(shown) is None:
-        return None, None, classes + " disabled", classes + " disabled"
-    query = {"token": shown["token"]}
-    filters = _filters_only(view_data).to_query().lstrip("?") if only_filtered else ""
-    suffix = f"?{urlencode(query)}" + (f"&{filters}" if filters else "")
-    return f"/download/data.csv{suffix}", f"/download/data.parquet{suffix}", classes, classes

@@ -1,4 +1,4 @@
-"""Plain Flask routes and hooks next to the Dash pages: file downloads, and 404 for unknown paths."""
+"""Plain Flask routes and hooks next to the Dash pages: file downloads, take-up GETs, and 404 for unknown paths."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import dash
 from flask import Flask, Response, request
 
 from routes.downloads import downloads
+from routes.take_up import take_up
 
 NOT_FOUND_MODULE = "pages.not_found_404"
 
 
 def register_routes(server: Flask) -> None:
-    """Add the download routes and the not-found status to ``server``."""
+    """Add the download and take-up routes and the not-found status to ``server``."""
     server.register_blueprint(downloads)
+    server.register_blueprint(take_up)
     server.after_request(_not_found_status)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 
 def _prop(spec: str, value: Any = None, with_value: bool = False) -> dict[str, Any]:
@@ -90,18 +91,29 @@ def poll(client: Any, shown: dict | None = None, status: dict | None = None) -> 
     return BrowserCheck(200 if changes else 204, {"response": changes}, response.data, document)
 
 
-RENDER_OUTPUTS = ["chart-graph.figure", "rendered-chart.data", "chart-range.data"]
+def chart_answer(client: Any, shown: dict, search: str = "", **extra: str) -> Any:
+    """``GET /live/<generation>/chart`` as the chart page asks for it (``extra``: e.g. ``x0``/``x1``)."""
+    query = urlencode({"t": shown["token"], **extra})
+    separator = "&" if search.lstrip("?") else ""
+    return client.get(f"/live/{quote(shown['generation'])}/chart?{search.lstrip('?')}{separator}{query}")
 
 
-def render_payload(
-    shown: dict | None, search: str = "", rendered: dict | None = None, x_range: list | None = None
-) -> dict:
-    """The body of the chart page's render callback, triggered by a new ``shown-version``."""
-    inputs = {"shown-version.data": shown, "chart-view.data": None}
-    state = {"chart-url.search": search, "rendered-chart.data": rendered, "chart-range.data": x_range}
-    return callback_payload(RENDER_OUTPUTS, inputs, state)
+def drawn(shown: dict, answer: dict) -> dict:
+    """The page's ``rendered-chart`` after drawing ``answer`` for ``shown``."""
+    return {"generation": shown["generation"], "view": answer["view"], "signature": answer["signature"]}
 
 
-def render(client: Any, shown: dict | None, search: str = "", rendered: dict | None = None) -> Any:
-    """The chart page's render callback, through a Flask test client."""
-    return client.post("/_dash-update-component", json=render_payload(shown, search, rendered))
+def zoom_payload(client: Any, shown: Any, relayout: Any = None, rendered: Any = None, search: str = "") -> dict:
+    """The body the page sends to the zoom callback (``resolve_zoom``), with its output key as Dash names it."""
+    dependencies = client.get("/_dash-dependencies").json
+    output = next(d for d in dependencies if d["inputs"][0]["property"] == "relayoutData")["output"]
+    body = callback_payload(
+        ["chart-graph.figure", "chart-range.data"],
+        {"chart-graph.relayoutData": relayout if relayout is not None else {"xaxis.autorange": True}},
+        {"shown-version.data": shown, "chart-url.search": search, "rendered-chart.data": rendered},
+    )
+    body["output"] = output
+    body["outputs"] = [
+        dict(zip(("id", "property"), key.rsplit(".", 1), strict=True)) for key in output.strip(".").split("...")
+    ]
+    return body

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from settings import Settings
-from tests.dash_requests import render_payload
+from tests.dash_requests import zoom_payload
 
 WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", "\ud800", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
 
@@ -151,7 +151,7 @@ def test_wrong_types_never_answer_500(fuzzed_app):
 def test_wrong_typed_chart_state_is_refused_with_400(fuzzed_app):
     client = fuzzed_app.server.test_client()
     for shown in ("x", 1, [1, 2], True):
-        assert client.post("/_dash-update-component", json=render_payload(shown)).status_code == 400
+        assert client.post("/_dash-update-component", json=zoom_payload(client, shown)).status_code == 400
 
 
 def test_malformed_bodies_answer_400(fuzzed_app):

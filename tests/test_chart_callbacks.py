@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from settings import Settings
-from tests.dash_requests import callback_payload, poll, render
+from tests.dash_requests import callback_payload, chart_answer, drawn, poll
 
 
 def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:
@@ -46,11 +46,11 @@ def _zoom(client: Any, relayout: Any, shown: Any, rendered: Any) -> Any:
 def test_zoom_answers_a_patch_with_every_row_of_a_narrow_range(make_app, tmp_path):
     client = _app_with_series(make_app, tmp_path).server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
-    first = render(client, shown).json["response"]
-    assert "showing 1,000 of 50,000 points" in first["chart-graph"]["figure"]["layout"]["title"]["text"]
+    first = chart_answer(client, shown).json
+    assert "showing 1,000 of 50,000 points" in first["figure"]["layout"]["title"]["text"]
 
     relayout = {"xaxis.range[0]": "2024-01-10 00:00:00", "xaxis.range[1]": "2024-01-10 06:00:00"}
-    response = _zoom(client, relayout, shown, first["rendered-chart"]["data"])
+    response = _zoom(client, relayout, shown, drawn(shown, first))
     assert response.status_code == 200
     answer = response.json["response"]
     operations = answer["chart-graph"]["figure"]["operations"]
@@ -62,7 +62,7 @@ def test_zoom_answers_a_patch_with_every_row_of_a_narrow_range(make_app, tmp_pat
 def test_malformed_or_forged_zoom_requests_get_no_update_never_a_server_error(make_app, tmp_path):
     client = _app_with_series(make_app, tmp_path).server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
-    rendered = render(client, shown).json["response"]["rendered-chart"]["data"]
+    rendered = drawn(shown, chart_answer(client, shown).json)
     cases = [
         ("not a dict", shown, rendered),
         ({"xaxis.range[0]": "soon", "xaxis.range[1]": {"a": 1}}, shown, rendered),

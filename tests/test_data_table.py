@@ -1,25 +1,29 @@
-"""The chart page's data table callbacks over HTTP (as the browser posts them), on a real emulator bucket."""
+"""The chart page's data table over HTTP (``GET /live/<generation>/rows``, as the page asks), on the emulator."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote, urlencode
+
 from data_access.view_state import ViewState
-from tests.dash_requests import callback_payload, poll
+from tests.dash_requests import chart_answer, poll
 
 CSV = b"day,city,sales\n" + b"".join(
     f"2024-01-{day:02d},{city},{day * 10}\n".encode() for day in range(1, 21) for city in ("Oslo", "Lima")
 )
-ROWS_OUTPUTS = ["data-table.getRowsResponse", "data-table-count.children"]
 
 
-def _rows(client, request: dict, shown: dict | None, view: dict | None = None):
-    search = ViewState.from_dict(view).to_query() if view else ""  # the page's URL carries the view
-    body = callback_payload(
-        ROWS_OUTPUTS, {"data-table.getRowsRequest": request}, {"shown-version.data": shown, "chart-url.search": search}
-    )
-    response = client.post("/_dash-update-component", json=body)
+def _get_rows(client, request: object, shown: dict, view: dict | None = None):
+    search = ViewState.from_dict(view).to_query().lstrip("?") if view else ""  # the page's URL carries the view
+    query = urlencode({"t": shown["token"], "grid": json.dumps(request)})
+    return client.get(f"/live/{quote(shown['generation'])}/rows?{search}{'&' if search else ''}{query}")
+
+
+def _rows(client, request: dict, shown: dict, view: dict | None = None):
+    response = _get_rows(client, request, shown, view)
     assert response.status_code == 200
-    outputs = response.json["response"]
-    return outputs["data-table"]["getRowsResponse"], outputs["data-table-count"]["children"]
+    answer = response.json
+    return {"rowData": answer["rowData"], "rowCount": answer["rowCount"]}, answer["count"]
 
 
 def _app_with_data(bucket, gcs_settings, make_app):
@@ -54,19 +58,20 @@ def test_rows_follow_the_chart_filters_and_the_grid_filter(bucket, gcs_settings,
     assert [row["c2"] for row in page["rowData"]] == [80, 90, 100] and count == "3 of 40 rows"
 
 
-def test_unsigned_or_malformed_requests_get_an_empty_page_not_an_error(bucket, gcs_settings, make_app):
+def test_unsigned_or_malformed_requests_get_a_4xx_with_a_sentence_never_a_server_error(bucket, gcs_settings, make_app):
     client, shown = _app_with_data(bucket, gcs_settings, make_app)
     forged = {**shown, "token": "forged"}
-    assert _rows(client, {"startRow": 0, "endRow": 10}, forged)[0] == {"rowData": [], "rowCount": 0}
-    assert _rows(client, {"startRow": "x"}, shown)[0] == {"rowData": [], "rowCount": 0}
+    assert _get_rows(client, {"startRow": 0, "endRow": 10}, forged).status_code == 403
+    assert _get_rows(client, {"startRow": "x"}, shown).status_code == 400
     bad_filter = {"startRow": 0, "endRow": 10, "filterModel": {"c9": {"filterType": "text"}}}
-    assert _rows(client, bad_filter, shown)[0] == {"rowData": [], "rowCount": 0}
+    response = _get_rows(client, bad_filter, shown)
+    assert response.status_code == 400 and "cannot be answered" in response.json["error"]
+    assert _get_rows(client, "[[[[", shown).status_code == 400
 
 
 def test_column_definitions_name_every_column_with_a_fitting_filter(bucket, gcs_settings, make_app):
     client, shown = _app_with_data(bucket, gcs_settings, make_app)
-    body = callback_payload(["data-table.columnDefs"], {"shown-version.data": shown}, {"data-table.columnDefs": None})
-    columns = client.post("/_dash-update-component", json=body).json["response"]["data-table"]["columnDefs"]
+    columns = chart_answer(client, shown).json["columns"]
     assert [(c["field"], c["headerName"], c["filter"]) for c in columns] == [
         ("c0", "day", "agDateColumnFilter"),
         ("c1", "city", "agTextColumnFilter"),

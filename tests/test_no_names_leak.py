@@ -1,6 +1,6 @@
 """Nothing an anonymous visitor receives names the bucket or the object, whatever state storage is in.
 
-Every anonymous answer (pages, Dash's layout and dependencies, the poll and render callbacks,
+Every anonymous answer (pages, Dash's layout and dependencies, the live version document, the take-up GETs,
 health and readiness, an unknown path) is scanned for the bucket's and the object's names:
 with data, with storage down (a proxy that refuses connections), with no object yet, and
 with a bucket that does not exist.
@@ -8,14 +8,16 @@ with a bucket that does not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 
 from data_access import make_storage_client
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll, render
+from tests.dash_requests import chart_answer, shown_from
 from tests.servers import FakeGCS, TcpProxy
 
 BLOB = "secret-folder/secret-object.csv"
@@ -45,12 +47,14 @@ def _anonymous_answers(client: Any) -> list[tuple[str, bytes]]:
 
     for path in ("/", "/_dash-layout", "/_dash-dependencies", "/readyz", "/healthz", "/no-such-page"):
         keep(path, client.get(path))
-    first = keep("poll", poll(client))
-    data = first.get_json(silent=True) or {}
-    shown = data.get("response", {}).get("shown-version", {}).get("data")
-    status = data.get("response", {}).get("storage-status", {}).get("data")
-    keep("poll again", poll(client, shown, status))
-    keep("render", render(client, shown if isinstance(shown, dict) else {"empty": True}))
+    document = keep("/live/version", client.get("/live/version")).get_json(silent=True) or {}
+    keep("/live/version again", client.get("/live/version", headers={"If-None-Match": "x"}))
+    shown = shown_from(document) if document.get("generation") else {"empty": True}
+    if shown.get("token"):
+        keep("chart", chart_answer(client, shown))
+        grid = json.dumps({"startRow": 0, "endRow": 100})
+        query = urlencode({"t": shown["token"], "grid": grid})
+        keep("rows", client.get(f"/live/{quote(shown['generation'])}/rows?{query}"))
     return answers
 
 

@@ -15,13 +15,14 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from asgi_worker import MAX_HEAD_BYTES, ErrorGuard, RequestBodyDeadline, asgi_app
 from serving import plain_answer_headers
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll, render_payload
+from tests.dash_requests import poll, zoom_payload
 from tests.servers import Gunicorn
 
 THREADS = 4
@@ -209,11 +210,11 @@ def _asgi_post(app, body: bytes) -> tuple[int, dict[str, str]]:
     return start["status"], {name.decode().lower(): value.decode() for name, value in start["headers"]}
 
 
-def _crafted(shown: dict) -> list[bytes]:
+def _crafted(client: Any, shown: dict) -> list[bytes]:
     """Callback bodies a browser never sends: a state id that is an object or a list, no id, deep nesting."""
     bodies = []
     for state_id in ({"a": 1}, ["shown-version"], None):
-        payload = render_payload(shown)
+        payload = zoom_payload(client, shown)
         for entry in payload["state"]:
             if state_id is None:
                 entry.pop("id")
@@ -221,7 +222,7 @@ def _crafted(shown: dict) -> list[bytes]:
                 entry["id"] = state_id
         bodies.append(json.dumps(payload).encode())
     bodies.append(b"[" * 8192)
-    deep = render_payload(shown)
+    deep = zoom_payload(client, shown)
     deep["state"][0]["value"] = json.loads("[" * 900 + "]" * 900)
     bodies.append(json.dumps(deep).encode())
     return bodies
@@ -234,7 +235,7 @@ def test_crafted_callback_bodies_get_4xx_through_the_worker_with_headers(bucket,
     shown = poll(client).json["response"]["shown-version"]["data"]
     app = ErrorGuard(RequestBodyDeadline(asgi_app(server, threads=2), lambda _path: 1 << 20, 1 << 20, 5))
 
-    for body in _crafted(shown):
+    for body in _crafted(client, shown):
         status, headers = _asgi_post(app, body)
         assert 400 <= status < 500, body[:80]
         assert "x-content-type-options" in headers

@@ -19,7 +19,7 @@ from werkzeug.security import generate_password_hash
 from auth.passwords import hash_password
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
 from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload, render
+from tests.dash_requests import callback_payload, chart_answer
 
 ADMIN_PASSWORD = "correct horse battery staple"
 SECRET = "a-test-secret-that-is-long-and-random-0123456789"
@@ -303,13 +303,14 @@ def test_chart_draws_only_generations_the_server_handed_out(secured):
         {"generation": "../../../etc/passwd"},
         {"generation": first, "token": "forged.token"},
     ]
-    assert [render(client, shown).status_code for shown in forged] == [204] * len(forged)
+    # Refused (a path that is no generation does not even reach the route).
+    assert [chart_answer(client, {"token": None, **shown}).status_code for shown in forged] == [403, 403, 404, 403]
 
     from tests.dash_requests import poll
 
     shown = poll(client).json["response"]["shown-version"]["data"]  # a real hand-out works
-    assert render(client, shown).status_code == 200
-    assert render(client, {**shown, "generation": first}).status_code == 204  # token bound to its generation
+    assert chart_answer(client, shown).status_code == 200
+    assert chart_answer(client, {**shown, "generation": first}).status_code == 403  # token bound to its generation
 
 
 def test_local_history_cannot_be_escaped(tmp_path):

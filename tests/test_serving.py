@@ -9,7 +9,7 @@ import pytest
 
 from serving import PLOTLY_STRICT_FILE, PLOTLY_STRICT_URL
 from settings import Settings
-from tests.dash_requests import poll, render_payload
+from tests.dash_requests import chart_answer, drawn, poll, zoom_payload
 from tests.servers import RedisServer
 
 
@@ -73,7 +73,9 @@ def test_hsts_only_over_https(client):
 
 def test_callback_answers_carry_nosniff_without_a_page_policy(client):
     shown = poll(client).json["response"]["shown-version"]["data"]
-    response = client.post("/_dash-update-component", json=render_payload(shown))
+    rendered = drawn(shown, chart_answer(client, shown).json)
+    zoom = {"xaxis.range[0]": 1, "xaxis.range[1]": 2}
+    response = client.post("/_dash-update-component", json=zoom_payload(client, shown, zoom, rendered))
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Content-Security-Policy" not in response.headers  # JSON for script, not a page: no work per poll

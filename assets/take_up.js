@@ -1,0 +1,189 @@
+/*
+ * Chart page, browser side of a take-up: what happens when `shown-version` (or the view) changes.
+ *
+ * The chart, the grid's columns and the table's blocks come from generation-keyed GETs
+ * (routes/take_up.py), answered once per process per (generation, view) and cacheable, so a
+ * publish seen by many dashboards costs the server about one answer. A new generation on the
+ * same view is applied as a Patch that never touches the x axis or the traces' visibility, so
+ * a user's zoom and legend choices survive any update (also one that adds a second y axis).
+ * While a frame is still being taken up the server answers 202: the page says "Loading…" and
+ * asks again.
+ */
+(function () {
+    "use strict";
+    var MAX_WAIT_MS = 8000;
+    var latestShown = null;      // the newest shown-version the chart has seen
+    var shownWaiters = [];       // table requests made before any version was shown
+    var chartCalls = 0;
+    var rowsGeneration = null;   // the generation the table's last answer came from
+
+    function noUpdate() { return window.dash_clientside.no_update; }
+    function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+    function setShown(shown) {
+        latestShown = shown;
+        var waiting = shownWaiters;
+        shownWaiters = [];
+        waiting.forEach(function (resolve) { resolve(shown); });
+    }
+
+    function shownNow() {
+        if (latestShown && latestShown.generation) { return Promise.resolve(latestShown); }
+        return new Promise(function (resolve) { shownWaiters.push(resolve); });
+    }
+
+    function stillShown(shown) {
+        return !latestShown || !latestShown.generation || latestShown.generation === shown.generation;
+    }
+
+    // GET `url` as JSON; 202 (being taken up; 503 from a proxy) is asked again while `shown` is still the one shown.
+    function getJSON(url, shown, onWait) {
+        var delay = 500;
+        function attempt() {
+            return fetch(url, {credentials: "same-origin"}).then(function (response) {
+                if ((response.status === 202 || response.status === 503) && stillShown(shown)) {
+                    if (onWait) { onWait(); }
+                    var after = Number(response.headers.get("Retry-After")) * 1000 || delay;
+                    delay = Math.min(delay * 2, MAX_WAIT_MS);
+                    return sleep(Math.max(after, delay / 2)).then(attempt);
+                }
+                return response.json().then(function (body) { return {status: response.status, body: body}; });
+            }, function () {
+                // Network gone: ask again while this version is still the one to show.
+                if (!stillShown(shown)) { return {status: 0, body: {}}; }
+                delay = Math.min(delay * 2, MAX_WAIT_MS);
+                return sleep(delay).then(attempt);
+            });
+        }
+        return attempt();
+    }
+
+    function liveUrl(shown, what, search, extra) {
+        var params = new URLSearchParams(search || "");
+        params.set("t", shown.token);
+        Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
+        return "/live/" + encodeURIComponent(shown.generation) + "/" + what + "?" + params.toString();
+    }
+
+    function messageFigure(text) {
+        return {data: [], layout: {uirevision: "message", xaxis: {visible: false}, yaxis: {visible: false},
+                annotations: [{text: text, showarrow: false, font: {size: 16}}], template: "plotly_white"}};
+    }
+
+    function loading(text) {
+        window.dash_clientside.set_props("data-table-count", {children: text});
+    }
+
+    // Same view, new data: the traces and the y axes' titles change, the x axis never does.
+    function dataPatch(figure, answer, sameSignature) {
+        var patch = new window.dash_clientside.Patch();
+        var traces = answer.figure.data;
+        if (sameSignature) {
+            traces.forEach(function (trace, index) {
+                patch.assign(["data", index, "x"], trace.x);
+                patch.assign(["data", index, "y"], trace.y);
+            });
+        } else {
+            // Other traces (a second axis, a new colour group): keep each legend choice by name.
+            var hidden = {};
+            (figure.data || []).forEach(function (trace) { hidden[trace.name] = trace.visible; });
+            patch.assign(["data"], traces.map(function (trace) {
+                return hidden[trace.name] === undefined ? trace : Object.assign({}, trace, {visible: hidden[trace.name]});
+            }));
+            // The y axes, panels and their names follow the new traces; of the x axis only what
+            // ties it to them (its anchor, its title) changes, never its range.
+            var layout = answer.figure.layout;
+            var old = figure.layout || {};
+            Object.keys(layout).forEach(function (key) {
+                if (key !== "xaxis" && key !== "uirevision" && key !== "title") { patch.assign(["layout", key], layout[key]); }
+            });
+            Object.keys(old).forEach(function (key) {
+                if (/^yaxis[0-9]*$|^annotations$/.test(key) && !(key in layout)) { patch.delete(["layout", key]); }
+            });
+            if (layout.xaxis.anchor) { patch.assign(["layout", "xaxis", "anchor"], layout.xaxis.anchor); }
+            else if (old.xaxis && old.xaxis.anchor) { patch.delete(["layout", "xaxis", "anchor"]); }
+            patch.assign(["layout", "xaxis", "title"], layout.xaxis.title);
+        }
+        patch.assign(["layout", "title", "text"], answer.figure.layout.title.text);
+        return patch.build();
+    }
+
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.takeUp = {
+        // Outputs: figure, rendered-chart, chart-range, grid columns, controls key.
+        chart: async function (shown, _view, search, rendered, range, figure, columns, controlsKey) {
+            var none = [noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate()];
+            if (!shown) { return none; }
+            if (shown.empty) {
+                setShown(null);
+                return [messageFigure("No data published yet"), null, null, noUpdate(), noUpdate()];
+            }
+            if (!shown.generation || !shown.token) { return none; }
+            setShown(shown);
+            var call = ++chartCalls;
+            var got = await getJSON(liveUrl(shown, "chart", search), shown);
+            if (call !== chartCalls || got.status !== 200) { return none; }
+            var answer = got.body;
+            var drawn = rendered || {};
+            if (drawn.generation === shown.generation && drawn.view === answer.view) { return none; }
+            var newColumns = JSON.stringify(columns) === JSON.stringify(answer.columns) ? noUpdate() : answer.columns;
+            var key = answer.view + "|" + answer.controls;
+            var newKey = key === controlsKey ? noUpdate() : key;
+            var drawing = {generation: shown.generation, view: answer.view, signature: answer.signature};
+            if (drawn.view !== answer.view || !figure || !figure.data || !figure.data.length) {
+                return [answer.figure, drawing, null, newColumns, newKey];  // a new view starts unzoomed
+            }
+            var sameSignature = JSON.stringify(drawn.signature) === JSON.stringify(answer.signature);
+            if (Array.isArray(range) && range.length === 2 && !answer.aggregated) {
+                // Zoomed: the traces at full detail for the visible range (only this page asks for it).
+                var zoomed = await getJSON(liveUrl(shown, "chart", search, {x0: range[0], x1: range[1]}), shown);
+                if (call !== chartCalls) { return none; }
+                if (zoomed.status === 200) { answer = zoomed.body; }
+            }
+            return [dataPatch(figure, answer, sameSignature), drawing, noUpdate(), newColumns, newKey];
+        },
+
+        // The grid's block request, answered by a GET (the same for every page on this version).
+        rows: async function (gridRequest, search, shownState) {
+            if (!gridRequest) { return [noUpdate(), noUpdate()]; }
+            var shown = shownState && shownState.generation && shownState.token ? shownState : null;
+            if (!shown) {
+                loading("Loading…");
+                shown = await shownNow();
+            }
+            if (shown.generation !== rowsGeneration) { loading("Loading…"); }
+            var grid = JSON.stringify({startRow: gridRequest.startRow, endRow: gridRequest.endRow,
+                                       sortModel: gridRequest.sortModel, filterModel: gridRequest.filterModel});
+            var got = await getJSON(liveUrl(shown, "rows", search, {grid: grid}), shown,
+                                    function () { loading("Loading…"); });
+            if (got.status === 200) {
+                rowsGeneration = shown.generation;
+                return [{rowData: got.body.rowData, rowCount: got.body.rowCount}, got.body.count];
+            }
+            if (!stillShown(shown)) { return [noUpdate(), noUpdate()]; }  // a newer version asks again
+            return [{rowData: [], rowCount: 0}, got.body.error || "The rows cannot be shown right now."];
+        },
+
+        description: function (shown) {
+            return String((shown && shown.description) || "");
+        },
+
+        // The download links for the shown version (with the chart's filters when asked).
+        downloads: function (shown, view, onlyFiltered) {
+            var classes = "btn btn-outline-primary btn-sm";
+            if (!(shown && shown.generation && shown.token)) {
+                return [null, null, classes + " disabled", classes + " disabled"];
+            }
+            var params = new URLSearchParams({token: shown.token});
+            if (onlyFiltered && view) {
+                if (view.date_from) { params.append("from", view.date_from); }
+                if (view.date_to) { params.append("to", view.date_to); }
+                Object.keys(view.filters || {}).forEach(function (column) {
+                    (view.filters[column] || []).forEach(function (value) { params.append("f." + column, value); });
+                });
+            }
+            var suffix = "?" + params.toString();
+            return ["/download/data.csv" + suffix, "/download/data.parquet" + suffix, classes, classes];
+        }
+    };
+})();
