@@ -2,8 +2,8 @@
 
 Three sections, each printed as a plain-text table with ratios (machines are noisy):
 
-(a) unchanged-poll throughput vs a no-op callback on the same gunicorn server,
-(b) storage calls per minute vs the number of polling sessions, per cache type,
+(a) unchanged-check throughput (GET /live/version) vs a no-op callback on the same gunicorn server,
+(b) storage calls per minute vs the number of checking sessions, per cache type,
 (c) time to take up a new generation at 10k / 100k / 1M rows, ours vs the seed's path,
 (d) big data: 1M / 10M rows (CSV, Parquet), take-up time, memory over 20 generations,
     bytes per frame in Redis, ours vs the data path before Arrow frames (``--rows`` to choose sizes).
@@ -71,7 +71,7 @@ def _megabytes(size: int) -> str:
 def report_throughput(result: throughput.ThroughputResult) -> str:
     """Section (a)."""
     rows = []
-    for name, runs in (("poll, unchanged (204)", result.poll), ("no-op callback (204)", result.noop)):
+    for name, runs in (("GET /live/version, unchanged (200)", result.poll), ("no-op callback (204)", result.noop)):
         rows.append(
             [
                 name,
@@ -87,7 +87,7 @@ def report_throughput(result: throughput.ThroughputResult) -> str:
     verdict = "meets" if result.median_ratio >= throughput.TARGET_RATIO else "BELOW"
     return "\n".join(
         [
-            "## (a) Unchanged-poll throughput (gunicorn -w 2, SimpleCache, VERSION_CACHE_SECONDS default)",
+            "## (a) Unchanged-check throughput (gunicorn -w 2, SimpleCache, VERSION_CACHE_SECONDS default)",
             "",
             f"Client: {result.poll[0].client}, {throughput.CONNECTIONS} connections, "
             f"{throughput.ROUNDS} rounds × {throughput.SECONDS_PER_RUN:.0f} s per endpoint, alternating order "
@@ -95,13 +95,13 @@ def report_throughput(result: throughput.ThroughputResult) -> str:
             "",
             table(headers, rows),
             "",
-            f"Ratio poll / no-op req/s: {result.median_ratio:.2f} median of rounds "
+            f"Ratio check / no-op req/s: {result.median_ratio:.2f} median of rounds "
             f"({', '.join(f'{ratio:.2f}' for ratio in result.round_ratios)}); {result.ratio:.2f} pooled "
             f"— {verdict} the target ≥ {throughput.TARGET_RATIO}.",
-            f"Ratio from worker CPU per request (no-op / poll, median of rounds; steadier on a busy machine): "
+            f"Ratio from worker CPU per request (no-op / check, median of rounds; steadier on a busy machine): "
             f"{_optional(result.cpu_ratio, '{:.2f}')}.",
             *_busy_warning(),
-            f"Storage metadata GETs during the poll runs: {result.poll_metadata_gets} "
+            f"Storage metadata GETs during the check runs: {result.poll_metadata_gets} "
             f"({result.poll_metadata_gets / poll_seconds:.1f}/s for 2 workers; one per worker per cache period).",
         ]
     )

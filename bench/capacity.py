@@ -1,13 +1,15 @@
 """``make load``: how many open dashboards one instance holds, under the production gunicorn config.
 
-1. **Capacity**: N dashboards poll every ``POLL_INTERVAL_SECONDS`` (5 s, ±10 % jitter) for a fixed
-   time against ``gunicorn 'app:create_server()'`` configured by ``gunicorn.conf.py`` (gthread), with
+1. **Capacity**: N dashboards check ``GET /live/version`` (``If-None-Match``) every
+   ``POLL_INTERVAL_SECONDS`` (5 s, ±10 % jitter) for a fixed time — the page's fallback mode,
+   without a stream — against ``gunicorn 'app:create_server()'`` configured by ``gunicorn.conf.py``, with
    Redis as the shared cache and fake-gcs-server as storage. N grows until p99 > 50 ms or an
    error; the largest N that passed is the instance's capacity.
 2. **New generation mid-run**: the same at one N, with a new version published part-way; every
-   dashboard then takes it up and redraws (the burst of chart callbacks).
-3. **Unchanged poll vs a bare Dash no-op** (wrk, closed loop, same gunicorn config): the cost of
-   the app's per-request hooks.
+   dashboard then takes it up and redraws (the burst of take-up callbacks): how many had finished
+   1, 2 and 5 s after the publish, and the p99.
+3. **Version check vs a bare Dash no-op** (wrk, closed loop, same gunicorn config): the cost of
+   ``GET /live/version`` next to the cheapest Dash callback.
 
 Everything runs on 127.0.0.1 and stops by itself; servers are stopped by PID.
 """
@@ -31,7 +33,7 @@ import yaml
 
 from bench.bench import table
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
-from bench.dashboards import CALLBACK_PATH, RunStats, load_poll_template, poll_body, simulate
+from bench.dashboards import CALLBACK_PATH, VERSION_PATH, RunStats, percentile, shown_from, simulate
 from bench.data import create_bucket, publish, sample_csv
 from bench.gunicorn_server import Gunicorn, gcs_env
 from bench.load import client_name, run_load
@@ -58,7 +60,7 @@ class Step:
     @property
     def passed(self) -> bool:
         stats = self.stats
-        return stats.errors == 0 and stats.missed == 0 and stats.poll_percentile(0.99) <= P99_LIMIT_MS
+        return stats.errors == 0 and stats.missed == 0 and stats.check_percentile(0.99) <= P99_LIMIT_MS
 
 
 def _get_json(server: Gunicorn, path: str) -> Any:
@@ -70,25 +72,12 @@ def _get_json(server: Gunicorn, path: str) -> Any:
         connection.close()
 
 
-def _post(server: Gunicorn, body: bytes) -> tuple[int, bytes]:
-    _, headers = load_poll_template()
-    headers = {key: value for key, value in headers.items() if key.lower() != "accept-encoding"}
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
-    try:
-        connection.request("POST", CALLBACK_PATH, body=body, headers={**headers, "Origin": server.url})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 def current_shown(server: Gunicorn) -> Any:
-    """What a newly opened page's first poll receives: the signed live version."""
-    template, _ = load_poll_template()
-    status, body = _post(server, poll_body(template, None))
-    if status != 200:
-        raise RuntimeError(f"the first poll answered HTTP {status}")
-    return json.loads(body)["response"]["shown-version"]["data"]
+    """What a newly opened page shows first: ``shown-version`` built from the live document."""
+    document = _get_json(server, VERSION_PATH)
+    if document.get("status") != "live":
+        raise RuntimeError(f"the live document is not live: {document.get('status')}")
+    return shown_from(document)
 
 
 def run_step(
@@ -100,20 +89,25 @@ def run_step(
     metadata_before, downloads_before = emulator.metadata_gets(bucket), emulator.downloads(bucket)
     cpu_before = server.workers_cpu_seconds() or 0.0
 
+    stats = RunStats(dashboards=dashboards, seconds=seconds)
+
     async def run() -> RunStats:
         job = asyncio.create_task(
-            simulate(server.host, server.port, dashboards, shown, dependencies, POLL_INTERVAL_SECONDS, seconds)
+            simulate(
+                server.host, server.port, dashboards, shown, dependencies, POLL_INTERVAL_SECONDS, seconds, stats=stats
+            )
         )
         if publish_at is not None:
             await asyncio.sleep(publish_at)
             client = emulator_client(emulator, "bench")
             await asyncio.to_thread(publish, client.bucket(bucket), sample_csv(ROWS, seed=int(time.time())))
+            stats.published_at = time.perf_counter()  # the write is confirmed: take-up time starts here
         return await job
 
     # uvloop (installed with the app): the client's own loop costs less CPU and jitters less, so
     # the figures say more about the server (a trivial server at 10,000 dashboards: p99 10-13 ms
     # with uvloop, 15-37 ms with asyncio's own loop).
-    stats = uvloop.run(run())
+    uvloop.run(run())
     return Step(
         stats=stats,
         server_cpu_seconds=(server.workers_cpu_seconds() or 0.0) - cpu_before,
@@ -130,7 +124,7 @@ def _row(step: Step) -> list[str]:
         f"{stats.dashboards:,}",
         f"{target:,.0f}",
         f"{stats.per_second:,.0f}",
-        f"{stats.poll_percentile(0.5):.1f} / {stats.poll_percentile(0.99):.1f}",
+        f"{stats.check_percentile(0.5):.1f} / {stats.check_percentile(0.99):.1f}",
         f"{stats.errors} / {stats.missed:,}",
         ", ".join(f"{status}: {count:,}" for status, count in sorted(stats.statuses.items())),
         f"{step.metadata_gets} / {step.downloads}",
@@ -143,9 +137,9 @@ def _row(step: Step) -> list[str]:
 
 CAPACITY_HEADERS = [
     "dashboards",
-    "target polls/s",
+    "target checks/s",
     "req/s",
-    "poll p50 / p99 ms",
+    "check p50 / p99 ms",
     "errors / missed",
     "statuses",
     "metadata GETs / downloads",
@@ -168,37 +162,38 @@ def capacity(server: Gunicorn, emulator: FakeGCS, bucket: str, steps: list[int],
     return results
 
 
-def hooks_ratio(poll_server: Gunicorn, bare_server: Gunicorn, rounds: int = 4, seconds: float = 3.0) -> dict:
-    """Closed-loop req/s of the unchanged poll vs a bare Dash no-op callback, alternating rounds."""
-    template, _ = load_poll_template()
-    poll = poll_body(template, current_shown(poll_server))
+def hooks_ratio(check_server: Gunicorn, bare_server: Gunicorn, rounds: int = 4, seconds: float = 3.0) -> dict:
+    """Closed-loop req/s of ``GET /live/version`` vs a bare Dash no-op callback, alternating rounds."""
     noop = json.dumps(callback_payload(NOOP_OUTPUTS, {NOOP_INPUT: 1}, {spec: None for spec in NOOP_OUTPUTS})).encode()
-    for server, body in ((poll_server, poll), (bare_server, noop)):  # warm up
-        run_load(server.url, CALLBACK_PATH, body, 16, 2)
-    polls, noops = [], []
+    plans = {"check": (check_server, VERSION_PATH, None, {200}), "noop": (bare_server, CALLBACK_PATH, noop, {204})}
+    for server, path, body, _ in plans.values():  # warm up
+        run_load(server.url, path, body, 16, 2)
+    results: dict[str, list] = {"check": [], "noop": []}
     for index in range(rounds):
-        order = [(poll_server, poll, polls), (bare_server, noop, noops)]
-        for server, body, results in order if index % 2 == 0 else reversed(order):
+        order = ["check", "noop"] if index % 2 == 0 else ["noop", "check"]
+        for name in order:
+            server, path, body, expected = plans[name]
             cpu_before = server.workers_cpu_seconds()
-            result = run_load(server.url, CALLBACK_PATH, body, 16, seconds)
+            result = run_load(server.url, path, body, 16, seconds)
             cpu_after = server.workers_cpu_seconds()
             if cpu_before is not None and cpu_after is not None:
                 result.server_cpu_seconds = cpu_after - cpu_before
-            if set(result.statuses) != {204} or result.errors:
+            if set(result.statuses) != expected or result.errors:
                 raise RuntimeError(f"unexpected answers {dict(result.statuses)} ({result.errors} errors)")
-            results.append(result)
-    ratios = [poll.per_second / noop.per_second for poll, noop in zip(polls, noops, strict=True)]
+            results[name].append(result)
+    checks, noops = results["check"], results["noop"]
+    ratios = [check.per_second / noop.per_second for check, noop in zip(checks, noops, strict=True)]
     cpu_ratios = [
-        noop.cpu_us_per_request / poll.cpu_us_per_request
-        for poll, noop in zip(polls, noops, strict=True)
-        if poll.cpu_us_per_request and noop.cpu_us_per_request
+        noop.cpu_us_per_request / check.cpu_us_per_request
+        for check, noop in zip(checks, noops, strict=True)
+        if check.cpu_us_per_request and noop.cpu_us_per_request
     ]
     return {
-        "poll": statistics.median(result.per_second for result in polls),
+        "check": statistics.median(result.per_second for result in checks),
         "noop": statistics.median(result.per_second for result in noops),
-        "poll_p99": statistics.median(result.p99_ms for result in polls),
+        "check_p99": statistics.median(result.p99_ms for result in checks),
         "noop_p99": statistics.median(result.p99_ms for result in noops),
-        "poll_cpu": statistics.median(result.cpu_us_per_request or 0 for result in polls),
+        "check_cpu": statistics.median(result.cpu_us_per_request or 0 for result in checks),
         "noop_cpu": statistics.median(result.cpu_us_per_request or 0 for result in noops),
         "ratio": statistics.median(ratios),
         "ratios": ratios,
@@ -208,6 +203,17 @@ def hooks_ratio(poll_server: Gunicorn, bare_server: Gunicorn, rounds: int = 4, s
 
 def _ratio_cells(ratio: dict, name: str) -> list[str]:
     return [f"{ratio[name]:,.0f}", f"{ratio[name + '_p99']:.1f}", f"{ratio[name + '_cpu']:.0f}"]
+
+
+def burst_line(stats: RunStats) -> str:
+    """How many dashboards had taken the new version up 1, 2 and 5 s after the publish, and the p99."""
+    within = ", ".join(f"{stats.took_up_within(limit):,} after {limit} s" for limit in (1, 2, 5))
+    p99 = percentile(stats.take_ups, 0.99) if len(stats.take_ups) == stats.dashboards else None
+    tail = f"p99 {p99:.1f} s" if p99 is not None else "p99 not reached (not all took it up)"
+    return (
+        f"took the new version up (publish confirmed -> last take-up callback answered), of {stats.dashboards:,}: "
+        f"{within}; {len(stats.take_ups):,} in all; {tail}; {stats.errors} errors"
+    )
 
 
 def production_gunicorn_env() -> dict[str, str]:
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     settings_line = ", ".join(f"{key}={value}" for key, value in sorted(production.items()))
     print(
         f"make load: gunicorn.conf.py with app.yaml's {settings_line}; RedisCache; {ROWS:,} rows; "
-        f"poll every {POLL_INTERVAL_SECONDS:.0f} s ±10 %; {os.cpu_count()} cores, load average "
+        f"version check every {POLL_INTERVAL_SECONDS:.0f} s ±10 %; {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.1f} at start; client: asyncio on uvloop (1 process, its CPU shown per run)"
     )
     with FakeGCS() as emulator, RedisServer() as redis:
@@ -271,25 +277,26 @@ def main(argv: list[str] | None = None) -> int:
                         ],
                     )
                 )
-                print(f"dashboards that took up the new version: {stats.new_versions_seen:,} of {stats.dashboards:,}")
+                print(burst_line(stats))
             if "ratio" not in skip:
                 with Gunicorn(env, workers=None, wsgi_app="bench.bare_app:server") as bare:
                     ratio = hooks_ratio(server, bare)
                 print(
-                    f"\n(3) unchanged poll vs bare Dash no-op ({client_name()}, 16 connections, 4 alternating "
+                    f"\n(3) GET /live/version (200) vs bare Dash no-op ({client_name()}, 16 connections, "
+                    "4 alternating "
                     "rounds of 3 s):"
                 )
                 print(
                     table(
                         ["endpoint", "req/s (median)", "p99 ms", "worker CPU µs/req"],
                         [
-                            ["poll, unchanged (app)", *_ratio_cells(ratio, "poll")],
+                            ["GET /live/version (app)", *_ratio_cells(ratio, "check")],
                             ["no-op callback (bare Dash)", *_ratio_cells(ratio, "noop")],
                         ],
                     )
                 )
                 rounds = ", ".join(f"{value:.2f}" for value in ratio["ratios"])
-                print(f"ratio poll / bare no-op, req/s: {ratio['ratio']:.2f} (rounds: {rounds}; target >= 0.9)")
+                print(f"ratio check / bare no-op, req/s: {ratio['ratio']:.2f} (rounds: {rounds})")
                 if ratio["cpu_ratio"] is not None:
                     print(f"ratio by worker CPU per request (steadier on a busy machine): {ratio['cpu_ratio']:.2f}")
     return 0

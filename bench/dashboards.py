@@ -1,14 +1,14 @@
-"""N open dashboards as one asyncio client: each polls at the poll interval (with jitter) as a browser does.
+"""N open dashboards as one asyncio client: each checks ``GET /live/version`` at the poll interval (with jitter).
 
-Every dashboard keeps its own ``shown-version`` and sends the body a real Chromium sends
-(``bench/poll_request.json``, captured from the chart page, with this run's signed
-generation filled in). When a poll answers 200 (a new generation), that dashboard sends
-the redraw callbacks the page runs on a new ``shown-version`` — found in
-``/_dash-dependencies``, so they follow whatever the chart page does — and then polls
-with the new version, as the page would.
+This is the chart page's fallback mode (``LIVE_PUSH=off`` or a buffered stream): every dashboard
+keeps its own ``shown-version`` and ETag and sends ``If-None-Match``, so an unchanged check is a 304.
+When a check shows a new live generation, that dashboard does what a page does after take-up: it
+sends the server callbacks that a new ``shown-version`` triggers — found in ``/_dash-dependencies``,
+so they follow whatever the chart page does (chart, view, table columns and rows, downloads,
+description) — and then checks with the new ETag.
 
 Dashboards share ``connections`` keep-alive connections (as a front end pools them).
-Latency is measured from the moment a poll was due, so a server (or client) falling
+Latency is measured from the moment a check was due, so a server (or client) falling
 behind shows up in the figures instead of silently lowering the rate.
 """
 
@@ -20,17 +20,19 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import brotli
 
 CALLBACK_PATH = "/_dash-update-component"
-POLL_TEMPLATE = Path(__file__).resolve().parent / "poll_request.json"
-JITTER = 0.1  # each poll lands within ±10 % of the interval (browser timers drift and tabs open at random times)
+VERSION_PATH = "/live/version"
+#: What Chromium sends with a callback POST (Dash's renderer adds the JSON content type).
+HEADERS = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate, br", "Content-Type": "application/json"}
+SHOWN_FIELDS = ("generation", "token", "updated", "size", "uploaded_by", "version", "description")
+JITTER = 0.1  # each check lands within ±10 % of the interval (browser timers drift and tabs open at random times)
 REQUEST_TIMEOUT_SECONDS = 10.0
-#: A poll due this close to the end of a run and not sent yet is not counted as missed (see below).
+#: A check due this close to the end of a run and not sent yet is not counted as missed (see below).
 END_GRACE_SECONDS = 0.05
 TRANSPORT_ERRORS = (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError)
 
@@ -41,25 +43,31 @@ class RunStats:
 
     dashboards: int
     seconds: float
-    poll_latencies: list[float] = field(default_factory=list)
+    check_latencies: list[float] = field(default_factory=list)
     redraw_latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
-    missed: int = 0  # polls that fell due but could not be sent before the end (the run fell behind)
+    missed: int = 0  # checks that fell due but could not be sent before the end (the run fell behind)
     new_versions_seen: int = 0
     client_cpu_seconds: float = 0.0
+    published_at: float | None = None  # perf_counter when the new version was written (burst runs)
+    take_ups: list[float] = field(default_factory=list)  # publish -> last take-up callback answered, s
 
     @property
     def requests(self) -> int:
-        return len(self.poll_latencies) + len(self.redraw_latencies)
+        return len(self.check_latencies) + len(self.redraw_latencies)
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def poll_percentile(self, fraction: float) -> float:
-        """Poll latency at ``fraction`` (0.5, 0.99), milliseconds."""
-        return percentile(self.poll_latencies, fraction) * 1000
+    def check_percentile(self, fraction: float) -> float:
+        """Check latency at ``fraction`` (0.5, 0.99), milliseconds."""
+        return percentile(self.check_latencies, fraction) * 1000
+
+    def took_up_within(self, seconds: float) -> int:
+        """Dashboards whose take-up had finished ``seconds`` after the publish."""
+        return sum(1 for delay in self.take_ups if delay <= seconds)
 
     def redraw_percentile(self, fraction: float) -> float:
         return percentile(self.redraw_latencies, fraction) * 1000
@@ -72,42 +80,48 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def load_poll_template() -> tuple[dict[str, Any], dict[str, str]]:
-    """The captured browser poll: its JSON body and its headers."""
-    captured = json.loads(POLL_TEMPLATE.read_text())
-    return captured["body"], captured["headers"]
+def shown_from(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``shown-version`` store the page's script builds from a live document (``shownFrom``)."""
+    loaded_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {**{name: document.get(name) or "" for name in SHOWN_FIELDS}, "loaded_at": loaded_at}
 
 
-def poll_body(template: dict[str, Any], shown: Any) -> bytes:
-    """The template with this dashboard's ``shown-version`` and a fresh trigger value."""
-    body = json.loads(json.dumps(template))
-    body["inputs"][0]["value"] = int(time.time() * 1000)
-    for state in body["state"]:
-        if state["id"] == "shown-version":
-            state["value"] = shown
-    return json.dumps(body, separators=(",", ":")).encode()
+#: Take-up in two waves, as the renderer runs it: ``shown-version`` first; then what its answers
+#: (``rendered-chart``) and the grid's refresh (a first block of rows, AG Grid's default) trigger.
+SHOWN = "shown-version.data"
+SECOND_WAVE = ("rendered-chart.data", "data-table.getRowsRequest")
+FIRST_ROWS = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
 
 
 def redraw_bodies(dependencies: list[dict[str, Any]], shown: Any) -> list[bytes]:
     """The server callbacks a page runs when ``shown-version`` changes, with the new value."""
+    return callback_bodies(dependencies, (SHOWN,), {SHOWN: shown})
+
+
+def callback_bodies(
+    dependencies: list[dict[str, Any]], triggers: tuple[str, ...], values: dict[str, Any]
+) -> list[bytes]:
+    """Bodies for the server callbacks with an input in ``triggers``; inputs and state from ``values``."""
     bodies = []
     for callback in dependencies:
         if callback.get("clientside_function") or "{" in callback["output"]:
             continue
-        if not any(item == {"id": "shown-version", "property": "data"} for item in callback["inputs"]):
+        keys = [f"{item['id']}.{item['property']}" for item in callback["inputs"]]
+        changed = [key for key in keys if key in triggers]
+        if not changed:
             continue
         outputs = _outputs(callback["output"])
 
         def entry(item: dict[str, Any]) -> dict[str, Any]:
-            value = shown if item == {"id": "shown-version", "property": "data"} else None
+            value = values.get(f"{item['id']}.{item['property']}")
             return {"id": item["id"], "property": item["property"], "value": value}
 
         body = {
             "output": callback["output"],
             "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": [entry(item) for item in callback["inputs"]],
-            "changedPropIds": ["shown-version.data"],
-            "parsedChangedPropsIds": ["shown-version.data"],
+            "changedPropIds": changed,
+            "parsedChangedPropsIds": changed,
             "state": [entry(item) for item in callback["state"]],
         }
         bodies.append(json.dumps(body, separators=(",", ":")).encode())
@@ -134,15 +148,17 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        return await self.send("POST", path, body)
+        status, _, content = await self.send("POST", path, body)
+        return status, content
 
-    async def send(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def send(
+        self, method: str, path: str, body: bytes = b"", extra: str = ""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request; ``extra`` is further header lines. Returns status, headers (lower-case names), body."""
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        request = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
+        length = f"Content-Length: {len(body)}\r\n" if method == "POST" else ""
+        request = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}{extra}{length}\r\n"
         try:
             self._writer.write(request.encode() + body)
             return await asyncio.wait_for(self._read_response(), REQUEST_TIMEOUT_SECONDS)
@@ -150,7 +166,7 @@ class Connection:
             self.close()
             raise
 
-    async def _read_response(self) -> tuple[int, bytes]:
+    async def _read_response(self) -> tuple[int, dict[str, str], bytes]:
         assert self._reader is not None
         head = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         status = int(head.split(" ", 2)[1])
@@ -158,7 +174,7 @@ class Connection:
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:] if line)
         }
-        body = await self._reader.readexactly(int(headers.get("content-length", "0")))
+        body = b"" if status == 304 else await self._reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("content-encoding") == "br":
             body = brotli.decompress(body)
         elif headers.get("content-encoding") == "gzip":
@@ -167,7 +183,7 @@ class Connection:
             body = gzip.decompress(body)
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, body
+        return status, headers, body
 
     def close(self) -> None:
         if self._writer is not None:
@@ -175,10 +191,17 @@ class Connection:
         self._reader = self._writer = None
 
 
+@dataclass
+class Dashboard:
+    """What one open page keeps between checks."""
+
+    shown: Any
+    etag: str = ""
+
+
 async def _run_connection(
     connection: Connection,
-    shown: list[Any],
-    template: dict[str, Any],
+    dashboards: list[Dashboard],
     dependencies: list[dict[str, Any]],
     interval: float,
     started: float,
@@ -186,14 +209,14 @@ async def _run_connection(
     stats: RunStats,
 ) -> None:
     """Serve this connection's dashboards in order of when each is due."""
-    due = [(started + random.uniform(0, interval), index) for index in range(len(shown))]
+    due = [(started + random.uniform(0, interval), index) for index in range(len(dashboards))]
     heapq.heapify(due)
     while due:
         due_at, index = heapq.heappop(due)
         if due_at >= deadline:
             break
         if time.perf_counter() >= deadline:  # behind schedule at the end: these were never sent
-            # Due in the run's last moments, a poll could still have been answered in time: the
+            # Due in the run's last moments, a check could still have been answered in time: the
             # run ended, not the server. Older ones were late by more than any latency target.
             cutoff = deadline - END_GRACE_SECONDS
             stats.missed += sum(1 for when, _ in [(due_at, index), *due] if when < cutoff)
@@ -201,20 +224,35 @@ async def _run_connection(
         delay = due_at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        try:
-            status, body = await connection.post(CALLBACK_PATH, poll_body(template, shown[index]))
-        except TRANSPORT_ERRORS:
-            stats.errors += 1
-        else:
-            stats.poll_latencies.append(time.perf_counter() - due_at)
-            stats.statuses[status] = stats.statuses.get(status, 0) + 1
-            if status >= 500:
-                stats.errors += 1
-            if status == 200:
-                shown[index] = json.loads(body)["response"]["shown-version"]["data"]
-                stats.new_versions_seen += 1
-                await _redraw(connection, dependencies, shown[index], stats)
+        await _check(connection, dashboards[index], dependencies, due_at, stats)
         heapq.heappush(due, (due_at + interval * random.uniform(1 - JITTER, 1 + JITTER), index))
+
+
+async def _check(
+    connection: Connection, dashboard: Dashboard, dependencies: list[dict[str, Any]], due_at: float, stats: RunStats
+) -> None:
+    """One version check, and the take-up when it shows a new live generation."""
+    extra = f"If-None-Match: {dashboard.etag}\r\n" if dashboard.etag else ""
+    try:
+        status, headers, body = await connection.send("GET", VERSION_PATH, extra=extra)
+    except TRANSPORT_ERRORS:
+        stats.errors += 1
+        return
+    stats.check_latencies.append(time.perf_counter() - due_at)
+    stats.statuses[status] = stats.statuses.get(status, 0) + 1
+    if status >= 500:
+        stats.errors += 1
+    if status != 200:
+        return
+    dashboard.etag = headers.get("etag", "")
+    document = json.loads(body)
+    if document.get("status") != "live" or document.get("generation") == (dashboard.shown or {}).get("generation"):
+        return
+    dashboard.shown = shown_from(document)
+    stats.new_versions_seen += 1
+    await _redraw(connection, dependencies, dashboard.shown, stats)
+    if stats.published_at is not None:
+        stats.take_ups.append(time.perf_counter() - stats.published_at)
 
 
 def take_up_gets(shown: Any) -> list[str]:
@@ -222,7 +260,7 @@ def take_up_gets(shown: Any) -> list[str]:
     if not isinstance(shown, dict) or not shown.get("token"):
         return []
     base = f"/live/{quote(str(shown['generation']))}"
-    grid = json.dumps({"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}})
+    grid = json.dumps(FIRST_ROWS)
     return [
         f"{base}/chart?{urlencode({'t': shown['token']})}",
         f"{base}/rows?{urlencode({'t': shown['token'], 'grid': grid})}",
@@ -230,20 +268,45 @@ def take_up_gets(shown: Any) -> list[str]:
 
 
 async def _redraw(connection: Connection, dependencies: list[dict[str, Any]], shown: Any, stats: RunStats) -> None:
-    requests = [("POST", CALLBACK_PATH, body) for body in redraw_bodies(dependencies, shown)]
-    if not any(b"rendered-chart" in body for _, _, body in requests):  # the page takes versions up by GET
-        requests += [("GET", path, b"") for path in take_up_gets(shown)]
-    for method, path, body in requests:
-        sent = time.perf_counter()
-        try:
-            status, _ = await connection.send(method, path, body)
-        except TRANSPORT_ERRORS:
-            stats.errors += 1
-            continue
-        stats.redraw_latencies.append(time.perf_counter() - sent)
-        stats.statuses[status] = stats.statuses.get(status, 0) + 1
-        if status >= 500:
-            stats.errors += 1
+    """The take-up, one request after another on this connection, in the renderer's two waves.
+
+    When no callback draws the chart on a new ``shown-version``, the page takes the version up by
+    GET (``/live/<generation>/chart`` and ``/rows``) and those are sent instead of the second wave.
+    """
+    values: dict[str, Any] = {SHOWN: shown, "data-table.getRowsRequest": FIRST_ROWS}
+    bodies = redraw_bodies(dependencies, shown)
+    for body in bodies:
+        answer = await _send_callback(connection, body, stats)
+        for component, props in (answer or {}).get("response", {}).items():
+            values.update({f"{component}.{prop}": value for prop, value in props.items()})
+    if not any(b"rendered-chart" in body for body in bodies):
+        for path in take_up_gets(shown):
+            await _send(connection, "GET", path, b"", stats)
+        return
+    for body in callback_bodies(dependencies, SECOND_WAVE, values):
+        await _send_callback(connection, body, stats)
+
+
+async def _send_callback(connection: Connection, body: bytes, stats: RunStats) -> dict[str, Any] | None:
+    """One callback POST; its JSON answer when it has one (204: nothing changed)."""
+    return await _send(connection, "POST", CALLBACK_PATH, body, stats)
+
+
+async def _send(connection: Connection, method: str, path: str, body: bytes, stats: RunStats) -> dict[str, Any] | None:
+    """One take-up request, counted; its JSON answer when it is a 200 with a body."""
+    sent = time.perf_counter()
+    try:
+        status, _, content = await connection.send(method, path, body)
+    except TRANSPORT_ERRORS:
+        stats.errors += 1
+        return None
+    stats.redraw_latencies.append(time.perf_counter() - sent)
+    stats.statuses[status] = stats.statuses.get(status, 0) + 1
+    if status >= 500:
+        stats.errors += 1
+    if status != 200 or not content or method != "POST":
+        return None
+    return json.loads(content)
 
 
 async def simulate(
@@ -255,26 +318,30 @@ async def simulate(
     interval: float,
     seconds: float,
     connections: int = 64,
+    stats: RunStats | None = None,
 ) -> RunStats:
-    """Run ``dashboards`` open dashboards (all showing ``shown``) for ``seconds``; bounded and self-stopping."""
-    template, headers = load_poll_template()
+    """Run ``dashboards`` open dashboards (all showing ``shown``) for ``seconds``; bounded and self-stopping.
+
+    ``stats`` may be given so that the caller can set ``published_at`` while the run goes on.
+    """
     origin = f"http://{host}:{port}"
-    headers = {**headers, "Origin": origin, "Referer": origin + "/"}
-    stats = RunStats(dashboards=dashboards, seconds=seconds)
+    headers = {**HEADERS, "Origin": origin, "Referer": origin + "/"}
+    if stats is None:
+        stats = RunStats(dashboards=dashboards, seconds=seconds)
     cpu_before = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
     groups = [
-        [shown] * (dashboards // connections + (1 if index < dashboards % connections else 0))
+        [Dashboard(shown) for _ in range(dashboards // connections + (1 if index < dashboards % connections else 0))]
         for index in range(connections)
     ]
     pool = [Connection(host, port, headers) for _ in groups]
     tasks = [
-        _run_connection(connection, group, template, dependencies, interval, started, deadline, stats)
+        _run_connection(connection, group, dependencies, interval, started, deadline, stats)
         for connection, group in zip(pool, groups, strict=True)
         if group
     ]
-    # Bounded: a connection stops at the deadline, at worst after one more poll and its redraws.
+    # Bounded: a connection stops at the deadline, at worst after one more check and its take-up.
     running = [asyncio.create_task(task) for task in tasks]
     _, late = await asyncio.wait(running, timeout=seconds + 4 * REQUEST_TIMEOUT_SECONDS + 5)
     for task in late:
