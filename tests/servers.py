@@ -43,6 +43,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _end(process: subprocess.Popen | None, timeout: float) -> None:
+    """Stop a server this module started: SIGTERM, then SIGKILL if it has not gone after ``timeout`` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def _wait_until(ready, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,12 +142,7 @@ class FakeGCS:
         return self.count_requests(f"GET /download/storage/v1/b/{bucket}/o/")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _end(self.process, 5)
         shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def __enter__(self) -> FakeGCS:
@@ -838,12 +845,7 @@ class Nginx:
         return [line.split()[-1] for line in path.read_text().splitlines()] if path.exists() else []
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _end(self.process, 5)
         shutil.rmtree(self.prefix, ignore_errors=True)
 
     def __enter__(self) -> Nginx:
