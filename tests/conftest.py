@@ -17,6 +17,21 @@ from tests.dash_registry import reset_dash_registries
 from tests.servers import FakeGCS, RedisServer, emulator_client
 
 SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
+
+
+def series_settings(tmp_path: Path, rows: int = 50_000) -> Settings:
+    """Local-mode settings over a sorted time series of ``rows`` minutes (charts draw at most 1,000 points)."""
+    import numpy as np
+    import pandas as pd
+
+    path = tmp_path / "series.csv"
+    frame = pd.DataFrame(
+        {"when": pd.date_range("2024-01-01", periods=rows, freq="min"), "reading": np.sin(np.arange(rows) / 500)}
+    )
+    frame.to_csv(path, index=False)
+    return Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=path, data_schema="", max_chart_points=1_000
+    )
 _bucket_numbers = itertools.count()
 
 

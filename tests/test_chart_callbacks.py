@@ -4,43 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from settings import Settings
-from tests.dash_requests import callback_payload, chart_answer, drawn, poll
+from tests.conftest import series_settings
+from tests.dash_requests import chart_answer, drawn, poll, zoom_payload
 
 
 def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:
-    path = tmp_path / "series.csv"
-    frame = pd.DataFrame(
-        {"when": pd.date_range("2024-01-01", periods=rows, freq="min"), "reading": np.sin(np.arange(rows) / 500)}
-    )
-    frame.to_csv(path, index=False)
-    settings = Settings.from_env(
-        {}, app_env="development", data_source="local", local_data_path=path, data_schema="", max_chart_points=1_000
-    )
-    return make_app(settings)
-
-
-def _zoom_output(client: Any) -> str:
-    dependencies = client.get("/_dash-dependencies").json
-    spec = next(d for d in dependencies if d["inputs"][0]["property"] == "relayoutData")
-    return spec["output"]
+    return make_app(series_settings(tmp_path, rows))
 
 
 def _zoom(client: Any, relayout: Any, shown: Any, rendered: Any) -> Any:
-    body = callback_payload(
-        ["chart-graph.figure", "chart-range.data"],
-        {"chart-graph.relayoutData": relayout},
-        {"shown-version.data": shown, "chart-url.search": "", "rendered-chart.data": rendered},
-    )
-    output = _zoom_output(client)
-    body["output"] = output
-    body["outputs"] = [
-        dict(zip(("id", "property"), key.rsplit(".", 1), strict=True)) for key in output.strip(".").split("...")
-    ]
-    return client.post("/_dash-update-component", json=body)
+    return client.post("/_dash-update-component", json=zoom_payload(client, shown, relayout, rendered))
 
 
 def test_zoom_answers_a_patch_with_every_row_of_a_narrow_range(make_app, tmp_path):

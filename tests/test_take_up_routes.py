@@ -6,23 +6,13 @@ import gzip
 import importlib
 
 import brotli
-import numpy as np
-import pandas as pd
 
-from settings import Settings
+from tests.conftest import series_settings
 from tests.dash_requests import chart_answer, poll
 
 
 def _client(make_app, tmp_path, rows: int = 50_000):
-    path = tmp_path / "series.csv"
-    frame = pd.DataFrame(
-        {"when": pd.date_range("2024-01-01", periods=rows, freq="min"), "reading": np.sin(np.arange(rows) / 500)}
-    )
-    frame.to_csv(path, index=False)
-    settings = Settings.from_env(
-        {}, app_env="development", data_source="local", local_data_path=path, data_schema="", max_chart_points=1_000
-    )
-    client = make_app(settings).server.test_client()
+    client = make_app(series_settings(tmp_path, rows)).server.test_client()
     return client, poll(client).json["response"]["shown-version"]["data"]
 
 
