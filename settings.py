@@ -58,6 +58,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "live-dashboard-cache")
     cache_redis_url: str = ""
     max_chart_points: int = 4_000
+    changes_key: str = ""  # "What changed": the columns that identify a row, comma-separated
     dashboard_title: str = "Live data"
     dashboard_description: str = ""
     host: str = "127.0.0.1"
@@ -118,6 +119,7 @@ class Settings:
             "cache_type": env.get("CACHE_TYPE", cls.cache_type).strip(),
             "cache_redis_url": env.get("CACHE_REDIS_URL", "").strip(),
             "max_chart_points": int(_number(env, "MAX_CHART_POINTS", cls.max_chart_points)),
+            "changes_key": env.get("CHANGES_KEY", "").strip(),
             "dashboard_title": env.get("DASHBOARD_TITLE", cls.dashboard_title).strip(),
             "dashboard_description": env.get("DASHBOARD_DESCRIPTION", "").strip(),
             "host": env.get("HOST", cls.host).strip(),
@@ -290,6 +292,11 @@ class Settings:
                 "APP_ENV=production needs an admin: set ADMIN_USERS (name:hash from `python app.py hash-password`) "
                 "or ADMIN_USERS_FILE"
             )
+
+    @property
+    def changes_key_columns(self) -> tuple[str, ...]:
+        """CHANGES_KEY as column names (empty: let the roles find a key)."""
+        return tuple(column.strip() for column in self.changes_key.split(",") if column.strip())
 
     @property
     def data_location(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_access.downloads import CSV_CHUNK_ROWS, csv_chunks
 from data_access.roles import ColumnRoles
+from data_access.sources import DataVersion
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +325,40 @@ def _blank(count: int) -> pd.Series:
     return pd.Series([""] * count, dtype="string")
 
 
+# -- which versions -------------------------------------------------------------------------------
+
+
+class NoComparison(LookupError):
+    """There is nothing to compare with (the first version, or ``vs`` names no known version)."""
+
+
+def short_label(version: DataVersion) -> str:
+    """ "v12" as the history shows it, or "generation 1733…" for data written outside the app."""
+    number = version.metadata.get("version", "")
+    return f"v{number}" if number.isdigit() else f"generation {version.generation}"
+
+
+def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:
+    """The version ``generation`` is compared with: ``vs`` (``v12``, ``12`` or a generation), else the one before.
+
+    ``history`` is newest first. Raises :class:`NoComparison` with a sentence for the page.
+    """
+    if vs:
+        number = vs.removeprefix("v")
+        by_generation = next((version for version in history if version.generation == vs), None)
+        by_number = next((version for version in history if version.metadata.get("version") == number), None)
+        found = by_generation or by_number
+        if found is None:
+            raise NoComparison(f"There is no version “{vs}” in this data's history.")
+        return found
+    positions = [index for index, version in enumerate(history) if version.generation == generation]
+    if not positions:
+        raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
+    if positions[0] + 1 >= len(history):
+        raise NoComparison("This is the first version: there is nothing before it to compare with.")
+    return history[positions[0] + 1]
+
+
 # -- once per deployment -------------------------------------------------------------------------
 
 
@@ -359,6 +395,8 @@ class ComparisonStore:
         self._running: dict[tuple[str, str], Future] = {}
         self._local: OrderedDict[tuple[str, str], Changes | ComparisonFailed] = OrderedDict()
         self._lock = threading.Lock()
+        self._warming: set[str] = set()
+        self._warmed: OrderedDict[str, bool] = OrderedDict()
 
     def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
         """The comparison when it is known (this process, then the shared cache), else ``None``."""
@@ -389,6 +427,33 @@ class ComparisonStore:
             return running.result(timeout=wait_seconds)
         except FutureTimeout:
             return None
+
+    def warm(self, generation: str) -> bool:
+        """Whether ``generation``'s frame was read once here; else read it in the background now.
+
+        A ghost needs the compared version's frame: the first request for it answers "loading"
+        instead of waiting seconds for storage.
+        """
+        with self._lock:
+            if generation in self._warmed:
+                return True
+            if generation in self._warming:
+                return False
+            self._warming.add(generation)
+
+        def load() -> None:
+            try:
+                self._load(generation)
+            except Exception as error:  # DataUnavailable: the request that asks next says why
+                log.warning("reading %s for a comparison failed: %s", generation, error)
+            with self._lock:
+                self._warming.discard(generation)
+                self._warmed[generation] = True
+                while len(self._warmed) > self.LOCAL_ENTRIES:
+                    self._warmed.popitem(last=False)
+
+        self._pool.submit(load)
+        return False
 
     def _compute(self, pair: tuple[str, str], token: str) -> Changes | ComparisonFailed | None:
         try:
@@ -422,3 +487,13 @@ class ComparisonStore:
 
     def _key(self, pair: tuple[str, str]) -> str:
         return f"{self._prefix}:{pair[0]}:{pair[1]}"
+
+
+def changes_csv(old: pd.DataFrame, new: pd.DataFrame, changes: Changes) -> Iterator[bytes]:
+    """The change rows as CSV (formulas neutralised as in the data downloads), a block at a time."""
+    for start in range(0, max(changes.row_count, 1), CSV_CHUNK_ROWS):
+        pieces = csv_chunks(change_rows(old, new, changes, start, start + CSV_CHUNK_ROWS))
+        header = next(pieces)
+        if start == 0:
+            yield header  # one header row for the whole file
+        yield from pieces

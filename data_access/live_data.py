@@ -55,6 +55,8 @@ T = TypeVar("T")
 
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
+# Which version replaced which ("What changed"): kept for a week of comparisons.
+REPLACEMENT_SECONDS = 7 * 24 * 3600
 DEFAULT_FRAME_MEMORY_MB = 512
 # Shorter than a version check can take at worst (gcs_source: timeouts + retries, ~8 s):
 # a hung check does not stop every other worker from trying again.
@@ -197,6 +199,7 @@ class LiveData:
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
         self._version_key = f"{self._prefix}:version"
+        self._last_seen_key = f"{self._prefix}:last-seen"
         self._refresh_lock = threading.Lock()
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations: this process' LRU, and Arrow bytes shared
@@ -321,12 +324,33 @@ class LiveData:
                 # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
                 entry = {"checked_at": self._clock(), "version": version.to_dict() if version else None, "error": None}
                 self._storage_state.recovered()
+                if version is not None:
+                    self._note_replacement(version)
             except StorageError as error:
                 self._storage_state.failed(error)
                 permanent = isinstance(error, LocationMissing)
                 entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
             return check_from_entry(entry)
+
+    def _note_replacement(self, version: DataVersion) -> None:
+        """Remember which version ``version`` replaced, as this deployment saw it (one read per check).
+
+        Storage's own history lists older versions where it keeps them (and the app's publishes
+        name the one they replaced); data written around the app, to a store that lists only the
+        live object, has only this record of what came before ("What changed").
+        """
+        last = self.cache.get(self._last_seen_key)
+        if last is not None and last.get("generation") == version.generation:
+            return
+        if last is not None:
+            self.cache.set(f"{self._prefix}:replaced:{version.generation}", last, timeout=REPLACEMENT_SECONDS)
+        self.cache.set(self._last_seen_key, version.to_dict(), timeout=REPLACEMENT_SECONDS)
+
+    def replaced_version(self, generation: str) -> DataVersion | None:
+        """The version ``generation`` replaced, when this deployment saw it happen."""
+        entry = self.cache.get(f"{self._prefix}:replaced:{generation}")
+        return DataVersion.from_dict(entry) if entry else None
 
     def _is_fresh(self, entry: dict[str, Any]) -> bool:
         return self._clock() - entry["checked_at"] < self.version_cache_seconds

@@ -1,4 +1,4 @@
-"""Plain Flask routes and hooks next to the Dash pages: file downloads, take-up GETs, and 404 for unknown paths."""
+"""Plain Flask routes and hooks next to the Dash pages: downloads, take-up GETs, what changed, 404 for unknown paths."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import dash
 from flask import Flask, Response, request
 
+from routes.changes import changes_routes
 from routes.downloads import downloads
 from routes.take_up import take_up
 
@@ -17,6 +18,7 @@ def register_routes(server: Flask) -> None:
     """Add the download and take-up routes and the not-found status to ``server``."""
     server.register_blueprint(downloads)
     server.register_blueprint(take_up)
+    server.register_blueprint(changes_routes)
     server.after_request(_not_found_status)
 
 

@@ -130,9 +130,14 @@ def chart(generation: str) -> Response:
         view, _ = ViewState.from_query(_view_query((TOKEN_PARAMETER, *RANGE_PARAMETERS)))[0].resolve(roles)
         max_points = current_settings().max_chart_points
         live_data = current_live_data()
-        answer = live_data.derived(
-            generation, ("chart-answer", view.to_query(), max_points), lambda _: _chart_answer(frame, roles, view)
-        )
+        try:
+            answer = live_data.derived(
+                generation,
+                ("chart-answer", view.to_query(), max_points),
+                lambda _: _chart_answer(frame, roles, view, generation),
+            )
+        except DataUnavailable:  # the version "What changed" compares with is still being read
+            return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         x_range = [request.args.get(name) for name in RANGE_PARAMETERS]
         if None in x_range or answer.aggregated_or_empty:
             return _serve(answer)
@@ -149,11 +154,22 @@ class ChartAnswer(Answer):
         self.aggregated_or_empty = aggregated_or_empty
 
 
-def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> ChartAnswer:
-    """The figure, its signature, the grid's columns and the controls' key for one view."""
+def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
+    """The figure, its signature, the grid's columns and the controls' key for one view.
+
+    With ``changes=1`` the compared version's traces follow the figure's own as ghosts; the
+    signature then holds every trace's name (which names both versions), so a new version
+    replaces the traces while the x axis, and so the zoom, stays.
+    """
+    from routes.changes import ghost_figure  # routes.changes builds on this module's answers
+
     max_points = current_settings().max_chart_points
     chart = chart_for(frame, roles, view, max_points) if view.y else None
     figure, signature = view_figure(frame, roles, view, max_points, chart)
+    own_traces = len(figure["data"])
+    if view.changes and chart is not None:
+        figure = ghost_figure(figure, generation, view, max_points)
+        signature = [signature, [trace["name"] for trace in figure["data"]]]
     controls = control_values(view, roles, roles.time_spans.get(roles.primary_time or ""))
     value = {
         "view": view.to_query(),
@@ -162,6 +178,7 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> C
         "figure": figure,
         "columns": column_defs(frame),
         "controls": hashlib.blake2b(to_json_plotly(controls).encode(), digest_size=8).hexdigest(),
+        "own_traces": own_traces,
     }
     return ChartAnswer(value, chart is None or chart.aggregated)
 
@@ -169,9 +186,12 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> C
 def _zoomed(
     value: dict[str, Any], frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, x_range: list
 ) -> dict[str, Any]:
-    """``value`` with each trace's x/y (and the title) at full detail for the visible ``x_range``."""
+    """``value`` with each own trace's x/y (and the title) at full detail for the visible ``x_range``.
+
+    Ghosts of a compared version ("What changed") keep their whole-range points.
+    """
     zoomed = figure_from(chart_for(frame, roles, view, current_settings().max_chart_points, x_range), view)
-    traces = value["figure"]["data"]
+    traces = value["figure"]["data"][: value["own_traces"]]
     if len(zoomed["data"]) == len(traces):
         for trace, detail in zip(traces, zoomed["data"], strict=True):
             trace["x"], trace["y"] = detail["x"], detail["y"]
