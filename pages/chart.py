@@ -14,6 +14,10 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
   controls. The validated view goes to ``chart-view`` (which tells the chart to look again).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
+* "What changed" (``changes=1`` in the view): the chart's answer carries ghost traces of the
+  compared version; the summary, the changed rows and their download link come from
+  ``GET /live/<generation>/changes`` (``routes/changes.py``), drawn in the browser, asked again
+  for every new version while the switch is on.
 * The data table's blocks come from ``GET /live/<generation>/rows``; the version note and
   the download links are drawn in the browser from ``shown-version``. Whatever asked while a
   version was still being taken up says "Loading…" and is answered when the frame is ready.
@@ -33,6 +37,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash.exceptions import PreventUpdate
 
 from auth import unsign
+from components.changes import changes_panel, changes_table
 from components.chart import (
     CONTROL_IDS,
     CONTROL_INPUTS,
@@ -67,8 +72,10 @@ def layout(**_query: Any) -> dbc.Container:
             html.P(id="version-description", className="text-muted small mb-2"),
             live_status_bar(settings.poll_interval_seconds, settings.live_push),
             *chart_section(),
+            changes_panel(),
             download_controls(),
-            data_table(),
+            html.Div(data_table(), id="data-table-area"),
+            changes_table(),
             dcc.Store(id="data-table-key"),
         ],
         fluid=True,
@@ -268,4 +275,29 @@ dash.clientside_callback(
     Input("shown-version", "data"),
     Input("chart-view", "data"),
     Input("download-filtered", "value"),
+)
+
+
+# "What changed": the summary, how rows were matched, the changed rows and their download, per shown version.
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="changes"),
+    Output("changes-panel", "hidden"),
+    Output("changes-summary", "children"),
+    Output("changes-matching", "children"),
+    Output("changes-table", "rowData"),
+    Output("changes-table", "columnDefs"),
+    Output("changes-table-count", "children"),
+    Output("download-changes", "href"),
+    Output("download-changes", "className"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+)
+
+
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="changedRowsOnly"),
+    Output("data-table-area", "hidden"),
+    Output("changes-table-area", "hidden"),
+    Input("changes-only-rows", "value"),
+    Input("chart-view", "data"),
 )

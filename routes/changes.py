@@ -26,6 +26,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from auth import unsign
+from components.changes import changed_cell_rules
 from components.figures import chart_for, figure_from, with_ghosts
 from data_access import DataUnavailable, DataVersion, StorageError, current_live_data
 from data_access.changes import (
@@ -180,25 +181,31 @@ def _changes_json(generation: str, vs: str | None) -> Response:
 
 def _table_columns(names: list[str]) -> list[dict[str, Any]]:
     """Grid columns: what happened to the row, then each data column (fields c0, c1…: names may hold dots)."""
-    return [{"field": CHANGE_COLUMN, "headerName": "Change", "pinned": "left", "width": 110}] + [
-        {"field": column_field(index), "headerName": name, "headerTooltip": name}
+    return [{"field": CHANGE_COLUMN, "headerName": "Change", "width": 110}] + [
+        {
+            "field": column_field(index),
+            "headerName": name,
+            "headerTooltip": name,
+            "cellClassRules": changed_cell_rules(column_field(index)),
+        }
         for index, name in enumerate(names[1:])
     ]
 
 
 def _table_rows(rows: Any, changed_cells: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows as grid records; a changed row lists its changed fields (``_changed``) for highlighting."""
+    """The rows as grid records; a changed row lists its changed fields (``changed_cells``) for highlighting."""
     names = list(rows.columns[1:])
     records = []
     changed_index = 0
     for values in rows.itertuples(index=False, name=None):
         record = {CHANGE_COLUMN: values[0], **{column_field(i): value for i, value in enumerate(values[1:])}}
+        record["changed_cells"] = {}
         if values[0] == CHANGED:  # change rows list the changed ones last, in order
-            record["_changed"] = [
-                column_field(names.index(column))
+            record["changed_cells"] = {
+                column_field(names.index(column)): True
                 for column, mask in changed_cells.items()
                 if column in names and mask[changed_index]
-            ]
+            }
             changed_index += 1
         records.append(record)
     return records

@@ -60,7 +60,7 @@ def test_changes_summary_rows_and_ghosts(bucket, gcs_settings, make_app):
     assert body["before"] == f"generation {first}"
     assert [row["change"] for row in body["rows"]] == ["added", "removed", "changed"]
     changed = body["rows"][2]
-    assert changed["c2"] == "3.5 → 9.5" and changed["_changed"] == ["c2"]
+    assert changed["c2"] == "3.5 → 9.5" and changed["changed_cells"] == {"c2": True}
     assert "immutable" in answer.headers["Cache-Control"]
 
     chart = _ready(client, f"{base}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1").json
