@@ -1,4 +1,4 @@
-""""What changed" on the chart page: the summary under the chart and the table of changed rows.
+""" "What changed" on the chart page: the summary under the chart and the table of changed rows.
 
 The words and rows come from ``GET /live/<generation>/changes`` (``routes/changes.py``), drawn
 in the browser (``assets/take_up.js``); the ghost traces are part of the chart's own answer.

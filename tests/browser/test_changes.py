@@ -94,8 +94,10 @@ def test_changes001_summary_ghosts_and_changed_rows(browser, bucket, gcs_setting
     )
     assert struck == "line-through"
     wait_until(
-        lambda: sorted(cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#changes-table .change-cell"))
-        == ["30 → 33", "e → E"],
+        lambda: (
+            sorted(cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#changes-table .change-cell"))
+            == ["30 → 33", "e → E"]
+        ),
         10,
         "the changed cells were not marked",
     )
