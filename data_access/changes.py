@@ -187,7 +187,7 @@ def _comparable(values: pd.Series, theirs: pd.Series) -> pd.Series:
 
 def _occurrence_hashes(hashes: np.ndarray) -> np.ndarray:
     """``hashes`` made unique: the k-th repeat of a row gets its own hash (repeats match one to one)."""
-    order = np.argsort(hashes, kind="stable")
+    order = np.argsort(hashes)  # which of two equal rows gets which number does not matter
     ordered = hashes[order]
     starts = np.ones(len(ordered), dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
