@@ -100,3 +100,17 @@ def test_download_changes_csv(bucket, gcs_settings, make_app):
     _write(bucket, OLD_CSV)  # a newer version: the old link is refused
     time.sleep(0.3)
     assert client.get(path).status_code == 410
+
+
+def test_a_comparison_being_computed_answers_202_computing(bucket, gcs_settings, make_app):
+    client, shown, first = _app(bucket, gcs_settings, make_app)
+    from routes.changes import current_comparisons
+
+    with client.application.app_context():
+        store = current_comparisons()
+    # Another worker holds the pair's lock: this one does not compute it too, and does not wait.
+    assert store._cache.take_lock(store._key((first, shown["generation"])) + ":lock", 60)
+    answer = client.get(f"/live/{shown['generation']}/changes?t={shown['token']}")
+    assert answer.status_code == 202 and answer.json == {"computing": True}
+    assert answer.headers["Retry-After"] and answer.headers["Cache-Control"] == "no-store"
+    assert client.get(f"/download/changes.csv?token={shown['token']}").status_code == 409
