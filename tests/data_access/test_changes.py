@@ -42,8 +42,8 @@ def test_changes001_declared_key_finds_added_removed_and_changed_cells():
 
 
 def test_changes002_nan_equals_nan_and_ints_equal_floats():
-    old = frame([(1, "a", np.nan, 3), (2, "b", 2, 4)], "id,name,price,count")
-    new = frame([(1, "a", np.nan, 3.0), (2, "b", 2.0, 4.0)], "id,name,price,count")
+    old = frame([(1, None, np.nan, 3), (2, "b", 2, 4)], "id,name,price,count")
+    new = frame([(1, None, -np.nan, 3.0), (2, "b", 2.0, 4.0)], "id,name,price,count")
     assert old["count"].dtype.kind == "i" and new["count"].dtype.kind == "f"
     assert compare(old, new, ("id",)).summary() == "+0 rows · −0 rows · 0 changed values · columns unchanged"
     # whole rows too: 3 and 3.0 hash alike
