@@ -4,8 +4,9 @@ Diffs two versions of a table shaped like real data (time, category, measures, a
 where 1% of rows were removed, 1% added and 1% had a value changed, with each way of matching
 rows: a declared key (``CHANGES_KEY``), a key the roles find, and whole-row hashes. Reports,
 in one run per case: seconds (the latency of one comparison) and its CPU seconds (what a busy
-machine's wall time hides), rows per second (its throughput), the peak memory the comparison added on top of the two frames (Linux's VmHWM,
-reset just before), that peak over one frame's size, and the ratios to the issue's targets
+machine's wall time hides), rows per second (its throughput), the peak memory the comparison
+added on top of the two frames (Linux's VmHWM, reset just before), that peak over one frame's
+size, and the ratios to the issue's targets
 (1M rows ≤ 1 s, 10M rows ≤ 10 s, peak ≤ 2× one frame). Each case runs in its own process, one
 at a time, so its memory is its own. Nothing is served or contacted.
 """
@@ -33,6 +34,8 @@ CHANGED_SHARE = 0.01
 #: The issue's targets: seconds per million rows, and peak memory in frames.
 SECONDS_PER_MILLION = 1.0
 PEAK_FRAMES = 2.0
+COLUMNS = ("rows", "key", "seconds", "CPU s", "rows/s", "peak added MB", "frame MB", "peak / frame", "s / target")
+COLUMNS += ("peak / target",)
 
 
 def versions(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -76,7 +79,8 @@ def _row(rows: int, key_kind: str, figures: dict[str, float]) -> str:
     target = SECONDS_PER_MILLION * rows / 1e6
     peak_frames = figures["peak_extra"] / figures["frame"]
     return (
-        f"| {rows:,} | {key_kind} | {figures['seconds']:.2f} | {figures['cpu']:.2f} | {rows / figures['seconds'] / 1e6:.1f} M | "
+        f"| {rows:,} | {key_kind} | {figures['seconds']:.2f} | {figures['cpu']:.2f} | "
+        f"{rows / figures['seconds'] / 1e6:.1f} M | "
         f"{figures['peak_extra'] / 2**20:,.0f} | {figures['frame'] / 2**20:,.0f} | {peak_frames:.2f}× | "
         f"{figures['seconds'] / target:.2f} | {peak_frames / PEAK_FRAMES:.2f} |"
     )
@@ -92,10 +96,8 @@ def main() -> None:
         print(json.dumps(one_case(int(arguments.case[0]), arguments.case[1])))
         return
     print(f"load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
-    print(
-        "| rows | key | seconds | CPU s | rows/s | peak added MB | frame MB | peak / frame | s / target | peak / target |"
-    )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|---:|---|" + "---:|" * (len(COLUMNS) - 2))
     for rows in arguments.rows:
         for key_kind in arguments.keys:
             child = subprocess.run(
