@@ -131,7 +131,8 @@ class KeyChoice:
     kind: str
     columns: tuple[str, ...] = ()
     note: str = ""
-    hashes: tuple[np.ndarray, np.ndarray] | None = None  # (old, new); None for whole rows
+    #: (old hashes, new hashes as an index whose hash table is built once); None for whole rows.
+    hashes: tuple[np.ndarray, pd.Index] | None = None
 
 
 def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], roles: ColumnRoles | None) -> KeyChoice:
@@ -165,12 +166,15 @@ def _found_keys(roles: ColumnRoles | None) -> list[tuple[str, ...]]:
 
 def _unique_key_hashes(
     old: pd.DataFrame, new: pd.DataFrame, key: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, pd.Index] | None:
     """The key's hashes in both versions when it is complete and unique in each, else ``None``."""
     if any(frame[column].hasnans for frame in (old, new) for column in key):
         return None
-    hashes = row_hashes(old, new, key), row_hashes(new, old, key)
-    return hashes if all(pd.Index(side).is_unique for side in hashes) else None
+    new_index = pd.Index(row_hashes(new, old, key))
+    if not new_index.is_unique:  # builds the hash table the matching then looks old keys up in
+        return None
+    old_hashes = row_hashes(old, new, key)
+    return (old_hashes, new_index) if pd.Index(old_hashes).is_unique else None
 
 
 def row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -223,10 +227,10 @@ def compare(
     shared = [column for column in new.columns if column in old.columns]
     if choice.hashes is None:
         old_keys = _occurrence_hashes(row_hashes(old, new, shared))
-        new_keys = _occurrence_hashes(row_hashes(new, old, shared))
+        new_keys = pd.Index(_occurrence_hashes(row_hashes(new, old, shared)))
     else:
         old_keys, new_keys = choice.hashes
-    new_at = pd.Index(new_keys).get_indexer(old_keys)  # each old row's position in new, or -1
+    new_at = new_keys.get_indexer(old_keys)  # each old row's position in new, or -1
     del old_keys, new_keys, choice
     matched_old = np.flatnonzero(new_at >= 0)
     matched_new = new_at[matched_old]
