@@ -42,6 +42,7 @@ from data_access.changes import (
 )
 from data_access.downloads import download_name
 from data_access.frame_store import generation_order
+from data_access.roles import CATEGORY
 from data_access.table_query import column_field
 from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
@@ -138,10 +139,11 @@ def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_p
         if error.permanent:
             return figure  # that version is gone or unreadable: the summary says so
         raise
-    columns = set(frame.columns)
-    drawn = tuple(column for column in view.y or () if column in columns)
-    if view.x not in columns or not drawn or (view.color and view.color not in columns):
-        return figure  # the version before lacks the chart's columns: nothing to shadow
+    drawable = set(roles.roles) if view.agg == "count" else set(roles.numeric())
+    drawn = tuple(column for column in view.y or () if column in drawable)
+    same_x = roles.roles.get(view.x or "") == live_data.roles(generation).roles.get(view.x or "")
+    if not (drawn and same_x) or (view.color and roles.roles.get(view.color) != CATEGORY):
+        return figure  # the version before lacks the chart's columns (or has them as other kinds): no ghost
     before_chart = chart_for(frame, roles, replace(view, y=drawn), max_points)
     before_figure = figure_from(before_chart, view)
     return with_ghosts(figure, before_figure, short_label(current), short_label(before))

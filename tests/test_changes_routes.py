@@ -114,3 +114,14 @@ def test_a_comparison_being_computed_answers_202_computing(bucket, gcs_settings,
     assert answer.status_code == 202 and answer.json == {"computing": True}
     assert answer.headers["Retry-After"] and answer.headers["Cache-Control"] == "no-store"
     assert client.get(f"/download/changes.csv?token={shown['token']}").status_code == 409
+
+
+def test_no_ghost_when_the_version_before_has_the_column_as_text(bucket, gcs_settings, make_app):
+    first = _write(bucket, b"id,price\n1,cheap\n2,dear\n")
+    client = make_app(gcs_settings.with_overrides(data_schema="")).server.test_client()
+    _shown_after(client, first)
+    shown = _shown_after(client, _write(bucket, b"id,price\n1,1.5\n2,2.5\n"))
+    chart = _ready(client, f"/live/{shown['generation']}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1")
+    assert chart.status_code == 200 and len(chart.json["figure"]["data"]) == 1
+    summary = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}").json["summary"]
+    assert summary == "+0 rows · −0 rows · 2 changed values · column changed type: price"
