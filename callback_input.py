@@ -2,7 +2,8 @@
 
 * :func:`typed_callback` checks the values Dash passes a callback against the callback's
   parameter annotations (pydantic ``TypeAdapter``, strict: a string is never read as a
-  number) before the callback runs; a missing, extra or wrong-typed value is a 400.
+  number), and that what triggered the call (``dash.ctx.triggered_prop_ids``) is one of its
+  inputs, before the callback runs; a missing, extra or wrong-typed value is a 400.
 * :func:`install_callback_errors` refuses a callback body nested deeper than
   :data:`MAX_NESTING` or holding text that is not valid Unicode, judged on the JSON alone
   (Python's parser would overflow, the answer could not be encoded); and answers 400 for an
@@ -24,8 +25,9 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+import dash
 from flask import Flask, Response, g, request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from werkzeug.exceptions import BadRequest, HTTPException
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,21 @@ def typed_callback(function: Callable[..., Any]) -> Callable[..., Any]:
             for name, value in arguments.items():
                 if name in adapters:
                     adapters[name].validate_python(value, strict=True)
-        except (TypeError, ValidationError) as error:
+            _check_triggers()
+        except (TypeError, ValueError, AttributeError) as error:  # ValidationError is a ValueError
             raise BadRequest(f"Malformed callback request: {_first_line(error)}") from None
         g.setdefault(_STARTED, True)
         return function(*args, **kwargs)
 
     return checked
+
+
+def _check_triggers() -> None:
+    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read)."""
+    inputs = dash.ctx.inputs
+    for prop_id in dash.ctx.triggered_prop_ids:  # raises on ids that are not text
+        if prop_id not in inputs:
+            raise ValueError(f"the trigger {prop_id[:100]!r} is not an input of this callback")
 
 
 def install_callback_errors(server: Flask) -> None:
