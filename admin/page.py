@@ -476,4 +476,3 @@ def restore_version(
         return notice(f"{old[0].upper()}{old[1:]} cannot be restored: {error}", "danger"), no_update
     message = [f"Restored {old} as ", version_text(version, zone), "."]
     return notice(message, "success"), version.generation
-
