@@ -103,13 +103,21 @@ def _forged_requests(client: Any, first_generation: str, live_generation: str) -
         outputs = _parse_output_key(dependency["output"])
         if not any(_is_admin_id(output["id"]) for output in outputs) or dependency.get("clientside_function"):
             continue
+        inputs = [_forged_input(spec, values) for spec in dependency["inputs"]]
+        first = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
+        # The renderer names a pattern-matching trigger by its concrete id, keys sorted, no spaces.
+        trigger = (
+            json.dumps(first["id"], sort_keys=True, separators=(",", ":"))
+            if isinstance(first["id"], dict)
+            else first["id"]
+        )
         requests.append(
             {
                 "output": dependency["output"],
                 "outputs": outputs if len(outputs) > 1 else outputs[0],
-                "inputs": [_forged_input(spec, values) for spec in dependency["inputs"]],
+                "inputs": inputs,
                 "state": [_forged_input(spec, values) for spec in dependency["state"]],
-                "changedPropIds": [f"{dependency['inputs'][0]['id']}.{dependency['inputs'][0]['property']}"],
+                "changedPropIds": [f"{trigger}.{first['property']}"],
             }
         )
     return requests

@@ -32,7 +32,8 @@ def _settings(tmp_path: Path, service: str) -> Settings:
 
 
 def _dependencies(app: Any) -> list[dict[str, Any]]:
-    return [item for item in app.server.test_client().get("/_dash-dependencies").json if not item["clientside_function"]]
+    dependencies = app.server.test_client().get("/_dash-dependencies").json
+    return [item for item in dependencies if not item["clientside_function"]]
 
 
 @pytest.fixture()
