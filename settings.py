@@ -291,7 +291,7 @@ class Settings:
                 f"APP_ENV=production needs a strong SECRET_KEY (at least {MIN_SECRET_KEY_LENGTH} random characters, "
                 "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-        if self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
+        if self.serves_admin and self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
             raise SettingsError(
                 "APP_ENV=production needs an admin: set ADMIN_USERS (name:hash from `python app.py hash-password`) "
                 "or ADMIN_USERS_FILE"

@@ -118,3 +118,12 @@ def test_admin_service_refuses_wrong_typed_values_with_400(tmp_path, admin_bodie
     assert "Malformed callback request" in response.get_data(as_text=True)
     publish["inputs"][0]["value"] = None
     assert client.post("/_dash-update-component", json=publish).status_code == 204  # control: nothing to publish
+
+
+def test_only_a_service_with_the_admin_page_needs_an_admin_in_production(tmp_path):
+    environ = {"SECRET_KEY": "k" + "".join(chr(65 + i % 26) for i in range(40)), "APP_ENV": "production"}
+    local = {"data_source": "local", "local_data_path": _settings(tmp_path, "all").local_data_path}
+    assert Settings.from_env({**environ, "DASHBOARD_SERVICE": "chart"}, **local).serves_admin is False
+    for service in ("admin", "all"):
+        with pytest.raises(SettingsError, match="needs an admin"):
+            Settings.from_env({**environ, "DASHBOARD_SERVICE": service}, **local)
