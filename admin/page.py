@@ -59,7 +59,8 @@ HIDDEN = {"display": "none"}
 # whose !important display would beat the inline display: none.
 UPLOAD_BAR_SHOWN = {"display": "flex", "alignItems": "center"}
 NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
-# (dependencies, options, function) of each callback below, registered on an app by register().
+# (dependencies, options, function) of each callback below, registered on an app by register():
+# dash.callback would register them at import, for every app built afterwards (the chart service's too).
 _CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Callable[..., Any]]] = []
 
 
