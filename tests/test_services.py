@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from app import create_app
 from settings import Settings, SettingsError
@@ -18,6 +19,7 @@ from tests.conftest import SAMPLE_CSV
 from tests.dash_registry import reset_dash_registries
 from tests.dash_requests import well_formed_body
 
+REPO = Path(__file__).resolve().parents[1]
 ADMIN_SCRIPT = "admin_upload.js"
 ORIGIN = "http://localhost"
 
@@ -127,3 +129,13 @@ def test_only_a_service_with_the_admin_page_needs_an_admin_in_production(tmp_pat
     for service in ("admin", "all"):
         with pytest.raises(SettingsError, match="needs an admin"):
             Settings.from_env({**environ, "DASHBOARD_SERVICE": service}, **local)
+
+
+def test_each_deploy_file_names_its_service():
+    app_engine = {
+        name: yaml.safe_load((REPO / name).read_text())["env_variables"] for name in ("app.yaml", "admin.yaml")
+    }
+    cloud_run = yaml.safe_load((REPO / "service.yaml").read_text())["spec"]["template"]["spec"]["containers"][0]
+    assert app_engine["app.yaml"]["DASHBOARD_SERVICE"] == "chart"
+    assert app_engine["admin.yaml"]["DASHBOARD_SERVICE"] == "admin"
+    assert {"name": "DASHBOARD_SERVICE", "value": "chart"} in cloud_run["env"]
