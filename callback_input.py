@@ -27,7 +27,7 @@ from typing import Any
 
 import dash
 from flask import Flask, Response, g, request
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,21 @@ def typed_callback(function: Callable[..., Any]) -> Callable[..., Any]:
             arguments = signature.bind(*args, **kwargs).arguments
             for name, value in arguments.items():
                 if name in adapters:
-                    adapters[name].validate_python(value, strict=True)
+                    _validate(adapters[name], name, value)
             _check_triggers()
-        except (TypeError, ValueError, AttributeError) as error:  # ValidationError is a ValueError
-            raise BadRequest(f"Malformed callback request: {_first_line(error)}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise BadRequest(response=_malformed(_first_line(error))) from None
         g.setdefault(_STARTED, True)
         return function(*args, **kwargs)
 
     return checked
+
+
+def _validate(adapter: TypeAdapter, name: str, value: Any) -> None:
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError as error:
+        raise ValueError(f"{name}: {error.errors()[0]['msg']}") from None
 
 
 def _check_triggers() -> None:
