@@ -29,7 +29,7 @@ from typing import Any
 from bench import app_memory, bigdata, first_touch, reload, sessions, throughput
 from bench.load import client_name
 from data_access.frame_store import REPLACED_FRAME_SECONDS
-from tests.servers import FakeGCS, emulator_client
+from testinfra import FakeGCS, emulator_client
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
 SECTIONS = ("a", "b", "c", "d")

@@ -43,7 +43,7 @@ import redis
 
 from bench.data import create_bucket, sample_frame
 from data_access.frame_store import REPLACED_FRAME_SECONDS
-from tests.servers import FakeGCS, RedisServer
+from testinfra import FakeGCS, RedisServer
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 #: main before the Arrow data path: pandas from a StringIO copy, pickled frames kept 24 h.

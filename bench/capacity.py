@@ -35,10 +35,9 @@ from bench.bench import table
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.dashboards import CALLBACK_PATH, VERSION_PATH, RunStats, percentile, shown_from, simulate
 from bench.data import create_bucket, publish, sample_csv
-from bench.gunicorn_server import Gunicorn, gcs_env
 from bench.load import client_name, run_load
-from tests.dash_requests import callback_payload
-from tests.servers import FakeGCS, RedisServer, emulator_client
+from testinfra import FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
+from testinfra.dash_requests import callback_payload
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0

@@ -13,10 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from settings import Settings
-from tests.dash_registry import reset_dash_registries
-from tests.servers import FakeGCS, RedisServer, emulator_client
-
-SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
+from testinfra import SAMPLE_CSV, FakeGCS, RedisServer, emulator_client
+from testinfra.dash_registry import reset_dash_registries
 
 
 def series_settings(tmp_path: Path, rows: int = 50_000) -> Settings:

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from asgi_worker import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
-from tests.servers import Gunicorn
+from testinfra import Gunicorn
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from settings import Settings
-from tests.dash_requests import zoom_payload
+from testinfra.dash_requests import zoom_payload
 
 WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", "\ud800", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]
 

@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
 from data_access.publishing import Publication, Publisher
-from tests.conftest import SAMPLE_CSV
-from tests.servers import Gunicorn, RedisServer
+from testinfra import SAMPLE_CSV, Gunicorn, RedisServer
 
 BLOB = "data/data.csv"
 AUDIENCE = "https://dashboard.example.com/live/notify"

@@ -17,6 +17,7 @@ import pytest
 from app import create_app
 from data_access import make_storage_client
 from data_access.live_data import VERSION_LOCK_SECONDS
+from testinfra import SAMPLE_CSV, FakeGCS, TcpProxy
 from tests.browser.conftest import LiveServer
 from tests.browser.test_admin import (
     NEW_CSV,
@@ -42,8 +43,6 @@ from tests.browser.test_live_chart import (
     trace_ys,
     wait_until,
 )
-from tests.conftest import SAMPLE_CSV
-from tests.servers import FakeGCS, TcpProxy
 
 STORAGE_DEADLINE_SECONDS = 3
 NOTICE = re.compile(r"Showing data from \d{2}:\d{2} — storage unreachable, retrying\.")
