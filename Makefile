@@ -11,7 +11,7 @@ PORT ?= 8050
 PLOTLY_STRICT_VERSION := 4.1.1
 PLOTLY_STRICT := vendor/plotly-strict-$(PLOTLY_STRICT_VERSION).min.js
 
-.PHONY: run test lint bench load clean system-deps vendor
+.PHONY: run test test-fast lint bench load clean system-deps vendor
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ system-deps:
 test: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --headless
+
+## test-fast: lint, then the pure-logic tests only: no browser, no real server, no Debian packages needed
+test-fast: $(DEV_STAMP) $(PLOTLY_STRICT)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not browser and not integration"
 
 ## lint: ruff only
 lint: $(DEV_STAMP)

@@ -51,6 +51,7 @@ def _post_json(url: str, body: dict) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
+@pytest.mark.integration
 def test_gunicorn_serves_app_server_from_environment(local_csv):
     env = {
         "DATA_SOURCE": "local",
@@ -69,6 +70,7 @@ def test_gunicorn_serves_app_server_from_environment(local_csv):
                     assert response.status == 200, path
 
 
+@pytest.mark.integration
 def test_workers_in_development_share_one_key(local_csv):
     """Without SECRET_KEY (development), what one worker signs the other must accept."""
     env = {"APP_ENV": "development", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
@@ -90,6 +92,7 @@ def test_workers_in_development_share_one_key(local_csv):
         assert statuses == [200] * 32  # 403: a worker refused the other's signature
 
 
+@pytest.mark.integration
 def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
     env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
     with pytest.raises(RuntimeError, match="exited with") as refused, Gunicorn(env, workers=1):

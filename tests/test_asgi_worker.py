@@ -10,6 +10,8 @@ import pytest
 from asgi_worker import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from testinfra import Gunicorn
 
+pytestmark = pytest.mark.integration  # every test here talks to gunicorn over sockets
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

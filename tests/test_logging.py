@@ -124,6 +124,7 @@ def test_version_check_failure_and_recovery_logged_once(gcs_settings, gcs_client
     assert messages[1] == "storage version check recovered"
 
 
+@pytest.mark.integration
 def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv):
     env = {
         "PATH": "/usr/bin:/bin",

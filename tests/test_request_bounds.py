@@ -24,6 +24,8 @@ from serving import plain_answer_headers
 from testinfra import SAMPLE_CSV, Gunicorn
 from testinfra.dash_requests import poll, zoom_payload
 
+pytestmark = pytest.mark.integration  # every test here talks to gunicorn over sockets
+
 THREADS = 4
 SECURITY_HEADERS = {name.lower() for name, _value in plain_answer_headers()} - {"cache-control"}
 
