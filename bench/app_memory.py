@@ -21,7 +21,7 @@ from bench.data import create_bucket, publish, sample_csv
 from testinfra import FakeGCS, Gunicorn, RedisServer, gcs_env
 
 GENERATIONS = 5
-#: What the README recommends for 5M sample-shaped rows on an F4: one 191 MB frame per worker.
+#: What the README's sizing table recommends for 5M sample-shaped rows on an F4: one 191 MB frame per worker.
 FRAME_MEMORY_MB = 256
 POLLS_PER_GENERATION = 16
 SAMPLE_SECONDS = 0.02

@@ -295,7 +295,7 @@ def report_bigdata(
             "user and kernel CPU time during a take-up, and of the time the host took the machine's vCPUs "
             "(steal, all vCPUs). After idle: one more take-up after the worker sat idle, as a real new generation "
             "arrives; on a VM whose host takes freed memory back, its kernel time is first touches of new memory "
-            "(README, Benchmark (d)).",
+            "(docs/benchmarks/big-data.md).",
             "",
             first_touch.summary(first_touch_costs),
             "",

@@ -55,7 +55,7 @@ BEFORE_10M_GENERATIONS = 3
 REPEATS = 3
 #: Long enough for this VM's host to take freed memory back (bench/first_touch.py: 2-8 s).
 IDLE_SECONDS = 10
-#: Both paths' workers run as the README recommends for gthread workers.
+#: Both paths' workers run as app.yaml runs them (MALLOC_ARENA_MAX=2; docs/decisions/0006-memory-allocator.md).
 WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "NUMPY_MADVISE_HUGEPAGE": "0"}
 PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 
