@@ -1,4 +1,4 @@
-"""``/live/version`` and what a page does with it (``tests/dash_requests.poll``), against a real emulator bucket."""
+"""``/live/version`` and what a page does with it (``testinfra.dash_requests.poll``), against a real emulator bucket."""
 
 from __future__ import annotations
 

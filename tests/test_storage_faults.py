@@ -1,6 +1,6 @@
 """Storage that stops answering: every call ends within its deadline, and a failed publish never lands later.
 
-The app talks to fake-gcs-server through a TCP proxy started here (tests/servers.py):
+The app talks to fake-gcs-server through a TCP proxy started here (``testinfra.TcpProxy``):
 "paused", the proxy holds every byte sent to the emulator and delivers it on resume,
 exactly as a storage that received a request but processed it late.
 """

@@ -1,7 +1,7 @@
 """Storage faults under a live Chromium: slow, slower than the deadline, down, and back.
 
 The app reaches fake-gcs-server only through a TCP proxy started here on 127.0.0.1
-(tests/servers.py ``TcpProxy``), which adds latency or refuses connections. New data
+(``testinfra.TcpProxy``), which adds latency or refuses connections. New data
 is written straight to the emulator, as an outside publisher would. Every wait is a
 condition with a deadline.
 """
