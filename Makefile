@@ -51,10 +51,10 @@ test: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --headless
 
-## test-fast: lint, then the pure-logic tests only: no browser, no real server, no Debian packages needed
+## test-fast: lint, then the pure-logic tests only, on every core: no browser, no real server, no Debian packages
 test-fast: $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not browser and not integration"
+	$(BIN)/python -m pytest -q -n auto -m "not browser and not integration"
 
 ## lint: ruff only
 lint: $(DEV_STAMP)
