@@ -28,9 +28,9 @@ from components.versions import clock_time, reader_zone, version_details, versio
 from data_access import DataVersion
 from data_access.staging import CHUNK_BYTES
 from data_access.units import count, file_size, megabytes
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import callback_payload
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough admin password"

@@ -7,7 +7,7 @@ import io
 import time
 from typing import Any
 
-from tests.dash_requests import poll
+from testinfra.dash_requests import poll
 
 OLD_CSV = b"id,name,price\n1,a,1.5\n2,b,2.5\n3,c,3.5\n4,=cmd,4.5\n"
 # id 2 removed, id 3's price changed, id 5 added (a formula that must be neutralised), id 4 kept.
