@@ -142,3 +142,11 @@ def test_changes011_a_pair_being_computed_elsewhere_answers_none():
     store = ComparisonStore(cache, "test", lambda generation: pytest.fail("must not load"))
     assert cache.take_lock(store._key(("1", "2")) + ":lock", 60)
     assert store.request("1", "2", wait_seconds=0.1) is None
+
+
+def test_changes012_times_compare_with_missing_times_equal():
+    old = pd.DataFrame({"id": [1, 2, 3], "when": pd.to_datetime(["2024-01-01", None, "2024-01-03"])})
+    new = pd.DataFrame({"id": [1, 2, 3], "when": pd.to_datetime(["2024-01-01", None, "2024-01-04"])})
+    changes = compare(old, new, ("id",))
+    assert new["id"].iloc[changes.changed_new].tolist() == [3]
+    assert change_rows(old, new, changes, 0, 1).loc[0, "when"] == "2024-01-03 → 2024-01-04"
