@@ -150,3 +150,11 @@ def test_changes012_times_compare_with_missing_times_equal():
     changes = compare(old, new, ("id",))
     assert new["id"].iloc[changes.changed_new].tolist() == [3]
     assert change_rows(old, new, changes, 0, 1).loc[0, "when"] == "2024-01-03 → 2024-01-04"
+
+
+def test_changes013_declared_key_repeated_in_the_old_version_only():
+    old = frame([(1, "a", 1.0), (1, "b", 2.0), (2, "c", 3.0)])
+    new = frame([(1, "a", 1.0), (2, "c", 3.5)])
+    changes = compare(old, new, declared_key=("id",))
+    assert changes.key_kind == WHOLE_ROWS and "CHANGES_KEY (id) repeats" in changes.matching()
+    assert sorted(old.iloc[changes.removed]["name"]) == ["b", "c"] and new.iloc[changes.added]["name"].tolist() == ["c"]
