@@ -7,6 +7,9 @@ shows what it changed, and the user's zoom survives it.
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.request
 from typing import Any
 
 from selenium.webdriver.common.action_chains import ActionChains
@@ -63,6 +66,16 @@ def test_changes001_summary_ghosts_and_changed_rows(browser, bucket, gcs_setting
     wait_until(lambda: V2_SUMMARY in summary(browser), 15, "the summary of v2's changes never appeared")
     assert f"generation {second} vs generation {first}" in summary(browser)
     assert "Rows matched on id" in browser.find_element(By.ID, "changes-matching").text
+    link = browser.find_element(By.ID, "download-changes").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as response:  # the link the page drew, as a browser follows it
+        downloaded = list(csv.reader(io.StringIO(response.read().decode())))
+    assert downloaded == [
+        ["change", "id", "name", "price"],
+        ["added", "6", "f", "60"],
+        ["removed", "2", "b", "20"],
+        ["changed", "3", "c", "30 → 33"],
+        ["changed", "5", "e → E", "50"],
+    ]
 
     traces = wait_until(
         lambda: (lambda shown: shown if shown and len(shown) == 2 else None)(full_traces(browser)),
