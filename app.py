@@ -23,6 +23,7 @@ from dash import Dash
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app_context import install_app_context
 from app_logging import configure_logging
 from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
@@ -53,8 +54,8 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
     """
     server = Flask(__name__)
-    server.config["DASHBOARD_SETTINGS"] = settings
-    live_data = build_live_data(settings, server, storage_client)
+    live_data = build_live_data(settings, storage_client)
+    install_app_context(server, settings, live_data)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
     except AdminConfigError as error:

@@ -6,9 +6,8 @@ reads (``severity``, ``message``, ``logging.googleapis.com/trace`` from the
 ``extra=`` becomes a field of its own. ``LOG_FORMAT=text`` writes ``time LEVEL logger: message
 key=value …`` for a terminal.
 
-Events worth an operator's eye are logged once per change, not once per request:
-:class:`StateLog` remembers whether a thing (storage, the shared cache) was last seen
-working and logs only the transitions.
+Events worth an operator's eye are logged once per change, not once per request
+(:class:`data_access.state_log.StateLog`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,39 +113,6 @@ def configure_logging(log_format: str, level: int = logging.INFO, project: str |
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-
-
-class StateLog:
-    """Logs when something starts failing and when it recovers — once per transition, not per call.
-
-    ``failed(error)`` and ``recovered()`` may be called on every check; only a change of
-    state writes a line (per process: each gunicorn worker sees its own transitions).
-    """
-
-    def __init__(self, logger: logging.Logger, what: str, **fields: Any) -> None:
-        self._logger = logger
-        self._what = what
-        self._fields = fields
-        self._failing = False
-        self._lock = threading.Lock()
-
-    def failed(self, error: object) -> None:
-        """Record a failed check; logs a warning the first time after success."""
-        with self._lock:
-            if self._failing:
-                return
-            self._failing = True
-        self._logger.warning("%s failing: %s", self._what, error, extra={**self._fields, "error": str(error)})
-
-    def recovered(self) -> None:
-        """Record a successful check; logs the recovery the first time after a failure."""
-        if not self._failing:  # the common case, without taking the lock
-            return
-        with self._lock:
-            if not self._failing:
-                return
-            self._failing = False
-        self._logger.info("%s recovered", self._what, extra=self._fields)
 
 
 class GunicornLogger(glogging.Logger):

@@ -256,7 +256,7 @@ def _favicon() -> Response:
 
 def _readyz() -> tuple[Response, int]:
     """Ready when storage answers the version check and the shared cache answers; no names, no errors."""
-    from data_access import current_live_data
+    from app_context import current_live_data
 
     live_data = current_live_data()
     storage_ok = live_data.check_version().ok

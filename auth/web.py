@@ -18,6 +18,7 @@ from flask import Flask, Response, current_app, jsonify, redirect, render_templa
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app_context import current_settings
 from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user, sign, unsign
 from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callback_body
 from auth.iap import IapVerifier
@@ -113,7 +114,7 @@ def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
 
 
 def _limit_request_body() -> Response | None:
-    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    settings: Settings = current_settings()
     limit = int(settings.max_request_kb * 1024)
     length = request.content_length
     if length is not None and length > limit:

@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io
-from flask import Flask
 
 from bench.data import BLOB_NAME, create_bucket, publish, sample_csv
 from components.figures import default_figure
@@ -83,7 +82,7 @@ def measure(emulator: FakeGCS, client: Any) -> list[ReloadResult]:
 
 def time_ours(settings: Settings, client: Any, generation: str) -> PathTiming:
     """A cold ``LiveData`` (new SimpleCache) loading ``generation``, then the default figure."""
-    live_data = build_live_data(settings, Flask("bench-reload"), client)
+    live_data = build_live_data(settings, client)
     started = time.perf_counter()
     frame = live_data.frame(generation)
     loaded = time.perf_counter()

@@ -22,6 +22,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app_context import current_live_data, current_settings
 from auth import User, current_user, require_admin
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
 from components.versions import reader_zone, version_label, version_text
@@ -30,12 +31,10 @@ from data_access import (
     GenerationNotFound,
     StorageError,
     VersionConflict,
-    current_live_data,
     staging_for,
 )
 from data_access.parsing import format_for
 from data_access.publishing import (
-    MAX_DESCRIPTION_LENGTH,
     Audit,
     Publisher,
     clean_filename,
@@ -47,7 +46,7 @@ from data_access.staging import StagedFile, Staging, check_staged
 from data_access.units import MB, count
 from data_access.validation import Schema
 from pages.admin_upload import pending_token, read_pending_token, read_upload_token
-from settings import current_settings
+from settings import MAX_DESCRIPTION_CHARS
 
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live dashboard", order=1)
 
@@ -170,7 +169,7 @@ def _publish_row() -> html.Div:
             dbc.Input(
                 id="admin-description",
                 placeholder="e.g. March figures, corrected totals",
-                maxLength=MAX_DESCRIPTION_LENGTH,
+                maxLength=MAX_DESCRIPTION_CHARS,
                 className="mb-2",
             ),
             dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from flask import Flask
 
 import data_access.frame_store as frame_store
 from data_access import LiveData, build_live_data
@@ -25,7 +24,7 @@ def _redis_settings(gcs_settings, redis_server, **overrides):
 
 
 def _worker(settings, gcs_client) -> LiveData:
-    return build_live_data(settings, Flask(__name__), gcs_client)
+    return build_live_data(settings, gcs_client)
 
 
 def _publish(bucket, content: bytes) -> str:
