@@ -88,7 +88,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     navbar_callbacks(app)
     _warm_up(server)
     allow_dash_scripts(app, policy)
-    if os.environ.get("GAE_ENV"):
+    if settings.on_app_engine:
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app
@@ -125,7 +125,7 @@ def create_server() -> Flask:
         print(f"live-dashboard: {error}", file=sys.stderr, flush=True)
         # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
         raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.gcp_project)
     log.info("serving %s", settings.data_location)
     return server
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.gcp_project)
     logging.getLogger("dash").propagate = False  # Dash prints through its own handler already
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
     one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")

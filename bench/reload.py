@@ -63,7 +63,9 @@ class ReloadResult:
 def measure(emulator: FakeGCS, client: Any) -> list[ReloadResult]:
     """Both paths at every size in ROW_COUNTS, each on a freshly published generation."""
     bucket = create_bucket(client, "bench-reload")
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
+        default_app_env="development",
         data_source="gcs",
         gcs_bucket=bucket.name,
         gcs_blob=BLOB_NAME,
