@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from dash import Dash
 from dash.exceptions import DependencyException
 from flask import Flask, Request, Response, jsonify, request
-from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
@@ -102,8 +101,6 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     if callback_endpoint:
         talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
     _compress(server)
-    if type(server.session_interface) is SecureCookieSessionInterface:
-        server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
     server.add_url_rule("/favicon.ico", "favicon", _favicon)
     server.register_error_handler(DependencyException, _unknown_component_file)
@@ -232,18 +229,6 @@ def _compress(server: Flask) -> None:
         return compress.after_request(response)
 
     server.after_request(compress_bodies)
-
-
-class CookielessFastSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, minus building a signer for requests that carry no cookie.
-
-    Most requests are polls from anonymous dashboards: they have no session to read.
-    """
-
-    def open_session(self, app: Flask, request: Request) -> Any:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
 
 
 def _favicon() -> Response:
