@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import dash
-import flask_bootstrap
 from dash import Dash
-from flask import Flask, send_from_directory
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app_context import install_app_context
@@ -36,12 +35,10 @@ from data_access.staging import CHUNK_BYTES
 from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
 from routes.live import register_live_routes
-from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
+from serving import add_vendored_files, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
-BOOTSTRAP_CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
-BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
 GUNICORN_WORKER_BOOT_ERROR = 3
 
 log = logging.getLogger("live_dashboard")
@@ -56,11 +53,11 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     server = Flask(__name__)
     live_data = build_live_data(settings, storage_client)
     install_app_context(server, settings, live_data)
+    scripts, stylesheets = add_vendored_files(server)
     try:
-        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
+        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, stylesheets[0], iap_transport)
     except AdminConfigError as error:
         raise SettingsError(str(error)) from None
-    _serve_vendored_css(server)
     server.register_blueprint(admin_upload_routes)
     # Local mode: the file reaches the app one chunk per request; everything else stays small.
     allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
@@ -72,8 +69,8 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         use_pages=True,
         pages_folder=str(APP_DIR / "pages"),
         assets_folder=str(APP_DIR / "assets"),
-        external_stylesheets=[BOOTSTRAP_CSS_URL],
-        external_scripts=add_plotly_strict_bundle(server),
+        external_stylesheets=stylesheets,
+        external_scripts=scripts,
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -92,12 +89,6 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app
-
-
-def _serve_vendored_css(server: Flask) -> None:
-    @server.route(BOOTSTRAP_CSS_URL)
-    def bootstrap_css() -> Any:
-        return send_from_directory(BOOTSTRAP_CSS_DIR, "bootstrap.min.css", max_age=24 * 3600)
 
 
 def _warm_up(server: Flask) -> None:

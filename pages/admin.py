@@ -24,6 +24,7 @@ from dash.exceptions import PreventUpdate
 
 from app_context import current_live_data, current_settings
 from auth import User, current_user, require_admin
+from auth.web import ADMIN_PATH
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
 from components.versions import reader_zone, version_label, version_text
 from data_access import (
@@ -48,7 +49,7 @@ from data_access.validation import Schema
 from pages.admin_upload import pending_token, read_pending_token, read_upload_token
 from settings import MAX_DESCRIPTION_CHARS
 
-dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live dashboard", order=1)
+dash.register_page(__name__, path=ADMIN_PATH, name="Admin", title="Admin · Live dashboard", order=1)
 
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
