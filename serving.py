@@ -42,7 +42,7 @@ NO_FRAMING_PATHS = (ADMIN_PATH, "/login")
 GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
-STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
+STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", VENDOR_URL_PREFIX)
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 # Dash links pages to assets/favicon.ico itself; browsers ask /favicon.ico for every other page.
 FAVICON_FILE = APP_DIR / "assets" / "favicon.ico"

@@ -24,7 +24,7 @@ from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callbac
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, normalise_name, one_time_admin
 from auth.state import SessionPolicy, SqliteCounterStorage, session_interface, sqlite_path
-from data_access import REDIS_TIMEOUTS, make_redis
+from data_access import CACHE_KEY_PREFIX, REDIS_TIMEOUTS, make_redis
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class _SharedState:
 
     def __init__(self, settings: Settings) -> None:
         # One deployment = one data location: two apps on one Redis or one machine keep apart.
-        self.key_prefix = f"live-dashboard:{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
+        self.key_prefix = f"{CACHE_KEY_PREFIX}{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
         self.redis = make_redis(settings)
         if self.redis is not None:
             self.limiter_uri = settings.cache_redis_url
@@ -239,8 +239,12 @@ def _start_session(authenticator: Authenticator, name: str, response: Response) 
     authenticator.sessions.start(session, name)  # type: ignore[union-attr]
     session.permanent = True
     interface = current_app.session_interface
-    interface.regenerate(session)  # a new id at every sign-in: an id planted before sign-in is worthless
-    interface.save_session(current_app, session, response)
+    try:
+        interface.regenerate(session)  # a new id at every sign-in: an id planted before sign-in is worthless
+        interface.save_session(current_app, session, response)
+    except RedisError:
+        session.clear()  # nothing half-made is left for the end of the request to write
+        raise
     session.modified = False  # saved: nothing left for the end of the request
 
 

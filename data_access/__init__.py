@@ -18,6 +18,7 @@ REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 CACHE_DEFAULT_SECONDS = 300
 
 __all__ = [
+    "CACHE_KEY_PREFIX",
     "DataSource",
     "DataUnavailable",
     "DataVersion",
