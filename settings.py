@@ -58,7 +58,8 @@ class _EnvironmentSource(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+        given = {name: value for name, value in self._environ.items() if value.strip()}  # blank means unset
+        return parse_env_vars(given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
 class _EnvironmentSettings(BaseSettings):

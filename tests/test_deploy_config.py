@@ -166,3 +166,10 @@ def test_cloud_run_streams_and_shares_the_cache_with_app_engine():
     env["ADMIN_USERS"] = f"alice:{generate_password_hash('x' * 12)}"
     settings = Settings.from_env(env)
     assert settings.cache_type == "RedisCache" and settings.live_push == "auto"
+
+
+def test_gunicorn_reads_host_and_port_through_the_apps_settings(monkeypatch):
+    config = _gunicorn_config({"HOST": "127.0.0.2", "PORT": "9001"}, monkeypatch)
+    assert config.bind == "127.0.0.2:9001"
+    with pytest.raises(SystemExit, match="PORT must be a whole number, got 'eighty'"):
+        _gunicorn_config({"PORT": "eighty"}, monkeypatch)
