@@ -64,7 +64,7 @@ def layout(**_query: Any) -> Any:
     user = current_user()
     if user is None or not user.is_admin:
         # Anyone may ask the page router for /admin; only admins get the page.
-        return html.Div([dcc.Location(id="login-redirect", href="/login?next=/admin"), html.P("Signing in…")])
+        return html.Div([dcc.Location(id="login-redirect", href=f"/login?next={ADMIN_PATH}"), html.P("Signing in…")])
     return _admin_layout(user)
 
 
