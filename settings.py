@@ -65,7 +65,7 @@ class _EnvironmentSource(EnvSettingsSource):
 class _EnvironmentSettings(BaseSettings):
     """Frozen settings read from an environment; a bad value raises :class:`SettingsError` with one line."""
 
-    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, str_strip_whitespace=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, str_strip_whitespace=True, extra="ignore")
 
     @classmethod
     def settings_customise_sources(
@@ -106,9 +106,9 @@ class _EnvironmentSettings(BaseSettings):
     @classmethod
     def _parse_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         kind = cls.model_fields[info.field_name].annotation
-        if kind not in ("int", "float", int, float) or not isinstance(value, str):
+        if kind not in (int, float) or not isinstance(value, str):
             return value
-        return _number(cls.env_names()[info.field_name][0], value, whole=kind in ("int", int))
+        return _number(cls.env_names()[info.field_name][0], value, whole=kind is int)
 
     @field_validator(*_LOWER_CASE_FIELDS, mode="before", check_fields=False)
     @classmethod
