@@ -22,17 +22,16 @@ from dash import Dash
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from admin import UPLOADER_SCRIPT_URL, register_admin
 from app_context import install_app_context
 from app_logging import configure_logging
-from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
-from auth.web import allow_large_bodies, init_auth
+from auth.web import init_auth
+from callback_input import install_callback_errors
 from components import live_status
 from components.navbar import navbar
 from components.navbar import register_callbacks as navbar_callbacks
 from data_access import build_live_data
-from data_access.staging import CHUNK_BYTES
-from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
 from routes.live import register_live_routes
 from serving import add_vendored_files, allow_dash_scripts, install_serving
@@ -40,12 +39,13 @@ from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
 GUNICORN_WORKER_BOOT_ERROR = 3
+WARM_UP_PATH = "/_warm-up"
 
 log = logging.getLogger("live_dashboard")
 
 
 def create_app(settings: Settings, storage_client: Any = None, iap_transport: Any = None) -> Dash:
-    """Build a ready-to-serve Dash app for ``settings``.
+    """Build a ready-to-serve Dash app for ``settings``: the chart, the admin page or both (``DASHBOARD_SERVICE``).
 
     ``storage_client``: a GCS client to reuse; ``iap_transport``: how IAP keys are fetched (tests).
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
@@ -55,22 +55,24 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     install_app_context(server, settings, live_data)
     scripts, stylesheets = add_vendored_files(server)
     try:
-        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, stylesheets[0], iap_transport)
+        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
+            server, settings, stylesheets[0], iap_transport, login=settings.serves_admin
+        )
     except AdminConfigError as error:
         raise SettingsError(str(error)) from None
-    server.register_blueprint(admin_upload_routes)
-    # Local mode: the file reaches the app one chunk per request; everything else stays small.
-    allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
     register_routes(server)
-    register_live_routes(server, live_data, settings)
+    if settings.serves_chart:
+        register_live_routes(server, live_data, settings)
+    admin_scripts = [UPLOADER_SCRIPT_URL] if settings.serves_admin else []
     app = Dash(
         __name__,
         server=server,
         use_pages=True,
-        pages_folder=str(APP_DIR / "pages"),
+        # The chart page (and the not-found page) live in pages/; the admin page is added below.
+        pages_folder=str(APP_DIR / "pages") if settings.serves_chart else "",
         assets_folder=str(APP_DIR / "assets"),
         external_stylesheets=stylesheets,
-        external_scripts=scripts,
+        external_scripts=scripts + admin_scripts,
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -79,11 +81,15 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         suppress_callback_exceptions=True,
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
-    live_status.register_callbacks(app)
-    install_callback_guard(server, app.callback_map)
+    if settings.serves_chart:
+        live_status.register_callbacks(app)
+    if settings.serves_admin:
+        register_admin(app, home=not settings.serves_chart)
+    install_callback_errors(server)
     policy = install_serving(app, settings)
     navbar_callbacks(app)
-    _warm_up(server)
+    # The admin service sends / to its page: render the index at a path that is no page instead.
+    _warm_up(server, "/" if settings.serves_chart else WARM_UP_PATH)
     allow_dash_scripts(app, policy)
     if settings.on_app_engine:
         # Behind App Engine's front end: trust its one hop for client address and scheme.
@@ -91,15 +97,16 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     return app
 
 
-def _warm_up(server: Flask) -> None:
-    """Render the index once so this process has set up its routes and callbacks.
+def _warm_up(server: Flask, path: str) -> None:
+    """Render the index (at ``path``) once so this process has set up its routes and callbacks.
 
     Under gunicorn, a worker that had not rendered the index yet once answered 500 to
     Dash's component scripts; every worker builds its app through here first.
     """
     with server.test_client() as client:
-        response = client.get("/")
-        if response.status_code != 200:
+        response = client.get(path)
+        # Dash's index at a path that is no page says 404 (routes.register_routes).
+        if response.status_code not in (200, 404) or response.mimetype != "text/html":
             raise RuntimeError(f"the app failed to render its index page (HTTP {response.status_code})")
 
 

@@ -29,6 +29,7 @@ from flask_compress import Compress
 from flask_talisman import Talisman
 
 from auth.web import ADMIN_PATH
+from callback_input import CALLBACK_PATH_SUFFIX
 from settings import APP_DIR, Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ PLOTLY_STRICT_PATTERN = "plotly-strict-*.min.js"
 BOOTSTRAP_CSS_PATTERN = "bootstrap-*.min.css"
 NO_FRAMING_PATHS = (ADMIN_PATH, "/login")
 GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
-CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", VENDOR_URL_PREFIX)
 ONE_YEAR_SECONDS = 365 * 24 * 3600

@@ -31,6 +31,8 @@ AUTH_MODES = ("password", "iap")
 APP_ENVS = ("production", "development")
 LOG_FORMATS = ("json", "text")
 LIVE_PUSH_MODES = ("auto", "off")
+# What one deployment serves: the public chart, the admin page, or both (make run, tests).
+DASHBOARD_SERVICES = ("chart", "admin", "all")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_TITLE_CHARS = 120
@@ -43,7 +45,7 @@ MAX_COLUMNS_LIMIT = 10_000
 MAX_CELL_CHARS_LIMIT = 100_000
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
 # Settings people write in any case: compared in lower case.
-_LOWER_CASE_FIELDS = ("app_env", "log_format", "data_source", "auth_mode", "live_push")
+_LOWER_CASE_FIELDS = ("app_env", "log_format", "data_source", "auth_mode", "live_push", "dashboard_service")
 
 
 class SettingsError(ValueError):
@@ -185,6 +187,7 @@ class Settings(ServerSettings):
     max_chart_points: int = 4_000
     dashboard_title: str = "Live data"
     dashboard_description: str = ""
+    dashboard_service: str = "all"
     # Admin page (auth, uploads)
     auth_mode: str = "password"
     secret_key: str = ""
@@ -278,6 +281,8 @@ class Settings(ServerSettings):
             raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
         if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
             raise SettingsError(f"DASHBOARD_DESCRIPTION must be at most {MAX_DESCRIPTION_CHARS} characters")
+        if self.dashboard_service not in DASHBOARD_SERVICES:
+            raise SettingsError(f"DASHBOARD_SERVICE must be 'chart', 'admin' or 'all', got {self.dashboard_service!r}")
         self._validate_live()
         self._validate_admin()
         return self
@@ -346,11 +351,21 @@ class Settings(ServerSettings):
                 f"APP_ENV=production needs a strong SECRET_KEY (at least {MIN_SECRET_KEY_LENGTH} random characters, "
                 "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-        if self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
+        if self.serves_admin and self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
             raise SettingsError(
                 "APP_ENV=production needs an admin: set ADMIN_USERS (name:hash from `python app.py hash-password`) "
                 "or ADMIN_USERS_FILE"
             )
+
+    @property
+    def serves_chart(self) -> bool:
+        """Whether this service serves the public chart page and its live routes."""
+        return self.dashboard_service in ("chart", "all")
+
+    @property
+    def serves_admin(self) -> bool:
+        """Whether this service serves the admin page, sign-in and the upload routes."""
+        return self.dashboard_service in ("admin", "all")
 
     @property
     def data_location(self) -> str:

@@ -45,7 +45,7 @@ def write_csv(path: Path, size: int) -> int:
 
 
 def send_in_chunks(session_url: str, path: Path, chunk_bytes: int) -> list[float]:
-    """What assets/admin_upload.js does: PUT ``chunk_bytes`` at a time until storage answers 200.
+    """What admin/static/admin_upload.js does: PUT ``chunk_bytes`` at a time until storage answers 200.
 
     Returns the seconds each chunk took; stops with an error past DEADLINE_SECONDS.
     """

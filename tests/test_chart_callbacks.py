@@ -46,6 +46,6 @@ def test_malformed_or_forged_zoom_requests_get_no_update_never_a_server_error(ma
         ({"xaxis.autorange": True}, shown, {**rendered, "view": "?x=other"}),
     ]
     statuses = [_zoom(client, relayout, s, r).status_code for relayout, s, r in cases]
-    # Wrong types are refused by the callback guard (400); unreadable bounds draw the whole range again (200);
+    # Wrong types are refused by the typed callback check (400); unreadable bounds draw the whole range again (200);
     # the rest change nothing (204). Never a 500.
     assert statuses == [400, 200, 204, 204, 400, 400, 204]
