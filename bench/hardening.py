@@ -40,9 +40,9 @@ from asgi_worker import AccessLog, DashboardWorker, asgi_app
 from bench.bench import table
 from data_access import build_live_data
 from settings import Settings
-from tests.dash_registry import reset_dash_registries
-from tests.dash_requests import poll, zoom_payload
-from tests.servers import FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
+from testinfra import FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
+from testinfra.dash_registry import reset_dash_registries
+from testinfra.dash_requests import poll, zoom_payload
 
 ROUNDS = 6
 POLLS_PER_ROUND = 1500

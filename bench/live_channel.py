@@ -31,9 +31,7 @@ from pathlib import Path
 import uvloop
 from werkzeug.security import generate_password_hash
 
-from bench.gunicorn_server import Gunicorn
-from tests.conftest import SAMPLE_CSV
-from tests.servers import Nginx
+from testinfra import SAMPLE_CSV, Gunicorn, Nginx
 
 CHECKERS = 20
 CHECK_EVERY = 5.0

@@ -24,7 +24,7 @@ from data_access import GCSSource
 from data_access.gcs_source import GCSStaging
 from data_access.staging import new_upload_id
 from settings import Settings
-from tests.servers import FakeGCS, emulator_client
+from testinfra import FakeGCS, emulator_client
 
 DEADLINE_SECONDS = 1200  # per step: the whole run stays bounded
 CHUNK_BYTES = int(Settings.model_fields["upload_chunk_mb"].default * 2**20)  # what the admin page sends by default

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from settings import Settings
-from tests.dash_requests import well_formed_body, zoom_payload
+from testinfra.dash_requests import well_formed_body, zoom_payload
 
 DASH_PAGE_ROUTER_OUTPUT = "_pages_content"
 WRONG_VALUES: list[Any] = [1, -1, "x", "\x00", "\ud800", [], [1, "a"], {}, {"a": {"b": [1]}}, True, 1.5e308, [[[[[]]]]]]

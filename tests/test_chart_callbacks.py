@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
 from tests.conftest import series_settings
-from tests.dash_requests import chart_answer, drawn, poll, zoom_payload
 
 
 def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:

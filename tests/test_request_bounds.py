@@ -21,9 +21,10 @@ import pytest
 
 from asgi_worker import MAX_HEAD_BYTES, ErrorGuard, RequestBodyDeadline, asgi_app
 from serving import plain_answer_headers
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll, zoom_payload
-from tests.servers import Gunicorn
+from testinfra import SAMPLE_CSV, Gunicorn
+from testinfra.dash_requests import poll, zoom_payload
+
+pytestmark = pytest.mark.integration  # every test here talks to gunicorn over sockets
 
 THREADS = 4
 SECURITY_HEADERS = {name.lower() for name, _value in plain_answer_headers()} - {"cache-control"}

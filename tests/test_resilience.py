@@ -8,9 +8,8 @@ import pytest
 
 from auth.passwords import hash_password
 from settings import SettingsError
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll
-from tests.servers import RedisServer, free_port
+from testinfra import SAMPLE_CSV, RedisServer, free_port
+from testinfra.dash_requests import poll
 
 PASSWORD = "signing in needs the session store"
 

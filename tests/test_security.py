@@ -17,9 +17,9 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from auth.passwords import hash_password
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import callback_payload, chart_answer
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload, chart_answer
 
 ADMIN_PASSWORD = "correct horse battery staple"
 SECRET = "a-test-secret-that-is-long-and-random-0123456789"
@@ -308,7 +308,7 @@ def test_chart_draws_only_generations_the_server_handed_out(secured):
     # Refused (a path that is no generation does not even reach the route).
     assert [chart_answer(client, {"token": None, **shown}).status_code for shown in forged] == [403, 403, 404, 403]
 
-    from tests.dash_requests import poll
+    from testinfra.dash_requests import poll
 
     shown = poll(client).json["response"]["shown-version"]["data"]  # a real hand-out works
     assert chart_answer(client, shown).status_code == 200

@@ -15,9 +15,9 @@ import yaml
 
 from app import create_app
 from settings import Settings, SettingsError
+from testinfra.dash_registry import reset_dash_registries
+from testinfra.dash_requests import well_formed_body
 from tests.conftest import SAMPLE_CSV
-from tests.dash_registry import reset_dash_registries
-from tests.dash_requests import well_formed_body
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_SCRIPT = "admin_upload.js"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis as redis_client
 
 from data_access import build_live_data
-from tests.conftest import SAMPLE_CSV
+from testinfra import SAMPLE_CSV
 
 
 def _commands(connection: redis_client.Redis) -> int:
