@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from app_context import SETTINGS_KEY
 from routes.live import LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
 from serving import plain_answer_headers
 
@@ -232,7 +233,7 @@ async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
     """``app`` behind the request bounds the Flask app's settings name (head and body deadlines,
     body limits, connection cap), and behind :class:`ErrorGuard`; ``config`` is uvicorn's."""
-    settings = getattr(wsgi_app, "config", {}).get("DASHBOARD_SETTINGS")
+    settings = getattr(wsgi_app, "config", {}).get(SETTINGS_KEY)
     if settings is None:
         return ErrorGuard(app)
     BoundedHttpToolsProtocol.head_timeout_seconds = settings.request_head_timeout_seconds

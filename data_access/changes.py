@@ -473,10 +473,10 @@ class ComparisonStore:
         with self._lock:
             running = self._running.get(pair)
             if running is None:
-                token = self._cache.take_lock(self._key(pair) + ":lock", self.LOCK_SECONDS)
-                if token is None:
+                lock = self._cache.take_lock(self._key(pair) + ":lock", self.LOCK_SECONDS)
+                if lock is None:
                     return None  # another worker computes it: its answer lands in the shared cache
-                running = self._running[pair] = self._pool.submit(self._compute, pair, token)
+                running = self._running[pair] = self._pool.submit(self._compute, pair, lock)
         try:
             return running.result(timeout=wait_seconds)
         except FutureTimeout:
@@ -509,7 +509,7 @@ class ComparisonStore:
         self._pool.submit(load)
         return False
 
-    def _compute(self, pair: tuple[str, str], token: str) -> Changes | ComparisonFailed | None:
+    def _compute(self, pair: tuple[str, str], lock: Any) -> Changes | ComparisonFailed | None:
         try:
             old_frame, _ = self._load(pair[0])
             new_frame, roles = self._load(pair[1])
@@ -517,18 +517,18 @@ class ComparisonStore:
         except Exception as error:  # DataUnavailable: kept only when retrying cannot help
             if not getattr(error, "permanent", False):
                 log.warning("comparing %s with %s failed for now: %s", *pair, error)
-                self._finish(pair, token)
+                self._finish(pair, lock)
                 return None
             result = ComparisonFailed(str(error))
         try:
             self._cache.set(self._key(pair), result, timeout=self.KEEP_SECONDS)
             self._remember(pair, result)
         finally:
-            self._finish(pair, token)
+            self._finish(pair, lock)
         return result
 
-    def _finish(self, pair: tuple[str, str], token: str) -> None:
-        self._cache.release_lock(self._key(pair) + ":lock", token)
+    def _finish(self, pair: tuple[str, str], lock: Any) -> None:
+        self._cache.release_lock(lock)
         with self._lock:
             self._running.pop(pair, None)
 

@@ -26,11 +26,11 @@ from data_access.parsing import format_for, load_table
 from data_access.sources import DataVersion, StorageError, VersionConflict
 from data_access.staging import StagedFile, Staging
 from data_access.validation import validate_upload
+from settings import MAX_DESCRIPTION_CHARS
 
 log = logging.getLogger(__name__)
 
 MAX_FILENAME_LENGTH = 200
-MAX_DESCRIPTION_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -228,9 +228,9 @@ class Audit:
 
 
 def clean_description(description: str | None) -> str:
-    """The admin's description as stored: printable characters, at most 500 of them."""
+    """The admin's description as stored: printable characters, at most ``MAX_DESCRIPTION_CHARS`` of them."""
     text = "".join(character for character in (description or "") if character.isprintable())
-    return text.strip()[:MAX_DESCRIPTION_LENGTH]
+    return text.strip()[:MAX_DESCRIPTION_CHARS]
 
 
 def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, object]:

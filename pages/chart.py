@@ -36,6 +36,7 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app_context import current_live_data, current_settings
 from auth import unsign
 from callback_input import typed_callback
 from components.changes import changes_panel, changes_table
@@ -51,11 +52,10 @@ from components.chart import (
 from components.data_table import data_table, download_controls
 from components.figures import zoom_patch
 from components.live_status import live_status_bar
-from data_access import DataUnavailable, current_live_data
+from data_access import DataUnavailable
 from data_access.roles import ColumnRoles
 from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
 

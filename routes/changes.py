@@ -25,10 +25,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
+from app_context import current_live_data, current_settings
 from auth import unsign
 from components.changes import changed_cell_rules
 from components.figures import chart_for, figure_from, with_ghosts
-from data_access import DataUnavailable, DataVersion, StorageError, current_live_data
+from data_access import DataUnavailable, DataVersion, StorageError
 from data_access.changes import (
     CHANGE_COLUMN,
     CHANGED,
@@ -47,7 +48,6 @@ from data_access.table_query import column_field
 from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
-from settings import current_settings
 
 changes_routes = Blueprint("changes", __name__)
 

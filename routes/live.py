@@ -36,6 +36,7 @@ from google.auth import exceptions as google_auth_exceptions
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
 
+from app_context import current_settings
 from auth import sign
 from data_access import LiveData
 from data_access.live_channel import LiveDocument, LiveFeed, PubSubListener, channel_for, is_change_notification
@@ -142,7 +143,7 @@ def _feed() -> LiveFeed:
 
 
 def _cache_seconds() -> int:
-    return max_age(current_app.config["DASHBOARD_SETTINGS"].version_cache_seconds)
+    return max_age(current_settings().version_cache_seconds)
 
 
 @live.get(VERSION_PATH)
@@ -183,7 +184,7 @@ def _offer(changes: queue.Queue, document: LiveDocument) -> None:
 @live.post(NOTIFY_PATH)
 def live_notify() -> Response:
     """A Pub/Sub push delivery of a bucket notification: refresh the feed when it names the live object."""
-    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    settings: Settings = current_settings()
     if not settings.pubsub_push_audience:
         return Response("Not found\n", status=404, mimetype="text/plain")
     refusal = _refuse_unverified(settings, current_app.extensions.get("pubsub_transport"))

@@ -33,16 +33,16 @@ import pandas as pd
 from flask import Blueprint, Response, request
 from plotly.io.json import to_json_plotly
 
+from app_context import current_live_data, current_settings, current_table_query
 from auth import unsign
 from components.chart import control_values
 from components.data_table import column_defs
 from components.figures import chart_for, figure_from, view_figure
-from data_access import DataUnavailable, current_live_data
+from data_access import DataUnavailable
 from data_access.roles import ColumnRoles
-from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
+from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from settings import current_settings
 
 take_up = Blueprint("take_up", __name__)
 
