@@ -183,9 +183,9 @@ async def _check_until_new(port: int, before: str, offset: float) -> float:
 
 #: What Chromium's fetch() sends that matters to the answer.
 BROWSER_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate, br, zstd"}
-#: Take-up connections the client holds at once: with 10,000 streams open its open files stay
-#: under its limit (20,000 here). A slower server holds them longer, so this queue is its too.
-TAKE_UP_CONNECTIONS = 4_000
+#: Keep-alive connections the take-up GETs share, as a front end (App Engine's, Cloud Run's)
+#: pools its connections to an instance; the checking dashboards share as many (bench.dashboards).
+TAKE_UP_CONNECTIONS = 64
 #: Dashboards in fallback mode checking ``/live/version`` during the burst (the twin).
 BURST_CHECKERS = 1_000
 SETTLE_SECONDS = 3.0
@@ -202,10 +202,11 @@ class Burst:
     dashboards: int
     pushed: list[float] = field(default_factory=list)  # write -> the new version's event received, s
     taken_up: list[float] = field(default_factory=list)  # write -> both take-up answers received, s
-    retries: int = 0  # 202/503 answers asked again, as the page does
+    statuses: dict[int, int] = field(default_factory=dict)  # of the take-up GETs, retries included
     errors: int = 0
     lost: int = 0
     worker_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
     checks: RunStats | None = None
     written_at: float = 0.0  # monotonic, when the new version was written
 
@@ -222,9 +223,9 @@ class Burst:
 class PushedDashboard:
     """A chart page in push mode: its stream, and on a new generation the take-up GETs the page makes."""
 
-    def __init__(self, port: int, connections: asyncio.Semaphore, burst: Burst) -> None:
+    def __init__(self, port: int, connections: asyncio.Queue, burst: Burst) -> None:
         self.port = port
-        self.connections = connections
+        self.connections = connections  # the pool the take-up GETs share
         self.burst = burst
         self.opened = asyncio.get_running_loop().create_future()
         self.taking_up: asyncio.Future | None = None
@@ -259,22 +260,21 @@ class PushedDashboard:
         self.burst.taken_up.append(time.monotonic() - self.burst.written_at)
 
     async def _get(self, path: str) -> bool:
-        """One take-up GET over a new connection, asked again after a 202 as the page does."""
+        """One take-up GET, asked again after a 202 (or a 503) as the page does."""
         delay = FIRST_RETRY_SECONDS
         while True:
-            async with self.connections:
-                connection = Connection("127.0.0.1", self.port, BROWSER_HEADERS)
-                try:
-                    status, headers, _ = await connection.send("GET", path)
-                except TRANSPORT_ERRORS:
-                    self.burst.errors += 1
-                    return False
-                finally:
-                    connection.close()
+            connection = await self.connections.get()
+            try:
+                status, headers, _ = await connection.send("GET", path)
+            except TRANSPORT_ERRORS:
+                self.burst.errors += 1
+                return False
+            finally:
+                self.connections.put_nowait(connection)
+            self.burst.statuses[status] = self.burst.statuses.get(status, 0) + 1
             if status not in (202, 503):
                 self.burst.errors += status != 200
                 return status == 200
-            self.burst.retries += 1
             delay = min(delay * 2, MAX_RETRY_SECONDS)
             await asyncio.sleep(max(float(headers.get("retry-after") or 0), delay / 2))
 
@@ -282,7 +282,9 @@ class PushedDashboard:
 async def take_up_burst(server: Gunicorn, data: Path, count: int) -> Burst:
     """``count`` pushed dashboards and :data:`BURST_CHECKERS` checking ones; a write; who took it up when."""
     burst = Burst(dashboards=count)
-    connections = asyncio.Semaphore(TAKE_UP_CONNECTIONS)
+    connections: asyncio.Queue = asyncio.Queue()
+    for _ in range(TAKE_UP_CONNECTIONS):
+        connections.put_nowait(Connection("127.0.0.1", server.port, BROWSER_HEADERS))
     dashboards = [PushedDashboard(server.port, connections, burst) for _ in range(count)]
     tasks = [asyncio.ensure_future(dashboard.run()) for dashboard in dashboards]
     for start in range(0, count, 500):  # open in batches, as a crowd arrives
@@ -305,15 +307,19 @@ async def take_up_burst(server: Gunicorn, data: Path, count: int) -> Burst:
         )
     )
     await asyncio.sleep(SETTLE_SECONDS)
-    cpu_before = server.workers_cpu_seconds() or 0.0
+    cpu_before, client_before = server.workers_cpu_seconds() or 0.0, time.process_time()
     data.write_bytes(sample_csv(ROWS, seed=int(time.time())))
     burst.written_at = time.monotonic()
     await asyncio.sleep(BURST_WINDOW_SECONDS)
     burst.worker_cpu_seconds = (server.workers_cpu_seconds() or 0.0) - cpu_before
-    await checking
-    for task in tasks:
+    burst.client_cpu_seconds = time.process_time() - client_before
+    taking_up = [dashboard.taking_up for dashboard in dashboards if dashboard.taking_up is not None]
+    for task in [*tasks, *taking_up]:  # the window is over: what has not been taken up by now was not
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, *taking_up, return_exceptions=True)
+    await checking
+    while not connections.empty():
+        connections.get_nowait().close()
     return burst
 
 
@@ -347,19 +353,25 @@ def burst_rows(before: Burst, after: Burst) -> list[list[str]]:
     rows += [
         ["of which the event, p99 (s)", *(seconds(value) for value in pushed), "-"],
         ["took it up in the window", f"{len(before.taken_up):,}", f"{len(after.taken_up):,}", "-"],
-        ["202 asked again / errors / streams lost", *(f"{b.retries:,} / {b.errors} / {b.lost}" for b in bursts), "-"],
+        ["take-up answers", *(_statuses(burst.statuses) for burst in bursts), "-"],
+        ["errors / streams lost", *(f"{burst.errors} / {burst.lost}" for burst in bursts), "-"],
         [
             f"worker CPU-s, write → +{BURST_WINDOW_SECONDS:.0f} s",
             f"{before.worker_cpu_seconds:.2f}",
             f"{after.worker_cpu_seconds:.2f}",
             ratio(before.worker_cpu_seconds, after.worker_cpu_seconds),
         ],
+        ["client CPU-s, same window", *(f"{burst.client_cpu_seconds:.2f}" for burst in bursts), "-"],
     ]
     checks = [burst.checks or RunStats(0, 0) for burst in bursts]
     p99 = [stats.check_percentile(0.99) for stats in checks]
     rows.append([f"{BURST_CHECKERS:,} others' checks: p99 ms", *(f"{value:.1f}" for value in p99), ratio(*p99)])
     rows.append(["others' checks: missed / errors", *(f"{stats.missed} / {stats.errors}" for stats in checks), "-"])
     return rows
+
+
+def _statuses(counts: dict[int, int]) -> str:
+    return ", ".join(f"{status}: {count:,}" for status, count in sorted(counts.items())) or "none"
 
 
 def wrk(url: str, connections: int, seconds: float, header: str = "") -> int:
