@@ -284,7 +284,8 @@ async def take_up_burst(server: Gunicorn, data: Path, count: int) -> Burst:
     burst = Burst(dashboards=count)
     connections: asyncio.Queue = asyncio.Queue()
     for _ in range(TAKE_UP_CONNECTIONS):
-        connections.put_nowait(Connection("127.0.0.1", server.port, BROWSER_HEADERS))
+        # Bodies are not decompressed: a browser does that in its own process, this client shares the cores.
+        connections.put_nowait(Connection("127.0.0.1", server.port, BROWSER_HEADERS, decompress=False))
     dashboards = [PushedDashboard(server.port, connections, burst) for _ in range(count)]
     tasks = [asyncio.ensure_future(dashboard.run()) for dashboard in dashboards]
     for start in range(0, count, 500):  # open in batches, as a crowd arrives
