@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -207,6 +208,7 @@ class Burst:
     lost: int = 0
     worker_cpu_seconds: float = 0.0
     client_cpu_seconds: float = 0.0
+    get_cost: tuple[float, float] = (0.0, 0.0)  # closed loop on the kept chart answer: requests/s, worker CPU µs each
     checks: RunStats | None = None
     written_at: float = 0.0  # monotonic, when the new version was written
 
@@ -333,11 +335,24 @@ def take_up_comparison(count: int) -> str:
         env = {**instance_env(data), "GUNICORN_WORKER_CLASS": worker_class}
         with Gunicorn(env, workers=2) as server:
             bursts[name] = uvloop.run(take_up_burst(server, data, count))
-    return grid_table(["measure", *bursts, "ratio (Flask / loop)"], burst_rows(*bursts.values()))
+            bursts[name].get_cost = take_up_get_cost(server)
+    return grid_table(["measure", *bursts, "loop better by"], burst_rows(*bursts.values()))
+
+
+def take_up_get_cost(server: Gunicorn, seconds: float = 3.0) -> tuple[float, float]:
+    """Requests/s and worker CPU µs per chart GET once its answer is kept (wrk, 50 connections)."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    connection.request("GET", "/live/version")
+    chart = take_up_gets(shown_from(json.loads(connection.getresponse().read())))[0]
+    connection.close()
+    before = server.workers_cpu_seconds() or 0.0
+    requests = wrk(server.url + chart, 50, seconds, f"Accept-Encoding: {BROWSER_HEADERS['Accept-Encoding']}")
+    spent = (server.workers_cpu_seconds() or 0.0) - before
+    return requests / seconds, spent / max(requests, 1) * 1e6
 
 
 def burst_rows(before: Burst, after: Burst) -> list[list[str]]:
-    """Rows of the comparison: each measure for both runs, and Flask / loop where a ratio means something."""
+    """Rows of the comparison: each measure for both runs, and how many times better the loop did."""
 
     def seconds(value: float | None) -> str:
         return "not all" if value is None else f"{value:.2f}"
@@ -364,6 +379,9 @@ def burst_rows(before: Burst, after: Burst) -> list[list[str]]:
         ],
         ["client CPU-s, same window", *(f"{burst.client_cpu_seconds:.2f}" for burst in bursts), "-"],
     ]
+    rate, cost = zip(*(burst.get_cost for burst in bursts), strict=True)
+    rows.append(["kept chart GET, wrk: requests/s", *(f"{value:,.0f}" for value in rate), ratio(rate[1], rate[0])])
+    rows.append(["kept chart GET: worker CPU µs each", *(f"{value:.0f}" for value in cost), ratio(*cost)])
     checks = [burst.checks or RunStats(0, 0) for burst in bursts]
     p99 = [stats.check_percentile(0.99) for stats in checks]
     rows.append([f"{BURST_CHECKERS:,} others' checks: p99 ms", *(f"{value:.1f}" for value in p99), ratio(*p99)])
