@@ -6,12 +6,15 @@ same bytes and headers without a thread. Anything Flask would refuse is still Fl
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlencode
 
 import pytest
 
+from routes.take_up import KeptTakeUps
 from tests.conftest import series_settings
 from tests.servers import Uvicorn
 
@@ -102,3 +105,46 @@ def test_forged_tokens_unknown_generations_and_zooms_are_still_flasks(served):
     for _ in range(2):
         assert _get(server, zoomed)[0] == 200
     assert server.take_ups_answered == before + 1  # none of these came from the event loop
+
+
+def test_requests_arriving_while_the_first_is_answered_wait_for_it_instead_of_crossing(served):
+    _, server = served
+    shown = _shown(server)
+    url = _url(shown["generation"], "chart", t=shown["token"], kind="scatter")  # a view nobody asked for yet
+    before = server.take_ups_answered
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: _get(server, url), range(16)))
+    assert {status for status, _, _ in answers} == {200} and len({body for _, _, body in answers}) == 1
+    assert server.take_ups_answered == before + 15  # one crossed into Flask; the rest waited for its answer
+
+
+def test_kept_answers_stay_within_their_byte_bound():
+    """The oldest kept answers go first once the bound is reached (a stand-in app answering immutable 200s)."""
+
+    async def immutable(scope, receive, send):
+        headers = [(b"cache-control", b"public, immutable"), (b"etag", b'"' + scope["path"].encode() + b'"')]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"x" * 1000})
+
+    async def ask(kept: KeptTakeUps, path: str) -> None:
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"t=token", "headers": []}
+
+        async def send(message):
+            pass
+
+        await kept(scope, None, send)
+
+    async def run() -> list[int]:
+        kept = KeptTakeUps(immutable, max_bytes=3_500)
+        paths = [f"/live/{generation}/chart" for generation in range(1, 5)]
+        for path in paths:
+            await ask(kept, path)  # each crosses once and is kept
+        answered_here = []
+        for path in reversed(paths):
+            before = kept.answered
+            await ask(kept, path)
+            answered_here.append(kept.answered - before)
+        return answered_here
+
+    # Three answers fit: the fourth pushed the first out, which crosses again.
+    assert asyncio.run(run()) == [1, 1, 1, 0]
