@@ -11,7 +11,7 @@ PORT ?= 8050
 PLOTLY_STRICT_VERSION := 4.1.1
 PLOTLY_STRICT := vendor/plotly-strict-$(PLOTLY_STRICT_VERSION).min.js
 
-.PHONY: run test lint bench load clean system-deps vendor
+.PHONY: run test test-fast lint bench load clean system-deps vendor
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,21 +51,26 @@ test: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --headless
 
+## test-fast: lint, then the pure-logic tests only, on every core: no browser, no real server, no Debian packages
+test-fast: $(DEV_STAMP) $(PLOTLY_STRICT)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n auto -m "not browser and not integration"
+
 ## lint: ruff only
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-## bench: print the benchmark table (not part of make test); uses wrk when installed
+## bench: print the benchmark table and append it, dated, to docs/benchmarks/make-bench.md (not part of make test)
 bench: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/pip install --quiet --no-deps -r requirements-bench.txt
-	$(BIN)/python -m bench.bench
+	$(BIN)/python -m bench.record make-bench -- $(BIN)/python -m bench.bench
 
-## load: the live channel (streams, burst, cache in front), then open dashboards per instance (not part of make test)
+## load: the live channel, then open dashboards per instance; each appended, dated, to docs/benchmarks/ (not part of make test)
 load: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
-	$(BIN)/python -m bench.live_channel
-	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.record live-channel -- $(BIN)/python -m bench.live_channel
+	$(BIN)/python -m bench.record load -- $(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -23,16 +23,15 @@ from dash import Dash
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from admin import UPLOADER_SCRIPT_URL, register_admin
 from app_logging import configure_logging
-from auth.callback_guard import install_callback_guard
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
-from auth.web import allow_large_bodies, init_auth
+from auth.web import init_auth
+from callback_input import install_callback_errors
 from components import live_status
 from components.navbar import navbar
 from components.navbar import register_callbacks as navbar_callbacks
 from data_access import build_live_data
-from data_access.staging import CHUNK_BYTES
-from pages.admin_upload import blueprint as admin_upload_routes
 from routes import register_routes
 from routes.live import register_live_routes
 from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
@@ -42,12 +41,13 @@ APP_TITLE = "Live dashboard"
 BOOTSTRAP_CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
 GUNICORN_WORKER_BOOT_ERROR = 3
+WARM_UP_PATH = "/_warm-up"
 
 log = logging.getLogger("live_dashboard")
 
 
 def create_app(settings: Settings, storage_client: Any = None, iap_transport: Any = None) -> Dash:
-    """Build a ready-to-serve Dash app for ``settings``.
+    """Build a ready-to-serve Dash app for ``settings``: the chart, the admin page or both (``DASHBOARD_SERVICE``).
 
     ``storage_client``: a GCS client to reuse; ``iap_transport``: how IAP keys are fetched (tests).
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
@@ -56,23 +56,25 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     server.config["DASHBOARD_SETTINGS"] = settings
     live_data = build_live_data(settings, server, storage_client)
     try:
-        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(server, settings, BOOTSTRAP_CSS_URL, iap_transport)
+        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
+            server, settings, BOOTSTRAP_CSS_URL, iap_transport, login=settings.serves_admin
+        )
     except AdminConfigError as error:
         raise SettingsError(str(error)) from None
     _serve_vendored_css(server)
-    server.register_blueprint(admin_upload_routes)
-    # Local mode: the file reaches the app one chunk per request; everything else stays small.
-    allow_large_bodies(server, "/admin/upload/chunk/", CHUNK_BYTES + 2**20)
     register_routes(server)
-    register_live_routes(server, live_data, settings)
+    if settings.serves_chart:
+        register_live_routes(server, live_data, settings)
+    admin_scripts = [UPLOADER_SCRIPT_URL] if settings.serves_admin else []
     app = Dash(
         __name__,
         server=server,
         use_pages=True,
-        pages_folder=str(APP_DIR / "pages"),
+        # The chart page (and the not-found page) live in pages/; the admin page is added below.
+        pages_folder=str(APP_DIR / "pages") if settings.serves_chart else "",
         assets_folder=str(APP_DIR / "assets"),
         external_stylesheets=[BOOTSTRAP_CSS_URL],
-        external_scripts=add_plotly_strict_bundle(server),
+        external_scripts=add_plotly_strict_bundle(server) + admin_scripts,
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -81,11 +83,15 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         suppress_callback_exceptions=True,
     )
     app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
-    live_status.register_callbacks(app)
-    install_callback_guard(server, app.callback_map)
+    if settings.serves_chart:
+        live_status.register_callbacks(app)
+    if settings.serves_admin:
+        register_admin(app, home=not settings.serves_chart)
+    install_callback_errors(server)
     policy = install_serving(app, settings)
     navbar_callbacks(app)
-    _warm_up(server)
+    # The admin service sends / to its page: render the index at a path that is no page instead.
+    _warm_up(server, "/" if settings.serves_chart else WARM_UP_PATH)
     allow_dash_scripts(app, policy)
     if os.environ.get("GAE_ENV"):
         # Behind App Engine's front end: trust its one hop for client address and scheme.
@@ -99,15 +105,16 @@ def _serve_vendored_css(server: Flask) -> None:
         return send_from_directory(BOOTSTRAP_CSS_DIR, "bootstrap.min.css", max_age=24 * 3600)
 
 
-def _warm_up(server: Flask) -> None:
-    """Render the index once so this process has set up its routes and callbacks.
+def _warm_up(server: Flask, path: str) -> None:
+    """Render the index (at ``path``) once so this process has set up its routes and callbacks.
 
     Under gunicorn, a worker that had not rendered the index yet once answered 500 to
     Dash's component scripts; every worker builds its app through here first.
     """
     with server.test_client() as client:
-        response = client.get("/")
-        if response.status_code != 200:
+        response = client.get(path)
+        # Dash's index at a path that is no page says 404 (routes.register_routes).
+        if response.status_code not in (200, 404) or response.mimetype != "text/html":
             raise RuntimeError(f"the app failed to render its index page (HTTP {response.status_code})")
 
 

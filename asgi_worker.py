@@ -1,10 +1,10 @@
 """The gunicorn worker ``gunicorn.conf.py`` names: uvicorn's event loop in front of the Flask app.
 
-gunicorn's threaded worker spends about 0.4 ms of CPU on every request before the app sees
-it (measured on a trivial WSGI app: 449 µs under gthread, 124 µs under uvicorn with
-httptools; README, "Load and capacity"). Nearly every request is an unchanged poll, so that
-cost is the instance's capacity. This worker keeps gunicorn (master, worker recycling,
-timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP layer in each worker:
+gunicorn's threaded worker spends several times uvicorn's CPU on every request before the app
+sees it (docs/benchmarks/workers.md). Nearly every request is an unchanged poll, so that cost
+is the instance's capacity (docs/decisions/0001-uvicorn-under-gunicorn.md). This worker keeps
+gunicorn (master, worker recycling, timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP
+layer in each worker:
 
 * ``/live/version`` and ``/live/events`` (``routes/live.py``) are answered on the event loop,
   without a thread: a version check from the process's last check, and one fan-out per

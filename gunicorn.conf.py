@@ -15,10 +15,10 @@ import os
 
 from app_logging import GunicornLogger  # noqa: F401  (named below; imported so a typo fails here)
 
-MEMORY_PER_WORKER_MB = 384  # measured: 161 MB idle, 301 MB serving a 1M-row table (README, "Running in production")
+MEMORY_PER_WORKER_MB = 384  # a worker serving a 1M-row table, with room for a swap (docs/benchmarks/workers.md)
 MAX_DEFAULT_WORKERS = 4
 # Workers import numpy after this file has run: its big arrays go on 4 KiB pages unless the
-# environment says otherwise (huge-page faults stalled 10M-row take-ups; README, Benchmark (d)).
+# environment says otherwise (huge-page faults stalled big take-ups; docs/decisions/0006-memory-allocator.md).
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 

@@ -26,6 +26,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from flask_talisman import Talisman
 
+from callback_input import CALLBACK_PATH_SUFFIX
 from settings import APP_DIR, Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
 PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
 NO_FRAMING_PATHS = ("/admin", "/login")
 GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
-CALLBACK_PATH_SUFFIX = "/_dash-update-component"
 # Fingerprinted or versioned URLs: the same path always has the same body.
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
 ONE_YEAR_SECONDS = 365 * 24 * 3600

@@ -27,6 +27,8 @@ AUTH_MODES = ("password", "iap")
 APP_ENVS = ("production", "development")
 LOG_FORMATS = ("json", "text")
 LIVE_PUSH_MODES = ("auto", "off")
+# What one deployment serves: the public chart, the admin page, or both (make run, tests).
+DASHBOARD_SERVICES = ("chart", "admin", "all")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_TITLE_CHARS = 120
@@ -62,6 +64,7 @@ class Settings:
     dashboard_description: str = ""
     host: str = "127.0.0.1"
     port: int = 8050
+    dashboard_service: str = "all"
     # Admin page (auth, uploads)
     app_env: str = "production"
     auth_mode: str = "password"
@@ -122,6 +125,7 @@ class Settings:
             "dashboard_description": env.get("DASHBOARD_DESCRIPTION", "").strip(),
             "host": env.get("HOST", cls.host).strip(),
             "port": int(_number(env, "PORT", cls.port)),
+            "dashboard_service": env.get("DASHBOARD_SERVICE", cls.dashboard_service).strip().lower(),
             "app_env": env.get("APP_ENV", default_app_env).strip().lower(),
             "auth_mode": env.get("AUTH_MODE", cls.auth_mode).strip().lower(),
             "secret_key": env.get("SECRET_KEY", ""),
@@ -214,6 +218,8 @@ class Settings:
             raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
         if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
             raise SettingsError(f"DASHBOARD_DESCRIPTION must be at most {MAX_DESCRIPTION_CHARS} characters")
+        if self.dashboard_service not in DASHBOARD_SERVICES:
+            raise SettingsError(f"DASHBOARD_SERVICE must be 'chart', 'admin' or 'all', got {self.dashboard_service!r}")
         self._validate_live()
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
@@ -285,11 +291,21 @@ class Settings:
                 f"APP_ENV=production needs a strong SECRET_KEY (at least {MIN_SECRET_KEY_LENGTH} random characters, "
                 "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-        if self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
+        if self.serves_admin and self.auth_mode == "password" and not (self.admin_users or self.admin_users_file):
             raise SettingsError(
                 "APP_ENV=production needs an admin: set ADMIN_USERS (name:hash from `python app.py hash-password`) "
                 "or ADMIN_USERS_FILE"
             )
+
+    @property
+    def serves_chart(self) -> bool:
+        """Whether this service serves the public chart page and its live routes."""
+        return self.dashboard_service in ("chart", "all")
+
+    @property
+    def serves_admin(self) -> bool:
+        """Whether this service serves the admin page, sign-in and the upload routes."""
+        return self.dashboard_service in ("admin", "all")
 
     @property
     def data_location(self) -> str:

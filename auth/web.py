@@ -19,7 +19,6 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user, sign, unsign
-from auth.callback_guard import CALLBACK_PATH_SUFFIX, MalformedCallback, callback_body
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, normalise_name, one_time_admin
 from auth.state import (
@@ -59,10 +58,12 @@ LOGIN_TEMPLATE = """<!doctype html>
 </form><p class="mt-3"><a href="/">Back to the chart</a></p></main></body></html>"""
 
 
-def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: Any = None) -> str | None:
-    """Install sessions, login routes and guards on ``server``.
+def init_auth(
+    server: Flask, settings: Settings, css_url: str, iap_transport: Any = None, *, login: bool = True
+) -> str | None:
+    """Install sessions, guards and (``login``: where the admin page is served) the sign-in routes on ``server``.
 
-    Returns the one-time admin password when one was created (local development only).
+    Returns the one-time admin password when one was created (local development with ``login`` only).
     """
     # First of all hooks: a body is refused by its announced size before anything reads it.
     server.before_request(_limit_request_body)
@@ -81,8 +82,12 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     shared = _SharedState(settings)
-    authenticator, one_time_password = _authenticator(settings, iap_transport, shared.sessions)
+    authenticator, one_time_password = _authenticator(settings, iap_transport, shared.sessions, login)
     server.extensions["auth"] = authenticator
+    server.before_request(_refuse_cross_origin_posts)
+    server.register_error_handler(AdminRequired, _forbidden)
+    if not login:
+        return None
     limiter = Limiter(
         get_remote_address,
         app=server,
@@ -96,10 +101,7 @@ def init_auth(server: Flask, settings: Settings, css_url: str, iap_transport: An
     # Only sign-in is limited: every other request (each dashboard's poll) skips the limiter's work.
     limiter.request_filter(lambda: request.path != "/login")
     _add_login_routes(server, limiter, settings, css_url)
-    server.before_request(_refuse_cross_origin_posts)
     server.before_request(_guard_admin_page)
-    server.before_request(_gate_admin_callbacks)
-    server.register_error_handler(AdminRequired, _forbidden)
     return one_time_password
 
 
@@ -173,13 +175,15 @@ class _SharedState:
             self.limiter_options = {}
 
 
-def _authenticator(settings: Settings, iap_transport: Any, sessions: SessionStore) -> tuple[Authenticator, str | None]:
+def _authenticator(
+    settings: Settings, iap_transport: Any, sessions: SessionStore, login: bool
+) -> tuple[Authenticator, str | None]:
     if settings.auth_mode == "iap":
         emails = frozenset(email.strip().lower() for email in settings.admin_emails.split(",") if email.strip())
         return Authenticator("iap", iap=IapVerifier(settings.iap_audience, iap_transport), admin_emails=emails), None
     admins = AdminDirectory.from_settings(settings.admin_users, settings.admin_users_file)
     password = None
-    if not admins and settings.app_env == "development" and settings.data_source == "local":
+    if login and not admins and settings.app_env == "development" and settings.data_source == "local":
         admins, password = one_time_admin()
     checks = PasswordChecks(settings.login_concurrency)
     return Authenticator("password", admins=admins, sessions=sessions, password_checks=checks), password
@@ -316,27 +320,6 @@ def _guard_admin_page() -> Response | None:
     if current_app.extensions["auth"].mode == "iap":
         return Response("Admins only", status=403)
     return redirect(f"/login?next={ADMIN_PATH}")
-
-
-def _gate_admin_callbacks() -> Response | None:
-    """Second line of defence: refuse admin callbacks to anyone but an admin.
-
-    Which callbacks are the admin page's is derived from what the app registered (the module
-    of the page at ``/admin``, :class:`auth.callback_guard.CallbackGuard`), never from component
-    names or input property names (any input can claim to be a ``pathname``).
-    """
-    if request.method != "POST" or not request.path.endswith(CALLBACK_PATH_SUFFIX):
-        return None
-    try:
-        body = callback_body()
-    except MalformedCallback as error:
-        return Response(f"Malformed callback request: {error}", status=400, mimetype="text/plain")
-    if not current_app.extensions["callback_guard"].is_admin_callback(body):
-        return None
-    user = current_user()
-    if user and user.is_admin:
-        return None
-    return _forbidden(AdminRequired("admin sign-in required"))
 
 
 def _forbidden(_error: Exception) -> Response:

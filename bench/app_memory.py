@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import create_bucket, publish, sample_csv
-from bench.gunicorn_server import Gunicorn, gcs_env
-from tests.servers import FakeGCS, RedisServer
+from testinfra import FakeGCS, Gunicorn, RedisServer, gcs_env
 
 GENERATIONS = 5
-#: What the README recommends for 5M sample-shaped rows on an F4: one 191 MB frame per worker.
+#: What the README's sizing table recommends for 5M sample-shaped rows on an F4: one 191 MB frame per worker.
 FRAME_MEMORY_MB = 256
 POLLS_PER_GENERATION = 16
 SAMPLE_SECONDS = 0.02

@@ -9,7 +9,8 @@ Three sections, each printed as a plain-text table with ratios (machines are noi
     bytes per frame in Redis, ours vs the data path before Arrow frames (``--rows`` to choose sizes).
 
 All servers (fake-gcs-server, redis-server, gunicorn) run on 127.0.0.1 and are stopped
-by PID before it exits. The report also goes to ``bench/results/latest.md``.
+by PID before it exits. ``make bench`` appends the report, dated, to ``docs/benchmarks/make-bench.md``
+(``bench/record.py``).
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bench import app_memory, bigdata, first_touch, reload, sessions, throughput
 from bench.load import client_name
 from data_access.frame_store import REPLACED_FRAME_SECONDS
-from tests.servers import FakeGCS, emulator_client
+from testinfra import FakeGCS, emulator_client
 
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.md"
 SECTIONS = ("a", "b", "c", "d")
 #: Section (d): the dataset size a 2-worker App Engine F4 must serve.
 APP_ROWS = 5_000_000
@@ -295,7 +294,7 @@ def report_bigdata(
             "user and kernel CPU time during a take-up, and of the time the host took the machine's vCPUs "
             "(steal, all vCPUs). After idle: one more take-up after the worker sat idle, as a real new generation "
             "arrives; on a VM whose host takes freed memory back, its kernel time is first touches of new memory "
-            "(README, Benchmark (d)).",
+            "(docs/benchmarks/big-data.md).",
             "",
             first_touch.summary(first_touch_costs),
             "",
@@ -467,8 +466,6 @@ def main(argv: list[str] | None = None) -> int:
     row_counts = tuple(int(count) for count in args.rows.split(",") if count.strip())
     report, ok = run(chosen or SECTIONS, row_counts, args.app_rows, args.generations)
     print(report)
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_PATH.write_text(report)
     return 0 if ok else 1
 
 

@@ -43,9 +43,9 @@ import redis
 
 from bench.data import create_bucket, sample_frame
 from data_access.frame_store import REPLACED_FRAME_SECONDS
-from tests.servers import FakeGCS, RedisServer
+from testinfra import REPO, FakeGCS, RedisServer
+from testinfra.gunicorn_server import PASSED_ENV_VARS
 
-REPO_DIR = Path(__file__).resolve().parents[1]
 #: main before the Arrow data path: pandas from a StringIO copy, pickled frames kept 24 h.
 BEFORE_COMMIT = "c1fb3b2"
 ROW_COUNTS = (1_000_000, 10_000_000)
@@ -55,9 +55,8 @@ BEFORE_10M_GENERATIONS = 3
 REPEATS = 3
 #: Long enough for this VM's host to take freed memory back (bench/first_touch.py: 2-8 s).
 IDLE_SECONDS = 10
-#: Both paths' workers run as the README recommends for gthread workers.
+#: Both paths' workers run as app.yaml runs them (MALLOC_ARENA_MAX=2; docs/decisions/0006-memory-allocator.md).
 WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "NUMPY_MADVISE_HUGEPAGE": "0"}
-PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 
 
 @dataclass
@@ -120,7 +119,7 @@ def measure(
             frame = sample_frame(rows)
             for data_format in FORMATS:
                 content = encode(frame, data_format)
-                for path, code_root in (("ours", REPO_DIR), ("before", before_root)):
+                for path, code_root in (("ours", REPO), ("before", before_root)):
                     count = (
                         min(generations, BEFORE_10M_GENERATIONS) if path == "before" and rows >= 10**7 else generations
                     )
@@ -145,7 +144,7 @@ def before_code(commit: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
         archive = subprocess.run(
             ["git", "archive", commit, "data_access", "settings.py"],
-            cwd=REPO_DIR,
+            cwd=REPO,
             check=True,
             capture_output=True,
         ).stdout
@@ -257,7 +256,7 @@ class _Worker:
     """``bench/frame_worker.py`` in a subprocess, stopped by PID."""
 
     def __init__(self, code_root: Path, env: dict[str, str]) -> None:
-        command = [sys.executable, str(REPO_DIR / "bench" / "frame_worker.py"), str(code_root)]
+        command = [sys.executable, str(REPO / "bench" / "frame_worker.py"), str(code_root)]
         self.process = subprocess.Popen(
             command, cwd=code_root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

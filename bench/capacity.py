@@ -25,7 +25,6 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -36,12 +35,10 @@ from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.dashboards import CALLBACK_PATH, VERSION_PATH, RunStats, percentile, shown_from, simulate
 from bench.data import create_bucket, publish, sample_csv
 from bench.flask_take_up_worker import WORKER_CLASS as FLASK_TAKE_UP_WORKER
-from bench.gunicorn_server import Gunicorn, gcs_env
 from bench.load import client_name, run_load
-from tests.dash_requests import callback_payload
-from tests.servers import FakeGCS, RedisServer, emulator_client
+from testinfra import REPO, FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
+from testinfra.dash_requests import callback_payload
 
-REPO_DIR = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0
 POLL_INTERVAL_SECONDS = 5.0
 DEFAULT_STEPS = (2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000)
@@ -219,7 +216,7 @@ def burst_line(stats: RunStats) -> str:
 
 def production_gunicorn_env() -> dict[str, str]:
     """The gunicorn-related variables app.yaml sets (threads, timeouts, access log, malloc arenas, page size)."""
-    variables = yaml.safe_load((REPO_DIR / "app.yaml").read_text())["env_variables"]
+    variables = yaml.safe_load((REPO / "app.yaml").read_text())["env_variables"]
     wanted = {"LOG_FORMAT", "MALLOC_ARENA_MAX", "NUMPY_MADVISE_HUGEPAGE"}
     return {key: str(value) for key, value in variables.items() if key.startswith("GUNICORN_") or key in wanted}
 

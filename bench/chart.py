@@ -41,11 +41,11 @@ from plotly.io.json import to_json_plotly
 from werkzeug.security import generate_password_hash
 
 from bench.bench import table
-from bench.gunicorn_server import Gunicorn
 from components.figures import view_figure, zoom_patch
 from data_access.roles import detect_roles
 from data_access.view_state import ViewState
-from tests.dash_requests import live_shown
+from testinfra import Gunicorn
+from testinfra.dash_requests import live_shown
 
 POINTS = 4_000  # MAX_CHART_POINTS, the app's default; plotly-resampler gets the same per trace
 SPIKE = 1e7  # far above the random walk (its spread over 10M steps is about ±3,000)

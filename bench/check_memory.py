@@ -24,9 +24,9 @@ from bench.bench import table
 from bench.bigdata import before_code
 from bench.upload import write_csv
 from settings import Settings
+from testinfra import REPO
 
 BEFORE_COMMIT = "333552a"
-REPO_DIR = Path(__file__).resolve().parents[1]
 ROW_BYTES = 59  # bench.upload.write_csv's rows are 58-60 bytes
 DEADLINE_SECONDS = 600
 
@@ -70,7 +70,7 @@ print(json.dumps({"seconds": seconds, "peak_kb": hwm, "anon_kb": peak[0], "probl
 
 def check_in_child(code_root: Path, path: Path, max_rows: int, max_frame_bytes: int) -> dict:
     """One ``check_staged`` of ``path`` with the code under ``code_root``, in a new process."""
-    env = {**os.environ, "PYTHONPATH": f"{code_root}{os.pathsep}{REPO_DIR}", "NUMPY_MADVISE_HUGEPAGE": "0"}
+    env = {**os.environ, "PYTHONPATH": f"{code_root}{os.pathsep}{REPO}", "NUMPY_MADVISE_HUGEPAGE": "0"}
     answer = subprocess.run(
         [sys.executable, "-c", _CHECK, str(path), str(max_rows), str(max_frame_bytes)],
         env=env,
@@ -98,7 +98,7 @@ def run(megabytes: int) -> str:
             ("within both", within, within_rows, max_rows),
         ]
         for case, path, rows, case_max_rows in cases:
-            ours = check_in_child(REPO_DIR, path, case_max_rows, frame_bytes)
+            ours = check_in_child(REPO, path, case_max_rows, frame_bytes)
             before = check_in_child(before_root, path, case_max_rows, frame_bytes)
             for name, result in (("ours", ours), ("before", before)):
                 rows_out.append(

@@ -24,10 +24,10 @@ from selenium.common.exceptions import TimeoutException
 
 from bench.bench import table
 from bench.chart import _app_env, chromium
-from bench.gunicorn_server import Gunicorn
 from components.data_table import BLOCK_ROWS
 from data_access.parsing import DEFAULT_MAX_CELL_CHARS, DEFAULT_MAX_COLUMNS, DISPLAY_CELL_CHARS, MAX_HEADER_BYTES
 from settings import SAMPLE_DATA_PATH
+from testinfra import Gunicorn
 
 TIMEOUT_SECONDS = 30
 # Column names of the wide tables (names of 1,000 characters with long cells kept Chromium's

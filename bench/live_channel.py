@@ -45,9 +45,7 @@ from bench.capacity import ROWS
 from bench.dashboards import TRANSPORT_ERRORS, Connection, RunStats, shown_from, simulate, take_up_gets
 from bench.data import sample_csv
 from bench.flask_take_up_worker import WORKER_CLASS as FLASK_TAKE_UP_WORKER
-from bench.gunicorn_server import Gunicorn
-from tests.conftest import SAMPLE_CSV
-from tests.servers import Nginx
+from testinfra import SAMPLE_CSV, Gunicorn, Nginx
 
 CHECKERS = 20
 CHECK_EVERY = 5.0

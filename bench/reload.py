@@ -28,7 +28,7 @@ from bench.data import BLOB_NAME, create_bucket, publish, sample_csv
 from components.figures import default_figure
 from data_access import build_live_data
 from settings import Settings
-from tests.servers import FakeGCS
+from testinfra import FakeGCS
 
 ROW_COUNTS = (10_000, 100_000, 1_000_000)
 SEED_LOOP_SAMPLE = 100_000

@@ -25,8 +25,8 @@ from typing import Any
 
 from bench.data import create_bucket, publish, sample_csv
 from settings import Settings
-from tests.dash_requests import shown_from
-from tests.servers import FakeGCS, Gunicorn, RedisServer, gcs_env
+from testinfra import FakeGCS, Gunicorn, RedisServer, gcs_env
+from testinfra.dash_requests import shown_from
 
 SESSION_COUNTS = (1, 50, 500)
 WINDOW_SECONDS = 20.0

@@ -35,9 +35,8 @@ from bench.bench import table
 from bench.capacity import production_gunicorn_env
 from bench.dashboards import CALLBACK_PATH, load_poll_template, poll_body, redraw_bodies
 from bench.data import create_bucket, publish, sample_csv
-from bench.gunicorn_server import REPO_DIR, Gunicorn, gcs_env
-from tests.dash_requests import callback_payload
-from tests.servers import FakeGCS, emulator_client
+from testinfra import REPO, FakeGCS, Gunicorn, emulator_client, gcs_env
+from testinfra.dash_requests import callback_payload
 
 ROWS = 10_000
 PARALLEL = 8
@@ -117,7 +116,7 @@ def measure(app_dir: Path, take_ups: int, parallel: int = PARALLEL) -> list[str]
     statuses = sorted({status for _, answers, _ in results for status in answers})
     latencies = sorted(latency for _, _, latency in results)
     return [
-        app_dir.name if app_dir != REPO_DIR else "this checkout",
+        app_dir.name if app_dir != REPO else "this checkout",
         mode,
         f"{take_ups:,} × {parallel}",
         f"{cpu / take_ups * 1000:.2f}",
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = [
         measure(app_dir.resolve(), args.take_ups, int(parallel))
-        for app_dir in args.app_dir or [REPO_DIR]
+        for app_dir in args.app_dir or [REPO]
         for parallel in args.parallel.split(",")
     ]
     headers = [

@@ -28,7 +28,7 @@ from bench.data import create_bucket, sample_frame
 from data_access import build_live_data
 from data_access.gcs_source import GCSSource
 from settings import Settings
-from tests.servers import FakeGCS, emulator_client
+from testinfra import FakeGCS, emulator_client
 
 TAKE_UPS = 2
 IDLE_SECONDS = 10

@@ -12,8 +12,8 @@ from typing import Any
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.data import create_bucket, publish, sample_csv
 from bench.load import LoadResult, run_load
-from tests.dash_requests import callback_payload, live_shown
-from tests.servers import FakeGCS, Gunicorn, gcs_env
+from testinfra import FakeGCS, Gunicorn, gcs_env
+from testinfra.dash_requests import callback_payload, live_shown
 
 CALLBACK_PATH = "/_dash-update-component"
 PATHS = {"poll": "/live/version", "noop": CALLBACK_PATH}

@@ -24,7 +24,7 @@ from data_access import GCSSource
 from data_access.gcs_source import GCSStaging
 from data_access.staging import new_upload_id
 from settings import Settings
-from tests.servers import FakeGCS, emulator_client
+from testinfra import FakeGCS, emulator_client
 
 DEADLINE_SECONDS = 1200  # per step: the whole run stays bounded
 CHUNK_BYTES = int(Settings.upload_chunk_mb * 2**20)  # what the admin page sends by default
@@ -45,7 +45,7 @@ def write_csv(path: Path, size: int) -> int:
 
 
 def send_in_chunks(session_url: str, path: Path, chunk_bytes: int) -> list[float]:
-    """What assets/admin_upload.js does: PUT ``chunk_bytes`` at a time until storage answers 200.
+    """What admin/static/admin_upload.js does: PUT ``chunk_bytes`` at a time until storage answers 200.
 
     Returns the seconds each chunk took; stops with an error past DEADLINE_SECONDS.
     """

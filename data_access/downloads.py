@@ -55,7 +55,7 @@ def safe_cell(text: str) -> str:
 def csv_chunks(frame: pd.DataFrame, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
     """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece.
 
-    Written by pyarrow's CSV writer (about ten times faster than ``DataFrame.to_csv``); text is
+    Written by pyarrow's CSV writer (many times faster than ``DataFrame.to_csv``); text is
     always quoted, so a carriage return inside a cell cannot break a row.
     """
     names = [safe_cell(str(column)) for column in frame.columns]

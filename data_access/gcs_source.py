@@ -52,7 +52,7 @@ class _BodyPieces:
     """A write-only stream that keeps the pieces written to it instead of copying them.
 
     download_as_bytes copies the body into a BytesIO: a second buffer the size of the
-    object, which on a VM costs page faults too (10M rows: 127 MB, ~100 ms).
+    object, which costs page faults too (docs/benchmarks/workers.md, "Downloading a generation").
     """
 
     def __init__(self) -> None:
@@ -133,7 +133,7 @@ class GCSSource:
         body = _BodyPieces()
         try:
             # One read of the whole body, still checksummed: the default streams it in 8 KiB
-            # pieces, 46 of a 1M-row take-up's 163 ms (12.7 MB CSV, README "Big data").
+            # pieces, a large share of a take-up's time (docs/benchmarks/workers.md).
             blob.download_to_file(
                 body,
                 single_shot_download=True,

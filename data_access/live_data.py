@@ -248,7 +248,7 @@ class LiveData:
         finally:
             self._refresh_started = None
         # Unchanged polls never look a frame up: without this, a replaced frame stayed in a
-        # worker until its next take-up (57 s in a trial, 30 s promised).
+        # worker until its next take-up, well past REPLACED_FRAME_SECONDS.
         self.local_frames.drop_replaced()
         return self._local_check
 

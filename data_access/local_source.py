@@ -181,7 +181,7 @@ class LocalStaging:
     def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
         self.directory.mkdir(exist_ok=True)
         self._part(upload_id).touch(exist_ok=False)
-        return None  # the browser sends chunks to the app (see pages/admin_upload.py)
+        return None  # the browser sends chunks to the app (see admin/upload.py)
 
     def offset(self, upload_id: str, total: int) -> int:
         """How many bytes of the upload are stored (``total`` once complete)."""

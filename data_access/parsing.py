@@ -49,12 +49,12 @@ _NO_TIMESTAMPS = ["never a timestamp"]
 # Blocks big enough that numeric columns come out in few chunks: a file of one block (up to
 # 64 MB) becomes a frame without a copy; smaller blocks parsed a 1M-row file on both cores but
 # then cost the same time again, and memory the allocator kept, copying the chunks together.
-# Re-measured on glibc's malloc (2026-12-03): one block per core took 1M rows up in 142 ms
-# instead of ~155 ms, but the take-up's peak rose to 2.5x the frame (one block: 1.7-2.1x).
+# One block per core is barely faster and raises the take-up's peak well above the frame
+# (docs/benchmarks/workers.md, "CSV parse blocks").
 _CSV_BLOCK_BYTES = 64 * 2**20
 # Arrow on glibc's malloc: buffers this large are mapped and unmapped, so memory freed after a
-# take-up goes back to the system at once. Measured over 20 generations of 1M rows, worker RSS
-# stayed within 1% (jemalloc with decay 0: +15%; mimalloc, Arrow's default, kept every peak).
+# take-up goes back to the system at once; Arrow's bundled allocators kept replaced frames'
+# memory (docs/decisions/0006-memory-allocator.md).
 pa.set_memory_pool(pa.system_memory_pool())
 # bytes.strip()'s whitespace set, searched for instead of stripping (which copies).
 _NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")

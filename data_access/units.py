@@ -1,7 +1,7 @@
 """Sizes and counts in the words people read: megabytes of 10^6 bytes, thousands separators.
 
 One function per thing, used by every message that shows a file size or a row count
-(``assets/admin_upload.js`` has the browser's copy of :func:`megabytes`, with the same rounding).
+(``admin/static/admin_upload.js`` has the browser's copy of :func:`megabytes`, with the same rounding).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash.exceptions import PreventUpdate
 
 from auth import unsign
+from callback_input import typed_callback
 from components.chart import (
     CONTROL_IDS,
     CONTROL_INPUTS,
@@ -140,6 +141,7 @@ dash.clientside_callback(
         "current": State("chart-view", "data"),
     },
 )
+@typed_callback
 def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: dict | None, current: Any) -> dict:
     """Controls → view → query string; or query string (a link, back/forward) or a new drawing → controls."""
     _generation, _frame, roles = _data(shown)
@@ -172,6 +174,7 @@ def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: d
     State("rendered-chart", "data"),
     prevent_initial_call=True,
 )
+@typed_callback
 def resolve_zoom(relayout: dict | None, shown: dict | None, search: str | None, rendered: dict | None) -> tuple:
     """Zoom or pan: the traces' data again, at full detail for the visible x range (stateless)."""
     x_range = visible_x_range(relayout)

@@ -1,4 +1,13 @@
-"""Shared fixtures: a real fake-gcs-server, a real redis-server, and app factories."""
+"""Shared fixtures (a real fake-gcs-server, a real redis-server, app factories) and the test markers.
+
+Markers (registered in pyproject.toml; ``make test-fast`` runs neither):
+
+* ``browser`` — every test under ``tests/browser/`` (headless Chromium);
+* ``integration`` — every test that starts a real server: through a fixture below (set by
+  :func:`pytest_collection_modifyitems`) or itself, then marked ``@pytest.mark.integration``
+  in its module. A test that starts a ``testinfra`` server without the mark fails, so the
+  fast subset stays free of servers.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +21,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import testinfra
 from settings import Settings
-from tests.dash_registry import reset_dash_registries
-from tests.servers import FakeGCS, RedisServer, emulator_client
-
-SAMPLE_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
+from testinfra import SAMPLE_CSV, FakeGCS, RedisServer, emulator_client
+from testinfra.dash_registry import reset_dash_registries
 
 
 def series_settings(tmp_path: Path, rows: int = 50_000) -> Settings:
@@ -32,7 +40,41 @@ def series_settings(tmp_path: Path, rows: int = 50_000) -> Settings:
     return Settings.from_env(
         {}, app_env="development", data_source="local", local_data_path=path, data_schema="", max_chart_points=1_000
     )
+
+
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+# Fixtures that start a real server (directly or through the fixtures they use).
+SERVER_FIXTURES = frozenset({"fake_gcs", "redis_server"})
 _bucket_numbers = itertools.count()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark browser tests by folder and integration tests by the server fixtures they use."""
+    for item in items:
+        if BROWSER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A test not marked ``integration`` or ``browser`` may not start a server, nor may its fixtures (any scope)."""
+    if item.get_closest_marker("integration") or item.get_closest_marker("browser"):
+        return (yield)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in testinfra.__all__:
+            helper = getattr(testinfra, name)
+            if isinstance(helper, type) and hasattr(helper, "start"):
+                patch.setattr(helper, "start", _refuse_to_start(name))
+        return (yield)
+
+
+def _refuse_to_start(name: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail(f"this test starts {name}: mark it @pytest.mark.integration (tests/conftest.py)", pytrace=False)
+
+    return refuse
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +135,8 @@ def local_csv(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def make_app(gcs_client: Any) -> Iterator[Callable[[Settings], Any]]:
-    """Build an app through the real factory (GCS apps reuse the emulator's client).
+def make_app(request: pytest.FixtureRequest) -> Iterator[Callable[[Settings], Any]]:
+    """Build an app through the real factory (GCS apps reuse the emulator's client, started on first use).
 
     Each app's periodic version check (started by its first stream) stops with the test.
     """
@@ -103,7 +145,8 @@ def make_app(gcs_client: Any) -> Iterator[Callable[[Settings], Any]]:
     built: list[Any] = []
 
     def build(settings: Settings, **options: Any) -> Any:
-        app = create_app(settings, storage_client=gcs_client if settings.data_source == "gcs" else None, **options)
+        gcs_client = request.getfixturevalue("gcs_client") if settings.data_source == "gcs" else None
+        app = create_app(settings, storage_client=gcs_client, **options)
         built.append(app)
         return app
 

@@ -14,7 +14,8 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ from components.versions import clock_time, reader_zone, version_details, versio
 from data_access import DataVersion
 from data_access.staging import CHUNK_BYTES
 from data_access.units import count, file_size, megabytes
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import callback_payload
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "a long enough admin password"
@@ -579,16 +580,23 @@ def test_sizes_are_megabytes_of_a_million_bytes_and_counts_have_separators():
 
 
 def test_history_rows_say_versions_actions_rows_and_sizes_in_words():
+    # Today's versions show their time only, so the rows are dated today and yesterday where the test runs.
+    today = datetime.now(PARIS).date()
+    yesterday = today - timedelta(days=1)
+
+    def at(day: date, hour: int, minute: int) -> str:
+        return datetime.combine(day, clock(hour, minute), PARIS).isoformat()
+
     versions = [
         _version(
-            "300", "2026-12-05T13:07:00+00:00", 52_400, version="3", original_filename="old.csv", uploaded_by="bob",
+            "300", at(today, 14, 7), 52_400, version="3", original_filename="old.csv", uploaded_by="bob",
             action="restore", restored_from="100", rows="3000000",
         ),
-        _version("200", "2026-12-05T12:00:00+00:00", version="2", original_filename="b.csv", uploaded_by="alice",
+        _version("200", at(today, 13, 0), version="2", original_filename="b.csv", uploaded_by="alice",
                  action="publish", rows="12"),
-        _version("100", "2026-12-04T12:00:00+00:00", version="1", original_filename="old.csv", uploaded_by="bob",
+        _version("100", at(yesterday, 13, 0), version="1", original_filename="old.csv", uploaded_by="bob",
                  action="publish", rows="5"),
-        _version("50", "2026-12-04T11:00:00+00:00", action="restore", restored_from="9", restored_version="4",
+        _version("50", at(yesterday, 12, 0), action="restore", restored_from="9", restored_version="4",
                  uploaded_by="bob", version="8"),
     ]  # fmt: skip
     table = history_table(versions, "300", PARIS)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import pytest
+
 from settings import Settings
-from tests.dash_requests import shown_from
-from tests.servers import REPO, Gunicorn, free_port
+from testinfra import Gunicorn
+from testinfra.dash_requests import shown_from
 
 
 def test_healthz_answers_ok(make_app, local_csv):
@@ -52,6 +51,7 @@ def _post_json(url: str, body: dict) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
+@pytest.mark.integration
 def test_gunicorn_serves_app_server_from_environment(local_csv):
     env = {
         "DATA_SOURCE": "local",
@@ -70,6 +70,7 @@ def test_gunicorn_serves_app_server_from_environment(local_csv):
                     assert response.status == 200, path
 
 
+@pytest.mark.integration
 def test_workers_in_development_share_one_key(local_csv):
     """Without SECRET_KEY (development), what one worker signs the other must accept."""
     env = {"APP_ENV": "development", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
@@ -91,22 +92,9 @@ def test_workers_in_development_share_one_key(local_csv):
         assert statuses == [200] * 32  # 403: a worker refused the other's signature
 
 
+@pytest.mark.integration
 def test_gunicorn_refuses_to_start_in_production_without_a_secret(local_csv):
     env = {"PATH": "/usr/bin:/bin", "DATA_SOURCE": "local", "LOCAL_DATA_PATH": str(local_csv)}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{free_port()}",
-            "app:create_server()",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "live-dashboard: APP_ENV=production needs a strong SECRET_KEY" in result.stderr
+    with pytest.raises(RuntimeError, match="exited with") as refused, Gunicorn(env, workers=1):
+        pass
+    assert "live-dashboard: APP_ENV=production needs a strong SECRET_KEY" in str(refused.value)

@@ -8,7 +8,9 @@ import socket
 import pytest
 
 from asgi_worker import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
-from tests.servers import Gunicorn
+from testinfra import Gunicorn
+
+pytestmark = pytest.mark.integration  # every test here talks to gunicorn over sockets
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
 from tests.conftest import series_settings
-from tests.dash_requests import chart_answer, drawn, poll, zoom_payload
 
 
 def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:
@@ -46,6 +46,6 @@ def test_malformed_or_forged_zoom_requests_get_no_update_never_a_server_error(ma
         ({"xaxis.autorange": True}, shown, {**rendered, "view": "?x=other"}),
     ]
     statuses = [_zoom(client, relayout, s, r).status_code for relayout, s, r in cases]
-    # Wrong types are refused by the callback guard (400); unreadable bounds draw the whole range again (200);
+    # Wrong types are refused by the typed callback check (400); unreadable bounds draw the whole range again (200);
     # the rest change nothing (204). Never a 500.
     assert statuses == [400, 200, 204, 204, 400, 400, 204]

@@ -6,7 +6,7 @@ import json
 from urllib.parse import quote, urlencode
 
 from data_access.view_state import ViewState
-from tests.dash_requests import chart_answer, poll
+from testinfra.dash_requests import chart_answer, poll
 
 CSV = b"day,city,sales\n" + b"".join(
     f"2024-01-{day:02d},{city},{day * 10}\n".encode() for day in range(1, 21) for city in ("Oslo", "Lima")

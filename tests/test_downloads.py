@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pandas as pd
 from itsdangerous import URLSafeSerializer
 
-from tests.dash_requests import poll
+from testinfra.dash_requests import poll
 
 CSV = (
     b"day,city,sales,note\n"

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import SAMPLE_CSV
-from tests.servers import NGINX, Nginx, Uvicorn
+from testinfra import NGINX, SAMPLE_CSV, Nginx, Uvicorn
 
 WINDOW_SECONDS = 2.0
 

@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
 from data_access.publishing import Publication, Publisher
-from tests.conftest import SAMPLE_CSV
-from tests.servers import Gunicorn, RedisServer
+from testinfra import SAMPLE_CSV, Gunicorn, RedisServer
 
 BLOB = "data/data.csv"
 AUDIENCE = "https://dashboard.example.com/live/notify"
@@ -52,6 +51,7 @@ def local_server(tmp_path):
         yield server, data
 
 
+@pytest.mark.integration
 def test_the_worker_streams_the_version_and_pushes_a_write(local_server):
     server, data = local_server
     version = requests.get(f"{server.url}/live/version", timeout=10)
@@ -69,6 +69,7 @@ def test_the_worker_streams_the_version_and_pushes_a_write(local_server):
         assert pushed["generation"] != first["generation"] and pushed["status"] == "live"
 
 
+@pytest.mark.integration
 def test_a_stopping_worker_ends_its_streams_at_once(local_server):
     """As when gunicorn recycles a worker: its open streams must not hold it for the graceful timeout."""
     server, _ = local_server

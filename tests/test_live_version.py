@@ -1,11 +1,11 @@
-"""``/live/version`` and what a page does with it (``tests/dash_requests.poll``), against a real emulator bucket."""
+"""``/live/version`` and what a page does with it (``testinfra.dash_requests.poll``), against a real emulator bucket."""
 
 from __future__ import annotations
 
 import time
 
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import chart_answer, poll
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import chart_answer, poll
 
 
 def _publish(bucket, content: bytes) -> int:
@@ -86,7 +86,7 @@ def test_storage_outage_reports_a_notice_and_keeps_the_shown_generation(bucket, 
 
     # Point the app's source at a port where nothing listens: a real connection failure.
     from data_access import GCSSource, make_storage_client
-    from tests.servers import free_port
+    from testinfra import free_port
 
     dead_client = make_storage_client("test-project", f"http://127.0.0.1:{free_port()}")
     live_data = app.server.extensions["live_data"]

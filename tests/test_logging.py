@@ -5,12 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -19,10 +15,8 @@ from app_logging import CloudLoggingFormatter, StateLog, TextFormatter, trace_fi
 from data_access import build_live_data
 from data_access.publishing import Publication, Publisher
 from settings import Settings
-from tests.conftest import SAMPLE_CSV
-from tests.servers import free_port
+from testinfra import SAMPLE_CSV, Gunicorn
 
-REPO = Path(__file__).resolve().parents[1]
 TRACE = "105445aa7843bc8bf206b12000100000"
 
 
@@ -130,8 +124,8 @@ def test_version_check_failure_and_recovery_logged_once(gcs_settings, gcs_client
     assert messages[1] == "storage version check recovered"
 
 
+@pytest.mark.integration
 def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv):
-    port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "APP_ENV": "development",
@@ -139,28 +133,17 @@ def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv
         "LOCAL_DATA_PATH": str(local_csv),
         "LOG_FORMAT": "json",
         "GOOGLE_CLOUD_PROJECT": "demo",
-        "PORT": str(port),
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "3",
     }
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:create_server()"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_for_health(f"http://127.0.0.1:{port}/healthz")
+    with Gunicorn(env, as_deployed=True) as server:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/healthz?probe=1", headers={"X-Cloud-Trace-Context": f"{TRACE}/7;o=1"}
+            f"{server.url}/healthz?probe=1", headers={"X-Cloud-Trace-Context": f"{TRACE}/7;o=1"}
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
+        server.end()  # every line written, the access line included
+        output = server.output()
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert len(records) == len([line for line in output.splitlines() if line.strip()]), output  # all JSON
     messages = [record["message"] for record in records]
@@ -173,16 +156,3 @@ def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv
     assert http_request["latency"].endswith("s") and float(http_request["latency"][:-1]) >= 0
     assert access[0]["severity"] == "INFO"
     assert access[0]["logging.googleapis.com/trace"] == f"projects/demo/traces/{TRACE}"
-
-
-def _wait_for_health(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not answer within {timeout:.0f} s"
-        time.sleep(0.2)

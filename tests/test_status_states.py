@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import callback_payload, poll
+from testinfra import SAMPLE_CSV
+from testinfra.dash_requests import callback_payload, poll
 
 
 def test_data_removed_after_it_was_shown_keeps_the_version_and_says_when(bucket, gcs_settings, make_app):

@@ -1,6 +1,6 @@
 """Storage that stops answering: every call ends within its deadline, and a failed publish never lands later.
 
-The app talks to fake-gcs-server through a TCP proxy started here (tests/servers.py):
+The app talks to fake-gcs-server through a TCP proxy started here (``testinfra.TcpProxy``):
 "paused", the proxy holds every byte sent to the emulator and delivers it on resume,
 exactly as a storage that received a request but processed it late.
 """
@@ -17,8 +17,7 @@ from flask import Flask
 from data_access import StorageError, VersionConflict, build_live_data, make_storage_client, staging_for
 from data_access.publishing import Audit, Publication, Publisher
 from data_access.sources import DataVersion, GenerationNotFound
-from tests.conftest import SAMPLE_CSV
-from tests.servers import FakeGCS, GenerationMatchProxy, TcpProxy
+from testinfra import SAMPLE_CSV, FakeGCS, GenerationMatchProxy, TcpProxy
 
 BLOB = "data/data.csv"
 NEW_CSV = b"ID,first_num,second_num\n1,10,10\n"

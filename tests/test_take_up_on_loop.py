@@ -15,8 +15,8 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from routes.take_up import KeptTakeUps
+from testinfra import Uvicorn
 from tests.conftest import series_settings
-from tests.servers import Uvicorn
 
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"
 GRID = json.dumps({"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}})
@@ -52,6 +52,7 @@ def _own_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name not in ("date", "server")}
 
 
+@pytest.mark.integration
 def test_a_kept_take_up_is_answered_on_the_event_loop_with_flasks_bytes_and_headers(served):
     app, server = served
     shown = _shown(server)
@@ -81,6 +82,7 @@ def test_a_kept_take_up_is_answered_on_the_event_loop_with_flasks_bytes_and_head
         assert _own_headers(headers) == {name.lower(): value for name, value in flask_304.headers.items()}
 
 
+@pytest.mark.integration
 def test_forged_tokens_unknown_generations_and_zooms_are_still_flasks(served):
     app, server = served
     shown = _shown(server)
@@ -107,6 +109,7 @@ def test_forged_tokens_unknown_generations_and_zooms_are_still_flasks(served):
     assert server.take_ups_answered == before + 1  # none of these came from the event loop
 
 
+@pytest.mark.integration
 def test_requests_arriving_while_the_first_is_answered_wait_for_it_instead_of_crossing(served):
     _, server = served
     shown = _shown(server)

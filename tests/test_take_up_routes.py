@@ -7,8 +7,8 @@ import importlib
 
 import brotli
 
+from testinfra.dash_requests import chart_answer, poll
 from tests.conftest import series_settings
-from tests.dash_requests import chart_answer, poll
 
 
 def _client(make_app, tmp_path, rows: int = 50_000):

@@ -22,9 +22,8 @@ import pytest
 import requests
 
 from auth.passwords import hash_password
-from tests.conftest import SAMPLE_CSV
-from tests.dash_requests import shown_from
-from tests.servers import FakeGCS, Gunicorn, RedisServer, gcs_env
+from testinfra import SAMPLE_CSV, FakeGCS, Gunicorn, RedisServer, gcs_env
+from testinfra.dash_requests import shown_from
 
 BLOB = "data/data.csv"
 VERSION_CACHE_SECONDS = 1.0

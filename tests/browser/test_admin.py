@@ -27,6 +27,7 @@ from data_access import make_storage_client
 from data_access.publishing import Publication, Publisher
 from data_access.staging import CHUNK_BYTES
 from settings import Settings
+from testinfra import SAMPLE_CSV, CuttingProxy, FakeGCS
 from tests.browser.conftest import LiveServer
 from tests.browser.test_live_chart import (
     BLOB,
@@ -37,8 +38,6 @@ from tests.browser.test_live_chart import (
     wait_until,
     watch_for_y,
 )
-from tests.conftest import SAMPLE_CSV
-from tests.servers import CuttingProxy, FakeGCS
 
 ADMIN = "alice"
 PASSWORD = "a long enough admin password"

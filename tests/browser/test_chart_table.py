@@ -138,7 +138,7 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
     browser, bucket, gcs_settings, make_app, live_server
 ):
     from data_access import GCSSource, make_storage_client
-    from tests.servers import free_port
+    from testinfra import free_port
 
     blob = bucket.blob(BLOB)
     blob.metadata = {"version": "12", "uploaded_by": "alice", "description": "January figures, checked by Bob"}

@@ -1,7 +1,7 @@
 """Storage faults under a live Chromium: slow, slower than the deadline, down, and back.
 
 The app reaches fake-gcs-server only through a TCP proxy started here on 127.0.0.1
-(tests/servers.py ``TcpProxy``), which adds latency or refuses connections. New data
+(``testinfra.TcpProxy``), which adds latency or refuses connections. New data
 is written straight to the emulator, as an outside publisher would. Every wait is a
 condition with a deadline.
 """
@@ -17,6 +17,7 @@ import pytest
 from app import create_app
 from data_access import make_storage_client
 from data_access.live_data import VERSION_LOCK_SECONDS
+from testinfra import SAMPLE_CSV, FakeGCS, TcpProxy
 from tests.browser.conftest import LiveServer
 from tests.browser.test_admin import (
     NEW_CSV,
@@ -42,8 +43,6 @@ from tests.browser.test_live_chart import (
     trace_ys,
     wait_until,
 )
-from tests.conftest import SAMPLE_CSV
-from tests.servers import FakeGCS, TcpProxy
 
 STORAGE_DEADLINE_SECONDS = 3
 NOTICE = re.compile(r"Showing data from \d{2}:\d{2} — storage unreachable, retrying\.")

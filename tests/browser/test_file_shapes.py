@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from data_access.parsing import DISPLAY_CELL_CHARS
+from testinfra import FakeGCS, Gunicorn, gcs_env
 from tests.browser.test_chart_table import grid_rows
 from tests.browser.test_live_chart import storage_notice, trace_ys, wait_until
 from tests.file_shapes import category_parquet, long_cell_csv, nested_list_parquet, struct_parquet, wide_csv
-from tests.servers import FakeGCS, Gunicorn, gcs_env
 
 GOOD_CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n"
 GOOD_CSV_Y = [[3, 7], [2, 12]]  # add_num, multiply_num

@@ -311,7 +311,7 @@ def test_chart005_hidden_tab_does_not_check_and_catches_up_when_shown(
 
 def test_chart003_storage_outage_shows_notice_and_keeps_chart(browser, chart_app, bucket, gcs_settings):
     from data_access import GCSSource, make_storage_client
-    from tests.servers import free_port
+    from testinfra import free_port
 
     open_chart(browser, chart_app, FIRST_Y)
     assert storage_notice(browser) is None

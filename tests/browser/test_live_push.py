@@ -19,6 +19,7 @@ import pytest
 
 from app import create_app
 from settings import Settings
+from testinfra import FakeGCS, PubSubEmulator, Uvicorn, emulator_client
 from tests.browser.test_live_chart import (
     FIRST_CSV,
     FIRST_Y,
@@ -31,7 +32,6 @@ from tests.browser.test_live_chart import (
     wait_until,
     watch_for_y,
 )
-from tests.servers import FakeGCS, PubSubEmulator, Uvicorn, emulator_client
 
 PROJECT = "live-test"
 TOPIC = "bucket-events"

@@ -15,7 +15,7 @@ import data_access.frame_store as frame_store
 from data_access import LiveData, build_live_data
 from data_access.frame_store import REPLACED_FRAME_SECONDS, SHARED_FRAME_SECONDS, LocalFrames, frame_bytes
 from data_access.live_data import DataUnavailable
-from tests.conftest import SAMPLE_CSV
+from testinfra import SAMPLE_CSV
 
 KEY_PREFIX = "live-dashboard:"  # data_access.make_cache's CACHE_KEY_PREFIX
 

@@ -11,8 +11,7 @@ from flask import Flask
 from data_access import LiveData, build_live_data, make_cache, make_storage_client
 from data_access.frame_store import REPLACED_FRAME_SECONDS, frame_bytes
 from data_access.live_data import VERSION_LOCK_SECONDS, DataUnavailable
-from tests.conftest import SAMPLE_CSV
-from tests.servers import free_port
+from testinfra import SAMPLE_CSV, free_port
 
 
 class FakeClock:

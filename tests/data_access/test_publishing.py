@@ -18,7 +18,7 @@ from data_access.publishing import (
     diff_summary,
     prepare_publication,
 )
-from tests.conftest import SAMPLE_CSV
+from testinfra import SAMPLE_CSV
 
 NEW_CSV = b"ID,first_num,second_num\n1,10,10\n"
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from data_access import GCSSource, GenerationNotFound, LocalFileSource, StorageError, make_storage_client
-from tests.servers import CuttingProxy, free_port
+from testinfra import CuttingProxy, free_port
 
 
 def test_gcs_version_changes_on_every_upload_and_carries_metadata(bucket, gcs_client):

@@ -7,7 +7,7 @@ import requests
 from data_access import GCSSource
 from data_access.gcs_source import GCSStaging
 from data_access.staging import cors_problem, is_upload_id, new_upload_id, upload_problem
-from tests.conftest import SAMPLE_CSV
+from testinfra import SAMPLE_CSV
 
 ORIGIN = "https://dash.example.com"
 GOOD_RULE = {

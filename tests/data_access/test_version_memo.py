@@ -6,7 +6,7 @@ import redis as redis_client
 from flask import Flask
 
 from data_access import build_live_data
-from tests.conftest import SAMPLE_CSV
+from testinfra import SAMPLE_CSV
 
 
 def _commands(connection: redis_client.Redis) -> int:

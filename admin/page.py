@@ -1,28 +1,32 @@
 """Admin page (``/admin``): upload → validate → preview → publish, history and rollback.
 
-Security is checked where the work happens: the layout is only built for an
-admin, and **every callback below calls** :func:`auth.require_admin` **itself**
-(a page guard does not protect ``/_dash-update-component``). The request gate in
-:mod:`auth.web` refuses them too: it knows them as the callbacks defined in this module.
+Registered on an app by :func:`register` (only the admin service calls it). Security is
+checked where the work happens: the layout is only built for an admin, and **every
+callback below calls** :func:`auth.require_admin` **itself** (a page guard does not
+protect ``/_dash-update-component``).
 
-The file never passes through a callback: ``assets/admin_upload.js`` sends it in
-chunks to a staging object (routes in :mod:`pages.admin_upload`), then puts the
-upload's signed token in ``admin-staged``. The preview checks exactly one generation
-of that staged file; publishing copies that generation onto the live data.
+The file never passes through a callback: ``admin/static/admin_upload.js`` sends it in
+chunks to a staging object (routes in :mod:`admin.upload`), then puts the upload's signed
+token in ``admin-staged``. The preview checks exactly one generation of that staged file;
+publishing copies that generation onto the live data.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from admin.upload import pending_token, read_pending_token, read_upload_token
 from auth import User, current_user, require_admin
+from auth.web import ADMIN_PATH
+from callback_input import typed_callback
 from components.preview import describe_version, history_table, notice, problems_alert, upload_preview
 from components.versions import reader_zone, version_label, version_text
 from data_access import (
@@ -46,18 +50,48 @@ from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.units import MB, count
 from data_access.validation import Schema
-from pages.admin_upload import pending_token, read_pending_token, read_upload_token
 from settings import current_settings
-
-dash.register_page(__name__, path="/admin", name="Admin", title="Admin · Live dashboard", order=1)
 
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
 HIDDEN = {"display": "none"}
-# Shown only while bytes are being sent (assets/admin_upload.js); not a Bootstrap d-flex class,
+# Shown only while bytes are being sent (admin/static/admin_upload.js); not a Bootstrap d-flex class,
 # whose !important display would beat the inline display: none.
 UPLOAD_BAR_SHOWN = {"display": "flex", "alignItems": "center"}
 NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
+# (dependencies, options, function) of each callback below, registered on an app by register():
+# dash.callback would register them at import, for every app built afterwards (the chart service's too).
+_CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Callable[..., Any]]] = []
+
+
+def _admin_callback(*dependencies: Any, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Keep a callback of this page for :func:`register`, its values checked by :func:`typed_callback`."""
+
+    def keep(function: Callable[..., Any]) -> Callable[..., Any]:
+        _CALLBACKS.append((dependencies, options, typed_callback(function)))
+        return function
+
+    return keep
+
+
+def register(app: Dash) -> None:
+    """Add the page at ``/admin`` and its callbacks to ``app``."""
+    dash.register_page(
+        __name__,
+        path=ADMIN_PATH,
+        name="Admin",
+        title="Admin · Live dashboard",
+        order=1,
+        layout=layout,
+    )
+    for dependencies, options, function in _CALLBACKS:
+        app.callback(*dependencies, **options)(function)
+    # The browser's IANA time zone, once per page load: times read as on the chart page's status line.
+    app.clientside_callback(
+        ClientsideFunction(namespace="admin", function_name="timeZone"),
+        Output("admin-timezone", "data"),
+        Input("admin-timezone", "id"),
+    )
 
 
 def layout(**_query: Any) -> Any:
@@ -96,7 +130,7 @@ def _admin_layout(user: User) -> dbc.Container:
             dcc.Store(id="admin-history-stale"),
             _upload_card(settings.max_upload_mb),
             html.Div(id="admin-upload-error", className="text-danger mb-2"),
-            dcc.Store(id="admin-staged"),  # {token, filename, size}: set by assets/admin_upload.js
+            dcc.Store(id="admin-staged"),  # {token, filename, size}: set by admin/static/admin_upload.js
             dcc.Loading(html.Div(id="admin-validation"), type="dot"),
             dcc.Store(id="admin-pending"),
             _publish_row(),
@@ -127,7 +161,7 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
             [
                 html.H2("Upload a new version", className="h6"),
                 html.Div(
-                    # dcc.Upload draws the drop zone and the file dialog; assets/admin_upload.js takes the
+                    # dcc.Upload draws the drop zone and the file dialog; admin/static/admin_upload.js takes the
                     # chosen file before dcc.Upload would read it into the page, and sends it in chunks.
                     dcc.Upload(
                         id="admin-upload",
@@ -138,7 +172,7 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
                         multiple=False,
                     ),
                     id="admin-uploader",
-                    # Read by assets/admin_upload.js: a too-large file is refused before any byte is sent.
+                    # Read by admin/static/admin_upload.js: a too-large file is refused before any byte is sent.
                     **{"data-max-bytes": str(int(max_upload_mb * MB)), "data-max-mb": f"{max_upload_mb:g}"},
                 ),
                 html.Small(
@@ -174,7 +208,7 @@ def _publish_row() -> html.Div:
                 className="mb-2",
             ),
             dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),
-            # Shown while Publish is enabled (assets/style.css); assets/admin_upload.js deletes the upload.
+            # Shown while Publish is enabled (assets/style.css); admin/static/admin_upload.js deletes the upload.
             dbc.Button("Discard", id="admin-discard", color="secondary", outline=True, className="me-2"),
             dbc.Button(
                 "Review again",
@@ -203,7 +237,7 @@ def _staging() -> Staging:
 # -- preview (of the staged upload) --------------------------------------------------
 
 
-@callback(
+@_admin_callback(
     Output("admin-validation", "children"),
     Output("admin-preview", "children"),
     Output("admin-pending", "data"),
@@ -304,7 +338,7 @@ def _readable_frame(generation: str) -> Any:
 # -- publish ------------------------------------------------------------------------------
 
 
-@callback(
+@_admin_callback(
     Output("admin-publish-result", "children", allow_duplicate=True),
     Output("admin-pending", "data", allow_duplicate=True),
     Output("admin-publish", "disabled", allow_duplicate=True),
@@ -361,7 +395,7 @@ def _conflict_message(conflict: VersionConflict, zone: tzinfo) -> list[Any]:
 # -- live version and history -----------------------------------------------------------
 
 
-@callback(
+@_admin_callback(
     Output("admin-live", "children"),
     Output("admin-history", "children"),
     Output("admin-live-version", "data"),
@@ -389,7 +423,7 @@ def refresh_live_version(_ticks: Any, stale_marker: Any, zone_name: str | None, 
     return describe_version(live, zone), history, generation
 
 
-@callback(
+@_admin_callback(
     Output("admin-restore-target", "data"),
     Output("admin-restore-confirm", "message"),
     Output("admin-restore-confirm", "displayed"),
@@ -417,7 +451,7 @@ def _name_of(generation: str, zone: tzinfo) -> str:
     return version_label(old, zone) if old else "an earlier version"
 
 
-@callback(
+@_admin_callback(
     Output("admin-restore-result", "children"),
     Output("admin-history-stale", "data", allow_duplicate=True),
     Input("admin-restore-confirm", "submit_n_clicks"),
@@ -443,11 +477,3 @@ def restore_version(
         return notice(f"{old[0].upper()}{old[1:]} cannot be restored: {error}", "danger"), no_update
     message = [f"Restored {old} as ", version_text(version, zone), "."]
     return notice(message, "success"), version.generation
-
-
-# The browser's IANA time zone, once per page load: times read as on the chart page's status line.
-clientside_callback(
-    ClientsideFunction(namespace="admin", function_name="timeZone"),
-    Output("admin-timezone", "data"),
-    Input("admin-timezone", "id"),
-)

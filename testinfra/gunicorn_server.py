@@ -1,4 +1,4 @@
-"""A gunicorn server for the benchmark, on 127.0.0.1, stopped by PID."""
+"""The app served by gunicorn (``gunicorn 'app:create_server()'``) in production mode, as deployed."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from pathlib import Path
 
 from werkzeug.security import generate_password_hash
 
-from tests.servers import free_port
+from testinfra.processes import REPO, child_pids, cpu_seconds, end_process, free_port
 
-REPO_DIR = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 60
 # Only these come from the caller's environment: the app's settings are all set here.
 PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
@@ -25,7 +24,11 @@ PASSED_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
 class Gunicorn:
     """``gunicorn -w WORKERS -b 127.0.0.1:PORT WSGI_APP`` with extra environment variables.
 
-    ``workers=None`` leaves the worker settings to ``gunicorn.conf.py`` (the production config).
+    gunicorn reads ``gunicorn.conf.py`` from ``app_dir`` (the production config); flags given
+    here win over it. ``workers=None`` leaves the worker count to that file. ``as_deployed``
+    passes no flags at all (the port goes in as ``PORT``, as App Engine sets it) and keeps
+    everything gunicorn prints, access lines included, for :meth:`output`. ``app_dir`` may
+    be another checkout of the app (a before/after benchmark).
     """
 
     def __init__(
@@ -34,39 +37,40 @@ class Gunicorn:
         workers: int | None = 2,
         wsgi_app: str = "app:create_server()",
         extra_args: tuple[str, ...] = (),
-        app_dir: Path = REPO_DIR,
+        app_dir: Path = REPO,
+        as_deployed: bool = False,
     ) -> None:
         self.env = env
-        self.app_dir = app_dir  # another checkout of the app (a before/after comparison)
         self.workers = workers
         self.wsgi_app = wsgi_app
         self.extra_args = extra_args
+        self.app_dir = app_dir
+        self.as_deployed = as_deployed
         self.port = free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
-        self._log_dir = Path(tempfile.mkdtemp(prefix="bench-gunicorn-"))
-        self.log_path = self._log_dir / "error.log"
+        self._log_dir = Path(tempfile.mkdtemp(prefix="gunicorn-"))
+        self.log_path = self._log_dir / "gunicorn.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> Gunicorn:
+    def command(self) -> list[str]:
+        """The command line this server runs."""
+        if self.as_deployed:
+            return [sys.executable, "-m", "gunicorn", *self.extra_args, self.wsgi_app]
         workers = ["-w", str(self.workers)] if self.workers is not None else []
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            *workers,
-            "-b",
-            f"{self.host}:{self.port}",
-            "--log-level",
-            "warning",
-            "--error-logfile",
-            str(self.log_path),
-            *self.extra_args,
-            self.wsgi_app,
-        ]
+        logging = ["--log-level", "warning", "--error-logfile", str(self.log_path)]
+        return [sys.executable, "-m", "gunicorn", *workers, "-b", f"{self.host}:{self.port}", *logging,
+                *self.extra_args, self.wsgi_app]  # fmt: skip
+
+    def start(self) -> Gunicorn:
         env = {key: os.environ[key] for key in PASSED_ENV_VARS if key in os.environ}
+        if self.as_deployed:
+            env |= {"HOST": self.host, "PORT": str(self.port)}
         env.update(self.env)
-        self.process = subprocess.Popen(command, cwd=self.app_dir, env=env, stdout=subprocess.DEVNULL)
+        with open(self.log_path, "ab") as log_file:
+            # Access lines go to stdout: kept only when asked for, a load run would fill the disk.
+            stdout = log_file if self.as_deployed else subprocess.DEVNULL
+            self.process = subprocess.Popen(self.command(), cwd=self.app_dir, env=env, stdout=stdout, stderr=log_file)
         self._wait_until_healthy()
         return self
 
@@ -92,36 +96,30 @@ class Gunicorn:
 
     def worker_pids(self) -> list[int]:
         """PIDs of the master's current worker processes (Linux ``/proc``)."""
-        if self.process is None:
-            return []
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        if children.exists():
-            return [int(child) for child in children.read_text().split()]
-        return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _parent_pid(stat) == pid]
+        return child_pids(self.process.pid) if self.process is not None else []
 
     def workers_cpu_seconds(self) -> float | None:
         """User + system CPU time the workers have used so far; ``None`` where ``/proc`` is missing."""
         try:
-            ticks = sum(_cpu_ticks(Path(f"/proc/{pid}/stat")) for pid in self.worker_pids())
+            return cpu_seconds(self.worker_pids())
         except OSError:
             return None
-        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def output(self) -> str:
+        """Everything gunicorn and the app have logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_tail(self, lines: int = 30) -> str:
-        """The last lines of gunicorn's error log."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        """The last lines of gunicorn's log."""
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def end(self) -> None:
+        """SIGTERM (the master stops its workers), SIGKILL after 15 s; the log stays readable until :meth:`stop`."""
+        end_process(self.process, 15)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # gunicorn's master stops its workers on SIGTERM
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        """End the server and remove its log."""
+        self.end()
         shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def __enter__(self) -> Gunicorn:
@@ -133,23 +131,6 @@ class Gunicorn:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _stat_fields(stat: Path) -> list[str]:
-    # Fields after "(comm)"; the command name itself may contain spaces.
-    return stat.read_text().rsplit(")", 1)[1].split()
-
-
-def _parent_pid(stat: Path) -> int | None:
-    try:
-        return int(_stat_fields(stat)[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _cpu_ticks(stat: Path) -> int:
-    fields = _stat_fields(stat)
-    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def gcs_env(emulator_url: str, bucket: str, **extra: str) -> dict[str, str]:

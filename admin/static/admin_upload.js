@@ -1,5 +1,5 @@
 /*
- * Admin page uploader (pages/admin.py, routes in pages/admin_upload.py).
+ * Admin page uploader (admin/page.py, routes in admin/upload.py).
  *
  * The chosen file is sent once, in chunks, to where the server says: a resumable upload
  * session in the bucket (the bytes never pass through the app) or, in local mode, the
@@ -30,7 +30,7 @@
     function showStatus(text) { setProps("admin-upload-status", {children: text}); }
     function showError(text) { setProps("admin-upload-error", {children: text}); }
     function showBar(shown) {
-        // pages/admin.py's UPLOAD_BAR_SHOWN and HIDDEN.
+        // admin/page.py's UPLOAD_BAR_SHOWN and HIDDEN.
         setProps("admin-upload-bar", {style: shown ? {display: "flex", alignItems: "center"} : {display: "none"}});
     }
 

@@ -1,4 +1,4 @@
-"""The admin page's upload routes: start an upload, receive chunks (local mode), cancel.
+"""The admin page's routes: start an upload, receive chunks (local mode), cancel; and its script.
 
 The file never travels inside a Dash callback. ``POST /admin/upload/start`` checks the
 admin, the page's origin, the file's name and declared size, and answers with where to
@@ -7,8 +7,11 @@ straight to storage in chunks of ``UPLOAD_CHUNK_MB``, the app sees none of them)
 ``PUT /admin/upload/chunk/<token>`` (local mode: chunks of
 :data:`~data_access.staging.CHUNK_BYTES` each). It also answers
 with a token signed for this admin; the preview and publish callbacks in
-:mod:`pages.admin` accept nothing else, so another admin's staged file cannot be used
+:mod:`admin.page` accept nothing else, so another admin's staged file cannot be used
 by guessing its name. Every route checks the admin itself.
+
+The blueprint also serves ``admin/static/admin_upload.js`` (the uploader), so only a
+service with the admin page has it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from auth import User, require_admin, sign, unsign
+from auth.web import ADMIN_PATH
 from data_access import StorageError, current_live_data, staging_for
 from data_access.local_source import LocalStaging
 from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id, upload_problem
@@ -31,7 +35,9 @@ PENDING_PURPOSE = "admin-pending"
 _CHUNK_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 _STATUS_QUERY = re.compile(r"bytes \*/(\d{1,15})")
 
-blueprint = Blueprint("admin_upload", __name__, url_prefix="/admin/upload")
+blueprint = Blueprint("admin", __name__, url_prefix=ADMIN_PATH, static_folder="static")
+UPLOADER_SCRIPT_URL = f"{ADMIN_PATH}/static/admin_upload.js"
+CHUNK_PATH_PREFIX = f"{ADMIN_PATH}/upload/chunk/"
 
 
 def upload_token(user: User, upload_id: str, size: int, filename: str) -> str:
@@ -76,7 +82,7 @@ def _same_origin() -> str | None:
     return origin if origin == f"{request.scheme}://{request.host}" else None
 
 
-@blueprint.post("/start")
+@blueprint.post("/upload/start")
 def start_upload() -> Response:
     """Check the admin, origin, name and size; prepare a staged upload and say where to send it."""
     user = require_admin()
@@ -105,13 +111,13 @@ def start_upload() -> Response:
         return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
     token = upload_token(user, upload_id, size, filename)
     if session_url is None:  # local mode: the chunks come to this app, within its request body limit
-        url, chunk_bytes = url_for("admin_upload.receive_chunk", token=token), CHUNK_BYTES
+        url, chunk_bytes = url_for("admin.receive_chunk", token=token), CHUNK_BYTES
     else:
         url, chunk_bytes = session_url, int(settings.upload_chunk_mb * 2**20)
     return jsonify(token=token, url=url, chunk_bytes=chunk_bytes, direct=session_url is not None)
 
 
-@blueprint.put("/chunk/<token>")
+@blueprint.put("/upload/chunk/<token>")
 def receive_chunk(token: str) -> Response:
     """Local mode: store one chunk, answering like a resumable upload session (308 + Range, 200 when done)."""
     user = require_admin()
@@ -145,7 +151,7 @@ def receive_chunk(token: str) -> Response:
     return response
 
 
-@blueprint.post("/cancel")
+@blueprint.post("/upload/cancel")
 def cancel_upload() -> Response:
     """Delete the staged file of an upload this admin started (done or not)."""
     user = require_admin()

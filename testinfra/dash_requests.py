@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,6 +26,39 @@ def callback_payload(outputs: list[str], inputs: dict[str, Any], state: dict[str
         "inputs": [_prop(spec, value, True) for spec, value in inputs.items()],
         "state": [_prop(spec, value, True) for spec, value in (state or {}).items()],
         "changedPropIds": [next(iter(inputs))],
+    }
+
+
+def _outputs(output_key: str) -> Any:
+    """The ``outputs`` the browser sends: a duplicate output's property keeps its ``@hash``."""
+    parts = output_key[2:-2].split("...") if output_key.startswith("..") else [output_key]
+    outputs = []
+    for part in parts:
+        component, prop = part.rsplit(".", 1)
+        outputs.append({"id": json.loads(component) if component.startswith("{") else component, "property": prop})
+    return outputs if len(outputs) > 1 else outputs[0]
+
+
+def _entry(spec: dict[str, Any], value: Any) -> Any:
+    if spec["id"].startswith("{"):  # pattern-matching ALL: a list of matching components
+        pattern = json.loads(spec["id"])
+        concrete = {key: ("1" if isinstance(part, list) else part) for key, part in pattern.items()}
+        return [{"id": concrete, "property": spec["property"], "value": value}]
+    return {"id": spec["id"], "property": spec["property"], "value": value}
+
+
+def well_formed_body(dependency: dict[str, Any]) -> dict[str, Any]:
+    """A body of the shape the browser sends for ``dependency`` (from ``/_dash-dependencies``), every value ``None``."""
+    inputs = [_entry(spec, None) for spec in dependency["inputs"]]
+    first = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
+    # The renderer names a pattern-matching trigger by its concrete id, keys sorted, no spaces.
+    first_id = json.dumps(first["id"], sort_keys=True, separators=(",", ":"))
+    return {
+        "output": dependency["output"],
+        "outputs": _outputs(dependency["output"]),
+        "inputs": inputs,
+        "state": [_entry(spec, None) for spec in dependency["state"]],
+        "changedPropIds": [f"{first_id if isinstance(first['id'], dict) else first['id']}.{first['property']}"],
     }
 
 

@@ -1,0 +1,153 @@
+"""Callback requests Dash cannot use are answered 400, by public means only.
+
+* :func:`typed_callback` checks the values Dash passes a callback against the callback's
+  parameter annotations (pydantic ``TypeAdapter``, strict: a string is never read as a
+  number), and that what triggered the call (``dash.ctx.triggered_prop_ids``) is one of its
+  inputs, before the callback runs; a missing, extra or wrong-typed value is a 400.
+* :func:`install_callback_errors` refuses a callback body nested deeper than
+  :data:`MAX_NESTING` or holding text that is not valid Unicode, judged on the JSON alone
+  (Python's parser would overflow, the answer could not be encoded); and answers 400 for an
+  error raised while Dash reads a request (an unknown output, a missing key, a list where
+  an object belongs), that is before any callback of ours started. An error raised once a
+  callback runs stays a 500: that is a bug, not bad input.
+
+Nothing here reads Dash's request format: the body is JSON text, the values are what
+Dash hands the callback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import dash
+from flask import Flask, Response, g, request
+from pydantic import TypeAdapter, ValidationError
+from werkzeug.exceptions import BadRequest, HTTPException
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH_SUFFIX = "/_dash-update-component"
+MAX_NESTING = 32
+_STARTED = "callback_started"
+
+
+def typed_callback(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a callback so that its arguments are checked against its annotations first (400 if not).
+
+    ``None`` always passes: Dash sends it for a property nobody set yet.
+    """
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function)
+    adapters = {
+        name: TypeAdapter(hints[name] | None)
+        for name in signature.parameters
+        if name in hints and hints[name] is not Any
+    }
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            arguments = signature.bind(*args, **kwargs).arguments
+            for name, value in arguments.items():
+                if name in adapters:
+                    _validate(adapters[name], name, value)
+            _check_triggers()
+        except (TypeError, ValueError, AttributeError) as error:
+            raise BadRequest(response=_malformed(_first_line(error))) from None
+        g.setdefault(_STARTED, True)
+        return function(*args, **kwargs)
+
+    return checked
+
+
+def _validate(adapter: TypeAdapter, name: str, value: Any) -> None:
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError as error:
+        raise ValueError(f"{name}: {error.errors()[0]['msg']}") from None
+
+
+def _check_triggers() -> None:
+    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read)."""
+    inputs = dash.ctx.inputs
+    for prop_id in dash.ctx.triggered_prop_ids:  # raises on ids that are not text
+        if prop_id not in inputs:
+            raise ValueError(f"the trigger {prop_id[:100]!r} is not an input of this callback")
+
+
+def install_callback_errors(server: Flask) -> None:
+    """Refuse unreadable callback bodies before Dash parses them; answer Dash's request errors with 400."""
+    server.before_request(_refuse_unreadable_bodies)
+    server.register_error_handler(Exception, _request_errors_as_400)
+
+
+def _is_callback_request() -> bool:
+    return request.method == "POST" and request.path.endswith(CALLBACK_PATH_SUFFIX)
+
+
+def _refuse_unreadable_bodies() -> Response | None:
+    if not _is_callback_request():
+        return None
+    raw = request.get_data(cache=True)  # within the size limit checked before (auth.web)
+    if _nesting_exceeds(raw, MAX_NESTING):
+        return _malformed(f"nested deeper than {MAX_NESTING} levels")
+    # A lone UTF-16 surrogate ("\ud800") parses, then breaks whatever encodes it later.
+    if (b"\\ud" in raw or b"\\uD" in raw) and not _encodable(request.get_json(silent=True)):
+        return _malformed("the body is not valid text")
+    return None
+
+
+def _request_errors_as_400(error: Exception) -> Any:
+    if isinstance(error, HTTPException):
+        return error
+    if not _is_callback_request() or g.get(_STARTED):
+        raise error  # a bug (in a callback, or outside callbacks): Flask logs it and answers 500
+    log.info("callback request refused: %s", _first_line(error)[:200])
+    return _malformed("it does not fit a callback of this app")
+
+
+def _malformed(reason: str) -> Response:
+    return Response(f"Malformed callback request: {reason}", status=400, mimetype="text/plain")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _nesting_exceeds(raw: bytes, limit: int) -> bool:
+    """True when JSON text opens more than ``limit`` brackets at once (strings are skipped)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # cannot be that deep: the common, cheap case
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
