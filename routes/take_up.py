@@ -239,13 +239,16 @@ class KeptAnswer:
 
     @property
     def etag(self) -> str:
+        """The answer's entity tag, quotes included (``""`` when it has none)."""
         return next((value.decode("latin-1") for name, value in self.headers if name == b"etag"), "")
 
     @property
     def size(self) -> int:
+        """Bytes it holds, headers included (what counts against the bound)."""
         return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
 
     def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of the 304 for this answer: all of the 200's but those about its body."""
         return [(name, value) for name, value in self.headers if name not in BODY_HEADERS]
 
 
