@@ -90,12 +90,13 @@ def version_answer(document: LiveDocument, if_none_match: str | None, cache_seco
         ("Cache-Control", f"public, max-age={cache_seconds}"),
         ("X-Content-Type-Options", "nosniff"),
     ]
-    if if_none_match and _matches(if_none_match, document.etag):
+    if if_none_match and etag_matches(if_none_match, document.etag):
         return Answer(304, headers, b"")
     return Answer(200, [("Content-Type", "application/json"), *headers], document.data)
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak or strong) or ``*``."""
     wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in wanted or etag in wanted
 
@@ -246,7 +247,7 @@ class LiveRoutes:
     """
 
     def __init__(self, app: ASGIApp, feed: LiveFeed, cache_seconds: int) -> None:
-        self._app = app
+        self.app = app  # what answers everything else
         self.feed = feed
         self._cache_seconds = cache_seconds
         self._fanout: Fanout | None = None
@@ -261,7 +262,7 @@ class LiveRoutes:
             if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
                 await self._events(receive, send)
                 return
-        await self._app(scope, receive, send)
+        await self.app(scope, receive, send)
 
     def end_streams(self) -> None:
         """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""

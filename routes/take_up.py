@@ -21,10 +21,14 @@ nothing is wrong with the request or the server); the page says "Loading…" and
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
+import re
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -43,9 +47,12 @@ from data_access.roles import ColumnRoles
 from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
+from routes.live import etag_matches
 
 take_up = Blueprint("take_up", __name__)
 
+#: The paths of the two routes below (werkzeug's ``<generation>`` is any text without a slash).
+TAKE_UP_PATH = re.compile(r"/live/[^/]+/(chart|rows)")
 #: Query parameters that are not part of the chart's view.
 TOKEN_PARAMETER = "t"
 RANGE_PARAMETERS = ("x0", "x1")
@@ -230,3 +237,135 @@ def count_text(matching: int, total: int) -> str:
     """ "1,234 rows", or "56 of 1,234 rows" when filters select fewer."""
     noun = "row" if total == 1 else "rows"
     return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
+
+
+# -- on the event loop (asgi_worker.py) -----------------------------------------------------------
+
+#: The request headers a take-up answer depends on besides its URL: the encoding it is sent in
+#: (``Vary``), and the scheme the app sees behind its proxy (HTTPS answers carry HSTS).
+KEPT_ANSWER_VARY = (b"accept-encoding", b"x-forwarded-proto")
+#: Bytes of answers one process keeps on its event loop (the newest used; older ones go first).
+KEPT_ANSWERS_BYTES = 64 * 1024 * 1024
+#: Headers a 304 leaves out of its 200 (as werkzeug's 304 does): it has no body.
+BODY_HEADERS = (b"content-type", b"content-length", b"content-encoding")
+
+
+@dataclass
+class KeptAnswer:
+    """A whole 200 answer as Flask sent it: its headers (talisman's and compression's included) and body."""
+
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        """The answer's entity tag, quotes included (``""`` when it has none)."""
+        return next((value.decode("latin-1") for name, value in self.headers if name == b"etag"), "")
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds, headers included (what counts against the bound)."""
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
+    def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of the 304 for this answer: all of the 200's but those about its body."""
+        return [(name, value) for name, value in self.headers if name not in BODY_HEADERS]
+
+
+def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
+    """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
+
+    The query holds the signed token, so a request is only ever answered here with what Flask
+    answered to the same token: the signature is checked by Flask, once. Zoom answers are made
+    per request by Flask and not kept here either.
+    """
+    if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
+        return None
+    query: bytes = scope["query_string"]
+    if {pair.partition(b"=")[0].decode("latin-1") for pair in query.split(b"&")} & set(RANGE_PARAMETERS):
+        return None
+    headers = scope["headers"]
+    varies = tuple(b", ".join(value for name, value in headers if name == wanted) for wanted in KEPT_ANSWER_VARY)
+    return scope["path"], query, varies
+
+
+class KeptTakeUps:
+    """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
+
+    The first request for a URL goes to ``app`` (Flask, in a thread: the token is checked there,
+    the answer computed or taken from ``LiveData.derived``); its immutable 200 answer is kept
+    whole, headers as Flask wrote them, and every later request with the same URL and
+    encoding gets those bytes — or a 304 for its ``If-None-Match`` — without a thread. Requests
+    that arrive while the first is being answered wait for it instead of crossing too.
+    Anything else (202 while loading, 403, 4xx, zoom detail) is Flask's alone.
+    """
+
+    def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+        self._kept: OrderedDict[tuple, KeptAnswer] = OrderedDict()
+        self._kept_bytes = 0
+        self._asked: dict[tuple, asyncio.Event] = {}
+        self.answered = 0  # answers given here (tests and benchmarks read it)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        key = kept_answer_key(scope)
+        if key is None:
+            await self._app(scope, receive, send)
+            return
+        kept = self._kept.get(key)
+        if kept is None and key in self._asked:  # being answered by Flask right now: wait for that answer
+            await self._asked[key].wait()
+            kept = self._kept.get(key)
+            if kept is None:  # not one to keep (202 while loading): Flask answers this one too
+                await self._app(scope, receive, send)
+                return
+        if kept is not None:
+            self._kept.move_to_end(key)
+            await self._replay(kept, scope, send)
+            return
+        self._asked[key] = asyncio.Event()
+        try:
+            await self._app(scope, receive, self._keeping(key, send))
+        finally:
+            self._asked.pop(key).set()
+
+    async def _replay(self, kept: KeptAnswer, scope: dict[str, Any], send: Any) -> None:
+        self.answered += 1
+        tags = b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1")
+        if tags and etag_matches(tags, kept.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": kept.not_modified_headers()})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": kept.headers})
+        await send({"type": "http.response.body", "body": kept.body})
+
+    def _keeping(self, key: tuple, send: Any) -> Any:
+        """``send``, noting an immutable 200 answer to keep under ``key``."""
+        kept_headers: list[tuple[bytes, bytes]] | None = None
+        pieces: list[bytes] = []
+
+        async def send_and_keep(message: dict[str, Any]) -> None:
+            nonlocal kept_headers
+            if message["type"] == "http.response.start":
+                headers = [(name.lower(), value) for name, value in message.get("headers", [])]
+                if message["status"] == 200 and b"immutable" in dict(headers).get(b"cache-control", b""):
+                    kept_headers = headers
+            elif message["type"] == "http.response.body" and kept_headers is not None:
+                pieces.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._keep(key, KeptAnswer(kept_headers, b"".join(pieces)))
+            await send(message)
+
+        return send_and_keep
+
+    def _keep(self, key: tuple, answer: KeptAnswer) -> None:
+        if answer.size > self._max_bytes:
+            return
+        replaced = self._kept.pop(key, None)
+        self._kept_bytes -= replaced.size if replaced else 0
+        self._kept[key] = answer
+        self._kept_bytes += answer.size
+        while self._kept_bytes > self._max_bytes:
+            _, dropped = self._kept.popitem(last=False)
+            self._kept_bytes -= dropped.size
