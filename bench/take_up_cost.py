@@ -29,11 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from bench.bench import table
 from bench.capacity import production_gunicorn_env
-from bench.dashboards import CALLBACK_PATH, load_poll_template, poll_body, redraw_bodies
+from bench.dashboards import CALLBACK_PATH, redraw_bodies, shown_from, take_up_gets
 from bench.data import create_bucket, publish, sample_csv
 from testinfra import REPO, FakeGCS, Gunicorn, emulator_client, gcs_env
 from testinfra.dash_requests import callback_payload
@@ -48,9 +47,7 @@ class Client:
     """One keep-alive connection to the app, with the browser's headers."""
 
     def __init__(self, server: Gunicorn) -> None:
-        _, headers = load_poll_template()
-        self.headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
-        self.headers.update({"Origin": server.url, "Referer": server.url + "/", "Accept-Encoding": "gzip, br"})
+        self.headers = {"Origin": server.url, "Referer": server.url + "/", "Accept-Encoding": "gzip, br"}
         self.connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
 
     def send(self, method: str, path: str, body: bytes | None = None) -> tuple[int, int]:
@@ -78,12 +75,7 @@ def _requests(server: Gunicorn, shown: dict[str, Any]) -> tuple[str, list[tuple[
         )
         posts = [*bodies, json.dumps(rows).encode()]
         return "callbacks", [("POST", CALLBACK_PATH, body) for body in posts]
-    base = f"/live/{quote(shown['generation'])}"
-    token = {"t": shown["token"]}
-    return "GETs", [
-        ("GET", f"{base}/chart?{urlencode(token)}", None),
-        ("GET", f"{base}/rows?{urlencode({**token, 'grid': json.dumps(FIRST_BLOCK)})}", None),
-    ]
+    return "GETs", [("GET", path, None) for path in take_up_gets(shown)]
 
 
 def measure(app_dir: Path, take_ups: int, parallel: int = PARALLEL) -> list[str]:
@@ -93,10 +85,9 @@ def measure(app_dir: Path, take_ups: int, parallel: int = PARALLEL) -> list[str]
         publish(bucket, sample_csv(ROWS))
         env = gcs_env(emulator.url, "take-up", **{"GUNICORN_WORKERS": "2", **production_gunicorn_env()})
         with Gunicorn(env, workers=None, app_dir=app_dir) as server:
-            template, _ = load_poll_template()
             client = Client(server)
-            client.connection.request("POST", CALLBACK_PATH, body=poll_body(template, None), headers=client.headers)
-            shown = json.loads(client.connection.getresponse().read())["response"]["shown-version"]["data"]
+            client.connection.request("GET", "/live/version")
+            shown = shown_from(json.loads(client.connection.getresponse().read()))
             mode, requests = _requests(server, shown)
             local = threading.local()  # one keep-alive connection per thread, as a browser holds one
 
