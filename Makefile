@@ -57,10 +57,10 @@ system-deps:
 			nginx-light >/dev/null; \
 	fi
 
-## test: lint, then every test (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
+## test: lint, then every test, two at a time (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
 test: system-deps $(DEV_STAMP) $(VENDOR_FILES)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q --headless
+	$(BIN)/python -m pytest -q --headless -n 2
 
 ## test-fast: lint, then the pure-logic tests only, on every core: no browser, no real server, no Debian packages
 test-fast: $(DEV_STAMP) $(PLOTLY_STRICT)
