@@ -391,6 +391,7 @@ def test_restore_from_the_history_table(admin_app, bucket):
     assert restored.metadata["version"] == "2"
 
 
+@pytest.mark.integration  # runs the CLI in its own interpreter (imports the whole app)
 def test_hash_password_command_prints_a_hash_admin_users_accepts():
     result = subprocess.run(
         [sys.executable, "app.py", "hash-password", "--user", "carol"],
