@@ -23,7 +23,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, request
 
 from app_context import current_live_data, current_settings
 from auth import unsign
@@ -46,7 +46,7 @@ from data_access.frame_store import generation_order
 from data_access.roles import CATEGORY
 from data_access.table_query import column_field
 from data_access.view_state import ViewState
-from routes.downloads import GENERATION_TOKEN_PURPOSE
+from routes.downloads import GENERATION_TOKEN_PURPOSE, attachment, live_token_version, refuse
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
 
 changes_routes = Blueprint("changes", __name__)
@@ -227,39 +227,27 @@ def live_changes(generation: str) -> Response:
         return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def _refuse(status: int, message: str) -> Response:
-    return Response(message + "\n", status=status, mimetype="text/plain")
-
-
 @changes_routes.get("/download/changes.csv")
 def download_changes() -> Response:
     """Every changed row of the live version against the version before (or ``vs``), as CSV."""
-    generation = unsign(request.args.get("token"), GENERATION_TOKEN_PURPOSE)
-    if generation is None:
-        return _refuse(403, "This download link was not issued by this dashboard. Reload the page and try again.")
     live_data = current_live_data()
-    check = live_data.check_version()
-    if not check.ok:
-        return _refuse(503, "The data cannot be reached right now; try again in a minute.")
-    if check.version is None or check.version.generation != generation:
-        return _refuse(410, "This version is no longer the live one. The page shows the new one within seconds.")
+    version = live_token_version(live_data)
+    if isinstance(version, Response):
+        return version
+    generation = version.generation
     view, _ = ViewState.from_query(request.query_string.decode("utf-8", "replace"))
     try:
         before, current = versions_compared(generation, view.vs)
         result = current_comparisons().request(before.generation, generation, WAIT_SECONDS)
         if result is None:
-            return _refuse(409, "What changed is still being computed; try again in a moment.")
+            return refuse(409, "What changed is still being computed; try again in a moment.")
         if isinstance(result, ComparisonFailed):
-            return _refuse(422, f"These versions cannot be compared: {result.reason}")
+            return refuse(422, f"These versions cannot be compared: {result.reason}")
         old, new = live_data.frame(before.generation), live_data.frame(generation)
     except NoComparison as missing:
-        return _refuse(404, str(missing))
+        return refuse(404, str(missing))
     except DataUnavailable:
-        return _refuse(503, "The data cannot be read right now; try again in a minute.")
+        return refuse(503, "The data cannot be read right now; try again in a minute.")
     label = f"{short_label(current)}-vs-{short_label(before)}".replace(" ", "-")
     name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
-    return Response(
-        stream_with_context(changes_csv(old, new, result)),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
-    )
+    return attachment(changes_csv(old, new, result), "text/csv; charset=utf-8", name)
