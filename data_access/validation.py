@@ -241,7 +241,7 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
     if problem:
         return ValidationReport([problem])
     frame, problems = _read_csv(content, reopen)
-    return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(reopen, row)}")
+    return _validate_frame(frame, problems, schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
 
 
 def _encoding_problem(content: Content) -> str | None:
@@ -477,26 +477,6 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
 
 
-def _line_of_record(reopen: Callable[[], BinaryIO], record: int) -> int:
-    """The file line where data record ``record`` (0-based) starts, as an editor numbers lines.
-
-    Counts like pandas does: blank lines are skipped and a quoted field may span lines.
-    Only called for a record that has a problem, so the extra pass costs nothing otherwise.
-    """
-    with reopen() as stream:
-        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-        seen = -1  # the header is record -1
-        previous_end = 0
-        for row in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not row:
-                continue
-            if seen == record:
-                return start
-            seen += 1
-        return previous_end
-
-
 def _more(problems: list[str]) -> list[str]:
     hidden = len(problems) - MAX_REPORTED_PROBLEMS
     return [f"… and {hidden} more problems."] if hidden > 0 else []
@@ -570,15 +550,18 @@ def _text_among_numbers(column: pd.Series) -> np.ndarray:
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
     """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows.
 
-    When every record is one line (line breaks = records + header: no blank line, no line
-    break inside a value, no CRLF), record ``n`` is on line ``n + 2`` without reading the
-    file again; otherwise one pass, stopping at the last record wanted.
+    When every record is one line, record ``n`` is on line ``n + 2`` without reading the file again.
     """
     if not records:
         return []
     ends_open = bytes(content[-1:]) not in (b"\n", b"\r")
     if line_count_bound(content) + ends_open == rows + 1:
         return [record + 2 for record in records]
+    return _scan_lines(reopen, records)
+
+
+def _scan_lines(reopen: Callable[[], BinaryIO], records: list[int]) -> list[int]:
+    """Where ``records`` start, counted like pandas: blank lines skipped, a quoted field may span lines."""
     wanted, found = set(records), {}
     with reopen() as stream:
         reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
