@@ -1,23 +1,10 @@
 """What changed between two versions of the table: rows added, removed and changed, and columns.
 
-Rows are matched on a key, chosen in this order (:func:`choose_key`):
-
-* the declared key (``CHANGES_KEY``), when its columns are in both versions and unique in both;
-* else a column the roles found that is unique in both versions (an identifier, a time), or a
-  long table's (time, series) pair;
-* else whole rows, by their hashes: a repeated row counts as often as it appears, and a row
-  is then only added or removed (an edit is the old row removed and the new one added).
-
-Everything is vectorised: keys and rows are hashed to 64 bits
-(``pd.util.hash_pandas_object``), matched through one hash table, and values compared one
-column at a time over the matched rows, so memory stays near one frame plus a few arrays of
-the row count. :class:`Changes` keeps positions, not copies: the rows a table or a download
-shows are built a block at a time (:func:`change_rows`).
-
-:class:`ComparisonStore` computes each (old, new) pair once per deployment (an owned lock in
-the shared cache), in a background thread, and keeps the answer in the shared cache.
-
-No Dash, no Flask.
+Rows are matched on the declared key (``CHANGES_KEY``), else a key the roles find, else whole
+rows (:func:`choose_key`); each key must be unique in both versions. Keys and rows are hashed to
+64 bits and values compared a column at a time, so memory stays near one frame; :class:`Changes`
+keeps positions, and rows to show are built a block at a time (:func:`change_rows`).
+:class:`ComparisonStore` computes each pair once per deployment, in the background.
 """
 
 from __future__ import annotations
@@ -95,7 +82,10 @@ class Changes:
 
     def summary(self) -> str:
         """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
-        parts = [f"+{len(self.added):,} {_noun(len(self.added))}", f"−{len(self.removed):,} {_noun(len(self.removed))}"]
+        parts = [
+            f"+{len(self.added):,} {_plural(len(self.added), 'row')}",
+            f"−{len(self.removed):,} {_plural(len(self.removed), 'row')}",
+        ]
         if self.key_kind != WHOLE_ROWS:
             parts.append(f"{self.changed_values:,} changed {'value' if self.changed_values == 1 else 'values'}")
         parts.append(self.columns.words())
@@ -111,10 +101,6 @@ class Changes:
         else:
             text = "Rows matched as whole rows (no unique key): an edited row shows as removed and added."
         return f"{self.key_note} {text}".strip()
-
-
-def _noun(count: int) -> str:
-    return "row" if count == 1 else "rows"
 
 
 def _plural(count: int, noun: str) -> str:
@@ -169,8 +155,7 @@ def _unique_key_hashes(
 ) -> tuple[np.ndarray, pd.Index] | None:
     """The key's hashes in both versions when it is complete in both and unique in the new one, else ``None``.
 
-    Repeats in the old version show when two old rows match one new row (:func:`_match`): one
-    hash table of 10M keys less than checking here.
+    Repeats in the old version show in :func:`_match` (one hash table fewer than checking here).
     """
     if any(frame[column].hasnans for frame in (old, new) for column in key):
         return None
@@ -181,12 +166,7 @@ def _unique_key_hashes(
 
 
 def row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One 64-bit hash per row of ``frame``'s ``columns``, each column typed as in the comparison.
-
-    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree; a column
-    that is text on one side and numbers on the other compares as text. Columns are converted
-    and hashed one at a time, so memory stays at a few arrays of the row count.
-    """
+    """One 64-bit hash per row of ``frame``'s ``columns``, each typed as in the comparison (:func:`_comparable`)."""
     combined = np.zeros(len(frame), dtype=np.uint64)
     for column in columns:
         values = _comparable(frame[column], other[column])
@@ -236,7 +216,6 @@ def compare(
         matched = _match(old, new, choice, shared)
     assert matched is not None  # whole rows always match one to one
     kind, key, note = choice.kind, choice.columns, choice.note
-    del choice
     new_at, kept = matched
     matched_old = np.flatnonzero(new_at >= 0)
     matched_new = new_at[matched_old]
@@ -289,9 +268,8 @@ def _small(positions: np.ndarray) -> np.ndarray:
 def _differs(old: pd.Series, new: pd.Series, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
     """For each matched pair of rows, whether the value differs (two missing values are equal).
 
-    Numbers and times are compared as they are; anything else as 64-bit hashes of the values
-    (one vectorised pass per version, then a take of two integer arrays: taking and comparing
-    10M text values was most of a comparison's time).
+    Numbers and times are compared as they are; anything else as 64-bit hashes (comparing text
+    values directly was most of a comparison's time).
     """
     before, after = _comparable(old, new), _comparable(new, old)
     fixed_width = before.dtype == after.dtype and before.dtype.kind in "fiumM"
@@ -355,10 +333,8 @@ def change_rows(old: pd.DataFrame, new: pd.DataFrame, changes: Changes, start: i
 def _piece(
     kind: str, old: pd.DataFrame, new: pd.DataFrame, changes: Changes, low: int, high: int, columns: list[str]
 ) -> pd.DataFrame:
-    source, positions = (old, changes.removed) if kind == REMOVED else (new, None)
-    if positions is None:
-        positions = changes.added if kind == ADDED else changes.changed_new
-    rows = positions[low:high]
+    source = old if kind == REMOVED else new
+    rows = {ADDED: changes.added, REMOVED: changes.removed, CHANGED: changes.changed_new}[kind][low:high]
     values = {CHANGE_COLUMN: pd.Series([kind] * len(rows), dtype="string")}
     for column in columns:
         values[column] = _text(source[column].iloc[rows]) if column in source.columns else _blank(len(rows))
@@ -483,11 +459,7 @@ class ComparisonStore:
             return None
 
     def warm(self, generation: str) -> bool:
-        """Whether ``generation``'s frame was read once here; else read it in the background now.
-
-        A ghost needs the compared version's frame: the first request for it answers "loading"
-        instead of waiting seconds for storage.
-        """
+        """Whether ``generation``'s frame was read here; else it is read in the background (a ghost never waits)."""
         with self._lock:
             if generation in self._warmed:
                 return True
