@@ -1,20 +1,10 @@
 """ "What changed" on the chart page (``?changes=1``, ``&vs=<version>``), as plain GETs.
 
-* ``GET /live/<generation>/changes?t=<token>[&vs=<version>]`` — the summary in words, how rows
-  were matched, both versions' labels, and the first changed rows for the page's table. The
-  comparison is computed once per (version pair) for the deployment
-  (:class:`data_access.changes.ComparisonStore`, in the background): until it is ready the
-  answer is 202 ``{"computing": true}`` with ``Retry-After`` (the page says "Computing…" and
-  asks again), then an immutable 200 like the other take-up answers.
-* ``GET /download/changes.csv?token=<token>[&vs=<version>]`` — every changed row as CSV, with the
-  data downloads' rules: a token this dashboard signed, for the live version only, formulas
-  neutralised.
-* :func:`ghost_figure` adds the compared version's traces to the chart answer
-  (``routes/take_up.py``).
-
-``vs`` is a version's number as the history shows it (``v12``) or its storage generation;
-without it the version before is compared. A ``vs`` naming no known version is a 404 with a
-sentence, never a 5xx.
+``/live/<generation>/changes?t=<token>`` answers the summary and the first changed rows (202 while
+the deployment computes the comparison once, then an immutable 200); ``/download/changes.csv`` has
+every changed row, under the data downloads' rules; :func:`ghost_figure` draws the compared version
+behind the chart. ``vs`` is a version number (``v12``) or generation, else the version before; one
+naming no known version is a 404 with a sentence.
 """
 
 from __future__ import annotations
@@ -77,11 +67,7 @@ def current_comparisons() -> ComparisonStore:
 
 
 def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, DataVersion]:
-    """(the compared version, ``generation``'s own version); :class:`NoComparison` when there is none.
-
-    Looked up in the history once per process per (generation, ``vs``); a storage outage raises
-    :class:`DataUnavailable` (asked again later), an unknown ``vs`` is remembered.
-    """
+    """(the compared version, ``generation``'s own version), looked up once per process; else :class:`NoComparison`."""
     live_data = current_live_data()
 
     def lookup(_frame: Any) -> tuple[DataVersion, DataVersion] | NoComparison:
@@ -101,10 +87,7 @@ def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, Dat
 
 
 def known_versions(generation: str) -> list[DataVersion]:
-    """Versions newest first: storage's history, and the versions this deployment saw ``generation`` replace.
-
-    Raises :class:`DataUnavailable` while storage cannot list them.
-    """
+    """Versions newest first: storage's history, and those this deployment saw ``generation`` replace."""
     live_data = current_live_data()
     try:
         versions = {version.generation: version for version in live_data.source.history(HISTORY_LIMIT)}
@@ -121,10 +104,7 @@ def known_versions(generation: str) -> list[DataVersion]:
 
 
 def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_points: int) -> dict[str, Any]:
-    """``figure`` with the compared version drawn as ghosts; as it is when there is nothing to compare.
-
-    Raises :class:`DataUnavailable` while the compared version is still being read.
-    """
+    """``figure`` with the compared version drawn as ghosts (:class:`DataUnavailable` while it is read)."""
     try:
         before, current = versions_compared(generation, view.vs)
     except NoComparison:

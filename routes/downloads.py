@@ -1,11 +1,7 @@
 """``/download/data.csv`` and ``/download/data.parquet``: the version a page shows, as a file.
 
-The browser passes the signed token the poll handed it (``token=``), never a bare
-generation, plus — when the person asked for the filtered rows — the page's own filter
-parameters (``from``, ``to``, ``f.<column>``). Only the live version can be downloaded:
-a token for a version that has since been replaced or rolled back is refused, so a
-withdrawn version cannot be fetched again with an old link. The file is streamed in
-chunks (see :mod:`data_access.downloads`), so memory stays bounded at any size.
+Only the live version, named by the signed token the poll handed out: a withdrawn version cannot
+be fetched again with an old link. Filter parameters select rows; files are streamed in chunks.
 """
 
 from __future__ import annotations
