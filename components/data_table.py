@@ -1,8 +1,7 @@
 """The data table under the chart, and the download controls.
 
-The grid is AG Grid's *infinite* row model (served from this app, no CDN): the
-browser holds only the blocks of rows it shows; paging, sorting and filtering run
-on the server against the cached frame (:mod:`data_access.table_query`).
+AG Grid's infinite row model: the browser holds only the blocks it shows; paging, sorting and
+filtering run on the server (:mod:`data_access.table_query`).
 """
 
 from __future__ import annotations

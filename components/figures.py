@@ -1,21 +1,11 @@
 """The one place that turns (frame, column roles, view) into what the chart draws.
 
-Three answers, all computed from the shared frame and the request alone (stateless, so any
-worker answers any request):
-
-* :func:`view_figure`: a whole figure, when the view changes;
-* :func:`signature`: what a live update must keep; the page (``assets/take_up.js``) patches the
-  traces' data in place when it is unchanged, and never the x axis or legend either way;
-* :func:`zoom_patch`: the traces' data re-resolved for the visible x range.
-
-Rows: the view's filters first; bars over a category x aggregate **all** those rows; other
-charts draw at most ``max_points`` points per chart (shared by its traces, at least
-``MIN_POINTS_PER_TRACE`` each), chosen by MinMaxLTTB on sorted x or a density-preserving
-sample on unsorted x, and the title says "showing N of M points".
-
-Figures are plain dicts (no plotly validation on the hot path); long numeric arrays travel as
-base64 typed arrays (``{"dtype": "f8", "bdata": …}``), datetimes as epoch milliseconds on a
-date axis.
+All stateless, so any worker answers any request: :func:`view_figure` (a whole figure),
+:func:`signature` (what a live update must keep; ``assets/take_up.js`` patches the traces' data in
+place while it is unchanged) and :func:`zoom_patch` (the data re-resolved for the visible x range).
+Bars over a category aggregate all filtered rows; other charts draw at most ``max_points`` points
+(MinMaxLTTB on sorted x, a density-preserving sample otherwise). Figures are plain dicts; long
+numeric arrays travel as base64 typed arrays.
 """
 
 from __future__ import annotations
@@ -206,11 +196,9 @@ def _sampled(
 def _one_series(
     x: np.ndarray, columns: dict[str, np.ndarray], agg: str, is_sorted: bool
 ) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
-    """One colour group's rows as a line: in x order, rows sharing an x aggregated with ``agg``.
+    """One colour group's rows as a line: in x order, rows sharing an x aggregated with ``agg`` (no zig-zag).
 
-    Third item: whether x is now sorted (then downsampling and zoom use a binary search). A
-    long table sorted by series then time is sorted within each series; several readings of
-    one sensor in the same second become their ``agg`` rather than a vertical zig-zag.
+    Third item: whether x is now sorted (then downsampling and zoom use a binary search).
     """
     if x.dtype.kind not in "iufM":
         return x, columns, is_sorted
@@ -365,11 +353,8 @@ def _best_two(peaks: dict[str, float]) -> set[str]:
 def axis_plan(chart: Chart, view: ViewState) -> AxisPlan:
     """Where each measure is drawn, so that none is flat beside another 100× larger.
 
-    Peaks (largest absolute values) within ``SECOND_AXIS_RATIO`` of each other: one axis.
-    Further apart: the measures are grouped so that each group's peaks are within
-    ``SHARED_AXIS_RATIO``; two groups get two axes (the larger on the right, split where both
-    axes' spreads are smallest), more get small multiples: one panel per measure over a shared
-    x. ``y2=off`` keeps one axis whatever the sizes; ``y2=on`` asks for two axes, not panels.
+    Peaks within ``SECOND_AXIS_RATIO``: one axis. Else groups within ``SHARED_AXIS_RATIO``: two
+    groups get two axes, more get one panel per measure. ``y2=off``: one axis; ``y2=on``: never panels.
     """
     columns = list(dict.fromkeys(series.column for series in chart.series))
     single = AxisPlan(dict.fromkeys(columns, 0))
@@ -642,9 +627,8 @@ def message_figure(message: str) -> dict[str, Any]:
 def with_ghosts(figure: dict[str, Any], before: dict[str, Any], label: str, before_label: str) -> dict[str, Any]:
     """``figure`` with ``before``'s traces added after its own as muted, dashed ghosts ("What changed").
 
-    Each trace's legend entry names its version ("price · v12", "price · v11"); a ghost takes
-    the colour of the trace it shadows, so the pair reads as one series. The figure's own
-    traces keep their places: a zoom's patch (by trace index) still finds them.
+    Legend entries name their version; a ghost takes its trace's colour; the figure's own traces
+    keep their indexes, so a zoom's patch still finds them.
     """
     traces = figure["data"]
     colours = {}
