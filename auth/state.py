@@ -60,8 +60,7 @@ class SessionPolicy:
 class FailClosedSessions(CacheLibSessionInterface):
     """Flask-Session over a cachelib store; while the store cannot be reached, nobody is signed in.
 
-    Writing a session still raises (sign-in answers 503); reading one finds none, and
-    deleting one (sign-out) is dropped: no request can use that session meanwhile.
+    Writing a session still raises (sign-in answers 503); reading finds none; deleting is dropped.
     """
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:

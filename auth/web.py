@@ -101,11 +101,7 @@ def init_auth(
 
 
 def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
-    """Let signed-in admins send bodies up to ``max_bytes`` to paths under ``path_prefix`` (upload chunks).
-
-    Every other request keeps the small ``MAX_REQUEST_KB`` limit, and anonymous requests
-    always do: a big body is refused by its ``Content-Length`` before it is read.
-    """
+    """Let signed-in admins send bodies up to ``max_bytes`` to paths under ``path_prefix`` (upload chunks)."""
     server.config.setdefault("LARGE_BODY_ROUTES", {})[path_prefix] = max_bytes
 
 
@@ -131,11 +127,7 @@ def _large_body_limit() -> int:
 
 
 def _development_secret() -> str:
-    """A random key shared by every worker on this machine (development only: production requires SECRET_KEY).
-
-    Each gunicorn worker builds its own app; with a key per process, a session or a signed
-    generation made by one worker would be refused by the next.
-    """
+    """A random key shared by every worker on this machine, so each accepts the others' tokens (development only)."""
     path = Path(tempfile.gettempdir()) / f"live-dashboard-dev-secret-{os.getuid()}"
     if not path.exists():
         candidate = path.with_name(f"{path.name}.{secrets.token_hex(6)}")

@@ -314,8 +314,7 @@ def _kind(values: pd.Series) -> str:
 def change_rows(old: pd.DataFrame, new: pd.DataFrame, changes: Changes, start: int, stop: int) -> pd.DataFrame:
     """Rows ``start:stop`` of the changes as text: a ``change`` column, then every column of both versions.
 
-    Added rows carry their new values, removed rows their old ones, changed rows their new
-    values with each changed cell written "old → new".
+    Changed rows carry their new values with each changed cell written "old → new".
     """
     columns = list(dict.fromkeys([*map(str, new.columns), *map(str, old.columns)]))
     pieces = []
@@ -369,10 +368,7 @@ def short_label(version: DataVersion) -> str:
 
 
 def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:
-    """The version ``generation`` is compared with: ``vs`` (``v12``, ``12`` or a generation), else the one before.
-
-    ``history`` is newest first. Raises :class:`NoComparison` with a sentence for the page.
-    """
+    """The version ``generation`` is compared with (``history`` newest first): ``vs``, else the one before."""
     if vs:
         number = vs.removeprefix("v")
         by_generation = next((version for version in history if version.generation == vs), None)
@@ -402,8 +398,7 @@ class ComparisonFailed:
 class ComparisonStore:
     """Each (old, new) comparison computed once per deployment, in the background, kept in the shared cache.
 
-    ``cache`` is :class:`data_access.live_data.ResilientCache`; ``load(generation)`` returns
-    ``(frame, roles)`` and raises ``DataUnavailable`` (``permanent`` when retrying cannot help).
+    ``load(generation)`` returns ``(frame, roles)`` or raises ``DataUnavailable``.
     """
 
     LOCK_SECONDS = 120

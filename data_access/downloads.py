@@ -1,12 +1,7 @@
 """The data as a file to download: CSV or Parquet, written in chunks so memory stays bounded.
 
-A 10M-row table is never turned into one big string: CSV is written ``CSV_CHUNK_ROWS``
-rows at a time, Parquet one row group at a time, each piece handed to the caller (a
-streaming HTTP response) before the next is made.
-
-CSV cells that a spreadsheet would run as a formula (text beginning with ``=``, ``+``,
-``-``, ``@``, tab or carriage return) get a leading single quote, as OWASP advises
-for CSV injection; numbers, and text that is just a number (``-3``), stay as they are.
+CSV cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return
+first) get a leading quote, as OWASP advises; numbers, and text that is just a number, stay as they are.
 """
 
 from __future__ import annotations
@@ -53,11 +48,7 @@ def safe_cell(text: str) -> str:
 
 
 def csv_chunks(frame: pd.DataFrame, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
-    """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece.
-
-    Written by pyarrow's CSV writer (many times faster than ``DataFrame.to_csv``); text is
-    always quoted, so a carriage return inside a cell cannot break a row.
-    """
+    """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece, by pyarrow (text always quoted)."""
     names = [safe_cell(str(column)) for column in frame.columns]
     yield (",".join(_quoted(name) for name in names) + "\n").encode()
     dates_only = [position for position in range(frame.shape[1]) if _is_date_only(frame.iloc[:, position])]
@@ -118,11 +109,7 @@ def _drain(buffer: io.BytesIO) -> bytes:
 
 def file_chunks(frame: pd.DataFrame, file_format: str) -> Iterator[bytes]:
     """The pieces of ``frame`` as a ``csv`` or ``parquet`` file."""
-    if file_format == "csv":
-        return csv_chunks(frame)
-    if file_format == "parquet":
-        return parquet_chunks(frame)
-    raise ValueError(f"unknown format {file_format!r}")
+    return {"csv": csv_chunks, "parquet": parquet_chunks}[file_format](frame)
 
 
 def version_label(metadata: dict[str, str], updated: str) -> str:

@@ -152,11 +152,7 @@ def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: in
 
 
 def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: int) -> ValidationReport:
-    """:func:`validate_upload` for a file on disk (e.g. a staged upload streamed to a temporary file).
-
-    The file is memory-mapped, not read into memory: its pages are shared with the page
-    cache, so checking a large staged file does not hold it twice.
-    """
+    """:func:`validate_upload` for a file on disk, memory-mapped so a large staged file is not held twice."""
     path = Path(path)
     if path.stat().st_size == 0:
         return validate_upload(b"", filename, schema, max_bytes)
@@ -274,11 +270,7 @@ def _start_text(content: Content) -> str:
 
 
 def _first_line_too_long(content: Content) -> str | None:
-    """A first line that does not end within the header's read window: not a CSV header.
-
-    Read anyway, the header would be cut at the window and refused for a wrong reason
-    (a column appearing twice, say), or not refused at all.
-    """
+    """A first line that does not end within the header's read window: not a CSV header (cut, it would be misjudged)."""
     if len(content) <= _START_BYTES or _LINE_BREAK.search(bytes(content[:_START_BYTES])):
         return None
     window = f"{_START_BYTES / 2**20:g} MiB"
@@ -363,13 +355,9 @@ def _validate_frame(
 
 
 def _too_big_to_parse(content: Content, schema: Schema, parquet: bool) -> str | None:
-    """``MAX_ROWS`` or ``FRAME_MEMORY_MB`` refusing the file, found without parsing all of it.
-
-    Parsing first cost 3.7 GB and 21 s to refuse 18M rows (1 GB); counting costs a block.
-    """
+    """``MAX_ROWS`` or ``FRAME_MEMORY_MB`` refusing the file, found without parsing all of it (costly)."""
     footer_rows = count_parquet_rows(content) if parquet else None
-    # A CSV's rows: bounded by its line breaks (~0.26 s per GB), counted by pyarrow a block at a
-    # time (~1.3 s per GB); each at most once, and only when the cheaper answer is not enough.
+    # A CSV's rows: bounded by its line breaks, else counted by pyarrow (5x slower); each at most once.
     bound = functools.cache(lambda: (footer_rows or 0) if parquet else line_count_bound(content))
     counted = functools.cache(lambda: footer_rows if parquet else count_csv_rows(content))
     if schema.max_rows is not None and bound() > schema.max_rows and _over_row_limit(counted(), schema):
@@ -500,11 +488,7 @@ def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[
 
 
 def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], list[str]]) -> list[str]:
-    """One warning per text column that mostly holds numbers, naming its first few text cells.
-
-    Such a column is kept as text, so the chart cannot use it as a measure: the admin
-    should know before publishing (and may still publish).
-    """
+    """One warning per text column that mostly holds numbers (so charts cannot use it), naming its first text cells."""
     warnings = []
     for name in table.columns:
         column = table[name]
@@ -529,8 +513,7 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
 def _text_among_numbers(column: pd.Series) -> np.ndarray:
     """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
 
-    Decided on the first values, so a text column costs one small sample; only a column
-    that starts as numbers (the suspicious ones: pyarrow saw text somewhere) is converted whole.
+    Decided on the first values: only a column that starts as numbers is converted whole.
     """
     nothing = np.array([], dtype=np.int64)
     present = column.dropna()
