@@ -54,13 +54,14 @@ PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
 
 @dataclass
 class Series:
-    """One trace's data: what is drawn (``x``, ``y``) and how many rows stand behind it."""
+    """One trace's data: what is drawn (``x``, ``y``), how many rows stand behind it, its colour group."""
 
     name: str
     column: str
     x: np.ndarray
     y: np.ndarray
     total: int
+    group: str | None = None
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
             values = table[column] if group is None else table[column].xs(group, level="__group", drop_level=True)
             x = _x_values(values.index.to_series()) if category else values.index.to_numpy()
             y = values.to_numpy(dtype="float64")
-            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows)))
+            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows), group))
     return Chart(
         series,
         kind=view.kind,
@@ -176,7 +177,7 @@ def _sampled(
             if view.kind != "scatter":
                 x_group, columns, group_sorted = _one_series(x_group, columns, view.agg, is_sorted)
         for column, picked_x, picked_y, total in _pick(x_group, columns, group_sorted, view.kind, budget, low, high):
-            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total))
+            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total, group))
     # Decided on the selected rows, not the zoomed slice: a zoom patch cannot change trace types.
     kind = "line" if view.kind == "bar" and len(rows) > MAX_BARS else view.kind
     return Chart(
@@ -449,11 +450,11 @@ def _x_ticks(chart: Chart) -> dict[str, Any]:
     return ticks
 
 
-def _hover(chart: Chart, view: ViewState, series: Series, group: str | None) -> str:
+def _hover(chart: Chart, view: ViewState, series: Series) -> str:
     """The full names (axis titles may be shortened) and the values under the pointer."""
     x_title = html.escape(chart.x_title)
     y_title = html.escape(_value_title(chart, view, [series.column]))
-    return f"{x_title}: %{{x}}<br>{y_title}: %{{y}}<extra>{html.escape(group or '')}</extra>"
+    return f"{x_title}: %{{x}}<br>{y_title}: %{{y}}<extra>{html.escape(series.group or '')}</extra>"
 
 
 def signature(chart: Chart, view: ViewState) -> list[Any]:
@@ -463,24 +464,16 @@ def signature(chart: Chart, view: ViewState) -> list[Any]:
     return [chart.x_type, traces, plan.panels]
 
 
-def _group_of(chart: Chart, series: Series) -> str | None:
-    """The colour group a series draws (``None`` without a colour)."""
-    if not chart.color:
-        return None
-    prefix = f"{series.column} · "  # several measures: "column · group" (see _trace_name)
-    return series.name[len(prefix) :] if series.name.startswith(prefix) else series.name
-
-
 def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     """A whole plotly figure (dict) for ``chart``."""
     plan = axis_plan(chart, view)
-    groups = list(dict.fromkeys(_group_of(chart, series) for series in chart.series))
+    groups = list(dict.fromkeys(series.group for series in chart.series))
     traces = []
     legend_seen: set[str] = set()
     for index, series in enumerate(chart.series):
-        group = _group_of(chart, series)
+        group = series.group
         trace = {**_trace_style(chart), "name": series.name, "x": _encode(series.x), "y": _encode(series.y)}
-        trace["hovertemplate"] = _hover(chart, view, series, group)
+        trace["hovertemplate"] = _hover(chart, view, series)
         axis = plan.axes.get(series.column, 0)
         if axis:
             trace["yaxis"] = _axis_id(axis)
