@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -364,12 +365,12 @@ def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode(), value.encode()) for name, value in [*headers, *plain_answer_headers()]]
 
 
+@dataclass
 class _Sent:
     """What the access line needs of a response (gunicorn's ``resp``)."""
 
-    def __init__(self) -> None:
-        self.status_code = 0
-        self.sent = 0
+    status_code: int = 0
+    sent: int = 0
 
 
 class AccessLog:

@@ -293,15 +293,8 @@ def _encode(values: np.ndarray) -> Any:
         return values.tolist()
     if len(values) <= TYPED_ARRAY_THRESHOLD:
         return [None if isinstance(value, float) and math.isnan(value) else value for value in values.tolist()]
-    if (
-        values.dtype.kind in "iu"
-        and len(values)
-        and np.iinfo(np.int32).min <= values.min()
-        and (values.max() <= np.iinfo(np.int32).max)
-    ):
-        encoded, dtype = values.astype("<i4"), "i4"
-    else:
-        encoded, dtype = values.astype("<f8"), "f8"
+    fits_int32 = values.dtype.kind in "iu" and values.min() >= -(2**31) and values.max() < 2**31
+    encoded, dtype = (values.astype("<i4"), "i4") if fits_int32 else (values.astype("<f8"), "f8")
     return {"dtype": dtype, "bdata": base64.b64encode(encoded.tobytes()).decode("ascii")}
 
 

@@ -233,12 +233,8 @@ def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, desc
 
 
 def _is_text(values: pd.Series) -> bool:
-    kind = values.dtype
-    return not (
-        pd.api.types.is_bool_dtype(kind)
-        or pd.api.types.is_numeric_dtype(kind)
-        or pd.api.types.is_datetime64_any_dtype(kind)
-    )
+    # Booleans count as numeric in pandas.
+    return not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values))
 
 
 def smallest_text(values: pa.Array, count: int, descending: bool) -> np.ndarray:
