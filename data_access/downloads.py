@@ -22,7 +22,7 @@ CSV_CHUNK_ROWS = 100_000
 PARQUET_ROW_GROUP_ROWS = 500_000
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
-FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 
 
@@ -31,7 +31,7 @@ def neutralise_formulas(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray |
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return values  # numbers, dates and booleans cannot carry a formula
     risky = pc.and_(
-        pc.match_substring_regex(values, FORMULA_START.pattern),
+        pc.match_substring_regex(values, FORMULA_START),
         pc.invert(pc.match_substring_regex(values, f"^{PLAIN_NUMBER}$")),
     )
     if not pc.any(risky).as_py():
@@ -40,16 +40,9 @@ def neutralise_formulas(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray |
     return pc.if_else(risky, pc.binary_join_element_wise(quote, values, nothing), values)
 
 
-def safe_cell(text: str) -> str:
-    """One text value (e.g. a column name) neutralised the same way."""
-    if FORMULA_START.match(text) and not re.fullmatch(PLAIN_NUMBER, text):
-        return "'" + text
-    return text
-
-
 def csv_chunks(frame: pd.DataFrame, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
     """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece, by pyarrow (text always quoted)."""
-    names = [safe_cell(str(column)) for column in frame.columns]
+    names = neutralise_formulas(pa.array([str(column) for column in frame.columns], pa.string())).to_pylist()
     yield (",".join(_quoted(name) for name in names) + "\n").encode()
     dates_only = [position for position in range(frame.shape[1]) if _is_date_only(frame.iloc[:, position])]
     options = pacsv.WriteOptions(include_header=False)
