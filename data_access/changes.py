@@ -24,6 +24,7 @@ import pandas as pd
 from data_access.downloads import CSV_CHUNK_ROWS, csv_chunks
 from data_access.roles import ColumnRoles
 from data_access.sources import DataVersion
+from data_access.units import count
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class ColumnChanges:
     def words(self) -> str:
         """ "columns unchanged", or "column added: a · column removed: b"."""
         parts = [
-            f"{_plural(len(names), 'column')} {what}: {', '.join(names)}"
+            f"{'column' if len(names) == 1 else 'columns'} {what}: {', '.join(names)}"
             for what, names in (("added", self.added), ("removed", self.removed), ("changed type", self.retyped))
             if names
         ]
@@ -82,12 +83,9 @@ class Changes:
 
     def summary(self) -> str:
         """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
-        parts = [
-            f"+{len(self.added):,} {_plural(len(self.added), 'row')}",
-            f"−{len(self.removed):,} {_plural(len(self.removed), 'row')}",
-        ]
+        parts = ["+" + count(len(self.added), "row"), "−" + count(len(self.removed), "row")]
         if self.key_kind != WHOLE_ROWS:
-            parts.append(f"{self.changed_values:,} changed {'value' if self.changed_values == 1 else 'values'}")
+            parts.append(count(self.changed_values, "changed value"))
         parts.append(self.columns.words())
         return " · ".join(parts)
 
@@ -101,10 +99,6 @@ class Changes:
         else:
             text = "Rows matched as whole rows (no unique key): an edited row shows as removed and added."
         return f"{self.key_note} {text}".strip()
-
-
-def _plural(count: int, noun: str) -> str:
-    return noun if count == 1 else noun + "s"
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -350,8 +344,8 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna("").reset_index(drop=True)
 
 
-def _blank(count: int) -> pd.Series:
-    return pd.Series([""] * count, dtype="string")
+def _blank(rows: int) -> pd.Series:
+    return pd.Series([""] * rows, dtype="string")
 
 
 # -- which versions -------------------------------------------------------------------------------
