@@ -414,8 +414,7 @@ class ComparisonStore:
         self._running: dict[tuple[str, str], Future] = {}
         self._local: OrderedDict[tuple[str, str], Changes | ComparisonFailed] = OrderedDict()
         self._lock = threading.Lock()
-        self._warming: set[str] = set()
-        self._warmed: OrderedDict[str, bool] = OrderedDict()
+        self._reads: OrderedDict[str, Future] = OrderedDict()
 
     def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
         """The comparison when it is known (this process, then the shared cache), else ``None``."""
@@ -450,25 +449,18 @@ class ComparisonStore:
     def warm(self, generation: str) -> bool:
         """Whether ``generation``'s frame was read here; else it is read in the background (a ghost never waits)."""
         with self._lock:
-            if generation in self._warmed:
-                return True
-            if generation in self._warming:
-                return False
-            self._warming.add(generation)
+            reading = self._reads.get(generation)
+            if reading is None:
+                reading = self._reads[generation] = self._pool.submit(self._read, generation)
+                while len(self._reads) > self.LOCAL_ENTRIES:
+                    self._reads.popitem(last=False)
+        return reading.done()
 
-        def load() -> None:
-            try:
-                self._load(generation)
-            except Exception as error:  # DataUnavailable: the request that asks next says why
-                log.warning("reading %s for a comparison failed: %s", generation, error)
-            with self._lock:
-                self._warming.discard(generation)
-                self._warmed[generation] = True
-                while len(self._warmed) > self.LOCAL_ENTRIES:
-                    self._warmed.popitem(last=False)
-
-        self._pool.submit(load)
-        return False
+    def _read(self, generation: str) -> None:
+        try:
+            self._load(generation)
+        except Exception as error:  # DataUnavailable: the request that asks next says why
+            log.warning("reading %s for a comparison failed: %s", generation, error)
 
     def _compute(self, pair: tuple[str, str], lock: Any) -> Changes | ComparisonFailed | None:
         try:
