@@ -258,14 +258,12 @@ def _names_problem(names: list[str]) -> str | None:
     return None
 
 
-# What each nested type is, for people.
+# What each nested type is, for people (any other nested type is a kind of list).
 _NESTED = (
     (pa.types.is_struct, "records (a struct)"),
     (pa.types.is_map, "key-value maps"),
     (pa.types.is_union, "mixed types (a union)"),
-    (lambda kind: pa.types.is_list(kind) or pa.types.is_large_list(kind), "lists"),
-    (lambda kind: pa.types.is_fixed_size_list(kind) or pa.types.is_list_view(kind), "lists"),
-    (pa.types.is_large_list_view, "lists"),
+    (pa.types.is_nested, "lists"),
 )
 # Types shown as they are (after plain_type): numbers, booleans, text, times.
 _PLAIN = (
