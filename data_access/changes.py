@@ -123,16 +123,17 @@ def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], ro
         hashes = None if missing else _unique_key_hashes(old, new, tuple(declared))
         if hashes is not None:
             return KeyChoice(DECLARED, tuple(declared), "", hashes)
-        if missing:
-            note = f"CHANGES_KEY column “{missing[0]}” is not in both versions."
-        else:
-            note = f"CHANGES_KEY ({', '.join(declared)}) repeats in these versions."
+        note = f"CHANGES_KEY column “{missing[0]}” is not in both versions." if missing else _repeats(declared)
     for candidate in _found_keys(roles):
         if all(column in old.columns and column in new.columns for column in candidate):
             hashes = _unique_key_hashes(old, new, candidate)
             if hashes is not None:
                 return KeyChoice(FOUND, candidate, note, hashes)
     return KeyChoice(WHOLE_ROWS, (), note)
+
+
+def _repeats(key: Sequence[str]) -> str:
+    return f"CHANGES_KEY ({', '.join(key)}) repeats in these versions."
 
 
 def _found_keys(roles: ColumnRoles | None) -> list[tuple[str, ...]]:
@@ -203,36 +204,28 @@ def compare(
     shared = [column for column in new.columns if column in old.columns]
     matched = _match(old, new, choice, shared)
     if matched is None:  # the key repeats in the old version
-        repeats = (
-            f"CHANGES_KEY ({', '.join(choice.columns)}) repeats in these versions." if choice.kind == DECLARED else ""
-        )
-        choice = KeyChoice(WHOLE_ROWS, (), repeats or choice.note)
+        choice = KeyChoice(WHOLE_ROWS, (), _repeats(choice.columns) if choice.kind == DECLARED else choice.note)
         matched = _match(old, new, choice, shared)
     assert matched is not None  # whole rows always match one to one
-    kind, key, note = choice.kind, choice.columns, choice.note
     new_at, kept = matched
     matched_old = np.flatnonzero(new_at >= 0)
     matched_new = new_at[matched_old]
-    added, removed = np.flatnonzero(~kept), np.flatnonzero(new_at < 0)
-    if kind == WHOLE_ROWS:
-        empty = np.empty(0, dtype=np.int64)
-        return Changes(kind, key, _small(added), _small(removed), empty, empty, {}, columns, note)
-    compared = [column for column in shared if column not in key]
+    # Rows matched whole are equal: no values to compare.
+    compared = [] if choice.kind == WHOLE_ROWS else [column for column in shared if column not in choice.columns]
     differs = {column: _differs(old[column], new[column], matched_old, matched_new) for column in compared}
     any_change = np.zeros(len(matched_old), dtype=bool)
     for mask in differs.values():
         any_change |= mask
-    cells = {column: mask[any_change] for column, mask in differs.items() if mask.any()}
     return Changes(
-        kind,
-        key,
-        _small(added),
-        _small(removed),
+        choice.kind,
+        choice.columns,
+        _small(np.flatnonzero(~kept)),
+        _small(np.flatnonzero(new_at < 0)),
         _small(matched_old[any_change]),
         _small(matched_new[any_change]),
-        cells,
+        {column: mask[any_change] for column, mask in differs.items() if mask.any()},
         columns,
-        note,
+        choice.note,
     )
 
 
