@@ -29,6 +29,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
+from auth.web import large_body_limit
 from routes.live import LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
@@ -215,10 +216,9 @@ def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
     config.limit_concurrency = settings.max_connections_per_worker
     _allow_open_files(settings.max_connections_per_worker)
     body_limit = int(settings.max_request_kb * 1024)
-    large: dict[str, int] = dict(wsgi_app.config.get("LARGE_BODY_ROUTES", {}))
 
     def limit_for(path: str) -> int:
-        return max([body_limit, *(size for prefix, size in large.items() if path.startswith(prefix))])
+        return max(body_limit, large_body_limit(wsgi_app.config, path))
 
     return ErrorGuard(RequestBodyDeadline(app, limit_for, body_limit, settings.request_body_timeout_seconds))
 

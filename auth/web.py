@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def _limit_request_body() -> Response | None:
     limit = int(settings.max_request_kb * 1024)
     length = request.content_length
     if length is not None and length > limit:
-        larger = _large_body_limit()
+        larger = large_body_limit(current_app.config, request.path)
         if larger and length <= larger:
             user = current_user()  # the session cookie only: the body is not read for this
             limit = larger if user and user.is_admin else limit
@@ -121,9 +122,10 @@ def _limit_request_body() -> Response | None:
     return None
 
 
-def _large_body_limit() -> int:
-    routes: dict[str, int] = current_app.config.get("LARGE_BODY_ROUTES", {})
-    return max((limit for prefix, limit in routes.items() if request.path.startswith(prefix)), default=0)
+def large_body_limit(config: Mapping[str, Any], path: str) -> int:
+    """The body limit :func:`allow_large_bodies` set for ``path`` (0 when none did)."""
+    routes: dict[str, int] = config.get("LARGE_BODY_ROUTES", {})
+    return max((limit for prefix, limit in routes.items() if path.startswith(prefix)), default=0)
 
 
 def _development_secret() -> str:
