@@ -1,13 +1,8 @@
 """Logs an operator can filter: JSON lines for Cloud Logging in production, plain text locally.
 
-``LOG_FORMAT=json`` writes one JSON object per line on stdout with the fields Cloud Logging
-reads (``severity``, ``message``, ``logging.googleapis.com/trace`` from the
-``X-Cloud-Trace-Context`` header, ``httpRequest`` for access lines); anything passed as
-``extra=`` becomes a field of its own. ``LOG_FORMAT=text`` writes ``time LEVEL logger: message
-key=value …`` for a terminal.
-
-Events worth an operator's eye are logged once per change, not once per request
-(:class:`data_access.state_log.StateLog`).
+``LOG_FORMAT=json``: one object per line with the fields Cloud Logging reads (``severity``, the
+trace from ``X-Cloud-Trace-Context``, ``httpRequest`` on access lines), ``extra=`` as fields of
+their own. ``LOG_FORMAT=text``: ``time LEVEL logger: message key=value …`` for a terminal.
 """
 
 from __future__ import annotations
@@ -31,10 +26,7 @@ _STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
 
 
 def trace_fields(header: str | None, project: str) -> dict[str, Any]:
-    """Cloud Logging's trace fields from an ``X-Cloud-Trace-Context: TRACE/SPAN;o=1`` header.
-
-    Without a project id the trace cannot be named, so nothing is added.
-    """
+    """Cloud Logging's trace fields from an ``X-Cloud-Trace-Context: TRACE/SPAN;o=1`` header."""
     if not header or not project:
         return {}
     trace_id, _, rest = header.partition("/")
@@ -98,25 +90,14 @@ def make_formatter(log_format: str, project: str = "") -> logging.Formatter:
 
 
 def configure_logging(log_format: str, project: str = "", level: int = logging.INFO) -> None:
-    """Send every log record (the app's, Dash's, werkzeug's) to stdout in ``log_format``.
-
-    ``project``: the Google Cloud project the trace field names (``GCP_PROJECT``).
-    """
+    """Send every log record (the app's, Dash's, werkzeug's) to stdout in ``log_format`` (``project``: GCP_PROJECT)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(make_formatter(log_format, project))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 class GunicornLogger(glogging.Logger):
-    """gunicorn's own logger with its lines in our format and one structured access line per request.
-
-    The access line carries Cloud Logging's ``httpRequest`` (method, URL, status, latency,
-    size, user agent, remote address) and the request's trace.
-    """
+    """gunicorn's own logger in our format; each access line carries Cloud Logging's ``httpRequest``."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)

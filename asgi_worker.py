@@ -1,31 +1,10 @@
 """The gunicorn worker ``gunicorn.conf.py`` names: uvicorn's event loop in front of the Flask app.
 
-gunicorn's threaded worker spends several times uvicorn's CPU on every request before the app
-sees it (docs/benchmarks/workers.md). Nearly every request is an unchanged poll, so that cost
-is the instance's capacity (docs/decisions/0001-uvicorn-under-gunicorn.md). This worker keeps
-gunicorn (master, worker recycling, timeouts, ``gunicorn.conf.py``) and puts uvicorn's HTTP
-layer in each worker:
-
-* ``/live/version`` and ``/live/events`` (``routes/live.py``) are answered on the event loop,
-  without a thread: a version check from the process's last check, and one fan-out per
-  process to all its open streams;
-* a take-up GET (``/live/<generation>/chart|rows``, ``routes/take_up.py``) that Flask has
-  answered once is answered again on the event loop with the same bytes: after a publish
-  every open dashboard asks for the same few answers at once;
-* every other request runs the Flask app unchanged, in a pool of ``GUNICORN_THREADS``
-  threads (a2wsgi), as gthread ran it;
-* access lines are written by ``app_logging.GunicornLogger``, as under gthread;
-* the request head is bounded as gunicorn bounded it (field count; bytes), since uvicorn
-  itself puts no limit on it, and must arrive within ``REQUEST_HEAD_TIMEOUT_SECONDS`` of the
-  connection opening (or the previous answer): idle and slow-header connections are closed;
-* a request body is read whole on the event loop, within ``REQUEST_BODY_TIMEOUT_SECONDS`` and
-  the body limits, before a thread is taken (:class:`RequestBodyDeadline`): slow clients hold
-  a coroutine, never one of the app's threads;
-* at most ``MAX_CONNECTIONS_PER_WORKER`` connections get an answer; past it, requests get 503;
-* anything the event loop's own handlers raise gets a plain answer with the app's security
-  headers (:class:`ErrorGuard`): 400 for a malformed request (one warning line), else 500.
-
-Responses are never buffered or timed here: only request heads and bodies are.
+gunicorn's threaded worker costs several times uvicorn's CPU per request, and nearly every request
+is an unchanged poll (docs/decisions/0001-uvicorn-under-gunicorn.md). Live routes and take-up GETs
+answered before are served on the event loop; everything else runs Flask in ``GUNICORN_THREADS``
+threads (a2wsgi). uvicorn bounds nothing itself, so request heads and bodies are bounded here (size,
+time, connection cap) before a thread is taken; responses are never buffered or timed.
 """
 
 from __future__ import annotations
@@ -37,6 +16,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -49,6 +29,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
+from auth.web import large_body_limit
 from routes.live import LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
@@ -71,13 +52,9 @@ _REQUEST_TIMEOUT_ANSWER = (
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol with bounded request heads: size, field count and time.
 
-    * A head of more than ``MAX_HEAD_BYTES`` (request line and header lines, counted as they
-      are parsed) or ``MAX_HEADER_FIELDS`` fields gets 400 and a closed connection. A head
-      that never ends is also counted one read at a time, so the parser never holds more
-      than the limit plus one read.
-    * A head must be complete within ``head_timeout_seconds`` of the connection opening or
-      its first byte; else 408 and the connection is closed. Between requests, uvicorn's
-      keep-alive timeout (``GUNICORN_KEEPALIVE``) closes an idle connection.
+    Too big a head gets 400, one not complete ``head_timeout_seconds`` after the connection opened
+    (or the previous answer) 408; both close the connection. Reads are counted too, so a head that
+    never ends holds at most the limit plus one read.
     """
 
     #: Set once per worker from ``REQUEST_HEAD_TIMEOUT_SECONDS`` (:meth:`DashboardWorker.load_wsgi`).
@@ -130,15 +107,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's 400 for a head it cannot take, with the app's security headers."""
         body = msg.encode("ascii")
-        lines = [STATUS_LINE[400]]
-        for name, value in [
-            ("content-type", "text/plain; charset=utf-8"),
-            ("content-length", str(len(body))),
-            ("connection", "close"),
-            *plain_answer_headers(),
-        ]:
-            lines.append(f"{name.lower()}: {value}\r\n".encode())
-        self.transport.write(b"".join([*lines, b"\r\n", body]))
+        lines = [name + b": " + value + b"\r\n" for name, value in _closing_text_headers(body)]
+        self.transport.write(b"".join([STATUS_LINE[400], *lines, b"\r\n", body]))
         self.transport.close()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -200,8 +170,7 @@ class DashboardWorker(UvicornWorker):
     async def _serve(self) -> None:
         """uvicorn_worker's ``_serve``, ending open streams as soon as the worker is told to stop.
 
-        Otherwise every open stream would hold the worker for the whole graceful timeout (the
-        browsers reconnect to another worker at once).
+        Else each stream holds the worker for the whole graceful timeout; browsers reconnect at once.
         """
         self.config.app = self.wsgi
         server = Server(config=self.config)
@@ -223,11 +192,7 @@ async def _end_streams_on_exit(server: Server, live_routes: LiveRoutes | None) -
 
 
 def asgi_app(wsgi_app: Any, threads: int, keep_take_ups: bool = True) -> ASGIApp:
-    """``wsgi_app`` in ``threads`` threads, behind its live routes when it has them.
-
-    ``keep_take_ups``: take-up GETs answered before are answered again on the event loop
-    (:class:`routes.take_up.KeptTakeUps`); off, every one crosses into a thread (a benchmark's baseline).
-    """
+    """``wsgi_app`` in ``threads`` threads, behind its live routes (and kept take-ups) when it has them."""
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
     feed = getattr(wsgi_app, "extensions", {}).get(LIVE_FEED_EXTENSION)
     if feed is None:
@@ -251,10 +216,9 @@ def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
     config.limit_concurrency = settings.max_connections_per_worker
     _allow_open_files(settings.max_connections_per_worker)
     body_limit = int(settings.max_request_kb * 1024)
-    large: dict[str, int] = dict(wsgi_app.config.get("LARGE_BODY_ROUTES", {}))
 
     def limit_for(path: str) -> int:
-        return max([body_limit, *(size for prefix, size in large.items() if path.startswith(prefix))])
+        return max(body_limit, large_body_limit(wsgi_app.config, path))
 
     return ErrorGuard(RequestBodyDeadline(app, limit_for, body_limit, settings.request_body_timeout_seconds))
 
@@ -275,12 +239,8 @@ class _BodyTooLarge(Exception):
 class RequestBodyDeadline:
     """ASGI middleware: a request body is read whole on the event loop before the app sees it.
 
-    A body larger than its path's limit gets 413 (by ``Content-Length`` before any of it is
-    read, else as soon as it grows past it); a body that has not arrived within
-    ``seconds`` per ``unit_bytes`` of its size (at least ``seconds``) gets 408. Only then
-    does the app get the request, with the body already in memory, so a slow client holds a
-    coroutine here instead of one of the threads the app runs in. Requests without a body
-    (every GET) pass untouched, and so does every response.
+    So a slow client holds a coroutine, not an app thread. Over its path's limit: 413; not arrived
+    within ``seconds`` per ``unit_bytes`` of its size (at least ``seconds``): 408.
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], unit_bytes: int, seconds: float) -> None:
@@ -351,17 +311,15 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replayed
 
 
-#: What a handler on the event loop raises when a request is not what it expects (bad JSON,
-#: a list where an object belongs, nesting too deep): the client's error, not the server's.
+#: What a handler on the event loop raises for a request it cannot read: the client's error.
 MALFORMED_REQUEST_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 
 
 class ErrorGuard:
-    """ASGI middleware: an exception from a handler on the event loop becomes a plain answer with the app's headers.
+    """ASGI middleware: an event-loop handler's exception becomes 400 (malformed request) or 500.
 
-    The Flask app answers its own errors (in its threads); what reaches here was raised by code
-    on the event loop. A malformed request gets 400 and one warning line; anything else 500
-    and the stack trace. Once an answer has started, the connection is only closed.
+    Answers carry the app's headers; Flask answers its own errors in its threads. Once an answer
+    has started, the connection is only closed.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -393,22 +351,26 @@ class ErrorGuard:
 async def plain_answer(send: Any, status: int, text: str) -> None:
     """A short text answer from the event loop, with the headers the app puts on its own; closes the connection."""
     body = text.encode()
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-        *((name.lower().encode(), value.encode()) for name, value in plain_answer_headers()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": _closing_text_headers(body)})
     await send({"type": "http.response.body", "body": body})
 
 
+def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """Headers of a plain-text ``body`` that closes the connection, plus the app's security headers."""
+    headers = [
+        ("content-type", "text/plain; charset=utf-8"),
+        ("content-length", str(len(body))),
+        ("connection", "close"),
+    ]
+    return [(name.lower().encode(), value.encode()) for name, value in [*headers, *plain_answer_headers()]]
+
+
+@dataclass
 class _Sent:
     """What the access line needs of a response (gunicorn's ``resp``)."""
 
-    def __init__(self) -> None:
-        self.status_code = 0
-        self.sent = 0
+    status_code: int = 0
+    sent: int = 0
 
 
 class AccessLog:

@@ -1,18 +1,10 @@
 """Callback requests Dash cannot use are answered 400, by public means only.
 
-* :func:`typed_callback` checks the values Dash passes a callback against the callback's
-  parameter annotations (pydantic ``TypeAdapter``, strict: a string is never read as a
-  number), and that what triggered the call (``dash.ctx.triggered_prop_ids``) is one of its
-  inputs, before the callback runs; a missing, extra or wrong-typed value is a 400.
-* :func:`install_callback_errors` refuses a callback body nested deeper than
-  :data:`MAX_NESTING` or holding text that is not valid Unicode, judged on the JSON alone
-  (Python's parser would overflow, the answer could not be encoded); and answers 400 for an
-  error raised while Dash reads a request (an unknown output, a missing key, a list where
-  an object belongs), that is before any callback of ours started. An error raised once a
-  callback runs stays a 500: that is a bug, not bad input.
-
-Nothing here reads Dash's request format: the body is JSON text, the values are what
-Dash hands the callback.
+:func:`typed_callback` checks a callback's arguments against its annotations (pydantic, strict)
+and its triggers against its inputs; :func:`install_callback_errors` refuses bodies nested deeper
+than :data:`MAX_NESTING` or holding invalid Unicode, and turns errors raised while Dash reads a
+request into 400. An error once a callback runs stays a 500: a bug, not bad input. Nothing here
+reads Dash's request format.
 """
 
 from __future__ import annotations
@@ -40,8 +32,7 @@ _STARTED = "callback_started"
 def typed_callback(function: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a callback so that its arguments are checked against its annotations first (400 if not).
 
-    ``None`` always passes: Dash sends it for a property nobody set yet.
-    """
+    ``None`` always passes: Dash sends it for a property nobody set yet."""
     signature = inspect.signature(function)
     hints = typing.get_type_hints(function)
     adapters = {

@@ -1,12 +1,8 @@
 """gunicorn's settings for ``gunicorn 'app:create_server()'`` (read from the working directory by itself).
 
-Every value comes from an environment variable (README, "Settings"; parsed in ``settings.py``), with defaults sized
-from the instance's memory: App Engine sets ``GAE_MEMORY_MB`` (F1 384, F2 768, F4 1536,
-F4_1G 3072). Each worker holds its own copy of the parsed table, so memory, not CPU,
-bounds the number of workers. In each worker uvicorn's event loop answers unchanged polls
-and ``GUNICORN_THREADS`` threads run everything else (``asgi_worker.py``).
-
-Command-line flags still win over this file (``gunicorn -w 4 …``).
+Every value comes from an environment variable (parsed in ``settings.py``), with defaults sized from
+the instance's memory (``GAE_MEMORY_MB``): each worker holds its own parsed table, so memory, not
+CPU, bounds the workers. Command-line flags still win over this file.
 """
 
 from __future__ import annotations
@@ -45,8 +41,7 @@ def default_bind(server: ServerSettings) -> str:
 
 bind = GUNICORN.bind or default_bind(SERVER)
 workers = GUNICORN.workers or default_workers(GUNICORN.gae_memory_mb)
-# uvicorn's event loop in front of the app: an unchanged poll costs a third of what it costs
-# under gthread (asgi_worker.py). GUNICORN_WORKER_CLASS=gthread serves the same app the old way.
+# uvicorn's event loop in front of the app (asgi_worker.py); GUNICORN_WORKER_CLASS=gthread the old way.
 worker_class = GUNICORN.worker_class
 threads = GUNICORN.threads
 # The master only kills a worker whose event loop stops answering; a slow request in one
@@ -54,10 +49,8 @@ threads = GUNICORN.threads
 timeout = GUNICORN.timeout
 graceful_timeout = GUNICORN.graceful_timeout
 keepalive = GUNICORN.keepalive  # longer than Google's front end keeps idle connections
-# Recycle workers now and then (slow leaks, glibc arenas); jitter so they do not restart together.
-# Each restart re-reads the live table once (from the shared cache, or storage with SimpleCache),
-# and closing its keep-alive connections can fail a request in flight: at 10,000 open
-# dashboards a worker serves ~1,000 polls/s, so this is a restart every ~17 minutes at most.
+# Recycle workers now and then (slow leaks, glibc arenas), with jitter so they do not restart together;
+# each restart re-reads the table and may fail a request in flight, so not too often.
 max_requests = GUNICORN.max_requests
 max_requests_jitter = GUNICORN.max_requests_jitter
 

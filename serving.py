@@ -1,15 +1,8 @@
 """How the app is served: security headers, compression, the strict plotly.js bundle, ``/readyz``.
 
-* **Headers** (flask-talisman): a Content-Security-Policy whose ``script-src`` allows this
-  server's files and Dash's inline scripts by hash — never ``unsafe-inline`` or
-  ``unsafe-eval`` — plus Referrer-Policy, X-Content-Type-Options, Permissions-Policy and HSTS
-  on HTTPS. ``/admin`` and ``/login`` also refuse framing and caching.
-* **plotly.js**: the *strict* bundle (no ``eval``, WebGL traces included) is served from
-  ``vendor/``; Dash's graph uses ``window.Plotly`` when a page already has it, so the regular
-  bundle is never fetched.
-* **Compression** (flask-compress): brotli or gzip as the browser asks; versioned static files
-  are compressed once per worker, not once per request.
-* **Readiness**: ``/readyz`` says whether storage and the shared cache answer, without names.
+The CSP allows this server's scripts and Dash's inline ones by hash, never ``unsafe-inline`` or
+``unsafe-eval``; the strict plotly.js bundle (no ``eval``) comes from ``vendor/``, so Dash never
+fetches the regular one. Versioned static files are compressed once per worker.
 """
 
 from __future__ import annotations
@@ -77,8 +70,7 @@ COMPRESSED_TYPES = [
 def content_security_policy(script_hashes: list[str], connect_sources: list[str] | None = None) -> dict[str, Any]:
     """The policy for every page: scripts from this server or by hash; inline styles (React sets them).
 
-    ``connect_sources``: other origins the page's scripts may send requests to (storage, for
-    uploads the browser sends straight to a resumable-upload URL).
+    ``connect_sources``: other origins scripts may send to (storage, for uploads sent straight there).
     """
     return {
         "default-src": "'self'",
@@ -96,8 +88,7 @@ def content_security_policy(script_hashes: list[str], connect_sources: list[str]
 def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     """Security headers, compression and ``/readyz`` on ``app``; returns the live CSP.
 
-    Call :func:`allow_dash_scripts` once the index has been rendered: Dash's inline-script
-    hashes are only complete after the first request (Pages adds one then).
+    Call :func:`allow_dash_scripts` after the first index render: only then are Dash's script hashes complete.
     """
     server = app.server
     server.after_request(_admin_and_login_headers)  # registered first, so it runs after Talisman's
@@ -122,8 +113,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
 def plain_answer_headers() -> list[tuple[str, str]]:
     """The security headers of an answer written outside Flask (the worker's 400/408/413 on the event loop).
 
-    Made by flask-talisman itself, with the app's options and a policy that allows nothing,
-    on an HTTPS request (so HSTS is among them), plus ``Cache-Control: no-store``.
+    Made by flask-talisman on an HTTPS request (so HSTS is among them), with a policy that allows nothing.
     """
     bare = Flask(__name__)
     Talisman(bare, content_security_policy=PLAIN_ANSWER_POLICY, **TALISMAN_OPTIONS)
@@ -193,19 +183,13 @@ def _admin_and_login_headers(response: Response) -> Response:
     if request.path.startswith(NO_FRAMING_PATHS):
         response.headers["X-Frame-Options"] = "DENY"
         policy = response.headers.get("Content-Security-Policy")
-        response.headers["Content-Security-Policy"] = (
-            f"{policy}; frame-ancestors 'none'" if policy else ("frame-ancestors 'none'")
-        )
+        response.headers["Content-Security-Policy"] = "; ".join(filter(None, [policy, "frame-ancestors 'none'"]))
         response.headers["Cache-Control"] = "no-store"
     return response
 
 
 class StaticCompressionCache:
-    """flask-compress cache backend keeping compressed bodies of static files only.
-
-    The key is empty (``"br;"``) for anything else, and those are neither stored nor found:
-    callback answers differ on every request.
-    """
+    """flask-compress cache backend keeping compressed bodies of static files only (other keys are ``"br;"``)."""
 
     MAX_ENTRIES = 128
 
@@ -257,14 +241,12 @@ def _readyz() -> tuple[Response, int]:
     from app_context import current_live_data
 
     live_data = current_live_data()
-    storage_ok = live_data.check_version().ok
-    cache_ok = live_data.cache.ping()
+    storage_ok, cache_ok = live_data.check_version().ok, live_data.cache.ping()
     ready = storage_ok and cache_ok
-    body = {
-        "status": "ready" if ready else "unavailable",
-        "storage": "ok" if storage_ok else "failing",
-        "cache": "ok" if cache_ok else "failing",
-    }
-    response = jsonify(body)
+    response = jsonify(
+        status="ready" if ready else "unavailable",
+        storage="ok" if storage_ok else "failing",
+        cache="ok" if cache_ok else "failing",
+    )
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if ready else 503

@@ -1,8 +1,7 @@
 """Who is asking, and may they administer? Checked where the work happens.
 
-Every admin callback and route calls :func:`require_admin` itself; the page guard in
-:mod:`auth.web` is a second line, never the only one. The public chart service has no
-admin callbacks or routes at all (``DASHBOARD_SERVICE``).
+Every admin callback and route calls :func:`require_admin` itself; the page guard in :mod:`auth.web`
+is a second line. The public chart service has no admin callbacks or routes (``DASHBOARD_SERVICE``).
 """
 
 from __future__ import annotations

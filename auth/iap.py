@@ -1,14 +1,8 @@
 """``AUTH_MODE=iap``: who is calling, from the Identity-Aware Proxy's signed header.
 
-Only the JWT in ``x-goog-iap-jwt-assertion`` is trusted (never the plain
-``x-goog-authenticated-user-email`` header). google-auth checks the signature
-and expiry; it does not check the issuer, and accepts any audience when given
-none, so both are checked here explicitly.
-
-Google rotates IAP's keys: a token signed with a key id we have not seen makes us
-fetch the keys again at once (at most once per ``MIN_REFETCH_SECONDS``, so made-up
-key ids cannot make every request fetch), instead of locking admins out until the
-cached keys expire.
+Only the JWT in ``x-goog-iap-jwt-assertion`` is trusted. google-auth checks signature and expiry
+but not the issuer, and any audience when given none: both are checked here. A token with an unknown
+key id refetches the keys (rotation), at most once per ``MIN_REFETCH_SECONDS``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
+import functools
 import secrets
 import threading
 from collections.abc import Iterator
@@ -23,11 +23,7 @@ class AdminConfigError(ValueError):
 
 
 def normalise_name(name: str) -> str:
-    """An admin name as it is compared, stored and counted: no surrounding spaces, lower case, bounded.
-
-    Applied once, where a name enters (the sign-in form, the admin list): ``BOB``, `` bob`` and
-    ``bob`` are one account, for the password check and for the sign-in limits alike.
-    """
+    """An admin name as it is compared, stored and counted (``BOB`` and `` bob`` are ``bob``, for the limits too)."""
     return name.strip().lower()[:MAX_NAME_LENGTH]
 
 
@@ -84,10 +80,9 @@ class TooManyPasswordChecks(RuntimeError):
 
 
 class PasswordChecks:
-    """At most ``slots`` password checks at once in this process.
+    """At most ``slots`` password checks at once in this process (one scrypt check needs ~128 MiB).
 
-    One scrypt check (N=131072, r=8, p=1) needs ~128 MiB: a burst of sign-ins must not
-    exhaust a worker's memory. A check waits ``wait_seconds`` for a slot, then gives up.
+    A check waits ``wait_seconds`` for a slot, then gives up.
     """
 
     def __init__(self, slots: int, wait_seconds: float = 2.0) -> None:
@@ -109,20 +104,12 @@ class PasswordChecks:
             return admins.verify(name, password)
 
 
-_DUMMY: list[str] = []
-
-
+@functools.cache
 def _dummy_hash() -> str:
-    if not _DUMMY:
-        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
-    return _DUMMY[0]
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def one_time_admin() -> tuple[AdminDirectory, str]:
     """A local admin with a fresh random password, valid for this run only."""
     password = secrets.token_urlsafe(12)
     return AdminDirectory({LOCAL_ADMIN_NAME: hash_password(password)}), password
-
-
-def names_match(left: str, right: str) -> bool:
-    return hmac.compare_digest(left.encode(), right.encode())

@@ -1,17 +1,9 @@
 """Sign-in state every worker of a deployment shares: server-side sessions and login counters.
 
-A signed cookie alone cannot be revoked, so the cookie carries only a random session id and
-the session itself (who, since when, last seen) is a record on the server (Flask-Session).
-Signing out deletes the record, which ends that session everywhere, copied cookies included.
-
-Where the records live, by ``CACHE_TYPE``:
-
-* ``RedisCache``: in that Redis (every instance shares it);
-* otherwise: in files in ``CACHE_DIR`` that every worker on the machine shares (a
-  per-process store would let a revoked session live on in another worker). The login
-  counters go to a SQLite file there: flask-limiter has no file storage of its own, and its
-  ``memory://`` counts per worker, which would multiply each limit by the number of workers.
-  Several instances need Redis.
+The cookie carries only a session id; the session is a record on the server (Flask-Session), so
+signing out ends it everywhere. Records live in Redis (``CACHE_TYPE=RedisCache``), else in files in
+``CACHE_DIR`` shared by the machine's workers, with the login counters in a SQLite file there
+(flask-limiter's ``memory://`` would count per worker).
 """
 
 from __future__ import annotations
@@ -68,8 +60,7 @@ class SessionPolicy:
 class FailClosedSessions(CacheLibSessionInterface):
     """Flask-Session over a cachelib store; while the store cannot be reached, nobody is signed in.
 
-    Writing a session still raises (sign-in answers 503); reading one finds none, and
-    deleting one (sign-out) is dropped: no request can use that session meanwhile.
+    Writing a session still raises (sign-in answers 503); reading finds none; deleting is dropped.
     """
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:

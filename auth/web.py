@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -101,11 +102,7 @@ def init_auth(
 
 
 def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
-    """Let signed-in admins send bodies up to ``max_bytes`` to paths under ``path_prefix`` (upload chunks).
-
-    Every other request keeps the small ``MAX_REQUEST_KB`` limit, and anonymous requests
-    always do: a big body is refused by its ``Content-Length`` before it is read.
-    """
+    """Let signed-in admins send bodies up to ``max_bytes`` to paths under ``path_prefix`` (upload chunks)."""
     server.config.setdefault("LARGE_BODY_ROUTES", {})[path_prefix] = max_bytes
 
 
@@ -114,7 +111,7 @@ def _limit_request_body() -> Response | None:
     limit = int(settings.max_request_kb * 1024)
     length = request.content_length
     if length is not None and length > limit:
-        larger = _large_body_limit()
+        larger = large_body_limit(current_app.config, request.path)
         if larger and length <= larger:
             user = current_user()  # the session cookie only: the body is not read for this
             limit = larger if user and user.is_admin else limit
@@ -125,17 +122,14 @@ def _limit_request_body() -> Response | None:
     return None
 
 
-def _large_body_limit() -> int:
-    routes: dict[str, int] = current_app.config.get("LARGE_BODY_ROUTES", {})
-    return max((limit for prefix, limit in routes.items() if request.path.startswith(prefix)), default=0)
+def large_body_limit(config: Mapping[str, Any], path: str) -> int:
+    """The body limit :func:`allow_large_bodies` set for ``path`` (0 when none did)."""
+    routes: dict[str, int] = config.get("LARGE_BODY_ROUTES", {})
+    return max((limit for prefix, limit in routes.items() if path.startswith(prefix)), default=0)
 
 
 def _development_secret() -> str:
-    """A random key shared by every worker on this machine (development only: production requires SECRET_KEY).
-
-    Each gunicorn worker builds its own app; with a key per process, a session or a signed
-    generation made by one worker would be refused by the next.
-    """
+    """A random key shared by every worker on this machine, so each accepts the others' tokens (development only)."""
     path = Path(tempfile.gettempdir()) / f"live-dashboard-dev-secret-{os.getuid()}"
     if not path.exists():
         candidate = path.with_name(f"{path.name}.{secrets.token_hex(6)}")

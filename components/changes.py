@@ -10,6 +10,8 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import html
 
+from components.data_table import download_link, grid_card
+
 # Row and cell classes (assets/style.css): added rows green, removed rows struck through, changed cells marked.
 ROW_CLASS_RULES = {
     "change-added": "params.data.change === 'added'",
@@ -31,12 +33,7 @@ def changes_panel() -> html.Div:
             html.Div(
                 [
                     dbc.Switch(id="changes-only-rows", label="Only changed rows in the table", value=False),
-                    html.A(
-                        "Download changes (CSV)",
-                        id="download-changes",
-                        className="btn btn-outline-primary btn-sm disabled",
-                        download="",
-                    ),
+                    download_link("Download changes (CSV)", "download-changes"),
                 ],
                 className="d-flex flex-wrap align-items-center gap-3 mt-1",
             ),
@@ -59,20 +56,4 @@ def changes_table() -> html.Div:
         style={"height": "420px", "width": "100%"},
         className="ag-theme-quartz",
     )
-    return html.Div(
-        dbc.Card(
-            [
-                dbc.CardHeader(
-                    [
-                        html.Span("Changed rows", className="fw-semibold"),
-                        html.Span(id="changes-table-count", className="ms-2 small"),
-                    ],
-                    className="d-flex align-items-baseline",
-                ),
-                dbc.CardBody(grid, className="p-0 data-table-body"),
-            ],
-            className="mt-3 mb-3",
-        ),
-        id="changes-table-area",
-        hidden=True,
-    )
+    return html.Div(grid_card("Changed rows", "changes-table-count", grid), id="changes-table-area", hidden=True)

@@ -69,10 +69,7 @@ CONTROL_OUTPUTS = {
 def control_values(
     view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None, picked_filter: Any = None
 ) -> dict[str, Any]:
-    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view``.
-
-    ``picked_filter`` is the filter column someone just chose (no values picked yet, so not in the view).
-    """
+    """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view`` (``picked_filter``: a filter column just chosen)."""
     picked = picked_filter if isinstance(picked_filter, str) and picked_filter in roles.category_values else None
     filter_column = picked or next(iter(view.filters), None)
     picker_column = filter_column or (roles.category[0] if roles.category else None)
@@ -133,8 +130,8 @@ def _day(value: str | None) -> str | None:
         return None
 
 
-def _labelled(label: str, control: Any, width: int, control_id: str) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, html_for=control_id, className="small mb-0"), control], xs=12, md=width)
+def _labelled(label: str, control: Any, width: int) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, html_for=control.id, className="small mb-0"), control], xs=12, md=width)
 
 
 def chart_controls() -> html.Div:
@@ -144,18 +141,16 @@ def chart_controls() -> html.Div:
     rows = [
         dbc.Row(
             [
-                _labelled("X axis", dcc.Dropdown(id="chart-x", clearable=False), 3, "chart-x"),
-                _labelled("Y axis", dcc.Dropdown(id="chart-y", multi=True, placeholder="Pick a column"), 5, "chart-y"),
-                _labelled("Chart type", dcc.Dropdown(id="chart-kind", options=kinds, clearable=False), 2, "chart-kind"),
-                _labelled(
-                    "Aggregation", dcc.Dropdown(id="chart-agg", options=aggregations, clearable=False), 2, "chart-agg"
-                ),
+                _labelled("X axis", dcc.Dropdown(id="chart-x", clearable=False), 3),
+                _labelled("Y axis", dcc.Dropdown(id="chart-y", multi=True, placeholder="Pick a column"), 5),
+                _labelled("Chart type", dcc.Dropdown(id="chart-kind", options=kinds, clearable=False), 2),
+                _labelled("Aggregation", dcc.Dropdown(id="chart-agg", options=aggregations, clearable=False), 2),
             ],
             className="g-2 mb-1",
         ),
         dbc.Row(
             [
-                _labelled("Colour by", dcc.Dropdown(id="chart-color", placeholder="None"), 3, "chart-color"),
+                _labelled("Colour by", dcc.Dropdown(id="chart-color", placeholder="None"), 3),
                 dbc.Col(
                     [
                         dbc.Label("Dates", html_for="chart-dates", className="small mb-0 d-block"),
@@ -165,18 +160,8 @@ def chart_controls() -> html.Div:
                     xs=12,
                     md=3,
                 ),
-                _labelled(
-                    "Filter column",
-                    dcc.Dropdown(id="chart-filter-column", placeholder="None"),
-                    2,
-                    "chart-filter-column",
-                ),
-                _labelled(
-                    "Values",
-                    dcc.Dropdown(id="chart-filter-values", multi=True, placeholder="All"),
-                    2,
-                    "chart-filter-values",
-                ),
+                _labelled("Filter column", dcc.Dropdown(id="chart-filter-column", placeholder="None"), 2),
+                _labelled("Values", dcc.Dropdown(id="chart-filter-values", multi=True, placeholder="All"), 2),
                 dbc.Col(
                     dbc.Switch(
                         id="chart-y2",

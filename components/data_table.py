@@ -1,8 +1,7 @@
 """The data table under the chart, and the download controls.
 
-The grid is AG Grid's *infinite* row model (served from this app, no CDN): the
-browser holds only the blocks of rows it shows; paging, sorting and filtering run
-on the server against the cached frame (:mod:`data_access.table_query`).
+AG Grid's infinite row model: the browser holds only the blocks it shows; paging, sorting and
+filtering run on the server (:mod:`data_access.table_query`).
 """
 
 from __future__ import annotations
@@ -64,10 +63,15 @@ def data_table() -> dbc.Card:
         style={"height": "420px", "width": "100%"},
         className="ag-theme-quartz",
     )
+    return grid_card("Rows", "data-table-count", grid)
+
+
+def grid_card(title: str, count_id: str, grid: dag.AgGrid) -> dbc.Card:
+    """``grid`` in a card headed by ``title`` and a row count (``count_id``)."""
     return dbc.Card(
         [
             dbc.CardHeader(
-                [html.Span("Rows", className="fw-semibold"), html.Span(id="data-table-count", className="ms-2 small")],
+                [html.Span(title, className="fw-semibold"), html.Span(id=count_id, className="ms-2 small")],
                 className="d-flex align-items-baseline",
             ),
             dbc.CardBody(grid, className="p-0 data-table-body"),
@@ -76,17 +80,17 @@ def data_table() -> dbc.Card:
     )
 
 
+def download_link(label: str, link_id: str) -> html.A:
+    """A download button, disabled until the page sets its address."""
+    return html.A(label, id=link_id, className="btn btn-outline-primary btn-sm disabled", download="")
+
+
 def download_controls() -> html.Div:
     """ "Download CSV" / "Download Parquet" links and the choice of all rows or only the filtered ones."""
     return html.Div(
         [
-            html.A("Download CSV", id="download-csv", className="btn btn-outline-primary btn-sm disabled", download=""),
-            html.A(
-                "Download Parquet",
-                id="download-parquet",
-                className="btn btn-outline-primary btn-sm disabled",
-                download="",
-            ),
+            download_link("Download CSV", "download-csv"),
+            download_link("Download Parquet", "download-parquet"),
             dbc.Switch(id="download-filtered", label="only the rows the filters select", value=True, className="mb-0"),
         ],
         className="d-flex flex-wrap align-items-center gap-2 mt-2",

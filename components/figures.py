@@ -1,21 +1,11 @@
 """The one place that turns (frame, column roles, view) into what the chart draws.
 
-Three answers, all computed from the shared frame and the request alone (stateless, so any
-worker answers any request):
-
-* :func:`view_figure`: a whole figure, when the view changes;
-* :func:`signature`: what a live update must keep; the page (``assets/take_up.js``) patches the
-  traces' data in place when it is unchanged, and never the x axis or legend either way;
-* :func:`zoom_patch`: the traces' data re-resolved for the visible x range.
-
-Rows: the view's filters first; bars over a category x aggregate **all** those rows; other
-charts draw at most ``max_points`` points per chart (shared by its traces, at least
-``MIN_POINTS_PER_TRACE`` each), chosen by MinMaxLTTB on sorted x or a density-preserving
-sample on unsorted x, and the title says "showing N of M points".
-
-Figures are plain dicts (no plotly validation on the hot path); long numeric arrays travel as
-base64 typed arrays (``{"dtype": "f8", "bdata": …}``), datetimes as epoch milliseconds on a
-date axis.
+All stateless, so any worker answers any request: :func:`view_figure` (a whole figure),
+:func:`signature` (what a live update must keep; ``assets/take_up.js`` patches the traces' data in
+place while it is unchanged) and :func:`zoom_patch` (the data re-resolved for the visible x range).
+Bars over a category aggregate all filtered rows; other charts draw at most ``max_points`` points
+(MinMaxLTTB on sorted x, a density-preserving sample otherwise). Figures are plain dicts; long
+numeric arrays travel as base64 typed arrays.
 """
 
 from __future__ import annotations
@@ -64,13 +54,14 @@ PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
 
 @dataclass
 class Series:
-    """One trace's data: what is drawn (``x``, ``y``) and how many rows stand behind it."""
+    """One trace's data: what is drawn (``x``, ``y``), how many rows stand behind it, its colour group."""
 
     name: str
     column: str
     x: np.ndarray
     y: np.ndarray
     total: int
+    group: str | None = None
 
 
 @dataclass
@@ -146,7 +137,7 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
             values = table[column] if group is None else table[column].xs(group, level="__group", drop_level=True)
             x = _x_values(values.index.to_series()) if category else values.index.to_numpy()
             y = values.to_numpy(dtype="float64")
-            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows)))
+            series.append(Series(_trace_name(view, column, group), column, x, y, len(rows), group))
     return Chart(
         series,
         kind=view.kind,
@@ -186,7 +177,7 @@ def _sampled(
             if view.kind != "scatter":
                 x_group, columns, group_sorted = _one_series(x_group, columns, view.agg, is_sorted)
         for column, picked_x, picked_y, total in _pick(x_group, columns, group_sorted, view.kind, budget, low, high):
-            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total))
+            series.append(Series(_trace_name(view, column, group), column, picked_x, picked_y, total, group))
     # Decided on the selected rows, not the zoomed slice: a zoom patch cannot change trace types.
     kind = "line" if view.kind == "bar" and len(rows) > MAX_BARS else view.kind
     return Chart(
@@ -206,11 +197,9 @@ def _sampled(
 def _one_series(
     x: np.ndarray, columns: dict[str, np.ndarray], agg: str, is_sorted: bool
 ) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
-    """One colour group's rows as a line: in x order, rows sharing an x aggregated with ``agg``.
+    """One colour group's rows as a line: in x order, rows sharing an x aggregated with ``agg`` (no zig-zag).
 
-    Third item: whether x is now sorted (then downsampling and zoom use a binary search). A
-    long table sorted by series then time is sorted within each series; several readings of
-    one sensor in the same second become their ``agg`` rather than a vertical zig-zag.
+    Third item: whether x is now sorted (then downsampling and zoom use a binary search).
     """
     if x.dtype.kind not in "iufM":
         return x, columns, is_sorted
@@ -304,15 +293,8 @@ def _encode(values: np.ndarray) -> Any:
         return values.tolist()
     if len(values) <= TYPED_ARRAY_THRESHOLD:
         return [None if isinstance(value, float) and math.isnan(value) else value for value in values.tolist()]
-    if (
-        values.dtype.kind in "iu"
-        and len(values)
-        and np.iinfo(np.int32).min <= values.min()
-        and (values.max() <= np.iinfo(np.int32).max)
-    ):
-        encoded, dtype = values.astype("<i4"), "i4"
-    else:
-        encoded, dtype = values.astype("<f8"), "f8"
+    fits_int32 = values.dtype.kind in "iu" and values.min() >= -(2**31) and values.max() < 2**31
+    encoded, dtype = (values.astype("<i4"), "i4") if fits_int32 else (values.astype("<f8"), "f8")
     return {"dtype": dtype, "bdata": base64.b64encode(encoded.tobytes()).decode("ascii")}
 
 
@@ -365,11 +347,8 @@ def _best_two(peaks: dict[str, float]) -> set[str]:
 def axis_plan(chart: Chart, view: ViewState) -> AxisPlan:
     """Where each measure is drawn, so that none is flat beside another 100× larger.
 
-    Peaks (largest absolute values) within ``SECOND_AXIS_RATIO`` of each other: one axis.
-    Further apart: the measures are grouped so that each group's peaks are within
-    ``SHARED_AXIS_RATIO``; two groups get two axes (the larger on the right, split where both
-    axes' spreads are smallest), more get small multiples: one panel per measure over a shared
-    x. ``y2=off`` keeps one axis whatever the sizes; ``y2=on`` asks for two axes, not panels.
+    Peaks within ``SECOND_AXIS_RATIO``: one axis. Else groups within ``SHARED_AXIS_RATIO``: two
+    groups get two axes, more get one panel per measure. ``y2=off``: one axis; ``y2=on``: never panels.
     """
     columns = list(dict.fromkeys(series.column for series in chart.series))
     single = AxisPlan(dict.fromkeys(columns, 0))
@@ -464,11 +443,11 @@ def _x_ticks(chart: Chart) -> dict[str, Any]:
     return ticks
 
 
-def _hover(chart: Chart, view: ViewState, series: Series, group: str | None) -> str:
+def _hover(chart: Chart, view: ViewState, series: Series) -> str:
     """The full names (axis titles may be shortened) and the values under the pointer."""
     x_title = html.escape(chart.x_title)
     y_title = html.escape(_value_title(chart, view, [series.column]))
-    return f"{x_title}: %{{x}}<br>{y_title}: %{{y}}<extra>{html.escape(group or '')}</extra>"
+    return f"{x_title}: %{{x}}<br>{y_title}: %{{y}}<extra>{html.escape(series.group or '')}</extra>"
 
 
 def signature(chart: Chart, view: ViewState) -> list[Any]:
@@ -478,24 +457,16 @@ def signature(chart: Chart, view: ViewState) -> list[Any]:
     return [chart.x_type, traces, plan.panels]
 
 
-def _group_of(chart: Chart, series: Series) -> str | None:
-    """The colour group a series draws (``None`` without a colour)."""
-    if not chart.color:
-        return None
-    prefix = f"{series.column} · "  # several measures: "column · group" (see _trace_name)
-    return series.name[len(prefix) :] if series.name.startswith(prefix) else series.name
-
-
 def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     """A whole plotly figure (dict) for ``chart``."""
     plan = axis_plan(chart, view)
-    groups = list(dict.fromkeys(_group_of(chart, series) for series in chart.series))
+    groups = list(dict.fromkeys(series.group for series in chart.series))
     traces = []
     legend_seen: set[str] = set()
     for index, series in enumerate(chart.series):
-        group = _group_of(chart, series)
+        group = series.group
         trace = {**_trace_style(chart), "name": series.name, "x": _encode(series.x), "y": _encode(series.y)}
-        trace["hovertemplate"] = _hover(chart, view, series, group)
+        trace["hovertemplate"] = _hover(chart, view, series)
         axis = plan.axes.get(series.column, 0)
         if axis:
             trace["yaxis"] = _axis_id(axis)
@@ -642,9 +613,8 @@ def message_figure(message: str) -> dict[str, Any]:
 def with_ghosts(figure: dict[str, Any], before: dict[str, Any], label: str, before_label: str) -> dict[str, Any]:
     """``figure`` with ``before``'s traces added after its own as muted, dashed ghosts ("What changed").
 
-    Each trace's legend entry names its version ("price · v12", "price · v11"); a ghost takes
-    the colour of the trace it shadows, so the pair reads as one series. The figure's own
-    traces keep their places: a zoom's patch (by trace index) still finds them.
+    Legend entries name their version; a ghost takes its trace's colour; the figure's own traces
+    keep their indexes, so a zoom's patch still finds them.
     """
     traces = figure["data"]
     colours = {}

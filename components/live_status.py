@@ -1,23 +1,10 @@
-"""The live-update machinery every live page shares: the live channel's browser side, per-session
-stores, freshness line, pause button and the storage notice.
+"""The browser side of the live channel every live page shares: stores, freshness line, pause button.
 
-Only the *browser* side lives here (``assets/live_dashboard.js``); the server side is
-``routes/live.py``. The page opens an EventSource on ``/live/events`` first; when no event
-arrives in time (App Engine standard buffers streams; some proxies do too) or with
-``LIVE_PUSH=off``, it checks ``/live/version`` every ``POLL_INTERVAL_SECONDS`` instead (an
-async clientside callback, with ``If-None-Match``). Either way, the browser sets
-``shown-version`` and ``storage-status`` only when something changed: that store change is
-what the page's server callbacks react to.
-
-Per-session state, all small: ``shown-version`` (the generation this page shows
-and its metadata), ``storage-status`` (the last check's error, or when the data was
-removed), ``last-checked`` (when the server last confirmed the version) and ``live-mode``
-("push" or "checks"). The dataset itself never goes into a store.
-
-The status line says one of: live (and how: "Live · push" / "Live · checks every 5 s"), paused,
-stale (storage unreachable), unreadable version, data removed, no data — in words and in the
-dot's colour — then the version as people name it ("v12 · 14:07 · alice"; the raw generation
-only in its tooltip).
+``assets/live_dashboard.js`` opens an EventSource on ``/live/events`` (``routes/live.py``) and falls
+back to checking ``/live/version`` every ``POLL_INTERVAL_SECONDS`` when no event arrives (App Engine
+buffers streams) or with ``LIVE_PUSH=off``. It sets ``shown-version`` and ``storage-status`` only
+when something changed: that is what the page's server callbacks react to. Stores stay small; the
+dataset never goes into one.
 """
 
 from __future__ import annotations

@@ -137,11 +137,7 @@ def describe_version(version: DataVersion | None, zone: tzinfo) -> Any:
 
 
 def history_table(versions: list[DataVersion], live_generation: str | None, zone: tzinfo) -> dbc.Table | html.P:
-    """Earlier versions with a restore button each (the live one is marked instead).
-
-    On a phone each version becomes a block of lines (``.history-table`` in assets/style.css),
-    so Restore is reached without scrolling sideways.
-    """
+    """Earlier versions with a restore button each (the live one is marked instead); blocks of lines on a phone."""
     if not versions:
         return html.P("No earlier versions are kept yet.", className="text-muted")
     header = html.Thead(html.Tr([html.Th(name) for name in ("Version", "Action", "Rows", "Size", "Note", "")]))

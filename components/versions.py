@@ -1,9 +1,7 @@
 """Versions in people's words: "v7 · stocks.csv · 14:07 · alice", the generation in a tooltip only.
 
-The chart page's status line says the same thing in the same order ("v12 · 14:07 · alice",
-``versionLabel`` in ``assets/live_dashboard.js``): the number, the time in the reader's
-own time zone, who. The admin page adds the file name, and the date when it is not today
-(its history goes back further than a status line).
+The status line (``versionLabel`` in ``assets/live_dashboard.js``) uses the same order; the admin
+page adds the file name, and the date when it is not today.
 """
 
 from __future__ import annotations

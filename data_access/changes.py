@@ -1,23 +1,10 @@
 """What changed between two versions of the table: rows added, removed and changed, and columns.
 
-Rows are matched on a key, chosen in this order (:func:`choose_key`):
-
-* the declared key (``CHANGES_KEY``), when its columns are in both versions and unique in both;
-* else a column the roles found that is unique in both versions (an identifier, a time), or a
-  long table's (time, series) pair;
-* else whole rows, by their hashes: a repeated row counts as often as it appears, and a row
-  is then only added or removed (an edit is the old row removed and the new one added).
-
-Everything is vectorised: keys and rows are hashed to 64 bits
-(``pd.util.hash_pandas_object``), matched through one hash table, and values compared one
-column at a time over the matched rows, so memory stays near one frame plus a few arrays of
-the row count. :class:`Changes` keeps positions, not copies: the rows a table or a download
-shows are built a block at a time (:func:`change_rows`).
-
-:class:`ComparisonStore` computes each (old, new) pair once per deployment (an owned lock in
-the shared cache), in a background thread, and keeps the answer in the shared cache.
-
-No Dash, no Flask.
+Rows are matched on the declared key (``CHANGES_KEY``), else a key the roles find, else whole
+rows (:func:`choose_key`); each key must be unique in both versions. Keys and rows are hashed to
+64 bits and values compared a column at a time, so memory stays near one frame; :class:`Changes`
+keeps positions, and rows to show are built a block at a time (:func:`change_rows`).
+:class:`ComparisonStore` computes each pair once per deployment, in the background.
 """
 
 from __future__ import annotations
@@ -37,6 +24,7 @@ import pandas as pd
 from data_access.downloads import CSV_CHUNK_ROWS, csv_chunks
 from data_access.roles import ColumnRoles
 from data_access.sources import DataVersion
+from data_access.units import count
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +49,7 @@ class ColumnChanges:
     def words(self) -> str:
         """ "columns unchanged", or "column added: a · column removed: b"."""
         parts = [
-            f"{_plural(len(names), 'column')} {what}: {', '.join(names)}"
+            f"{'column' if len(names) == 1 else 'columns'} {what}: {', '.join(names)}"
             for what, names in (("added", self.added), ("removed", self.removed), ("changed type", self.retyped))
             if names
         ]
@@ -95,9 +83,9 @@ class Changes:
 
     def summary(self) -> str:
         """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
-        parts = [f"+{len(self.added):,} {_noun(len(self.added))}", f"−{len(self.removed):,} {_noun(len(self.removed))}"]
+        parts = ["+" + count(len(self.added), "row"), "−" + count(len(self.removed), "row")]
         if self.key_kind != WHOLE_ROWS:
-            parts.append(f"{self.changed_values:,} changed {'value' if self.changed_values == 1 else 'values'}")
+            parts.append(count(self.changed_values, "changed value"))
         parts.append(self.columns.words())
         return " · ".join(parts)
 
@@ -111,14 +99,6 @@ class Changes:
         else:
             text = "Rows matched as whole rows (no unique key): an edited row shows as removed and added."
         return f"{self.key_note} {text}".strip()
-
-
-def _noun(count: int) -> str:
-    return "row" if count == 1 else "rows"
-
-
-def _plural(count: int, noun: str) -> str:
-    return noun if count == 1 else noun + "s"
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -143,16 +123,17 @@ def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], ro
         hashes = None if missing else _unique_key_hashes(old, new, tuple(declared))
         if hashes is not None:
             return KeyChoice(DECLARED, tuple(declared), "", hashes)
-        if missing:
-            note = f"CHANGES_KEY column “{missing[0]}” is not in both versions."
-        else:
-            note = f"CHANGES_KEY ({', '.join(declared)}) repeats in these versions."
+        note = f"CHANGES_KEY column “{missing[0]}” is not in both versions." if missing else _repeats(declared)
     for candidate in _found_keys(roles):
         if all(column in old.columns and column in new.columns for column in candidate):
             hashes = _unique_key_hashes(old, new, candidate)
             if hashes is not None:
                 return KeyChoice(FOUND, candidate, note, hashes)
     return KeyChoice(WHOLE_ROWS, (), note)
+
+
+def _repeats(key: Sequence[str]) -> str:
+    return f"CHANGES_KEY ({', '.join(key)}) repeats in these versions."
 
 
 def _found_keys(roles: ColumnRoles | None) -> list[tuple[str, ...]]:
@@ -169,8 +150,7 @@ def _unique_key_hashes(
 ) -> tuple[np.ndarray, pd.Index] | None:
     """The key's hashes in both versions when it is complete in both and unique in the new one, else ``None``.
 
-    Repeats in the old version show when two old rows match one new row (:func:`_match`): one
-    hash table of 10M keys less than checking here.
+    Repeats in the old version show in :func:`_match` (one hash table fewer than checking here).
     """
     if any(frame[column].hasnans for frame in (old, new) for column in key):
         return None
@@ -181,12 +161,7 @@ def _unique_key_hashes(
 
 
 def row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One 64-bit hash per row of ``frame``'s ``columns``, each column typed as in the comparison.
-
-    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree; a column
-    that is text on one side and numbers on the other compares as text. Columns are converted
-    and hashed one at a time, so memory stays at a few arrays of the row count.
-    """
+    """One 64-bit hash per row of ``frame``'s ``columns``, each typed as in the comparison (:func:`_comparable`)."""
     combined = np.zeros(len(frame), dtype=np.uint64)
     for column in columns:
         values = _comparable(frame[column], other[column])
@@ -229,37 +204,28 @@ def compare(
     shared = [column for column in new.columns if column in old.columns]
     matched = _match(old, new, choice, shared)
     if matched is None:  # the key repeats in the old version
-        repeats = (
-            f"CHANGES_KEY ({', '.join(choice.columns)}) repeats in these versions." if choice.kind == DECLARED else ""
-        )
-        choice = KeyChoice(WHOLE_ROWS, (), repeats or choice.note)
+        choice = KeyChoice(WHOLE_ROWS, (), _repeats(choice.columns) if choice.kind == DECLARED else choice.note)
         matched = _match(old, new, choice, shared)
     assert matched is not None  # whole rows always match one to one
-    kind, key, note = choice.kind, choice.columns, choice.note
-    del choice
     new_at, kept = matched
     matched_old = np.flatnonzero(new_at >= 0)
     matched_new = new_at[matched_old]
-    added, removed = np.flatnonzero(~kept), np.flatnonzero(new_at < 0)
-    if kind == WHOLE_ROWS:
-        empty = np.empty(0, dtype=np.int64)
-        return Changes(kind, key, _small(added), _small(removed), empty, empty, {}, columns, note)
-    compared = [column for column in shared if column not in key]
+    # Rows matched whole are equal: no values to compare.
+    compared = [] if choice.kind == WHOLE_ROWS else [column for column in shared if column not in choice.columns]
     differs = {column: _differs(old[column], new[column], matched_old, matched_new) for column in compared}
     any_change = np.zeros(len(matched_old), dtype=bool)
     for mask in differs.values():
         any_change |= mask
-    cells = {column: mask[any_change] for column, mask in differs.items() if mask.any()}
     return Changes(
-        kind,
-        key,
-        _small(added),
-        _small(removed),
+        choice.kind,
+        choice.columns,
+        _small(np.flatnonzero(~kept)),
+        _small(np.flatnonzero(new_at < 0)),
         _small(matched_old[any_change]),
         _small(matched_new[any_change]),
-        cells,
+        {column: mask[any_change] for column, mask in differs.items() if mask.any()},
         columns,
-        note,
+        choice.note,
     )
 
 
@@ -289,9 +255,8 @@ def _small(positions: np.ndarray) -> np.ndarray:
 def _differs(old: pd.Series, new: pd.Series, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
     """For each matched pair of rows, whether the value differs (two missing values are equal).
 
-    Numbers and times are compared as they are; anything else as 64-bit hashes of the values
-    (one vectorised pass per version, then a take of two integer arrays: taking and comparing
-    10M text values was most of a comparison's time).
+    Numbers and times are compared as they are; anything else as 64-bit hashes (comparing text
+    values directly was most of a comparison's time).
     """
     before, after = _comparable(old, new), _comparable(new, old)
     fixed_width = before.dtype == after.dtype and before.dtype.kind in "fiumM"
@@ -336,8 +301,7 @@ def _kind(values: pd.Series) -> str:
 def change_rows(old: pd.DataFrame, new: pd.DataFrame, changes: Changes, start: int, stop: int) -> pd.DataFrame:
     """Rows ``start:stop`` of the changes as text: a ``change`` column, then every column of both versions.
 
-    Added rows carry their new values, removed rows their old ones, changed rows their new
-    values with each changed cell written "old → new".
+    Changed rows carry their new values with each changed cell written "old → new".
     """
     columns = list(dict.fromkeys([*map(str, new.columns), *map(str, old.columns)]))
     pieces = []
@@ -355,10 +319,8 @@ def change_rows(old: pd.DataFrame, new: pd.DataFrame, changes: Changes, start: i
 def _piece(
     kind: str, old: pd.DataFrame, new: pd.DataFrame, changes: Changes, low: int, high: int, columns: list[str]
 ) -> pd.DataFrame:
-    source, positions = (old, changes.removed) if kind == REMOVED else (new, None)
-    if positions is None:
-        positions = changes.added if kind == ADDED else changes.changed_new
-    rows = positions[low:high]
+    source = old if kind == REMOVED else new
+    rows = {ADDED: changes.added, REMOVED: changes.removed, CHANGED: changes.changed_new}[kind][low:high]
     values = {CHANGE_COLUMN: pd.Series([kind] * len(rows), dtype="string")}
     for column in columns:
         values[column] = _text(source[column].iloc[rows]) if column in source.columns else _blank(len(rows))
@@ -375,8 +337,8 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna("").reset_index(drop=True)
 
 
-def _blank(count: int) -> pd.Series:
-    return pd.Series([""] * count, dtype="string")
+def _blank(rows: int) -> pd.Series:
+    return pd.Series([""] * rows, dtype="string")
 
 
 # -- which versions -------------------------------------------------------------------------------
@@ -393,10 +355,7 @@ def short_label(version: DataVersion) -> str:
 
 
 def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:
-    """The version ``generation`` is compared with: ``vs`` (``v12``, ``12`` or a generation), else the one before.
-
-    ``history`` is newest first. Raises :class:`NoComparison` with a sentence for the page.
-    """
+    """The version ``generation`` is compared with (``history`` newest first): ``vs``, else the one before."""
     if vs:
         number = vs.removeprefix("v")
         by_generation = next((version for version in history if version.generation == vs), None)
@@ -426,8 +385,7 @@ class ComparisonFailed:
 class ComparisonStore:
     """Each (old, new) comparison computed once per deployment, in the background, kept in the shared cache.
 
-    ``cache`` is :class:`data_access.live_data.ResilientCache`; ``load(generation)`` returns
-    ``(frame, roles)`` and raises ``DataUnavailable`` (``permanent`` when retrying cannot help).
+    ``load(generation)`` returns ``(frame, roles)`` or raises ``DataUnavailable``.
     """
 
     LOCK_SECONDS = 120
@@ -449,8 +407,7 @@ class ComparisonStore:
         self._running: dict[tuple[str, str], Future] = {}
         self._local: OrderedDict[tuple[str, str], Changes | ComparisonFailed] = OrderedDict()
         self._lock = threading.Lock()
-        self._warming: set[str] = set()
-        self._warmed: OrderedDict[str, bool] = OrderedDict()
+        self._reads: OrderedDict[str, Future] = OrderedDict()
 
     def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
         """The comparison when it is known (this process, then the shared cache), else ``None``."""
@@ -483,31 +440,20 @@ class ComparisonStore:
             return None
 
     def warm(self, generation: str) -> bool:
-        """Whether ``generation``'s frame was read once here; else read it in the background now.
-
-        A ghost needs the compared version's frame: the first request for it answers "loading"
-        instead of waiting seconds for storage.
-        """
+        """Whether ``generation``'s frame was read here; else it is read in the background (a ghost never waits)."""
         with self._lock:
-            if generation in self._warmed:
-                return True
-            if generation in self._warming:
-                return False
-            self._warming.add(generation)
+            reading = self._reads.get(generation)
+            if reading is None:
+                reading = self._reads[generation] = self._pool.submit(self._read, generation)
+                while len(self._reads) > self.LOCAL_ENTRIES:
+                    self._reads.popitem(last=False)
+        return reading.done()
 
-        def load() -> None:
-            try:
-                self._load(generation)
-            except Exception as error:  # DataUnavailable: the request that asks next says why
-                log.warning("reading %s for a comparison failed: %s", generation, error)
-            with self._lock:
-                self._warming.discard(generation)
-                self._warmed[generation] = True
-                while len(self._warmed) > self.LOCAL_ENTRIES:
-                    self._warmed.popitem(last=False)
-
-        self._pool.submit(load)
-        return False
+    def _read(self, generation: str) -> None:
+        try:
+            self._load(generation)
+        except Exception as error:  # DataUnavailable: the request that asks next says why
+            log.warning("reading %s for a comparison failed: %s", generation, error)
 
     def _compute(self, pair: tuple[str, str], lock: Any) -> Changes | ComparisonFailed | None:
         try:

@@ -1,12 +1,7 @@
 """The data as a file to download: CSV or Parquet, written in chunks so memory stays bounded.
 
-A 10M-row table is never turned into one big string: CSV is written ``CSV_CHUNK_ROWS``
-rows at a time, Parquet one row group at a time, each piece handed to the caller (a
-streaming HTTP response) before the next is made.
-
-CSV cells that a spreadsheet would run as a formula (text beginning with ``=``, ``+``,
-``-``, ``@``, tab or carriage return) get a leading single quote, as OWASP advises
-for CSV injection; numbers, and text that is just a number (``-3``), stay as they are.
+CSV cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return
+first) get a leading quote, as OWASP advises; numbers, and text that is just a number, stay as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ CSV_CHUNK_ROWS = 100_000
 PARQUET_ROW_GROUP_ROWS = 500_000
 FORMATS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
-FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 
 
@@ -36,7 +31,7 @@ def neutralise_formulas(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray |
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return values  # numbers, dates and booleans cannot carry a formula
     risky = pc.and_(
-        pc.match_substring_regex(values, FORMULA_START.pattern),
+        pc.match_substring_regex(values, FORMULA_START),
         pc.invert(pc.match_substring_regex(values, f"^{PLAIN_NUMBER}$")),
     )
     if not pc.any(risky).as_py():
@@ -45,20 +40,9 @@ def neutralise_formulas(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray |
     return pc.if_else(risky, pc.binary_join_element_wise(quote, values, nothing), values)
 
 
-def safe_cell(text: str) -> str:
-    """One text value (e.g. a column name) neutralised the same way."""
-    if FORMULA_START.match(text) and not re.fullmatch(PLAIN_NUMBER, text):
-        return "'" + text
-    return text
-
-
 def csv_chunks(frame: pd.DataFrame, chunk_rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
-    """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece.
-
-    Written by pyarrow's CSV writer (many times faster than ``DataFrame.to_csv``); text is
-    always quoted, so a carriage return inside a cell cannot break a row.
-    """
-    names = [safe_cell(str(column)) for column in frame.columns]
+    """``frame`` as UTF-8 CSV with a header row, ``chunk_rows`` rows per piece, by pyarrow (text always quoted)."""
+    names = neutralise_formulas(pa.array([str(column) for column in frame.columns], pa.string())).to_pylist()
     yield (",".join(_quoted(name) for name in names) + "\n").encode()
     dates_only = [position for position in range(frame.shape[1]) if _is_date_only(frame.iloc[:, position])]
     options = pacsv.WriteOptions(include_header=False)
@@ -118,11 +102,7 @@ def _drain(buffer: io.BytesIO) -> bytes:
 
 def file_chunks(frame: pd.DataFrame, file_format: str) -> Iterator[bytes]:
     """The pieces of ``frame`` as a ``csv`` or ``parquet`` file."""
-    if file_format == "csv":
-        return csv_chunks(frame)
-    if file_format == "parquet":
-        return parquet_chunks(frame)
-    raise ValueError(f"unknown format {file_format!r}")
+    return {"csv": csv_chunks, "parquet": parquet_chunks}[file_format](frame)
 
 
 def version_label(metadata: dict[str, str], updated: str) -> str:

@@ -1,14 +1,8 @@
 """Choosing which rows a chart draws when a table has more rows than a browser should get.
 
-* Sorted x: MinMaxLTTB (``tsdownsample``): per bucket the minimum and maximum are kept
-  before LTTB picks the visually important points, so a one-row spike in 10M rows is drawn.
-* A visible x range on sorted x is found by binary search, then only that slice is
-  downsampled: zooming in brings back every row once few enough are visible.
-* Unsorted x: a uniform random sample (density-preserving: where the points are dense, the
-  sample is dense) plus each series' minimum and maximum row, with a fixed seed so the
-  same data gives the same picture on every worker.
-
-Pure numpy; no Dash, no pandas-specific behaviour.
+Sorted x: MinMaxLTTB (``tsdownsample``) over the visible slice (found by binary search), so a
+one-row spike is kept and zooming in brings every row back. Unsorted x: a seeded uniform sample
+plus each series' extremes, the same picture on every worker.
 """
 
 from __future__ import annotations
@@ -31,10 +25,7 @@ def as_numbers(values: np.ndarray) -> np.ndarray:
 
 
 def visible_bounds(x_sorted: np.ndarray, low: float | None, high: float | None) -> tuple[int, int]:
-    """Row range [start, stop) of sorted x inside [low, high], widened by one row each side.
-
-    The extra row on each side lets lines run to the edges of the visible range.
-    """
+    """Row range [start, stop) of sorted x inside [low, high], widened by one row each side (lines reach the edges)."""
     numbers = as_numbers(x_sorted)
     start = 0 if low is None else int(np.searchsorted(numbers, low, side="left"))
     stop = len(numbers) if high is None else int(np.searchsorted(numbers, high, side="right"))

@@ -1,16 +1,8 @@
 """Where parsed frames live: a small LRU in each process, and Arrow bytes in the shared cache.
 
-* **In each process** (:class:`LocalFrames`): the parsed frames of the newest
-  generations, bounded by ``FRAME_MEMORY_MB`` and by count (the live generation and
-  the one before it, which pages may still be drawing). A replaced generation is
-  dropped once nobody asked for it for ``REPLACED_FRAME_SECONDS``. Per-generation
-  derived data (column roles, …) is kept next to its frame and leaves with it.
-* **In the shared cache** (:class:`SharedFrames`): the frame as Arrow IPC streams,
-  zstd-compressed, cut into parts of at most ``PART_BYTES`` so that no Redis value
-  comes near Redis' 512 MB limit. Entries expire after ``SHARED_FRAME_SECONDS`` and
-  older generations are deleted as soon as a newer one is stored.
-  With a per-process cache (``SimpleCache``) frames are not copied into it at all:
-  the LRU already is that process' copy.
+:class:`LocalFrames` keeps the newest generations' frames (and data derived from them) within
+``FRAME_MEMORY_MB``; :class:`SharedFrames` keeps the newest frame as zstd Arrow IPC parts of at most
+``PART_BYTES`` (Redis refuses values over 512 MB). A per-process cache gets no copy: the LRU is one.
 """
 
 from __future__ import annotations
@@ -39,18 +31,13 @@ log = logging.getLogger(__name__)
 DERIVED_KEPT = 256
 #: Largest value written to the shared cache (Redis refuses values over 512 MB).
 PART_BYTES = 64 * 2**20
-#: How long a frame stays in the shared cache: long enough for every worker and instance
-#: to take up a new generation from one download, short enough that replaced ones leave soon.
+#: Long enough for every worker to take up a generation from one download; replaced ones leave soon.
 SHARED_FRAME_SECONDS = 10 * 60
-#: A frame of a generation that is no longer the newest is dropped after this long unused:
-#: every open page has polled and moved to the new generation well before (hidden tabs
-#: poll first when shown), and a late request for it reads storage again.
+#: A replaced generation's frame is dropped after this long unused (open pages have moved on by then).
 REPLACED_FRAME_SECONDS = 30
 #: Per process: the live generation and the one before it (pages may still be drawing it).
 GENERATIONS_KEPT = 2
-#: In the shared cache: the newest generation only. The one before it is still in every
-#: worker that showed it; keeping a second copy in Redis would double its memory for the
-#: rare worker that starts between two generations and is asked for the older one.
+#: In the shared cache: the newest only (workers that showed the one before still hold it).
 GENERATIONS_SHARED = 1
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
@@ -111,10 +98,7 @@ class LocalFrames:
                 self._entries.popitem(last=True)  # the oldest generation goes first
 
     def derived(self, generation: str, name: Hashable, build: Callable[[pd.DataFrame], Any]) -> Any:
-        """``build(frame)`` computed once per generation and kept next to the frame.
-
-        Returns ``None`` when the frame is not held (call after :meth:`get`/:meth:`put`).
-        """
+        """``build(frame)`` computed once per generation and kept next to the frame (``None``: frame not held)."""
         with self._lock:
             entry = self._entries.get(generation)
         if entry is None:
@@ -155,12 +139,7 @@ class LocalFrames:
 
 @contextmanager
 def take_up_slot(lock_dir: Path | None = None) -> Iterator[None]:
-    """One download-and-parse at a time among the worker processes of one server (gunicorn master).
-
-    A take-up briefly needs about twice the new frame; two workers doing it at once is what
-    would push an instance over its memory. The other worker waits here, then (with a
-    shared cache) finds the frame already stored.
-    """
+    """One download-and-parse at a time among one server's workers: a take-up briefly needs twice the frame."""
     # Named after the parent process: sibling workers share it, other apps on the machine do not.
     path = (lock_dir or Path(tempfile.gettempdir())) / f"live-dashboard-take-up-{os.getppid()}.lock"
     with path.open("a") as handle:
@@ -234,8 +213,7 @@ class SharedFrames:
         try:
             parts = encode_frame(entry.frame)
         except pa.ArrowException as error:
-            # e.g. a column mixing numbers and text (pandas' fallback reader can make one):
-            # this worker keeps its frame, the others parse their own.
+            # A column mixing numbers and text: this worker keeps its frame, the others parse their own.
             log.warning("frame of generation %s stays per process: %s", generation, error)
             return
         for index, part in enumerate(parts):
@@ -248,8 +226,7 @@ class SharedFrames:
         return list(self.cache.get(f"{self.prefix}:frames") or [])
 
     def _forget_older_than_newest(self, generation: str) -> None:
-        # A page still showing an old generation gets it from storage, but storing it
-        # does not push the live one out: only the newest by generation stays.
+        # Storing an old generation (a page still shows it) never pushes the live one out.
         known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
         keep, drop = known[:GENERATIONS_SHARED], known[GENERATIONS_SHARED:]
         # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.

@@ -1,10 +1,7 @@
 """Turning stored bytes into a DataFrame, and the one vectorised transform step.
 
-CSV and Parquet are read by file-name suffix, both with pyarrow straight from the
-bytes (or a memory-mapped file): no text copy of the file is ever made. CSV is read
-with the meaning pandas gave it before (``skipinitialspace``, pandas' missing-value
-words, text stays text), so switching parsers changed no table. :func:`transform`
-adds the sample's derived columns with column arithmetic (never a row loop).
+CSV and Parquet are read with pyarrow straight from the bytes (or a memory-mapped file), CSV with
+the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text).
 """
 
 from __future__ import annotations
@@ -22,17 +19,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 SUPPORTED_FORMATS = ("csv", "parquet")
-#: MAX_COLUMNS' default, for CSV and Parquet alike: the chart's column pickers and the table's
-#: columns stay usable, and what one visitor receives stays bounded (``bench/file_shapes.py``).
+#: MAX_COLUMNS' default: column pickers stay usable and what a visitor receives stays bounded.
 DEFAULT_MAX_COLUMNS = 1_000
 #: MAX_CELL_CHARS' default: the most a spreadsheet cell holds (Excel's limit).
 DEFAULT_MAX_CELL_CHARS = 32_767
-#: The column names (a CSV's first line, a Parquet file's field names) must fit in this many
-#: bytes: a header is bounded before anything is parsed.
+#: The column names must fit in this many bytes: a header is bounded before anything is parsed.
 MAX_HEADER_BYTES = 2**20
-#: Text is sent to browsers up to this many characters (table cells, x-axis labels, category values);
-#: downloads are whole. Twice as long, a grid of 100 long-text columns stayed empty in Chromium
-#: (``bench/file_shapes.py``).
+#: Text is sent to browsers up to this many characters (downloads are whole): twice as long, a grid
+#: of 100 long-text columns stayed empty in Chromium (``bench/file_shapes.py``).
 DISPLAY_CELL_CHARS = 100
 
 #: Bytes, or anything exposing the buffer protocol (``mmap`` of a staged file).
@@ -43,18 +37,12 @@ PANDAS_NA_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
-# A format no cell matches: pyarrow would otherwise turn ISO dates into timestamps,
-# where pandas (and so the published data so far) kept them as text.
+# A format no cell matches: ISO dates stay text, as pandas kept them.
 _NO_TIMESTAMPS = ["never a timestamp"]
-# Blocks big enough that numeric columns come out in few chunks: a file of one block (up to
-# 64 MB) becomes a frame without a copy; smaller blocks parsed a 1M-row file on both cores but
-# then cost the same time again, and memory the allocator kept, copying the chunks together.
-# One block per core is barely faster and raises the take-up's peak well above the frame
+# One block up to 64 MB becomes a frame without a copy; smaller blocks cost as much again to join
 # (docs/benchmarks/workers.md, "CSV parse blocks").
 _CSV_BLOCK_BYTES = 64 * 2**20
-# Arrow on glibc's malloc: buffers this large are mapped and unmapped, so memory freed after a
-# take-up goes back to the system at once; Arrow's bundled allocators kept replaced frames'
-# memory (docs/decisions/0006-memory-allocator.md).
+# glibc's malloc returns replaced frames' memory at once (docs/decisions/0006-memory-allocator.md).
 pa.set_memory_pool(pa.system_memory_pool())
 # bytes.strip()'s whitespace set, searched for instead of stripping (which copies).
 _NOT_WHITESPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
@@ -79,10 +67,7 @@ def format_for(name: str) -> str:
 def read_csv_arrow(content: Content) -> pa.Table:
     """Parse CSV bytes with pyarrow (multi-threaded, no copy of the input).
 
-    Raises ``pyarrow.ArrowInvalid`` for anything pyarrow's stricter reader refuses
-    (ragged rows, an unclosed quote, quoted line breaks); callers that need pandas'
-    exact wording fall back to it then. Text that is not UTF-8 (read as binary) raises
-    :class:`ShapeError`.
+    ``pyarrow.ArrowInvalid`` for what its stricter reader refuses (callers fall back to pandas).
     """
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
@@ -108,11 +93,7 @@ def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def line_count_bound(content: Content, piece: int = 16 * 2**20) -> int:
-    """An upper bound on the data rows of a CSV in ``content``, counted without a copy.
-
-    Every data row but the last ends with a line break, and so does the header: the count of
-    ``\\n`` and ``\\r`` bytes together is at least the rows (``\\r\\n`` counts twice). 1 GB: ~0.3 s.
-    """
+    """An upper bound on the data rows of a CSV in ``content``: its line-break bytes, counted without a copy."""
     breaks = 0
     with memoryview(content) as view:
         for start in range(0, len(view), piece):
@@ -122,11 +103,7 @@ def line_count_bound(content: Content, piece: int = 16 * 2**20) -> int:
 
 
 def count_csv_rows(content: Content) -> int | None:
-    """The data rows pyarrow reads from CSV ``content``, a block at a time (no table is kept).
-
-    Memory stays at a block whatever the file's size. ``None`` when pyarrow refuses the
-    file; the full parse then says why.
-    """
+    """The data rows pyarrow reads from CSV ``content``, a block at a time; ``None`` when it refuses the file."""
     try:
         reader = pa_csv.open_csv(
             pa.BufferReader(pa.py_buffer(content)),
@@ -155,9 +132,7 @@ def read_parquet_arrow(content: Content) -> pa.Table:
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     """A DataFrame over ``table``; numeric columns without blanks are not copied."""
-    # split_blocks keeps one array per column (no consolidation copy); self_destruct frees
-    # each Arrow column as soon as it is converted, so the two never both stay whole.
-    # Dates as datetime64 (not Python date objects), so roles see a time column.
+    # No consolidation copy, each Arrow column freed once converted; dates as datetime64 for the roles.
     return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
 
 
@@ -231,11 +206,8 @@ def width_problem(content: Content, parquet: bool, max_columns: int) -> str | No
 
 
 def csv_width_problem(content: Content, max_columns: int) -> str | None:
-    """Why a CSV's header is too wide, read from its first :data:`MAX_HEADER_BYTES` alone.
-
-    A 16 MB header of 2,000,000 columns made pyarrow's reader abort the process: the header
-    must end within the window, and its fields are counted there.
-    """
+    """Why a CSV's header is too wide, read from its first :data:`MAX_HEADER_BYTES` alone (a 2M-column
+    header made pyarrow abort the process)."""
     with memoryview(content) as view:
         window = bytes(view[: MAX_HEADER_BYTES + 1])
     ends = [end for end in (window.find(b"\n"), window.find(b"\r")) if end >= 0]
@@ -255,9 +227,7 @@ def csv_width_problem(content: Content, max_columns: int) -> str | None:
 def parquet_shape_problem(content: Content, max_columns: int) -> str | None:
     """Why a Parquet file's columns cannot be shown, read from its footer (no data is read).
 
-    Nested columns (lists, structs, maps) are refused, naming the column: a chart can neither
-    draw nor filter them, turning them into text would cost a Python object per value (memory
-    no estimate bounds), and how to flatten them is the owner's choice.
+    Nested columns are refused, naming the column: charts cannot use them; flattening is the owner's choice.
     """
     try:
         schema = pq.ParquetFile(pa.BufferReader(pa.py_buffer(content))).schema_arrow
@@ -288,14 +258,12 @@ def _names_problem(names: list[str]) -> str | None:
     return None
 
 
-# What each nested type is, for people.
+# What each nested type is, for people (any other nested type is a kind of list).
 _NESTED = (
     (pa.types.is_struct, "records (a struct)"),
     (pa.types.is_map, "key-value maps"),
     (pa.types.is_union, "mixed types (a union)"),
-    (lambda kind: pa.types.is_list(kind) or pa.types.is_large_list(kind), "lists"),
-    (lambda kind: pa.types.is_fixed_size_list(kind) or pa.types.is_list_view(kind), "lists"),
-    (pa.types.is_large_list_view, "lists"),
+    (pa.types.is_nested, "lists"),
 )
 # Types shown as they are (after plain_type): numbers, booleans, text, times.
 _PLAIN = (
@@ -318,8 +286,7 @@ def _type_problem(field: pa.Field) -> str | None:
             )
     if not any(is_plain(kind) for is_plain in _PLAIN):
         return (
-            f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; "
-            "store numbers, text or dates."
+            f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; store numbers, text or dates."
         )
     return None
 
@@ -338,16 +305,8 @@ def _storage_type(kind: pa.DataType) -> pa.DataType:
 def plain_table(table: pa.Table) -> pa.Table:
     """``table`` with only the types every later layer handles (call :func:`parquet_shape_problem` first).
 
-    * dictionaries (pandas ``category``), run-end encoding and extension types: their plain values;
-    * decimals: float64 (a chart, a filter and a sort need numbers; pandas would give Python objects);
-    * half floats: float32 (pandas cannot index them); durations: float64 seconds;
-    * binary: UTF-8 text, or :class:`ShapeError` naming the column when it is not text (and
-      when a text column is not valid UTF-8);
-    * times of day and all-blank (null) columns: text;
-    * the index columns pandas wrote are dropped, and pandas' metadata too, so the frame is built
-      from Arrow types alone (no categories, no restored index: a named index is a column).
-
-    Time zones, large strings, dates and timestamps stay as they are (pandas holds them natively).
+    Encodings undone, decimals and durations as floats, binary and times of day as text (see
+    :func:`plain_column`); pandas' index columns and metadata dropped; non-UTF-8 text is a :class:`ShapeError`.
     """
     kept = [name for name in table.column_names if not _PANDAS_INDEX.fullmatch(name)]
     if len(kept) < table.num_columns:

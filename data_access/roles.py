@@ -1,24 +1,9 @@
 """What each column of a table is for: time, category, measure, identifier or plain text.
 
-Computed once per generation next to the cached frame (``LiveData.roles``), never per
-request: the chart's defaults, its controls and the filters all read these roles.
-
-* **time**: datetimes, date-like text such as ``2018-01-01`` (converted to datetimes once,
-  by :func:`parse_time_columns`, when the frame is loaded), and integer year columns
-  (named like ``year``, values 1000–3000).
-* **category**: text or booleans of modest cardinality (a colour, a value picker, bars).
-* **measure**: numbers that are not identifiers: what a chart draws by default.
-* **identifier**: names like ``id``, ``*_id``, ``iso_*``, unique increasing integers in steps
-  of one (row numbers; an increasing measure such as 4, 5, 7 stays a measure), and constant
-  columns. Drawn only when someone asks for them.
-* **text**: everything else (free text, unique names).
-
-**Long tables** (a time, a category, value(s): prices per symbol, readings per sensor) are
-recognised too: :attr:`ColumnRoles.series` names, for an x column, the category that splits it
-into one series per value (see :func:`_series_column` for the rule).
-
-Each numeric or time column also records whether it is sorted ascending: downsampling and
-zoom (a binary search for the visible range) need sorted x.
+Computed once per generation next to the cached frame (``LiveData.roles``); the chart's defaults,
+controls and filters read them. Time includes ISO date text and integer year columns; identifiers
+are id-like names, row numbers and constant columns (drawn only when asked for). Long tables (a
+time, a category, values) get :attr:`ColumnRoles.series`; sorted columns are recorded for zoom.
 """
 
 from __future__ import annotations
@@ -123,11 +108,7 @@ def is_date_text(values: pd.Series) -> bool:
 
 
 def parse_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with date-like text columns turned into datetimes (other columns untouched).
-
-    A column is converted only when every non-empty value parses: a mostly-dates column with
-    stray text stays text rather than silently losing those cells.
-    """
+    """``frame`` with date-like text columns turned into datetimes, when every non-empty value parses."""
     converted = {}
     for column in frame.columns:
         values = frame[column]
@@ -190,12 +171,9 @@ def long_series(
 ) -> dict[str, str]:
     """For each time or measure column that is the x of a long table, its series column.
 
-    The long shape: x values repeat (at least ``MIN_ROWS_PER_X`` rows per value, so a category
-    that merely labels each row of a wide table is no series), and within one value of the
-    category they mostly do not (at most ``MAX_ROWS_PER_PAIR`` rows per pair; more are
-    aggregated when drawn). A numeric x must also increase within each series (a step or a
-    distance, not a measure such as a petal length). Of several such categories, the one with
-    the fewest rows per pair wins. The leading rows are checked first: most columns stop there.
+    x values repeat overall (``MIN_ROWS_PER_X``) but hardly within a series (``MAX_ROWS_PER_PAIR``);
+    a numeric x must increase within each series (a step, not a petal length). The fewest rows per
+    pair wins; the leading rows are checked first, where most columns stop.
     """
     candidates = [
         column

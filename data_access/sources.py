@@ -1,30 +1,14 @@
 """Where the data lives: the interface every storage back end implements.
 
-A *version* identifies one immutable state of the data. ``current_version()`` is
-cheap (a metadata call or a ``stat``); ``read(generation)`` returns the bytes of
-exactly that version, so a reader never mixes two versions. ``write`` replaces
-the live version only if it is still the one the writer expected.
-
-Implementations: :class:`data_access.gcs_source.GCSSource` (a Cloud Storage
-object) and :class:`data_access.local_source.LocalFileSource` (a file on disk).
+A *version* is one immutable state of the data: ``current_version()`` is cheap, ``read(generation)``
+returns exactly that version, and ``write`` replaces the live version only if it is still the one
+the writer expected. Back ends: :mod:`data_access.gcs_source`, :mod:`data_access.local_source`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
-
-#: Custom metadata keys written with every publish (the audit trail).
-AUDIT_KEYS = (
-    "uploaded_by",
-    "uploaded_at",
-    "original_filename",
-    "sha256",
-    "rows",
-    "action",
-    "restored_from",
-    "previous_generation",
-)
 
 
 class StorageError(RuntimeError):
@@ -81,10 +65,7 @@ class DataSource(Protocol):
         ...
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Make ``content`` the live version if ``expected_generation`` is still live (``None``: nothing is).
-
-        Raises :class:`VersionConflict` otherwise, having written nothing.
-        """
+        """Make ``content`` live if ``expected_generation`` still is (``None``: none is), else VersionConflict."""
         ...
 
     def history(self, limit: int) -> list[DataVersion]:

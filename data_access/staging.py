@@ -1,14 +1,8 @@
 """Uploads staged next to the live data: checked there, then published by a copy.
 
-The browser never writes the live data. It sends the file, in chunks, to a *staging*
-object (``<GCS_BLOB>.staging/<id>``, or ``<data file>.staging/<id>.upload`` on disk).
-The id is random and only ever handed out inside a token signed for the admin who
-started the upload, so nobody can check or publish someone else's staged file by
-guessing its name. The server validates exactly one generation of the staged file and
-publishes that generation, so the live data never receives bytes that were not checked.
-
-Back ends: :class:`data_access.gcs_source.GCSStaging` (resumable upload sessions) and
-:class:`data_access.local_source.LocalStaging` (chunks written by an app route).
+The browser sends the file in chunks to a staging object (``<GCS_BLOB>.staging/<id>``, or
+``<data file>.staging/<id>.upload`` on disk) whose random id travels only in a token signed for the
+admin; the server checks exactly one generation of it and publishes that generation.
 """
 
 from __future__ import annotations
@@ -24,8 +18,7 @@ from typing import Any, Protocol
 from data_access.sources import DataVersion
 from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, upload_too_large, validate_file
 
-#: Bytes per chunk the browser sends to the app in local mode: small enough for the app's
-#: request body limit. Chunks sent straight to a storage session are ``UPLOAD_CHUNK_MB``.
+#: Bytes per chunk the browser sends to the app in local mode (storage sessions take ``UPLOAD_CHUNK_MB``).
 CHUNK_BYTES = 8 * 2**20
 #: Staged files older than this are abandoned and deleted (the bucket's lifecycle rule says the same).
 STALE_SECONDS = 24 * 3600
@@ -93,10 +86,7 @@ def is_upload_id(value: object) -> bool:
 
 
 def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
-    """Why an upload of ``filename`` with ``size`` bytes is refused before any byte is sent, or ``None``.
-
-    The same sentences as the full check in :mod:`data_access.validation`.
-    """
+    """Why an upload of ``filename`` with ``size`` bytes is refused before any byte is sent (validation's wording)."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "The file size is missing. Choose the file again."
     if size > max_bytes:
@@ -122,7 +112,6 @@ class StagedCheck:
 def check_staged(staging: Staging, staged: StagedFile, filename: str, schema: Schema, max_bytes: int) -> StagedCheck:
     """Run the upload checks on exactly ``staged``, from a file on this machine."""
     with staging.local_copy(staged) as path:
-        # Memory-mapped, not read: a 1 GB upload is not also held as a 1 GB bytes object.
         report = validate_file(path, filename, schema, max_bytes)
         if not report.ok:  # nothing to publish, so no digest for its audit metadata
             return StagedCheck(report, "")

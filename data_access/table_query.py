@@ -1,21 +1,9 @@
 """Pages of rows for the data table, answered on the server from the cached frame.
 
-The grid (AG Grid's infinite row model) asks for rows ``start``–``end`` with a sort
-and a filter model; this module answers from the frame of one generation without
-copying it:
-
-* filters become one boolean mask over the whole column (vectorised, no row loop);
-* a first sorted page is found in linear time (:func:`smallest`, :func:`smallest_text`);
-  deeper pages use a full stable sort order kept per (generation, column, direction) in
-  this process, so scrolling a sorted 10M-row table sorts once, not once per page; both
-  ways give ties in frame order, so pages found either way fit together;
-* the ordered rows of a whole query are kept too: the next block costs only its rows.
-
-Kept arrays hold 4-byte row positions (40 MB per 10M rows), at most ``KEPT`` of each kind.
-
-Columns travel to the grid as ``c0``, ``c1``… (AG Grid reads dots in a field name as
-nested paths, and column names may contain anything); :func:`column_field` and
-:func:`column_for_field` translate.
+The grid (AG Grid's infinite row model) asks for rows ``start``–``end`` with a sort and a filter
+model. Filters are vectorised masks; a first sorted page is found in linear time, deeper pages use
+a stable sort order kept per process (ties in frame order both ways, so pages fit together).
+Columns travel as ``c0``, ``c1``… (AG Grid reads dots in a field as nested paths).
 """
 
 from __future__ import annotations
@@ -139,12 +127,8 @@ class RowSelection:
 
 @dataclass
 class TableQuery:
-    """Answers page requests, keeping per process what scrolling would otherwise recompute.
-
-    Kept (least recently used dropped): the chart-filter selection per (generation, filters),
-    the full sort order per (generation, column), and the ordered rows of whole queries, so
-    the next block of a scrolled table costs only its own rows.
-    """
+    """Answers page requests, keeping (least recently used dropped) selections, sort orders and
+    whole queries' ordered rows, so the next block of a scrolled table costs only its own rows."""
 
     kept: int = KEPT
     _selections: OrderedDict[tuple, np.ndarray | None] = field(default_factory=OrderedDict)
@@ -249,20 +233,12 @@ def first_sorted(values: pd.Series, positions: np.ndarray | None, end: int, desc
 
 
 def _is_text(values: pd.Series) -> bool:
-    kind = values.dtype
-    return not (
-        pd.api.types.is_bool_dtype(kind)
-        or pd.api.types.is_numeric_dtype(kind)
-        or pd.api.types.is_datetime64_any_dtype(kind)
-    )
+    # Booleans count as numeric in pandas.
+    return not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values))
 
 
 def smallest_text(values: pa.Array, count: int, descending: bool) -> np.ndarray:
-    """:func:`smallest` for text (compared as Unicode code points, like the full sort): linear time.
-
-    Candidates are the values up to a threshold taken from an evenly spaced sample (one
-    vectorised comparison in Arrow); only they are sorted, stably, so ties keep frame order.
-    """
+    """:func:`smallest` for text (compared as Unicode code points, like the full sort), the same way, in Arrow."""
     direction = "descending" if descending else "ascending"
     valid = np.flatnonzero(values.is_valid())
     candidates = valid
@@ -283,12 +259,10 @@ def smallest_text(values: pa.Array, count: int, descending: bool) -> np.ndarray:
 
 
 def smallest(keys: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the ``count`` smallest ``keys`` in order: ties in frame order, NaN last.
+    """Positions of the ``count`` smallest ``keys`` in order, ties in frame order, NaN last, in linear time.
 
-    Exactly the start of a stable full sort (so pages agree with deeper, fully sorted pages),
-    in linear time: a threshold from an evenly spaced sample keeps a few times ``count``
-    candidates with one vectorised comparison; only candidates below the ``count``-th value
-    are sorted, and ties at that value are taken in frame order.
+    Exactly the start of a stable full sort (pages agree with deeper ones): a threshold from a sample
+    keeps a few times ``count`` candidates, and only those are sorted.
     """
     if count >= len(keys):
         return np.argsort(keys, kind="stable")
@@ -384,10 +358,7 @@ def _date_mask(values: pd.Series, test: object, spec: dict[str, Any]) -> np.ndar
 
 
 def records(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """``rows`` as grid records keyed ``c0``, ``c1``…: dates as people write them, blanks as null.
-
-    Text is cut to ``DISPLAY_CELL_CHARS`` (a browser never receives a giant cell; downloads are whole).
-    """
+    """``rows`` as grid records keyed ``c0``, ``c1``…: dates as people write them, blanks as null, text shortened."""
     renamed = rows.set_axis([column_field(index) for index in range(len(rows.columns))], axis=1)
     for name in renamed.columns:
         values = renamed[name]

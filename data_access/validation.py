@@ -152,11 +152,7 @@ def validate_upload(content: bytes, filename: str, schema: Schema, max_bytes: in
 
 
 def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: int) -> ValidationReport:
-    """:func:`validate_upload` for a file on disk (e.g. a staged upload streamed to a temporary file).
-
-    The file is memory-mapped, not read into memory: its pages are shared with the page
-    cache, so checking a large staged file does not hold it twice.
-    """
+    """:func:`validate_upload` for a file on disk, memory-mapped so a large staged file is not held twice."""
     path = Path(path)
     if path.stat().st_size == 0:
         return validate_upload(b"", filename, schema, max_bytes)
@@ -241,7 +237,7 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
     if problem:
         return ValidationReport([problem])
     frame, problems = _read_csv(content, reopen)
-    return _validate_frame(frame, problems, schema, lambda row: f"Line {_line_of_record(reopen, row)}")
+    return _validate_frame(frame, problems, schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
 
 
 def _encoding_problem(content: Content) -> str | None:
@@ -274,11 +270,7 @@ def _start_text(content: Content) -> str:
 
 
 def _first_line_too_long(content: Content) -> str | None:
-    """A first line that does not end within the header's read window: not a CSV header.
-
-    Read anyway, the header would be cut at the window and refused for a wrong reason
-    (a column appearing twice, say), or not refused at all.
-    """
+    """A first line that does not end within the header's read window: not a CSV header (cut, it would be misjudged)."""
     if len(content) <= _START_BYTES or _LINE_BREAK.search(bytes(content[:_START_BYTES])):
         return None
     window = f"{_START_BYTES / 2**20:g} MiB"
@@ -363,13 +355,9 @@ def _validate_frame(
 
 
 def _too_big_to_parse(content: Content, schema: Schema, parquet: bool) -> str | None:
-    """``MAX_ROWS`` or ``FRAME_MEMORY_MB`` refusing the file, found without parsing all of it.
-
-    Parsing first cost 3.7 GB and 21 s to refuse 18M rows (1 GB); counting costs a block.
-    """
+    """``MAX_ROWS`` or ``FRAME_MEMORY_MB`` refusing the file, found without parsing all of it (costly)."""
     footer_rows = count_parquet_rows(content) if parquet else None
-    # A CSV's rows: bounded by its line breaks (~0.26 s per GB), counted by pyarrow a block at a
-    # time (~1.3 s per GB); each at most once, and only when the cheaper answer is not enough.
+    # A CSV's rows: bounded by its line breaks, else counted by pyarrow (5x slower); each at most once.
     bound = functools.cache(lambda: (footer_rows or 0) if parquet else line_count_bound(content))
     counted = functools.cache(lambda: footer_rows if parquet else count_csv_rows(content))
     if schema.max_rows is not None and bound() > schema.max_rows and _over_row_limit(counted(), schema):
@@ -477,26 +465,6 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
 
 
-def _line_of_record(reopen: Callable[[], BinaryIO], record: int) -> int:
-    """The file line where data record ``record`` (0-based) starts, as an editor numbers lines.
-
-    Counts like pandas does: blank lines are skipped and a quoted field may span lines.
-    Only called for a record that has a problem, so the extra pass costs nothing otherwise.
-    """
-    with reopen() as stream:
-        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-        seen = -1  # the header is record -1
-        previous_end = 0
-        for row in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not row:
-                continue
-            if seen == record:
-                return start
-            seen += 1
-        return previous_end
-
-
 def _more(problems: list[str]) -> list[str]:
     hidden = len(problems) - MAX_REPORTED_PROBLEMS
     return [f"… and {hidden} more problems."] if hidden > 0 else []
@@ -520,11 +488,7 @@ def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[
 
 
 def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], list[str]]) -> list[str]:
-    """One warning per text column that mostly holds numbers, naming its first few text cells.
-
-    Such a column is kept as text, so the chart cannot use it as a measure: the admin
-    should know before publishing (and may still publish).
-    """
+    """One warning per text column that mostly holds numbers (so charts cannot use it), naming its first text cells."""
     warnings = []
     for name in table.columns:
         column = table[name]
@@ -549,8 +513,7 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
 def _text_among_numbers(column: pd.Series) -> np.ndarray:
     """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
 
-    Decided on the first values, so a text column costs one small sample; only a column
-    that starts as numbers (the suspicious ones: pyarrow saw text somewhere) is converted whole.
+    Decided on the first values: only a column that starts as numbers is converted whole.
     """
     nothing = np.array([], dtype=np.int64)
     present = column.dropna()
@@ -570,15 +533,18 @@ def _text_among_numbers(column: pd.Series) -> np.ndarray:
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
     """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows.
 
-    When every record is one line (line breaks = records + header: no blank line, no line
-    break inside a value, no CRLF), record ``n`` is on line ``n + 2`` without reading the
-    file again; otherwise one pass, stopping at the last record wanted.
+    When every record is one line, record ``n`` is on line ``n + 2`` without reading the file again.
     """
     if not records:
         return []
     ends_open = bytes(content[-1:]) not in (b"\n", b"\r")
     if line_count_bound(content) + ends_open == rows + 1:
         return [record + 2 for record in records]
+    return _scan_lines(reopen, records)
+
+
+def _scan_lines(reopen: Callable[[], BinaryIO], records: list[int]) -> list[int]:
+    """Where ``records`` start, counted like pandas: blank lines skipped, a quoted field may span lines."""
     wanted, found = set(records), {}
     with reopen() as stream:
         reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))

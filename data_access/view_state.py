@@ -1,28 +1,19 @@
 """The chart's view (columns, chart type, aggregation, colour, filters) and its URL form.
 
-A view travels in the page's query string, so a copied link opens the same view::
+A view travels in the query string, so a copied link opens the same view::
 
     ?x=date&y=GOOG,AAPL&kind=line&agg=mean&color=continent&from=2018-01-01&to=2018-06-30&f.day=Sat&f.day=Sun
 
-``changes=1`` turns on "What changed" (ghosts of the version before, a summary, the changed rows),
-``vs=<version>`` compares with another version than the one before: its number as the history
-shows it (``v12``) or its storage generation.
-
-``kind`` is ``line``, ``bar``, ``scatter`` or ``area``; ``agg`` is ``sum``, ``mean``, ``median``,
-``min``, ``max`` or ``count``; ``f.<column>`` may repeat (one value each); ``y2`` is ``on`` or ``off``
-(the second y axis; automatic when absent). A field left ``None`` means "the default for this
-data": :meth:`ViewState.resolve` fills it from the column roles. ``y`` empty (``y=``) means the
-person cleared it: the chart says "pick a column" instead of drawing the defaults again.
-
-Nothing here raises on bad input: unknown or stale parameters are dropped with a short notice.
-No Dash imports.
+plus ``y2=on|off`` (second y axis), ``changes=1`` ("What changed") and ``vs=<version>``. ``None``
+fields take the data's defaults (:meth:`ViewState.resolve`); ``y=`` (empty) means the person cleared
+it. Nothing here raises on bad input: unknown or stale parameters are dropped with a short notice.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -99,12 +90,8 @@ class ViewState:
             pairs.append(("x", self.x))
         if self.y is not None:
             pairs.append(("y", ",".join(self.y)))
-        for key, value in (("kind", self.kind), ("agg", self.agg), ("color", self.color)):
-            if value is not None:
-                pairs.append((key, value))
-        for key, value in (("from", self.date_from), ("to", self.date_to), ("y2", self.y2)):
-            if value is not None:
-                pairs.append((key, value))
+        named = {"kind": self.kind, "agg": self.agg, "color": self.color, "from": self.date_from, "to": self.date_to}
+        pairs.extend((key, value) for key, value in {**named, "y2": self.y2}.items() if value is not None)
         for column, chosen in self.filters.items():
             pairs.extend((f"{FILTER_PREFIX}{column}", value) for value in chosen)
         if self.changes:
@@ -120,17 +107,9 @@ class ViewState:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (for a ``dcc.Store``)."""
         return {
-            "x": self.x,
-            "y": list(self.y) if self.y is not None else None,
-            "kind": self.kind,
-            "agg": self.agg,
-            "color": self.color,
-            "date_from": self.date_from,
-            "date_to": self.date_to,
+            **asdict(self),
+            "y": list(self.y) if self.y is not None else None,  # lists, as the browser sends it back
             "filters": {column: list(values) for column, values in self.filters.items()},
-            "y2": self.y2,
-            "changes": self.changes,
-            "vs": self.vs,
         }
 
     @classmethod
@@ -151,21 +130,14 @@ class ViewState:
         y = data.get("y")
         filters = data.get("filters") if isinstance(data.get("filters"), Mapping) else {}
         return cls(
-            x=text("x"),
+            **{name: text(name) for name in ("x", "kind", "agg", "color", "date_from", "date_to", "y2", "vs")},
             y=tuple(str(column) for column in y) if isinstance(y, list | tuple) else None,
-            kind=text("kind"),
-            agg=text("agg"),
-            color=text("color"),
-            date_from=text("date_from"),
-            date_to=text("date_to"),
             filters={
                 str(column): tuple(str(value) for value in values)
                 for column, values in filters.items()
                 if isinstance(values, list | tuple)
             },
-            y2=text("y2"),
             changes=data.get("changes") is True,
-            vs=text("vs"),
         )
 
     # -- against the data -------------------------------------------------------------
@@ -225,22 +197,10 @@ class ViewState:
         agg = self.agg or DEFAULT_AGGREGATION
         return replace(self, x=x, y=y, kind=kind, agg=agg, color=color)
 
-    def is_aggregated(self, roles: ColumnRoles) -> bool:
-        """Bars over a category x are an aggregate of all rows per category (never a stacked sum)."""
-        return self.x is not None and roles.roles.get(self.x) == CATEGORY
-
 
 def default_view(roles: ColumnRoles) -> ViewState:
-    """The honest default chart for these columns.
-
-    * the bundled sample: the seed's bars of add_num and multiply_num by ID;
-    * a long table (a time, a series category, values): one line per series over time, the
-      series as the colour (rows sharing a time and a series are aggregated);
-    * a time column with one row per time: lines of the measures over time;
-    * a long table over a number (a step, a distance) with a series column: one line per series;
-    * a category column: bars of the mean of the measures per category, over all rows;
-    * otherwise points (lines when x is sorted) against the first sensible x.
-    """
+    """The honest default chart for these columns: the sample's bars; one line per series of a long
+    table; lines over a sorted time; mean bars per category; else points (lines when x is sorted)."""
     columns = list(roles.roles)
     if set(SAMPLE_Y) <= set(columns):
         x = "ID" if "ID" in columns else columns[0]
@@ -284,8 +244,7 @@ def _first_sorted(roles: ColumnRoles) -> str | None:
 def filter_rows(frame: pd.DataFrame, view: ViewState, roles: ColumnRoles) -> pd.DataFrame:
     """The rows the view's filters select: ``from``/``to`` on the time column, ``f.<column>`` values.
 
-    Nothing else (no column choice, no aggregation). Without filters the frame itself comes back
-    (no copy); a date range on a sorted time column is a slice found by binary search.
+    Without filters the frame itself comes back (no copy); a sorted time column is sliced by binary search.
     """
     result = frame
     time = roles.primary_time

@@ -1,20 +1,10 @@
 """ "What changed" on the chart page (``?changes=1``, ``&vs=<version>``), as plain GETs.
 
-* ``GET /live/<generation>/changes?t=<token>[&vs=<version>]`` — the summary in words, how rows
-  were matched, both versions' labels, and the first changed rows for the page's table. The
-  comparison is computed once per (version pair) for the deployment
-  (:class:`data_access.changes.ComparisonStore`, in the background): until it is ready the
-  answer is 202 ``{"computing": true}`` with ``Retry-After`` (the page says "Computing…" and
-  asks again), then an immutable 200 like the other take-up answers.
-* ``GET /download/changes.csv?token=<token>[&vs=<version>]`` — every changed row as CSV, with the
-  data downloads' rules: a token this dashboard signed, for the live version only, formulas
-  neutralised.
-* :func:`ghost_figure` adds the compared version's traces to the chart answer
-  (``routes/take_up.py``).
-
-``vs`` is a version's number as the history shows it (``v12``) or its storage generation;
-without it the version before is compared. A ``vs`` naming no known version is a 404 with a
-sentence, never a 5xx.
+``/live/<generation>/changes?t=<token>`` answers the summary and the first changed rows (202 while
+the deployment computes the comparison once, then an immutable 200); ``/download/changes.csv`` has
+every changed row, under the data downloads' rules; :func:`ghost_figure` draws the compared version
+behind the chart. ``vs`` is a version number (``v12``) or generation, else the version before; one
+naming no known version is a 404 with a sentence.
 """
 
 from __future__ import annotations
@@ -23,7 +13,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, request
 
 from app_context import current_live_data, current_settings
 from auth import unsign
@@ -46,7 +36,7 @@ from data_access.frame_store import generation_order
 from data_access.roles import CATEGORY
 from data_access.table_query import column_field
 from data_access.view_state import ViewState
-from routes.downloads import GENERATION_TOKEN_PURPOSE
+from routes.downloads import GENERATION_TOKEN_PURPOSE, attachment, live_token_version, refuse
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
 
 changes_routes = Blueprint("changes", __name__)
@@ -77,11 +67,7 @@ def current_comparisons() -> ComparisonStore:
 
 
 def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, DataVersion]:
-    """(the compared version, ``generation``'s own version); :class:`NoComparison` when there is none.
-
-    Looked up in the history once per process per (generation, ``vs``); a storage outage raises
-    :class:`DataUnavailable` (asked again later), an unknown ``vs`` is remembered.
-    """
+    """(the compared version, ``generation``'s own version), looked up once per process; else :class:`NoComparison`."""
     live_data = current_live_data()
 
     def lookup(_frame: Any) -> tuple[DataVersion, DataVersion] | NoComparison:
@@ -101,10 +87,7 @@ def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, Dat
 
 
 def known_versions(generation: str) -> list[DataVersion]:
-    """Versions newest first: storage's history, and the versions this deployment saw ``generation`` replace.
-
-    Raises :class:`DataUnavailable` while storage cannot list them.
-    """
+    """Versions newest first: storage's history, and those this deployment saw ``generation`` replace."""
     live_data = current_live_data()
     try:
         versions = {version.generation: version for version in live_data.source.history(HISTORY_LIMIT)}
@@ -121,10 +104,7 @@ def known_versions(generation: str) -> list[DataVersion]:
 
 
 def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_points: int) -> dict[str, Any]:
-    """``figure`` with the compared version drawn as ghosts; as it is when there is nothing to compare.
-
-    Raises :class:`DataUnavailable` while the compared version is still being read.
-    """
+    """``figure`` with the compared version drawn as ghosts (:class:`DataUnavailable` while it is read)."""
     try:
         before, current = versions_compared(generation, view.vs)
     except NoComparison:
@@ -227,39 +207,27 @@ def live_changes(generation: str) -> Response:
         return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def _refuse(status: int, message: str) -> Response:
-    return Response(message + "\n", status=status, mimetype="text/plain")
-
-
 @changes_routes.get("/download/changes.csv")
 def download_changes() -> Response:
     """Every changed row of the live version against the version before (or ``vs``), as CSV."""
-    generation = unsign(request.args.get("token"), GENERATION_TOKEN_PURPOSE)
-    if generation is None:
-        return _refuse(403, "This download link was not issued by this dashboard. Reload the page and try again.")
     live_data = current_live_data()
-    check = live_data.check_version()
-    if not check.ok:
-        return _refuse(503, "The data cannot be reached right now; try again in a minute.")
-    if check.version is None or check.version.generation != generation:
-        return _refuse(410, "This version is no longer the live one. The page shows the new one within seconds.")
+    version = live_token_version(live_data)
+    if isinstance(version, Response):
+        return version
+    generation = version.generation
     view, _ = ViewState.from_query(request.query_string.decode("utf-8", "replace"))
     try:
         before, current = versions_compared(generation, view.vs)
         result = current_comparisons().request(before.generation, generation, WAIT_SECONDS)
         if result is None:
-            return _refuse(409, "What changed is still being computed; try again in a moment.")
+            return refuse(409, "What changed is still being computed; try again in a moment.")
         if isinstance(result, ComparisonFailed):
-            return _refuse(422, f"These versions cannot be compared: {result.reason}")
+            return refuse(422, f"These versions cannot be compared: {result.reason}")
         old, new = live_data.frame(before.generation), live_data.frame(generation)
     except NoComparison as missing:
-        return _refuse(404, str(missing))
+        return refuse(404, str(missing))
     except DataUnavailable:
-        return _refuse(503, "The data cannot be read right now; try again in a minute.")
+        return refuse(503, "The data cannot be read right now; try again in a minute.")
     label = f"{short_label(current)}-vs-{short_label(before)}".replace(" ", "-")
     name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
-    return Response(
-        stream_with_context(changes_csv(old, new, result)),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
-    )
+    return attachment(changes_csv(old, new, result), "text/csv; charset=utf-8", name)

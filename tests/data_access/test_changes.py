@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,3 +160,24 @@ def test_changes013_declared_key_repeated_in_the_old_version_only():
     changes = compare(old, new, declared_key=("id",))
     assert changes.key_kind == WHOLE_ROWS and "CHANGES_KEY (id) repeats" in changes.matching()
     assert sorted(old.iloc[changes.removed]["name"]) == ["b", "c"] and new.iloc[changes.added]["name"].tolist() == ["c"]
+
+
+def test_changes014_warm_reads_a_version_once_in_the_background():
+    release = threading.Event()
+    loads: list[str] = []
+
+    def load(generation: str):
+        loads.append(generation)
+        release.wait(10)
+        if generation == "gone":
+            raise DataUnavailable("gone", permanent=True)
+        return OLD, detect_roles(OLD)
+
+    store = ComparisonStore(ResilientCache(SimpleCache()), "test", load)
+    assert store.warm("1") is False and store.warm("1") is False  # being read: the page asks again
+    assert store.warm("gone") is False
+    release.set()
+    for generation in ("1", "gone"):
+        store._reads[generation].result(timeout=10)
+        assert store.warm(generation) is True  # a failed read is not retried here: the frame request says why
+    assert loads == ["1", "gone"]
