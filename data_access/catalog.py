@@ -150,25 +150,35 @@ class SingleSourceLister:
 
 
 class DatasetCatalog:
-    """The last listing, reused for ``refresh_seconds``: one look at storage per period per process.
+    """The last listing, reused for ``refresh_seconds``: one look at storage per period.
 
-    Concurrent readers wait for the listing in flight instead of starting their own.
+    Without ``shared`` that is one listing per period per process. With ``shared`` (the app's
+    :class:`data_access.live_data.ResilientCache`, Redis in production) the listing is stored there
+    and a lock held for the whole period lets one process list for the deployment; the others
+    read the stored listing. Concurrent readers in a process wait for the listing in flight.
     A failed listing is raised to every reader of that period, then tried again.
     """
 
     def __init__(
-        self, lister: DatasetLister, refresh_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        lister: DatasetLister,
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.time,
+        shared: Any = None,
+        key: str = "catalog",
     ) -> None:
         self.lister = lister
         self.refresh_seconds = refresh_seconds
+        self.shared = shared
         self._clock = clock
+        self._key = key
         self._lock = threading.Lock()
         self._listed_at: float | None = None
         self._datasets: dict[str, Dataset] = {}
         self._error: StorageError | None = None
 
     def datasets(self) -> dict[str, Dataset]:
-        """Every dataset by name, at most ``refresh_seconds`` old."""
+        """Every dataset by name, at most about ``refresh_seconds`` old."""
         with self._lock:
             now = self._clock()
             if self._listed_at is None or now - self._listed_at >= self.refresh_seconds:
@@ -177,14 +187,37 @@ class DatasetCatalog:
                 raise self._error
             return dict(self._datasets)
 
+    def find(self, name: str) -> Dataset | None:
+        """The dataset called ``name`` in the current listing, or ``None``."""
+        return self.datasets().get(name)
+
     def _refresh(self, now: float) -> None:
         self._listed_at = now
         try:
-            self._datasets = self.lister.list_datasets()
+            self._datasets = self._list_shared(now) if self.shared is not None else self.lister.list_datasets()
             self._error = None
         except StorageError as error:
             self._error = error
 
-    def find(self, name: str) -> Dataset | None:
-        """The dataset called ``name`` in the current listing, or ``None``."""
-        return self.datasets().get(name)
+    def _list_shared(self, now: float) -> dict[str, Dataset]:
+        stored = self.shared.get(self._key)
+        if stored is not None and now - stored["listed_at"] < self.refresh_seconds:
+            return _decode(stored)
+        # Held for the whole period, never released: at most one listing per period for everyone.
+        if self.shared.take_lock(f"{self._key}:lock", max(self.refresh_seconds, 0.001)) is None and stored is not None:
+            return _decode(stored)
+        datasets = self.lister.list_datasets()
+        self.shared.set(self._key, _encode(datasets, now))
+        return datasets
+
+
+def _encode(datasets: dict[str, Dataset], listed_at: float) -> dict[str, Any]:
+    rows = [(each.name, each.object_name, each.version.to_dict()) for each in datasets.values()]
+    return {"listed_at": listed_at, "datasets": rows}
+
+
+def _decode(stored: dict[str, Any]) -> dict[str, Dataset]:
+    datasets = [
+        Dataset(name, object_name, DataVersion.from_dict(version)) for name, object_name, version in stored["datasets"]
+    ]
+    return {each.name: each for each in datasets}

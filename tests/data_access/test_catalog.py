@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from cachelib import FileSystemCache
 
 from data_access import GCSSource, LocalFileSource, StorageError
 from data_access.catalog import DatasetCatalog, FolderLister, GCSPrefixLister, SingleSourceLister, dataset_name
+from data_access.live_data import ResilientCache
 
 
 class _Clock:
@@ -115,3 +117,23 @@ def test_one_object_is_a_catalog_of_one_named_after_it(bucket, gcs_client):
     datasets = lister.list_datasets()
     assert list(datasets) == ["data"]
     assert datasets["data"].version == source.current_version()
+
+
+def test_processes_sharing_a_cache_list_once_per_period_for_the_whole_deployment(
+    bucket, gcs_client, fake_gcs, tmp_path
+):
+    bucket.blob("p/a.csv").upload_from_string(b"a\n1\n")
+    clock = _Clock()
+    clock.now = 1_000.0
+
+    def process_catalog() -> DatasetCatalog:
+        shared = ResilientCache(FileSystemCache(str(tmp_path / "shared-cache")))
+        return DatasetCatalog(GCSPrefixLister(bucket.name, "p/", gcs_client), 60.0, clock, shared=shared)
+
+    catalogs = [process_catalog() for _ in range(4)]
+    lists = f"GET /storage/v1/b/{bucket.name}/o?"
+    before = fake_gcs.count_requests(lists)
+
+    assert all(list(catalog.datasets()) == ["a"] for catalog in catalogs)
+
+    assert fake_gcs.count_requests(lists) == before + 1
