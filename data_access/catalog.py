@@ -155,7 +155,8 @@ class DatasetCatalog:
     Without ``shared`` that is one listing per period per process. With ``shared`` (the app's
     :class:`data_access.live_data.ResilientCache`, Redis in production) the listing is stored there
     and a lock held for the whole period lets one process list for the deployment; the others
-    read the stored listing. Concurrent readers in a process wait for the listing in flight.
+    read the stored listing (a process that finds nothing stored yet, at a cold start, lists once
+    itself). Concurrent readers in a process wait for the listing in flight.
     A failed listing is raised to every reader of that period, then tried again.
     """
 
