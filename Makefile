@@ -10,6 +10,10 @@ PORT ?= 8050
 # registry like the Python packages, never committed and never loaded from a CDN.
 PLOTLY_STRICT_VERSION := 4.1.1
 PLOTLY_STRICT := vendor/plotly-strict-$(PLOTLY_STRICT_VERSION).min.js
+# Bootstrap's CSS, installed the same way; serving.py serves whichever version vendor/ holds.
+BOOTSTRAP_VERSION := 5.3.8
+BOOTSTRAP_CSS := vendor/bootstrap-$(BOOTSTRAP_VERSION).min.css
+VENDOR_FILES := $(PLOTLY_STRICT) $(BOOTSTRAP_CSS)
 
 .PHONY: run test test-fast lint bench load clean system-deps vendor
 
@@ -30,11 +34,18 @@ $(PLOTLY_STRICT):
 		&& cp package/plotly-strict.min.js $(CURDIR)/$@ && cp package/LICENSE $(CURDIR)/vendor/plotly-LICENSE.txt \
 		&& rm -rf $$tmp
 
-## vendor: the plotly.js strict bundle the app serves (also run before `gcloud app deploy`)
-vendor: $(PLOTLY_STRICT)
+$(BOOTSTRAP_CSS):
+	mkdir -p vendor
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent bootstrap@$(BOOTSTRAP_VERSION) >/dev/null \
+		&& tar -xzf bootstrap-$(BOOTSTRAP_VERSION).tgz \
+		&& cp package/dist/css/bootstrap.min.css $(CURDIR)/$@ && cp package/LICENSE $(CURDIR)/vendor/bootstrap-LICENSE.txt \
+		&& rm -rf $$tmp
+
+## vendor: the plotly.js strict bundle and Bootstrap's CSS the app serves (also run before `gcloud app deploy`)
+vendor: $(VENDOR_FILES)
 
 ## run: start the app in local mode on the bundled sample (data/data.csv)
-run: $(STAMP) $(PLOTLY_STRICT)
+run: $(STAMP) $(VENDOR_FILES)
 	$(BIN)/python app.py --local --host $(HOST) --port $(PORT)
 
 ## system-deps: Debian packages the tests use (Chromium + driver, redis-server, nginx); needs root.
@@ -47,7 +58,7 @@ system-deps:
 	fi
 
 ## test: lint, then every test (storage against fake-gcs-server, cache against redis-server, browser in Chromium)
-test: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
+test: system-deps $(DEV_STAMP) $(VENDOR_FILES)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --headless
 
@@ -61,13 +72,13 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
 ## bench: print the benchmark table and append it, dated, to docs/benchmarks/make-bench.md (not part of make test)
-bench: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
+bench: system-deps $(DEV_STAMP) $(VENDOR_FILES)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python -m bench.record make-bench -- $(BIN)/python -m bench.bench
 
 ## load: the live channel, then open dashboards per instance; each appended, dated, to docs/benchmarks/ (not part of make test)
-load: system-deps $(DEV_STAMP) $(PLOTLY_STRICT)
+load: system-deps $(DEV_STAMP) $(VENDOR_FILES)
 	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(BIN)/python -m bench.record live-channel -- $(BIN)/python -m bench.live_channel
 	$(BIN)/python -m bench.record load -- $(BIN)/python -m bench.load

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import dash
-import flask_bootstrap
 from dash import Dash
-from flask import Flask, send_from_directory
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin import UPLOADER_SCRIPT_URL, register_admin
+from app_context import install_app_context
 from app_logging import configure_logging
 from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
 from auth.web import init_auth
@@ -34,12 +34,10 @@ from components.navbar import register_callbacks as navbar_callbacks
 from data_access import build_live_data
 from routes import register_routes
 from routes.live import register_live_routes
-from serving import add_plotly_strict_bundle, allow_dash_scripts, install_serving
+from serving import add_vendored_files, allow_dash_scripts, install_serving
 from settings import APP_DIR, Settings, SettingsError
 
 APP_TITLE = "Live dashboard"
-BOOTSTRAP_CSS_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
-BOOTSTRAP_CSS_URL = "/vendor/bootstrap.min.css"
 GUNICORN_WORKER_BOOT_ERROR = 3
 WARM_UP_PATH = "/_warm-up"
 
@@ -53,15 +51,15 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
     """
     server = Flask(__name__)
-    server.config["DASHBOARD_SETTINGS"] = settings
-    live_data = build_live_data(settings, server, storage_client)
+    live_data = build_live_data(settings, storage_client)
+    install_app_context(server, settings, live_data)
+    scripts, stylesheets = add_vendored_files(server)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
-            server, settings, BOOTSTRAP_CSS_URL, iap_transport, login=settings.serves_admin
+            server, settings, stylesheets[0], iap_transport, login=settings.serves_admin
         )
     except AdminConfigError as error:
         raise SettingsError(str(error)) from None
-    _serve_vendored_css(server)
     register_routes(server)
     if settings.serves_chart:
         register_live_routes(server, live_data, settings)
@@ -73,8 +71,8 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # The chart page (and the not-found page) live in pages/; the admin page is added below.
         pages_folder=str(APP_DIR / "pages") if settings.serves_chart else "",
         assets_folder=str(APP_DIR / "assets"),
-        external_stylesheets=[BOOTSTRAP_CSS_URL],
-        external_scripts=add_plotly_strict_bundle(server) + admin_scripts,
+        external_stylesheets=stylesheets,
+        external_scripts=scripts + admin_scripts,
         serve_locally=True,
         title=APP_TITLE,
         update_title=None,  # polls must not make the tab title flicker
@@ -93,16 +91,10 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     # The admin service sends / to its page: render the index at a path that is no page instead.
     _warm_up(server, "/" if settings.serves_chart else WARM_UP_PATH)
     allow_dash_scripts(app, policy)
-    if os.environ.get("GAE_ENV"):
+    if settings.on_app_engine:
         # Behind App Engine's front end: trust its one hop for client address and scheme.
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app
-
-
-def _serve_vendored_css(server: Flask) -> None:
-    @server.route(BOOTSTRAP_CSS_URL)
-    def bootstrap_css() -> Any:
-        return send_from_directory(BOOTSTRAP_CSS_DIR, "bootstrap.min.css", max_age=24 * 3600)
 
 
 def _warm_up(server: Flask, path: str) -> None:
@@ -131,7 +123,7 @@ def create_server() -> Flask:
         print(f"live-dashboard: {error}", file=sys.stderr, flush=True)
         # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
         raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.gcp_project)
     log.info("serving %s", settings.data_location)
     return server
 
@@ -203,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"live-dashboard: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.gcp_project)
     logging.getLogger("dash").propagate = False  # Dash prints through its own handler already
     print(f"Live dashboard on http://{settings.host}:{settings.port}/  (data: {settings.data_location})", flush=True)
     one_time_password = app.server.config.get("ONE_TIME_ADMIN_PASSWORD")

@@ -6,37 +6,28 @@ reads (``severity``, ``message``, ``logging.googleapis.com/trace`` from the
 ``extra=`` becomes a field of its own. ``LOG_FORMAT=text`` writes ``time LEVEL logger: message
 key=value …`` for a terminal.
 
-Events worth an operator's eye are logged once per change, not once per request:
-:class:`StateLog` remembers whether a thing (storage, the shared cache) was last seen
-working and logs only the transitions.
+Events worth an operator's eye are logged once per change, not once per request
+(:class:`data_access.state_log.StateLog`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import threading
-from collections.abc import Mapping
 from typing import Any
 
 from gunicorn import glogging
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-LOG_FORMATS = ("json", "text")
+from settings import LOG_FORMATS, ServerSettings, SettingsError
+
 TRACE_HEADER = "X-Cloud-Trace-Context"
 TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
 SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
 # Attributes a LogRecord always has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
-
-
-def project_from_env(env: Mapping[str, str] | None = None) -> str:
-    """The Google Cloud project id the trace field names (App Engine sets GOOGLE_CLOUD_PROJECT)."""
-    env = os.environ if env is None else env
-    return env.get("GOOGLE_CLOUD_PROJECT", "").strip() or env.get("GCP_PROJECT", "").strip()
 
 
 def trace_fields(header: str | None, project: str) -> dict[str, Any]:
@@ -106,48 +97,18 @@ def make_formatter(log_format: str, project: str = "") -> logging.Formatter:
     return CloudLoggingFormatter(project) if log_format == "json" else TextFormatter()
 
 
-def configure_logging(log_format: str, level: int = logging.INFO, project: str | None = None) -> None:
-    """Send every log record (the app's, Dash's, werkzeug's) to stdout in ``log_format``."""
+def configure_logging(log_format: str, project: str = "", level: int = logging.INFO) -> None:
+    """Send every log record (the app's, Dash's, werkzeug's) to stdout in ``log_format``.
+
+    ``project``: the Google Cloud project the trace field names (``GCP_PROJECT``).
+    """
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(make_formatter(log_format, project_from_env() if project is None else project))
+    handler.setFormatter(make_formatter(log_format, project))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-
-
-class StateLog:
-    """Logs when something starts failing and when it recovers — once per transition, not per call.
-
-    ``failed(error)`` and ``recovered()`` may be called on every check; only a change of
-    state writes a line (per process: each gunicorn worker sees its own transitions).
-    """
-
-    def __init__(self, logger: logging.Logger, what: str, **fields: Any) -> None:
-        self._logger = logger
-        self._what = what
-        self._fields = fields
-        self._failing = False
-        self._lock = threading.Lock()
-
-    def failed(self, error: object) -> None:
-        """Record a failed check; logs a warning the first time after success."""
-        with self._lock:
-            if self._failing:
-                return
-            self._failing = True
-        self._logger.warning("%s failing: %s", self._what, error, extra={**self._fields, "error": str(error)})
-
-    def recovered(self) -> None:
-        """Record a successful check; logs the recovery the first time after a failure."""
-        if not self._failing:  # the common case, without taking the lock
-            return
-        with self._lock:
-            if not self._failing:
-                return
-            self._failing = False
-        self._logger.info("%s recovered", self._what, extra=self._fields)
 
 
 class GunicornLogger(glogging.Logger):
@@ -159,10 +120,11 @@ class GunicornLogger(glogging.Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        from settings import log_format_from_env
-
-        app_env = os.environ.get("APP_ENV", "production").strip().lower()
-        formatter = make_formatter(log_format_from_env(os.environ, app_env), project_from_env())
+        try:
+            server = ServerSettings.read()
+        except SettingsError as error:
+            raise SystemExit(f"live-dashboard: {error}") from None
+        formatter = make_formatter(server.log_format, server.gcp_project)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(formatter)

@@ -9,6 +9,9 @@ layer in each worker:
 * ``/live/version`` and ``/live/events`` (``routes/live.py``) are answered on the event loop,
   without a thread: a version check from the process's last check, and one fan-out per
   process to all its open streams;
+* a take-up GET (``/live/<generation>/chart|rows``, ``routes/take_up.py``) that Flask has
+  answered once is answered again on the event loop with the same bytes: after a publish
+  every open dashboard asks for the same few answers at once;
 * every other request runs the Flask app unchanged, in a pool of ``GUNICORN_THREADS``
   threads (a2wsgi), as gthread ran it;
 * access lines are written by ``app_logging.GunicornLogger``, as under gthread;
@@ -45,7 +48,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from app_context import SETTINGS_KEY
 from routes.live import LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
+from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
 
 log = logging.getLogger("live_dashboard")
@@ -173,13 +178,16 @@ class DashboardWorker(UvicornWorker):
         "proxy_headers": False,  # the app trusts App Engine's one hop itself (ProxyFix), as before
     }
 
+    #: Take-up GETs answered before are answered on the event loop (a benchmark's subclass turns it off).
+    keep_take_ups: ClassVar[bool] = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        live = asgi_app(self.wsgi, threads=self.cfg.threads)
+        live = asgi_app(self.wsgi, threads=self.cfg.threads, keep_take_ups=self.keep_take_ups)
         self.live_routes = live if isinstance(live, LiveRoutes) else None
         # Streams pass the request bounds untouched: they bound request heads and bodies, never responses.
         app = bounded_requests(live, self.wsgi, self.config)
@@ -188,7 +196,6 @@ class DashboardWorker(UvicornWorker):
         # left to the collector, each full collection walks them all while polls wait.
         gc.collect()
         gc.freeze()
-
 
     async def _serve(self) -> None:
         """uvicorn_worker's ``_serve``, ending open streams as soon as the worker is told to stop.
@@ -215,13 +222,18 @@ async def _end_streams_on_exit(server: Server, live_routes: LiveRoutes | None) -
         live_routes.end_streams()
 
 
-def asgi_app(wsgi_app: Any, threads: int) -> ASGIApp:
-    """``wsgi_app`` in ``threads`` threads, behind its live routes when it has them."""
+def asgi_app(wsgi_app: Any, threads: int, keep_take_ups: bool = True) -> ASGIApp:
+    """``wsgi_app`` in ``threads`` threads, behind its live routes when it has them.
+
+    ``keep_take_ups``: take-up GETs answered before are answered again on the event loop
+    (:class:`routes.take_up.KeptTakeUps`); off, every one crosses into a thread (a benchmark's baseline).
+    """
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
     feed = getattr(wsgi_app, "extensions", {}).get(LIVE_FEED_EXTENSION)
     if feed is None:
         return threaded
-    return LiveRoutes(threaded, feed, max_age(feed.live_data.version_cache_seconds))
+    app = KeptTakeUps(threaded) if keep_take_ups else threaded
+    return LiveRoutes(app, feed, max_age(feed.live_data.version_cache_seconds))
 
 
 async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -232,7 +244,7 @@ async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
     """``app`` behind the request bounds the Flask app's settings name (head and body deadlines,
     body limits, connection cap), and behind :class:`ErrorGuard`; ``config`` is uvicorn's."""
-    settings = getattr(wsgi_app, "config", {}).get("DASHBOARD_SETTINGS")
+    settings = getattr(wsgi_app, "config", {}).get(SETTINGS_KEY)
     if settings is None:
         return ErrorGuard(app)
     BoundedHttpToolsProtocol.head_timeout_seconds = settings.request_head_timeout_seconds

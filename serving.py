@@ -14,29 +14,35 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from dash import Dash
 from dash.exceptions import DependencyException
-from flask import Flask, Request, Response, jsonify, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, jsonify, request, send_from_directory
 from flask_compress import Compress
 from flask_talisman import Talisman
 
+from auth.web import ADMIN_PATH
 from callback_input import CALLBACK_PATH_SUFFIX
 from settings import APP_DIR, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-PLOTLY_STRICT_FILE = APP_DIR / "vendor" / "plotly-strict-4.1.1.min.js"
-PLOTLY_STRICT_URL = "/vendor/plotly-strict-4.1.1.min.js"
-NO_FRAMING_PATHS = ("/admin", "/login")
+# What `make vendor` installs from the npm registry (the Makefile names the versions).
+VENDOR_DIR = APP_DIR / "vendor"
+VENDOR_URL_PREFIX = "/vendor/"
+PLOTLY_STRICT_PATTERN = "plotly-strict-*.min.js"
+BOOTSTRAP_CSS_PATTERN = "bootstrap-*.min.css"
+NO_FRAMING_PATHS = (ADMIN_PATH, "/login")
 GCS_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 # Fingerprinted or versioned URLs: the same path always has the same body.
-STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/")
+STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", VENDOR_URL_PREFIX)
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 # Dash links pages to assets/favicon.ico itself; browsers ask /favicon.ico for every other page.
 FAVICON_FILE = APP_DIR / "assets" / "favicon.ico"
@@ -47,8 +53,16 @@ PERMISSIONS_POLICY = {
     feature: "()" for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "interest-cohort")
 }
 REFERRER_POLICY = "strict-origin-when-cross-origin"
-# flask-talisman's default HSTS (one year, subdomains); browsers ignore it over plain HTTP.
-HSTS_VALUE = "max-age=31556926; includeSubDomains"
+# flask-talisman's options for every answer; each app adds its page policy (install_serving).
+TALISMAN_OPTIONS: dict[str, Any] = {
+    "permissions_policy": PERMISSIONS_POLICY,
+    "referrer_policy": REFERRER_POLICY,
+    "frame_options": None,  # the chart may be embedded; admin and login may not (_admin_and_login_headers)
+    "force_https": False,  # App Engine redirects to HTTPS itself (app.yaml: secure: always)
+    "strict_transport_security": True,  # talisman's default HSTS, sent only on HTTPS requests
+}
+# An answer that is a line of text (the worker's 400/408/413): nothing may load or frame it.
+PLAIN_ANSWER_POLICY = {"default-src": "'none'", "frame-ancestors": "'none'"}
 COMPRESSED_TYPES = [
     "text/html",
     "text/css",
@@ -90,40 +104,33 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
     talisman = Talisman(
         server,
         content_security_policy=content_security_policy([], storage_origins(settings)),
-        permissions_policy=PERMISSIONS_POLICY,
-        referrer_policy=REFERRER_POLICY,
-        frame_options=None,  # the chart may be embedded; admin and login may not (below)
-        force_https=False,  # App Engine redirects to HTTPS itself (app.yaml: secure: always)
-        strict_transport_security=True,  # sent only on HTTPS requests
         session_cookie_secure=settings.app_env == "production",
+        **TALISMAN_OPTIONS,
     )
     # Callback answers are JSON read by script, never rendered: a policy there is only work per poll.
     callback_endpoint = _callback_endpoint(server)
     if callback_endpoint:
         talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
     _compress(server)
-    if type(server.session_interface) is SecureCookieSessionInterface:
-        server.session_interface = CookielessFastSessionInterface()
     server.add_url_rule("/readyz", "readyz", _readyz)
     server.add_url_rule("/favicon.ico", "favicon", _favicon)
     server.register_error_handler(DependencyException, _unknown_component_file)
     return talisman.content_security_policy  # Talisman keeps its own copy of the policy
 
 
+@functools.cache
 def plain_answer_headers() -> list[tuple[str, str]]:
     """The security headers of an answer written outside Flask (the worker's 400/408/413 on the event loop).
 
-    The same headers Talisman puts on the app's answers, with a policy that allows nothing:
-    such an answer is a line of text.
+    Made by flask-talisman itself, with the app's options and a policy that allows nothing,
+    on an HTTPS request (so HSTS is among them), plus ``Cache-Control: no-store``.
     """
-    return [
-        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", REFERRER_POLICY),
-        ("Permissions-Policy", ", ".join(f"{feature}={value}" for feature, value in PERMISSIONS_POLICY.items())),
-        ("Strict-Transport-Security", HSTS_VALUE),
-        ("Cache-Control", "no-store"),
-    ]
+    bare = Flask(__name__)
+    Talisman(bare, content_security_policy=PLAIN_ANSWER_POLICY, **TALISMAN_OPTIONS)
+    with bare.test_request_context(base_url="https://localhost"):
+        answer = bare.process_response(Response(mimetype="text/plain"))
+    headers = [(name, value) for name, value in answer.headers if name not in ("Content-Type", "Content-Length")]
+    return [*headers, ("Cache-Control", "no-store")]
 
 
 def _unknown_component_file(error: DependencyException) -> Response:
@@ -147,20 +154,31 @@ def allow_dash_scripts(app: Dash, policy: dict[str, Any]) -> None:
     policy["script-src"] = ["'self'", *app.csp_hashes()]
 
 
-def add_plotly_strict_bundle(server: Flask) -> list[str]:
-    """Serve the strict plotly.js bundle; returns the ``external_scripts`` entry for Dash."""
-    if not PLOTLY_STRICT_FILE.exists():
-        raise SettingsError(f"{PLOTLY_STRICT_FILE.relative_to(APP_DIR)} is missing: run `make vendor` (npm) first")
-    body = PLOTLY_STRICT_FILE.read_bytes()
+def vendored_file(pattern: str) -> Path:
+    """The newest file in ``vendor/`` matching ``pattern`` (``make vendor`` names each by its version)."""
+    found = sorted(VENDOR_DIR.glob(pattern), key=lambda path: [int(part) for part in re.findall(r"\d+", path.name)])
+    if not found:
+        raise SettingsError(f"vendor/{pattern} is missing: run `make vendor` (npm) first")
+    return found[-1]
 
-    def plotly_strict() -> Response:
-        response = Response(body, mimetype="application/javascript")
-        response.cache_control.public = True
-        response.cache_control.max_age = ONE_YEAR_SECONDS  # the version is in the file name
+
+def vendored_url(pattern: str) -> str:
+    """Where the page loads the file :func:`vendored_file` finds."""
+    return VENDOR_URL_PREFIX + vendored_file(pattern).name
+
+
+def add_vendored_files(server: Flask) -> tuple[list[str], list[str]]:
+    """Serve ``vendor/``; returns Dash's ``external_scripts`` (plotly.js strict) and ``external_stylesheets``."""
+
+    def vendored(name: str) -> Response:
+        response = send_from_directory(VENDOR_DIR, name, max_age=ONE_YEAR_SECONDS)  # the version is in the name
+        # A body, not a file stream: flask-compress compresses bodies once per worker and keeps them.
+        response.direct_passthrough = False
+        response.make_sequence()
         return response
 
-    server.add_url_rule(PLOTLY_STRICT_URL, "plotly_strict", plotly_strict)
-    return [PLOTLY_STRICT_URL]
+    server.add_url_rule(f"{VENDOR_URL_PREFIX}<path:name>", "vendored", vendored)
+    return [vendored_url(PLOTLY_STRICT_PATTERN)], [vendored_url(BOOTSTRAP_CSS_PATTERN)]
 
 
 def _callback_endpoint(server: Flask) -> str | None:
@@ -215,7 +233,6 @@ def static_cache_key(req: Request) -> str:
 
 def _compress(server: Flask) -> None:
     server.config.update(
-        COMPRESS_REGISTER=False,  # registered below, skipping empty answers (every unchanged poll)
         COMPRESS_ALGORITHM=["br", "gzip"],
         COMPRESS_MIMETYPES=COMPRESSED_TYPES,
         COMPRESS_BR_LEVEL=5,
@@ -224,26 +241,7 @@ def _compress(server: Flask) -> None:
         COMPRESS_CACHE_BACKEND=StaticCompressionCache,
         COMPRESS_CACHE_KEY=static_cache_key,
     )
-    compress = Compress(server)
-
-    def compress_bodies(response: Response) -> Response:
-        if response.status_code == 204 or (response.direct_passthrough is False and not response.content_length):
-            return response
-        return compress.after_request(response)
-
-    server.after_request(compress_bodies)
-
-
-class CookielessFastSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, minus building a signer for requests that carry no cookie.
-
-    Most requests are polls from anonymous dashboards: they have no session to read.
-    """
-
-    def open_session(self, app: Flask, request: Request) -> Any:
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
+    Compress(server)
 
 
 def _favicon() -> Response:
@@ -256,7 +254,7 @@ def _favicon() -> Response:
 
 def _readyz() -> tuple[Response, int]:
     """Ready when storage answers the version check and the shared cache answers; no names, no errors."""
-    from data_access import current_live_data
+    from app_context import current_live_data
 
     live_data = current_live_data()
     storage_ok = live_data.check_version().ok

@@ -1,8 +1,10 @@
-"""The app's one settings object, built from environment variables and CLI flags.
+"""The app's one settings object, built from environment variables and CLI flags (pydantic-settings).
 
-Every setting has an environment variable (documented in the README); CLI flags
-override the environment. Bad values stop start-up with one clear line
-(:class:`SettingsError`), never a traceback.
+Every setting has an environment variable, its field's name in capitals (documented in the
+README); CLI flags override the environment. Bad values stop start-up with one clear line
+(:class:`SettingsError`), never a traceback. :class:`ServerSettings` is the part the gunicorn
+master reads before any app exists (``gunicorn.conf.py``, the log format); :class:`Settings`
+extends it with everything the app reads.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from limits import parse_many
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 APP_DIR = Path(__file__).resolve().parent
 SAMPLE_DATA_PATH = APP_DIR / "data" / "data.csv"
@@ -32,41 +36,160 @@ DASHBOARD_SERVICES = ("chart", "admin", "all")
 DEFAULT_SCHEMA = "first_num:numeric,second_num:numeric"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_TITLE_CHARS = 120
-MAX_DESCRIPTION_CHARS = 2_000
+# Both descriptions, the dashboard's (DASHBOARD_DESCRIPTION) and a published version's, are shown under the
+# heading; a version's is stored in the object's metadata, which Cloud Storage caps at 8 KiB in all.
+MAX_DESCRIPTION_CHARS = 500
 # Highest MAX_COLUMNS: a wider header does not fit the bytes read before parsing (1 MiB).
 MAX_COLUMNS_LIMIT = 10_000
 # Highest MAX_CELL_CHARS: below the csv module's field limit (128 KiB), which locates a bad cell's line.
 MAX_CELL_CHARS_LIMIT = 100_000
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
+# Settings people write in any case: compared in lower case.
+_LOWER_CASE_FIELDS = ("app_env", "log_format", "data_source", "auth_mode", "live_push", "dashboard_service")
 
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message is one line a person can act on."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class _EnvironmentSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping: the process's, or a test's."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        given = {name: value for name, value in self._environ.items() if value.strip()}  # blank means unset
+        return parse_env_vars(given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class _EnvironmentSettings(BaseSettings):
+    """Frozen settings read from an environment; a bad value raises :class:`SettingsError` with one line."""
+
+    model_config = SettingsConfigDict(frozen=True, str_strip_whitespace=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: Any, *_others: Any, **_named: Any
+    ) -> tuple[Any, ...]:
+        return (init_settings,)  # the keyword arguments only: the environment comes in through ``read``
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None, **values: Any) -> Self:
+        """Settings from ``environ`` (default ``os.environ``), with ``values`` (by field name) on top."""
+        found = _EnvironmentSource(cls, os.environ if environ is None else environ)()
+        try:
+            return cls(**{**found, **values})
+        except ValidationError as error:
+            raise SettingsError(cls._one_line(error)) from None
+
+    @classmethod
+    def env_names(cls) -> dict[str, tuple[str, ...]]:
+        """The environment variables of each field, in the order they are looked for."""
+        prefix = cls.model_config.get("env_prefix", "")
+        names = {}
+        for name, field in cls.model_fields.items():
+            choices = getattr(field.validation_alias, "choices", None)
+            names[name] = tuple(str(choice).upper() for choice in choices) if choices else (f"{prefix}{name}".upper(),)
+        return names
+
+    @classmethod
+    def _one_line(cls, error: ValidationError) -> str:
+        first = error.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, SettingsError):
+            return str(cause)
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = cls.env_names().get(field, (field.upper(),))[0]
+        return f"{name}: {first['msg']}, got {first['input']!r}"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _parse_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = cls.model_fields[info.field_name].annotation
+        if kind not in (int, float) or not isinstance(value, str):
+            return value
+        return _number(cls.env_names()[info.field_name][0], value, whole=kind is int)
+
+    @field_validator(*_LOWER_CASE_FIELDS, mode="before", check_fields=False)
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class ServerSettings(_EnvironmentSettings):
+    """What the gunicorn master needs before any app exists: where to listen and how to log."""
+
+    host: str = "127.0.0.1"
+    port: int = 8050
+    app_env: str = "production"
+    log_format: str = ""  # json for Cloud Logging, text for a terminal; by APP_ENV when unset
+    # App Engine sets GOOGLE_CLOUD_PROJECT; GCP_PROJECT wins when both are set.
+    gcp_project: str = Field("", validation_alias=AliasChoices("gcp_project", "GOOGLE_CLOUD_PROJECT"))
+    gae_env: str = ""  # set by App Engine itself
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_log_format(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not str(data.get("log_format") or "").strip():
+            app_env = str(data.get("app_env") or "production").strip().lower()
+            data = {**data, "log_format": "json" if app_env == "production" else "text"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_server(self) -> Self:
+        if self.app_env not in APP_ENVS:
+            raise SettingsError(f"APP_ENV must be 'production' or 'development', got {self.app_env!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+        return self
+
+    @property
+    def on_app_engine(self) -> bool:
+        return bool(self.gae_env)
+
+
+class GunicornSettings(_EnvironmentSettings):
+    """gunicorn's own settings (``GUNICORN_*``), read by ``gunicorn.conf.py``."""
+
+    model_config = SettingsConfigDict(env_prefix="GUNICORN_")
+
+    bind: str = ""
+    workers: int = Field(0, validation_alias=AliasChoices("gunicorn_workers", "WEB_CONCURRENCY"))  # 0: by memory
+    gae_memory_mb: int = Field(0, validation_alias=AliasChoices("gae_memory_mb"))  # set by App Engine
+    worker_class: str = "asgi_worker.DashboardWorker"
+    threads: int = 8
+    timeout: int = 60
+    graceful_timeout: int = 20
+    keepalive: int = 75
+    max_requests: int = 1_000_000
+    max_requests_jitter: int = 100_000
+    access_log: bool = True
+    log_level: str = "info"
+
+
+class Settings(ServerSettings):
     """Everything the app reads from its environment, validated."""
 
     data_source: str = "gcs"
     local_data_path: Path = SAMPLE_DATA_PATH
     gcs_bucket: str = ""
     gcs_blob: str = "data/data.csv"
-    gcp_project: str = ""
     storage_emulator_host: str = ""
     poll_interval_seconds: float = 5.0
     version_cache_seconds: float = 0.5
     cache_type: str = "SimpleCache"
-    cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "live-dashboard-cache")
+    cache_dir: Path = Path(tempfile.gettempdir()) / "live-dashboard-cache"
     cache_redis_url: str = ""
     max_chart_points: int = 4_000
+    changes_key: str = ""  # "What changed": the columns that identify a row, comma-separated
     dashboard_title: str = "Live data"
     dashboard_description: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8050
     dashboard_service: str = "all"
     # Admin page (auth, uploads)
-    app_env: str = "production"
     auth_mode: str = "password"
     secret_key: str = ""
     admin_users: str = ""  # "alice:<hash>,bob:<hash>"
@@ -92,7 +215,6 @@ class Settings:
     request_body_timeout_seconds: float = 20.0
     # Open connections (idle, polling or streaming) one worker serves; past it, requests get 503.
     max_connections_per_worker: int = 8000
-    log_format: str = "json"  # json for Cloud Logging, text for a terminal
     # Live channel: stream first, checks as fallback ("auto"), or checks only ("off", behind a CDN)
     live_push: str = "auto"
     pubsub_subscription: str = ""  # projects/P/subscriptions/S: pull the bucket's notifications
@@ -108,77 +230,21 @@ class Settings:
         ``overrides`` are CLI flags; ``None`` values mean "flag not given". ``default_app_env``
         is what APP_ENV means when unset: production under gunicorn, development for ``app.py``.
         """
+        given = {key: value for key, value in overrides.items() if value is not None}
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {
-            "data_source": env.get("DATA_SOURCE", cls.data_source).strip().lower(),
-            "local_data_path": Path(env.get("LOCAL_DATA_PATH", str(SAMPLE_DATA_PATH))),
-            "gcs_bucket": env.get("GCS_BUCKET", "").strip(),
-            "gcs_blob": env.get("GCS_BLOB", cls.gcs_blob).strip(),
-            "gcp_project": env.get("GCP_PROJECT", env.get("GOOGLE_CLOUD_PROJECT", "")).strip(),
-            "storage_emulator_host": env.get("STORAGE_EMULATOR_HOST", "").strip(),
-            "poll_interval_seconds": _number(env, "POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
-            "version_cache_seconds": _number(env, "VERSION_CACHE_SECONDS", cls.version_cache_seconds),
-            "cache_type": env.get("CACHE_TYPE", cls.cache_type).strip(),
-            "cache_redis_url": env.get("CACHE_REDIS_URL", "").strip(),
-            "max_chart_points": int(_number(env, "MAX_CHART_POINTS", cls.max_chart_points)),
-            "dashboard_title": env.get("DASHBOARD_TITLE", cls.dashboard_title).strip(),
-            "dashboard_description": env.get("DASHBOARD_DESCRIPTION", "").strip(),
-            "host": env.get("HOST", cls.host).strip(),
-            "port": int(_number(env, "PORT", cls.port)),
-            "dashboard_service": env.get("DASHBOARD_SERVICE", cls.dashboard_service).strip().lower(),
-            "app_env": env.get("APP_ENV", default_app_env).strip().lower(),
-            "auth_mode": env.get("AUTH_MODE", cls.auth_mode).strip().lower(),
-            "secret_key": env.get("SECRET_KEY", ""),
-            "admin_users": env.get("ADMIN_USERS", "").strip(),
-            "admin_users_file": env.get("ADMIN_USERS_FILE", "").strip(),
-            "admin_emails": env.get("ADMIN_EMAILS", "").strip(),
-            "iap_audience": env.get("IAP_AUDIENCE", "").strip(),
-            "max_upload_mb": _number(env, "MAX_UPLOAD_MB", cls.max_upload_mb),
-            "upload_chunk_mb": _number(env, "UPLOAD_CHUNK_MB", cls.upload_chunk_mb),
-            "max_rows": int(_number(env, "MAX_ROWS", cls.max_rows)),
-            "max_columns": int(_number(env, "MAX_COLUMNS", cls.max_columns)),
-            "max_cell_chars": int(_number(env, "MAX_CELL_CHARS", cls.max_cell_chars)),
-            "frame_memory_mb": _number(env, "FRAME_MEMORY_MB", cls.frame_memory_mb),
-            "data_schema": env.get("DATA_SCHEMA", cls.data_schema).strip(),
-            "login_rate_limit": env.get("LOGIN_RATE_LIMIT", cls.login_rate_limit).strip(),
-            "login_account_rate_limit": env.get("LOGIN_ACCOUNT_RATE_LIMIT", cls.login_account_rate_limit).strip(),
-            "login_account_wide_rate_limit": env.get(
-                "LOGIN_ACCOUNT_WIDE_RATE_LIMIT", cls.login_account_wide_rate_limit
-            ).strip(),
-            "login_concurrency": int(_number(env, "LOGIN_CONCURRENCY", cls.login_concurrency)),
-            "session_lifetime_hours": _number(env, "SESSION_LIFETIME_HOURS", cls.session_lifetime_hours),
-            "session_idle_minutes": _number(env, "SESSION_IDLE_MINUTES", cls.session_idle_minutes),
-            "max_request_kb": _number(env, "MAX_REQUEST_KB", cls.max_request_kb),
-            "storage_deadline_seconds": _number(env, "STORAGE_DEADLINE_SECONDS", cls.storage_deadline_seconds),
-            "live_push": env.get("LIVE_PUSH", cls.live_push).strip().lower(),
-            "pubsub_subscription": env.get("PUBSUB_SUBSCRIPTION", "").strip(),
-            "pubsub_push_audience": env.get("PUBSUB_PUSH_AUDIENCE", "").strip(),
-            "pubsub_push_service_account": env.get("PUBSUB_PUSH_SERVICE_ACCOUNT", "").strip(),
-            "request_head_timeout_seconds": _number(
-                env, "REQUEST_HEAD_TIMEOUT_SECONDS", cls.request_head_timeout_seconds
-            ),
-            "request_body_timeout_seconds": _number(
-                env, "REQUEST_BODY_TIMEOUT_SECONDS", cls.request_body_timeout_seconds
-            ),
-            "max_connections_per_worker": int(
-                _number(env, "MAX_CONNECTIONS_PER_WORKER", cls.max_connections_per_worker)
-            ),
-        }
-        values["log_format"] = log_format_from_env(env, values["app_env"])
-        if env.get("CACHE_DIR"):
-            values["cache_dir"] = Path(env["CACHE_DIR"])
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
+        if not (env.get("APP_ENV") or "").strip():
+            given.setdefault("app_env", default_app_env)
+        return cls.read(env, **given)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A validated copy with some fields replaced (used by tests and the CLI)."""
-        settings = replace(self, **overrides)
-        settings.validate()
-        return settings
+        try:
+            return type(self)(**{**self.model_dump(), **overrides})
+        except ValidationError as error:
+            raise SettingsError(self._one_line(error)) from None
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
         """Raise :class:`SettingsError` on the first invalid or missing setting."""
         if self.data_source not in DATA_SOURCES:
             raise SettingsError(f"DATA_SOURCE must be 'local' or 'gcs', got {self.data_source!r}")
@@ -212,8 +278,6 @@ class Settings:
             raise SettingsError("STORAGE_DEADLINE_SECONDS must be between 1 and 600 (keep it below the worker timeout)")
         if self.max_chart_points < 10:
             raise SettingsError("MAX_CHART_POINTS must be at least 10")
-        if self.log_format not in LOG_FORMATS:
-            raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
         if not self.dashboard_title or len(self.dashboard_title) > MAX_TITLE_CHARS:
             raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
         if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
@@ -221,9 +285,8 @@ class Settings:
         if self.dashboard_service not in DASHBOARD_SERVICES:
             raise SettingsError(f"DASHBOARD_SERVICE must be 'chart', 'admin' or 'all', got {self.dashboard_service!r}")
         self._validate_live()
-        if not 0 < self.port < 65536:
-            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         self._validate_admin()
+        return self
 
     def _validate_live(self) -> None:
         if self.live_push not in LIVE_PUSH_MODES:
@@ -237,8 +300,6 @@ class Settings:
             raise SettingsError("PUBSUB_SUBSCRIPTION and PUBSUB_PUSH_AUDIENCE need DATA_SOURCE=gcs (notifications)")
 
     def _validate_admin(self) -> None:
-        if self.app_env not in APP_ENVS:
-            raise SettingsError(f"APP_ENV must be 'production' or 'development', got {self.app_env!r}")
         if self.auth_mode not in AUTH_MODES:
             raise SettingsError(f"AUTH_MODE must be 'password' or 'iap', got {self.auth_mode!r}")
         if not 0 < self.max_upload_mb <= 1024:
@@ -298,6 +359,11 @@ class Settings:
             )
 
     @property
+    def changes_key_columns(self) -> tuple[str, ...]:
+        """CHANGES_KEY as column names (empty: let the roles find a key)."""
+        return tuple(column.strip() for column in self.changes_key.split(",") if column.strip())
+
+    @property
     def serves_chart(self) -> bool:
         """Whether this service serves the public chart page and its live routes."""
         return self.dashboard_service in ("chart", "all")
@@ -315,30 +381,13 @@ class Settings:
         return f"gs://{self.gcs_bucket}/{self.gcs_blob}"
 
 
-def log_format_from_env(env: Mapping[str, str], app_env: str) -> str:
-    """LOG_FORMAT, defaulting to JSON lines in production and plain text in development.
-
-    Also read by gunicorn.conf.py's logger, before the app's settings exist.
-    """
-    default = "json" if app_env == "production" else "text"
-    return env.get("LOG_FORMAT", "").strip().lower() or default
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _number(name: str, raw: str, whole: bool) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a {'whole number' if whole else 'number'}, got {raw!r}") from None
     if not math.isfinite(value):
         raise SettingsError(f"{name} must be a finite number, got {raw!r}")
-    return value
-
-
-def current_settings() -> Settings:
-    """The settings of the app serving the current request."""
-    from flask import current_app
-
-    return current_app.config["DASHBOARD_SETTINGS"]
+    if whole and not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}")
+    return int(value) if whole else value

@@ -24,6 +24,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, 
 from dash.exceptions import PreventUpdate
 
 from admin.upload import pending_token, read_pending_token, read_upload_token
+from app_context import current_live_data, current_settings
 from auth import User, current_user, require_admin
 from auth.web import ADMIN_PATH
 from callback_input import typed_callback
@@ -34,12 +35,10 @@ from data_access import (
     GenerationNotFound,
     StorageError,
     VersionConflict,
-    current_live_data,
     staging_for,
 )
 from data_access.parsing import format_for
 from data_access.publishing import (
-    MAX_DESCRIPTION_LENGTH,
     Audit,
     Publisher,
     clean_filename,
@@ -50,7 +49,7 @@ from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.units import MB, count
 from data_access.validation import Schema
-from settings import current_settings
+from settings import MAX_DESCRIPTION_CHARS
 
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
@@ -98,7 +97,7 @@ def layout(**_query: Any) -> Any:
     user = current_user()
     if user is None or not user.is_admin:
         # Anyone may ask the page router for /admin; only admins get the page.
-        return html.Div([dcc.Location(id="login-redirect", href="/login?next=/admin"), html.P("Signing in…")])
+        return html.Div([dcc.Location(id="login-redirect", href=f"/login?next={ADMIN_PATH}"), html.P("Signing in…")])
     return _admin_layout(user)
 
 
@@ -204,7 +203,7 @@ def _publish_row() -> html.Div:
             dbc.Input(
                 id="admin-description",
                 placeholder="e.g. March figures, corrected totals",
-                maxLength=MAX_DESCRIPTION_LENGTH,
+                maxLength=MAX_DESCRIPTION_CHARS,
                 className="mb-2",
             ),
             dbc.Button("Publish", id="admin-publish", color="primary", disabled=True, className="me-2"),

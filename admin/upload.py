@@ -22,13 +22,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from app_context import current_live_data, current_settings
 from auth import User, require_admin, sign, unsign
 from auth.web import ADMIN_PATH
-from data_access import StorageError, current_live_data, staging_for
+from data_access import StorageError, staging_for
 from data_access.local_source import LocalStaging
 from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id, upload_problem
 from data_access.units import MB
-from settings import current_settings
 
 UPLOAD_PURPOSE = "admin-upload"
 PENDING_PURPOSE = "admin-pending"

@@ -15,6 +15,7 @@
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
     var chartCalls = 0;
+    var changesCalls = 0;
     var rowsGeneration = null;   // the generation the table's last answer came from
 
     function noUpdate() { return window.dash_clientside.no_update; }
@@ -169,6 +170,40 @@
             // the chart's own take-up, which may be queued behind them.
             if (shown && shown.generation && shown.token) { setShown(shown); }
             return String((shown && shown.description) || "");
+        },
+
+        // "What changed" (changes=1): summary, matching, changed rows and their download for the shown version.
+        // Outputs: panel hidden, summary, matching, rows, columns, count, download href, download class.
+        changes: async function (shown, view) {
+            var classes = "btn btn-outline-primary btn-sm";
+            var off = [true, "", "", [], [], "", null, classes + " disabled"];
+            if (!(view && view.changes && shown && shown.generation && shown.token)) { return off; }
+            var call = ++changesCalls;
+            function computing() {
+                window.dash_clientside.set_props("changes-panel", {hidden: false});
+                window.dash_clientside.set_props("changes-summary", {children: "Computing what changed…"});
+            }
+            var extra = view.vs ? {vs: view.vs} : {};
+            var got = await getJSON(liveUrl(shown, "changes", "", extra), shown, computing);
+            if (call !== changesCalls) { return off.map(noUpdate); }
+            var body = got.body || {};
+            if (got.status !== 200 || body.nothing) {
+                var text = body.summary || body.error || "What changed cannot be shown right now.";
+                return [false, text, "", [], [], "", null, classes + " disabled"];
+            }
+            var params = new URLSearchParams({token: shown.token});
+            if (view.vs) { params.set("vs", view.vs); }
+            var count = body.rows.length < body.total
+                ? "first " + body.rows.length.toLocaleString("en-US") + " of " + body.total.toLocaleString("en-US")
+                : body.total.toLocaleString("en-US") + (body.total === 1 ? " row" : " rows");
+            return [false, body.label + " vs " + body.before + ": " + body.summary, body.matching,
+                    body.rows, body.columns, count, "/download/changes.csv?" + params.toString(), classes];
+        },
+
+        // The table shows only the changed rows when asked (and "What changed" is on).
+        changedRowsOnly: function (onlyChanged, view) {
+            var only = Boolean(onlyChanged && view && view.changes);
+            return [only, !only];
         },
 
         // The download links for the shown version (with the chart's filters when asked).

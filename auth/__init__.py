@@ -14,10 +14,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from auth.iap import IAP_HEADER, IapError, IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks
-from auth.state import SessionStore
-
-# The cookie holds only this: a random id of a server-side session record (auth.state).
-SESSION_ID_KEY = "session_id"
+from auth.state import SessionPolicy
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class Authenticator:
         admins: AdminDirectory | None = None,
         iap: IapVerifier | None = None,
         admin_emails: frozenset[str] = frozenset(),
-        sessions: SessionStore | None = None,
+        sessions: SessionPolicy | None = None,
         password_checks: PasswordChecks | None = None,
     ) -> None:
         self.mode = mode
@@ -56,9 +53,9 @@ class Authenticator:
             except IapError:
                 return None
             return User(email, email in self.admin_emails)
-        if self.sessions is None or SESSION_ID_KEY not in session:
+        if self.sessions is None:
             return None
-        name = self.sessions.user(session[SESSION_ID_KEY])
+        name = self.sessions.user(session)
         # Re-checked on every request: removing an admin from the config ends their sessions.
         if name is not None and name in self.admins.hashes:
             return User(name, True)

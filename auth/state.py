@@ -1,164 +1,92 @@
 """Sign-in state every worker of a deployment shares: server-side sessions and login counters.
 
-A signed cookie alone cannot be revoked, so the cookie carries only a random session
-id; the session itself (who, since when, last seen) is a record here. Signing out
-deletes the record, which ends that session everywhere, copied cookies included.
+A signed cookie alone cannot be revoked, so the cookie carries only a random session id and
+the session itself (who, since when, last seen) is a record on the server (Flask-Session).
+Signing out deletes the record, which ends that session everywhere, copied cookies included.
 
 Where the records live, by ``CACHE_TYPE``:
 
 * ``RedisCache``: in that Redis (every instance shares it);
-* otherwise: in a SQLite file in ``CACHE_DIR``, which every worker on the machine shares
-  (a per-process memory store would let a revoked session live on in another worker,
-  and give each worker its own login counter). Several instances need Redis.
+* otherwise: in files in ``CACHE_DIR`` that every worker on the machine shares (a
+  per-process store would let a revoked session live on in another worker). The login
+  counters go to a SQLite file there: flask-limiter has no file storage of its own, and its
+  ``memory://`` counts per worker, which would multiply each limit by the number of workers.
+  Several instances need Redis.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from cachelib import BaseCache, FileSystemCache, RedisCache
+from flask_session.cachelib import CacheLibSessionInterface
 from limits.storage import Storage
+from redis.exceptions import RedisError
 
 SQLITE_FILE_NAME = "live-dashboard-auth.sqlite3"
 SQLITE_SCHEME = "live-dashboard-sqlite"
+SESSION_FOLDER_NAME = "live-dashboard-sessions"
 # A session's "last seen" is written at most this often (not on every admin request).
 TOUCH_EVERY_SECONDS = 30
 
 
-class SessionStoreDown(RuntimeError):
-    """The session store cannot be reached; nobody can sign in until it is back."""
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    user: str
-    created: float
-    seen: float
-
-
-@dataclass(frozen=True)
+@dataclass
 class SessionPolicy:
     """How long a session may live: ``lifetime`` from sign-in at most, ``idle`` without use at most."""
 
     lifetime_seconds: float
     idle_seconds: float
+    clock: Callable[[], float] = field(default=time.time)
 
-    def expires_at(self, record: SessionRecord) -> float:
-        return min(record.created + self.lifetime_seconds, record.seen + self.idle_seconds)
-
-
-class _Backend(Protocol):
-    def put(self, session_id: str, record: SessionRecord, expires_at: float) -> None: ...
-    def get(self, session_id: str) -> SessionRecord | None: ...
-    def delete(self, session_id: str) -> None: ...
-
-
-class SessionStore:
-    """Create, look up (and keep alive) and delete sessions under a :class:`SessionPolicy`."""
-
-    def __init__(self, backend: _Backend, policy: SessionPolicy, clock: Callable[[], float] = time.time) -> None:
-        self._backend = backend
-        self.policy = policy
-        self.clock = clock
-
-    def create(self, user: str) -> str:
-        """A new session id for ``user`` (a fresh one at every sign-in)."""
+    def start(self, session: MutableMapping[str, Any], user: str) -> None:
+        """Make ``session`` (emptied first) a new one for ``user``."""
         now = self.clock()
-        session_id = secrets.token_urlsafe(32)
-        record = SessionRecord(user, now, now)
-        self._backend.put(session_id, record, self.policy.expires_at(record))
-        return session_id
+        session.clear()
+        session.update(user=user, created=now, seen=now)
 
-    def user(self, session_id: object) -> str | None:
-        """The user of a live session; ``None`` when it ended, expired or never existed.
-
-        A store that cannot be reached counts as "no session": admin pages fail closed.
-        """
-        if not isinstance(session_id, str) or not 20 <= len(session_id) <= 100:
+    def user(self, session: MutableMapping[str, Any]) -> str | None:
+        """The user of a live session; a session past its lifetime or idle time is ended (``None``)."""
+        user, created, seen = session.get("user"), session.get("created"), session.get("seen")
+        if not isinstance(user, str) or not isinstance(created, int | float) or not isinstance(seen, int | float):
             return None
-        try:
-            record = self._backend.get(session_id)
-            if record is None:
-                return None
-            now = self.clock()
-            if now >= self.policy.expires_at(record):
-                self._backend.delete(session_id)
-                return None
-            if now - record.seen >= TOUCH_EVERY_SECONDS:
-                touched = SessionRecord(record.user, record.created, now)
-                self._backend.put(session_id, touched, self.policy.expires_at(touched))
-        except SessionStoreDown:
+        now = self.clock()
+        if now >= min(created + self.lifetime_seconds, seen + self.idle_seconds):
+            session.clear()  # deletes the record when the response is sent
             return None
-        return record.user
-
-    def end(self, session_id: object) -> None:
-        """End a session everywhere (sign-out)."""
-        if isinstance(session_id, str):
-            self._backend.delete(session_id)
+        if now - seen >= TOUCH_EVERY_SECONDS:
+            session["seen"] = now
+        return user
 
 
-class RedisSessions:
-    """Session records in Redis, expiring by themselves."""
+class FailClosedSessions(CacheLibSessionInterface):
+    """Flask-Session over a cachelib store; while the store cannot be reached, nobody is signed in.
 
-    def __init__(self, redis: Any, key_prefix: str, clock: Callable[[], float] = time.time) -> None:
-        self._redis = redis
-        self._prefix = key_prefix
-        self._clock = clock
+    Writing a session still raises (sign-in answers 503); reading one finds none, and
+    deleting one (sign-out) is dropped: no request can use that session meanwhile.
+    """
 
-    def put(self, session_id: str, record: SessionRecord, expires_at: float) -> None:
-        ttl = max(1, int(expires_at - self._clock()) + 1)
-        self._call("set", self._prefix + session_id, json.dumps(record.__dict__), ex=ttl)
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        raw = self._call("get", self._prefix + session_id)
-        return SessionRecord(**json.loads(raw)) if raw else None
-
-    def delete(self, session_id: str) -> None:
-        self._call("delete", self._prefix + session_id)
-
-    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
-        import redis
-
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
         try:
-            return getattr(self._redis, operation)(*args, **kwargs)
-        except redis.RedisError as error:
-            raise SessionStoreDown(f"session store unreachable: {error}") from error
+            return super()._retrieve_session_data(store_id)
+        except RedisError:
+            return None
+
+    def _delete_session(self, store_id: str) -> None:
+        with contextlib.suppress(RedisError):
+            super()._delete_session(store_id)
 
 
-class SqliteSessions:
-    """Session records in a SQLite file all workers on this machine share."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        with _sqlite(path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, user TEXT, created REAL, seen REAL,"
-                " expires REAL)"
-            )
-
-    def put(self, session_id: str, record: SessionRecord, expires_at: float) -> None:
-        with _sqlite(self._path) as db:
-            db.execute("DELETE FROM sessions WHERE expires < ?", (time.time(),))
-            db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
-                (session_id, record.user, record.created, record.seen, expires_at),
-            )
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        with _sqlite(self._path) as db:
-            row = db.execute("SELECT user, created, seen FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        return SessionRecord(*row) if row else None
-
-    def delete(self, session_id: str) -> None:
-        with _sqlite(self._path) as db:
-            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+def session_interface(key_prefix: str, redis: Any, cache_dir: Path) -> FailClosedSessions:
+    """Server-side sessions in ``redis`` when given, else in files in ``cache_dir`` all workers share."""
+    store: BaseCache = RedisCache(redis) if redis is not None else FileSystemCache(str(cache_dir / SESSION_FOLDER_NAME))
+    return FailClosedSessions(client=store, key_prefix=f"{key_prefix}session:")
 
 
 class SqliteCounterStorage(Storage):

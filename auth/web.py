@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -17,20 +16,14 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, jsonify, redirect, render_template_string, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from redis.exceptions import RedisError
 
-from auth import SESSION_ID_KEY, AdminRequired, Authenticator, current_user, sign, unsign
+from app_context import current_settings
+from auth import AdminRequired, Authenticator, current_user, sign, unsign
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, normalise_name, one_time_admin
-from auth.state import (
-    RedisSessions,
-    SessionPolicy,
-    SessionStore,
-    SessionStoreDown,
-    SqliteCounterStorage,
-    SqliteSessions,
-    sqlite_path,
-)
-from data_access import REDIS_TIMEOUTS, make_redis
+from auth.state import SessionPolicy, SqliteCounterStorage, session_interface, sqlite_path
+from data_access import CACHE_KEY_PREFIX, REDIS_TIMEOUTS, make_redis
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +75,9 @@ def init_auth(
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     shared = _SharedState(settings)
-    authenticator, one_time_password = _authenticator(settings, iap_transport, shared.sessions, login)
+    server.session_interface = session_interface(shared.key_prefix, shared.redis, Path(settings.cache_dir))
+    policy = SessionPolicy(settings.session_lifetime_hours * 3600, settings.session_idle_minutes * 60)
+    authenticator, one_time_password = _authenticator(settings, iap_transport, policy, login)
     server.extensions["auth"] = authenticator
     server.before_request(_refuse_cross_origin_posts)
     server.register_error_handler(AdminRequired, _forbidden)
@@ -115,7 +110,7 @@ def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
 
 
 def _limit_request_body() -> Response | None:
-    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    settings: Settings = current_settings()
     limit = int(settings.max_request_kb * 1024)
     length = request.content_length
     if length is not None and length > limit:
@@ -160,23 +155,20 @@ class _SharedState:
 
     def __init__(self, settings: Settings) -> None:
         # One deployment = one data location: two apps on one Redis or one machine keep apart.
-        self.key_prefix = f"live-dashboard:{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
-        policy = SessionPolicy(settings.session_lifetime_hours * 3600, settings.session_idle_minutes * 60)
-        redis = make_redis(settings)
-        if redis is not None:
-            self.sessions = SessionStore(RedisSessions(redis, self.key_prefix + "session:"), policy)
+        self.key_prefix = f"{CACHE_KEY_PREFIX}{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
+        self.redis = make_redis(settings)
+        if self.redis is not None:
             self.limiter_uri = settings.cache_redis_url
             self.limiter_options: dict[str, Any] = dict(REDIS_TIMEOUTS)
         else:
             path = sqlite_path(Path(settings.cache_dir))
-            self.sessions = SessionStore(SqliteSessions(path), policy)
             # Importing SqliteCounterStorage registered this scheme with flask-limiter's storage lookup.
             self.limiter_uri = f"{SqliteCounterStorage.STORAGE_SCHEME[0]}://{path}"
             self.limiter_options = {}
 
 
 def _authenticator(
-    settings: Settings, iap_transport: Any, sessions: SessionStore, login: bool
+    settings: Settings, iap_transport: Any, sessions: SessionPolicy, login: bool
 ) -> tuple[Authenticator, str | None]:
     if settings.auth_mode == "iap":
         emails = frozenset(email.strip().lower() for email in settings.admin_emails.split(",") if email.strip())
@@ -217,29 +209,21 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
         name = _form_name()
         password = request.form.get("password", "")
         authenticator: Authenticator = current_app.extensions["auth"]
+        signed_in = redirect(_safe_next())
         try:
             if not authenticator.check_password(name, password):
                 log.warning("sign-in failed", extra={"user": name[:64], "remote_ip": request.remote_addr})
                 return page("Wrong name or password.", status=401)
-            session_id = authenticator.sessions.create(name)  # type: ignore[union-attr]
-        except (TooManyPasswordChecks, SessionStoreDown):
+            _start_session(authenticator, name, signed_in)
+        except (TooManyPasswordChecks, RedisError):
             busy = page("Signing in is busy or unavailable right now. Try again in a few seconds.", "warning", 503)
             busy.headers["Retry-After"] = "5"
             return busy
-        session.clear()  # a new id at every sign-in: an id planted before sign-in is worthless
-        session[SESSION_ID_KEY] = session_id
-        session.permanent = True
-        signed_in = redirect(_safe_next())
         _remember_device(signed_in, name, server.config["SESSION_COOKIE_SECURE"])
         return signed_in
 
     def logout() -> Any:
-        authenticator: Authenticator = current_app.extensions["auth"]
-        if authenticator.sessions is not None:
-            # An unreachable store: no request can use the session meanwhile (lookups fail closed).
-            with contextlib.suppress(SessionStoreDown):
-                authenticator.sessions.end(session.get(SESSION_ID_KEY))
-        session.clear()
+        session.clear()  # Flask-Session deletes the record: the session ends on every worker
         return redirect("/")
 
     def too_many_attempts(_error: Exception) -> Response:
@@ -250,6 +234,20 @@ def _add_login_routes(server: Flask, limiter: Limiter, settings: Settings, css_u
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout, methods=["POST"])
     server.register_error_handler(429, too_many_attempts)
+
+
+def _start_session(authenticator: Authenticator, name: str, response: Response) -> None:
+    """A new server-side session for ``name``, stored now so that a store that is down fails the sign-in."""
+    authenticator.sessions.start(session, name)  # type: ignore[union-attr]
+    session.permanent = True
+    interface = current_app.session_interface
+    try:
+        interface.regenerate(session)  # a new id at every sign-in: an id planted before sign-in is worthless
+        interface.save_session(current_app, session, response)
+    except RedisError:
+        session.clear()  # nothing half-made is left for the end of the request to write
+        raise
+    session.modified = False  # saved: nothing left for the end of the request
 
 
 def _form_name() -> str:

@@ -34,6 +34,7 @@ from bench.bench import table
 from bench.bench_app import NOOP_INPUT, NOOP_OUTPUTS
 from bench.dashboards import CALLBACK_PATH, VERSION_PATH, RunStats, percentile, shown_from, simulate
 from bench.data import create_bucket, publish, sample_csv
+from bench.flask_take_up_worker import WORKER_CLASS as FLASK_TAKE_UP_WORKER
 from bench.load import client_name, run_load
 from testinfra import REPO, FakeGCS, Gunicorn, RedisServer, emulator_client, gcs_env
 from testinfra.dash_requests import callback_payload
@@ -226,12 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="dashboard counts to try")
     parser.add_argument("--burst-dashboards", type=int, default=10_000, help="N for the new-generation run")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: capacity,burst,ratio")
+    parser.add_argument(
+        "--flask-take-ups",
+        action="store_true",
+        help="answer every take-up GET with Flask in a thread (the baseline before kept answers on the event loop)",
+    )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     steps = [int(step) for step in args.steps.split(",")]
     # app.yaml's gunicorn settings, with the workers of a 2-core F2-sized instance unless given.
     production = {"GUNICORN_WORKERS": "2", **production_gunicorn_env()}
     production.update({key: os.environ[key] for key in production if key in os.environ})
+    if args.flask_take_ups:
+        production["GUNICORN_WORKER_CLASS"] = FLASK_TAKE_UP_WORKER
     settings_line = ", ".join(f"{key}={value}" for key, value in sorted(production.items()))
     print(
         f"make load: gunicorn.conf.py with app.yaml's {settings_line}; RedisCache; {ROWS:,} rows; "

@@ -27,6 +27,8 @@ from settings import Settings
 from testinfra import REPO
 
 BEFORE_COMMIT = "333552a"
+DEFAULT_MAX_ROWS = Settings.model_fields["max_rows"].default
+DEFAULT_FRAME_MEMORY_MB = Settings.model_fields["frame_memory_mb"].default
 ROW_BYTES = 59  # bench.upload.write_csv's rows are 58-60 bytes
 DEADLINE_SECONDS = 600
 
@@ -84,7 +86,7 @@ def check_in_child(code_root: Path, path: Path, max_rows: int, max_frame_bytes: 
 
 
 def run(megabytes: int) -> str:
-    max_rows, frame_bytes = Settings.max_rows, int(Settings.frame_memory_mb * 2**20)
+    max_rows, frame_bytes = DEFAULT_MAX_ROWS, int(DEFAULT_FRAME_MEMORY_MB * 2**20)
     rows_out = []
     with tempfile.TemporaryDirectory(prefix="bench-check-") as folder, before_code(BEFORE_COMMIT) as before_root:
         big = Path(folder) / "big.csv"
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=int, default=1024, help="size of the file over MAX_ROWS, in MiB (default 1024)")
     args = parser.parse_args(argv)
     print(
-        f"Checked with MAX_ROWS={Settings.max_rows:,} unless said, FRAME_MEMORY_MB={Settings.frame_memory_mb:g}; "
+        f"Checked with MAX_ROWS={DEFAULT_MAX_ROWS:,} unless said, FRAME_MEMORY_MB={DEFAULT_FRAME_MEMORY_MB:g}; "
         f"before = commit {BEFORE_COMMIT}.\n"
     )
     print(run(args.mb))

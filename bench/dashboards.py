@@ -15,6 +15,7 @@ behind shows up in the figures instead of silently lowering the rate.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import heapq
 import json
 import random
@@ -140,9 +141,10 @@ def _outputs(output_key: str) -> list[dict[str, str]]:
 class Connection:
     """One keep-alive HTTP/1.1 connection, one request at a time."""
 
-    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str], decompress: bool = True) -> None:
         self.host = host
         self.port = port
+        self.decompress = decompress  # off: bodies stay as sent (a client that only counts answers)
         self._head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -175,11 +177,10 @@ class Connection:
             for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:] if line)
         }
         body = b"" if status == 304 else await self._reader.readexactly(int(headers.get("content-length", "0")))
-        if headers.get("content-encoding") == "br":
+        encoding = headers.get("content-encoding") if self.decompress else None
+        if encoding == "br":
             body = brotli.decompress(body)
-        elif headers.get("content-encoding") == "gzip":
-            import gzip
-
+        elif encoding == "gzip":
             body = gzip.decompress(body)
         if headers.get("connection", "").lower() == "close":
             self.close()

@@ -44,7 +44,6 @@ def _reset_peak() -> None:
 
 def main() -> None:
     sys.path.insert(0, sys.argv[1])
-    from flask import Flask
 
     from data_access import build_live_data
     from settings import Settings
@@ -52,7 +51,7 @@ def main() -> None:
     settings = Settings.from_env(os.environ, default_app_env="development")
 
     def new_live_data():  # returns the old or the new LiveData, whichever code root is first
-        return build_live_data(settings, Flask("bench-frame-worker"), None)
+        return build_live_data(settings, None)
 
     live_data = new_live_data()
     print(json.dumps({"ready": True, "rss_mb": _status_mb("VmRSS")}), flush=True)

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from cachelib import NullCache
-from flask import Flask
 
 from app import create_app
 from asgi_worker import AccessLog, DashboardWorker, asgi_app
@@ -109,7 +108,7 @@ def measure_redis_down() -> list[list[str]]:
                 cache_redis_url=redis.url,
                 version_cache_seconds=VERSION_CACHE_SECONDS,
             )
-            live_data = build_live_data(settings, Flask(__name__), client)
+            live_data = build_live_data(settings, client)
             if stand_in is not None:
                 live_data.cache._local = stand_in  # the behaviour before: every lookup misses
             live_data.check_version()

@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io
-from flask import Flask
 
 from bench.data import BLOB_NAME, create_bucket, publish, sample_csv
 from components.figures import default_figure
@@ -64,7 +63,9 @@ class ReloadResult:
 def measure(emulator: FakeGCS, client: Any) -> list[ReloadResult]:
     """Both paths at every size in ROW_COUNTS, each on a freshly published generation."""
     bucket = create_bucket(client, "bench-reload")
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
+        default_app_env="development",
         data_source="gcs",
         gcs_bucket=bucket.name,
         gcs_blob=BLOB_NAME,
@@ -83,7 +84,7 @@ def measure(emulator: FakeGCS, client: Any) -> list[ReloadResult]:
 
 def time_ours(settings: Settings, client: Any, generation: str) -> PathTiming:
     """A cold ``LiveData`` (new SimpleCache) loading ``generation``, then the default figure."""
-    live_data = build_live_data(settings, Flask("bench-reload"), client)
+    live_data = build_live_data(settings, client)
     started = time.perf_counter()
     frame = live_data.frame(generation)
     loaded = time.perf_counter()

@@ -34,8 +34,8 @@ GENERATIONS_PER_WINDOW = 2
 POOL_THREADS = 32
 WARM_UP_POLLS = 40  # before any window, so no worker pays its first-request costs inside one
 CALLBACK_PATH = "/_dash-update-component"
-POLL_INTERVAL_SECONDS = Settings.poll_interval_seconds
-VERSION_CACHE_SECONDS = Settings.version_cache_seconds
+POLL_INTERVAL_SECONDS = Settings.model_fields["poll_interval_seconds"].default
+VERSION_CACHE_SECONDS = Settings.model_fields["version_cache_seconds"].default
 
 
 @dataclass

@@ -18,8 +18,6 @@ import sys
 import time
 from typing import Any
 
-from flask import Flask
-
 import data_access.live_data as live_data
 import data_access.validation as validation
 from bench.bench import table
@@ -80,7 +78,7 @@ def main() -> None:
         _timed(stages, live_data, "parse_time_columns")
         settings = Settings.from_env(os.environ, default_app_env="development")
         for number in range(1, TAKE_UPS + 1):
-            target = build_live_data(settings, Flask("stages"), None)
+            target = build_live_data(settings, None)
             gc.collect()
             time.sleep(IDLE_SECONDS)
             stages.clear()

@@ -27,7 +27,7 @@ from settings import Settings
 from testinfra import FakeGCS, emulator_client
 
 DEADLINE_SECONDS = 1200  # per step: the whole run stays bounded
-CHUNK_BYTES = int(Settings.upload_chunk_mb * 2**20)  # what the admin page sends by default
+CHUNK_BYTES = int(Settings.model_fields["upload_chunk_mb"].default * 2**20)  # what the admin page sends by default
 BEFORE_CHUNK_BYTES = 8 * 2**20  # what it sent before UPLOAD_CHUNK_MB
 ROW = b"%d,%d,%d,some text to make rows about seventy bytes long\n"
 

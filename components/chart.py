@@ -48,6 +48,7 @@ CONTROL_INPUTS = {
     "filter_column": Input("chart-filter-column", "value"),
     "filter_values": Input("chart-filter-values", "value"),
     "second_axis": Input("chart-y2", "value"),
+    "changes": Input("chart-changes", "value"),
 }
 CONTROL_IDS = {dependency.component_id for dependency in CONTROL_INPUTS.values()}
 # What the view callback sets: the controls' values (same names) and their choices.
@@ -86,6 +87,7 @@ def control_values(
         "filter_column": filter_column,
         "filter_values": list(view.filters.get(filter_column, ())) if filter_column else [],
         "second_axis": view.y2 != "off",
+        "changes": view.changes,
         "x_options": list(roles.roles),
         "y_options": list(roles.roles) if view.agg == "count" else roles.numeric(),
         "color_options": [column for column in roles.category if column != view.x],
@@ -114,6 +116,8 @@ def view_from_controls(values: dict[str, Any], current: ViewState) -> ViewState:
         date_to=_day(values.get("date_to")),
         filters=filters,
         y2=None if values.get("second_axis", True) else "off",
+        changes=values.get("changes") is True,
+        vs=current.vs,  # set by a link only
     )
     # Control values come from the browser: checked the same way as a link.
     return ViewState.from_dict(chosen.to_dict())
@@ -198,6 +202,8 @@ def chart_controls() -> html.Div:
                 className="mb-2 d-md-none",
             ),
             dbc.Collapse(rows, id="chart-options", is_open=False, className="chart-options"),
+            # Outside the collapsed options: on a phone too, "what changed?" is one tap away.
+            dbc.Switch(id="chart-changes", label="What changed", value=False, className="small mb-1"),
             html.Div(id="chart-notice", className="text-muted small mb-1", role="status"),
         ]
     )

@@ -56,6 +56,9 @@ MAX_INTEGER_TICKS = 12
 PANEL_GAP = 0.06
 # plotly.js's default colours, named so that one series keeps its colour in every panel.
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# "What changed": the version before drawn faint and dashed behind the current one.
+GHOST_OPACITY = 0.45
+GHOST_COLOUR = "#7f7f7f"
 PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
 
 
@@ -634,3 +637,38 @@ def message_figure(message: str) -> dict[str, Any]:
             "template": "plotly_white",
         },
     }
+
+
+def with_ghosts(figure: dict[str, Any], before: dict[str, Any], label: str, before_label: str) -> dict[str, Any]:
+    """``figure`` with ``before``'s traces added after its own as muted, dashed ghosts ("What changed").
+
+    Each trace's legend entry names its version ("price · v12", "price · v11"); a ghost takes
+    the colour of the trace it shadows, so the pair reads as one series. The figure's own
+    traces keep their places: a zoom's patch (by trace index) still finds them.
+    """
+    traces = figure["data"]
+    colours = {}
+    for index, trace in enumerate(traces):
+        style_key = "marker" if trace.get("type") == "bar" else "line"
+        colour = trace.get(style_key, {}).get("color", COLOURS[index % len(COLOURS)])
+        colours[trace["name"]] = colour
+        trace[style_key] = {**trace.get(style_key, {}), "color": colour}
+    ghosts = [_ghost(trace, colours.get(trace["name"], GHOST_COLOUR), before_label) for trace in before["data"]]
+    for trace in traces:
+        trace["name"] = f"{trace['name']} · {label}"
+        if "legendgroup" in trace:
+            trace["legendgroup"] = f"{trace['legendgroup']} · {label}"
+    return {**figure, "data": traces + ghosts, "layout": {**figure["layout"], "showlegend": True}}
+
+
+def _ghost(trace: dict[str, Any], colour: str, label: str) -> dict[str, Any]:
+    ghost = {key: value for key, value in trace.items() if key not in ("fill", "offsetgroup", "line", "marker")}
+    ghost.update(name=f"{trace['name']} · {label}", opacity=GHOST_OPACITY)
+    if "legendgroup" in trace:
+        ghost["legendgroup"] = f"{trace['legendgroup']} · {label}"
+    if trace.get("type") == "bar":
+        ghost["marker"] = {"color": colour, "pattern": {"shape": "/"}}
+        ghost["offsetgroup"] = f"ghost-{trace.get('offsetgroup', '')}"
+    else:
+        ghost["line"] = {"color": colour, "dash": "dash"}
+    return ghost

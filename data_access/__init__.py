@@ -1,14 +1,13 @@
-"""Storage, parsing and caching of the dashboard's data. Imports nothing from Dash."""
+"""Storage, parsing and caching of the dashboard's data. Imports neither Dash nor Flask nor gunicorn."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
-from flask_caching import Cache
+from cachelib import BaseCache, FileSystemCache, RedisCache, SimpleCache
 
 from data_access.gcs_source import GCSSource, GCSStaging, make_storage_client
-from data_access.live_data import DataUnavailable, LiveData, VersionCheck
+from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource, LocalStaging
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
 from data_access.staging import Staging
@@ -16,8 +15,10 @@ from data_access.validation import Schema, SchemaError
 from settings import Settings, SettingsError
 
 REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+CACHE_DEFAULT_SECONDS = 300
 
 __all__ = [
+    "CACHE_KEY_PREFIX",
     "DataSource",
     "DataUnavailable",
     "DataVersion",
@@ -29,7 +30,6 @@ __all__ = [
     "VersionCheck",
     "VersionConflict",
     "build_live_data",
-    "current_live_data",
     "make_cache",
     "make_redis",
     "make_source",
@@ -56,22 +56,19 @@ def staging_for(source: DataSource) -> Staging:
     raise TypeError(f"no staging area for {type(source).__name__}")
 
 
-def make_cache(settings: Settings, server: Flask) -> Cache:
-    """The shared flask-caching backend chosen by ``CACHE_TYPE``."""
-    config: dict[str, Any] = {"CACHE_TYPE": settings.cache_type, "CACHE_DEFAULT_TIMEOUT": 300}
-    if settings.cache_type == "FileSystemCache":
-        config["CACHE_DIR"] = str(settings.cache_dir)
+def make_cache(settings: Settings, redis: Any = None) -> BaseCache:
+    """The shared cache ``CACHE_TYPE`` names; ``redis`` is the client of ``CACHE_REDIS_URL`` (:func:`make_redis`)."""
     if settings.cache_type == "RedisCache":
-        config["CACHE_REDIS_URL"] = settings.cache_redis_url
-        # A Redis that stops answering must cost a second, not a hung worker.
-        config["CACHE_OPTIONS"] = dict(REDIS_TIMEOUTS)
-    # Keys carry the data location; a prefix keeps them apart from other apps sharing a Redis.
-    config["CACHE_KEY_PREFIX"] = "live-dashboard:"
-    return Cache(server, config=config)
+        # A Redis that stops answering must cost a second, not a hung worker (REDIS_TIMEOUTS).
+        client = redis if redis is not None else make_redis(settings)
+        return RedisCache(client, default_timeout=CACHE_DEFAULT_SECONDS, key_prefix=CACHE_KEY_PREFIX)
+    if settings.cache_type == "FileSystemCache":
+        return FileSystemCache(str(settings.cache_dir), default_timeout=CACHE_DEFAULT_SECONDS)
+    return SimpleCache(default_timeout=CACHE_DEFAULT_SECONDS)
 
 
 def make_redis(settings: Settings) -> Any:
-    """A redis-py client of ``CACHE_REDIS_URL`` (for owned locks), or ``None`` without RedisCache.
+    """A redis-py client of ``CACHE_REDIS_URL`` (cache, locks), or ``None`` without RedisCache.
 
     A wrong CACHE_REDIS_URL stops start-up with one line instead of failing every request.
     """
@@ -87,8 +84,8 @@ def make_redis(settings: Settings) -> Any:
     return client
 
 
-def build_live_data(settings: Settings, server: Flask, client: Any = None) -> LiveData:
-    """Wire source, cache and schema together as the settings say, and attach them to ``server``."""
+def build_live_data(settings: Settings, client: Any = None) -> LiveData:
+    """Wire source, cache and schema together as the settings say (``client``: a GCS client to reuse)."""
     try:
         schema = Schema.parse(
             settings.data_schema,
@@ -100,20 +97,14 @@ def build_live_data(settings: Settings, server: Flask, client: Any = None) -> Li
     except SchemaError as error:
         raise SettingsError(str(error)) from None
     source = make_source(settings, client)
-    live_data = LiveData(
+    redis = make_redis(settings)
+    return LiveData(
         source,
-        make_cache(settings, server),
+        make_cache(settings, redis),
         settings.version_cache_seconds,
         schema,
         frame_memory_mb=settings.frame_memory_mb,
         # A SimpleCache lives in this process: a second (Arrow) copy of each frame would only cost memory.
         share_frames=settings.cache_type != "SimpleCache",
-        redis=make_redis(settings),
+        redis=redis,
     )
-    server.extensions["live_data"] = live_data
-    return live_data
-
-
-def current_live_data() -> LiveData:
-    """The :class:`LiveData` of the app serving the current request."""
-    return current_app.extensions["live_data"]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck, check_from_entry, entry_from_check
-from data_access.publishing import MAX_DESCRIPTION_LENGTH
+from settings import MAX_DESCRIPTION_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def build_document(
         "size": version["size"] if version else None,
         "uploaded_by": metadata.get("uploaded_by", ""),
         "version": metadata.get("version", ""),
-        "description": metadata.get("description", "")[:MAX_DESCRIPTION_LENGTH],
+        "description": metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
         "removed_at": None,
     }
     if not check.ok:

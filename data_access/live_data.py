@@ -1,6 +1,6 @@
 """The shared cache in front of a :class:`DataSource`.
 
-Two things are cached in one flask-caching backend (``SimpleCache`` per process,
+Two things are cached in one cachelib backend (``SimpleCache`` per process,
 ``FileSystemCache`` per machine, ``RedisCache`` across machines):
 
 * the *current version*, refreshed at most once per ``VERSION_CACHE_SECONDS``
@@ -13,8 +13,8 @@ Two things are cached in one flask-caching backend (``SimpleCache`` per process,
 
 A short lock keeps concurrent misses from different threads or workers down to
 one storage call. A lock is owned: it holds a random token and only its holder
-releases it (in Redis an atomic compare-and-delete; elsewhere ``add`` = set-if-absent
-and a best-effort check). The version lock lasts less than the call it guards can
+releases it (in Redis redis-py's ``Lock``; elsewhere ``add`` = set-if-absent and a
+best-effort check). The version lock lasts less than the call it guards can
 take: if storage hangs, another worker may try again after it expires, while
 everyone else keeps answering from the last entry.
 
@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from cachelib import SimpleCache
+from redis.exceptions import LockError, RedisError
 
-from app_logging import StateLog
 from data_access.frame_store import (
     FrameEntry,
     LocalFrames,
@@ -48,21 +48,24 @@ from data_access.frame_store import (
 from data_access.parsing import ParseError, format_for, load_table
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, LocationMissing, StorageError
+from data_access.state_log import StateLog
 from data_access.validation import Schema, validate_upload
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Keys carry the data location; a prefix keeps them apart from other apps sharing a Redis.
+CACHE_KEY_PREFIX = "live-dashboard:"
 VERSION_ENTRY_SECONDS = 24 * 3600  # kept long so a stale entry can be served while refreshing
 REFRESH_LOCK_SECONDS = 10
+# Which version replaced which ("What changed"): kept for a week of comparisons.
+REPLACEMENT_SECONDS = 7 * 24 * 3600
 DEFAULT_FRAME_MEMORY_MB = 512
 # Shorter than a version check can take at worst (gcs_source: timeouts + retries, ~8 s):
 # a hung check does not stop every other worker from trying again.
 VERSION_LOCK_SECONDS = 3
 # The process-local stand-in while the shared cache is down: a few versions and frames.
 LOCAL_FALLBACK_ENTRIES = 16
-# Deletes a lock only if it still holds the caller's token (atomic in Redis).
-_COMPARE_AND_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class DataUnavailable(RuntimeError):
@@ -97,7 +100,7 @@ class ResilientCache:
     Dashboards then cost one storage call per period per process: more than shared, far
     fewer than one per poll, and never a 500. After a failure the backend is left alone
     for ``RETRY_AFTER_SECONDS`` so that every request does not pay a connection timeout.
-    ``redis`` (a redis-py client of the same server) makes lock release atomic.
+    ``redis`` (a redis-py client of the same server) holds the locks (redis-py's ``Lock``).
     """
 
     RETRY_AFTER_SECONDS = 5.0
@@ -125,27 +128,29 @@ class ResilientCache:
     def _mark_down(self, error: Exception) -> None:
         self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
 
-    def take_lock(self, key: str, seconds: float) -> str | None:
-        """A token when this caller now holds the lock ``key`` for ``seconds``, else ``None``."""
-        token = secrets.token_hex(16)
-        if self._redis is not None and self.available:
-            try:
-                taken = self._redis.set(self._key_prefix + key, token, nx=True, px=int(seconds * 1000))
-                return token if taken else None
-            except Exception as error:  # redis' connection errors
-                self._mark_down(error)
-        return token if self.add(key, token, timeout=seconds) else None
+    def take_lock(self, key: str, seconds: float) -> Any:
+        """A lock on ``key`` held for at most ``seconds`` when this caller got it, else ``None``.
 
-    def release_lock(self, key: str, token: str) -> None:
-        """Release ``key`` if ``token`` still holds it (an expired lock may belong to someone else now)."""
+        In Redis it is redis-py's :class:`redis.lock.Lock`; elsewhere a :class:`CacheLock`.
+        Give it back with :meth:`release_lock`.
+        """
         if self._redis is not None and self.available:
+            lock = self._redis.lock(self._key_prefix + key, timeout=seconds, blocking=False)
             try:
-                self._redis.eval(_COMPARE_AND_DELETE, 1, self._key_prefix + key, token)
-                return
-            except Exception as error:  # redis' connection errors
+                return lock if lock.acquire() else None
+            except RedisError as error:
                 self._mark_down(error)
-        if self.get(key) == token:  # best effort: not atomic outside Redis
-            self.delete(key)
+        token = secrets.token_hex(16)
+        return CacheLock(self, key, token) if self.add(key, token, timeout=seconds) else None
+
+    def release_lock(self, lock: Any) -> None:
+        """Release ``lock`` if it still holds its key (an expired lock may belong to someone else now)."""
+        try:
+            lock.release()
+        except LockError:
+            pass  # expired meanwhile: the key is no longer ours to delete
+        except RedisError as error:
+            self._mark_down(error)
 
     @property
     def available(self) -> bool:
@@ -172,6 +177,23 @@ class ResilientCache:
         return bool(self._call("clear", False))
 
 
+class CacheLock:
+    """A lock in a cache without an atomic compare-and-delete: released only while it holds its token.
+
+    Best effort between the read and the delete; Redis deployments get redis-py's lock instead.
+    """
+
+    def __init__(self, cache: ResilientCache, key: str, token: str) -> None:
+        self._cache = cache
+        self._key = key
+        self._token = token
+
+    def release(self) -> None:
+        """Delete the key if it still holds this lock's token."""
+        if self._cache.get(self._key) == self._token:
+            self._cache.delete(self._key)
+
+
 class LiveData:
     """Cached access to the current version and to parsed frames of one data source."""
 
@@ -193,10 +215,11 @@ class LiveData:
         self._stored_schema = schema.for_stored_data() if schema else None
         self._prefix = f"live-data:{source.location}"
         # Lock keys in Redis carry the same prefix as the cache's own keys (data_access.make_cache).
-        self.cache = ResilientCache(cache, redis, key_prefix="live-dashboard:")
+        self.cache = ResilientCache(cache, redis, key_prefix=CACHE_KEY_PREFIX)
         self.version_cache_seconds = version_cache_seconds
         self._clock = clock
         self._version_key = f"{self._prefix}:version"
+        self._last_seen_key = f"{self._prefix}:last-seen"
         self._refresh_lock = threading.Lock()
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations: this process' LRU, and Arrow bytes shared
@@ -285,7 +308,7 @@ class LiveData:
             return self._refresh_version()
         finally:
             if lock:
-                self._release_lock("version-refresh", lock)
+                self.cache.release_lock(lock)
 
     def invalidate_version(self) -> None:
         """Forget the cached version (after this process published a new one)."""
@@ -321,12 +344,33 @@ class LiveData:
                 # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
                 entry = {"checked_at": self._clock(), "version": version.to_dict() if version else None, "error": None}
                 self._storage_state.recovered()
+                if version is not None:
+                    self._note_replacement(version)
             except StorageError as error:
                 self._storage_state.failed(error)
                 permanent = isinstance(error, LocationMissing)
                 entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
             self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
             return check_from_entry(entry)
+
+    def _note_replacement(self, version: DataVersion) -> None:
+        """Remember which version ``version`` replaced, as this deployment saw it (one read per check).
+
+        Storage's own history lists older versions where it keeps them (and the app's publishes
+        name the one they replaced); data written around the app, to a store that lists only the
+        live object, has only this record of what came before ("What changed").
+        """
+        last = self.cache.get(self._last_seen_key)
+        if last is not None and last.get("generation") == version.generation:
+            return
+        if last is not None:
+            self.cache.set(f"{self._prefix}:replaced:{version.generation}", last, timeout=REPLACEMENT_SECONDS)
+        self.cache.set(self._last_seen_key, version.to_dict(), timeout=REPLACEMENT_SECONDS)
+
+    def replaced_version(self, generation: str) -> DataVersion | None:
+        """The version ``generation`` replaced, when this deployment saw it happen."""
+        entry = self.cache.get(f"{self._prefix}:replaced:{generation}")
+        return DataVersion.from_dict(entry) if entry else None
 
     def _is_fresh(self, entry: dict[str, Any]) -> bool:
         return self._clock() - entry["checked_at"] < self.version_cache_seconds
@@ -386,7 +430,7 @@ class LiveData:
             return entry
         finally:
             if took_lock:
-                self._release_lock(lock_name, took_lock)
+                self.cache.release_lock(took_lock)
 
     def _download_and_parse(self, generation: str) -> FrameEntry:
         started = time.perf_counter()
@@ -449,11 +493,8 @@ class LiveData:
                 return entry
         return None
 
-    def _take_lock(self, name: str, seconds: float) -> str | None:
+    def _take_lock(self, name: str, seconds: float) -> Any:
         return self.cache.take_lock(f"{self._prefix}:lock:{name}", seconds)
-
-    def _release_lock(self, name: str, token: str) -> None:
-        self.cache.release_lock(f"{self._prefix}:lock:{name}", token)
 
 
 def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str, Any]:

@@ -20,16 +20,17 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from data_access.changes import row_hashes
 from data_access.live_data import LiveData
 from data_access.parsing import format_for, load_table
 from data_access.sources import DataVersion, StorageError, VersionConflict
 from data_access.staging import StagedFile, Staging
 from data_access.validation import validate_upload
+from settings import MAX_DESCRIPTION_CHARS
 
 log = logging.getLogger(__name__)
 
 MAX_FILENAME_LENGTH = 200
-MAX_DESCRIPTION_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,9 @@ class Audit:
 
 
 def clean_description(description: str | None) -> str:
-    """The admin's description as stored: printable characters, at most 500 of them."""
+    """The admin's description as stored: printable characters, at most ``MAX_DESCRIPTION_CHARS`` of them."""
     text = "".join(character for character in (description or "") if character.isprintable())
-    return text.strip()[:MAX_DESCRIPTION_LENGTH]
+    return text.strip()[:MAX_DESCRIPTION_CHARS]
 
 
 def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, object]:
@@ -245,7 +246,7 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
     old_columns = [str(column) for column in old.columns]
     new_columns = [str(column) for column in new.columns]
     shared = [column for column in new_columns if column in old_columns]
-    unchanged = _unchanged_rows(_row_hashes(old, new, shared), _row_hashes(new, old, shared)) if shared else 0
+    unchanged = _unchanged_rows(row_hashes(old, new, shared), row_hashes(new, old, shared)) if shared else 0
     return {
         "added": len(new) - unchanged,
         "removed": len(old) - unchanged,
@@ -253,26 +254,6 @@ def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, objec
         "columns_added": [column for column in new_columns if column not in old_columns],
         "columns_removed": [column for column in old_columns if column not in new_columns],
     }
-
-
-def _row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One 64-bit hash per row of ``frame``'s ``columns``, each column typed as in the comparison.
-
-    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree; a column
-    that is text on one side and numbers on the other compares as text. Columns are converted
-    and hashed one at a time, so memory stays at a few arrays of the row count (building the
-    converted tables first took 1 GB more for a 10M-row live table).
-    """
-    combined = np.zeros(len(frame), dtype=np.uint64)
-    for column in columns:
-        values, theirs = frame[column], other[column]
-        if pd.api.types.is_numeric_dtype(values) and pd.api.types.is_numeric_dtype(theirs):
-            values = values.astype("float64")
-        elif values.dtype != theirs.dtype:
-            values = values.astype(str)
-        combined *= np.uint64(0x100000001B3)  # wraps modulo 2**64: order-dependent mixing
-        combined ^= pd.util.hash_pandas_object(values, index=False).to_numpy()
-    return combined
 
 
 def _unchanged_rows(old_hashes: np.ndarray, new_hashes: np.ndarray) -> int:

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from flask import current_app
 
 from data_access.parsing import shorten_text
 
@@ -308,11 +307,6 @@ def smallest(keys: np.ndarray, count: int) -> np.ndarray:
         less = candidates[values < kth]
         ties = candidates[values == kth][: count - len(less)]
     return np.concatenate([less[np.argsort(keys[less], kind="stable")], ties])
-
-
-def current_table_query() -> TableQuery:
-    """This process's :class:`TableQuery` for the app serving the current request."""
-    return current_app.extensions.setdefault("table_query", TableQuery())
 
 
 def sort_keys(values: pd.Series, descending: bool = False) -> np.ndarray:

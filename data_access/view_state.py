@@ -4,6 +4,10 @@ A view travels in the page's query string, so a copied link opens the same view:
 
     ?x=date&y=GOOG,AAPL&kind=line&agg=mean&color=continent&from=2018-01-01&to=2018-06-30&f.day=Sat&f.day=Sun
 
+``changes=1`` turns on "What changed" (ghosts of the version before, a summary, the changed rows),
+``vs=<version>`` compares with another version than the one before: its number as the history
+shows it (``v12``) or its storage generation.
+
 ``kind`` is ``line``, ``bar``, ``scatter`` or ``area``; ``agg`` is ``sum``, ``mean``, ``median``,
 ``min``, ``max`` or ``count``; ``f.<column>`` may repeat (one value each); ``y2`` is ``on`` or ``off``
 (the second y axis; automatic when absent). A field left ``None`` means "the default for this
@@ -16,6 +20,7 @@ No Dash imports.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +38,9 @@ FILTER_PREFIX = "f."
 # Longer query strings are cut: a URL is not a place to smuggle megabytes into every callback.
 MAX_QUERY_CHARS = 4_000
 MAX_FILTER_VALUES = 50
+#: ``vs``: a version's number (``v12``) or a storage generation (digits).
+VERSION_TEXT = re.compile(r"v?[0-9]+")
+MAX_VERSION_CHARS = 40
 # The bundled sample keeps the seed's chart: add_num and multiply_num by ID, as bars.
 SAMPLE_Y = ("add_num", "multiply_num")
 SAMPLE_MAX_BARS = 2_000
@@ -53,6 +61,8 @@ class ViewState:
     date_to: str | None = None
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     y2: str | None = None
+    changes: bool = False
+    vs: str | None = None
 
     # -- URL ---------------------------------------------------------------------------
 
@@ -97,6 +107,10 @@ class ViewState:
                 pairs.append((key, value))
         for column, chosen in self.filters.items():
             pairs.extend((f"{FILTER_PREFIX}{column}", value) for value in chosen)
+        if self.changes:
+            pairs.append(("changes", "1"))
+            if self.vs is not None:
+                pairs.append(("vs", self.vs))
         if not pairs:
             return ""
         return "?" + urlencode(pairs, quote_via=quote, safe=",:")
@@ -115,6 +129,8 @@ class ViewState:
             "date_to": self.date_to,
             "filters": {column: list(values) for column, values in self.filters.items()},
             "y2": self.y2,
+            "changes": self.changes,
+            "vs": self.vs,
         }
 
     @classmethod
@@ -148,6 +164,8 @@ class ViewState:
                 if isinstance(values, list | tuple)
             },
             y2=text("y2"),
+            changes=data.get("changes") is True,
+            vs=text("vs"),
         )
 
     # -- against the data -------------------------------------------------------------
@@ -339,6 +357,21 @@ def _choice(key: str, allowed: tuple[str, ...]) -> Any:
     return parse
 
 
+def _parse_switch(value: str) -> tuple[bool | None, str | None]:
+    if value in ("1", "0"):
+        return value == "1", None
+    return None, f"Ignored changes={value!r}: use changes=1 (or leave it out)."
+
+
+def _parse_version(value: str) -> tuple[str | None, str | None]:
+    version = value.strip()
+    if not version:
+        return None, None
+    if len(version) > MAX_VERSION_CHARS or not VERSION_TEXT.fullmatch(version):
+        return None, f"Ignored vs={value[:MAX_VERSION_CHARS]!r}: name a version like v12, or its generation."
+    return version, None
+
+
 def _parse_date(value: str) -> tuple[str | None, str | None]:
     if not value.strip():
         return None, None
@@ -358,5 +391,7 @@ _PARSERS = {
     "from": _parse_date,
     "to": _parse_date,
     "y2": _choice("y2", SECOND_AXIS),
+    "changes": _parse_switch,
+    "vs": _parse_version,
 }
 _FIELD_OF = {"from": "date_from", "to": "date_to"}

@@ -14,6 +14,10 @@ Server callbacks (they only wire; figures come from :mod:`components.figures`):
   controls. The validated view goes to ``chart-view`` (which tells the chart to look again).
 * :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
   visible x range, computed from the shared frame cache and the request alone.
+* "What changed" (``changes=1`` in the view): the chart's answer carries ghost traces of the
+  compared version; the summary, the changed rows and their download link come from
+  ``GET /live/<generation>/changes`` (``routes/changes.py``), drawn in the browser, asked again
+  for every new version while the switch is on.
 * The data table's blocks come from ``GET /live/<generation>/rows``; the version note and
   the download links are drawn in the browser from ``shown-version``. Whatever asked while a
   version was still being taken up says "Loading…" and is answered when the frame is ready.
@@ -32,8 +36,10 @@ import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app_context import current_live_data, current_settings
 from auth import unsign
 from callback_input import typed_callback
+from components.changes import changes_panel, changes_table
 from components.chart import (
     CONTROL_IDS,
     CONTROL_INPUTS,
@@ -46,11 +52,10 @@ from components.chart import (
 from components.data_table import data_table, download_controls
 from components.figures import zoom_patch
 from components.live_status import live_status_bar
-from data_access import DataUnavailable, current_live_data
+from data_access import DataUnavailable
 from data_access.roles import ColumnRoles
 from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from settings import current_settings
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
 
@@ -68,8 +73,10 @@ def layout(**_query: Any) -> dbc.Container:
             html.P(id="version-description", className="text-muted small mb-2"),
             live_status_bar(settings.poll_interval_seconds, settings.live_push),
             *chart_section(),
+            changes_panel(),
             download_controls(),
-            data_table(),
+            html.Div(data_table(), id="data-table-area"),
+            changes_table(),
             dcc.Store(id="data-table-key"),
         ],
         fluid=True,
@@ -271,4 +278,29 @@ dash.clientside_callback(
     Input("shown-version", "data"),
     Input("chart-view", "data"),
     Input("download-filtered", "value"),
+)
+
+
+# "What changed": the summary, how rows were matched, the changed rows and their download, per shown version.
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="changes"),
+    Output("changes-panel", "hidden"),
+    Output("changes-summary", "children"),
+    Output("changes-matching", "children"),
+    Output("changes-table", "rowData"),
+    Output("changes-table", "columnDefs"),
+    Output("changes-table-count", "children"),
+    Output("download-changes", "href"),
+    Output("download-changes", "className"),
+    Input("shown-version", "data"),
+    Input("chart-view", "data"),
+)
+
+
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="changedRowsOnly"),
+    Output("data-table-area", "hidden"),
+    Output("changes-table-area", "hidden"),
+    Input("changes-only-rows", "value"),
+    Input("chart-view", "data"),
 )

@@ -1,12 +1,12 @@
-"""Plain Flask routes and hooks next to the Dash pages: file downloads, take-up GETs, and 404 for unknown paths."""
+"""Plain Flask routes and hooks next to the Dash pages: downloads, take-up GETs, what changed, 404 for unknown paths."""
 
 from __future__ import annotations
 
-import re
-
 import dash
 from flask import Flask, Response, request
+from werkzeug.routing import Map, Rule
 
+from routes.changes import changes_routes
 from routes.downloads import downloads
 from routes.take_up import take_up
 
@@ -17,23 +17,23 @@ def register_routes(server: Flask) -> None:
     """Add the download and take-up routes and the not-found status to ``server``."""
     server.register_blueprint(downloads)
     server.register_blueprint(take_up)
+    server.register_blueprint(changes_routes)
     server.after_request(_not_found_status)
 
 
 def is_page_path(path: str) -> bool:
-    """Whether ``path`` opens one of the registered pages (the not-found page excluded)."""
-    wanted = path.rstrip("/") or "/"
-    for page in dash.page_registry.values():
-        if page["module"] == NOT_FOUND_MODULE:
-            continue
-        template = page.get("path_template")
-        if template:
-            pattern = re.sub(r"<[^>/]+>", "[^/]+", re.escape(template).replace(r"\<", "<").replace(r"\>", ">"))
-            if re.fullmatch(pattern, wanted):
-                return True
-        elif (page["relative_path"].rstrip("/") or "/") == wanted:
-            return True
-    return False
+    """Whether ``path`` opens one of the registered pages (the not-found page excluded).
+
+    Pages' ``path_template``s (``/d/<name>``) are werkzeug rules, so werkzeug matches them.
+    """
+    pages = Map(
+        [
+            Rule(page.get("path_template") or page["relative_path"].rstrip("/") or "/")
+            for page in dash.page_registry.values()
+            if page["module"] != NOT_FOUND_MODULE
+        ]
+    )
+    return pages.bind("localhost").test(path.rstrip("/") or "/")
 
 
 def _not_found_status(response: Response) -> Response:

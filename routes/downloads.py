@@ -14,8 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from app_context import current_live_data
 from auth import unsign
-from data_access import DataUnavailable, current_live_data
+from data_access import DataUnavailable
 from data_access.downloads import FORMATS, download_name, file_chunks, version_label
 from data_access.view_state import ViewState, filter_rows
 

@@ -36,6 +36,7 @@ from google.auth import exceptions as google_auth_exceptions
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
 
+from app_context import current_settings
 from auth import sign
 from data_access import LiveData
 from data_access.live_channel import LiveDocument, LiveFeed, PubSubListener, channel_for, is_change_notification
@@ -89,12 +90,13 @@ def version_answer(document: LiveDocument, if_none_match: str | None, cache_seco
         ("Cache-Control", f"public, max-age={cache_seconds}"),
         ("X-Content-Type-Options", "nosniff"),
     ]
-    if if_none_match and _matches(if_none_match, document.etag):
+    if if_none_match and etag_matches(if_none_match, document.etag):
         return Answer(304, headers, b"")
     return Answer(200, [("Content-Type", "application/json"), *headers], document.data)
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak or strong) or ``*``."""
     wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in wanted or etag in wanted
 
@@ -142,7 +144,7 @@ def _feed() -> LiveFeed:
 
 
 def _cache_seconds() -> int:
-    return max_age(current_app.config["DASHBOARD_SETTINGS"].version_cache_seconds)
+    return max_age(current_settings().version_cache_seconds)
 
 
 @live.get(VERSION_PATH)
@@ -183,7 +185,7 @@ def _offer(changes: queue.Queue, document: LiveDocument) -> None:
 @live.post(NOTIFY_PATH)
 def live_notify() -> Response:
     """A Pub/Sub push delivery of a bucket notification: refresh the feed when it names the live object."""
-    settings: Settings = current_app.config["DASHBOARD_SETTINGS"]
+    settings: Settings = current_settings()
     if not settings.pubsub_push_audience:
         return Response("Not found\n", status=404, mimetype="text/plain")
     refusal = _refuse_unverified(settings, current_app.extensions.get("pubsub_transport"))
@@ -245,7 +247,7 @@ class LiveRoutes:
     """
 
     def __init__(self, app: ASGIApp, feed: LiveFeed, cache_seconds: int) -> None:
-        self._app = app
+        self.app = app  # what answers everything else
         self.feed = feed
         self._cache_seconds = cache_seconds
         self._fanout: Fanout | None = None
@@ -260,7 +262,7 @@ class LiveRoutes:
             if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
                 await self._events(receive, send)
                 return
-        await self._app(scope, receive, send)
+        await self.app(scope, receive, send)
 
     def end_streams(self) -> None:
         """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""

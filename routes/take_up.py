@@ -21,10 +21,14 @@ nothing is wrong with the request or the server); the page says "Loading…" and
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
+import re
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -33,19 +37,22 @@ import pandas as pd
 from flask import Blueprint, Response, request
 from plotly.io.json import to_json_plotly
 
+from app_context import current_live_data, current_settings, current_table_query
 from auth import unsign
 from components.chart import control_values
 from components.data_table import column_defs
 from components.figures import chart_for, figure_from, view_figure
-from data_access import DataUnavailable, current_live_data
+from data_access import DataUnavailable
 from data_access.roles import ColumnRoles
-from data_access.table_query import PageRequest, RowSelection, TableQueryError, current_table_query
+from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from settings import current_settings
+from routes.live import etag_matches
 
 take_up = Blueprint("take_up", __name__)
 
+#: The paths of the two routes below (werkzeug's ``<generation>`` is any text without a slash).
+TAKE_UP_PATH = re.compile(r"/live/[^/]+/(chart|rows)")
 #: Query parameters that are not part of the chart's view.
 TOKEN_PARAMETER = "t"
 RANGE_PARAMETERS = ("x0", "x1")
@@ -130,9 +137,14 @@ def chart(generation: str) -> Response:
         view, _ = ViewState.from_query(_view_query((TOKEN_PARAMETER, *RANGE_PARAMETERS)))[0].resolve(roles)
         max_points = current_settings().max_chart_points
         live_data = current_live_data()
-        answer = live_data.derived(
-            generation, ("chart-answer", view.to_query(), max_points), lambda _: _chart_answer(frame, roles, view)
-        )
+        try:
+            answer = live_data.derived(
+                generation,
+                ("chart-answer", view.to_query(), max_points),
+                lambda _: _chart_answer(frame, roles, view, generation),
+            )
+        except DataUnavailable:  # the version "What changed" compares with is still being read
+            return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         x_range = [request.args.get(name) for name in RANGE_PARAMETERS]
         if None in x_range or answer.aggregated_or_empty:
             return _serve(answer)
@@ -149,11 +161,22 @@ class ChartAnswer(Answer):
         self.aggregated_or_empty = aggregated_or_empty
 
 
-def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> ChartAnswer:
-    """The figure, its signature, the grid's columns and the controls' key for one view."""
+def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
+    """The figure, its signature, the grid's columns and the controls' key for one view.
+
+    With ``changes=1`` the compared version's traces follow the figure's own as ghosts; the
+    signature then holds every trace's name (which names both versions), so a new version
+    replaces the traces while the x axis, and so the zoom, stays.
+    """
+    from routes.changes import ghost_figure  # routes.changes builds on this module's answers
+
     max_points = current_settings().max_chart_points
     chart = chart_for(frame, roles, view, max_points) if view.y else None
     figure, signature = view_figure(frame, roles, view, max_points, chart)
+    own_traces = len(figure["data"])
+    if view.changes and chart is not None:
+        figure = ghost_figure(figure, generation, view, max_points)
+        signature = [signature, [trace["name"] for trace in figure["data"]]]
     controls = control_values(view, roles, roles.time_spans.get(roles.primary_time or ""))
     value = {
         "view": view.to_query(),
@@ -162,6 +185,7 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> C
         "figure": figure,
         "columns": column_defs(frame),
         "controls": hashlib.blake2b(to_json_plotly(controls).encode(), digest_size=8).hexdigest(),
+        "own_traces": own_traces,
     }
     return ChartAnswer(value, chart is None or chart.aggregated)
 
@@ -169,9 +193,12 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> C
 def _zoomed(
     value: dict[str, Any], frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, x_range: list
 ) -> dict[str, Any]:
-    """``value`` with each trace's x/y (and the title) at full detail for the visible ``x_range``."""
+    """``value`` with each own trace's x/y (and the title) at full detail for the visible ``x_range``.
+
+    Ghosts of a compared version ("What changed") keep their whole-range points.
+    """
     zoomed = figure_from(chart_for(frame, roles, view, current_settings().max_chart_points, x_range), view)
-    traces = value["figure"]["data"]
+    traces = value["figure"]["data"][: value["own_traces"]]
     if len(zoomed["data"]) == len(traces):
         for trace, detail in zip(traces, zoomed["data"], strict=True):
             trace["x"], trace["y"] = detail["x"], detail["y"]
@@ -210,3 +237,135 @@ def count_text(matching: int, total: int) -> str:
     """ "1,234 rows", or "56 of 1,234 rows" when filters select fewer."""
     noun = "row" if total == 1 else "rows"
     return f"{total:,} {noun}" if matching == total else f"{matching:,} of {total:,} {noun}"
+
+
+# -- on the event loop (asgi_worker.py) -----------------------------------------------------------
+
+#: The request headers a take-up answer depends on besides its URL: the encoding it is sent in
+#: (``Vary``), and the scheme the app sees behind its proxy (HTTPS answers carry HSTS).
+KEPT_ANSWER_VARY = (b"accept-encoding", b"x-forwarded-proto")
+#: Bytes of answers one process keeps on its event loop (the newest used; older ones go first).
+KEPT_ANSWERS_BYTES = 64 * 1024 * 1024
+#: Headers a 304 leaves out of its 200 (as werkzeug's 304 does): it has no body.
+BODY_HEADERS = (b"content-type", b"content-length", b"content-encoding")
+
+
+@dataclass
+class KeptAnswer:
+    """A whole 200 answer as Flask sent it: its headers (talisman's and compression's included) and body."""
+
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        """The answer's entity tag, quotes included (``""`` when it has none)."""
+        return next((value.decode("latin-1") for name, value in self.headers if name == b"etag"), "")
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds, headers included (what counts against the bound)."""
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
+    def not_modified_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of the 304 for this answer: all of the 200's but those about its body."""
+        return [(name, value) for name, value in self.headers if name not in BODY_HEADERS]
+
+
+def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
+    """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
+
+    The query holds the signed token, so a request is only ever answered here with what Flask
+    answered to the same token: the signature is checked by Flask, once. Zoom answers are made
+    per request by Flask and not kept here either.
+    """
+    if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
+        return None
+    query: bytes = scope["query_string"]
+    if {pair.partition(b"=")[0].decode("latin-1") for pair in query.split(b"&")} & set(RANGE_PARAMETERS):
+        return None
+    headers = scope["headers"]
+    varies = tuple(b", ".join(value for name, value in headers if name == wanted) for wanted in KEPT_ANSWER_VARY)
+    return scope["path"], query, varies
+
+
+class KeptTakeUps:
+    """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
+
+    The first request for a URL goes to ``app`` (Flask, in a thread: the token is checked there,
+    the answer computed or taken from ``LiveData.derived``); its immutable 200 answer is kept
+    whole, headers as Flask wrote them, and every later request with the same URL and
+    encoding gets those bytes — or a 304 for its ``If-None-Match`` — without a thread. Requests
+    that arrive while the first is being answered wait for it instead of crossing too.
+    Anything else (202 while loading, 403, 4xx, zoom detail) is Flask's alone.
+    """
+
+    def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+        self._kept: OrderedDict[tuple, KeptAnswer] = OrderedDict()
+        self._kept_bytes = 0
+        self._asked: dict[tuple, asyncio.Event] = {}
+        self.answered = 0  # answers given here (tests and benchmarks read it)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        key = kept_answer_key(scope)
+        if key is None:
+            await self._app(scope, receive, send)
+            return
+        kept = self._kept.get(key)
+        if kept is None and key in self._asked:  # being answered by Flask right now: wait for that answer
+            await self._asked[key].wait()
+            kept = self._kept.get(key)
+            if kept is None:  # not one to keep (202 while loading): Flask answers this one too
+                await self._app(scope, receive, send)
+                return
+        if kept is not None:
+            self._kept.move_to_end(key)
+            await self._replay(kept, scope, send)
+            return
+        self._asked[key] = asyncio.Event()
+        try:
+            await self._app(scope, receive, self._keeping(key, send))
+        finally:
+            self._asked.pop(key).set()
+
+    async def _replay(self, kept: KeptAnswer, scope: dict[str, Any], send: Any) -> None:
+        self.answered += 1
+        tags = b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1")
+        if tags and etag_matches(tags, kept.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": kept.not_modified_headers()})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": kept.headers})
+        await send({"type": "http.response.body", "body": kept.body})
+
+    def _keeping(self, key: tuple, send: Any) -> Any:
+        """``send``, noting an immutable 200 answer to keep under ``key``."""
+        kept_headers: list[tuple[bytes, bytes]] | None = None
+        pieces: list[bytes] = []
+
+        async def send_and_keep(message: dict[str, Any]) -> None:
+            nonlocal kept_headers
+            if message["type"] == "http.response.start":
+                headers = [(name.lower(), value) for name, value in message.get("headers", [])]
+                if message["status"] == 200 and b"immutable" in dict(headers).get(b"cache-control", b""):
+                    kept_headers = headers
+            elif message["type"] == "http.response.body" and kept_headers is not None:
+                pieces.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._keep(key, KeptAnswer(kept_headers, b"".join(pieces)))
+            await send(message)
+
+        return send_and_keep
+
+    def _keep(self, key: tuple, answer: KeptAnswer) -> None:
+        if answer.size > self._max_bytes:
+            return
+        replaced = self._kept.pop(key, None)
+        self._kept_bytes -= replaced.size if replaced else 0
+        self._kept[key] = answer
+        self._kept_bytes += answer.size
+        while self._kept_bytes > self._max_bytes:
+            _, dropped = self._kept.popitem(last=False)
+            self._kept_bytes -= dropped.size

@@ -25,6 +25,11 @@ class Uvicorn:
         """``/live/version`` answers given on the event loop so far."""
         return self.asgi.answered  # type: ignore[attr-defined]
 
+    @property
+    def take_ups_answered(self) -> int:
+        """Take-up GETs answered on the event loop from a kept answer (``routes.take_up.KeptTakeUps``)."""
+        return self.asgi.app.answered  # type: ignore[attr-defined]
+
     def start(self) -> Uvicorn:
         import uvicorn
 

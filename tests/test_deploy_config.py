@@ -11,7 +11,7 @@ import pytest
 import yaml
 from werkzeug.security import generate_password_hash
 
-from settings import Settings
+from settings import GunicornSettings, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY_FILES = ["app.yaml", "admin.yaml"]
@@ -34,12 +34,12 @@ def _documented_variables() -> set[str]:
 
 
 def _variables_read_by_code() -> set[str]:
-    """Environment variables settings.py and gunicorn.conf.py read (App Engine's own excepted)."""
+    """Environment variables the settings classes read (App Engine's own excepted), and any read by hand."""
     names = set()
-    for name in ("settings.py", "gunicorn.conf.py"):
-        text = (REPO / name).read_text()
-        names.update(re.findall(r'(?:env|environ)\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
-        names.update(re.findall(r'_(?:number|int)\((?:env, )?"([A-Z][A-Z0-9_]+)"', text))
+    for settings_class in (Settings, GunicornSettings):
+        names.update(name for names_of_field in settings_class.env_names().values() for name in names_of_field)
+    for path in REPO.glob("*.py"):
+        names.update(re.findall(r'\b(?:os\.environ|env)(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]+)"', path.read_text()))
     return names - PLATFORM_VARIABLES
 
 
@@ -166,3 +166,10 @@ def test_cloud_run_streams_and_shares_the_cache_with_app_engine():
     env["ADMIN_USERS"] = f"alice:{generate_password_hash('x' * 12)}"
     settings = Settings.from_env(env)
     assert settings.cache_type == "RedisCache" and settings.live_push == "auto"
+
+
+def test_gunicorn_reads_host_and_port_through_the_apps_settings(monkeypatch):
+    config = _gunicorn_config({"HOST": "127.0.0.2", "PORT": "9001"}, monkeypatch)
+    assert config.bind == "127.0.0.2:9001"
+    with pytest.raises(SystemExit, match="PORT must be a whole number, got 'eighty'"):
+        _gunicorn_config({"PORT": "eighty"}, monkeypatch)

@@ -9,11 +9,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
 
-from app_logging import CloudLoggingFormatter, StateLog, TextFormatter, trace_fields
+from app_logging import CloudLoggingFormatter, TextFormatter, trace_fields
 from data_access import build_live_data
 from data_access.publishing import Publication, Publisher
+from data_access.state_log import StateLog
 from settings import Settings
 from testinfra import SAMPLE_CSV, Gunicorn
 
@@ -91,7 +91,7 @@ def test_failed_sign_in_is_one_json_line_with_user_and_trace(make_app, local_csv
 
 
 def test_publish_conflict_and_generation_load_are_logged(gcs_settings, gcs_client, json_lines):
-    live_data = build_live_data(gcs_settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(gcs_settings, gcs_client)
     base = live_data.source.write(SAMPLE_CSV, None, {"uploaded_by": "seed"})
     publisher = Publisher(live_data)
     content = b"ID,first_num,second_num\n1,10,10\n"
@@ -113,7 +113,7 @@ def test_publish_conflict_and_generation_load_are_logged(gcs_settings, gcs_clien
 
 def test_version_check_failure_and_recovery_logged_once(gcs_settings, gcs_client, json_lines):
     settings = gcs_settings.with_overrides(gcs_bucket="created-later", version_cache_seconds=0)
-    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(settings, gcs_client)
     for _ in range(3):
         assert not live_data.check_version().ok
     gcs_client.create_bucket("created-later")

@@ -17,3 +17,14 @@ def test_unknown_paths_answer_404_and_pages_200(make_app, local_csv):
     assert client.get("/admin").status_code in (200, 302)  # the admin page (or its sign-in redirect)
     assert client.get("/healthz").status_code == 200
     assert client.get("/assets/style.css").status_code == 200
+
+
+def test_a_page_with_a_path_template_matches_its_paths_only(monkeypatch):
+    import dash
+
+    from routes import is_page_path
+
+    page = {"module": "pages.dataset", "path_template": "/d/<name>", "relative_path": "/d/none"}
+    monkeypatch.setitem(dash.page_registry, "pages.dataset", page)
+    assert is_page_path("/d/sales") and is_page_path("/d/sales/")
+    assert not is_page_path("/d/sales/extra") and not is_page_path("/d")

@@ -6,9 +6,12 @@ import time
 
 import pytest
 
+from auth.passwords import hash_password
 from settings import SettingsError
 from testinfra import SAMPLE_CSV, RedisServer, free_port
 from testinfra.dash_requests import poll
+
+PASSWORD = "signing in needs the session store"
 
 
 def test_unreachable_redis_url_stops_start_up_with_one_line(gcs_settings, make_app):
@@ -40,6 +43,21 @@ def test_dashboards_and_login_keep_working_when_redis_dies(bucket, gcs_settings,
     assert changed.json["response"]["shown-version"]["data"]["generation"] == str(new_generation.generation)
     login = client.post("/login", data={"username": "nobody", "password": "x"})
     assert login.status_code == 401  # the rate limiter fell back to memory instead of failing
+
+
+def test_signing_in_while_redis_is_down_answers_503_not_500(bucket, gcs_settings, make_app):
+    bucket.blob("data/data.csv").upload_from_string(SAMPLE_CSV)
+    redis = RedisServer().start()
+    try:
+        admin = f"alice:{hash_password(PASSWORD)}"
+        settings = gcs_settings.with_overrides(cache_type="RedisCache", cache_redis_url=redis.url, admin_users=admin)
+        app = make_app(settings)
+    finally:
+        redis.stop()
+    client = app.server.test_client()
+    signing_in = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert signing_in.status_code == 503 and signing_in.headers["Retry-After"] == "5"
+    assert client.get("/admin").status_code == 302  # no session was made
 
 
 def test_redis_down_costs_one_storage_call_per_period_not_one_per_poll(bucket, fake_gcs, gcs_settings, make_app):

@@ -389,11 +389,11 @@ def test_sessions_are_shared_by_workers_and_end_when_an_admin_is_removed(secured
 
 def test_a_session_ends_after_its_lifetime_or_when_idle_however_it_is_used(secured):
     app, _, _ = secured
-    sessions = app.server.extensions["auth"].sessions
+    policy = app.server.extensions["auth"].sessions
     start = time.time()
     now = [start]
-    sessions.clock = lambda: now[0]
-    idle, lifetime = sessions.policy.idle_seconds, sessions.policy.lifetime_seconds
+    policy.clock = lambda: now[0]
+    idle, lifetime = policy.idle_seconds, policy.lifetime_seconds
 
     busy = app.server.test_client()
     assert _login(busy).status_code == 302

@@ -7,7 +7,7 @@ import gzip
 import brotli
 import pytest
 
-from serving import PLOTLY_STRICT_FILE, PLOTLY_STRICT_URL
+from serving import PLOTLY_STRICT_PATTERN, plain_answer_headers, vendored_file, vendored_url
 from settings import Settings
 from testinfra import RedisServer
 from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
@@ -81,13 +81,26 @@ def test_callback_answers_carry_nosniff_without_a_page_policy(client):
     assert "Content-Security-Policy" not in response.headers  # JSON for script, not a page: no work per poll
 
 
+def test_answers_written_outside_flask_carry_the_apps_security_headers(client):
+    """The worker's own 400/408/413 answers get what flask-talisman puts on the app's answers over HTTPS."""
+    app_answer = client.get("/healthz", base_url="https://localhost").headers
+    security = set(app_answer.keys()) - {"Content-Type", "Content-Length", "Vary", "Cache-Control"}
+    plain = dict(plain_answer_headers())
+    assert "Strict-Transport-Security" in security and security <= set(plain)
+    assert {name: plain[name] for name in security - {"Content-Security-Policy"}} == {
+        name: app_answer[name] for name in security - {"Content-Security-Policy"}
+    }
+    assert plain["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"  # a line of text
+
+
 def test_plotly_strict_bundle_is_compressed(client):
+    plotly_strict_file, plotly_strict_url = vendored_file(PLOTLY_STRICT_PATTERN), vendored_url(PLOTLY_STRICT_PATTERN)
     for encoding, decompress in (("br", brotli.decompress), ("gzip", gzip.decompress)):
-        response = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": encoding})
+        response = client.get(plotly_strict_url, headers={"Accept-Encoding": encoding})
         assert response.headers["Content-Encoding"] == encoding
-        assert len(response.data) < PLOTLY_STRICT_FILE.stat().st_size / 3
-        assert decompress(response.data) == PLOTLY_STRICT_FILE.read_bytes()
-        again = client.get(PLOTLY_STRICT_URL, headers={"Accept-Encoding": encoding})
+        assert len(response.data) < plotly_strict_file.stat().st_size / 3
+        assert decompress(response.data) == plotly_strict_file.read_bytes()
+        again = client.get(plotly_strict_url, headers={"Accept-Encoding": encoding})
         assert again.data == response.data  # served from the per-worker cache of compressed static files
 
 

@@ -109,3 +109,12 @@ def test_make_run_accepts_any_table_unless_data_schema_says_otherwise():
     # A deployment (the bucket) keeps the schema it is given, the sample's by default.
     deployed = settings_from_args(parse_args([]), {"GCS_BUCKET": "b"})
     assert deployed.data_schema == "first_num:numeric,second_num:numeric"
+
+
+def test_settings_are_frozen_empty_means_unset_and_whole_numbers_stay_whole():
+    settings = Settings.from_env({"GCS_BUCKET": "b", "PORT": " ", "MAX_ROWS": "1e3"}, default_app_env="development")
+    assert settings.port == 8050 and settings.max_rows == 1000
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 1
+    with pytest.raises(SettingsError, match=r"^MAX_ROWS must be a whole number, got '2\.5'$"):
+        Settings.from_env({"GCS_BUCKET": "b", "MAX_ROWS": "2.5"}, default_app_env="development")

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 
 from data_access import StorageError, VersionConflict, build_live_data, make_storage_client, staging_for
 from data_access.publishing import Audit, Publication, Publisher
@@ -34,7 +33,7 @@ def publisher(bucket: Any, gcs_settings: Any, proxy: TcpProxy) -> Publisher:
     bucket.blob(BLOB).upload_from_string(SAMPLE_CSV)
     settings = gcs_settings.with_overrides(storage_emulator_host=proxy.url, storage_deadline_seconds=2)
     client = make_storage_client(settings.gcp_project, proxy.url)
-    return Publisher(build_live_data(settings, Flask(__name__), client))
+    return Publisher(build_live_data(settings, client))
 
 
 def test_publish_to_a_paused_storage_fails_and_never_lands_later(bucket, proxy, publisher):
@@ -117,7 +116,7 @@ def strict_publisher(bucket: Any, gcs_settings: Any, strict_proxy: TcpProxy) -> 
     bucket.blob(BLOB).upload_from_string(SAMPLE_CSV)
     settings = gcs_settings.with_overrides(storage_emulator_host=strict_proxy.url, storage_deadline_seconds=2)
     client = make_storage_client(settings.gcp_project, strict_proxy.url)
-    return Publisher(build_live_data(settings, Flask(__name__), client))
+    return Publisher(build_live_data(settings, client))
 
 
 def _staged(publisher: Publisher, content: bytes = NEW_CSV) -> tuple[Any, Any]:

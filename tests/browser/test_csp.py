@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from selenium.webdriver.common.by import By
 
-from serving import PLOTLY_STRICT_URL
+from serving import PLOTLY_STRICT_PATTERN, vendored_url
 from tests.browser.conftest import LiveServer, csp_violations
 from tests.browser.test_live_chart import BLOB, wait_until
 
@@ -49,7 +49,7 @@ def test_csp001_every_page_and_a_webgl_chart_run_without_violations(
     types = wait_until(lambda: browser.execute_script(FULL_TYPES_JS), 20, "the chart never drew")
     assert "scattergl" in types, types
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart-graph canvas"), 10, "no WebGL canvas was drawn")
-    assert server.count(PLOTLY_STRICT_URL) == 1
+    assert server.count(vendored_url(PLOTLY_STRICT_PATTERN)) == 1
     assert not [path for _, path, _ in server.responses if path.endswith("/plotly.min.js")], "regular bundle loaded"
     assert csp_violations(browser) == []
 

@@ -5,7 +5,8 @@ live routes on the event loop):
   bucket notifications, the Pub/Sub emulator and a real pull subscription — with the periodic
   check and the page's checks both set to a minute, so nothing else could have brought it;
 * with the stream blocked, the page falls back to checking ``/live/version``, says so, still
-  updates, and its checks are answered on the event loop (the fast path).
+  updates, and its checks are answered on the event loop (the fast path);
+* a second viewer's take-up GETs are answered on the event loop from what the first one got.
 """
 
 from __future__ import annotations
@@ -115,4 +116,22 @@ def test_with_the_stream_blocked_the_page_checks_on_the_fast_path(browser, bucke
         )
         assert entries > 0 and server.answered - answered >= 2
     finally:
+        server.stop()
+
+
+def test_a_second_viewer_takes_the_version_up_from_the_event_loop(browser, bucket, gcs_settings, make_app):
+    publish(bucket, FIRST_CSV)
+    app = make_app(gcs_settings)
+    server = _served(app)
+    try:
+        browser.execute_cdp_cmd("Network.enable", {})
+        # Another viewer's browser has nothing cached: its take-up GETs reach the server.
+        browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        open_chart(browser, server, FIRST_Y)
+        answered = server.take_ups_answered
+        open_chart(browser, server, FIRST_Y)
+        # Chromium drew the chart from the answer the event loop kept (its bytes, encoding and headers).
+        assert server.take_ups_answered > answered
+    finally:
+        browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
         server.stop()

@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from flask import Flask
 
 import data_access.frame_store as frame_store
-from data_access import LiveData, build_live_data
+from data_access import CACHE_KEY_PREFIX, LiveData, build_live_data
 from data_access.frame_store import REPLACED_FRAME_SECONDS, SHARED_FRAME_SECONDS, LocalFrames, frame_bytes
 from data_access.live_data import DataUnavailable
 from testinfra import SAMPLE_CSV
 
-KEY_PREFIX = "live-dashboard:"  # data_access.make_cache's CACHE_KEY_PREFIX
+KEY_PREFIX = CACHE_KEY_PREFIX
 
 
 def _redis_settings(gcs_settings, redis_server, **overrides):
@@ -25,7 +24,7 @@ def _redis_settings(gcs_settings, redis_server, **overrides):
 
 
 def _worker(settings, gcs_client) -> LiveData:
-    return build_live_data(settings, Flask(__name__), gcs_client)
+    return build_live_data(settings, gcs_client)
 
 
 def _publish(bucket, content: bytes) -> str:

@@ -6,7 +6,6 @@ import threading
 
 import pandas as pd
 import pytest
-from flask import Flask
 
 from data_access import GCSSource, LocalFileSource, VersionConflict, build_live_data, staging_for
 from data_access.publishing import (
@@ -30,7 +29,7 @@ def publisher(request, gcs_settings, gcs_client, tmp_path) -> Publisher:
     else:
         (tmp_path / "data.csv").write_bytes(SAMPLE_CSV)
         settings = gcs_settings.with_overrides(data_source="local", local_data_path=tmp_path / "data.csv")
-    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(settings, gcs_client)
     if request.param == "gcs":
         live_data.source.write(SAMPLE_CSV, None, {"uploaded_by": "seed"})
     return Publisher(live_data)

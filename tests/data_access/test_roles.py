@@ -83,14 +83,13 @@ def test_high_cardinality_text_is_not_a_category():
 
 
 def test_live_data_roles_are_computed_once_per_generation(tmp_path):
-    from flask import Flask
-    from flask_caching import Cache
+    from cachelib import SimpleCache
 
     from data_access import LiveData, LocalFileSource
 
     path = tmp_path / "data.csv"
     px.data.stocks().to_csv(path, index=False)
-    cache = Cache(Flask(__name__), config={"CACHE_TYPE": "SimpleCache"})
+    cache = SimpleCache()
     live_data = LiveData(LocalFileSource(path), cache, 0.5)
     generation = live_data.check_version().version.generation
     first = live_data.roles(generation)

@@ -8,7 +8,6 @@ import decimal
 import pandas as pd
 import pyarrow as pa
 import pytest
-from flask import Flask
 
 from components.figures import _x_values, default_figure
 from data_access import build_live_data
@@ -185,7 +184,7 @@ def test_a_cell_beyond_what_the_csv_module_reads_is_named_by_its_data_row():
 
 def test_stored_shapes_are_unreadable_versions_never_other_errors(bucket, gcs_settings, gcs_client):
     settings = gcs_settings.with_overrides(gcs_blob="data/data.parquet")
-    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(settings, gcs_client)
     blob = bucket.blob("data/data.parquet")
     blob.upload_from_string(category_parquet())
     assert list(live_data.frame(str(blob.generation))["sales"])[:3] == [0.0, 1.0, 2.0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import redis as redis_client
-from flask import Flask
 
 from data_access import build_live_data
 from testinfra import SAMPLE_CSV
@@ -18,7 +17,7 @@ def test_checks_within_one_period_do_not_ask_redis(gcs_settings, gcs_client, buc
     settings = gcs_settings.with_overrides(
         cache_type="RedisCache", cache_redis_url=redis_server.url, version_cache_seconds=60
     )
-    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(settings, gcs_client)
     first = live_data.check_version()
     counter = redis_client.Redis.from_url(redis_server.url)
     before = _commands(counter)
@@ -32,7 +31,7 @@ def test_publishing_process_forgets_its_check_at_once(gcs_settings, gcs_client, 
     settings = gcs_settings.with_overrides(
         cache_type="RedisCache", cache_redis_url=redis_server.url, version_cache_seconds=60
     )
-    live_data = build_live_data(settings, Flask(__name__), gcs_client)
+    live_data = build_live_data(settings, gcs_client)
     old = live_data.check_version().version.generation
     new = live_data.source.write(SAMPLE_CSV + b"9,9,9\n", old, {"uploaded_by": "alice"})
     live_data.invalidate_version()

@@ -156,3 +156,13 @@ def test_a_bare_to_date_includes_that_whole_day_and_nothing_after():
     assert len(rows) == 24 and rows["when"].dt.day.unique().tolist() == [2]
     shuffled = frame.sample(frac=1, random_state=1)  # the same on an unsorted column (no binary search)
     assert len(filter_rows(shuffled, ViewState(date_to="2024-01-02"), detect_roles(shuffled))) == 48
+
+
+def test_changes_and_vs_round_trip_through_the_url():
+    view, notices = ViewState.from_query("?x=id&changes=1&vs=v12")
+    assert (view.changes, view.vs, notices) == (True, "v12", [])
+    assert ViewState.from_query(view.to_query())[0] == view
+    assert ViewState.from_dict(view.to_dict()) == view
+    assert "vs=" not in ViewState(vs="v12").to_query()  # vs means nothing without the switch
+    bad, notices = ViewState.from_query("?changes=yes&vs=<b>")
+    assert (bad.changes, bad.vs) == (False, None) and len(notices) == 2

@@ -1,0 +1,553 @@
+"""What changed between two versions of the table: rows added, removed and changed, and columns.
+
+Rows are matched on a key, chosen in this order (:func:`choose_key`):
+
+* the declared key (``CHANGES_KEY``), when its columns are in both versions and unique in both;
+* else a column the roles found that is unique in both versions (an identifier, a time), or a
+  long table's (time, series) pair;
+* else whole rows, by their hashes: a repeated row counts as often as it appears, and a row
+  is then only added or removed (an edit is the old row removed and the new one added).
+
+Everything is vectorised: keys and rows are hashed to 64 bits
+(``pd.util.hash_pandas_object``), matched through one hash table, and values compared one
+column at a time over the matched rows, so memory stays near one frame plus a few arrays of
+the row count. :class:`Changes` keeps positions, not copies: the rows a table or a download
+shows are built a block at a time (:func:`change_rows`).
+
+:class:`ComparisonStore` computes each (old, new) pair once per deployment (an owned lock in
+the shared cache), in a background thread, and keeps the answer in the shared cache.
+
+No Dash, no Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_access.downloads import CSV_CHUNK_ROWS, csv_chunks
+from data_access.roles import ColumnRoles
+from data_access.sources import DataVersion
+
+log = logging.getLogger(__name__)
+
+DECLARED = "declared"
+FOUND = "found"
+WHOLE_ROWS = "rows"
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+#: The column of a change row that says what happened to it.
+CHANGE_COLUMN = "change"
+ARROW = " → "
+_MIX = np.uint64(0x100000001B3)  # FNV prime: order-dependent mixing of column hashes (wraps modulo 2**64)
+
+
+@dataclass(frozen=True)
+class ColumnChanges:
+    """Columns only in the new version, only in the old one, and in both with another kind of value."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    retyped: tuple[str, ...] = ()
+
+    def words(self) -> str:
+        """ "columns unchanged", or "column added: a · column removed: b"."""
+        parts = [
+            f"{_plural(len(names), 'column')} {what}: {', '.join(names)}"
+            for what, names in (("added", self.added), ("removed", self.removed), ("changed type", self.retyped))
+            if names
+        ]
+        return " · ".join(parts) or "columns unchanged"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The difference between two frames, as positions into them (see :func:`compare`)."""
+
+    key_kind: str  # DECLARED, FOUND or WHOLE_ROWS
+    key_columns: tuple[str, ...]
+    added: np.ndarray  # positions in the new frame
+    removed: np.ndarray  # positions in the old frame
+    changed_old: np.ndarray  # positions in the old frame of matched rows with a changed value
+    changed_new: np.ndarray  # ... and the same rows' positions in the new frame
+    #: Per compared column, which of the changed rows differ in it.
+    changed_cells: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: ColumnChanges = ColumnChanges()
+    #: Why a declared key was not used, when it was not.
+    key_note: str = ""
+
+    @property
+    def changed_values(self) -> int:
+        return int(sum(int(mask.sum()) for mask in self.changed_cells.values()))
+
+    @property
+    def row_count(self) -> int:
+        """Rows :func:`change_rows` yields: added, then removed, then changed."""
+        return len(self.added) + len(self.removed) + len(self.changed_new)
+
+    def summary(self) -> str:
+        """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
+        parts = [f"+{len(self.added):,} {_noun(len(self.added))}", f"−{len(self.removed):,} {_noun(len(self.removed))}"]
+        if self.key_kind != WHOLE_ROWS:
+            parts.append(f"{self.changed_values:,} changed {'value' if self.changed_values == 1 else 'values'}")
+        parts.append(self.columns.words())
+        return " · ".join(parts)
+
+    def matching(self) -> str:
+        """How rows were matched, in words (the page says which)."""
+        names = ", ".join(self.key_columns)
+        if self.key_kind == DECLARED:
+            text = f"Rows matched on {names} (CHANGES_KEY)."
+        elif self.key_kind == FOUND:
+            text = f"Rows matched on {names} (unique in both versions)."
+        else:
+            text = "Rows matched as whole rows (no unique key): an edited row shows as removed and added."
+        return f"{self.key_note} {text}".strip()
+
+
+def _noun(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + "s"
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """How rows are matched: the kind, the key columns, why a declared key was refused, the key's hashes."""
+
+    kind: str
+    columns: tuple[str, ...] = ()
+    note: str = ""
+    #: (old hashes, new hashes as an index whose hash table is built once); None for whole rows.
+    hashes: tuple[np.ndarray, pd.Index] | None = None
+
+
+def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], roles: ColumnRoles | None) -> KeyChoice:
+    """The declared key, else one the roles find, else whole rows (each key checked unique in both versions)."""
+    note = ""
+    if declared:
+        missing = [column for column in declared if column not in old.columns or column not in new.columns]
+        hashes = None if missing else _unique_key_hashes(old, new, tuple(declared))
+        if hashes is not None:
+            return KeyChoice(DECLARED, tuple(declared), "", hashes)
+        if missing:
+            note = f"CHANGES_KEY column “{missing[0]}” is not in both versions."
+        else:
+            note = f"CHANGES_KEY ({', '.join(declared)}) repeats in these versions."
+    for candidate in _found_keys(roles):
+        if all(column in old.columns and column in new.columns for column in candidate):
+            hashes = _unique_key_hashes(old, new, candidate)
+            if hashes is not None:
+                return KeyChoice(FOUND, candidate, note, hashes)
+    return KeyChoice(WHOLE_ROWS, (), note)
+
+
+def _found_keys(roles: ColumnRoles | None) -> list[tuple[str, ...]]:
+    """Identifier columns, time columns, then a long table's (time or x, series) pairs."""
+    if roles is None:
+        return []
+    single = [(column,) for column in roles.identifier + roles.time]
+    pairs = [(x, series) for x, series in roles.series.items()]
+    return single + pairs
+
+
+def _unique_key_hashes(
+    old: pd.DataFrame, new: pd.DataFrame, key: tuple[str, ...]
+) -> tuple[np.ndarray, pd.Index] | None:
+    """The key's hashes in both versions when it is complete in both and unique in the new one, else ``None``.
+
+    Repeats in the old version show when two old rows match one new row (:func:`_match`): one
+    hash table of 10M keys less than checking here.
+    """
+    if any(frame[column].hasnans for frame in (old, new) for column in key):
+        return None
+    new_index = pd.Index(row_hashes(new, old, key))
+    if not new_index.is_unique:  # builds the hash table the matching then looks old keys up in
+        return None
+    return row_hashes(old, new, key), new_index
+
+
+def row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """One 64-bit hash per row of ``frame``'s ``columns``, each column typed as in the comparison.
+
+    Numbers compare as float64, so 1 and 1.0 from two parses of the same file agree; a column
+    that is text on one side and numbers on the other compares as text. Columns are converted
+    and hashed one at a time, so memory stays at a few arrays of the row count.
+    """
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    for column in columns:
+        values = _comparable(frame[column], other[column])
+        combined *= _MIX
+        combined ^= pd.util.hash_pandas_object(values, index=False).to_numpy()
+    return combined
+
+
+def _comparable(values: pd.Series, theirs: pd.Series) -> pd.Series:
+    """``values`` in the type both sides of a comparison share: float64 numbers, else as they are, else text."""
+    numbers = pd.api.types.is_numeric_dtype(values) and pd.api.types.is_numeric_dtype(theirs)
+    if numbers and pd.api.types.is_bool_dtype(values) == pd.api.types.is_bool_dtype(theirs):
+        return values.astype("float64")  # pandas hashes every NaN alike, and -0.0 as 0.0
+    if values.dtype == theirs.dtype and not isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype("string")
+
+
+def _occurrence_hashes(hashes: np.ndarray) -> np.ndarray:
+    """``hashes`` made unique: the k-th repeat of a row gets its own hash (repeats match one to one)."""
+    order = np.argsort(hashes)  # which of two equal rows gets which number does not matter
+    ordered = hashes[order]
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    positions = np.arange(len(ordered))
+    occurrence = np.empty(len(ordered), dtype=np.uint64)
+    occurrence[order] = positions - np.maximum.accumulate(np.where(starts, positions, 0))
+    return (hashes * _MIX) ^ pd.util.hash_array(occurrence)
+
+
+# -- comparison -----------------------------------------------------------------------------------
+
+
+def compare(
+    old: pd.DataFrame, new: pd.DataFrame, declared_key: Sequence[str] = (), roles: ColumnRoles | None = None
+) -> Changes:
+    """What changed from ``old`` to ``new``; ``roles`` (of ``new``) suggest a key when none is declared."""
+    columns = column_changes(old, new)
+    choice = choose_key(old, new, declared_key, roles)
+    shared = [column for column in new.columns if column in old.columns]
+    matched = _match(old, new, choice, shared)
+    if matched is None:  # the key repeats in the old version
+        repeats = (
+            f"CHANGES_KEY ({', '.join(choice.columns)}) repeats in these versions." if choice.kind == DECLARED else ""
+        )
+        choice = KeyChoice(WHOLE_ROWS, (), repeats or choice.note)
+        matched = _match(old, new, choice, shared)
+    assert matched is not None  # whole rows always match one to one
+    kind, key, note = choice.kind, choice.columns, choice.note
+    del choice
+    new_at, kept = matched
+    matched_old = np.flatnonzero(new_at >= 0)
+    matched_new = new_at[matched_old]
+    added, removed = np.flatnonzero(~kept), np.flatnonzero(new_at < 0)
+    if kind == WHOLE_ROWS:
+        empty = np.empty(0, dtype=np.int64)
+        return Changes(kind, key, _small(added), _small(removed), empty, empty, {}, columns, note)
+    compared = [column for column in shared if column not in key]
+    differs = {column: _differs(old[column], new[column], matched_old, matched_new) for column in compared}
+    any_change = np.zeros(len(matched_old), dtype=bool)
+    for mask in differs.values():
+        any_change |= mask
+    cells = {column: mask[any_change] for column, mask in differs.items() if mask.any()}
+    return Changes(
+        kind,
+        key,
+        _small(added),
+        _small(removed),
+        _small(matched_old[any_change]),
+        _small(matched_new[any_change]),
+        cells,
+        columns,
+        note,
+    )
+
+
+def _match(
+    old: pd.DataFrame, new: pd.DataFrame, choice: KeyChoice, shared: list[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each old row's position in new (or -1), and which new rows were matched; ``None`` if two old rows match one."""
+    if choice.hashes is None:
+        old_keys = _occurrence_hashes(row_hashes(old, new, shared))
+        new_keys = pd.Index(_occurrence_hashes(row_hashes(new, old, shared)))
+    else:
+        old_keys, new_keys = choice.hashes
+    new_at = new_keys.get_indexer(old_keys)
+    matched_new = new_at[new_at >= 0]
+    kept = np.zeros(len(new), dtype=bool)
+    kept[matched_new] = True
+    if np.count_nonzero(kept) != len(matched_new):
+        return None
+    return new_at, kept
+
+
+def _small(positions: np.ndarray) -> np.ndarray:
+    """Positions as int32 when they fit: half the bytes in the shared cache."""
+    return positions.astype(np.int32) if len(positions) and positions.max() < 2**31 else positions.astype(np.int64)
+
+
+def _differs(old: pd.Series, new: pd.Series, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
+    """For each matched pair of rows, whether the value differs (two missing values are equal).
+
+    Numbers and times are compared as they are; anything else as 64-bit hashes of the values
+    (one vectorised pass per version, then a take of two integer arrays: taking and comparing
+    10M text values was most of a comparison's time).
+    """
+    before, after = _comparable(old, new), _comparable(new, old)
+    fixed_width = before.dtype == after.dtype and before.dtype.kind in "fiumM"
+    if fixed_width and isinstance(before.dtype, np.dtype):
+        if before.dtype.kind in "mM":
+            before, after = before.to_numpy().view("i8"), after.to_numpy().view("i8")  # NaT is one value
+            return before[old_rows] != after[new_rows]
+        left, right = before.to_numpy()[old_rows], after.to_numpy()[new_rows]
+        differs = left != right
+        if before.dtype.kind == "f":
+            differs &= ~(np.isnan(left) & np.isnan(right))
+        return differs
+    before_hashes = pd.util.hash_pandas_object(before, index=False).to_numpy()
+    after_hashes = pd.util.hash_pandas_object(after, index=False).to_numpy()
+    return before_hashes[old_rows] != after_hashes[new_rows]
+
+
+def column_changes(old: pd.DataFrame, new: pd.DataFrame) -> ColumnChanges:
+    """Columns added, removed, and kept with another kind of value (number, text, time, true/false)."""
+    return ColumnChanges(
+        added=tuple(str(column) for column in new.columns if column not in old.columns),
+        removed=tuple(str(column) for column in old.columns if column not in new.columns),
+        retyped=tuple(
+            str(column) for column in new.columns if column in old.columns and _kind(old[column]) != _kind(new[column])
+        ),
+    )
+
+
+def _kind(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "true/false"
+    if pd.api.types.is_numeric_dtype(values):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "time"
+    return "text"
+
+
+# -- rows to show ---------------------------------------------------------------------------------
+
+
+def change_rows(old: pd.DataFrame, new: pd.DataFrame, changes: Changes, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start:stop`` of the changes as text: a ``change`` column, then every column of both versions.
+
+    Added rows carry their new values, removed rows their old ones, changed rows their new
+    values with each changed cell written "old → new".
+    """
+    columns = list(dict.fromkeys([*map(str, new.columns), *map(str, old.columns)]))
+    pieces = []
+    offset = 0
+    for kind, positions in ((ADDED, changes.added), (REMOVED, changes.removed), (CHANGED, changes.changed_new)):
+        low, high = max(start - offset, 0), min(stop - offset, len(positions))
+        if low < high:
+            pieces.append(_piece(kind, old, new, changes, low, high, columns))
+        offset += len(positions)
+    if not pieces:
+        return pd.DataFrame(columns=[CHANGE_COLUMN, *columns], dtype="string")
+    return pd.concat(pieces, ignore_index=True)
+
+
+def _piece(
+    kind: str, old: pd.DataFrame, new: pd.DataFrame, changes: Changes, low: int, high: int, columns: list[str]
+) -> pd.DataFrame:
+    source, positions = (old, changes.removed) if kind == REMOVED else (new, None)
+    if positions is None:
+        positions = changes.added if kind == ADDED else changes.changed_new
+    rows = positions[low:high]
+    values = {CHANGE_COLUMN: pd.Series([kind] * len(rows), dtype="string")}
+    for column in columns:
+        values[column] = _text(source[column].iloc[rows]) if column in source.columns else _blank(len(rows))
+    if kind == CHANGED:
+        old_rows = changes.changed_old[low:high]
+        for column, mask in changes.changed_cells.items():
+            differs = mask[low:high]
+            before = _text(old[column].iloc[old_rows])
+            values[column] = values[column].where(~differs, before + ARROW + values[column])
+    return pd.DataFrame(values)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("string").fillna("").reset_index(drop=True)
+
+
+def _blank(count: int) -> pd.Series:
+    return pd.Series([""] * count, dtype="string")
+
+
+# -- which versions -------------------------------------------------------------------------------
+
+
+class NoComparison(LookupError):
+    """There is nothing to compare with (the first version, or ``vs`` names no known version)."""
+
+
+def short_label(version: DataVersion) -> str:
+    """ "v12" as the history shows it, or "generation 1733…" for data written outside the app."""
+    number = version.metadata.get("version", "")
+    return f"v{number}" if number.isdigit() else f"generation {version.generation}"
+
+
+def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:
+    """The version ``generation`` is compared with: ``vs`` (``v12``, ``12`` or a generation), else the one before.
+
+    ``history`` is newest first. Raises :class:`NoComparison` with a sentence for the page.
+    """
+    if vs:
+        number = vs.removeprefix("v")
+        by_generation = next((version for version in history if version.generation == vs), None)
+        by_number = next((version for version in history if version.metadata.get("version") == number), None)
+        found = by_generation or by_number
+        if found is None:
+            raise NoComparison(f"There is no version “{vs}” in this data's history.")
+        return found
+    positions = [index for index, version in enumerate(history) if version.generation == generation]
+    if not positions:
+        raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
+    if positions[0] + 1 >= len(history):
+        raise NoComparison("This is the first version: there is nothing before it to compare with.")
+    return history[positions[0] + 1]
+
+
+# -- once per deployment -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComparisonFailed:
+    """A pair that cannot be compared (a version is gone or unreadable): kept, so it is not tried again."""
+
+    reason: str
+
+
+class ComparisonStore:
+    """Each (old, new) comparison computed once per deployment, in the background, kept in the shared cache.
+
+    ``cache`` is :class:`data_access.live_data.ResilientCache`; ``load(generation)`` returns
+    ``(frame, roles)`` and raises ``DataUnavailable`` (``permanent`` when retrying cannot help).
+    """
+
+    LOCK_SECONDS = 120
+    KEEP_SECONDS = 24 * 3600
+    LOCAL_ENTRIES = 4
+
+    def __init__(
+        self,
+        cache: Any,
+        prefix: str,
+        load: Callable[[str], tuple[pd.DataFrame, ColumnRoles]],
+        declared_key: Sequence[str] = (),
+    ) -> None:
+        self._cache = cache
+        self._prefix = f"{prefix}:changes:{','.join(declared_key)}"
+        self._load = load
+        self._declared_key = tuple(declared_key)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="changes")
+        self._running: dict[tuple[str, str], Future] = {}
+        self._local: OrderedDict[tuple[str, str], Changes | ComparisonFailed] = OrderedDict()
+        self._lock = threading.Lock()
+        self._warming: set[str] = set()
+        self._warmed: OrderedDict[str, bool] = OrderedDict()
+
+    def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
+        """The comparison when it is known (this process, then the shared cache), else ``None``."""
+        pair = (old, new)
+        with self._lock:
+            if pair in self._local:
+                self._local.move_to_end(pair)
+                return self._local[pair]
+        found = self._cache.get(self._key(pair))
+        if found is not None:
+            self._remember(pair, found)
+        return found
+
+    def request(self, old: str, new: str, wait_seconds: float) -> Changes | ComparisonFailed | None:
+        """The comparison, computed now if nobody is computing it; ``None`` while it is still being computed."""
+        found = self.get(old, new)
+        if found is not None:
+            return found
+        pair = (old, new)
+        with self._lock:
+            running = self._running.get(pair)
+            if running is None:
+                lock = self._cache.take_lock(self._key(pair) + ":lock", self.LOCK_SECONDS)
+                if lock is None:
+                    return None  # another worker computes it: its answer lands in the shared cache
+                running = self._running[pair] = self._pool.submit(self._compute, pair, lock)
+        try:
+            return running.result(timeout=wait_seconds)
+        except FutureTimeout:
+            return None
+
+    def warm(self, generation: str) -> bool:
+        """Whether ``generation``'s frame was read once here; else read it in the background now.
+
+        A ghost needs the compared version's frame: the first request for it answers "loading"
+        instead of waiting seconds for storage.
+        """
+        with self._lock:
+            if generation in self._warmed:
+                return True
+            if generation in self._warming:
+                return False
+            self._warming.add(generation)
+
+        def load() -> None:
+            try:
+                self._load(generation)
+            except Exception as error:  # DataUnavailable: the request that asks next says why
+                log.warning("reading %s for a comparison failed: %s", generation, error)
+            with self._lock:
+                self._warming.discard(generation)
+                self._warmed[generation] = True
+                while len(self._warmed) > self.LOCAL_ENTRIES:
+                    self._warmed.popitem(last=False)
+
+        self._pool.submit(load)
+        return False
+
+    def _compute(self, pair: tuple[str, str], lock: Any) -> Changes | ComparisonFailed | None:
+        try:
+            old_frame, _ = self._load(pair[0])
+            new_frame, roles = self._load(pair[1])
+            result: Changes | ComparisonFailed = compare(old_frame, new_frame, self._declared_key, roles)
+        except Exception as error:  # DataUnavailable: kept only when retrying cannot help
+            if not getattr(error, "permanent", False):
+                log.warning("comparing %s with %s failed for now: %s", *pair, error)
+                self._finish(pair, lock)
+                return None
+            result = ComparisonFailed(str(error))
+        try:
+            self._cache.set(self._key(pair), result, timeout=self.KEEP_SECONDS)
+            self._remember(pair, result)
+        finally:
+            self._finish(pair, lock)
+        return result
+
+    def _finish(self, pair: tuple[str, str], lock: Any) -> None:
+        self._cache.release_lock(lock)
+        with self._lock:
+            self._running.pop(pair, None)
+
+    def _remember(self, pair: tuple[str, str], value: Changes | ComparisonFailed) -> None:
+        with self._lock:
+            self._local[pair] = value
+            self._local.move_to_end(pair)
+            while len(self._local) > self.LOCAL_ENTRIES:
+                self._local.popitem(last=False)
+
+    def _key(self, pair: tuple[str, str]) -> str:
+        return f"{self._prefix}:{pair[0]}:{pair[1]}"
+
+
+def changes_csv(old: pd.DataFrame, new: pd.DataFrame, changes: Changes) -> Iterator[bytes]:
+    """The change rows as CSV (formulas neutralised as in the data downloads), a block at a time."""
+    for start in range(0, max(changes.row_count, 1), CSV_CHUNK_ROWS):
+        pieces = csv_chunks(change_rows(old, new, changes, start, start + CSV_CHUNK_ROWS))
+        header = next(pieces)
+        if start == 0:
+            yield header  # one header row for the whole file
+        yield from pieces

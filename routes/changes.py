@@ -1,0 +1,265 @@
+""" "What changed" on the chart page (``?changes=1``, ``&vs=<version>``), as plain GETs.
+
+* ``GET /live/<generation>/changes?t=<token>[&vs=<version>]`` — the summary in words, how rows
+  were matched, both versions' labels, and the first changed rows for the page's table. The
+  comparison is computed once per (version pair) for the deployment
+  (:class:`data_access.changes.ComparisonStore`, in the background): until it is ready the
+  answer is 202 ``{"computing": true}`` with ``Retry-After`` (the page says "Computing…" and
+  asks again), then an immutable 200 like the other take-up answers.
+* ``GET /download/changes.csv?token=<token>[&vs=<version>]`` — every changed row as CSV, with the
+  data downloads' rules: a token this dashboard signed, for the live version only, formulas
+  neutralised.
+* :func:`ghost_figure` adds the compared version's traces to the chart answer
+  (``routes/take_up.py``).
+
+``vs`` is a version's number as the history shows it (``v12``) or its storage generation;
+without it the version before is compared. A ``vs`` naming no known version is a 404 with a
+sentence, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from app_context import current_live_data, current_settings
+from auth import unsign
+from components.changes import changed_cell_rules
+from components.figures import chart_for, figure_from, with_ghosts
+from data_access import DataUnavailable, DataVersion, StorageError
+from data_access.changes import (
+    CHANGE_COLUMN,
+    CHANGED,
+    ComparisonFailed,
+    ComparisonStore,
+    NoComparison,
+    change_rows,
+    changes_csv,
+    compared_version,
+    short_label,
+)
+from data_access.downloads import download_name
+from data_access.frame_store import generation_order
+from data_access.roles import CATEGORY
+from data_access.table_query import column_field
+from data_access.view_state import ViewState
+from routes.downloads import GENERATION_TOKEN_PURPOSE
+from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
+
+changes_routes = Blueprint("changes", __name__)
+
+#: Versions looked through for ``vs`` and for the version before (newest first).
+HISTORY_LIMIT = 100
+#: Longest a request waits for a comparison before answering "computing…" (a worker is never held for seconds).
+WAIT_SECONDS = 0.5
+#: Changed rows the page's table gets (the download has them all).
+MAX_ROWS_SHOWN = 1_000
+_store_lock = threading.Lock()
+
+
+def current_comparisons() -> ComparisonStore:
+    """This app's comparison store (made on first use, with ``CHANGES_KEY``)."""
+    extensions = current_app.extensions
+    with _store_lock:
+        if "comparisons" not in extensions:
+            live_data = current_live_data()
+
+            def load(generation: str) -> tuple[Any, Any]:
+                return live_data.frame(generation), live_data.roles(generation)
+
+            location = f"live-data:{live_data.source.location}"
+            keys = current_settings().changes_key_columns
+            extensions["comparisons"] = ComparisonStore(live_data.cache, location, load, keys)
+    return extensions["comparisons"]
+
+
+def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, DataVersion]:
+    """(the compared version, ``generation``'s own version); :class:`NoComparison` when there is none.
+
+    Looked up in the history once per process per (generation, ``vs``); a storage outage raises
+    :class:`DataUnavailable` (asked again later), an unknown ``vs`` is remembered.
+    """
+    live_data = current_live_data()
+
+    def lookup(_frame: Any) -> tuple[DataVersion, DataVersion] | NoComparison:
+        history = known_versions(generation)
+        current = next((version for version in history if version.generation == generation), None)
+        try:
+            if current is None:
+                raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
+            return compared_version(history, generation, vs), current
+        except NoComparison as missing:
+            return missing
+
+    found = live_data.derived(generation, ("versions-compared", vs), lookup)
+    if isinstance(found, NoComparison):
+        raise found
+    return found
+
+
+def known_versions(generation: str) -> list[DataVersion]:
+    """Versions newest first: storage's history, and the versions this deployment saw ``generation`` replace.
+
+    Raises :class:`DataUnavailable` while storage cannot list them.
+    """
+    live_data = current_live_data()
+    try:
+        versions = {version.generation: version for version in live_data.source.history(HISTORY_LIMIT)}
+    except StorageError as error:
+        raise DataUnavailable(str(error)) from error
+    newer = generation
+    while len(versions) < HISTORY_LIMIT:
+        replaced = live_data.replaced_version(newer)
+        if replaced is None or replaced.generation in versions:
+            break
+        versions[replaced.generation] = replaced
+        newer = replaced.generation
+    return sorted(versions.values(), key=lambda version: generation_order(version.generation), reverse=True)
+
+
+def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_points: int) -> dict[str, Any]:
+    """``figure`` with the compared version drawn as ghosts; as it is when there is nothing to compare.
+
+    Raises :class:`DataUnavailable` while the compared version is still being read.
+    """
+    try:
+        before, current = versions_compared(generation, view.vs)
+    except NoComparison:
+        return figure
+    live_data = current_live_data()
+    if live_data.local_frames.get(before.generation) is None and not current_comparisons().warm(before.generation):
+        # Being read in the background (seconds for a big table); the page asks again meanwhile.
+        raise DataUnavailable(f"version {before.generation} is being read")
+    try:
+        frame, roles = live_data.frame(before.generation), live_data.roles(before.generation)
+    except DataUnavailable as error:
+        if error.permanent:
+            return figure  # that version is gone or unreadable: the summary says so
+        raise
+    drawable = set(roles.roles) if view.agg == "count" else set(roles.numeric())
+    drawn = tuple(column for column in view.y or () if column in drawable)
+    same_x = roles.roles.get(view.x or "") == live_data.roles(generation).roles.get(view.x or "")
+    if not (drawn and same_x) or (view.color and roles.roles.get(view.color) != CATEGORY):
+        return figure  # the version before lacks the chart's columns (or has them as other kinds): no ghost
+    before_chart = chart_for(frame, roles, replace(view, y=drawn), max_points)
+    before_figure = figure_from(before_chart, view)
+    return with_ghosts(figure, before_figure, short_label(current), short_label(before))
+
+
+def _changes_json(generation: str, vs: str | None) -> Response:
+    try:
+        before, current = versions_compared(generation, vs)
+    except NoComparison as missing:
+        status = 404 if vs else 200
+        return _json(status, {"nothing": True, "summary": str(missing)} if status == 200 else {"error": str(missing)})
+    result = current_comparisons().request(before.generation, generation, WAIT_SECONDS)
+    if result is None:
+        return _json(202, {"computing": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(result, ComparisonFailed):
+        return _json(422, {"error": f"These versions cannot be compared: {result.reason}"})
+    live_data = current_live_data()
+    old, new = live_data.frame(before.generation), live_data.frame(generation)
+
+    def answer(_frame: Any) -> Answer:
+        rows = change_rows(old, new, result, 0, MAX_ROWS_SHOWN)
+        return Answer(
+            {
+                "summary": result.summary(),
+                "matching": result.matching(),
+                "label": short_label(current),
+                "before": short_label(before),
+                "before_generation": before.generation,
+                "total": result.row_count,
+                "columns": _table_columns(list(rows.columns)),
+                "rows": _table_rows(rows, result.changed_cells),
+            }
+        )
+
+    return _serve(live_data.derived(generation, ("changes-answer", before.generation), answer))
+
+
+def _table_columns(names: list[str]) -> list[dict[str, Any]]:
+    """Grid columns: what happened to the row, then each data column (fields c0, c1…: names may hold dots)."""
+    return [{"field": CHANGE_COLUMN, "headerName": "Change", "width": 110}] + [
+        {
+            "field": column_field(index),
+            "headerName": name,
+            "headerTooltip": name,
+            "cellClassRules": changed_cell_rules(column_field(index)),
+        }
+        for index, name in enumerate(names[1:])
+    ]
+
+
+def _table_rows(rows: Any, changed_cells: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows as grid records; a changed row lists its changed fields (``changed_cells``) for highlighting."""
+    names = list(rows.columns[1:])
+    records = []
+    changed_index = 0
+    for values in rows.itertuples(index=False, name=None):
+        record = {CHANGE_COLUMN: values[0], **{column_field(i): value for i, value in enumerate(values[1:])}}
+        record["changed_cells"] = {}
+        if values[0] == CHANGED:  # change rows list the changed ones last, in order
+            record["changed_cells"] = {
+                column_field(names.index(column)): True
+                for column, mask in changed_cells.items()
+                if column in names and mask[changed_index]
+            }
+            changed_index += 1
+        records.append(record)
+    return records
+
+
+@changes_routes.get("/live/<generation>/changes")
+def live_changes(generation: str) -> Response:
+    """What ``generation`` changed against the version before (or ``vs``)."""
+    if unsign(request.args.get(TOKEN_PARAMETER), GENERATION_TOKEN_PURPOSE) != generation:
+        return _json(403, {"error": "This generation was not handed out by this dashboard. Reload the page."})
+    view, _ = ViewState.from_query(request.query_string.decode("utf-8", "replace"))
+    try:
+        return _changes_json(generation, view.vs)
+    except DataUnavailable as error:
+        if error.permanent:
+            return _json(422, {"error": str(error)})
+        return _json(202, {"loading": True}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _refuse(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, mimetype="text/plain")
+
+
+@changes_routes.get("/download/changes.csv")
+def download_changes() -> Response:
+    """Every changed row of the live version against the version before (or ``vs``), as CSV."""
+    generation = unsign(request.args.get("token"), GENERATION_TOKEN_PURPOSE)
+    if generation is None:
+        return _refuse(403, "This download link was not issued by this dashboard. Reload the page and try again.")
+    live_data = current_live_data()
+    check = live_data.check_version()
+    if not check.ok:
+        return _refuse(503, "The data cannot be reached right now; try again in a minute.")
+    if check.version is None or check.version.generation != generation:
+        return _refuse(410, "This version is no longer the live one. The page shows the new one within seconds.")
+    view, _ = ViewState.from_query(request.query_string.decode("utf-8", "replace"))
+    try:
+        before, current = versions_compared(generation, view.vs)
+        result = current_comparisons().request(before.generation, generation, WAIT_SECONDS)
+        if result is None:
+            return _refuse(409, "What changed is still being computed; try again in a moment.")
+        if isinstance(result, ComparisonFailed):
+            return _refuse(422, f"These versions cannot be compared: {result.reason}")
+        old, new = live_data.frame(before.generation), live_data.frame(generation)
+    except NoComparison as missing:
+        return _refuse(404, str(missing))
+    except DataUnavailable:
+        return _refuse(503, "The data cannot be read right now; try again in a minute.")
+    label = f"{short_label(current)}-vs-{short_label(before)}".replace(" ", "-")
+    name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
+    return Response(
+        stream_with_context(changes_csv(old, new, result)),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+    )

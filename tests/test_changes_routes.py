@@ -1,0 +1,127 @@
+"""``/live/<generation>/changes``, the chart's ghosts and ``/download/changes.csv`` against fake-gcs-server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+from testinfra.dash_requests import poll
+
+OLD_CSV = b"id,name,price\n1,a,1.5\n2,b,2.5\n3,c,3.5\n4,=cmd,4.5\n"
+# id 2 removed, id 3's price changed, id 5 added (a formula that must be neutralised), id 4 kept.
+NEW_CSV = b"id,name,price\n1,a,1.5\n3,c,9.5\n4,=cmd,4.5\n5,=HYPERLINK(1),5.5\n"
+
+
+def _write(bucket: Any, content: bytes) -> str:
+    blob = bucket.blob("data/data.csv")
+    blob.upload_from_string(content, content_type="text/csv")
+    return str(blob.generation)
+
+
+def _ready(client: Any, path: str, timeout: float = 20) -> Any:
+    """GET ``path`` until it stops answering 202 (computing or loading)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(path)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def _shown_after(client: Any, generation: str) -> dict[str, Any]:
+    """The shown-version a page gets once the app has seen ``generation`` live."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        shown = poll(client).json["response"]["shown-version"]["data"]
+        if shown["generation"] == generation:
+            return shown
+        time.sleep(0.1)
+    raise AssertionError(f"the app never saw generation {generation}")
+
+
+def _app(bucket, gcs_settings, make_app) -> tuple[Any, dict[str, Any], str]:
+    """An app that saw OLD_CSV replaced by NEW_CSV, both written straight to the bucket (no history metadata)."""
+    first = _write(bucket, OLD_CSV)
+    client = make_app(gcs_settings.with_overrides(data_schema="")).server.test_client()
+    _shown_after(client, first)
+    return client, _shown_after(client, _write(bucket, NEW_CSV)), first
+
+
+def test_changes_summary_rows_and_ghosts(bucket, gcs_settings, make_app):
+    client, shown, first = _app(bucket, gcs_settings, make_app)
+    base = f"/live/{shown['generation']}"
+    answer = _ready(client, f"{base}/changes?t={shown['token']}")
+    assert answer.status_code == 200, answer.data
+    body = answer.json
+    assert body["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+    assert body["matching"] == "Rows matched on id (unique in both versions)."
+    assert body["before"] == f"generation {first}"
+    assert [row["change"] for row in body["rows"]] == ["added", "removed", "changed"]
+    changed = body["rows"][2]
+    assert changed["c2"] == "3.5 → 9.5" and changed["changed_cells"] == {"c2": True}
+    assert "immutable" in answer.headers["Cache-Control"]
+
+    chart = _ready(client, f"{base}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1").json
+    names = [trace["name"] for trace in chart["figure"]["data"]]
+    assert names == [f"price · generation {shown['generation']}", f"price · generation {first}"]
+    ghost = chart["figure"]["data"][1]
+    assert ghost["line"]["dash"] == "dash" and ghost["opacity"] < 1
+    plain = _ready(client, f"{base}/chart?t={shown['token']}&x=id&y=price&kind=line").json
+    assert len(plain["figure"]["data"]) == 1
+
+
+def test_vs_names_a_version_and_unknown_ones_are_404(bucket, gcs_settings, make_app):
+    client, shown, first = _app(bucket, gcs_settings, make_app)
+    base = f"/live/{shown['generation']}/changes?t={shown['token']}"
+    assert _ready(client, f"{base}&vs={first}").json["before_generation"] == first
+    missing = client.get(f"{base}&vs=v99")
+    assert missing.status_code == 404 and "no version “v99”" in missing.json["error"]
+    assert client.get(f"{base}&vs=<script>").status_code == 200  # an unreadable vs is ignored (a notice)
+    assert client.get(f"/live/{shown['generation']}/changes?t=forged").status_code == 403
+
+
+def test_download_changes_csv(bucket, gcs_settings, make_app):
+    client, shown, _first = _app(bucket, gcs_settings, make_app)
+    path = f"/download/changes.csv?token={shown['token']}"
+    response = _ready(client, path)
+    assert response.status_code == 200, response.data
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.data.decode())))
+    assert rows[0] == ["change", "id", "name", "price"]
+    assert rows[1:] == [
+        ["added", "5", "'=HYPERLINK(1)", "5.5"],
+        ["removed", "2", "b", "2.5"],
+        ["changed", "3", "c", "3.5 → 9.5"],
+    ]
+    assert client.get("/download/changes.csv?token=forged").status_code == 403
+    assert client.get("/download/changes.csv").status_code == 403
+    _write(bucket, OLD_CSV)  # a newer version: the old link is refused
+    time.sleep(0.3)
+    assert client.get(path).status_code == 410
+
+
+def test_a_comparison_being_computed_answers_202_computing(bucket, gcs_settings, make_app):
+    client, shown, first = _app(bucket, gcs_settings, make_app)
+    from routes.changes import current_comparisons
+
+    with client.application.app_context():
+        store = current_comparisons()
+    # Another worker holds the pair's lock: this one does not compute it too, and does not wait.
+    assert store._cache.take_lock(store._key((first, shown["generation"])) + ":lock", 60)
+    answer = client.get(f"/live/{shown['generation']}/changes?t={shown['token']}")
+    assert answer.status_code == 202 and answer.json == {"computing": True}
+    assert answer.headers["Retry-After"] and answer.headers["Cache-Control"] == "no-store"
+    assert client.get(f"/download/changes.csv?token={shown['token']}").status_code == 409
+
+
+def test_no_ghost_when_the_version_before_has_the_column_as_text(bucket, gcs_settings, make_app):
+    first = _write(bucket, b"id,price\n1,cheap\n2,dear\n")
+    client = make_app(gcs_settings.with_overrides(data_schema="")).server.test_client()
+    _shown_after(client, first)
+    shown = _shown_after(client, _write(bucket, b"id,price\n1,1.5\n2,2.5\n"))
+    chart = _ready(client, f"/live/{shown['generation']}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1")
+    assert chart.status_code == 200 and len(chart.json["figure"]["data"]) == 1
+    summary = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}").json["summary"]
+    assert summary == "+0 rows · −0 rows · 2 changed values · column changed type: price"
