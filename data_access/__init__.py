@@ -6,6 +6,8 @@ from typing import Any
 
 from cachelib import BaseCache, FileSystemCache, RedisCache, SimpleCache
 
+from data_access.catalog import Dataset, DatasetCatalog, FolderLister, GCSPrefixLister
+from data_access.datasets import DatasetRegistry
 from data_access.gcs_source import GCSSource, GCSStaging, make_storage_client
 from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource, LocalStaging
@@ -22,6 +24,7 @@ __all__ = [
     "DataSource",
     "DataUnavailable",
     "DataVersion",
+    "DatasetRegistry",
     "GCSSource",
     "GenerationNotFound",
     "LiveData",
@@ -29,6 +32,7 @@ __all__ = [
     "StorageError",
     "VersionCheck",
     "VersionConflict",
+    "build_datasets",
     "build_live_data",
     "make_cache",
     "make_redis",
@@ -41,7 +45,7 @@ __all__ = [
 def make_source(settings: Settings, client: Any = None) -> DataSource:
     """The data source the settings describe (a GCS client is created when not given)."""
     if settings.data_source == "local":
-        return LocalFileSource(settings.local_data_path)
+        return LocalFileSource(settings.default_local_file)
     if client is None:
         client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
     return GCSSource(settings.gcs_bucket, settings.gcs_blob, client, settings.storage_deadline_seconds)
@@ -86,8 +90,45 @@ def make_redis(settings: Settings) -> Any:
 
 def build_live_data(settings: Settings, client: Any = None) -> LiveData:
     """Wire source, cache and schema together as the settings say (``client``: a GCS client to reuse)."""
+    schema = _schema(settings)
+    redis = make_redis(settings)
+    return _live_data(settings, make_source(settings, client), make_cache(settings, redis), redis, schema)
+
+
+def build_datasets(settings: Settings, default: LiveData, client: Any = None) -> DatasetRegistry | None:
+    """The deployment's datasets when it has many (``GCS_PREFIX`` or a data folder), else ``None``.
+
+    They share ``default``'s cache backend (its listing is stored there for every process) and
+    its schema; each dataset reads its own object.
+    """
+    if not settings.many_datasets:
+        return None
+    if settings.data_source == "local":
+        lister: Any = FolderLister(settings.local_data_path)
+    else:
+        if client is None:
+            client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
+        lister = GCSPrefixLister(settings.gcs_bucket, settings.gcs_prefix, client)
+    catalog = DatasetCatalog(
+        lister, settings.version_cache_seconds, shared=default.cache, key=f"catalog:{settings.data_location}"
+    )
+
+    def make_source(dataset: Dataset) -> DataSource:
+        if settings.data_source == "local":
+            return LocalFileSource(dataset.object_name)
+        return GCSSource(settings.gcs_bucket, dataset.object_name, client, settings.storage_deadline_seconds)
+
+    def make_live_data(source: DataSource) -> LiveData:
+        return _live_data(settings, source, default.cache.backend, default.cache.redis, default.schema)
+
+    # A card's preview parses the whole file once: bounded like a tenth of the frame budget.
+    max_summary_bytes = int(settings.frame_memory_mb * 2**20 / 10)
+    return DatasetRegistry(catalog, make_source, make_live_data, default.cache, max_summary_bytes)
+
+
+def _schema(settings: Settings) -> Schema:
     try:
-        schema = Schema.parse(
+        return Schema.parse(
             settings.data_schema,
             settings.max_rows,
             int(settings.frame_memory_mb * 2**20),
@@ -96,11 +137,12 @@ def build_live_data(settings: Settings, client: Any = None) -> LiveData:
         )
     except SchemaError as error:
         raise SettingsError(str(error)) from None
-    source = make_source(settings, client)
-    redis = make_redis(settings)
+
+
+def _live_data(settings: Settings, source: Any, cache: BaseCache, redis: Any, schema: Schema | None) -> LiveData:
     return LiveData(
         source,
-        make_cache(settings, redis),
+        cache,
         settings.version_cache_seconds,
         schema,
         frame_memory_mb=settings.frame_memory_mb,

@@ -153,6 +153,16 @@ class ResilientCache:
             self._mark_down(error)
 
     @property
+    def backend(self) -> Any:
+        """The cachelib cache this one stands in front of."""
+        return self._cache
+
+    @property
+    def redis(self) -> Any:
+        """The redis-py client holding the locks, or ``None``."""
+        return self._redis
+
+    @property
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 

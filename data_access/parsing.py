@@ -318,8 +318,7 @@ def _type_problem(field: pa.Field) -> str | None:
             )
     if not any(is_plain(kind) for is_plain in _PLAIN):
         return (
-            f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; "
-            "store numbers, text or dates."
+            f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; store numbers, text or dates."
         )
     return None
 
