@@ -17,6 +17,7 @@ Three listers stand behind one interface:
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -204,8 +205,11 @@ class DatasetCatalog:
         stored = self.shared.get(self._key)
         if stored is not None and now - stored["listed_at"] < self.refresh_seconds:
             return _decode(stored)
-        # Held for the whole period, never released: at most one listing per period for everyone.
-        if self.shared.take_lock(f"{self._key}:lock", max(self.refresh_seconds, 0.001)) is None and stored is not None:
+        # One lock per period (its number in the key), never released: at most one listing per period
+        # for everyone, even where locks last whole seconds (cachelib rounds a timeout up).
+        period = int(now // self.refresh_seconds) if self.refresh_seconds > 0 else now
+        lock = self.shared.take_lock(f"{self._key}:lock:{period}", math.ceil(self.refresh_seconds) + 1)
+        if lock is None and stored is not None:
             return _decode(stored)
         datasets = self.lister.list_datasets()
         self.shared.set(self._key, _encode(datasets, now))

@@ -58,7 +58,6 @@ CATALOG_MODULE = "pages.catalog"
 # cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
 
 
-
 def layout(**query: Any) -> Any:
     """The chart of the one dataset; with many datasets, the catalog of them (``pages/catalog.py``)."""
     if current_datasets() is not None:
