@@ -3,7 +3,8 @@
 * :func:`typed_callback` checks the values Dash passes a callback against the callback's
   parameter annotations (pydantic ``TypeAdapter``, strict: a string is never read as a
   number), and that what triggered the call (``dash.ctx.triggered_prop_ids``) is one of its
-  inputs, before the callback runs; a missing, extra or wrong-typed value is a 400.
+  inputs (and that it names its outputs), before the callback runs; a missing, extra or
+  wrong-typed value is a 400.
 * :func:`install_callback_errors` refuses a callback body nested deeper than
   :data:`MAX_NESTING` or holding text that is not valid Unicode, judged on the JSON alone
   (Python's parser would overflow, the answer could not be encoded); and answers 400 for an
@@ -74,7 +75,13 @@ def _validate(adapter: TypeAdapter, name: str, value: Any) -> None:
 
 
 def _check_triggers() -> None:
-    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read)."""
+    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read).
+
+    And the call names what it writes: without that, a callback that may answer "no update" on
+    such a call would give 204 where the request is malformed.
+    """
+    if not dash.ctx.outputs_list:
+        raise ValueError("the call names no outputs")
     inputs = dash.ctx.inputs
     for prop_id in dash.ctx.triggered_prop_ids:  # raises on ids that are not text
         if prop_id not in inputs:
