@@ -8,6 +8,7 @@ from cachelib import BaseCache, FileSystemCache, RedisCache, SimpleCache
 
 from data_access.catalog import Dataset, DatasetCatalog, FolderLister, GCSPrefixLister
 from data_access.datasets import DatasetRegistry
+from data_access.frame_store import FramePool
 from data_access.gcs_source import GCSSource, GCSStaging, make_storage_client
 from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource, LocalStaging
@@ -118,8 +119,10 @@ def build_datasets(settings: Settings, default: LiveData, client: Any = None) ->
             return LocalFileSource(dataset.object_name)
         return GCSSource(settings.gcs_bucket, dataset.object_name, client, settings.storage_deadline_seconds)
 
+    pool = FramePool(int(settings.frame_memory_mb * 2**20))  # every dataset's frames in one budget
+
     def make_live_data(source: DataSource) -> LiveData:
-        return _live_data(settings, source, default.cache.backend, default.cache.redis, default.schema)
+        return _live_data(settings, source, default.cache.backend, default.cache.redis, default.schema, pool)
 
     # A card's preview parses the whole file once: bounded like a tenth of the frame budget.
     max_summary_bytes = int(settings.frame_memory_mb * 2**20 / 10)
@@ -139,7 +142,9 @@ def _schema(settings: Settings) -> Schema:
         raise SettingsError(str(error)) from None
 
 
-def _live_data(settings: Settings, source: Any, cache: BaseCache, redis: Any, schema: Schema | None) -> LiveData:
+def _live_data(
+    settings: Settings, source: Any, cache: BaseCache, redis: Any, schema: Schema | None, pool: FramePool | None = None
+) -> LiveData:
     return LiveData(
         source,
         cache,
@@ -149,4 +154,5 @@ def _live_data(settings: Settings, source: Any, cache: BaseCache, redis: Any, sc
         # A SimpleCache lives in this process: a second (Arrow) copy of each frame would only cost memory.
         share_frames=settings.cache_type != "SimpleCache",
         redis=redis,
+        frame_pool=pool,
     )
