@@ -134,6 +134,10 @@ class DatasetFeeds:
         self._feeds: dict[str, LiveFeed] = {}
         self._lock = threading.Lock()
 
+    def made(self) -> list[LiveFeed]:
+        """Every feed made so far."""
+        return list(self._feeds.values())
+
     def known(self, name: str) -> LiveFeed | None:
         """The feed of ``name`` if it was made already (never asks storage)."""
         return self._feeds.get(name)

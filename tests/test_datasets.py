@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 
 import dash
 import pytest
 
 from settings import Settings, SettingsError
-from testinfra import SAMPLE_CSV
+from testinfra import SAMPLE_CSV, Uvicorn
 
 PREFIX = "dashboards/"
 
@@ -152,3 +154,24 @@ def test_a_data_folder_makes_each_file_a_dataset(tmp_path, make_app):
 def test_gcs_prefix_must_end_with_a_slash(gcs_settings):
     with pytest.raises(SettingsError, match="GCS_PREFIX"):
         gcs_settings.with_overrides(gcs_prefix="dashboards")
+
+
+def test_dataset_live_routes_are_answered_on_the_event_loop(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv")
+    with Uvicorn(make_app(prefix_settings)) as served:
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        connection.request("GET", "/d/sales/live/version")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["dataset"] == "sales"
+        assert served.answered == 1
+        connection.request("GET", "/d/nope/live/version")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 404 and served.answered == 1
+
+        connection.request("GET", "/d/sales/live/events")
+        response = connection.getresponse()
+        assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+        opening = b"".join(response.fp.readline() for _ in range(6))  # chunked: size lines between
+        assert b'"dataset":"sales"' in opening
+        connection.close()
