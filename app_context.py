@@ -74,6 +74,25 @@ def use_dataset(name: str) -> LiveData | None:
     return live_data
 
 
+def use_admin_dataset(name: str | None) -> LiveData | None:
+    """The admin page's dataset: ``name`` (listed, or a new name) with many datasets, else the default.
+
+    ``None`` when the deployment has many datasets and ``name`` is missing or not a dataset name.
+    """
+    datasets = current_datasets()
+    if datasets is None:
+        return current_live_data()
+    if not name:
+        return None
+    try:
+        live_data = datasets.live_data(name, create=True)
+    except StorageError:
+        return None
+    g.dataset_live_data = live_data
+    g.dataset_name = name
+    return live_data
+
+
 def current_dataset_name() -> str | None:
     """The dataset the current request is about, or ``None`` for the default."""
     return g.get("dataset_name")

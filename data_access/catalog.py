@@ -189,6 +189,13 @@ class DatasetCatalog:
                 raise self._error
             return dict(self._datasets)
 
+    def forget(self) -> None:
+        """Drop the kept listing (this app just wrote an object): the next reader lists again."""
+        with self._lock:
+            self._listed_at = None
+            if self.shared is not None:
+                self.shared.delete(self._key)
+
     def find(self, name: str) -> Dataset | None:
         """The dataset called ``name`` in the current listing, or ``None``."""
         return self.datasets().get(name)

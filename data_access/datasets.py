@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from data_access.catalog import Dataset, DatasetCatalog
+from data_access.catalog import DATASET_NAME, Dataset, DatasetCatalog
 from data_access.live_data import LiveData
 from data_access.parsing import load_table
 from data_access.sources import DataSource, DataVersion, StorageError
@@ -70,7 +70,7 @@ class CatalogSource:
         return self.source.read(generation)
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Publish to the object itself (the next listing shows the new generation)."""
+        """Publish to the object itself (the app's LiveData then has the catalog list again)."""
         return self.source.write(content, expected_generation, metadata)
 
     def history(self, limit: int) -> list[DataVersion]:
@@ -94,11 +94,13 @@ class DatasetRegistry:
         self,
         catalog: DatasetCatalog,
         make_source: Callable[[Dataset], DataSource],
-        make_live_data: Callable[[DataSource], LiveData],
+        make_live_data: Callable[[Dataset, DataSource], LiveData],
         shared: Any,
         max_summary_bytes: int,
+        new_object_name: Callable[[str], str],
     ) -> None:
         self.catalog = catalog
+        self._new_object_name = new_object_name
         self._make_source = make_source
         self._make_live_data = make_live_data
         self._shared = shared
@@ -107,18 +109,27 @@ class DatasetRegistry:
         self._lock = threading.Lock()
         self._summary_lock = threading.Lock()
 
-    def live_data(self, name: str) -> LiveData | None:
-        """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``."""
+    def live_data(self, name: str, create: bool = False) -> LiveData | None:
+        """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``.
+
+        ``create``: a dataset the catalog does not list yet is made too (the admin page names a
+        new one): its object is ``<name>.csv`` under the prefix or in the folder, written on publish.
+        """
         live = self._live.get(name)
         if live is not None:
             return live
         dataset = self.catalog.find(name)
-        if dataset is None:
+        if dataset is None and not (create and DATASET_NAME.fullmatch(name)):
             return None
+        if dataset is None:
+            dataset = Dataset(name, self._new_object_name(name), DataVersion("", "", 0))
         with self._lock:
             if name not in self._live:
                 source = CatalogSource(self._make_source(dataset), self.catalog, name)
-                self._live[name] = self._make_live_data(source)
+                live = self._make_live_data(dataset, source)
+                # A publish or restore through this app: list again at once (before the feed announces it).
+                live.on_written(self.catalog.forget)
+                self._live[name] = live
             return self._live[name]
 
     def summary(self, dataset: Dataset) -> DatasetSummary:

@@ -26,11 +26,16 @@ def _registry(folder, budget_bytes: int = 2**30) -> tuple[DatasetRegistry, list[
             reads.append(1)
             return super().read(generation)
 
-    def make_live_data(source) -> LiveData:
+    def make_live_data(_dataset, source) -> LiveData:
         return LiveData(source, SimpleCache(), 60, frame_pool=pool, share_frames=False)
 
     registry = DatasetRegistry(
-        catalog, lambda dataset: CountingSource(dataset.object_name), make_live_data, shared, 2**20
+        catalog,
+        lambda dataset: CountingSource(dataset.object_name),
+        make_live_data,
+        shared,
+        2**20,
+        lambda name: str(folder / f"{name}.csv"),
     )
     return registry, reads
 
@@ -42,6 +47,9 @@ def test_a_dataset_s_version_is_the_listing_s_and_unknown_names_have_none(tmp_pa
     assert live is not None and registry.live_data("sales") is live  # made once
     assert live.check_version().version == registry.catalog.find("sales").version
     assert registry.live_data("nope") is None
+    new = registry.live_data("new", create=True)  # named on the admin page: nothing published yet
+    assert new is not None and new.source.name == "new.csv" and new.check_version().version is None
+    assert registry.live_data("../up", create=True) is None
 
 
 def test_a_card_summary_is_read_once_per_generation(tmp_path):
