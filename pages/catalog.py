@@ -24,12 +24,15 @@ from routes.catalog import CATALOG_PATH
 
 dash.register_page(__name__, path="/datasets", name="Datasets", title="Live dashboards", nav=False)
 
+NOT_FOUND_MODULE = "pages.not_found_404"
 #: The longest filter text looked at (a dataset name is at most 100 characters).
 MAX_FILTER_CHARS = 100
 
 
-def layout(**_query: Any) -> dbc.Container:
-    """Title, name filter and the cards as they are now."""
+def layout(**_query: Any) -> Any:
+    """Title, name filter and the cards as they are now (the not-found page for a deployment of one)."""
+    if current_datasets() is None:
+        return dash.page_registry[NOT_FOUND_MODULE]["layout"]()
     settings = current_settings()
     return dbc.Container(
         [

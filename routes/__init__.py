@@ -13,7 +13,7 @@ import dash
 from flask import Blueprint, Flask, Response, abort, request
 from werkzeug.routing import Map, Rule
 
-from app_context import find_dataset, use_dataset
+from app_context import current_datasets, find_dataset, use_dataset
 from routes.catalog import catalog_routes
 from routes.changes import changes_routes
 from routes.downloads import downloads
@@ -23,6 +23,7 @@ NOT_FOUND_MODULE = "pages.not_found_404"
 #: Where a dataset's page and routes live: ``/d/<name>``.
 DATASET_PREFIX = "/d/<dataset>"
 DATASET_PAGE = re.compile(r"/d/([^/]+)/?")
+CATALOG_PATH = "/datasets"
 
 
 def register_routes(server: Flask) -> None:
@@ -47,7 +48,12 @@ def _dataset_from_url(_endpoint: str | None, values: dict[str, Any] | None) -> N
 
 
 def unknown_dataset_page(path: str) -> bool:
-    """Whether ``path`` is a dataset page (``/d/<name>``) of a dataset that does not exist."""
+    """Whether ``path`` is a dataset page (``/d/<name>``) of a dataset that does not exist.
+
+    Or the catalog's own address (``/datasets``) on a deployment of one object.
+    """
+    if path.rstrip("/") == CATALOG_PATH:
+        return current_datasets() is None
     matched = DATASET_PAGE.fullmatch(path)
     if matched is None:
         return False

@@ -175,3 +175,11 @@ def test_dataset_live_routes_are_answered_on_the_event_loop(bucket, prefix_setti
         opening = b"".join(response.fp.readline() for _ in range(6))  # chunked: size lines between
         assert b'"dataset":"sales"' in opening
         connection.close()
+
+
+def test_a_deployment_of_one_object_has_no_catalog_and_no_dataset_pages(bucket, gcs_settings, make_app):
+    _write(bucket, "data/data.csv")
+    client = make_app(gcs_settings).server.test_client()
+    assert client.get("/").status_code == 200
+    for path in ("/datasets", "/d/data", "/live/catalog", "/d/data/live/version"):
+        assert client.get(path).status_code == 404, path
