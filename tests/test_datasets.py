@@ -11,6 +11,7 @@ import pytest
 
 from settings import Settings, SettingsError
 from testinfra import SAMPLE_CSV, Uvicorn
+from testinfra.dash_requests import drawn, shown_from, zoom_payload
 
 PREFIX = "dashboards/"
 
@@ -183,3 +184,20 @@ def test_a_deployment_of_one_object_has_no_catalog_and_no_dataset_pages(bucket, 
     assert client.get("/").status_code == 200
     for path in ("/datasets", "/d/data", "/live/catalog", "/d/data/live/version"):
         assert client.get(path).status_code == 404, path
+
+
+def test_the_chart_s_server_callbacks_read_the_dataset_the_live_document_names(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}costs.csv", b"day,value\n2024-01-01,1\n2024-01-02,3\n2024-01-03,2\n")
+    client = make_app(prefix_settings).server.test_client()
+    document = client.get("/d/costs/live/version").get_json()
+    shown = {**shown_from(document), "dataset": "costs"}
+    answer = client.get(f"/d/costs/live/{document['generation']}/chart?t={document['token']}").get_json()
+    relayout = {"xaxis.range[0]": "2024-01-01", "xaxis.range[1]": "2024-01-02"}
+
+    zoomed = client.post("/_dash-update-component", json=zoom_payload(client, shown, relayout, drawn(shown, answer)))
+    assert zoomed.status_code == 200, zoomed.data
+    assert zoomed.json["response"]["chart-range"]["data"] == ["2024-01-01", "2024-01-02"]
+    # Without the dataset the callback reads the default object, which holds nothing: no update.
+    default = {key: value for key, value in shown.items() if key != "dataset"}
+    body = zoom_payload(client, default, relayout, drawn(default, answer))
+    assert client.post("/_dash-update-component", json=body).status_code == 204
