@@ -97,7 +97,6 @@ def first_paint(url: str) -> dict[str, Any]:
     }
 
 
-
 def measure(label: str, path: Path) -> list[str]:
     env = _app_env(path)
     with Gunicorn(env, workers=1) as server:

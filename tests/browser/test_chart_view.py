@@ -192,6 +192,7 @@ def test_view003_spike_in_a_million_rows_and_zoom_detail_on_two_gunicorn_workers
             "const [low, high] = arguments; return window.__fullViewX.filter(x => x >= low && x <= high).length;",
             *zoomed,
         )
+
         def zoom_detail() -> dict | None:
             # The title and the traces may be drawn a moment apart: wait for the points, not only the words.
             seen = browser.execute_script(FIRST_TRACE_JS, *zoomed)

@@ -86,8 +86,9 @@ def _notice_while_chart_keeps(browser: Any, expected_y: list[list[Any]], timeout
     return notice
 
 
-def test_faults001_slow_and_down_storage_keep_the_chart_and_recover(browser, bucket, gcs_settings, proxy,
-                                                                    serve_through_proxy):
+def test_faults001_slow_and_down_storage_keep_the_chart_and_recover(
+    browser, bucket, gcs_settings, proxy, serve_through_proxy
+):
     publish(bucket, FIRST_CSV)
     server = serve_through_proxy()
     open_chart(browser, server, FIRST_Y)
