@@ -84,3 +84,18 @@ def test_datasets002_the_catalog_shows_new_objects_drops_removed_ones_and_filter
     browser.find_element(By.LINK_TEXT, "sales").click()
     wait_until(lambda: shown_y(browser) == FIRST_Y, 10, "the card's link did not open the dataset's chart")
     assert prefix_server.server_errors() == []
+
+
+def test_datasets003_a_dataset_removed_while_its_page_is_open_says_so_and_keeps_its_data(
+    browser, bucket, prefix_server
+):
+    write(bucket, "sales.csv", FIRST_CSV)
+    browser.get(prefix_server.url + "/d/sales")
+    wait_until(lambda: shown_y(browser) == FIRST_Y, 10, "the sales chart never showed its data")
+
+    bucket.blob(PREFIX + "sales.csv").delete()
+    live_state = browser.find_element(By.ID, "live-state")
+    wait_until(lambda: live_state.text == "Data removed", 5, "the page did not say the dataset was removed")
+    assert shown_y(browser) == FIRST_Y  # the last data stays
+    browser.get(prefix_server.url + "/d/sales")  # a new visit finds no such dataset
+    wait_until(lambda: "Page not found" in browser.page_source, 10, "the removed dataset's page still opened")
