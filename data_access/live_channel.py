@@ -362,10 +362,18 @@ class PubSubListener:
     acknowledged once handled; a notification about another object is acknowledged and ignored.
     """
 
-    def __init__(self, feed: LiveFeed, subscription: str, bucket: str, blob: str) -> None:
+    def __init__(
+        self,
+        feed: LiveFeed,
+        subscription: str,
+        bucket: str,
+        blob: str,
+        other_object: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
         from google.cloud import pubsub_v1
 
         self._feed = feed
+        self._other_object = other_object  # with many datasets: a notification about one of them
         self._bucket = bucket
         self._blob = blob
         self._client = pubsub_v1.SubscriberClient()
@@ -377,8 +385,11 @@ class PubSubListener:
     def _handle(self, message: Any) -> None:
         self.received += 1
         try:
-            if is_change_notification(dict(message.attributes), self._bucket, self._blob):
+            attributes = dict(message.attributes)
+            if is_change_notification(attributes, self._bucket, self._blob):
                 self._feed.refresh_now()
+            elif self._other_object is not None:
+                self._other_object(attributes)
         except Exception:
             log.exception("handling a storage notification failed")
             message.nack()

@@ -41,7 +41,15 @@ from google.oauth2 import id_token
 from app_context import current_dataset_name, current_settings
 from auth import sign
 from data_access import DatasetRegistry, LiveData, StorageError
-from data_access.live_channel import LiveDocument, LiveFeed, PubSubListener, channel_for, is_change_notification
+from data_access.catalog import dataset_name
+from data_access.live_channel import (
+    CHANGE_EVENTS,
+    LiveDocument,
+    LiveFeed,
+    PubSubListener,
+    channel_for,
+    is_change_notification,
+)
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import Settings
 
@@ -134,6 +142,18 @@ class DatasetFeeds:
         self._feeds: dict[str, LiveFeed] = {}
         self._lock = threading.Lock()
 
+    def notified(self, attributes: dict[str, str], bucket: str, prefix: str) -> None:
+        """A bucket notification: when it names a dataset's object, list again and refresh that dataset's feed."""
+        object_name = attributes.get("objectId", "")
+        if attributes.get("eventType") not in CHANGE_EVENTS or attributes.get("bucketId") != bucket:
+            return
+        if not object_name.startswith(prefix) or dataset_name(object_name[len(prefix) :]) is None:
+            return
+        self.datasets.catalog.forget()
+        feed = self.known(dataset_name(object_name[len(prefix) :]) or "")
+        if feed is not None:
+            feed.refresh_now()
+
     def made(self) -> list[LiveFeed]:
         """Every feed made so far."""
         return list(self._feeds.values())
@@ -181,14 +201,27 @@ def register_live_routes(
     assert secret, "the live routes sign generations: SECRET_KEY must be set first"
     server.extensions[LIVE_FEED_EXTENSION] = feed
     server.register_blueprint(live)
-    if datasets is not None:
-        server.extensions[DATASET_FEEDS_EXTENSION] = DatasetFeeds(datasets, make_feed)
+    dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
+    if dataset_feeds is not None:
+        server.extensions[DATASET_FEEDS_EXTENSION] = dataset_feeds
         server.register_blueprint(live, url_prefix="/d/<dataset>", name="dataset_live")
     if settings.pubsub_subscription:
         feed.start()
-        listener = PubSubListener(feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob)
+        others = _dataset_notifications(dataset_feeds, settings)
+        listener = PubSubListener(
+            feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob, other_object=others
+        )
         server.extensions["live_pubsub"] = listener
     return feed
+
+
+def _dataset_notifications(
+    dataset_feeds: DatasetFeeds | None, settings: Settings
+) -> Callable[[dict[str, str]], None] | None:
+    """What a notification about another object than ``GCS_BLOB`` does: refresh the dataset it names."""
+    if dataset_feeds is None:
+        return None
+    return lambda attributes: dataset_feeds.notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
 
 
 def _feed() -> LiveFeed:
@@ -253,7 +286,9 @@ def live_notify() -> Response:
     if attributes is None:
         return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
     if is_change_notification(attributes, settings.gcs_bucket, settings.gcs_blob):
-        _feed().refresh_now()
+        current_app.extensions[LIVE_FEED_EXTENSION].refresh_now()
+    elif DATASET_FEEDS_EXTENSION in current_app.extensions:
+        current_app.extensions[DATASET_FEEDS_EXTENSION].notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
     return Response(status=204)  # acknowledged, whatever object it named
 
 
