@@ -31,7 +31,7 @@ from callback_input import install_callback_errors
 from components import live_status
 from components.navbar import navbar
 from components.navbar import register_callbacks as navbar_callbacks
-from data_access import build_live_data
+from data_access import build_datasets, build_live_data, make_storage_client
 from routes import register_routes
 from routes.live import register_live_routes
 from serving import add_vendored_files, allow_dash_scripts, install_serving
@@ -51,8 +51,11 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     The one-time local admin password, when one was made, is in ``server.config["ONE_TIME_ADMIN_PASSWORD"]``.
     """
     server = Flask(__name__)
+    if storage_client is None and settings.data_source == "gcs":
+        storage_client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)  # one for all
     live_data = build_live_data(settings, storage_client)
-    install_app_context(server, settings, live_data)
+    datasets = build_datasets(settings, live_data, storage_client)
+    install_app_context(server, settings, live_data, datasets)
     scripts, stylesheets = add_vendored_files(server)
     try:
         server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
@@ -62,7 +65,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         raise SettingsError(str(error)) from None
     register_routes(server)
     if settings.serves_chart:
-        register_live_routes(server, live_data, settings)
+        register_live_routes(server, live_data, settings, datasets)
     admin_scripts = [UPLOADER_SCRIPT_URL] if settings.serves_admin else []
     app = Dash(
         __name__,
@@ -138,7 +141,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the app (default) or print a password hash for ADMIN_USERS",
     )
     parser.add_argument("--local", action="store_true", help="read a file on disk instead of the bucket")
-    parser.add_argument("--data", type=Path, help="the local data file (default: the bundled sample)")
+    parser.add_argument(
+        "--data", type=Path, help="the local data file, or a folder whose every file is a dataset (default: the sample)"
+    )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
     parser.add_argument("--debug", action="store_true", help="Dash dev tools and auto-reload")

@@ -6,21 +6,26 @@ app serving the current request. The data layer below (:mod:`data_access`) knows
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
-from data_access import LiveData
+from data_access import DatasetRegistry, LiveData, StorageError
+from data_access.catalog import Dataset
 from data_access.table_query import TableQuery
 from settings import Settings
 
 SETTINGS_KEY = "DASHBOARD_SETTINGS"
 LIVE_DATA_EXTENSION = "live_data"
 TABLE_QUERY_EXTENSION = "table_query"
+DATASETS_EXTENSION = "datasets"
 
 
-def install_app_context(server: Flask, settings: Settings, live_data: LiveData) -> None:
-    """Keep ``settings`` and ``live_data`` (and this process's table queries) on ``server``."""
+def install_app_context(
+    server: Flask, settings: Settings, live_data: LiveData, datasets: DatasetRegistry | None = None
+) -> None:
+    """Keep ``settings``, ``live_data``, the datasets (when many) and this process's table queries on ``server``."""
     server.config[SETTINGS_KEY] = settings
     server.extensions[LIVE_DATA_EXTENSION] = live_data
+    server.extensions[DATASETS_EXTENSION] = datasets
     server.extensions[TABLE_QUERY_EXTENSION] = TableQuery()
 
 
@@ -30,8 +35,67 @@ def current_settings() -> Settings:
 
 
 def current_live_data() -> LiveData:
-    """The :class:`LiveData` of the app serving the current request."""
-    return current_app.extensions[LIVE_DATA_EXTENSION]
+    """The :class:`LiveData` the current request is about: its dataset's (``/d/<name>/…``), else the default."""
+    return g.get("dataset_live_data") or current_app.extensions[LIVE_DATA_EXTENSION]
+
+
+def current_datasets() -> DatasetRegistry | None:
+    """The datasets of the app serving the current request, or ``None`` when it follows one object."""
+    return current_app.extensions[DATASETS_EXTENSION]
+
+
+def dataset_live_data(name: str) -> LiveData | None:
+    """The :class:`LiveData` of dataset ``name``, or ``None`` when there is no such dataset (or storage is down)."""
+    datasets = current_datasets()
+    if datasets is None:
+        return None
+    try:
+        return datasets.live_data(name)
+    except StorageError:
+        return None
+
+
+def find_dataset(name: str) -> Dataset | None:
+    """Dataset ``name`` as the catalog lists it now, or ``None`` (no datasets, no such name, or storage down)."""
+    datasets = current_datasets()
+    if datasets is None:
+        return None
+    try:
+        return datasets.catalog.find(name)
+    except StorageError:
+        return None
+
+
+def use_dataset(name: str) -> LiveData | None:
+    """Make dataset ``name`` the current request's data (:func:`current_live_data`); ``None`` when unknown."""
+    live_data = dataset_live_data(name)
+    g.dataset_live_data = live_data
+    g.dataset_name = name
+    return live_data
+
+
+def use_admin_dataset(name: str | None) -> LiveData | None:
+    """The admin page's dataset: ``name`` (listed, or a new name) with many datasets, else the default.
+
+    ``None`` when the deployment has many datasets and ``name`` is missing or not a dataset name.
+    """
+    datasets = current_datasets()
+    if datasets is None:
+        return current_live_data()
+    if not name:
+        return None
+    try:
+        live_data = datasets.live_data(name, create=True)
+    except StorageError:
+        return None
+    g.dataset_live_data = live_data
+    g.dataset_name = name
+    return live_data
+
+
+def current_dataset_name() -> str | None:
+    """The dataset the current request is about, or ``None`` for the default."""
+    return g.get("dataset_name")
 
 
 def current_table_query() -> TableQuery:

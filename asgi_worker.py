@@ -30,7 +30,7 @@ from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
 from auth.web import large_body_limit
-from routes.live import LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
+from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
 
@@ -194,11 +194,13 @@ async def _end_streams_on_exit(server: Server, live_routes: LiveRoutes | None) -
 def asgi_app(wsgi_app: Any, threads: int, keep_take_ups: bool = True) -> ASGIApp:
     """``wsgi_app`` in ``threads`` threads, behind its live routes (and kept take-ups) when it has them."""
     threaded = WSGIMiddleware(wsgi_app, workers=max(1, threads))
-    feed = getattr(wsgi_app, "extensions", {}).get(LIVE_FEED_EXTENSION)
+    extensions = getattr(wsgi_app, "extensions", {})
+    feed = extensions.get(LIVE_FEED_EXTENSION)
     if feed is None:
         return threaded
     app = KeptTakeUps(threaded) if keep_take_ups else threaded
-    return LiveRoutes(app, feed, max_age(feed.live_data.version_cache_seconds))
+    cache_seconds = max_age(feed.live_data.version_cache_seconds)
+    return LiveRoutes(app, feed, cache_seconds, extensions.get(DATASET_FEEDS_EXTENSION))
 
 
 async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:

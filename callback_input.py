@@ -1,10 +1,10 @@
 """Callback requests Dash cannot use are answered 400, by public means only.
 
-:func:`typed_callback` checks a callback's arguments against its annotations (pydantic, strict)
-and its triggers against its inputs; :func:`install_callback_errors` refuses bodies nested deeper
-than :data:`MAX_NESTING` or holding invalid Unicode, and turns errors raised while Dash reads a
-request into 400. An error once a callback runs stays a 500: a bug, not bad input. Nothing here
-reads Dash's request format.
+:func:`typed_callback` checks a callback's arguments against its annotations (pydantic, strict),
+its triggers against its inputs, and that the call names outputs; :func:`install_callback_errors`
+refuses bodies nested deeper than :data:`MAX_NESTING` or holding invalid Unicode, and turns errors
+raised while Dash reads a request into 400. An error once a callback runs stays a 500: a bug, not
+bad input. Nothing here reads Dash's request format.
 """
 
 from __future__ import annotations
@@ -65,7 +65,13 @@ def _validate(adapter: TypeAdapter, name: str, value: Any) -> None:
 
 
 def _check_triggers() -> None:
-    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read)."""
+    """What triggered the call names inputs of this call (``ctx.triggered_id`` is then safe to read).
+
+    And the call names what it writes: without that, a callback that may answer "no update" on
+    such a call would give 204 where the request is malformed.
+    """
+    if not dash.ctx.outputs_list:
+        raise ValueError("the call names no outputs")
     inputs = dash.ctx.inputs
     for prop_id in dash.ctx.triggered_prop_ids:  # raises on ids that are not text
         if prop_id not in inputs:

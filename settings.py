@@ -24,6 +24,8 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 APP_DIR = Path(__file__).resolve().parent
 SAMPLE_DATA_PATH = APP_DIR / "data" / "data.csv"
+#: In a data folder (``--data DIR``) the admin page publishes this file (the dataset "data").
+DEFAULT_DATASET_FILE = "data.csv"
 
 CACHE_TYPES = ("SimpleCache", "FileSystemCache", "RedisCache")
 DATA_SOURCES = ("local", "gcs")
@@ -178,6 +180,7 @@ class Settings(ServerSettings):
     local_data_path: Path = SAMPLE_DATA_PATH
     gcs_bucket: str = ""
     gcs_blob: str = "data/data.csv"
+    gcs_prefix: str = ""  # "dashboards/": every .csv / .parquet object directly under it is a dataset
     storage_emulator_host: str = ""
     poll_interval_seconds: float = 5.0
     version_cache_seconds: float = 0.5
@@ -255,8 +258,12 @@ class Settings(ServerSettings):
             )
         if self.data_source == "gcs" and not self.gcs_blob:
             raise SettingsError("GCS_BLOB must name the object that holds the data, e.g. data/data.csv")
-        if self.data_source == "local" and not Path(self.local_data_path).is_file():
-            raise SettingsError(f"LOCAL_DATA_PATH {str(self.local_data_path)!r} is not a file")
+        if self.data_source == "local" and not (
+            Path(self.local_data_path).is_file() or Path(self.local_data_path).is_dir()
+        ):
+            raise SettingsError(f"LOCAL_DATA_PATH {str(self.local_data_path)!r} is neither a file nor a folder")
+        if self.gcs_prefix and (self.data_source != "gcs" or not self.gcs_prefix.endswith("/")):
+            raise SettingsError("GCS_PREFIX needs DATA_SOURCE=gcs and must end with '/', e.g. dashboards/")
         if self.poll_interval_seconds < 0.2:
             raise SettingsError("POLL_INTERVAL_SECONDS must be at least 0.2")
         if self.version_cache_seconds < 0:
@@ -374,11 +381,24 @@ class Settings(ServerSettings):
         return self.dashboard_service in ("admin", "all")
 
     @property
+    def many_datasets(self) -> bool:
+        """Whether every data file under ``GCS_PREFIX`` (or in the ``--data`` folder) is a dataset."""
+        if self.data_source == "local":
+            return Path(self.local_data_path).is_dir()
+        return bool(self.gcs_prefix)
+
+    @property
+    def default_local_file(self) -> Path:
+        """The local file the admin page publishes to: ``--data FILE``, or ``data.csv`` in a data folder."""
+        path = Path(self.local_data_path)
+        return path / DEFAULT_DATASET_FILE if path.is_dir() else path
+
+    @property
     def data_location(self) -> str:
         """Where the data lives, for people: a path or a gs:// URL."""
         if self.data_source == "local":
             return str(self.local_data_path)
-        return f"gs://{self.gcs_bucket}/{self.gcs_blob}"
+        return f"gs://{self.gcs_bucket}/{self.gcs_prefix or self.gcs_blob}"
 
 
 def _number(name: str, raw: str, whole: bool) -> float:

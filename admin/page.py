@@ -13,7 +13,10 @@ publishing copies that generation onto the live data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import typing
 from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
@@ -24,7 +27,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, 
 from dash.exceptions import PreventUpdate
 
 from admin.upload import pending_token, read_pending_token, read_upload_token
-from app_context import current_live_data, current_settings
+from app_context import current_datasets, current_live_data, current_settings, use_admin_dataset
 from auth import User, current_user, require_admin
 from auth.web import ADMIN_PATH
 from callback_input import typed_callback
@@ -64,13 +67,34 @@ _CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Callable[..., Any]]] = [
 
 
 def _admin_callback(*dependencies: Any, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Keep a callback of this page for :func:`register`, its values checked by :func:`typed_callback`."""
+    """Keep a callback of this page for :func:`register`, its values checked by :func:`typed_callback`.
+
+    Every one also reads the page's dataset (``admin-dataset``, last) and works on it.
+    """
 
     def keep(function: Callable[..., Any]) -> Callable[..., Any]:
-        _CALLBACKS.append((dependencies, options, typed_callback(function)))
+        _CALLBACKS.append(((*dependencies, State("admin-dataset", "data")), options, _on_dataset(function)))
         return function
 
     return keep
+
+
+def _on_dataset(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with one more argument, the page's dataset, made current before it runs (values typed first)."""
+
+    def on_dataset(*args: Any) -> Any:
+        *values, dataset = args
+        require_admin()  # before a dataset is made for a name someone sent
+        if use_admin_dataset(dataset) is None:
+            raise PreventUpdate  # no dataset picked on this page: nothing to work on
+        return function(*values)
+
+    signature = inspect.signature(function)
+    extra = inspect.Parameter("admin_dataset", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str | None)
+    functools.update_wrapper(on_dataset, function)
+    on_dataset.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])  # type: ignore[attr-defined]
+    on_dataset.__annotations__ = {**typing.get_type_hints(function), "admin_dataset": str | None}
+    return typed_callback(on_dataset)
 
 
 def register(app: Dash) -> None:
@@ -93,32 +117,79 @@ def register(app: Dash) -> None:
     )
 
 
-def layout(**_query: Any) -> Any:
+def layout(dataset: str | None = None, **_query: Any) -> Any:
     user = current_user()
     if user is None or not user.is_admin:
         # Anyone may ask the page router for /admin; only admins get the page.
         return html.Div([dcc.Location(id="login-redirect", href=f"/login?next={ADMIN_PATH}"), html.P("Signing in…")])
-    return _admin_layout(user)
+    if current_datasets() is None:
+        return _admin_layout(user, None, current_settings().data_location)
+    live_data = use_admin_dataset(dataset if isinstance(dataset, str) else None)
+    if live_data is None:
+        problem = "" if not dataset else "A dataset name is letters, digits, '.', '_' or '-' (up to 100)."
+        return dbc.Container([_heading(user), _dataset_picker(None, problem)], fluid=True)
+    return _admin_layout(user, dataset, live_data.source.location)
 
 
-def _admin_layout(user: User) -> dbc.Container:
+def _heading(user: User) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Publish data", className="h3 mt-3 me-auto"),
+            html.Span(f"Signed in as {user.name}", className="text-muted small me-2"),
+            _sign_out_form(),
+        ],
+        className="d-flex flex-wrap align-items-center",
+    )
+
+
+def _dataset_picker(current: str | None, problem: str = "") -> html.Form:
+    """Pick a dataset (or name a new one): a plain GET form to ``/admin?dataset=<name>``."""
+    datasets = current_datasets()
+    try:
+        names = sorted(datasets.catalog.datasets()) if datasets is not None else []
+    except StorageError:
+        names = []
+    return html.Form(
+        [
+            dbc.Label("Dataset", html_for="admin-dataset-name", className="small mb-1"),
+            html.Div(
+                [
+                    dcc.Input(
+                        id="admin-dataset-name",
+                        name="dataset",
+                        value=current or "",
+                        list="admin-dataset-names",
+                        placeholder="pick one, or name a new one",
+                        maxLength=100,
+                        className="form-control me-2",
+                        style={"maxWidth": "24rem"},
+                    ),
+                    html.Button("Open", type="submit", className="btn btn-outline-primary"),
+                ],
+                className="d-flex",
+            ),
+            html.Datalist([html.Option(value=name) for name in names], id="admin-dataset-names"),
+            html.Div(problem, className="text-danger small", hidden=not problem),
+        ],
+        action=ADMIN_PATH,
+        method="GET",
+        className="mb-3",
+    )
+
+
+def _admin_layout(user: User, dataset: str | None, location: str) -> dbc.Container:
     settings = current_settings()
     return dbc.Container(
         [
-            html.Div(
-                [
-                    html.H1("Publish data", className="h3 mt-3 me-auto"),
-                    html.Span(f"Signed in as {user.name}", className="text-muted small me-2"),
-                    _sign_out_form(),
-                ],
-                className="d-flex flex-wrap align-items-center",
-            ),
+            _heading(user),
+            _dataset_picker(dataset) if dataset is not None else html.Div(),
+            dcc.Store(id="admin-dataset", data=dataset),
             dbc.Card(
                 dbc.CardBody(
                     [
                         html.H2("Live version", className="h6"),
                         html.Div("Loading…", id="admin-live"),
-                        html.Small(f"Stored at {settings.data_location}", className="text-muted text-break"),
+                        html.Small(f"Stored at {location}", className="text-muted text-break"),
                     ]
                 ),
                 className="mb-3",
@@ -127,7 +198,7 @@ def _admin_layout(user: User) -> dbc.Container:
             dcc.Store(id="admin-timezone"),  # the browser's time zone, for times in people's words
             dcc.Store(id="admin-live-version"),
             dcc.Store(id="admin-history-stale"),
-            _upload_card(settings.max_upload_mb),
+            _upload_card(settings.max_upload_mb, dataset),
             html.Div(id="admin-upload-error", className="text-danger mb-2"),
             dcc.Store(id="admin-staged"),  # {token, filename, size}: set by admin/static/admin_upload.js
             dcc.Loading(html.Div(id="admin-validation"), type="dot"),
@@ -153,7 +224,7 @@ def _sign_out_form() -> html.Form:
     )
 
 
-def _upload_card(max_upload_mb: float) -> dbc.Card:
+def _upload_card(max_upload_mb: float, dataset: str | None) -> dbc.Card:
     schema = _schema()
     return dbc.Card(
         dbc.CardBody(
@@ -172,7 +243,11 @@ def _upload_card(max_upload_mb: float) -> dbc.Card:
                     ),
                     id="admin-uploader",
                     # Read by admin/static/admin_upload.js: a too-large file is refused before any byte is sent.
-                    **{"data-max-bytes": str(int(max_upload_mb * MB)), "data-max-mb": f"{max_upload_mb:g}"},
+                    **{
+                        "data-max-bytes": str(int(max_upload_mb * MB)),
+                        "data-max-mb": f"{max_upload_mb:g}",
+                        "data-dataset": dataset or "",
+                    },
                 ),
                 html.Small(
                     f"{schema.describe()} Up to {max_upload_mb:g} MB and {count(schema.max_rows)} rows.",

@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from app_context import current_live_data, current_settings
+from app_context import current_dataset_name, current_settings, use_admin_dataset
 from auth import User, require_admin, sign, unsign
 from auth.web import ADMIN_PATH
 from data_access import StorageError, staging_for
@@ -40,9 +40,10 @@ UPLOADER_SCRIPT_URL = f"{ADMIN_PATH}/static/admin_upload.js"
 CHUNK_PATH_PREFIX = f"{ADMIN_PATH}/upload/chunk/"
 
 
-def upload_token(user: User, upload_id: str, size: int, filename: str) -> str:
-    """The token naming one staged upload, valid only for ``user``."""
-    return sign(json.dumps({"user": user.name, "id": upload_id, "size": size, "filename": filename}), UPLOAD_PURPOSE)
+def upload_token(user: User, upload_id: str, size: int, filename: str, dataset: str | None = None) -> str:
+    """The token naming one staged upload (to ``dataset`` when there are many), valid only for ``user``."""
+    data = {"user": user.name, "id": upload_id, "size": size, "filename": filename, "dataset": dataset}
+    return sign(json.dumps(data), UPLOAD_PURPOSE)
 
 
 def read_upload_token(token: object, user: User) -> dict[str, Any] | None:
@@ -92,12 +93,15 @@ def start_upload() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("filename"), str):
         return _refusal("Malformed upload request.", 400)
-    filename, size = body["filename"][:500], body.get("size")
+    filename, size, dataset = body["filename"][:500], body.get("size"), body.get("dataset")
     settings = current_settings()
     problem = upload_problem(filename, size, int(settings.max_upload_mb * MB))
     if problem:
         return _refusal(problem, 400)
-    staging = staging_for(current_live_data().source)
+    live_data = use_admin_dataset(dataset if isinstance(dataset, str) else None)
+    if live_data is None:
+        return _refusal("Pick a dataset (or name a new one: letters, digits, '.', '_', '-') first.", 400)
+    staging = staging_for(live_data.source)
     try:
         # fake-gcs-server answers every origin's preflight but keeps no CORS rules to read.
         checks_cors = settings.app_env == "production" and not settings.storage_emulator_host
@@ -109,7 +113,7 @@ def start_upload() -> Response:
         session_url = staging.start(upload_id, size, origin, user.name)
     except StorageError as error:
         return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
-    token = upload_token(user, upload_id, size, filename)
+    token = upload_token(user, upload_id, size, filename, current_dataset_name())
     if session_url is None:  # local mode: the chunks come to this app, within its request body limit
         url, chunk_bytes = url_for("admin.receive_chunk", token=token), CHUNK_BYTES
     else:
@@ -124,7 +128,8 @@ def receive_chunk(token: str) -> Response:
     if _same_origin() is None:
         return _refusal("Uploads come from the admin page of this site only.", 403)
     upload = read_upload_token(token, user)
-    staging = staging_for(current_live_data().source)
+    live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
+    staging = staging_for(live_data.source) if live_data is not None else None
     if upload is None or not isinstance(staging, LocalStaging):
         return _refusal("Unknown upload.", 404)
     content_range = request.headers.get("Content-Range", "")
@@ -159,7 +164,8 @@ def cancel_upload() -> Response:
         return _refusal("Uploads are cancelled from the admin page of this site only.", 403)
     body = request.get_json(silent=True)
     upload = read_upload_token(body.get("token") if isinstance(body, dict) else None, user)
-    if upload is None:
+    live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
+    if upload is None or live_data is None:
         return _refusal("Unknown upload.", 404)
-    staging_for(current_live_data().source).delete(upload["id"])
+    staging_for(live_data.source).delete(upload["id"])
     return Response(status=204)

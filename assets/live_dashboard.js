@@ -37,7 +37,7 @@
 
     // The fields the chart draws from, exactly as the server's live document gives them.
     function shownFrom(doc) {
-        return {
+        var shown = {
             generation: doc.generation,
             token: doc.token,
             updated: doc.updated,
@@ -47,6 +47,9 @@
             description: doc.description || "",
             loaded_at: new Date().toISOString().replace(/\.\d+Z$/, "Z")
         };
+        // A dataset of many: the chart's routes are under /d/<name> and its callbacks read that dataset.
+        if (doc.dataset) { shown.dataset = doc.dataset; }
+        return shown;
     }
 
     function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }

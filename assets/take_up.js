@@ -63,7 +63,12 @@
         var params = new URLSearchParams(search || "");
         params.set("t", shown.token);
         Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
-        return "/live/" + encodeURIComponent(shown.generation) + "/" + what + "?" + params.toString();
+        return base(shown) + "/live/" + encodeURIComponent(shown.generation) + "/" + what + "?" + params.toString();
+    }
+
+    // Where the shown dataset's routes are: /d/<name> for one of many, else the root.
+    function base(shown) {
+        return shown && shown.dataset ? "/d/" + encodeURIComponent(shown.dataset) : "";
     }
 
     function messageFigure(text) {
@@ -197,7 +202,7 @@
                 ? "first " + body.rows.length.toLocaleString("en-US") + " of " + body.total.toLocaleString("en-US")
                 : body.total.toLocaleString("en-US") + (body.total === 1 ? " row" : " rows");
             return [false, body.label + " vs " + body.before + ": " + body.summary, body.matching,
-                    body.rows, body.columns, count, "/download/changes.csv?" + params.toString(), classes];
+                    body.rows, body.columns, count, base(shown) + "/download/changes.csv?" + params.toString(), classes];
         },
 
         // The table shows only the changed rows when asked (and "What changed" is on).
@@ -221,7 +226,8 @@
                 });
             }
             var suffix = "?" + params.toString();
-            return ["/download/data.csv" + suffix, "/download/data.parquet" + suffix, classes, classes];
+            var files = base(shown) + "/download/data.";
+            return [files + "csv" + suffix, files + "parquet" + suffix, classes, classes];
         }
     };
 })();

@@ -18,13 +18,16 @@ from routes.live import EVENTS_PATH, VERSION_PATH
 CLOCK_TICK_MS = 15_000
 
 
-def live_status_bar(poll_interval_seconds: float, live_push: str = "auto") -> html.Div:
-    """Check timer, stores, freshness line, pause button and the (hidden) storage notice."""
+def live_status_bar(poll_interval_seconds: float, live_push: str = "auto", base: str = "") -> html.Div:
+    """Check timer, stores, freshness line, pause button and the (hidden) storage notice.
+
+    ``base``: where the page's live routes are (``/d/<name>`` for a dataset's page, else none).
+    """
     config = {
         "push": live_push == "auto",
         "interval_seconds": poll_interval_seconds,
-        "version_url": VERSION_PATH,
-        "events_url": EVENTS_PATH,
+        "version_url": base + VERSION_PATH,
+        "events_url": base + EVENTS_PATH,
     }
     return html.Div(
         [

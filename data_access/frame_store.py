@@ -69,14 +69,54 @@ class _LocalEntry:
     derived: dict[Hashable, Any] = field(default_factory=dict)
 
 
-class LocalFrames:
-    """This process' frames, newest generations first, bounded by bytes and by count."""
+class FramePool:
+    """The frames of many datasets in one process under one byte budget (``FRAME_MEMORY_MB``).
 
-    def __init__(self, budget_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
+    Each dataset's :class:`LocalFrames` joins the pool; when a new frame takes the pool past its
+    budget, the least recently used frames of the *other* datasets are dropped first.
+    """
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._members: list[LocalFrames] = []
+        self._lock = threading.Lock()
+
+    def join(self, frames: LocalFrames) -> None:
+        """Count ``frames`` in this pool's budget."""
+        with self._lock:
+            self._members.append(frames)
+
+    def held_bytes(self) -> int:
+        """Bytes held by every member."""
+        return sum(member.held_bytes() for member in list(self._members))
+
+    def trim(self, keep: LocalFrames) -> None:
+        """Drop other members' least recently used frames while the pool is over its budget."""
+        with self._lock:
+            while self.held_bytes() > self.budget_bytes:
+                others = [(member.oldest_use(), id(member), member) for member in self._members if member is not keep]
+                used = [entry for entry in others if entry[0] is not None]
+                if not used:
+                    return
+                min(used)[2].drop_least_used()
+
+
+class LocalFrames:
+    """This process' frames, newest generations first, bounded by bytes and by count.
+
+    In a :class:`FramePool` (many datasets), the pool's budget bounds all of them together.
+    """
+
+    def __init__(
+        self, budget_bytes: int, clock: Callable[[], float] = time.monotonic, pool: FramePool | None = None
+    ) -> None:
         self.budget_bytes = budget_bytes
         self._clock = clock
         self._entries: OrderedDict[str, _LocalEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool = pool
+        if pool is not None:
+            pool.join(self)
 
     def get(self, generation: str) -> pd.DataFrame | None:
         """The frame of ``generation`` if this process holds it."""
@@ -96,6 +136,19 @@ class LocalFrames:
             self._entries = OrderedDict((name, self._entries[name]) for name in ordered[:GENERATIONS_KEPT])
             while len(self._entries) > 1 and self.held_bytes() > self.budget_bytes:
                 self._entries.popitem(last=True)  # the oldest generation goes first
+        if self._pool is not None:
+            self._pool.trim(keep=self)
+
+    def oldest_use(self) -> float | None:
+        """When the least recently used frame held here was last used (``None``: none held)."""
+        with self._lock:
+            return min((entry.used_at for entry in self._entries.values()), default=None)
+
+    def drop_least_used(self) -> None:
+        """Drop the least recently used frame held here (the pool is over its budget)."""
+        with self._lock:
+            if self._entries:
+                del self._entries[min(self._entries, key=lambda name: self._entries[name].used_at)]
 
     def derived(self, generation: str, name: Hashable, build: Callable[[pd.DataFrame], Any]) -> Any:
         """``build(frame)`` computed once per generation and kept next to the frame (``None``: frame not held)."""
@@ -111,7 +164,7 @@ class LocalFrames:
         return entry.derived[name]
 
     def held_bytes(self) -> int:
-        return sum(entry.size for entry in self._entries.values())
+        return sum(entry.size for entry in list(self._entries.values()))
 
     def generations(self) -> list[str]:
         """Held generations, newest first."""

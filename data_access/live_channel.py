@@ -77,9 +77,16 @@ def version_label(version: dict[str, Any] | None) -> str:
 
 
 def build_document(
-    check: VersionCheck, sign: Callable[[str], str], take_up_error: DataUnavailable | None, removed_at: str | None
+    check: VersionCheck,
+    sign: Callable[[str], str],
+    take_up_error: DataUnavailable | None,
+    removed_at: str | None,
+    dataset: str | None = None,
 ) -> LiveDocument:
-    """The live document of ``check`` — never a bucket or object name (storage errors are summarised)."""
+    """The live document of ``check`` — never a bucket or object name (storage errors are summarised).
+
+    ``dataset``: the dataset's name when the deployment has many (the page's routes live under ``/d/<name>``).
+    """
     version = check.version.to_dict() if check.version else None
     metadata = (version or {}).get("metadata") or {}
     body: dict[str, Any] = {
@@ -96,6 +103,8 @@ def build_document(
         "description": metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
         "removed_at": None,
     }
+    if dataset is not None:
+        body["dataset"] = dataset
     if not check.ok:
         # Read-side storage errors name no bucket or object (the location stays in the logs).
         body.update(
@@ -194,8 +203,11 @@ def channel_for(redis_url: str | None, location: str) -> Channel:
 class LiveFeed:
     """This process' live document, renewed every period in one thread and pushed to its listeners."""
 
-    def __init__(self, live_data: LiveData, sign: Callable[[str], str], channel: Channel) -> None:
+    def __init__(
+        self, live_data: LiveData, sign: Callable[[str], str], channel: Channel, dataset: str | None = None
+    ) -> None:
         self.live_data = live_data
+        self.dataset = dataset
         self._sign_generation = sign
         self._tokens: dict[str, str] = {}
         self.channel = channel
@@ -284,7 +296,7 @@ class LiveFeed:
         current = self._document
         if current is not None and check.checked_at < _checked_at(current) and announce:
             return current  # an older message than what this process knows already
-        document = build_document(check, self._sign, self._take_up_error(check), self._removed(check))
+        document = build_document(check, self._sign, self._take_up_error(check), self._removed(check), self.dataset)
         with self._lock:
             changed = current is None or document.key != current.key
             self._document = document
@@ -350,10 +362,18 @@ class PubSubListener:
     acknowledged once handled; a notification about another object is acknowledged and ignored.
     """
 
-    def __init__(self, feed: LiveFeed, subscription: str, bucket: str, blob: str) -> None:
+    def __init__(
+        self,
+        feed: LiveFeed,
+        subscription: str,
+        bucket: str,
+        blob: str,
+        other_object: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
         from google.cloud import pubsub_v1
 
         self._feed = feed
+        self._other_object = other_object  # with many datasets: a notification about one of them
         self._bucket = bucket
         self._blob = blob
         self._client = pubsub_v1.SubscriberClient()
@@ -365,8 +385,11 @@ class PubSubListener:
     def _handle(self, message: Any) -> None:
         self.received += 1
         try:
-            if is_change_notification(dict(message.attributes), self._bucket, self._blob):
+            attributes = dict(message.attributes)
+            if is_change_notification(attributes, self._bucket, self._blob):
                 self._feed.refresh_now()
+            elif self._other_object is not None:
+                self._other_object(attributes)
         except Exception:
             log.exception("handling a storage notification failed")
             message.nack()
@@ -378,4 +401,3 @@ class PubSubListener:
         with contextlib.suppress(Exception):  # cancelled: the expected way out
             self._future.result(timeout=5)
         self._client.close()
-

@@ -39,6 +39,7 @@ from redis.exceptions import LockError, RedisError
 
 from data_access.frame_store import (
     FrameEntry,
+    FramePool,
     LocalFrames,
     SharedFrames,
     frame_bytes,
@@ -153,6 +154,16 @@ class ResilientCache:
             self._mark_down(error)
 
     @property
+    def backend(self) -> Any:
+        """The cachelib cache this one stands in front of."""
+        return self._cache
+
+    @property
+    def redis(self) -> Any:
+        """The redis-py client holding the locks, or ``None``."""
+        return self._redis
+
+    @property
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
@@ -207,6 +218,7 @@ class LiveData:
         frame_memory_mb: float = DEFAULT_FRAME_MEMORY_MB,
         share_frames: bool = True,
         redis: Any = None,
+        frame_pool: FramePool | None = None,
     ) -> None:
         self.source = source
         self.schema = schema
@@ -224,7 +236,8 @@ class LiveData:
         self._frame_lock = threading.Lock()
         # Parsed frames of immutable generations: this process' LRU, and Arrow bytes shared
         # with other workers (not copied into a per-process SimpleCache: the LRU is that copy).
-        self.local_frames = LocalFrames(frame_memory_mb * 2**20)
+        # With many datasets their frames share one budget (``frame_pool``).
+        self.local_frames = LocalFrames(frame_memory_mb * 2**20, pool=frame_pool)
         self.shared_frames = SharedFrames(self.cache, self._prefix, share_frames)
         self._storage_state = StateLog(log, "storage version check", location=source.location)
         self._local_check: VersionCheck | None = None

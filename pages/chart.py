@@ -1,5 +1,9 @@
 """Chart page (``/``): the live dataset, updated by itself when a new generation lands.
 
+Its callbacks serve every chart: a dataset's page (``/d/<name>``, ``pages/dataset.py``) has the
+same components, and the live document in ``shown-version`` names the dataset (``dataset``),
+so the callbacks read that dataset's frames. With many datasets ``/`` shows the catalog instead.
+
 Server callbacks (they only wire; figures come from :mod:`components.figures`):
 
 * The browser sets ``shown-version`` (and ``storage-status``) itself when the live channel
@@ -31,25 +35,15 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from app_context import current_live_data, current_settings
+from app_context import current_datasets, current_live_data, current_settings, dataset_live_data
 from auth import unsign
 from callback_input import typed_callback
-from components.changes import changes_panel, changes_table
-from components.chart import (
-    CONTROL_IDS,
-    CONTROL_INPUTS,
-    CONTROL_OUTPUTS,
-    chart_controls,
-    control_values,
-    graph,
-    view_from_controls,
-)
-from components.data_table import data_table, download_controls
+from components.chart import CONTROL_IDS, CONTROL_INPUTS, CONTROL_OUTPUTS, control_values, view_from_controls
+from components.chart_page import chart_page
 from components.figures import zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable
@@ -58,43 +52,19 @@ from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
+CATALOG_MODULE = "pages.catalog"
 
 # The chart only draws generations the live channel handed out (GENERATION_TOKEN_PURPOSE): the browser
 # cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
 
 
-
-def layout(**_query: Any) -> dbc.Container:
+def layout(**query: Any) -> Any:
+    """The chart of the one dataset; with many datasets, the catalog of them (``pages/catalog.py``)."""
+    if current_datasets() is not None:
+        return dash.page_registry[CATALOG_MODULE]["layout"](**query)
     settings = current_settings()
-    return dbc.Container(
-        [
-            html.H1(settings.dashboard_title, className="h3 mt-3", id="dashboard-title"),
-            html.P(settings.dashboard_description, className="mb-1", hidden=not settings.dashboard_description),
-            html.P(id="version-description", className="text-muted small mb-2"),
-            live_status_bar(settings.poll_interval_seconds, settings.live_push),
-            *chart_section(),
-            changes_panel(),
-            download_controls(),
-            html.Div(data_table(), id="data-table-area"),
-            changes_table(),
-            dcc.Store(id="data-table-key"),
-        ],
-        fluid=True,
-    )
-
-
-def chart_section() -> list[Any]:
-    """The chart, its controls and the stores behind them (the view lives in the URL)."""
-    return [
-        # refresh=False: setting ``search`` pushes a history entry without reloading or re-routing the page.
-        dcc.Location(id="chart-url", refresh=False),
-        dcc.Store(id="chart-view"),  # the validated view: ViewState.to_dict()
-        dcc.Store(id="rendered-chart"),  # what is drawn: generation, view and trace signature
-        dcc.Store(id="chart-range"),  # the zoomed x range, so live updates keep its detail
-        dcc.Store(id="chart-controls-key"),  # the drawn view and a key of the controls' values
-        chart_controls(),
-        graph(),
-    ]
+    status_bar = live_status_bar(settings.poll_interval_seconds, settings.live_push)
+    return chart_page(settings.dashboard_title, settings.dashboard_description, status_bar)
 
 
 def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
@@ -104,7 +74,10 @@ def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
     generation = _shown_generation(shown)
     if generation is None:
         raise PreventUpdate
-    live_data = current_live_data()
+    name = shown.get("dataset")
+    live_data = current_live_data() if name is None else dataset_live_data(str(name))
+    if live_data is None:
+        raise PreventUpdate  # a dataset this process cannot find (storage down): keep what is shown
     try:
         return generation, live_data.frame(generation), live_data.roles(generation)
     except DataUnavailable:

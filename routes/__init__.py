@@ -1,24 +1,63 @@
-"""Plain Flask routes and hooks next to the Dash pages: downloads, take-up GETs, what changed, 404 for unknown paths."""
+"""Plain Flask routes and hooks next to the Dash pages: downloads, take-up GETs, what changed, 404 for unknown paths.
+
+With many datasets every route also answers under ``/d/<name>`` (``/d/sales/live/<generation>/chart``,
+``/d/sales/download/data.csv``…) for that dataset; an unknown name gets 404.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import dash
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, abort, request
 from werkzeug.routing import Map, Rule
 
+from app_context import current_datasets, find_dataset, use_dataset
+from routes.catalog import catalog_routes
 from routes.changes import changes_routes
 from routes.downloads import downloads
 from routes.take_up import take_up
 
 NOT_FOUND_MODULE = "pages.not_found_404"
+#: Where a dataset's page and routes live: ``/d/<name>``.
+DATASET_PREFIX = "/d/<dataset>"
+DATASET_PAGE = re.compile(r"/d/([^/]+)/?")
+CATALOG_PATH = "/datasets"
 
 
 def register_routes(server: Flask) -> None:
     """Add the download and take-up routes and the not-found status to ``server``."""
-    server.register_blueprint(downloads)
-    server.register_blueprint(take_up)
-    server.register_blueprint(changes_routes)
+    for blueprint in (downloads, take_up, changes_routes):
+        server.register_blueprint(blueprint)
+        register_for_datasets(server, blueprint)
+    server.register_blueprint(catalog_routes)
+    server.url_value_preprocessor(_dataset_from_url)
     server.after_request(_not_found_status)
+
+
+def register_for_datasets(server: Flask, blueprint: Blueprint) -> None:
+    """``blueprint``'s routes again under ``/d/<name>``, answering for that dataset."""
+    server.register_blueprint(blueprint, url_prefix=DATASET_PREFIX, name=f"dataset_{blueprint.name}")
+
+
+def _dataset_from_url(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # ``/d/<dataset>/…``: the request is about that dataset (404 when there is none).
+    if values and "dataset" in values and use_dataset(values.pop("dataset")) is None:
+        abort(404)
+
+
+def unknown_dataset_page(path: str) -> bool:
+    """Whether ``path`` is a dataset page (``/d/<name>``) of a dataset that does not exist.
+
+    Or the catalog's own address (``/datasets``) on a deployment of one object.
+    """
+    if path.rstrip("/") == CATALOG_PATH:
+        return current_datasets() is None
+    matched = DATASET_PAGE.fullmatch(path)
+    if matched is None:
+        return False
+    return find_dataset(matched.group(1)) is None
 
 
 def is_page_path(path: str) -> bool:
@@ -41,6 +80,10 @@ def _not_found_status(response: Response) -> Response:
     # the browser; browsers, crawlers and monitors need the status to say so too.
     rule = request.url_rule
     served_index = rule is not None and rule.rule.endswith("<path:path>") and response.mimetype == "text/html"
-    if served_index and response.status_code == 200 and not is_page_path(request.path):
+    if (
+        served_index
+        and response.status_code == 200
+        and (not is_page_path(request.path) or unknown_dataset_page(request.path))
+    ):
         response.status_code = 404
     return response

@@ -51,19 +51,19 @@ _store_lock = threading.Lock()
 
 
 def current_comparisons() -> ComparisonStore:
-    """This app's comparison store (made on first use, with ``CHANGES_KEY``)."""
-    extensions = current_app.extensions
+    """The comparison store of the current request's data (made on first use, with ``CHANGES_KEY``)."""
+    live_data = current_live_data()
+    location = f"live-data:{live_data.source.location}"
+    stores = current_app.extensions.setdefault("comparisons", {})
     with _store_lock:
-        if "comparisons" not in extensions:
-            live_data = current_live_data()
+        if location not in stores:
 
             def load(generation: str) -> tuple[Any, Any]:
                 return live_data.frame(generation), live_data.roles(generation)
 
-            location = f"live-data:{live_data.source.location}"
             keys = current_settings().changes_key_columns
-            extensions["comparisons"] = ComparisonStore(live_data.cache, location, load, keys)
-    return extensions["comparisons"]
+            stores[location] = ComparisonStore(live_data.cache, location, load, keys)
+    return stores[location]
 
 
 def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, DataVersion]:

@@ -25,21 +25,31 @@ import logging
 import math
 import queue
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
+from flask import Blueprint, Flask, Response, abort, current_app, request, stream_with_context
 from google.auth import exceptions as google_auth_exceptions
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
 
-from app_context import current_settings
+from app_context import current_dataset_name, current_settings
 from auth import sign
-from data_access import LiveData
-from data_access.live_channel import LiveDocument, LiveFeed, PubSubListener, channel_for, is_change_notification
+from data_access import DatasetRegistry, LiveData, StorageError
+from data_access.catalog import dataset_name
+from data_access.live_channel import (
+    CHANGE_EVENTS,
+    LiveDocument,
+    LiveFeed,
+    PubSubListener,
+    channel_for,
+    is_change_notification,
+)
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import Settings
 
@@ -50,6 +60,10 @@ EVENTS_PATH = "/live/events"
 NOTIFY_PATH = "/live/notify"
 #: Where the app's Flask server keeps its feed (``server.extensions``), for the ASGI worker.
 LIVE_FEED_EXTENSION = "live_feed"
+#: ... and the feeds of the datasets it was asked about (:class:`DatasetFeeds`), when it has many.
+DATASET_FEEDS_EXTENSION = "dataset_feeds"
+#: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
+DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
 HEARTBEAT = b": heartbeat\n\n"
 #: What EventSource waits before reconnecting after the stream ends.
@@ -119,8 +133,59 @@ def stream_seconds() -> float:
 # -- Flask routes (make run, plain WSGI servers, tests) ------------------------------------------
 
 
-def register_live_routes(server: Flask, live_data: LiveData, settings: Settings) -> LiveFeed:
-    """The live routes on ``server``, with this process' feed (kept in ``server.extensions``)."""
+class DatasetFeeds:
+    """One :class:`LiveFeed` per dataset this process was asked about, made on first ask."""
+
+    def __init__(self, datasets: DatasetRegistry, make_feed: Callable[[LiveData, str], LiveFeed]) -> None:
+        self.datasets = datasets
+        self._make_feed = make_feed
+        self._feeds: dict[str, LiveFeed] = {}
+        self._lock = threading.Lock()
+
+    def notified(self, attributes: dict[str, str], bucket: str, prefix: str) -> None:
+        """A bucket notification: when it names a dataset's object, list again and refresh that dataset's feed."""
+        object_name = attributes.get("objectId", "")
+        if attributes.get("eventType") not in CHANGE_EVENTS or attributes.get("bucketId") != bucket:
+            return
+        if not object_name.startswith(prefix) or dataset_name(object_name[len(prefix) :]) is None:
+            return
+        self.datasets.catalog.forget()
+        feed = self.known(dataset_name(object_name[len(prefix) :]) or "")
+        if feed is not None:
+            feed.refresh_now()
+
+    def made(self) -> list[LiveFeed]:
+        """Every feed made so far."""
+        return list(self._feeds.values())
+
+    def known(self, name: str) -> LiveFeed | None:
+        """The feed of ``name`` if it was made already (never asks storage)."""
+        return self._feeds.get(name)
+
+    def feed(self, name: str) -> LiveFeed | None:
+        """The feed of dataset ``name`` (made now when the catalog lists it), else ``None``."""
+        feed = self._feeds.get(name)
+        if feed is not None:
+            return feed
+        try:
+            live_data = self.datasets.live_data(name)
+        except StorageError:
+            return None
+        if live_data is None:
+            return None
+        with self._lock:
+            if name not in self._feeds:
+                self._feeds[name] = self._make_feed(live_data, name)
+            return self._feeds[name]
+
+
+def register_live_routes(
+    server: Flask, live_data: LiveData, settings: Settings, datasets: DatasetRegistry | None = None
+) -> LiveFeed:
+    """The live routes on ``server``, with this process' feed (kept in ``server.extensions``).
+
+    With ``datasets`` they answer under ``/d/<name>`` too, from that dataset's feed.
+    """
     secret = server.secret_key
 
     def sign_generation(generation: str) -> str:
@@ -128,19 +193,45 @@ def register_live_routes(server: Flask, live_data: LiveData, settings: Settings)
             return sign(generation, GENERATION_TOKEN_PURPOSE)
 
     redis_url = settings.cache_redis_url if settings.cache_type == "RedisCache" else None
-    feed = LiveFeed(live_data, sign_generation, channel_for(redis_url, live_data.source.location))
+
+    def make_feed(data: LiveData, dataset: str | None = None) -> LiveFeed:
+        return LiveFeed(data, sign_generation, channel_for(redis_url, data.source.location), dataset)
+
+    feed = make_feed(live_data)
     assert secret, "the live routes sign generations: SECRET_KEY must be set first"
     server.extensions[LIVE_FEED_EXTENSION] = feed
     server.register_blueprint(live)
+    dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
+    if dataset_feeds is not None:
+        server.extensions[DATASET_FEEDS_EXTENSION] = dataset_feeds
+        server.register_blueprint(live, url_prefix="/d/<dataset>", name="dataset_live")
     if settings.pubsub_subscription:
         feed.start()
-        listener = PubSubListener(feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob)
+        others = _dataset_notifications(dataset_feeds, settings)
+        listener = PubSubListener(
+            feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob, other_object=others
+        )
         server.extensions["live_pubsub"] = listener
     return feed
 
 
+def _dataset_notifications(
+    dataset_feeds: DatasetFeeds | None, settings: Settings
+) -> Callable[[dict[str, str]], None] | None:
+    """What a notification about another object than ``GCS_BLOB`` does: refresh the dataset it names."""
+    if dataset_feeds is None:
+        return None
+    return lambda attributes: dataset_feeds.notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
+
+
 def _feed() -> LiveFeed:
-    return current_app.extensions[LIVE_FEED_EXTENSION]
+    name = current_dataset_name()
+    if name is None:
+        return current_app.extensions[LIVE_FEED_EXTENSION]
+    feed = current_app.extensions[DATASET_FEEDS_EXTENSION].feed(name)
+    if feed is None:
+        abort(404)
+    return feed
 
 
 def _cache_seconds() -> int:
@@ -195,7 +286,9 @@ def live_notify() -> Response:
     if attributes is None:
         return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
     if is_change_notification(attributes, settings.gcs_bucket, settings.gcs_blob):
-        _feed().refresh_now()
+        current_app.extensions[LIVE_FEED_EXTENSION].refresh_now()
+    elif DATASET_FEEDS_EXTENSION in current_app.extensions:
+        current_app.extensions[DATASET_FEEDS_EXTENSION].notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
     return Response(status=204)  # acknowledged, whatever object it named
 
 
@@ -246,38 +339,54 @@ class LiveRoutes:
     long by design: nothing here bounds them but :data:`STREAM_SECONDS`.
     """
 
-    def __init__(self, app: ASGIApp, feed: LiveFeed, cache_seconds: int) -> None:
+    def __init__(
+        self, app: ASGIApp, feed: LiveFeed, cache_seconds: int, dataset_feeds: DatasetFeeds | None = None
+    ) -> None:
         self.app = app  # what answers everything else
         self.feed = feed
+        self.dataset_feeds = dataset_feeds
         self._cache_seconds = cache_seconds
-        self._fanout: Fanout | None = None
+        self._fanouts: dict[int, Fanout] = {}
         self._first_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-first-check")
         self.answered = 0  # /live/version answers given here (tests and benchmarks read it)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            if scope["path"] == VERSION_PATH:
-                await self._version(scope, send)
+            feed, path = await self._feed_for(scope["path"])
+            if feed is not None and path == VERSION_PATH:
+                await self._version(feed, scope, send)
                 return
-            if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
-                await self._events(receive, send)
+            if feed is not None and path == EVENTS_PATH and scope["method"] == "GET":
+                await self._events(feed, receive, send)
                 return
         await self.app(scope, receive, send)
 
+    async def _feed_for(self, path: str) -> tuple[LiveFeed | None, str]:
+        """The feed a live path is about and the path without ``/d/<name>`` (no feed: Flask answers, 404)."""
+        matched = DATASET_LIVE_PATH.fullmatch(path) if self.dataset_feeds is not None else None
+        if matched is None:
+            return self.feed, path
+        name, path = matched.groups()
+        feed = self.dataset_feeds.known(name)  # type: ignore[union-attr]
+        if feed is None:  # first ask in this process: the catalog may have to be listed, in a thread
+            loop = asyncio.get_running_loop()
+            feed = await loop.run_in_executor(self._first_check, self.dataset_feeds.feed, name)  # type: ignore[union-attr]
+        return feed, path
+
     def end_streams(self) -> None:
         """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""
-        if self._fanout is not None:
-            self._fanout.end_all()
+        for fanout in self._fanouts.values():
+            fanout.end_all()
 
-    async def _document(self) -> LiveDocument:
-        document = self.feed.peek()
+    async def _document(self, feed: LiveFeed) -> LiveDocument:
+        document = feed.peek()
         if document is None:  # the process' first check: made once, in a thread
-            await asyncio.get_running_loop().run_in_executor(self._first_check, self.feed.start)
-            document = self.feed.document()
+            await asyncio.get_running_loop().run_in_executor(self._first_check, feed.start)
+            document = feed.document()
         return document
 
-    async def _version(self, scope: dict[str, Any], send: Any) -> None:
-        document = await self._document()
+    async def _version(self, feed: LiveFeed, scope: dict[str, Any], send: Any) -> None:
+        document = await self._document(feed)
         tags = [value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"]
         answer = version_answer(document, ", ".join(tags) or None, self._cache_seconds)
         self.answered += 1
@@ -286,11 +395,12 @@ class LiveRoutes:
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
 
-    async def _events(self, receive: Any, send: Any) -> None:
-        document = await self._document()
-        if self._fanout is None:
-            self._fanout = Fanout(self.feed, asyncio.get_running_loop())
-        stream = self._fanout.open()
+    async def _events(self, feed: LiveFeed, receive: Any, send: Any) -> None:
+        document = await self._document(feed)
+        fanout = self._fanouts.get(id(feed))
+        if fanout is None:
+            fanout = self._fanouts[id(feed)] = Fanout(feed, asyncio.get_running_loop())
+        stream = fanout.open()
         gone = asyncio.ensure_future(_disconnected(receive, stream))
         ends = asyncio.get_running_loop().call_later(stream_seconds(), _put, stream, None)
         try:
@@ -305,7 +415,7 @@ class LiveRoutes:
         finally:
             gone.cancel()
             ends.cancel()
-            self._fanout.close(stream)
+            fanout.close(stream)
 
 
 async def _disconnected(receive: Any, stream: asyncio.Queue) -> None:

@@ -52,7 +52,7 @@ from routes.live import etag_matches
 take_up = Blueprint("take_up", __name__)
 
 #: The paths of the two routes below (werkzeug's ``<generation>`` is any text without a slash).
-TAKE_UP_PATH = re.compile(r"/live/[^/]+/(chart|rows)")
+TAKE_UP_PATH = re.compile(r"(/d/[^/]+)?/live/[^/]+/(chart|rows)")
 #: Query parameters that are not part of the chart's view.
 TOKEN_PARAMETER = "t"
 RANGE_PARAMETERS = ("x0", "x1")

@@ -153,3 +153,6 @@ def make_app(request: pytest.FixtureRequest) -> Iterator[Callable[[Settings], An
     yield build
     for app in built:
         app.server.extensions["live_feed"].stop()
+        dataset_feeds = app.server.extensions.get("dataset_feeds")
+        for feed in dataset_feeds.made() if dataset_feeds is not None else []:
+            feed.stop()

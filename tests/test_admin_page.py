@@ -110,7 +110,7 @@ def _preview_staged(client: Any, staged: dict | None) -> dict:
     body = callback_payload(
         PREVIEW_OUTPUTS,
         {"admin-staged.data": staged, "admin-review-again.n_clicks": None},
-        {"admin-timezone.data": ZONE},
+        {"admin-timezone.data": ZONE, "admin-dataset.data": None},
     )
     body["output"] = _callback_key(client, "admin-staged.data")
     response = client.post("/_dash-update-component", json=body)
@@ -126,7 +126,12 @@ def _publish(client: Any, pending: dict | None, description: str | None = None) 
     body = callback_payload(
         PUBLISH_OUTPUTS,
         {"admin-publish.n_clicks": 1},
-        {"admin-pending.data": pending, "admin-description.value": description, "admin-timezone.data": ZONE},
+        {
+            "admin-pending.data": pending,
+            "admin-description.value": description,
+            "admin-timezone.data": ZONE,
+            "admin-dataset.data": None,
+        },
     )
     body["output"] = _callback_key(client, "admin-publish.n_clicks")
     response = client.post("/_dash-update-component", json=body)
@@ -369,7 +374,7 @@ def test_restore_from_the_history_table(admin_app, bucket):
         json=callback_payload(
             ["admin-live.children", "admin-history.children", "admin-live-version.data"],
             {"admin-refresh.n_intervals": 1, "admin-history-stale.data": None, "admin-timezone.data": ZONE},
-            {"admin-live-version.data": None},
+            {"admin-live-version.data": None, "admin-dataset.data": None},
         ),
     ).json["response"]
     assert refreshed["admin-live-version"]["data"] == live
@@ -378,7 +383,12 @@ def test_restore_from_the_history_table(admin_app, bucket):
     body = callback_payload(
         ["admin-restore-result.children", "admin-history-stale.data"],
         {"admin-restore-confirm.submit_n_clicks": 1},
-        {"admin-restore-target.data": original, "admin-live-version.data": live, "admin-timezone.data": ZONE},
+        {
+            "admin-restore-target.data": original,
+            "admin-live-version.data": live,
+            "admin-timezone.data": ZONE,
+            "admin-dataset.data": None,
+        },
     )
     body["output"] = _callback_key(client, "admin-restore-confirm.submit_n_clicks")
     result = client.post("/_dash-update-component", json=body).json["response"]

@@ -227,3 +227,29 @@ def test_notifications_about_other_objects_or_malformed_bodies_change_nothing(no
 def test_notify_is_not_served_unless_configured(gcs_settings, make_app):
     client = make_app(gcs_settings).server.test_client()
     assert client.post("/live/notify", json=_notification("b")).status_code == 404
+
+
+def test_a_notification_about_a_dataset_under_the_prefix_refreshes_that_dataset_at_once(bucket, gcs_settings, make_app):
+    prefix = "dashboards/"
+    sales = bucket.blob(f"{prefix}sales.csv")
+    sales.upload_from_string(SAMPLE_CSV)
+    settings = gcs_settings.with_overrides(
+        gcs_prefix=prefix,
+        version_cache_seconds=60,
+        pubsub_push_audience=AUDIENCE,
+        pubsub_push_service_account=PUSHER,
+    )
+    app = make_app(settings)
+    signer = _Signer()
+    app.server.extensions["pubsub_transport"] = _KeyServer(signer.key_id, signer.public_pem)
+    client = app.server.test_client()
+    first = client.get("/d/sales/live/version").get_json()["generation"]
+
+    sales.upload_from_string(SAMPLE_CSV + b"5,5,5\n")
+    bucket.blob(f"{prefix}costs.csv").upload_from_string(SAMPLE_CSV)
+    assert client.get("/d/sales/live/version").get_json()["generation"] == first  # a 60 s period: not yet
+    for name in ("sales", "costs"):
+        notification = _notification(bucket.name, blob=f"{prefix}{name}.csv")
+        assert _notify(client, notification, signer.token()).status_code == 204
+    assert client.get("/d/sales/live/version").get_json()["generation"] == str(sales.generation)
+    assert [each["name"] for each in client.get("/live/catalog").get_json()["datasets"]] == ["costs", "sales"]

@@ -92,6 +92,7 @@ def _dangerous_values(first_generation: str, live_generation: str) -> dict[str, 
         "admin-restore-target.data": first_generation,
         "admin-live-version.data": live_generation,
         "admin-timezone.data": "Europe/Paris",
+        "admin-dataset.data": None,
         "admin-upload-ready.data": {"filename": "evil.csv"},
     }
 

@@ -67,7 +67,9 @@
         var upload = {file: file, total: file.size, offset: 0, failures: 0, confirmed: false};
         current = upload;
         showStatus("Starting the upload of " + file.name + "…");
-        postJson("/admin/upload/start", {filename: file.name, size: file.size}).then(function (answer) {
+        // With many datasets, the one picked on the page (data-dataset) receives the upload.
+        var body = {filename: file.name, size: file.size, dataset: limits.getAttribute("data-dataset") || null};
+        postJson("/admin/upload/start", body).then(function (answer) {
             if (upload.stopped) { return; }
             if (answer.status !== 200) {
                 stop(upload, answer.data.error || ("The upload could not start (HTTP " + answer.status + ")."));

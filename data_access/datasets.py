@@ -1,0 +1,157 @@
+"""Many datasets per deployment: one :class:`LiveData` per dataset, made when someone first looks at it.
+
+Every dataset's live version comes from the one :class:`DatasetCatalog` listing (one list call
+per ``VERSION_CACHE_SECONDS`` for the whole deployment), not from a metadata call of its own:
+:class:`CatalogSource` answers a :class:`LiveData`'s version check from the catalog and reads
+the object itself only to download a generation, so only datasets someone views are downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from data_access.catalog import DATASET_NAME, Dataset, DatasetCatalog
+from data_access.live_data import LiveData
+from data_access.parsing import load_table
+from data_access.sources import DataSource, DataVersion, StorageError
+
+log = logging.getLogger(__name__)
+
+#: Rows and columns a catalog card previews.
+PREVIEW_ROWS = 3
+PREVIEW_COLUMNS = 4
+#: A card's summary is kept as long as its generation could be live.
+SUMMARY_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What a catalog card shows of one generation: its size, and its first rows as text."""
+
+    rows: int | None
+    columns: int | None
+    header: list[str]
+    preview: list[list[str]]
+    error: str | None = None
+
+
+def summarize(content: bytes, file_name: str) -> DatasetSummary:
+    """The summary of one stored file (rows, columns, the first few cells as text)."""
+    try:
+        frame = load_table(content, file_name)
+    except Exception as error:  # whatever the object holds, the catalog shows the other cards
+        return DatasetSummary(None, None, [], [], f"cannot be read ({type(error).__name__})")
+    shown = frame.iloc[:PREVIEW_ROWS, :PREVIEW_COLUMNS]
+    preview = [[str(value) for value in row] for row in shown.itertuples(index=False)]
+    return DatasetSummary(len(frame), len(frame.columns), [str(name) for name in shown.columns], preview)
+
+
+class CatalogSource:
+    """A dataset's object, its live version read from the catalog's listing instead of storage."""
+
+    def __init__(self, source: DataSource, catalog: DatasetCatalog, dataset_name: str) -> None:
+        self.source = source
+        self.catalog = catalog
+        self.dataset_name = dataset_name
+        self.location = source.location
+        self.name = source.name
+
+    def current_version(self) -> DataVersion | None:
+        """The generation the last listing saw (``None``: removed); raises the listing's StorageError."""
+        dataset = self.catalog.find(self.dataset_name)
+        return dataset.version if dataset is not None else None
+
+    def read(self, generation: str) -> bytes:
+        """The bytes of exactly ``generation``, from the object itself."""
+        return self.source.read(generation)
+
+    def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
+        """Publish to the object itself (the app's LiveData then has the catalog list again)."""
+        return self.source.write(content, expected_generation, metadata)
+
+    def history(self, limit: int) -> list[DataVersion]:
+        """The object's own history."""
+        return self.source.history(limit)
+
+    def __getattr__(self, name: str) -> Any:
+        # Staging and history helpers reach the wrapped source's own attributes (bucket, path…).
+        return getattr(self.source, name)
+
+
+class DatasetRegistry:
+    """The deployment's datasets: the catalog, and a :class:`LiveData` for each dataset someone viewed.
+
+    ``make_live_data(dataset)`` builds one (its source a :class:`CatalogSource`); a dataset that
+    left the catalog keeps its LiveData, so a page still open on it says "removed" and keeps
+    its last data, while a page opened afterwards finds no such dataset.
+    """
+
+    def __init__(
+        self,
+        catalog: DatasetCatalog,
+        make_source: Callable[[Dataset], DataSource],
+        make_live_data: Callable[[Dataset, DataSource], LiveData],
+        shared: Any,
+        max_summary_bytes: int,
+        new_object_name: Callable[[str], str],
+    ) -> None:
+        self.catalog = catalog
+        self._new_object_name = new_object_name
+        self._make_source = make_source
+        self._make_live_data = make_live_data
+        self._shared = shared
+        self._max_summary_bytes = max_summary_bytes
+        self._live: dict[str, LiveData] = {}
+        self._lock = threading.Lock()
+        self._summary_lock = threading.Lock()
+
+    def live_data(self, name: str, create: bool = False) -> LiveData | None:
+        """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``.
+
+        ``create``: a dataset the catalog does not list yet is made too (the admin page names a
+        new one): its object is ``<name>.csv`` under the prefix or in the folder, written on publish.
+        """
+        live = self._live.get(name)
+        if live is not None:
+            return live
+        dataset = self.catalog.find(name)
+        if dataset is None and not (create and DATASET_NAME.fullmatch(name)):
+            return None
+        if dataset is None:
+            dataset = Dataset(name, self._new_object_name(name), DataVersion("", "", 0))
+        with self._lock:
+            if name not in self._live:
+                source = CatalogSource(self._make_source(dataset), self.catalog, name)
+                live = self._make_live_data(dataset, source)
+                # A publish or restore through this app: list again at once (before the feed announces it).
+                live.on_written(self.catalog.forget)
+                self._live[name] = live
+            return self._live[name]
+
+    def summary(self, dataset: Dataset) -> DatasetSummary:
+        """Rows, columns and a preview of ``dataset``'s live generation: read once per generation for everyone.
+
+        Kept in the shared cache; the object is parsed without being kept in memory, one at a time.
+        """
+        key = f"summary:{dataset.object_name}:{dataset.version.generation}"
+        stored = self._shared.get(key)
+        if stored is not None:
+            return DatasetSummary(**stored)
+        if dataset.version.size > self._max_summary_bytes:
+            return DatasetSummary(None, None, [], [], "too large to preview")
+        with self._summary_lock:
+            try:
+                content = self._make_source(dataset).read(dataset.version.generation)
+            except StorageError as error:
+                return DatasetSummary(None, None, [], [], str(error))  # not kept: asked again next time
+            summary = summarize(content, dataset.object_name)
+        self._shared.set(key, asdict(summary), timeout=SUMMARY_SECONDS)
+        return summary
+
+    def viewed(self) -> dict[str, LiveData]:
+        """The datasets this process made a LiveData for, by name."""
+        return dict(self._live)

@@ -1,0 +1,36 @@
+"""A dataset's chart page (``/d/<name>``): everything the chart page has, for one dataset of many.
+
+Registered once with a path template (Dash cannot add pages at run time); the name is looked up
+in the catalog on every visit. An unknown name gets the not-found page and status 404
+(``routes.unknown_dataset_page``). The chart's callbacks are ``pages/chart.py``'s: this page's
+live routes are under ``/d/<name>`` and its live document names the dataset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+
+from app_context import current_settings, find_dataset
+from components.chart_page import chart_page
+from components.live_status import live_status_bar
+
+dash.register_page(__name__, path_template="/d/<name>", name="Dataset", title="Live dashboard", nav=False)
+
+NOT_FOUND_MODULE = "pages.not_found_404"
+
+
+def layout(name: str = "", **_query: Any) -> Any:
+    """The chart of dataset ``name``, or the not-found page."""
+    dataset = find_dataset(name)
+    if dataset is None:
+        return dash.page_registry[NOT_FOUND_MODULE]["layout"]()
+    settings = current_settings()
+    status_bar = live_status_bar(settings.poll_interval_seconds, settings.live_push, dataset_base(dataset.name))
+    return chart_page(dataset.name, dataset.description, status_bar)
+
+
+def dataset_base(name: str) -> str:
+    """Where dataset ``name``'s page and routes are."""
+    return f"/d/{name}"

@@ -1,0 +1,76 @@
+"""The registry of many datasets: a LiveData per dataset from the catalog, card summaries, one frame budget."""
+
+from __future__ import annotations
+
+import pandas as pd
+from cachelib import SimpleCache
+
+from data_access import LiveData
+from data_access.catalog import DatasetCatalog, FolderLister
+from data_access.datasets import DatasetRegistry
+from data_access.frame_store import FramePool, LocalFrames, frame_bytes
+from data_access.live_data import ResilientCache
+from data_access.local_source import LocalFileSource
+
+CSV = b"ID,first_num,second_num\n1,1,2\n2,3,4\n3,5,6\n"
+
+
+def _registry(folder, budget_bytes: int = 2**30) -> tuple[DatasetRegistry, list[int]]:
+    shared = ResilientCache(SimpleCache())
+    catalog = DatasetCatalog(FolderLister(folder), refresh_seconds=60, shared=shared)
+    reads: list[int] = []
+    pool = FramePool(budget_bytes)
+
+    class CountingSource(LocalFileSource):
+        def read(self, generation: str) -> bytes:
+            reads.append(1)
+            return super().read(generation)
+
+    def make_live_data(_dataset, source) -> LiveData:
+        return LiveData(source, SimpleCache(), 60, frame_pool=pool, share_frames=False)
+
+    registry = DatasetRegistry(
+        catalog,
+        lambda dataset: CountingSource(dataset.object_name),
+        make_live_data,
+        shared,
+        2**20,
+        lambda name: str(folder / f"{name}.csv"),
+    )
+    return registry, reads
+
+
+def test_a_dataset_s_version_is_the_listing_s_and_unknown_names_have_none(tmp_path):
+    (tmp_path / "sales.csv").write_bytes(CSV)
+    registry, _reads = _registry(tmp_path)
+    live = registry.live_data("sales")
+    assert live is not None and registry.live_data("sales") is live  # made once
+    assert live.check_version().version == registry.catalog.find("sales").version
+    assert registry.live_data("nope") is None
+    new = registry.live_data("new", create=True)  # named on the admin page: nothing published yet
+    assert new is not None and new.source.name == "new.csv" and new.check_version().version is None
+    assert registry.live_data("../up", create=True) is None
+
+
+def test_a_card_summary_is_read_once_per_generation(tmp_path):
+    (tmp_path / "sales.csv").write_bytes(CSV)
+    registry, reads = _registry(tmp_path)
+    dataset = registry.catalog.find("sales")
+    summary = registry.summary(dataset)
+    assert (summary.rows, summary.columns) == (3, 5)  # the derived add_num and multiply_num included
+    assert summary.header[:3] == ["ID", "first_num", "second_num"] and summary.preview[0][:3] == ["1", "1", "2"]
+    registry.summary(dataset)
+    assert len(reads) == 1
+
+
+def test_frames_of_all_datasets_share_one_budget_least_recently_used_first():
+    frame = pd.DataFrame({"value": range(10_000)})
+    pool = FramePool(int(frame_bytes(frame) * 2.5))
+    clock = iter(range(100)).__next__
+    first, second, third = (LocalFrames(2**30, clock=clock, pool=pool) for _ in range(3))
+    first.put("1", frame)
+    second.put("1", frame)
+    assert first.get("1") is not None  # used again: now the most recent
+    third.put("1", frame)  # over the shared budget: the least recently used goes
+    assert second.generations() == [] and first.generations() == ["1"] and third.generations() == ["1"]
+    assert pool.held_bytes() <= pool.budget_bytes

@@ -1,0 +1,203 @@
+"""Many datasets per deployment (``GCS_PREFIX``, ``--data DIR``): pages, routes, storage calls (fake-gcs-server)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+
+import dash
+import pytest
+
+from settings import Settings, SettingsError
+from testinfra import SAMPLE_CSV, Uvicorn
+from testinfra.dash_requests import drawn, shown_from, zoom_payload
+
+PREFIX = "dashboards/"
+
+
+def _write(bucket, name: str, content: bytes = SAMPLE_CSV, metadata: dict | None = None) -> int:
+    blob = bucket.blob(name)
+    blob.metadata = metadata
+    blob.upload_from_string(content, content_type="text/csv")
+    return blob.generation
+
+
+@pytest.fixture()
+def prefix_settings(gcs_settings: Settings) -> Settings:
+    return gcs_settings.with_overrides(gcs_prefix=PREFIX, data_schema="")
+
+
+def _wait_past_period(settings: Settings) -> None:
+    time.sleep(settings.version_cache_seconds + 0.05)
+
+
+def test_every_data_object_directly_under_the_prefix_is_a_page_and_unknown_names_404(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv")
+    _write(bucket, f"{PREFIX}costs.csv")
+    _write(bucket, f"{PREFIX}nested/inner.csv")  # a folder below the prefix: not a dataset
+    _write(bucket, "elsewhere/other.csv")
+    client = make_app(prefix_settings).server.test_client()
+
+    assert client.get("/d/sales").status_code == 200
+    assert client.get("/d/costs").status_code == 200
+    for unknown in ("/d/inner", "/d/other", "/d/nope", "/d/..", "/d/nope/live/version"):
+        assert client.get(unknown).status_code == 404, unknown
+    names = [each["name"] for each in client.get("/live/catalog").get_json()["datasets"]]
+    assert names == ["costs", "sales"]
+
+
+def test_each_dataset_page_follows_its_own_object_only(bucket, prefix_settings, make_app):
+    sales = _write(bucket, f"{PREFIX}sales.csv")
+    costs = _write(bucket, f"{PREFIX}costs.csv", b"day,value\n2024-01-01,1\n2024-01-02,3\n")
+    client = make_app(prefix_settings).server.test_client()
+
+    document = client.get("/d/sales/live/version").get_json()
+    assert (document["dataset"], document["generation"]) == ("sales", str(sales))
+    assert client.get("/d/costs/live/version").get_json()["generation"] == str(costs)
+    assert "dataset" not in client.get("/live/version").get_json()  # the default stays as it was
+
+    new_sales = _write(bucket, f"{PREFIX}sales.csv", SAMPLE_CSV + b"4,7,8\n")
+    _wait_past_period(prefix_settings)
+    assert client.get("/d/sales/live/version").get_json()["generation"] == str(new_sales)
+    assert client.get("/d/costs/live/version").get_json()["generation"] == str(costs)
+
+
+def test_a_dataset_s_chart_rows_and_downloads_are_its_own(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv")
+    _write(bucket, f"{PREFIX}costs.csv", b"day,value\n2024-01-01,1\n2024-01-02,3\n")
+    client = make_app(prefix_settings).server.test_client()
+    document = client.get("/d/costs/live/version").get_json()
+    generation, token = document["generation"], document["token"]
+
+    chart = client.get(f"/d/costs/live/{generation}/chart?t={token}")
+    assert chart.status_code == 200, chart.data
+    download = client.get(f"/d/costs/download/data.csv?token={token}")
+    assert download.status_code == 200 and download.data.startswith(b'"day","value"')
+    # The same signed generation asked of another dataset is not that dataset's live version.
+    assert client.get(f"/d/sales/download/data.csv?token={token}").status_code == 410
+
+
+def test_a_removed_object_leaves_the_catalog_and_its_open_page_says_so(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv")
+    _write(bucket, f"{PREFIX}costs.csv")
+    client = make_app(prefix_settings).server.test_client()
+    assert client.get("/d/costs/live/version").get_json()["status"] == "live"
+    etag = client.get("/live/catalog").headers["ETag"]
+    assert client.get("/live/catalog", headers={"If-None-Match": etag}).status_code == 304
+
+    bucket.blob(f"{PREFIX}costs.csv").delete()
+    _wait_past_period(prefix_settings)
+
+    changed = client.get("/live/catalog", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert [each["name"] for each in changed.get_json()["datasets"]] == ["sales"]
+    assert client.get("/d/costs/live/version").get_json()["status"] == "removed"  # the open page is told
+    assert client.get("/d/costs").status_code == 404  # a new visit finds no such dataset
+
+
+def test_the_catalog_page_shows_a_card_per_dataset_with_its_facts(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv", metadata={"description": "Daily sales", "version": "12"})
+    _write(bucket, f"{PREFIX}costs.csv", b"day,value\n2024-01-01,1\n2024-01-02,3\n")
+    app = make_app(prefix_settings)
+
+    with app.server.test_request_context("/"):
+        page = str(dash.page_registry["pages.chart"]["layout"]())
+    assert "href='/d/sales'" in page and "href='/d/costs'" in page
+    assert "Daily sales" in page
+    assert "2 rows · 2 columns" in page  # costs: rows and columns from its one read
+    assert "v12 · " in page  # the version label
+    assert "2024-01-02" in page  # the preview
+    with app.server.test_request_context("/"):
+        filtered = str(dash.page_registry["pages.catalog"]["layout"].__globals__["cards"]("SAL"))
+    assert "/d/sales" in filtered and "/d/costs" not in filtered
+
+
+def test_storage_calls_stay_one_listing_per_period_however_many_datasets_are_viewed(
+    bucket, fake_gcs, prefix_settings, make_app
+):
+    for number in range(20):
+        _write(bucket, f"{PREFIX}set{number:02}.csv")
+    settings = prefix_settings.with_overrides(version_cache_seconds=1.0)
+    client = make_app(settings).server.test_client()
+    for number in range(20):
+        assert client.get(f"/d/set{number:02}/live/version").status_code == 200
+    lists_before = fake_gcs.count_requests(f"GET /storage/v1/b/{bucket.name}/o?")
+    metadata_before = fake_gcs.metadata_gets(bucket.name)
+
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:
+        for number in range(20):
+            client.get(f"/d/set{number:02}/live/version")
+        client.get("/live/catalog")
+
+    lists = fake_gcs.count_requests(f"GET /storage/v1/b/{bucket.name}/o?") - lists_before
+    assert 1 <= lists <= 4  # one per second over 2.5 s, whatever the pages
+    assert fake_gcs.metadata_gets(bucket.name) == metadata_before  # no per-dataset version check
+    assert fake_gcs.downloads(bucket.name) == 20  # each viewed dataset's generation, once
+
+
+def test_a_data_folder_makes_each_file_a_dataset(tmp_path, make_app):
+    (tmp_path / "alpha.csv").write_bytes(SAMPLE_CSV)
+    (tmp_path / "notes.txt").write_text("not data")
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=tmp_path, data_schema=""
+    )
+    client = make_app(settings).server.test_client()
+    assert client.get("/d/alpha").status_code == 200
+    assert client.get("/d/notes").status_code == 404
+
+    (tmp_path / "beta.csv").write_bytes(SAMPLE_CSV)
+    _wait_past_period(settings)
+    assert [each["name"] for each in client.get("/live/catalog").get_json()["datasets"]] == ["alpha", "beta"]
+
+
+def test_gcs_prefix_must_end_with_a_slash(gcs_settings):
+    with pytest.raises(SettingsError, match="GCS_PREFIX"):
+        gcs_settings.with_overrides(gcs_prefix="dashboards")
+
+
+def test_dataset_live_routes_are_answered_on_the_event_loop(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}sales.csv")
+    with Uvicorn(make_app(prefix_settings)) as served:
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        connection.request("GET", "/d/sales/live/version")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["dataset"] == "sales"
+        assert served.answered == 1
+        connection.request("GET", "/d/nope/live/version")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 404 and served.answered == 1
+
+        connection.request("GET", "/d/sales/live/events")
+        response = connection.getresponse()
+        assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+        opening = b"".join(response.fp.readline() for _ in range(6))  # chunked: size lines between
+        assert b'"dataset":"sales"' in opening
+        connection.close()
+
+
+def test_a_deployment_of_one_object_has_no_catalog_and_no_dataset_pages(bucket, gcs_settings, make_app):
+    _write(bucket, "data/data.csv")
+    client = make_app(gcs_settings).server.test_client()
+    assert client.get("/").status_code == 200
+    for path in ("/datasets", "/d/data", "/live/catalog", "/d/data/live/version"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_the_chart_s_server_callbacks_read_the_dataset_the_live_document_names(bucket, prefix_settings, make_app):
+    _write(bucket, f"{PREFIX}costs.csv", b"day,value\n2024-01-01,1\n2024-01-02,3\n2024-01-03,2\n")
+    client = make_app(prefix_settings).server.test_client()
+    document = client.get("/d/costs/live/version").get_json()
+    shown = {**shown_from(document), "dataset": "costs"}
+    answer = client.get(f"/d/costs/live/{document['generation']}/chart?t={document['token']}").get_json()
+    relayout = {"xaxis.range[0]": "2024-01-01", "xaxis.range[1]": "2024-01-02"}
+
+    zoomed = client.post("/_dash-update-component", json=zoom_payload(client, shown, relayout, drawn(shown, answer)))
+    assert zoomed.status_code == 200, zoomed.data
+    assert zoomed.json["response"]["chart-range"]["data"] == ["2024-01-01", "2024-01-02"]
+    # Without the dataset the callback reads the default object, which holds nothing: no update.
+    default = {key: value for key, value in shown.items() if key != "dataset"}
+    body = zoom_payload(client, default, relayout, drawn(default, answer))
+    assert client.post("/_dash-update-component", json=body).status_code == 204
