@@ -9,6 +9,9 @@ from data_access.catalog import Dataset
 from data_access.datasets import DatasetSummary
 from data_access.live_channel import version_label
 
+#: Shown above the cards while the last listing of storage failed (the cards are the ones listed before).
+OUTAGE_NOTICE = "Storage cannot be listed right now: these are the datasets as last listed. Retrying by itself."
+
 
 def dataset_card(dataset: Dataset, summary: DatasetSummary) -> dbc.Col:
     """The card of ``dataset`` (its live generation summarised by ``summary``)."""

@@ -189,6 +189,17 @@ class DatasetCatalog:
                 raise self._error
             return dict(self._datasets)
 
+    def last_known(self) -> tuple[dict[str, Dataset], StorageError | None]:
+        """Every dataset as last listed, and why the latest listing failed (``None`` when it worked).
+
+        What a catalog page shows during an outage: the datasets it knew, with a notice.
+        """
+        try:
+            return self.datasets(), None
+        except StorageError as error:
+            with self._lock:
+                return dict(self._datasets), error
+
     def forget(self) -> None:
         """Drop the kept listing (this app just wrote an object): the next reader lists again."""
         with self._lock:
@@ -217,8 +228,15 @@ class DatasetCatalog:
         period = int(now // self.refresh_seconds) if self.refresh_seconds > 0 else now
         lock = self.shared.take_lock(f"{self._key}:lock:{period}", math.ceil(self.refresh_seconds) + 1)
         if lock is None and stored is not None:
+            if "failed" in stored:  # the process that listed last could not: everyone reports the outage
+                raise StorageError(stored["failed"])
             return _decode(stored)
-        datasets = self.lister.list_datasets()
+        try:
+            datasets = self.lister.list_datasets()
+        except StorageError as error:
+            if stored is not None:
+                self.shared.set(self._key, {**stored, "failed": str(error)})
+            raise
         self.shared.set(self._key, _encode(datasets, now))
         return datasets
 

@@ -18,8 +18,7 @@ from dash.exceptions import PreventUpdate
 
 from app_context import current_datasets, current_settings
 from callback_input import typed_callback
-from components.catalog import dataset_card
-from data_access import StorageError
+from components.catalog import OUTAGE_NOTICE, dataset_card
 from routes.catalog import CATALOG_PATH
 
 dash.register_page(__name__, path="/datasets", name="Datasets", title="Live dashboards", nav=False)
@@ -58,15 +57,14 @@ def layout(**_query: Any) -> Any:
 def cards(name_filter: str) -> Any:
     """The cards of the datasets whose name contains ``name_filter`` (any case), sorted by name."""
     datasets = current_datasets()
-    try:
-        listed = datasets.catalog.datasets() if datasets is not None else {}
-    except StorageError:
-        return dbc.Alert("The datasets cannot be listed right now; this page tries again by itself.", color="warning")
+    listed, error = datasets.catalog.last_known() if datasets is not None else ({}, None)
+    notice = dbc.Alert(OUTAGE_NOTICE, color="warning", className="catalog-notice") if error is not None else None
     wanted = name_filter.strip().lower()
     shown = [listed[name] for name in sorted(listed) if wanted in name.lower()]
     if not shown:
-        return html.P("No dataset matches." if listed else "No datasets yet.", className="text-muted")
-    return dbc.Row([dataset_card(each, datasets.summary(each)) for each in shown], className="g-3")  # type: ignore[union-attr]
+        empty = "No dataset matches." if listed else "No datasets yet." if error is None else ""
+        return [notice, html.P(empty, className="text-muted")]
+    return [notice, dbc.Row([dataset_card(each, datasets.summary(each)) for each in shown], className="g-3")]  # type: ignore[union-attr]
 
 
 # Every POLL_INTERVAL_SECONDS: GET /live/catalog with If-None-Match; a new ETag only when it changed.

@@ -2,19 +2,19 @@
 
 Plain cacheable HTTP like ``/live/version``: an ``ETag`` (``If-None-Match`` gets 304) and
 ``Cache-Control: public, max-age=VERSION_CACHE_SECONDS``. It is read from the one catalog listing,
-so any number of open catalog pages costs no storage call of its own. 404 when the deployment
-follows one object.
+so any number of open catalog pages costs no storage call of its own; during a storage outage it
+answers the last listing with ``status: unreachable``. 404 when the deployment follows one object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from flask import Blueprint, Response, request
 
 from app_context import current_datasets, current_settings
-from data_access import StorageError
 from data_access.live_channel import version_label
 from routes.live import max_age
 
@@ -23,11 +23,13 @@ CATALOG_PATH = "/live/catalog"
 catalog_routes = Blueprint("catalog", __name__)
 
 
-def catalog_document() -> list[dict[str, str]]:
-    """Every dataset as the open catalog pages need it: name, generation, label, description (sorted by name)."""
+def catalog_document() -> dict[str, Any]:
+    """What the open catalog pages need: each dataset's name, generation, label and description
+    (sorted by name), and ``status`` — ``unreachable`` while storage cannot be listed (the
+    datasets are then the last ones listed)."""
     datasets = current_datasets()
-    listed = datasets.catalog.datasets() if datasets is not None else {}
-    return [
+    listed, error = datasets.catalog.last_known() if datasets is not None else ({}, None)
+    rows = [
         {
             "name": dataset.name,
             "generation": dataset.version.generation,
@@ -36,6 +38,7 @@ def catalog_document() -> list[dict[str, str]]:
         }
         for dataset in sorted(listed.values(), key=lambda each: each.name)
     ]
+    return {"status": "unreachable" if error is not None else "live", "datasets": rows}
 
 
 @catalog_routes.get(CATALOG_PATH)
@@ -43,10 +46,7 @@ def live_catalog() -> Response:
     """The catalog document, or 304 when the browser holds it already."""
     if current_datasets() is None:
         return Response("This dashboard follows one dataset.\n", status=404, mimetype="text/plain")
-    try:
-        body = json.dumps({"datasets": catalog_document()}, separators=(",", ":")).encode()
-    except StorageError:
-        return Response("The datasets cannot be listed right now.\n", status=503, mimetype="text/plain")
+    body = json.dumps(catalog_document(), separators=(",", ":")).encode()
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
     cache_seconds = max_age(current_settings().version_cache_seconds)
     response = Response(status=304) if etag in request.if_none_match else Response(body, mimetype="application/json")

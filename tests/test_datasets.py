@@ -9,11 +9,23 @@ import time
 import dash
 import pytest
 
+from components.catalog import OUTAGE_NOTICE
+from data_access import make_storage_client
 from settings import Settings, SettingsError
-from testinfra import SAMPLE_CSV, Uvicorn
+from testinfra import SAMPLE_CSV, TcpProxy, Uvicorn
 from testinfra.dash_requests import drawn, shown_from, zoom_payload
 
 PREFIX = "dashboards/"
+
+
+class _AnySales(dict):
+    """The catalog row of ``sales`` (its generation and label are whatever storage gave)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and other.get("name") == "sales" and bool(other.get("generation"))
+
+
+ANY_SALES = _AnySales()
 
 
 def _write(bucket, name: str, content: bytes = SAMPLE_CSV, metadata: dict | None = None) -> int:
@@ -94,6 +106,30 @@ def test_a_removed_object_leaves_the_catalog_and_its_open_page_says_so(bucket, p
     assert [each["name"] for each in changed.get_json()["datasets"]] == ["sales"]
     assert client.get("/d/costs/live/version").get_json()["status"] == "removed"  # the open page is told
     assert client.get("/d/costs").status_code == 404  # a new visit finds no such dataset
+
+
+def test_during_a_storage_outage_the_catalog_keeps_its_last_listing_with_a_notice(bucket, fake_gcs, prefix_settings):
+    from app import create_app
+
+    _write(bucket, f"{PREFIX}sales.csv")
+    with TcpProxy(fake_gcs.port) as proxy:
+        settings = prefix_settings.with_overrides(storage_emulator_host=proxy.url, storage_deadline_seconds=1)
+        app = create_app(settings, storage_client=make_storage_client(settings.gcp_project, proxy.url))
+        client = app.server.test_client()
+        assert client.get("/live/catalog").get_json() == {"status": "live", "datasets": [ANY_SALES]}
+
+        proxy.set_down(True)
+        _wait_past_period(settings)
+        during = client.get("/live/catalog")
+        assert during.status_code == 200  # never a 5xx: the open pages keep their cards
+        assert during.get_json() == {"status": "unreachable", "datasets": [ANY_SALES]}
+        with app.server.test_request_context("/"):
+            page = str(dash.page_registry["pages.catalog"]["layout"]())
+        assert "/d/sales" in page and OUTAGE_NOTICE in page
+
+        proxy.set_down(False)
+        _wait_past_period(settings)
+        assert client.get("/live/catalog").get_json()["status"] == "live"
 
 
 def test_the_catalog_page_shows_a_card_per_dataset_with_its_facts(bucket, prefix_settings, make_app):

@@ -137,3 +137,41 @@ def test_processes_sharing_a_cache_list_once_per_period_for_the_whole_deployment
     assert all(list(catalog.datasets()) == ["a"] for catalog in catalogs)
 
     assert fake_gcs.count_requests(lists) == before + 1
+
+
+class _FlakyLister:
+    """A folder lister whose storage can be taken down."""
+
+    def __init__(self, folder) -> None:
+        self.lister = FolderLister(folder)
+        self.down = False
+
+    def list_datasets(self):
+        if self.down:
+            raise StorageError("storage could not be listed (down)")
+        return self.lister.list_datasets()
+
+
+def test_a_failed_listing_keeps_the_last_one_and_every_process_sharing_the_cache_reports_it(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(b"a\n1\n")
+    clock = _Clock()
+    listers = [_FlakyLister(folder), _FlakyLister(folder)]
+    shared_dir = str(tmp_path / "shared-cache")
+    catalogs = [
+        DatasetCatalog(lister, 1.0, clock, shared=ResilientCache(FileSystemCache(shared_dir))) for lister in listers
+    ]
+    assert [list(catalog.last_known()[0]) for catalog in catalogs] == [["a"], ["a"]]
+
+    clock.now = 2.0
+    for lister in listers:
+        lister.down = True
+    first, second = (catalog.last_known() for catalog in catalogs)  # the first lists (and fails), the second reads
+    assert list(first[0]) == ["a"] and isinstance(first[1], StorageError)
+    assert list(second[0]) == ["a"] and isinstance(second[1], StorageError)  # not the stored listing as if live
+
+    clock.now = 3.0
+    for lister in listers:
+        lister.down = False
+    assert all(catalog.last_known()[1] is None for catalog in catalogs)
