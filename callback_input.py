@@ -2,8 +2,8 @@
 
 :func:`typed_callback` checks a callback's arguments against its annotations (pydantic, strict),
 its triggers against its inputs, and that the call names outputs; :func:`install_callback_errors`
-refuses bodies nested deeper than :data:`MAX_NESTING` or holding invalid Unicode, and turns errors
-raised while Dash reads a request into 400. An error once a callback runs stays a 500: a bug, not
+refuses JSON bodies (callbacks' and every route's) nested deeper than :data:`MAX_NESTING` or
+holding invalid Unicode, and turns errors raised while Dash reads a request into 400. An error once a callback runs stays a 500: a bug, not
 bad input. Nothing here reads Dash's request format.
 """
 
@@ -89,7 +89,8 @@ def _is_callback_request() -> bool:
 
 
 def _refuse_unreadable_bodies() -> Response | None:
-    if not _is_callback_request():
+    # Every JSON body, not only Dash's: Python's parser overflows on deep nesting wherever it runs.
+    if not (_is_callback_request() or request.is_json):
         return None
     raw = request.get_data(cache=True)  # within the size limit checked before (auth.web)
     if _nesting_exceeds(raw, MAX_NESTING):
@@ -110,7 +111,8 @@ def _request_errors_as_400(error: Exception) -> Any:
 
 
 def _malformed(reason: str) -> Response:
-    return Response(f"Malformed callback request: {reason}", status=400, mimetype="text/plain")
+    what = "callback request" if _is_callback_request() else "request"
+    return Response(f"Malformed {what}: {reason}", status=400, mimetype="text/plain")
 
 
 def _first_line(error: Exception) -> str:

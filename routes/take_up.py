@@ -214,7 +214,7 @@ def rows(generation: str) -> Response:
         try:
             grid = json.loads(request.args.get(GRID_PARAMETER, "")[:MAX_GRID_CHARS])
             page_request = PageRequest.from_grid(grid, frame)
-        except (ValueError, TypeError, TableQueryError) as error:
+        except (ValueError, TypeError, RecursionError, TableQueryError) as error:  # RecursionError: nested too deep
             return _json(400, {"error": f"This table request cannot be answered: {error}"})
         full_view = ViewState.from_query(_view_query((TOKEN_PARAMETER, GRID_PARAMETER)))[0].resolve(roles)[0]
         view = ViewState(date_from=full_view.date_from, date_to=full_view.date_to, filters=full_view.filters)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+from urllib.parse import quote, urlencode
 
 import brotli
 
@@ -58,3 +59,14 @@ def test_compressed_once_as_the_browser_asks(make_app, tmp_path):
         encoded = client.get(path, headers={"Accept-Encoding": encoding})
         assert encoded.headers["Content-Encoding"] == encoding and "Accept-Encoding" in encoded.headers["Vary"]
         assert decompress(encoded.data) == plain.data and encoded.headers["ETag"] == plain.headers["ETag"]
+
+
+def test_a_table_request_or_a_json_body_nested_too_deep_is_a_400_never_a_500(make_app, tmp_path):
+    client, shown = _client(make_app, tmp_path, rows=100)
+    query = urlencode({"t": shown["token"], "grid": "[" * 1_500})  # within the length cap, past the parser's depth
+    answer = client.get(f"/live/{quote(shown['generation'])}/rows?{query}")
+    assert answer.status_code == 400 and "cannot be answered" in answer.json["error"]
+    for path in ("/live/notify", "/upload/start", "/upload/cancel"):
+        posted = client.post(path, data="[" * 5_000, content_type="application/json")
+        assert posted.status_code == 400, path
+        assert posted.get_data(as_text=True).startswith("Malformed request: nested deeper than")
