@@ -406,11 +406,15 @@ def _long_cell_problem(frame: pd.DataFrame, schema: Schema, where: Callable[[int
     if cell is None:
         return None
     column, row, length = cell
+    return long_cell_message(column, row, length, _place(where, row), schema.max_cell_chars)
+
+
+def _place(where: Callable[[int], str], row: int) -> str:
+    """Where data row ``row`` is in the file, for people (e.g. ``Line 12``)."""
     try:
-        place = where(row)
+        return where(row)
     except csv.Error:  # the csv module refuses fields over 128 KiB: name the data row instead
-        place = f"Data row {row + 1:,}"
-    return long_cell_message(column, row, length, place, schema.max_cell_chars)
+        return f"Data row {row + 1:,}"
 
 
 def _over_row_limit(rows: int | None, schema: Schema) -> bool:
@@ -451,6 +455,10 @@ def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str
         infinite = ~numbers.isna() & ~numbers.between(-1e300, 1e300)
         problems += _cell_problems(column, infinite, name, "is not a finite number", where)
         converted[name] = numbers
+    for name in frame.select_dtypes("number").columns.difference(list(converted)):
+        # Any other number column: a number too long to hold was read as infinity (nothing can chart it).
+        infinite = np.isinf(frame[name].to_numpy(dtype="float64", na_value=np.nan))
+        problems += _cell_problems(frame[name], pd.Series(infinite), name, "is not a finite number", where)
     return frame.assign(**converted), problems
 
 
@@ -462,7 +470,7 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     value = column.iloc[first]
     shown = "" if pd.isna(value) else f" ('{str(value)[:40]}')"
     more = f" — and {len(rows) - 1:,} more rows in this column" if len(rows) > 1 else ""
-    return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
+    return [f"{_place(where, first)}, column '{name}'{shown} {what}{more}."]
 
 
 def _more(problems: list[str]) -> list[str]:

@@ -217,3 +217,25 @@ def test_parquet_mixed_column_warning_names_rows():
     assert report.warnings[0].startswith(
         "Column 'price' mixes numbers and text: 1 cell is not a number (row 3 ('oops'))."
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "file_name", "place"),
+    [
+        (b"x\n" + b"9" * 400 + b"\n", "one-cell.csv", "Line 2, column 'x'"),  # read as infinity
+        (b"a,b\n1,2\n3,1e400\n", "big.csv", "Line 3, column 'b'"),
+        ("parquet", "inf.parquet", "Row 2, column 'v'"),
+    ],
+)
+def test_a_number_too_large_to_hold_in_any_column_is_refused_with_its_place(content, file_name, place):
+    if content == "parquet":
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({"v": [1.0, np.inf]}), buffer)
+        content = buffer.getvalue()
+    report = validate_upload(content, file_name, Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert not report.ok
+    assert report.problems == [f"{place} ('inf') is not a finite number."]
