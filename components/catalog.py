@@ -8,6 +8,7 @@ from dash import html
 from data_access.catalog import Dataset
 from data_access.datasets import DatasetSummary
 from data_access.live_channel import version_label
+from data_access.units import count
 
 #: Shown above the cards while the last listing of storage failed (the cards are the ones listed before).
 OUTAGE_NOTICE = "Storage cannot be listed right now: these are the datasets as last listed. Retrying by itself."
@@ -17,7 +18,7 @@ def dataset_card(dataset: Dataset, summary: DatasetSummary) -> dbc.Col:
     """The card of ``dataset`` (its live generation summarised by ``summary``)."""
     href = f"/d/{dataset.name}"
     size = (
-        f"{summary.rows:,} rows · {summary.columns:,} columns"
+        f"{count(summary.rows, 'row')} · {count(summary.columns, 'column')}"
         if summary.rows is not None and summary.columns is not None
         else summary.error or ""
     )
@@ -37,10 +38,13 @@ def dataset_card(dataset: Dataset, summary: DatasetSummary) -> dbc.Col:
     )
 
 
-def preview_table(summary: DatasetSummary) -> html.Table | html.Span:
+def preview_table(summary: DatasetSummary) -> html.Div | html.Span:
     """The first rows and columns as a small table (nothing when there is no preview)."""
     if not summary.header:
         return html.Span()
     head = html.Thead(html.Tr([html.Th(name) for name in summary.header]))
     rows = html.Tbody([html.Tr([html.Td(value) for value in row]) for row in summary.preview])
-    return html.Table([head, rows], className="table table-sm small mb-0 catalog-preview")
+    # Scrolls inside its card when the columns are wide (the card never grows past its column).
+    return html.Div(
+        html.Table([head, rows], className="table table-sm small mb-0 catalog-preview"), className="table-responsive"
+    )

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import pandas as pd
+
 from data_access.catalog import DATASET_NAME, Dataset, DatasetCatalog
 from data_access.live_data import LiveData
 from data_access.parsing import load_table
@@ -43,11 +45,22 @@ def summarize(content: bytes, file_name: str) -> DatasetSummary:
     """The summary of one stored file (rows, columns, the first few cells as text)."""
     try:
         frame = load_table(content, file_name)
-    except Exception as error:  # whatever the object holds, the catalog shows the other cards
-        return DatasetSummary(None, None, [], [], f"cannot be read ({type(error).__name__})")
+    except Exception:  # whatever the object holds, the catalog shows the other cards
+        return DatasetSummary(None, None, [], [], "This file cannot be read as a table; its page says why.")
     shown = frame.iloc[:PREVIEW_ROWS, :PREVIEW_COLUMNS]
-    preview = [[str(value) for value in row] for row in shown.itertuples(index=False)]
+    preview = [[preview_text(value) for value in row] for row in shown.itertuples(index=False)]
     return DatasetSummary(len(frame), len(frame.columns), [str(name) for name in shown.columns], preview)
+
+
+def preview_text(value: Any) -> str:
+    """A cell as a card shows it: blank for missing, dates without a midnight time, numbers short."""
+    if value is None or (not isinstance(value, (list, dict, tuple)) and pd.isna(value)):
+        return ""
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return value.date().isoformat()
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
 
 
 class CatalogSource:

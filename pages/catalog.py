@@ -60,7 +60,7 @@ def cards(name_filter: str) -> Any:
     listed, error = datasets.catalog.last_known() if datasets is not None else ({}, None)
     notice = dbc.Alert(OUTAGE_NOTICE, color="warning", className="catalog-notice") if error is not None else None
     wanted = name_filter.strip().lower()
-    shown = [listed[name] for name in sorted(listed) if wanted in name.lower()]
+    shown = [listed[name] for name in sorted(listed, key=str.casefold) if wanted in name.lower()]
     if not shown:
         empty = "No dataset matches." if listed else "No datasets yet." if error is None else ""
         return [notice, html.P(empty, className="text-muted")]

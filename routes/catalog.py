@@ -36,7 +36,7 @@ def catalog_document() -> dict[str, Any]:
             "label": version_label(dataset.version.to_dict()),
             "description": dataset.description,
         }
-        for dataset in sorted(listed.values(), key=lambda each: each.name)
+        for dataset in sorted(listed.values(), key=lambda each: each.name.casefold())
     ]
     return {"status": "unreachable" if error is not None else "live", "datasets": rows}
 

@@ -74,3 +74,14 @@ def test_frames_of_all_datasets_share_one_budget_least_recently_used_first():
     third.put("1", frame)  # over the shared budget: the least recently used goes
     assert second.generations() == [] and first.generations() == ["1"] and third.generations() == ["1"]
     assert pool.held_bytes() <= pool.budget_bytes
+
+
+def test_a_card_summary_reads_as_people_write_cells_and_names_no_internal_error():
+    from data_access.datasets import summarize
+
+    content = b"day,price,note\n2024-01-01,0.1234567891,a\n2024-01-02,,b\n"
+    summary = summarize(content, "d.csv")
+    assert (summary.rows, summary.columns) == (2, 3)
+    assert summary.preview == [["2024-01-01", "0.123457", "a"], ["2024-01-02", "", "b"]]
+    broken = summarize(b"PAR1\x00\x00garbage", "d.parquet")
+    assert broken.rows is None and broken.error == "This file cannot be read as a table; its page says why."
