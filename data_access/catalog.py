@@ -16,6 +16,7 @@ Three listers stand behind one interface:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -63,9 +64,18 @@ class DatasetLister(Protocol):
 def dataset_name(object_name: str) -> str | None:
     """The dataset an object or file name stands for, or ``None`` when it is not a dataset."""
     path = PurePosixPath(object_name)
-    if path.suffix.lower() not in DATASET_SUFFIXES or not DATASET_NAME.fullmatch(path.stem):
+    if path.suffix.lower() not in DATASET_SUFFIXES:
+        return None
+    if not DATASET_NAME.fullmatch(path.stem):
+        _say_once(f"{object_name} is not shown: a dataset name is letters, digits, '.', '_' or '-' (up to 100)")
         return None
     return path.stem
+
+
+@functools.lru_cache(maxsize=1_024)
+def _say_once(message: str) -> None:
+    """Log ``message`` once per process: listings repeat every period, their warnings need not."""
+    log.warning(message)
 
 
 def _by_name(datasets: list[Dataset]) -> dict[str, Dataset]:
@@ -73,12 +83,8 @@ def _by_name(datasets: list[Dataset]) -> dict[str, Dataset]:
     named: dict[str, Dataset] = {}
     for dataset in sorted(datasets, key=lambda each: each.object_name):
         if dataset.name in named:
-            log.warning(
-                "%s and %s both name dataset %r: keeping the first",
-                named[dataset.name].object_name,
-                dataset.object_name,
-                dataset.name,
-            )
+            kept = named[dataset.name].object_name
+            _say_once(f"{kept} and {dataset.object_name} both name dataset {dataset.name!r}: showing the first")
             continue
         named[dataset.name] = dataset
     return named

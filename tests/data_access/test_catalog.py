@@ -6,7 +6,14 @@ import pytest
 from cachelib import FileSystemCache
 
 from data_access import GCSSource, LocalFileSource, StorageError
-from data_access.catalog import DatasetCatalog, FolderLister, GCSPrefixLister, SingleSourceLister, dataset_name
+from data_access.catalog import (
+    DatasetCatalog,
+    FolderLister,
+    GCSPrefixLister,
+    SingleSourceLister,
+    _say_once,
+    dataset_name,
+)
 from data_access.live_data import ResilientCache
 
 
@@ -175,3 +182,18 @@ def test_a_failed_listing_keeps_the_last_one_and_every_process_sharing_the_cache
     for lister in listers:
         lister.down = False
     assert all(catalog.last_known()[1] is None for catalog in catalogs)
+
+
+def test_names_that_cannot_be_datasets_are_logged_once_not_every_listing(tmp_path, caplog):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("dup.csv", "dup.parquet", "has space.csv", "ok.csv"):
+        (folder / name).write_bytes(b"a\n1\n")
+    catalog = DatasetCatalog(FolderLister(folder), refresh_seconds=0)
+    _say_once.cache_clear()  # another test may have listed files of these names in this process
+    with caplog.at_level("WARNING", logger="data_access.catalog"):
+        for _ in range(5):
+            assert sorted(catalog.datasets()) == ["dup", "ok"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("both name dataset 'dup'" in message for message in messages) == 1
+    assert sum("has space.csv is not shown" in message for message in messages) == 1
