@@ -1,9 +1,7 @@
 """Many datasets per deployment: one :class:`LiveData` per dataset, made when someone first looks at it.
 
-Every dataset's live version comes from the one :class:`DatasetCatalog` listing (one list call
-per ``VERSION_CACHE_SECONDS`` for the whole deployment), not from a metadata call of its own:
-:class:`CatalogSource` answers a :class:`LiveData`'s version check from the catalog and reads
-the object itself only to download a generation, so only datasets someone views are downloaded.
+A dataset's version check reads the one catalog listing (:class:`CatalogSource`), not a metadata call
+of its own; its object is read only to download a generation someone views.
 """
 
 from __future__ import annotations

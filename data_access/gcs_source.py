@@ -1,16 +1,8 @@
 """A Cloud Storage object as the data source, through one reused client.
 
-What reading the live data raises may reach anonymous visitors (the page's status line):
-those messages never name the bucket or the object; the logs do.
-
-``current_version()`` is a metadata GET (no data transfer); ``read()`` downloads
-the pinned generation; ``write()`` uploads with ``if_generation_match`` so a
-concurrent publish is never overwritten. Old generations stay readable when the
-bucket has object versioning on (needed for history and rollback).
-
-Every call has a per-request timeout and an overall deadline (``STORAGE_DEADLINE_SECONDS``,
-below gunicorn's worker timeout), so a hung storage answers "failed" instead of a
-killed worker, and the failure is not followed by the write landing later: see :meth:`GCSSource.write`.
+Messages raised while reading may reach visitors, so they never name the bucket or object (the logs
+do). Every call has a deadline (``STORAGE_DEADLINE_SECONDS``, below the worker timeout), and a write
+that gets no answer is confirmed or fenced so that it cannot land later (:meth:`GCSSource._confirm`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Publishing a checked upload, restoring an old version, and reading the history.
 
-Every write names the generation the admin reviewed; if someone published in
-between, storage refuses the write (:class:`VersionConflict`) and nothing is
-lost. Each version carries audit metadata: who, when, original file name,
-sha256, rows, what action, which generation it replaced, a version number
-(1 + the replaced version's) and the admin's optional description.
+Every write names the generation the admin reviewed, so a concurrent publish is refused
+(:class:`VersionConflict`), never overwritten; each version carries its audit metadata.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
-"""``/live/<generation>/…``: what a chart page needs when it takes a generation up, as plain GETs.
+"""``/live/<generation>/chart`` and ``/live/<generation>/rows``: what a chart page takes a generation up with.
 
-Every dashboard that shows the same generation with the same view asks for the same thing, so
-these answers are computed and serialized once per process per (generation, view) and kept
-next to the frame (``LiveData.derived``), and they are immutable: ``Cache-Control: public,
-immutable`` with an ``ETag`` lets the browser and any shared HTTP cache in front of the app
-answer the burst after a publish too.
-
-* ``GET /live/<generation>/chart?t=<token>&<view query>`` — the whole figure of the view, its
-  trace signature (what a live update can keep), the grid's column definitions and a key of
-  the controls' values. With ``x0``/``x1`` (the zoomed x range of a non-aggregated chart) the
-  traces hold full detail for that range instead.
-* ``GET /live/<generation>/rows?t=<token>&grid=<AG Grid request as JSON>&<view filters>`` — one
-  block of the data table (sorted and filtered on the server), and the count line.
-
-``t`` is the signed generation the poll handed out (the same token as the downloads'): the
-chart draws nothing else, as before. A frame still being taken up — or storage failing while
-it is — answers 202 ``{"loading": true}`` with ``Retry-After`` and ``no-store`` (never a 5xx:
-nothing is wrong with the request or the server); the page says "Loading…" and asks again.
+Every page showing one generation and view asks the same, so each answer is built once per process
+(``LiveData.derived``) and is immutable (``Cache-Control: public, immutable``, ``ETag``): HTTP caches
+absorb the burst after a publish. ``t`` is the signed generation the live channel handed out; while a
+frame is being taken up the answer is 202 ``{"loading": true}`` with ``Retry-After``, never a 5xx.
 """
 
 from __future__ import annotations
