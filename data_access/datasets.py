@@ -63,20 +63,8 @@ class CatalogSource:
         dataset = self.catalog.find(self.dataset_name)
         return dataset.version if dataset is not None else None
 
-    def read(self, generation: str) -> bytes:
-        """The bytes of exactly ``generation``, from the object itself."""
-        return self.source.read(generation)
-
-    def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Publish to the object itself (the app's LiveData then has the catalog list again)."""
-        return self.source.write(content, expected_generation, metadata)
-
-    def history(self, limit: int) -> list[DataVersion]:
-        """The object's own history."""
-        return self.source.history(limit)
-
     def __getattr__(self, name: str) -> Any:
-        # Staging and history helpers reach the wrapped source's own attributes (bucket, path…).
+        # Reading, writing, history and staging are the wrapped source's own.
         return getattr(self.source, name)
 
 
