@@ -51,9 +51,6 @@ from settings import MAX_DESCRIPTION_CHARS
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
 HIDDEN = {"display": "none"}
-# Shown only while bytes are being sent (admin/static/admin_upload.js); not a Bootstrap d-flex class,
-# whose !important display would beat the inline display: none.
-UPLOAD_BAR_SHOWN = {"display": "flex", "alignItems": "center"}
 NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
 # (dependencies, options, function) of each callback below, registered on an app by register():
 # dash.callback would register them at import, for every app built afterwards (the chart service's too).

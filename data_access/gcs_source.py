@@ -141,16 +141,10 @@ class GCSSource:
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
 
-        Within ``deadline_seconds``: a storage that does not answer the check just before the
-        upload gets nothing sent (so nothing can land later); the upload is sent once, never
-        retried (a retry would put a second copy in flight); an upload that gets no answer is
-        either found live (success) or cancelled for good (:meth:`_confirm`).
+        Sent once, never retried (a retry would put a second copy in flight); an upload that gets
+        no answer is either found live or cancelled for good (:meth:`_confirm`).
         """
-        deadline = Deadline(self.deadline_seconds)
-        live = self._live_blob(deadline)
-        live_generation = str(live.generation) if live is not None else None
-        if live_generation != (expected_generation or None):
-            raise VersionConflict(_version_of(live) if live is not None else None)
+        deadline = self._expect_live(expected_generation)
         blob = self._bucket.blob(self.blob_name)
         blob.metadata = metadata
         options = deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
@@ -169,6 +163,17 @@ class GCSSource:
             log.warning("upload to %s got no answer: %s", self.location, error)
             return self._confirm(metadata, expected_generation, error)
         return _version_of(blob)
+
+    def _expect_live(self, expected_generation: str | None) -> Deadline:
+        """A write's deadline, once ``expected_generation`` is found live (else :class:`VersionConflict`).
+
+        A storage that does not answer this check gets nothing sent, so nothing can land later.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        live = self._live_blob(deadline)
+        if (str(live.generation) if live is not None else None) != (expected_generation or None):
+            raise VersionConflict(_version_of(live) if live is not None else None)
+        return deadline
 
     def _live_blob(self, deadline: Deadline) -> Any:
         try:
@@ -227,16 +232,10 @@ class GCSSource:
     ) -> DataVersion:
         """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
 
-        The copy is pinned to that generation, so what was checked is what goes live; no byte
-        passes through the app. Same precondition as :meth:`write`, and the same ending when the
-        copy gets no answer (:meth:`_confirm`): found live, or fenced so that a copy reaching
-        storage late finds its ``if_generation_match`` false and is refused. A fence rather than
-        a revert afterwards: the late copy never becomes live, not even for a moment.
+        Pinned to that generation, so what was checked is what goes live; the same precondition and
+        ending as :meth:`write` (a fence, not a revert: a late copy never becomes live, even briefly).
         """
-        deadline = Deadline(self.deadline_seconds)
-        current = self._live_blob(deadline)
-        if (str(current.generation) if current is not None else None) != (expected_generation or None):
-            raise VersionConflict(_version_of(current) if current is not None else None)
+        deadline = self._expect_live(expected_generation)
         source = self._bucket.blob(object_name, generation=int(generation))
         live = self._bucket.blob(self.blob_name)
         live.metadata = metadata
