@@ -71,9 +71,7 @@ class CatalogSource:
 class DatasetRegistry:
     """The deployment's datasets: the catalog, and a :class:`LiveData` for each dataset someone viewed.
 
-    ``make_live_data(dataset)`` builds one (its source a :class:`CatalogSource`); a dataset that
-    left the catalog keeps its LiveData, so a page still open on it says "removed" and keeps
-    its last data, while a page opened afterwards finds no such dataset.
+    A dataset that left the catalog keeps its LiveData, so a page still open on it says "removed".
     """
 
     def __init__(
@@ -98,8 +96,7 @@ class DatasetRegistry:
     def live_data(self, name: str, create: bool = False) -> LiveData | None:
         """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``.
 
-        ``create``: a dataset the catalog does not list yet is made too (the admin page names a
-        new one): its object is ``<name>.csv`` under the prefix or in the folder, written on publish.
+        ``create``: a name the catalog does not list yet too (the admin page's new ``<name>.csv``).
         """
         live = self._live.get(name)
         if live is not None:

@@ -184,9 +184,7 @@ class GCSSource:
     def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
         """After an unanswered upload: published if the live version is ours; otherwise make sure it never is.
 
-        The upload was conditional on ``expected_generation`` being live. Re-writing that
-        version as it is (same bytes, same metadata; only its generation number changes)
-        makes the condition false for good, so an upload that reaches storage late fails.
+        Re-writing ``expected_generation`` as it is makes the upload's condition false for good.
         """
         deadline = Deadline(self.deadline_seconds)
         unconfirmed = (

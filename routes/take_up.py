@@ -151,9 +151,7 @@ class ChartAnswer(Answer):
 def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
     """The figure, its signature, the grid's columns and the controls' key for one view.
 
-    With ``changes=1`` the compared version's traces follow the figure's own as ghosts; the
-    signature then holds every trace's name (which names both versions), so a new version
-    replaces the traces while the x axis, and so the zoom, stays.
+    With ``changes=1`` the signature also names every ghost trace, so a new version replaces them, not the zoom.
     """
     from routes.changes import ghost_figure  # routes.changes builds on this module's answers
 
@@ -180,10 +178,7 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, gene
 def _zoomed(
     value: dict[str, Any], frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, x_range: list
 ) -> dict[str, Any]:
-    """``value`` with each own trace's x/y (and the title) at full detail for the visible ``x_range``.
-
-    Ghosts of a compared version ("What changed") keep their whole-range points.
-    """
+    """``value`` with each own trace's x/y (and the title) at full detail for ``x_range``; ghosts stay whole."""
     zoomed = figure_from(chart_for(frame, roles, view, current_settings().max_chart_points, x_range), view)
     traces = value["figure"]["data"][: value["own_traces"]]
     if len(zoomed["data"]) == len(traces):
@@ -262,9 +257,7 @@ class KeptAnswer:
 def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
     """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
 
-    The query holds the signed token, so a request is only ever answered here with what Flask
-    answered to the same token: the signature is checked by Flask, once. Zoom answers are made
-    per request by Flask and not kept here either.
+    The query holds the signed token, so only what Flask answered to the same token is replayed; zooms are not kept.
     """
     if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
         return None
@@ -279,12 +272,8 @@ def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
 class KeptTakeUps:
     """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
 
-    The first request for a URL goes to ``app`` (Flask, in a thread: the token is checked there,
-    the answer computed or taken from ``LiveData.derived``); its immutable 200 answer is kept
-    whole, headers as Flask wrote them, and every later request with the same URL and
-    encoding gets those bytes — or a 304 for its ``If-None-Match`` — without a thread. Requests
-    that arrive while the first is being answered wait for it instead of crossing too.
-    Anything else (202 while loading, 403, 4xx, zoom detail) is Flask's alone.
+    The first request for a URL goes to Flask; its answer is kept whole and replayed (or a 304) without
+    a thread, and requests arriving meanwhile wait for it. Anything else (202, 4xx, zooms) is Flask's.
     """
 
     def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:
