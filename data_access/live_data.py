@@ -88,8 +88,8 @@ class ResilientCache:
     RETRY_AFTER_SECONDS = 5.0
 
     def __init__(self, cache: Any, redis: Any = None, key_prefix: str = "") -> None:
-        self._cache = cache
-        self._redis = redis
+        self.backend = cache  # the cachelib cache this one stands in front of
+        self.redis = redis  # the redis-py client holding the locks, or None
         self._key_prefix = key_prefix
         self._local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self._down_until = 0.0
@@ -99,7 +99,7 @@ class ResilientCache:
         if time.monotonic() < self._down_until:
             return getattr(self._local, operation)(*args, **kwargs)
         try:
-            result = getattr(self._cache, operation)(*args, **kwargs)
+            result = getattr(self.backend, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
             self._state.failed(error)
             self._mark_down(error)
@@ -112,8 +112,8 @@ class ResilientCache:
 
     def take_lock(self, key: str, seconds: float) -> Any:
         """A lock on ``key`` for at most ``seconds`` (redis-py's, else a :class:`CacheLock`), or ``None``."""
-        if self._redis is not None and self.available:
-            lock = self._redis.lock(self._key_prefix + key, timeout=seconds, blocking=False)
+        if self.redis is not None and self.available:
+            lock = self.redis.lock(self._key_prefix + key, timeout=seconds, blocking=False)
             try:
                 return lock if lock.acquire() else None
             except RedisError as error:
@@ -129,16 +129,6 @@ class ResilientCache:
             pass  # expired meanwhile: the key is no longer ours to delete
         except RedisError as error:
             self._mark_down(error)
-
-    @property
-    def backend(self) -> Any:
-        """The cachelib cache this one stands in front of."""
-        return self._cache
-
-    @property
-    def redis(self) -> Any:
-        """The redis-py client holding the locks, or ``None``."""
-        return self._redis
 
     @property
     def available(self) -> bool:
