@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -458,16 +458,9 @@ def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str
 
 def entry_from_check(check: VersionCheck) -> dict[str, Any]:
     """The cache entry (JSON-ready) of a check: what the live channel sends between processes."""
-    return {
-        "checked_at": check.checked_at,
-        "version": check.version.to_dict() if check.version else None,
-        "error": check.error,
-        "permanent": check.permanent,
-    }
+    return asdict(check)
 
 
 def check_from_entry(entry: dict[str, Any]) -> VersionCheck:
     version = DataVersion.from_dict(entry["version"]) if entry["version"] else None
-    return VersionCheck(
-        version=version, checked_at=entry["checked_at"], error=entry["error"], permanent=entry.get("permanent", False)
-    )
+    return VersionCheck(**{**entry, "version": version})
