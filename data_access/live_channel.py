@@ -41,6 +41,7 @@ class LiveDocument:
     etag: str
     #: What a browser must act on (generation, status, label, error): equal keys = nothing to push.
     key: str
+    checked_at: float
 
     @property
     def generation(self) -> str | None:
@@ -108,7 +109,7 @@ def build_document(
     key = json.dumps(key_fields, sort_keys=True)
     data = json.dumps(body, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
-    return LiveDocument(body=body, data=data, etag=etag, key=key)
+    return LiveDocument(body=body, data=data, etag=etag, key=key, checked_at=check.checked_at)
 
 
 class Channel:
@@ -281,7 +282,7 @@ class LiveFeed:
         """Build the document of ``check`` (taking a new generation up first) and tell listeners if it changed."""
         self.live_data.adopt_check(check)
         current = self._document
-        if current is not None and check.checked_at < _checked_at(current) and announce:
+        if current is not None and check.checked_at < current.checked_at and announce:
             return current  # an older message than what this process knows already
         document = build_document(check, self._sign, self._take_up_error(check), self._removed(check), self.dataset)
         with self._lock:
@@ -327,10 +328,6 @@ class LiveFeed:
             token = self._sign_generation(generation)
             self._tokens = {generation: token}  # only the live generation is ever signed again
         return token
-
-
-def _checked_at(document: LiveDocument) -> float:
-    return datetime.fromisoformat(document.body["checked"]).timestamp()
 
 
 class PubSubListener:
