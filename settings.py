@@ -1,10 +1,8 @@
 """The app's one settings object, built from environment variables and CLI flags (pydantic-settings).
 
-Every setting has an environment variable, its field's name in capitals (documented in the
-README); CLI flags override the environment. Bad values stop start-up with one clear line
-(:class:`SettingsError`), never a traceback. :class:`ServerSettings` is the part the gunicorn
-master reads before any app exists (``gunicorn.conf.py``, the log format); :class:`Settings`
-extends it with everything the app reads.
+Every field's environment variable is its name in capitals; CLI flags override the environment, and
+a bad value stops start-up with one line (:class:`SettingsError`). :class:`ServerSettings` is what the
+gunicorn master reads before any app exists.
 """
 
 from __future__ import annotations
