@@ -27,6 +27,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request, strea
 from google.auth import exceptions as google_auth_exceptions
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
+from werkzeug.http import parse_etags
 
 from app_context import current_dataset_name, current_settings
 from auth import sign
@@ -100,9 +101,8 @@ def version_answer(document: LiveDocument, if_none_match: str | None, cache_seco
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (weak or strong) or ``*``."""
-    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in wanted or etag in wanted
+    """Whether an ``If-None-Match`` value names ``etag`` (quoted; weak or strong) or ``*``."""
+    return parse_etags(if_none_match).contains_weak(etag.strip('"'))
 
 
 def sse_event(document: LiveDocument) -> bytes:
