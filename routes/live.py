@@ -53,6 +53,8 @@ LIVE_FEED_EXTENSION = "live_feed"
 DATASET_FEEDS_EXTENSION = "dataset_feeds"
 #: ... and what a bucket notification does (:func:`register_live_routes`).
 NOTIFIED_EXTENSION = "live_notified"
+#: Every route answers again under ``/d/<name>``, for that dataset.
+DATASET_PREFIX = "/d/<dataset>"
 #: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
 DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
@@ -192,7 +194,7 @@ def register_live_routes(
     dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
     if dataset_feeds is not None:
         server.extensions[DATASET_FEEDS_EXTENSION] = dataset_feeds
-        server.register_blueprint(live, url_prefix="/d/<dataset>", name="dataset_live")
+        server.register_blueprint(live, url_prefix=DATASET_PREFIX, name="dataset_live")
 
     def notified(attributes: dict[str, str]) -> None:
         """A bucket notification (pushed or pulled): refresh the feed of the object it names."""
