@@ -101,10 +101,9 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
 
 
 def _warm_up(server: Flask, path: str) -> None:
-    """Render the index (at ``path``) once so this process has set up its routes and callbacks.
+    """Render the index (at ``path``) once, so that a worker has set up its routes and callbacks.
 
-    Under gunicorn, a worker that had not rendered the index yet once answered 500 to
-    Dash's component scripts; every worker builds its app through here first.
+    Under gunicorn, a worker that had not rendered it yet once answered 500 to Dash's component scripts.
     """
     with server.test_client() as client:
         response = client.get(path)
@@ -114,11 +113,7 @@ def _warm_up(server: Flask, path: str) -> None:
 
 
 def create_server() -> Flask:
-    """The Flask server of an app built from the environment: ``gunicorn 'app:create_server()'``.
-
-    A bad setting stops the worker with one line and gunicorn's "failed to boot" code, so the
-    master stops instead of respawning it.
-    """
+    """The Flask server of an app built from the environment: ``gunicorn 'app:create_server()'``."""
     try:
         settings = Settings.from_env()
         server = create_app(settings).server

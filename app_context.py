@@ -44,13 +44,11 @@ def current_datasets() -> DatasetRegistry | None:
     return current_app.extensions[DATASETS_EXTENSION]
 
 
-def dataset_live_data(name: str) -> LiveData | None:
-    """The :class:`LiveData` of dataset ``name``, or ``None`` when there is no such dataset (or storage is down)."""
+def dataset_live_data(name: str, create: bool = False) -> LiveData | None:
+    """The LiveData of dataset ``name`` (``create``: a new name too); ``None`` when none, or storage is down."""
     datasets = current_datasets()
-    if datasets is None:
-        return None
     try:
-        return datasets.live_data(name)
+        return datasets.live_data(name, create) if datasets is not None else None
     except StorageError:
         return None
 
@@ -58,39 +56,25 @@ def dataset_live_data(name: str) -> LiveData | None:
 def find_dataset(name: str) -> Dataset | None:
     """Dataset ``name`` as the catalog lists it now, or ``None`` (no datasets, no such name, or storage down)."""
     datasets = current_datasets()
-    if datasets is None:
-        return None
     try:
-        return datasets.catalog.find(name)
+        return datasets.catalog.find(name) if datasets is not None else None
     except StorageError:
         return None
 
 
-def use_dataset(name: str) -> LiveData | None:
+def use_dataset(name: str, create: bool = False) -> LiveData | None:
     """Make dataset ``name`` the current request's data (:func:`current_live_data`); ``None`` when unknown."""
-    live_data = dataset_live_data(name)
-    g.dataset_live_data = live_data
-    g.dataset_name = name
+    live_data = dataset_live_data(name, create)
+    if live_data is not None:
+        g.dataset_live_data, g.dataset_name = live_data, name
     return live_data
 
 
 def use_admin_dataset(name: str | None) -> LiveData | None:
-    """The admin page's dataset: ``name`` (listed, or a new name) with many datasets, else the default.
-
-    ``None`` when the deployment has many datasets and ``name`` is missing or not a dataset name.
-    """
-    datasets = current_datasets()
-    if datasets is None:
+    """The admin page's dataset: ``name`` (listed, or a new name) with many datasets, else the default."""
+    if current_datasets() is None:
         return current_live_data()
-    if not name:
-        return None
-    try:
-        live_data = datasets.live_data(name, create=True)
-    except StorageError:
-        return None
-    g.dataset_live_data = live_data
-    g.dataset_name = name
-    return live_data
+    return use_dataset(name, create=True) if name else None
 
 
 def current_dataset_name() -> str | None:

@@ -15,7 +15,7 @@ from gunicorn import glogging
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from settings import LOG_FORMATS, ServerSettings, SettingsError
+from settings import ServerSettings, SettingsError
 
 TRACE_HEADER = "X-Cloud-Trace-Context"
 TRACE_FIELD = "logging.googleapis.com/trace"
@@ -83,9 +83,7 @@ class TextFormatter(logging.Formatter):
 
 
 def make_formatter(log_format: str, project: str = "") -> logging.Formatter:
-    """The formatter ``LOG_FORMAT`` names."""
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+    """The formatter ``LOG_FORMAT`` names (``json`` or ``text``, checked by the settings)."""
     return CloudLoggingFormatter(project) if log_format == "json" else TextFormatter()
 
 

@@ -1,10 +1,9 @@
-"""Callback requests Dash cannot use are answered 400, by public means only.
+"""Callback requests Dash cannot use are answered 400, by public means only (nothing here reads Dash's format).
 
-:func:`typed_callback` checks a callback's arguments against its annotations (pydantic, strict),
-its triggers against its inputs, and that the call names outputs; :func:`install_callback_errors`
-refuses JSON bodies (callbacks' and every route's) nested deeper than :data:`MAX_NESTING` or
-holding invalid Unicode, and turns errors raised while Dash reads a request into 400. An error
-once a callback runs stays a 500: a bug, not bad input. Nothing here reads Dash's request format.
+:func:`typed_callback` checks a callback's arguments against its annotations and triggers;
+:func:`install_callback_errors` refuses JSON bodies (callbacks' and every route's) nested deeper
+than :data:`MAX_NESTING` or holding invalid Unicode. An error once a callback runs stays a 500: a
+bug, not bad input.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""The admin service's part of the app: the page at ``/admin`` (:mod:`admin.page`), its upload
-routes and its uploader script (:mod:`admin.upload`, ``admin/static/admin_upload.js``).
+"""The admin service's part of the app: the page at ``/admin``, its upload routes and uploader script.
 
-:func:`register_admin` adds them to an app. The public chart service never calls it, so it
-has no admin page, callback, route or script to protect.
+The public chart service never calls :func:`register_admin`, so it has no admin page, callback or route to protect.
 """
 
 from __future__ import annotations

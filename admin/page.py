@@ -1,14 +1,8 @@
 """Admin page (``/admin``): upload → validate → preview → publish, history and rollback.
 
-Registered on an app by :func:`register` (only the admin service calls it). Security is
-checked where the work happens: the layout is only built for an admin, and **every
-callback below calls** :func:`auth.require_admin` **itself** (a page guard does not
-protect ``/_dash-update-component``).
-
-The file never passes through a callback: ``admin/static/admin_upload.js`` sends it in
-chunks to a staging object (routes in :mod:`admin.upload`), then puts the upload's signed
-token in ``admin-staged``. The preview checks exactly one generation of that staged file;
-publishing copies that generation onto the live data.
+Every callback calls :func:`auth.require_admin` itself (a page guard does not protect
+``/_dash-update-component``). The file arrives through :mod:`admin.upload` into a staging object;
+the preview checks one generation of it and publishing copies exactly that generation.
 """
 
 from __future__ import annotations
@@ -57,9 +51,6 @@ from settings import MAX_DESCRIPTION_CHARS
 ADMIN_REFRESH_MS = 5_000
 HISTORY_LENGTH = 25
 HIDDEN = {"display": "none"}
-# Shown only while bytes are being sent (admin/static/admin_upload.js); not a Bootstrap d-flex class,
-# whose !important display would beat the inline display: none.
-UPLOAD_BAR_SHOWN = {"display": "flex", "alignItems": "center"}
 NOT_PREVIEWED = "The file is not the one you previewed. Review it again before publishing."
 # (dependencies, options, function) of each callback below, registered on an app by register():
 # dash.callback would register them at import, for every app built afterwards (the chart service's too).

@@ -1,17 +1,8 @@
-"""The admin page's routes: start an upload, receive chunks (local mode), cancel; and its script.
+"""The admin page's upload routes (start, chunk in local mode, cancel) and its uploader script.
 
-The file never travels inside a Dash callback. ``POST /admin/upload/start`` checks the
-admin, the page's origin, the file's name and declared size, and answers with where to
-send the bytes: a resumable upload session in the bucket (GCS mode: the bytes go
-straight to storage in chunks of ``UPLOAD_CHUNK_MB``, the app sees none of them) or
-``PUT /admin/upload/chunk/<token>`` (local mode: chunks of
-:data:`~data_access.staging.CHUNK_BYTES` each). It also answers
-with a token signed for this admin; the preview and publish callbacks in
-:mod:`admin.page` accept nothing else, so another admin's staged file cannot be used
-by guessing its name. Every route checks the admin itself.
-
-The blueprint also serves ``admin/static/admin_upload.js`` (the uploader), so only a
-service with the admin page has it.
+The file never travels inside a Dash callback: ``POST /admin/upload/start`` answers with a resumable
+session straight to the bucket (or ``PUT /admin/upload/chunk/<token>`` on disk) and a token signed
+for this admin, the only thing the preview and publish callbacks accept. Every route checks the admin.
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""The chart page's components (title, live status, chart, table, downloads), for ``/`` and ``/d/<name>``.
-
-The callbacks that serve them live in ``pages/chart.py``; the page modules only choose the title,
-the description and where the live routes are.
-"""
+"""The chart page's components, for ``/`` and ``/d/<name>``; their callbacks live in ``pages/chart.py``."""
 
 from __future__ import annotations
 

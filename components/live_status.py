@@ -1,10 +1,7 @@
 """The browser side of the live channel every live page shares: stores, freshness line, pause button.
 
-``assets/live_dashboard.js`` opens an EventSource on ``/live/events`` (``routes/live.py``) and falls
-back to checking ``/live/version`` every ``POLL_INTERVAL_SECONDS`` when no event arrives (App Engine
-buffers streams) or with ``LIVE_PUSH=off``. It sets ``shown-version`` and ``storage-status`` only
-when something changed: that is what the page's server callbacks react to. Stores stay small; the
-dataset never goes into one.
+``assets/live_dashboard.js`` listens to ``/live/events`` and falls back to checking ``/live/version``;
+it sets ``shown-version`` and ``storage-status`` only when something changed. Stores stay small.
 """
 
 from __future__ import annotations

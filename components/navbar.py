@@ -12,7 +12,7 @@ def navbar(title: str) -> dbc.Navbar:
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()
-        if page.get("nav", True) and page["module"] != "pages.not_found_404"
+        if page.get("nav", True)
     ]
     return dbc.Navbar(
         dbc.Container(

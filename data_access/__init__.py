@@ -49,13 +49,13 @@ __all__ = [
 ]
 
 
-def make_source(settings: Settings, client: Any = None) -> DataSource:
-    """The data source the settings describe (a GCS client is created when not given)."""
+def make_source(settings: Settings, client: Any = None, object_name: str = "") -> DataSource:
+    """The data source the settings describe, or their ``object_name`` (a GCS client is created when not given)."""
     if settings.data_source == "local":
-        return LocalFileSource(settings.default_local_file)
+        return LocalFileSource(object_name or settings.default_local_file)
     if client is None:
         client = make_storage_client(settings.gcp_project, settings.storage_emulator_host)
-    return GCSSource(settings.gcs_bucket, settings.gcs_blob, client, settings.storage_deadline_seconds)
+    return GCSSource(settings.gcs_bucket, object_name or settings.gcs_blob, client, settings.storage_deadline_seconds)
 
 
 def staging_for(source: DataSource) -> Staging:
@@ -122,10 +122,8 @@ def build_datasets(settings: Settings, default: LiveData, client: Any = None) ->
         lister, settings.version_cache_seconds, shared=default.cache, key=f"catalog:{settings.data_location}"
     )
 
-    def make_source(dataset: Dataset) -> DataSource:
-        if settings.data_source == "local":
-            return LocalFileSource(dataset.object_name)
-        return GCSSource(settings.gcs_bucket, dataset.object_name, client, settings.storage_deadline_seconds)
+    def dataset_source(dataset: Dataset) -> DataSource:
+        return make_source(settings, client, dataset.object_name)
 
     pool = FramePool(int(settings.frame_memory_mb * 2**20))  # every dataset's frames in one budget
 
@@ -140,7 +138,7 @@ def build_datasets(settings: Settings, default: LiveData, client: Any = None) ->
 
     # A card's preview parses the whole file once: bounded like a tenth of the frame budget.
     max_summary_bytes = int(settings.frame_memory_mb * 2**20 / 10)
-    return DatasetRegistry(catalog, make_source, make_live_data, default.cache, max_summary_bytes, new_object_name)
+    return DatasetRegistry(catalog, dataset_source, make_live_data, default.cache, max_summary_bytes, new_object_name)
 
 
 def schema_file_name(object_name: str) -> str:

@@ -1,17 +1,7 @@
 """The datasets of a deployment: every ``.csv`` / ``.parquet`` object directly under a prefix.
 
-One listing gives every dataset's generation (a Cloud Storage list returns each object's
-generation and metadata), so the whole deployment costs one list call per refresh period
-however many datasets and viewers there are; nothing is downloaded to build the catalog.
-
-Three listers stand behind one interface:
-
-* :class:`GCSPrefixLister` — the objects directly under ``GCS_PREFIX`` (one ``list`` call);
-* :class:`FolderLister` — the files in a local folder (``--data DIR``; ``stat`` only);
-* :class:`SingleSourceLister` — a deployment with one object (``GCS_BLOB`` or ``--data FILE``),
-  a catalog of one, through the source's own version check.
-
-:class:`DatasetCatalog` keeps the last listing for ``refresh_seconds`` (``VERSION_CACHE_SECONDS``).
+One listing returns every object's generation and metadata, so the catalog costs one list call
+per ``VERSION_CACHE_SECONDS`` however many datasets and viewers there are, and downloads nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +19,7 @@ from typing import Any, Protocol
 
 from data_access.gcs_source import _METADATA_RETRY, _STORAGE_ERRORS, METADATA_TIMEOUT_SECONDS, _describe, _version_of
 from data_access.local_source import LocalFileSource
-from data_access.sources import DataSource, DataVersion, LocationMissing, StorageError
+from data_access.sources import DataVersion, LocationMissing, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -142,29 +132,11 @@ class FolderLister:
         return _by_name(found)
 
 
-class SingleSourceLister:
-    """A deployment that follows one object: a catalog of one (empty until something is published)."""
-
-    def __init__(self, source: DataSource) -> None:
-        self.source = source
-        self.dataset_name = dataset_name(source.name) or PurePosixPath(source.name).stem or "data"
-
-    def list_datasets(self) -> dict[str, Dataset]:
-        version = self.source.current_version()
-        if version is None:
-            return {}
-        return {self.dataset_name: Dataset(name=self.dataset_name, object_name=self.source.name, version=version)}
-
-
 class DatasetCatalog:
-    """The last listing, reused for ``refresh_seconds``: one look at storage per period.
+    """The last listing, reused for ``refresh_seconds``; a failed one is raised to that period's readers.
 
-    Without ``shared`` that is one listing per period per process. With ``shared`` (the app's
-    :class:`data_access.live_data.ResilientCache`, Redis in production) the listing is stored there
-    and a lock held for the whole period lets one process list for the deployment; the others
-    read the stored listing (a process that finds nothing stored yet, at a cold start, lists once
-    itself). Concurrent readers in a process wait for the listing in flight.
-    A failed listing is raised to every reader of that period, then tried again.
+    With ``shared`` (the app's ResilientCache) the listing is stored there and a lock held for the
+    whole period lets one process list for the deployment (one that finds nothing stored lists itself).
     """
 
     def __init__(

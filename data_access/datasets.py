@@ -1,9 +1,7 @@
 """Many datasets per deployment: one :class:`LiveData` per dataset, made when someone first looks at it.
 
-Every dataset's live version comes from the one :class:`DatasetCatalog` listing (one list call
-per ``VERSION_CACHE_SECONDS`` for the whole deployment), not from a metadata call of its own:
-:class:`CatalogSource` answers a :class:`LiveData`'s version check from the catalog and reads
-the object itself only to download a generation, so only datasets someone views are downloaded.
+A dataset's version check reads the one catalog listing (:class:`CatalogSource`), not a metadata call
+of its own; its object is read only to download a generation someone views.
 """
 
 from __future__ import annotations
@@ -78,29 +76,15 @@ class CatalogSource:
         dataset = self.catalog.find(self.dataset_name)
         return dataset.version if dataset is not None else None
 
-    def read(self, generation: str) -> bytes:
-        """The bytes of exactly ``generation``, from the object itself."""
-        return self.source.read(generation)
-
-    def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Publish to the object itself (the app's LiveData then has the catalog list again)."""
-        return self.source.write(content, expected_generation, metadata)
-
-    def history(self, limit: int) -> list[DataVersion]:
-        """The object's own history."""
-        return self.source.history(limit)
-
     def __getattr__(self, name: str) -> Any:
-        # Staging and history helpers reach the wrapped source's own attributes (bucket, path…).
+        # Reading, writing, history and staging are the wrapped source's own.
         return getattr(self.source, name)
 
 
 class DatasetRegistry:
     """The deployment's datasets: the catalog, and a :class:`LiveData` for each dataset someone viewed.
 
-    ``make_live_data(dataset)`` builds one (its source a :class:`CatalogSource`); a dataset that
-    left the catalog keeps its LiveData, so a page still open on it says "removed" and keeps
-    its last data, while a page opened afterwards finds no such dataset.
+    A dataset that left the catalog keeps its LiveData, so a page still open on it says "removed".
     """
 
     def __init__(
@@ -125,8 +109,7 @@ class DatasetRegistry:
     def live_data(self, name: str, create: bool = False) -> LiveData | None:
         """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``.
 
-        ``create``: a dataset the catalog does not list yet is made too (the admin page names a
-        new one): its object is ``<name>.csv`` under the prefix or in the folder, written on publish.
+        ``create``: a name the catalog does not list yet too (the admin page's new ``<name>.csv``).
         """
         live = self._live.get(name)
         if live is not None:

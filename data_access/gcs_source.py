@@ -1,16 +1,8 @@
 """A Cloud Storage object as the data source, through one reused client.
 
-What reading the live data raises may reach anonymous visitors (the page's status line):
-those messages never name the bucket or the object; the logs do.
-
-``current_version()`` is a metadata GET (no data transfer); ``read()`` downloads
-the pinned generation; ``write()`` uploads with ``if_generation_match`` so a
-concurrent publish is never overwritten. Old generations stay readable when the
-bucket has object versioning on (needed for history and rollback).
-
-Every call has a per-request timeout and an overall deadline (``STORAGE_DEADLINE_SECONDS``,
-below gunicorn's worker timeout), so a hung storage answers "failed" instead of a
-killed worker, and the failure is not followed by the write landing later: see :meth:`GCSSource.write`.
+Messages raised while reading may reach visitors, so they never name the bucket or object (the logs
+do). Every call has a deadline (``STORAGE_DEADLINE_SECONDS``, below the worker timeout), and a write
+that gets no answer is confirmed or fenced so that it cannot land later (:meth:`GCSSource._confirm`).
 """
 
 from __future__ import annotations
@@ -149,16 +141,10 @@ class GCSSource:
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
 
-        Within ``deadline_seconds``: a storage that does not answer the check just before the
-        upload gets nothing sent (so nothing can land later); the upload is sent once, never
-        retried (a retry would put a second copy in flight); an upload that gets no answer is
-        either found live (success) or cancelled for good (:meth:`_confirm`).
+        Sent once, never retried (a retry would put a second copy in flight); an upload that gets
+        no answer is either found live or cancelled for good (:meth:`_confirm`).
         """
-        deadline = Deadline(self.deadline_seconds)
-        live = self._live_blob(deadline)
-        live_generation = str(live.generation) if live is not None else None
-        if live_generation != (expected_generation or None):
-            raise VersionConflict(_version_of(live) if live is not None else None)
+        deadline = self._expect_live(expected_generation)
         blob = self._bucket.blob(self.blob_name)
         blob.metadata = metadata
         options = deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
@@ -178,6 +164,17 @@ class GCSSource:
             return self._confirm(metadata, expected_generation, error)
         return _version_of(blob)
 
+    def _expect_live(self, expected_generation: str | None) -> Deadline:
+        """A write's deadline, once ``expected_generation`` is found live (else :class:`VersionConflict`).
+
+        A storage that does not answer this check gets nothing sent, so nothing can land later.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        live = self._live_blob(deadline)
+        if (str(live.generation) if live is not None else None) != (expected_generation or None):
+            raise VersionConflict(_version_of(live) if live is not None else None)
+        return deadline
+
     def _live_blob(self, deadline: Deadline) -> Any:
         try:
             return self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
@@ -187,9 +184,7 @@ class GCSSource:
     def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
         """After an unanswered upload: published if the live version is ours; otherwise make sure it never is.
 
-        The upload was conditional on ``expected_generation`` being live. Re-writing that
-        version as it is (same bytes, same metadata; only its generation number changes)
-        makes the condition false for good, so an upload that reaches storage late fails.
+        Re-writing ``expected_generation`` as it is makes the upload's condition false for good.
         """
         deadline = Deadline(self.deadline_seconds)
         unconfirmed = (
@@ -235,16 +230,10 @@ class GCSSource:
     ) -> DataVersion:
         """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
 
-        The copy is pinned to that generation, so what was checked is what goes live; no byte
-        passes through the app. Same precondition as :meth:`write`, and the same ending when the
-        copy gets no answer (:meth:`_confirm`): found live, or fenced so that a copy reaching
-        storage late finds its ``if_generation_match`` false and is refused. A fence rather than
-        a revert afterwards: the late copy never becomes live, not even for a moment.
+        Pinned to that generation, so what was checked is what goes live; the same precondition and
+        ending as :meth:`write` (a fence, not a revert: a late copy never becomes live, even briefly).
         """
-        deadline = Deadline(self.deadline_seconds)
-        current = self._live_blob(deadline)
-        if (str(current.generation) if current is not None else None) != (expected_generation or None):
-            raise VersionConflict(_version_of(current) if current is not None else None)
+        deadline = self._expect_live(expected_generation)
         source = self._bucket.blob(object_name, generation=int(generation))
         live = self._bucket.blob(self.blob_name)
         live.metadata = metadata

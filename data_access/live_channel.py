@@ -1,21 +1,8 @@
 """The live channel: what is live now, as one small JSON document, pushed to whoever listens.
 
-A :class:`LiveFeed` per process keeps the *live document* (generation, signed token, the
-people's label, status, when it was checked, the status line's fields) built once per
-version check, so answering ``/live/version`` or opening a stream costs a dictionary lookup.
-
-Changes reach it from three sources, all through one :class:`Channel` per deployment
-(Redis pub/sub when the cache is Redis, so every process of every instance hears them;
-in-process otherwise):
-
-* a publish or restore made by this app, as soon as the write is confirmed
-  (:meth:`LiveData.note_written` → :meth:`LiveFeed.refresh_now`);
-* the periodic check every ``VERSION_CACHE_SECONDS`` (:meth:`LiveFeed.start`), so writes made
-  straight to the bucket are pushed with nothing else configured;
-* a GCS notification through Pub/Sub (push to ``/live/notify``, or a pull subscription:
-  :class:`PubSubListener`).
-
-Nothing here knows Flask or Dash; the routes (``routes/live.py``) serve the document.
+A :class:`LiveFeed` per process builds the *live document* once per version check. Changes (a
+publish through this app, the periodic check, a bucket notification) go through one
+:class:`Channel` per deployment: Redis pub/sub when the cache is Redis, in-process otherwise.
 """
 
 from __future__ import annotations
@@ -54,6 +41,7 @@ class LiveDocument:
     etag: str
     #: What a browser must act on (generation, status, label, error): equal keys = nothing to push.
     key: str
+    checked_at: float
 
     @property
     def generation(self) -> str | None:
@@ -121,7 +109,7 @@ def build_document(
     key = json.dumps(key_fields, sort_keys=True)
     data = json.dumps(body, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
-    return LiveDocument(body=body, data=data, etag=etag, key=key)
+    return LiveDocument(body=body, data=data, etag=etag, key=key, checked_at=check.checked_at)
 
 
 class Channel:
@@ -294,7 +282,7 @@ class LiveFeed:
         """Build the document of ``check`` (taking a new generation up first) and tell listeners if it changed."""
         self.live_data.adopt_check(check)
         current = self._document
-        if current is not None and check.checked_at < _checked_at(current) and announce:
+        if current is not None and check.checked_at < current.checked_at and announce:
             return current  # an older message than what this process knows already
         document = build_document(check, self._sign, self._take_up_error(check), self._removed(check), self.dataset)
         with self._lock:
@@ -342,40 +330,13 @@ class LiveFeed:
         return token
 
 
-def _checked_at(document: LiveDocument) -> float:
-    return datetime.fromisoformat(document.body["checked"]).timestamp()
-
-
-def is_change_notification(attributes: dict[str, str], bucket: str, blob: str) -> bool:
-    """Whether a GCS Pub/Sub notification's attributes say the live object was written or deleted."""
-    return (
-        attributes.get("eventType") in CHANGE_EVENTS
-        and attributes.get("bucketId") == bucket
-        and attributes.get("objectId") == blob
-    )
-
-
 class PubSubListener:
-    """A pull subscription to the bucket's notifications: each one about the live object refreshes the feed.
+    """A streaming pull of the bucket's notifications: each one's attributes go to ``notified``, then it is acked."""
 
-    Uses google-cloud-pubsub's streaming pull (``PUBSUB_EMULATOR_HOST`` is honoured). Messages are
-    acknowledged once handled; a notification about another object is acknowledged and ignored.
-    """
-
-    def __init__(
-        self,
-        feed: LiveFeed,
-        subscription: str,
-        bucket: str,
-        blob: str,
-        other_object: Callable[[dict[str, str]], None] | None = None,
-    ) -> None:
+    def __init__(self, subscription: str, notified: Callable[[dict[str, str]], None]) -> None:
         from google.cloud import pubsub_v1
 
-        self._feed = feed
-        self._other_object = other_object  # with many datasets: a notification about one of them
-        self._bucket = bucket
-        self._blob = blob
+        self._notified = notified
         self._client = pubsub_v1.SubscriberClient()
         self._future = self._client.subscribe(
             subscription, self._handle, flow_control=pubsub_v1.types.FlowControl(max_messages=10)
@@ -385,11 +346,7 @@ class PubSubListener:
     def _handle(self, message: Any) -> None:
         self.received += 1
         try:
-            attributes = dict(message.attributes)
-            if is_change_notification(attributes, self._bucket, self._blob):
-                self._feed.refresh_now()
-            elif self._other_object is not None:
-                self._other_object(attributes)
+            self._notified(dict(message.attributes))
         except Exception:
             log.exception("handling a storage notification failed")
             message.nack()

@@ -1,26 +1,9 @@
-"""The shared cache in front of a :class:`DataSource`.
+"""The shared cache in front of a :class:`DataSource`: the current version and parsed frames.
 
-Two things are cached in one cachelib backend (``SimpleCache`` per process,
-``FileSystemCache`` per machine, ``RedisCache`` across machines):
-
-* the *current version*, refreshed at most once per ``VERSION_CACHE_SECONDS``
-  however many dashboards poll, so N sessions cost one metadata call per period;
-  a failed check is cached too, so an outage is not hammered by every session;
-* the parsed *frame*, keyed by generation: a generation is immutable, so it is
-  downloaded and parsed once per cache, never once per session. Frames travel as
-  compressed Arrow parts and each process keeps a bounded LRU of them
-  (:mod:`data_access.frame_store`).
-
-A short lock keeps concurrent misses from different threads or workers down to
-one storage call. A lock is owned: it holds a random token and only its holder
-releases it (in Redis redis-py's ``Lock``; elsewhere ``add`` = set-if-absent and a
-best-effort check). The version lock lasts less than the call it guards can
-take: if storage hangs, another worker may try again after it expires, while
-everyone else keeps answering from the last entry.
-
-If the shared cache (Redis) goes down, a small process-local cache stands in
-until it is back, so a Redis outage costs one storage call per period per process,
-not one per poll.
+The version is checked at most once per ``VERSION_CACHE_SECONDS`` for the deployment (failures
+too, so an outage is not hammered); a generation is immutable, so it is downloaded and parsed
+once per cache (:mod:`data_access.frame_store`). Short owned locks keep concurrent misses to one
+storage call; while Redis is down a small process-local cache stands in.
 """
 
 from __future__ import annotations
@@ -30,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -98,27 +81,25 @@ class VersionCheck:
 class ResilientCache:
     """The shared cache, replaced by a small process-local one while its backend (e.g. Redis) is down.
 
-    Dashboards then cost one storage call per period per process: more than shared, far
-    fewer than one per poll, and never a 500. After a failure the backend is left alone
-    for ``RETRY_AFTER_SECONDS`` so that every request does not pay a connection timeout.
-    ``redis`` (a redis-py client of the same server) holds the locks (redis-py's ``Lock``).
+    After a failure the backend is left alone for ``RETRY_AFTER_SECONDS``, so requests do not each
+    pay a connection timeout. ``redis`` (a client of the same server) holds the locks.
     """
 
     RETRY_AFTER_SECONDS = 5.0
 
     def __init__(self, cache: Any, redis: Any = None, key_prefix: str = "") -> None:
-        self._cache = cache
-        self._redis = redis
+        self.backend = cache  # the cachelib cache this one stands in front of
+        self.redis = redis  # the redis-py client holding the locks, or None
         self._key_prefix = key_prefix
         self._local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self._down_until = 0.0
         self._state = StateLog(log, "shared cache (reading storage directly meanwhile)")
 
-    def _call(self, operation: str, default: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:
             return getattr(self._local, operation)(*args, **kwargs)
         try:
-            result = getattr(self._cache, operation)(*args, **kwargs)
+            result = getattr(self.backend, operation)(*args, **kwargs)
         except Exception as error:  # redis raises its own error types; any backend may fail
             self._state.failed(error)
             self._mark_down(error)
@@ -130,13 +111,9 @@ class ResilientCache:
         self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
 
     def take_lock(self, key: str, seconds: float) -> Any:
-        """A lock on ``key`` held for at most ``seconds`` when this caller got it, else ``None``.
-
-        In Redis it is redis-py's :class:`redis.lock.Lock`; elsewhere a :class:`CacheLock`.
-        Give it back with :meth:`release_lock`.
-        """
-        if self._redis is not None and self.available:
-            lock = self._redis.lock(self._key_prefix + key, timeout=seconds, blocking=False)
+        """A lock on ``key`` for at most ``seconds`` (redis-py's, else a :class:`CacheLock`), or ``None``."""
+        if self.redis is not None and self.available:
+            lock = self.redis.lock(self._key_prefix + key, timeout=seconds, blocking=False)
             try:
                 return lock if lock.acquire() else None
             except RedisError as error:
@@ -154,38 +131,28 @@ class ResilientCache:
             self._mark_down(error)
 
     @property
-    def backend(self) -> Any:
-        """The cachelib cache this one stands in front of."""
-        return self._cache
-
-    @property
-    def redis(self) -> Any:
-        """The redis-py client holding the locks, or ``None``."""
-        return self._redis
-
-    @property
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
     def get(self, key: str) -> Any:
-        return self._call("get", None, key)
+        return self._call("get", key)
 
     def ping(self) -> bool:
         """Whether the backend answers now (one read; skipped while it is known to be down)."""
-        self._call("get", None, "ping")
+        self._call("get", "ping")
         return self.available
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
-        return bool(self._call("set", False, key, value, timeout=timeout))
+        return bool(self._call("set", key, value, timeout=timeout))
 
     def add(self, key: str, value: Any, timeout: int | None = None) -> bool:
-        return bool(self._call("add", False, key, value, timeout=timeout))
+        return bool(self._call("add", key, value, timeout=timeout))
 
     def delete(self, key: str) -> bool:
-        return bool(self._call("delete", False, key))
+        return bool(self._call("delete", key))
 
     def clear(self) -> bool:
-        return bool(self._call("clear", False))
+        return bool(self._call("clear"))
 
 
 class CacheLock:
@@ -258,23 +225,6 @@ class LiveData:
             return local
         return self.renew_check()
 
-    def claim_renewal(self) -> bool:
-        """True when the caller should renew a check that is due (then call :meth:`renew_check`).
-
-        False while the check is fresh, already being renewed, or was never made (the first
-        check is made by a request that waits for it). Until the renewal ends, unchanged polls
-        keep the previous answer (``recent_check(while_renewing=True)``): the ASGI worker renews
-        in the background so that no unchanged poll waits for storage or the shared cache.
-        """
-        with self._renewal_claim:
-            local = self._local_check
-            if local is None or self._refresh_started is not None:
-                return False
-            if self._clock() - local.checked_at < self.version_cache_seconds:
-                return False
-            self._refresh_started = self._clock()
-            return True
-
     def renew_check(self) -> VersionCheck:
         """Ask the shared cache (or storage, when its entry is due too) for the live version now."""
         if self._refresh_started is None:
@@ -291,11 +241,8 @@ class LiveData:
     def recent_check(self, while_renewing: bool = False) -> VersionCheck | None:
         """The last check this process made while it is still fresh, else ``None``; never asks anyone.
 
-        ``while_renewing``: also the previous check while a thread of this process renews it
-        (for at most ``VERSION_LOCK_SECONDS`` more). For answering *unchanged* polls only, so
-        that they do not queue behind that one call (at 0.5 s, twice a second per process,
-        those queues were the polls' slowest 1%); anything that hands out a generation asks
-        for a fresh check, since the previous generation may already be gone from storage.
+        ``while_renewing``: also the previous one while a thread renews it (at most ``VERSION_LOCK_SECONDS``
+        more), for unchanged polls only: what hands out a generation needs a fresh check.
         """
         local = self._local_check
         if local is None:
@@ -352,26 +299,23 @@ class LiveData:
             entry = self.cache.get(self._version_key)
             if entry is not None and self._is_fresh(entry):
                 return check_from_entry(entry)  # a thread of this process refreshed it meanwhile
+            # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
             try:
                 version = self.source.current_version()
-                # Fresh from when the answer came, not from when it was asked (a slow call is not fresher).
-                entry = {"checked_at": self._clock(), "version": version.to_dict() if version else None, "error": None}
+                check = VersionCheck(version, self._clock())
                 self._storage_state.recovered()
                 if version is not None:
                     self._note_replacement(version)
             except StorageError as error:
                 self._storage_state.failed(error)
-                permanent = isinstance(error, LocationMissing)
-                entry = {"checked_at": self._clock(), "version": None, "error": str(error), "permanent": permanent}
-            self.cache.set(self._version_key, entry, timeout=VERSION_ENTRY_SECONDS)
-            return check_from_entry(entry)
+                check = VersionCheck(None, self._clock(), str(error), isinstance(error, LocationMissing))
+            self.cache.set(self._version_key, entry_from_check(check), timeout=VERSION_ENTRY_SECONDS)
+            return check
 
     def _note_replacement(self, version: DataVersion) -> None:
-        """Remember which version ``version`` replaced, as this deployment saw it (one read per check).
+        """Remember which version ``version`` replaced, as this deployment saw it ("What changed").
 
-        Storage's own history lists older versions where it keeps them (and the app's publishes
-        name the one they replaced); data written around the app, to a store that lists only the
-        live object, has only this record of what came before ("What changed").
+        Data written around the app, to a store that lists only the live object, has only this record.
         """
         last = self.cache.get(self._last_seen_key)
         if last is not None and last.get("generation") == version.generation:
@@ -410,21 +354,13 @@ class LiveData:
             return entry.frame
 
     def derived(self, generation: str, name: Hashable, build: Callable[[pd.DataFrame], T]) -> T:
-        """``build(frame)`` once per generation per process, kept (and evicted) with the frame.
-
-        For per-generation facts such as column roles or a view's aggregated chart (so an
-        aggregate over 10M rows is computed once per worker, not per session); raises like
-        :meth:`frame`.
-        """
+        """``build(frame)`` once per generation per process, kept with the frame; raises like :meth:`frame`."""
         frame = self.frame(generation)
         value = self.local_frames.derived(generation, name, build)
         return build(frame) if value is None else value  # only when the LRU could not keep it
 
     def roles(self, generation: str) -> ColumnRoles:
-        """The column roles of ``generation``'s frame: computed once per process, never per request.
-
-        Raises :class:`DataUnavailable` like :meth:`frame`.
-        """
+        """The column roles of ``generation``'s frame, once per process; raises like :meth:`frame`."""
         return self.derived(generation, "roles", detect_roles)
 
     def _load_frame_entry(self, generation: str) -> FrameEntry:
@@ -522,16 +458,9 @@ def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str
 
 def entry_from_check(check: VersionCheck) -> dict[str, Any]:
     """The cache entry (JSON-ready) of a check: what the live channel sends between processes."""
-    return {
-        "checked_at": check.checked_at,
-        "version": check.version.to_dict() if check.version else None,
-        "error": check.error,
-        "permanent": check.permanent,
-    }
+    return asdict(check)
 
 
 def check_from_entry(entry: dict[str, Any]) -> VersionCheck:
     version = DataVersion.from_dict(entry["version"]) if entry["version"] else None
-    return VersionCheck(
-        version=version, checked_at=entry["checked_at"], error=entry["error"], permanent=entry.get("permanent", False)
-    )
+    return VersionCheck(**{**entry, "version": version})

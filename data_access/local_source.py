@@ -1,11 +1,7 @@
-"""A file on disk as the data source: for laptops, demos and tests.
+"""A file on disk as the data source (laptops, demos, tests).
 
-The generation is ``<mtime_ns>-<size>``: any editor save or atomic replace
-changes it, and checking it costs one ``stat``. Publishing writes a temporary
-file and renames it over the data file (atomic), under a lock, after checking
-the expected generation is still live. Every published version is kept in a
-history folder next to the data file (``data.csv.history/``), with its audit
-metadata, so old versions can be read and restored.
+The generation is ``<mtime_ns>-<size>`` (one ``stat``; any save changes it). Publishing renames a
+temporary file over the data file under a lock; every version is kept in ``<file>.history/``.
 """
 
 from __future__ import annotations

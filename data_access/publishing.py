@@ -1,10 +1,7 @@
 """Publishing a checked upload, restoring an old version, and reading the history.
 
-Every write names the generation the admin reviewed; if someone published in
-between, storage refuses the write (:class:`VersionConflict`) and nothing is
-lost. Each version carries audit metadata: who, when, original file name,
-sha256, rows, what action, which generation it replaced, a version number
-(1 + the replaced version's) and the admin's optional description.
+Every write names the generation the admin reviewed, so a concurrent publish is refused
+(:class:`VersionConflict`), never overwritten; each version carries its audit metadata.
 """
 
 from __future__ import annotations
@@ -46,18 +43,8 @@ class Publication:
         return hashlib.sha256(self.content).hexdigest()
 
 
-def prepare_publication(raw_frame: pd.DataFrame, upload: bytes, filename: str, blob_name: str) -> Publication:
-    """The bytes to store under ``blob_name``: the upload as-is when formats match, else converted.
-
-    The stored format always follows the configured object name, so readers parse it right.
-    """
-    same_format = format_for(filename) == format_for(blob_name)
-    content = upload if same_format else convert_table(raw_frame, blob_name)
-    return Publication(content, len(raw_frame), clean_filename(filename))
-
-
 def convert_table(raw_frame: pd.DataFrame, blob_name: str) -> bytes:
-    """``raw_frame`` (a checked upload, as typed) in the format ``blob_name`` calls for."""
+    """``raw_frame`` (a checked upload, as typed) in the format ``blob_name`` calls for, so readers parse it right."""
     if format_for(blob_name) == "parquet":
         buffer = io.BytesIO()
         raw_frame.to_parquet(buffer, index=False)
@@ -79,9 +66,8 @@ class RestoreRefused(ValueError):
 class Publisher:
     """Writes new live versions of one data source, conflict-safe."""
 
-    def __init__(self, live_data: LiveData, max_upload_bytes: int | None = None) -> None:
+    def __init__(self, live_data: LiveData) -> None:
         self.live_data = live_data
-        self.max_upload_bytes = max_upload_bytes
 
     def live_version(self) -> DataVersion | None:
         """The live version straight from storage (no cache): the base a reviewer compares against."""
@@ -133,8 +119,7 @@ class Publisher:
         """The row count of an old version that passes the upload checks."""
         if self.live_data.schema is None:
             return len(load_table(content, self.live_data.source.name))
-        max_bytes = self.max_upload_bytes or len(content)
-        report = validate_upload(content, self.live_data.source.name, self.live_data.schema, max_bytes)
+        report = validate_upload(content, self.live_data.source.name, self.live_data.schema, len(content))
         if not report.ok:
             raise RestoreRefused(f"it fails today's upload checks: {report.problems[0]}")
         return len(report.table)
@@ -198,11 +183,7 @@ class Publisher:
             version.generation,
             extra={**fields, "generation": version.generation},
         )
-        return self._done(version)
-
-    def _done(self, version: DataVersion) -> DataVersion:
-        # Open charts learn at once (the live channel), not at the next periodic check.
-        self.live_data.note_written()
+        self.live_data.note_written()  # open charts learn at once, not at the next periodic check
         return version
 
 

@@ -1,8 +1,6 @@
-"""Uploads staged next to the live data: checked there, then published by a copy.
+"""Uploads staged next to the live data (``<GCS_BLOB>.staging/<id>``), checked there, then published by a copy.
 
-The browser sends the file in chunks to a staging object (``<GCS_BLOB>.staging/<id>``, or
-``<data file>.staging/<id>.upload`` on disk) whose random id travels only in a token signed for the
-admin; the server checks exactly one generation of it and publishes that generation.
+The random id travels only in a token signed for the admin; exactly the checked generation is published.
 """
 
 from __future__ import annotations

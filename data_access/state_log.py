@@ -12,11 +12,7 @@ from typing import Any
 
 
 class StateLog:
-    """Logs when something starts failing and when it recovers — once per transition, not per call.
-
-    ``failed(error)`` and ``recovered()`` may be called on every check; only a change of
-    state writes a line (per process: each gunicorn worker sees its own transitions).
-    """
+    """Logs when something starts failing and when it recovers — once per transition (per process), not per call."""
 
     def __init__(self, logger: logging.Logger, what: str, **fields: Any) -> None:
         self._logger = logger

@@ -1,10 +1,7 @@
 """The catalog (``/`` with many datasets; also ``/datasets``): one card per dataset, filtered by name, live.
 
-The cards are drawn on the server from the catalog's one listing (``data_access/catalog.py``);
-the browser checks ``GET /live/catalog`` (``routes/catalog.py``: ETag, 304 while nothing changed)
-every ``POLL_INTERVAL_SECONDS`` and, when it changed (an object appeared, went or was replaced),
-asks for the cards again. Typing in the filter asks for them too. A card's rows, columns and
-preview are read once per generation for the deployment (``DatasetRegistry.summary``).
+The browser checks ``GET /live/catalog`` (ETag, 304) every ``POLL_INTERVAL_SECONDS`` and asks for the
+cards again only when the listing changed; a card's summary is read once per generation.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
 """Chart page (``/``): the live dataset, updated by itself when a new generation lands.
 
-Its callbacks serve every chart: a dataset's page (``/d/<name>``, ``pages/dataset.py``) has the
-same components, and the live document in ``shown-version`` names the dataset (``dataset``),
-so the callbacks read that dataset's frames. With many datasets ``/`` shows the catalog instead.
-
-Server callbacks (they only wire; figures come from :mod:`components.figures`):
-
-* The browser sets ``shown-version`` (and ``storage-status``) itself when the live channel
-  (``routes/live.py``: a pushed event, or a check of ``/live/version``) says the generation
-  changed; no server callback runs while nothing changes.
-* A new generation or view is taken up in the browser (``assets/take_up.js``) from
-  ``GET /live/<generation>/chart`` (``routes/take_up.py``, computed once per process per
-  generation and view, cacheable): a whole figure for a new view, a ``Patch`` of the data for
-  a new generation (the x axis and legend are never touched, so zoom and legend survive).
-* :func:`sync_view` keeps the controls and the query string in step: a control change writes
-  the query string (a history entry); a link, back/forward or a new drawing sets the
-  controls. The validated view goes to ``chart-view`` (which tells the chart to look again).
-* :func:`resolve_zoom` answers a zoom or pan with a ``Patch`` of the traces' data for the
-  visible x range, computed from the shared frame cache and the request alone.
-* "What changed" (``changes=1`` in the view): the chart's answer carries ghost traces of the
-  compared version; the summary, the changed rows and their download link come from
-  ``GET /live/<generation>/changes`` (``routes/changes.py``), drawn in the browser, asked again
-  for every new version while the switch is on.
-* The data table's blocks come from ``GET /live/<generation>/rows``; the version note and
-  the download links are drawn in the browser from ``shown-version``. Whatever asked while a
-  version was still being taken up says "Loading…" and is answered when the frame is ready.
-
-The status line (live / paused / stale / unreadable / removed / no data) is drawn in the
-browser from ``shown-version`` and ``storage-status`` (``components/live_status.py``).
+Its callbacks serve every chart (``/d/<name>`` too: ``shown-version`` names the dataset). They only
+wire: the live channel sets ``shown-version`` in the browser, figures and table blocks come from
+plain GETs (``routes/take_up.py``, ``assets/take_up.js``), so no server callback runs while nothing changes.
 """
 
 from __future__ import annotations

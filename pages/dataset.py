@@ -1,9 +1,6 @@
-"""A dataset's chart page (``/d/<name>``): everything the chart page has, for one dataset of many.
+"""A dataset's chart page (``/d/<name>``), one page with a path template (Dash cannot add pages at run time).
 
-Registered once with a path template (Dash cannot add pages at run time); the name is looked up
-in the catalog on every visit. An unknown name gets the not-found page and status 404
-(``routes.unknown_dataset_page``). The chart's callbacks are ``pages/chart.py``'s: this page's
-live routes are under ``/d/<name>`` and its live document names the dataset.
+The name is looked up in the catalog on every visit; the callbacks are ``pages/chart.py``'s.
 """
 
 from __future__ import annotations

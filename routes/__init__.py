@@ -10,18 +10,17 @@ import re
 from typing import Any
 
 import dash
-from flask import Blueprint, Flask, Response, abort, request
+from flask import Flask, Response, abort, request
 from werkzeug.routing import Map, Rule
 
 from app_context import current_datasets, find_dataset, use_dataset
 from routes.catalog import catalog_routes
 from routes.changes import changes_routes
 from routes.downloads import downloads
+from routes.live import DATASET_PREFIX
 from routes.take_up import take_up
 
 NOT_FOUND_MODULE = "pages.not_found_404"
-#: Where a dataset's page and routes live: ``/d/<name>``.
-DATASET_PREFIX = "/d/<dataset>"
 DATASET_PAGE = re.compile(r"/d/([^/]+)/?")
 CATALOG_PATH = "/datasets"
 
@@ -30,15 +29,10 @@ def register_routes(server: Flask) -> None:
     """Add the download and take-up routes and the not-found status to ``server``."""
     for blueprint in (downloads, take_up, changes_routes):
         server.register_blueprint(blueprint)
-        register_for_datasets(server, blueprint)
+        server.register_blueprint(blueprint, url_prefix=DATASET_PREFIX, name=f"dataset_{blueprint.name}")
     server.register_blueprint(catalog_routes)
     server.url_value_preprocessor(_dataset_from_url)
     server.after_request(_not_found_status)
-
-
-def register_for_datasets(server: Flask, blueprint: Blueprint) -> None:
-    """``blueprint``'s routes again under ``/d/<name>``, answering for that dataset."""
-    server.register_blueprint(blueprint, url_prefix=DATASET_PREFIX, name=f"dataset_{blueprint.name}")
 
 
 def _dataset_from_url(_endpoint: str | None, values: dict[str, Any] | None) -> None:

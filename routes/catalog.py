@@ -1,9 +1,8 @@
-"""``GET /live/catalog``: the deployment's datasets and their generations, for the open catalog pages.
+"""``GET /live/catalog``: the datasets and their generations, for the open catalog pages.
 
-Plain cacheable HTTP like ``/live/version``: an ``ETag`` (``If-None-Match`` gets 304) and
-``Cache-Control: public, max-age=VERSION_CACHE_SECONDS``. It is read from the one catalog listing,
-so any number of open catalog pages costs no storage call of its own; during a storage outage it
-answers the last listing with ``status: unreachable``. 404 when the deployment follows one object.
+Cacheable like ``/live/version`` (ETag, 304, ``max-age``) and read from the one catalog listing;
+during a storage outage, the last listing with ``status: unreachable``. 404 when the deployment
+follows one object.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-""" "What changed" on the chart page (``?changes=1``, ``&vs=<version>``), as plain GETs.
-
-``/live/<generation>/changes?t=<token>`` answers the summary and the first changed rows (202 while
-the deployment computes the comparison once, then an immutable 200); ``/download/changes.csv`` has
-every changed row, under the data downloads' rules; :func:`ghost_figure` draws the compared version
-behind the chart. ``vs`` is a version number (``v12``) or generation, else the version before; one
-naming no known version is a 404 with a sentence.
+""" "What changed" (``?changes=1``, ``&vs=<version>``) as plain GETs: ``/live/<generation>/changes`` and
+``/download/changes.csv``; :func:`ghost_figure` draws the compared version behind the chart.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
-"""The live routes: ``GET /live/version``, ``GET /live/events`` (Server-Sent Events), ``POST /live/notify``.
+"""The live routes: ``GET /live/version`` (ETag, 304, ``Cache-Control``), ``GET /live/events`` (Server-Sent
+Events) and ``POST /live/notify`` (verified Pub/Sub push deliveries of the bucket's notifications).
 
-``/live/version`` is plain cacheable HTTP: the live document (``data_access/live_channel.py``)
-with an ``ETag`` (``If-None-Match`` gets 304) and ``Cache-Control: public, max-age=N``, so any
-standard HTTP cache in front of the app absorbs identical checks. ``/live/events`` streams the
-same document whenever it changes, with a heartbeat comment every 15 s.
-
-Both are answered in two places by the same functions (:func:`version_answer`,
-:func:`sse_event`): on the worker's event loop by :class:`LiveRoutes` (``asgi_worker.py``) —
-no thread, one fan-out per process to all its streams — and by the Flask routes here, which
-``make run`` and the tests' plain WSGI servers use.
-
-``/live/notify`` takes Pub/Sub push deliveries of the bucket's notifications, verified as
-Pub/Sub push requests are (an OIDC token for ``PUBSUB_PUSH_AUDIENCE`` naming
-``PUBSUB_PUSH_SERVICE_ACCOUNT``); it is a Flask route, since a notification is rare.
+Version and events are answered by the same functions on the worker's event loop (:class:`LiveRoutes`,
+``asgi_worker.py``) and by the Flask routes here (``make run``, plain WSGI servers).
 """
 
 from __future__ import annotations
@@ -37,6 +27,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request, strea
 from google.auth import exceptions as google_auth_exceptions
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
+from werkzeug.http import parse_etags
 
 from app_context import current_dataset_name, current_settings
 from auth import sign
@@ -48,7 +39,6 @@ from data_access.live_channel import (
     LiveFeed,
     PubSubListener,
     channel_for,
-    is_change_notification,
 )
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from settings import Settings
@@ -58,10 +48,13 @@ log = logging.getLogger("live_dashboard")
 VERSION_PATH = "/live/version"
 EVENTS_PATH = "/live/events"
 NOTIFY_PATH = "/live/notify"
-#: Where the app's Flask server keeps its feed (``server.extensions``), for the ASGI worker.
+#: Where the app's Flask server keeps its feed and its datasets' feeds (``server.extensions``).
 LIVE_FEED_EXTENSION = "live_feed"
-#: ... and the feeds of the datasets it was asked about (:class:`DatasetFeeds`), when it has many.
 DATASET_FEEDS_EXTENSION = "dataset_feeds"
+#: ... and what a bucket notification does (:func:`register_live_routes`).
+NOTIFIED_EXTENSION = "live_notified"
+#: Every route answers again under ``/d/<name>``, for that dataset.
+DATASET_PREFIX = "/d/<dataset>"
 #: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
 DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
@@ -110,9 +103,8 @@ def version_answer(document: LiveDocument, if_none_match: str | None, cache_seco
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (weak or strong) or ``*``."""
-    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in wanted or etag in wanted
+    """Whether an ``If-None-Match`` value names ``etag`` (quoted; weak or strong) or ``*``."""
+    return parse_etags(if_none_match).contains_weak(etag.strip('"'))
 
 
 def sse_event(document: LiveDocument) -> bytes:
@@ -142,15 +134,13 @@ class DatasetFeeds:
         self._feeds: dict[str, LiveFeed] = {}
         self._lock = threading.Lock()
 
-    def notified(self, attributes: dict[str, str], bucket: str, prefix: str) -> None:
-        """A bucket notification: when it names a dataset's object, list again and refresh that dataset's feed."""
-        object_name = attributes.get("objectId", "")
-        if attributes.get("eventType") not in CHANGE_EVENTS or attributes.get("bucketId") != bucket:
-            return
-        if not object_name.startswith(prefix) or dataset_name(object_name[len(prefix) :]) is None:
+    def notified(self, object_name: str, prefix: str) -> None:
+        """An object changed: when it is a dataset's, list again and refresh that dataset's feed."""
+        name = dataset_name(object_name[len(prefix) :]) if object_name.startswith(prefix) else None
+        if name is None:
             return
         self.datasets.catalog.forget()
-        feed = self.known(dataset_name(object_name[len(prefix) :]) or "")
+        feed = self.known(name)
         if feed is not None:
             feed.refresh_now()
 
@@ -204,24 +194,23 @@ def register_live_routes(
     dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
     if dataset_feeds is not None:
         server.extensions[DATASET_FEEDS_EXTENSION] = dataset_feeds
-        server.register_blueprint(live, url_prefix="/d/<dataset>", name="dataset_live")
+        server.register_blueprint(live, url_prefix=DATASET_PREFIX, name="dataset_live")
+
+    def notified(attributes: dict[str, str]) -> None:
+        """A bucket notification (pushed or pulled): refresh the feed of the object it names."""
+        if attributes.get("eventType") not in CHANGE_EVENTS or attributes.get("bucketId") != settings.gcs_bucket:
+            return
+        object_name = attributes.get("objectId", "")
+        if object_name == settings.gcs_blob:
+            feed.refresh_now()
+        elif dataset_feeds is not None:
+            dataset_feeds.notified(object_name, settings.gcs_prefix)
+
+    server.extensions[NOTIFIED_EXTENSION] = notified
     if settings.pubsub_subscription:
         feed.start()
-        others = _dataset_notifications(dataset_feeds, settings)
-        listener = PubSubListener(
-            feed, settings.pubsub_subscription, settings.gcs_bucket, settings.gcs_blob, other_object=others
-        )
-        server.extensions["live_pubsub"] = listener
+        server.extensions["live_pubsub"] = PubSubListener(settings.pubsub_subscription, notified)
     return feed
-
-
-def _dataset_notifications(
-    dataset_feeds: DatasetFeeds | None, settings: Settings
-) -> Callable[[dict[str, str]], None] | None:
-    """What a notification about another object than ``GCS_BLOB`` does: refresh the dataset it names."""
-    if dataset_feeds is None:
-        return None
-    return lambda attributes: dataset_feeds.notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
 
 
 def _feed() -> LiveFeed:
@@ -275,7 +264,7 @@ def _offer(changes: queue.Queue, document: LiveDocument) -> None:
 
 @live.post(NOTIFY_PATH)
 def live_notify() -> Response:
-    """A Pub/Sub push delivery of a bucket notification: refresh the feed when it names the live object."""
+    """A Pub/Sub push delivery of a bucket notification (see ``notified`` in :func:`register_live_routes`)."""
     settings: Settings = current_settings()
     if not settings.pubsub_push_audience:
         return Response("Not found\n", status=404, mimetype="text/plain")
@@ -285,10 +274,7 @@ def live_notify() -> Response:
     attributes = _notification_attributes(request.get_json(silent=True))
     if attributes is None:
         return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
-    if is_change_notification(attributes, settings.gcs_bucket, settings.gcs_blob):
-        current_app.extensions[LIVE_FEED_EXTENSION].refresh_now()
-    elif DATASET_FEEDS_EXTENSION in current_app.extensions:
-        current_app.extensions[DATASET_FEEDS_EXTENSION].notified(attributes, settings.gcs_bucket, settings.gcs_prefix)
+    current_app.extensions[NOTIFIED_EXTENSION](attributes)
     return Response(status=204)  # acknowledged, whatever object it named
 
 
@@ -333,11 +319,7 @@ ASGIApp = Callable[..., Any]
 
 
 class LiveRoutes:
-    """ASGI: ``/live/version`` and ``/live/events`` answered on the event loop; the rest goes to ``app``.
-
-    A separate small class so that other middleware can wrap or be wrapped by it. Streams are
-    long by design: nothing here bounds them but :data:`STREAM_SECONDS`.
-    """
+    """ASGI: ``/live/version`` and ``/live/events`` answered on the event loop; the rest goes to ``app``."""
 
     def __init__(
         self, app: ASGIApp, feed: LiveFeed, cache_seconds: int, dataset_feeds: DatasetFeeds | None = None

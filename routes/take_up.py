@@ -1,22 +1,9 @@
-"""``/live/<generation>/…``: what a chart page needs when it takes a generation up, as plain GETs.
+"""``/live/<generation>/chart`` and ``/live/<generation>/rows``: what a chart page takes a generation up with.
 
-Every dashboard that shows the same generation with the same view asks for the same thing, so
-these answers are computed and serialized once per process per (generation, view) and kept
-next to the frame (``LiveData.derived``), and they are immutable: ``Cache-Control: public,
-immutable`` with an ``ETag`` lets the browser and any shared HTTP cache in front of the app
-answer the burst after a publish too.
-
-* ``GET /live/<generation>/chart?t=<token>&<view query>`` — the whole figure of the view, its
-  trace signature (what a live update can keep), the grid's column definitions and a key of
-  the controls' values. With ``x0``/``x1`` (the zoomed x range of a non-aggregated chart) the
-  traces hold full detail for that range instead.
-* ``GET /live/<generation>/rows?t=<token>&grid=<AG Grid request as JSON>&<view filters>`` — one
-  block of the data table (sorted and filtered on the server), and the count line.
-
-``t`` is the signed generation the poll handed out (the same token as the downloads'): the
-chart draws nothing else, as before. A frame still being taken up — or storage failing while
-it is — answers 202 ``{"loading": true}`` with ``Retry-After`` and ``no-store`` (never a 5xx:
-nothing is wrong with the request or the server); the page says "Loading…" and asks again.
+Every page showing one generation and view asks the same, so each answer is built once per process
+(``LiveData.derived``) and is immutable (``Cache-Control: public, immutable``, ``ETag``): HTTP caches
+absorb the burst after a publish. ``t`` is the signed generation the live channel handed out; while a
+frame is being taken up the answer is 202 ``{"loading": true}`` with ``Retry-After``, never a 5xx.
 """
 
 from __future__ import annotations
@@ -164,9 +151,7 @@ class ChartAnswer(Answer):
 def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
     """The figure, its signature, the grid's columns and the controls' key for one view.
 
-    With ``changes=1`` the compared version's traces follow the figure's own as ghosts; the
-    signature then holds every trace's name (which names both versions), so a new version
-    replaces the traces while the x axis, and so the zoom, stays.
+    With ``changes=1`` the signature also names every ghost trace, so a new version replaces them, not the zoom.
     """
     from routes.changes import ghost_figure  # routes.changes builds on this module's answers
 
@@ -193,10 +178,7 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, gene
 def _zoomed(
     value: dict[str, Any], frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, x_range: list
 ) -> dict[str, Any]:
-    """``value`` with each own trace's x/y (and the title) at full detail for the visible ``x_range``.
-
-    Ghosts of a compared version ("What changed") keep their whole-range points.
-    """
+    """``value`` with each own trace's x/y (and the title) at full detail for ``x_range``; ghosts stay whole."""
     zoomed = figure_from(chart_for(frame, roles, view, current_settings().max_chart_points, x_range), view)
     traces = value["figure"]["data"][: value["own_traces"]]
     if len(zoomed["data"]) == len(traces):
@@ -275,9 +257,7 @@ class KeptAnswer:
 def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
     """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
 
-    The query holds the signed token, so a request is only ever answered here with what Flask
-    answered to the same token: the signature is checked by Flask, once. Zoom answers are made
-    per request by Flask and not kept here either.
+    The query holds the signed token, so only what Flask answered to the same token is replayed; zooms are not kept.
     """
     if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
         return None
@@ -292,12 +272,8 @@ def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
 class KeptTakeUps:
     """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
 
-    The first request for a URL goes to ``app`` (Flask, in a thread: the token is checked there,
-    the answer computed or taken from ``LiveData.derived``); its immutable 200 answer is kept
-    whole, headers as Flask wrote them, and every later request with the same URL and
-    encoding gets those bytes — or a 304 for its ``If-None-Match`` — without a thread. Requests
-    that arrive while the first is being answered wait for it instead of crossing too.
-    Anything else (202 while loading, 403, 4xx, zoom detail) is Flask's alone.
+    The first request for a URL goes to Flask; its answer is kept whole and replayed (or a 304) without
+    a thread, and requests arriving meanwhile wait for it. Anything else (202, 4xx, zooms) is Flask's.
     """
 
     def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:

@@ -35,7 +35,7 @@ def test_environment_is_read_and_flags_override_it():
         ({"DATA_SOURCE": "gcs"}, "GCS_BUCKET"),
         ({"DATA_SOURCE": "local", "LOCAL_DATA_PATH": "/nonexistent/x.csv"}, "is neither a file nor a folder"),
         ({"DATA_SOURCE": "local", "POLL_INTERVAL_SECONDS": "soon"}, "POLL_INTERVAL_SECONDS must be a number"),
-        ({"DATA_SOURCE": "local", "CACHE_TYPE": "simple"}, "CACHE_TYPE must be one of"),
+        ({"DATA_SOURCE": "local", "CACHE_TYPE": "simple"}, "CACHE_TYPE must be 'SimpleCache', "),
         ({"DATA_SOURCE": "local", "CACHE_TYPE": "RedisCache"}, "CACHE_REDIS_URL"),
         ({"DATA_SOURCE": "ftp"}, "DATA_SOURCE must be"),
         ({"DATA_SOURCE": "local", "POLL_INTERVAL_SECONDS": "nan"}, "finite number"),

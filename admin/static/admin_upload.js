@@ -30,7 +30,7 @@
     function showStatus(text) { setProps("admin-upload-status", {children: text}); }
     function showError(text) { setProps("admin-upload-error", {children: text}); }
     function showBar(shown) {
-        // admin/page.py's UPLOAD_BAR_SHOWN and HIDDEN.
+        // Inline styles, not Bootstrap's d-flex, whose !important display would beat display: none.
         setProps("admin-upload-bar", {style: shown ? {display: "flex", alignItems: "center"} : {display: "none"}});
     }
 

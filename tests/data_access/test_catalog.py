@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 from cachelib import FileSystemCache
 
-from data_access import GCSSource, LocalFileSource, StorageError
-from data_access.catalog import (
-    DatasetCatalog,
-    FolderLister,
-    GCSPrefixLister,
-    SingleSourceLister,
-    _say_once,
-    dataset_name,
-)
+from data_access import LocalFileSource, StorageError
+from data_access.catalog import DatasetCatalog, FolderLister, GCSPrefixLister, _say_once, dataset_name
 from data_access.live_data import ResilientCache
 
 
@@ -112,18 +105,6 @@ def test_folder_lists_each_data_file_with_its_version(tmp_path):
 
     assert sorted(datasets) == ["sales", "stock"]
     assert datasets["sales"].version == LocalFileSource(tmp_path / "sales.csv").current_version()
-
-
-def test_one_object_is_a_catalog_of_one_named_after_it(bucket, gcs_client):
-    source = GCSSource(bucket.name, "data/data.csv", gcs_client)
-    lister = SingleSourceLister(source)
-    assert lister.list_datasets() == {}
-
-    bucket.blob("data/data.csv").upload_from_string(b"a\n1\n")
-
-    datasets = lister.list_datasets()
-    assert list(datasets) == ["data"]
-    assert datasets["data"].version == source.current_version()
 
 
 def test_processes_sharing_a_cache_list_once_per_period_for_the_whole_deployment(

@@ -263,7 +263,7 @@ def test_a_lock_is_released_only_by_its_holder(cache_type, bucket, gcs_settings,
 
     # The lock expires while its first holder is still busy; a second worker takes it.
     if cache_type == "RedisCache":
-        redis_client = cache._redis
+        redis_client = cache.redis
         redis_client.delete(cache._key_prefix + key)
     else:
         cache.delete(key)

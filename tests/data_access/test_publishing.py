@@ -14,8 +14,8 @@ from data_access.publishing import (
     Publisher,
     RestoreRefused,
     clean_filename,
+    convert_table,
     diff_summary,
-    prepare_publication,
 )
 from testinfra import SAMPLE_CSV
 
@@ -161,10 +161,8 @@ def test_local_history_is_kept_next_to_the_data_file(tmp_path):
 
 def test_format_follows_the_configured_object_name():
     table = pd.DataFrame({"first_num": [1], "second_num": [2]})
-    as_parquet = prepare_publication(table, b"first_num,second_num\n1,2\n", "x.csv", "data/data.parquet")
-    assert as_parquet.content.startswith(b"PAR1")
-    same = prepare_publication(table, b"first_num,second_num\n1,2\n", "x.csv", "data/data.csv")
-    assert same.content == b"first_num,second_num\n1,2\n"
+    assert convert_table(table, "data/data.parquet").startswith(b"PAR1")
+    assert convert_table(table, "data/data.csv") == b"first_num,second_num\n1,2\n"
 
 
 def test_clean_filename_strips_paths_and_control_characters():
