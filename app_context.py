@@ -54,12 +54,10 @@ def dataset_live_data(name: str, create: bool = False) -> LiveData | None:
 
 
 def find_dataset(name: str) -> Dataset | None:
-    """Dataset ``name`` as the catalog lists it now, or ``None`` (no datasets, no such name, or storage down)."""
+    """Dataset ``name`` as the catalog last listed it, or ``None`` (no datasets, or no such name)."""
     datasets = current_datasets()
-    try:
-        return datasets.catalog.find(name) if datasets is not None else None
-    except StorageError:
-        return None
+    # During a storage outage, the last listing: the page opens with its outage notice, not a 404.
+    return datasets.catalog.last_known()[0].get(name) if datasets is not None else None
 
 
 def use_dataset(name: str, create: bool = False) -> LiveData | None:

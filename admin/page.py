@@ -34,6 +34,7 @@ from data_access import (
     VersionConflict,
     staging_for,
 )
+from data_access.catalog import dataset_name
 from data_access.parsing import format_for
 from data_access.publishing import (
     Audit,
@@ -115,6 +116,8 @@ def layout(dataset: str | None = None, **_query: Any) -> Any:
         return html.Div([dcc.Location(id="login-redirect", href=f"/login?next={ADMIN_PATH}"), html.P("Signing in…")])
     if current_datasets() is None:
         return _admin_layout(user, None, current_settings().data_location)
+    if isinstance(dataset, str):
+        dataset = dataset_name(dataset.strip()) or dataset.strip()  # "sales.csv" names dataset "sales"
     live_data = use_admin_dataset(dataset if isinstance(dataset, str) else None)
     if live_data is None:
         problem = "" if not dataset else "A dataset name is letters, digits, '.', '_' or '-' (up to 100)."

@@ -11,7 +11,14 @@ from cachelib import BaseCache, FileSystemCache, RedisCache, SimpleCache
 from data_access.catalog import Dataset, DatasetCatalog, FolderLister, GCSPrefixLister
 from data_access.datasets import CatalogSource, DatasetRegistry
 from data_access.frame_store import FramePool
-from data_access.gcs_source import _STORAGE_ERRORS, METADATA_TIMEOUT_SECONDS, GCSSource, GCSStaging, make_storage_client
+from data_access.gcs_source import (
+    _METADATA_RETRY,
+    _STORAGE_ERRORS,
+    METADATA_TIMEOUT_SECONDS,
+    GCSSource,
+    GCSStaging,
+    make_storage_client,
+)
 from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
 from data_access.local_source import LocalFileSource, LocalStaging
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
@@ -158,8 +165,10 @@ def _schema_beside(settings: Settings, object_name: str, client: Any) -> Schema 
             path = Path(name)
             text = path.read_text(encoding="utf-8") if path.is_file() else None
         else:
-            blob = client.bucket(settings.gcs_bucket).get_blob(name, timeout=METADATA_TIMEOUT_SECONDS)
-            text = blob.download_as_text(timeout=METADATA_TIMEOUT_SECONDS) if blob is not None else None
+            # Bounded like every version check: a first visit during an outage must not hold a thread.
+            bounded = {"timeout": METADATA_TIMEOUT_SECONDS, "retry": _METADATA_RETRY}
+            blob = client.bucket(settings.gcs_bucket).get_blob(name, **bounded)
+            text = blob.download_as_text(**bounded) if blob is not None else None
         return None if text is None else _schema(settings.with_overrides(data_schema=text.strip()))
     except (OSError, UnicodeDecodeError, SettingsError, *_STORAGE_ERRORS) as error:
         log.warning("the schema beside %s cannot be used (%s): DATA_SCHEMA applies", object_name, error)

@@ -126,6 +126,9 @@ def test_during_a_storage_outage_the_catalog_keeps_its_last_listing_with_a_notic
         with app.server.test_request_context("/"):
             page = str(dash.page_registry["pages.catalog"]["layout"]())
         assert "/d/sales" in page and OUTAGE_NOTICE in page
+        # A dataset's page opened now is its page with the outage on its status line, not a 404.
+        assert client.get("/d/sales").status_code == 200
+        assert client.get("/d/sales/live/version").get_json()["status"] in ("unreachable", "stale")
 
         proxy.set_down(False)
         _wait_past_period(settings)
