@@ -66,7 +66,7 @@ def test_a_table_request_or_a_json_body_nested_too_deep_is_a_400_never_a_500(mak
     query = urlencode({"t": shown["token"], "grid": "[" * 1_500})  # within the length cap, past the parser's depth
     answer = client.get(f"/live/{quote(shown['generation'])}/rows?{query}")
     assert answer.status_code == 400 and "cannot be answered" in answer.json["error"]
-    for path in ("/live/notify", "/upload/start", "/upload/cancel"):
+    for path in ("/live/notify", "/admin/upload/start", "/admin/upload/cancel"):
         posted = client.post(path, data="[" * 5_000, content_type="application/json")
         assert posted.status_code == 400, path
         assert posted.get_data(as_text=True).startswith("Malformed request: nested deeper than")
