@@ -46,7 +46,7 @@ vendor: $(VENDOR_FILES)
 
 ## run: start the app in local mode on the bundled sample (data/data.csv)
 run: $(STAMP) $(VENDOR_FILES)
-	$(BIN)/python app.py --local --host $(HOST) --port $(PORT)
+	$(BIN)/python app.py --local --host $(HOST) --port $(PORT) $(if $(DATA),--data $(DATA))
 
 ## system-deps: Debian packages the tests use (Chromium + driver, redis-server, nginx); needs root.
 ## The Pub/Sub emulator test also needs the Google Cloud CLI's google-cloud-cli-pubsub-emulator and Java.
