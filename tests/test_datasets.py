@@ -57,6 +57,9 @@ def test_every_data_object_directly_under_the_prefix_is_a_page_and_unknown_names
         assert client.get(unknown).status_code == 404, unknown
     names = [each["name"] for each in client.get("/live/catalog").get_json()["datasets"]]
     assert names == ["costs", "sales"]
+    with client.application.test_request_context("/d/nope"):
+        not_found = str(dash.page_registry["pages.not_found_404"]["layout"]())
+    assert "Back to the datasets" in not_found  # "/" is the catalog here, not a chart
 
 
 def test_each_dataset_page_follows_its_own_object_only(bucket, prefix_settings, make_app):
