@@ -211,12 +211,14 @@
         describeFreshness: function (clockTicks, shown, status, isPaused, lastChecked, mode, liveConfig) {
             var hasData = Boolean(shown && shown.generation);
             var state = liveState(hasData, shown, status, isPaused, mode, liveConfig);
-            var label = hasData ? versionLabel(shown) : (shown && shown.empty ? "" : "Loading…");
+            var notice = storageNotice(hasData, shown, status);
+            // Nothing to show and a notice saying why: not "Loading…", which would wait forever.
+            var waiting = !(shown && shown.empty) && !notice.text;
+            var label = hasData ? versionLabel(shown) : (waiting ? "Loading…" : "");
             var details = hasData
                 ? "generation " + shown.generation + " · written " + new Date(shown.updated).toString()
                 : "";
             var checked = lastChecked ? "checked " + clockTime(lastChecked, true) : "";
-            var notice = storageNotice(hasData, shown, status);
             return [label, details, state.words, "live-dot state-" + state.name, checked,
                     notice.text, Boolean(notice.text), notice.color];
         }

@@ -154,6 +154,7 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
         notice = wait_until(lambda: storage_notice(browser), LOAD_SECONDS, "arriving during an outage showed no notice")
         assert notice.startswith("Storage is unreachable, so no data could be loaded yet.")
         assert text(browser, "live-state") == "Stale — storage unreachable"
+        assert text(browser, "freshness-text") == ""  # the notice says why: no "Loading…" that never ends
         assert "unreachable" in wait_until(
             lambda: browser.execute_script(ANNOTATION_JS), STEP_SECONDS, "chart says nothing"
         )
