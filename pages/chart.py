@@ -205,6 +205,16 @@ def _shown_generation(shown: dict | None) -> str | None:
     return generation if generation is not None and generation == shown.get("generation") else None
 
 
+# Nothing can be shown (no data, unreadable, unreachable): the table says why instead of "Loading…" forever.
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="nothingShown"),
+    Output("data-table-count", "children", allow_duplicate=True),
+    Input("storage-status", "data"),
+    Input("shown-version", "data"),
+    prevent_initial_call=True,
+)
+
+
 # Each block of rows: ``GET /live/<generation>/rows`` (asked again while the version is taken up).
 dash.clientside_callback(
     ClientsideFunction(namespace="takeUp", function_name="rows"),
