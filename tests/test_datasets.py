@@ -221,6 +221,27 @@ def test_the_navbar_names_the_home_link_datasets_in_a_catalog_and_chart_for_one_
     assert _navbar_links(make_app(one))["/"] == "Chart"
 
 
+def test_an_open_dataset_follows_its_parquet_once_its_csv_is_deleted(tmp_path, make_app):
+    import pandas as pd
+
+    (tmp_path / "dup.csv").write_bytes(SAMPLE_CSV)
+    pd.DataFrame({"day": ["2024-05-01"], "value": [42]}).to_parquet(tmp_path / "dup.parquet")
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=tmp_path, data_schema=""
+    )
+    client = make_app(settings).server.test_client()
+    assert client.get("/d/dup/live/version").get_json()["status"] == "live"  # the page is open on dup.csv
+
+    (tmp_path / "dup.csv").unlink()
+    _wait_past_period(settings)
+    document = client.get("/d/dup/live/version").get_json()
+
+    assert document["status"] == "live", document
+    download = client.get(f"/d/dup/download/data.csv?token={document['token']}")
+    assert download.status_code == 200, download.data
+    assert download.data.splitlines()[1:] == [b"2024-05-01,42"]
+
+
 def test_gcs_prefix_must_end_with_a_slash(gcs_settings):
     with pytest.raises(SettingsError, match="GCS_PREFIX"):
         gcs_settings.with_overrides(gcs_prefix="dashboards")
