@@ -83,7 +83,7 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
         # Otherwise Dash embeds every page's layout (the admin page's too) in the public index.
         suppress_callback_exceptions=True,
     )
-    app.layout = dash.html.Div([navbar(APP_TITLE), dash.page_container])
+    app.layout = dash.html.Div([navbar(APP_TITLE, catalog=datasets is not None), dash.page_container])
     if settings.serves_chart:
         live_status.register_callbacks(app)
     if settings.serves_admin:

@@ -272,19 +272,24 @@
 })();
 
 /*
- * Chart page: what the chart area says before any data could be shown (instead of
- * "Loading…" forever when storage is down as the visitor arrives).
+ * Chart page: what the chart area (and the table, assets/take_up.js) says before any data could
+ * be shown (instead of "Loading…" forever when storage is down as the visitor arrives).
  */
 (function () {
     "use strict";
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.chartPage = {
-        placeholder: function (status, shown) {
-            var noUpdate = window.dash_clientside.no_update;
-            if ((shown && (shown.generation || shown.empty)) || !(status && status.error)) { return noUpdate; }
-            var message = status.kind === "unreadable"
+        // Why no version can be shown (storage unreachable, the version unreadable), else null.
+        unavailable: function (status, shown) {
+            if ((shown && (shown.generation || shown.empty)) || !(status && status.error)) { return null; }
+            return status.kind === "unreadable"
                 ? "The data cannot be read (see the notice above)"
                 : "Storage is unreachable — retrying";
+        },
+
+        placeholder: function (status, shown) {
+            var message = window.dash_clientside.chartPage.unavailable(status, shown);
+            if (message === null) { return window.dash_clientside.no_update; }
             return {
                 data: [],
                 layout: {

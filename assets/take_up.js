@@ -14,6 +14,7 @@
     var MAX_WAIT_MS = 8000;
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
+    var nothingReason = null;    // why no version can be shown ("" for no data at all), else null
     var chartCalls = 0;
     var changesCalls = 0;
     var rowsGeneration = null;   // the generation the table's last answer came from
@@ -23,13 +24,20 @@
 
     function setShown(shown) {
         latestShown = shown;
-        var waiting = shownWaiters;
-        shownWaiters = [];
-        waiting.forEach(function (resolve) { resolve(shown); });
+        nothingReason = null;
+        release(shown);
     }
 
+    function release(value) {
+        var waiting = shownWaiters;
+        shownWaiters = [];
+        waiting.forEach(function (resolve) { resolve(value); });
+    }
+
+    // The version to show, or {nothing: reason} while none can be (then waiting would never end).
     function shownNow() {
         if (latestShown && latestShown.generation) { return Promise.resolve(latestShown); }
+        if (nothingReason !== null) { return Promise.resolve({nothing: nothingReason}); }
         return new Promise(function (resolve) { shownWaiters.push(resolve); });
     }
 
@@ -156,6 +164,7 @@
             if (!shown) {
                 loading("Loading…");
                 shown = await shownNow();
+                if (!shown.generation) { return [{rowData: [], rowCount: 0}, shown.nothing]; }
             }
             if (shown.generation !== rowsGeneration) { loading("Loading…"); }
             var grid = JSON.stringify({startRow: gridRequest.startRow, endRow: gridRequest.endRow,
@@ -168,6 +177,17 @@
             }
             if (!stillShown(shown)) { return [noUpdate(), noUpdate()]; }  // a newer version asks again
             return [{rowData: [], rowCount: 0}, got.body.error || "The rows cannot be shown right now."];
+        },
+
+        // No version can be shown (no data, unreadable, unreachable): table requests stop waiting for one
+        // and the table says why, like the chart; a version shown later refreshes the table.
+        nothingShown: function (status, shown) {
+            if (shown && shown.generation) { return noUpdate(); }
+            var reason = shown && shown.empty ? "" : window.dash_clientside.chartPage.unavailable(status, shown);
+            nothingReason = reason;
+            if (reason === null) { return noUpdate(); }
+            release({nothing: reason});
+            return reason;
         },
 
         description: function (shown) {

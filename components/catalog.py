@@ -10,6 +10,8 @@ from data_access.datasets import DatasetSummary
 from data_access.live_channel import version_label
 from data_access.units import count
 
+#: The catalog page's module (its key in ``dash.page_registry``).
+CATALOG_MODULE = "pages.catalog"
 #: Shown above the cards while the last listing of storage failed (the cards are the ones listed before).
 OUTAGE_NOTICE = "Storage cannot be listed right now: these are the datasets as last listed. Retrying by itself."
 

@@ -6,11 +6,16 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State
 
+from components.catalog import CATALOG_MODULE
 
-def navbar(title: str) -> dbc.Navbar:
-    """Brand plus one link per registered page (pages opt out with ``nav=False``)."""
+
+def navbar(title: str, catalog: bool = False) -> dbc.Navbar:
+    """Brand plus one link per registered page (pages opt out with ``nav=False``).
+
+    ``catalog``: the deployment has many datasets, so ``/`` shows the catalog and its link is named after it.
+    """
     links = [
-        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+        dbc.NavItem(dbc.NavLink(_link_name(page, catalog), href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()
         if page.get("nav", True)
     ]
@@ -30,6 +35,13 @@ def navbar(title: str) -> dbc.Navbar:
         expand="md",
         className="mb-2",
     )
+
+
+def _link_name(page: dict, catalog: bool) -> str:
+    """The page's name; ``/`` in a catalog deployment is the catalog (there is no single chart)."""
+    if catalog and page["path"] == "/" and CATALOG_MODULE in dash.page_registry:
+        return dash.page_registry[CATALOG_MODULE]["name"]
+    return page["name"]
 
 
 def register_callbacks(app: Dash) -> None:

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -62,19 +63,39 @@ def preview_text(value: Any) -> str:
 
 
 class CatalogSource:
-    """A dataset's object, its live version read from the catalog's listing instead of storage."""
+    """A dataset's object, its live version read from the catalog's listing instead of storage.
 
-    def __init__(self, source: DataSource, catalog: DatasetCatalog, dataset_name: str) -> None:
-        self.source = source
+    The object is the one the listing names for the dataset: with ``a.csv`` and ``a.parquet`` side by
+    side the catalog shows ``a.csv``, and once it is deleted the dataset follows ``a.parquet``.
+    """
+
+    def __init__(self, dataset: Dataset, catalog: DatasetCatalog, make_source: Callable[[Dataset], DataSource]) -> None:
         self.catalog = catalog
-        self.dataset_name = dataset_name
-        self.location = source.location
-        self.name = source.name
+        self.dataset_name = dataset.name
+        self.object_name = dataset.object_name
+        self._make_source = make_source
+        self.source = make_source(dataset)
+
+    @property
+    def name(self) -> str:
+        """The file name of the object followed now (its ending says how to parse it)."""
+        return self.source.name
+
+    @property
+    def location(self) -> str:
+        """Where the object followed now is stored."""
+        return self.source.location
 
     def current_version(self) -> DataVersion | None:
         """The generation the last listing saw (``None``: removed); raises the listing's StorageError."""
         dataset = self.catalog.find(self.dataset_name)
-        return dataset.version if dataset is not None else None
+        if dataset is None:
+            return None
+        if dataset.object_name != self.object_name:
+            log.info("dataset %r now follows %s", self.dataset_name, PurePosixPath(dataset.object_name).name)
+            self.source = self._make_source(dataset)
+            self.object_name = dataset.object_name
+        return dataset.version
 
     def __getattr__(self, name: str) -> Any:
         # Reading, writing, history and staging are the wrapped source's own.
@@ -121,7 +142,7 @@ class DatasetRegistry:
             dataset = Dataset(name, self._new_object_name(name), DataVersion("", "", 0))
         with self._lock:
             if name not in self._live:
-                source = CatalogSource(self._make_source(dataset), self.catalog, name)
+                source = CatalogSource(dataset, self.catalog, self._make_source)
                 live = self._make_live_data(dataset, source)
                 # A publish or restore through this app: list again at once (before the feed announces it).
                 live.on_written(self.catalog.forget)

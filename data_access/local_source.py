@@ -64,14 +64,22 @@ class LocalFileSource:
         raise GenerationNotFound(f"version {generation} of the data file is not kept")
 
     def history(self, limit: int) -> list[DataVersion]:
-        versions = []
+        """Kept versions newest first, the live file among them even when edited on disk and not kept yet.
+
+        Like a bucket's listing, which lists the live object whoever wrote it: "what changed" compares
+        the live version with the one before it, so the live one must be listed.
+        """
+        versions = {}
         for metadata_path in self.history_dir.glob("*.json") if self.history_dir.is_dir() else []:
             generation = metadata_path.stem
             data_path = self.history_dir / f"{generation}.data"
             if data_path.is_file():
-                versions.append(_version(generation, data_path.stat(), self._metadata(generation)))
-        versions.sort(key=lambda version: _mtime_ns(version.generation), reverse=True)
-        return versions[:limit]
+                versions[generation] = _version(generation, data_path.stat(), self._metadata(generation))
+        live = self.current_version()
+        if live is not None:
+            versions.setdefault(live.generation, live)
+        newest_first = sorted(versions.values(), key=lambda version: _mtime_ns(version.generation), reverse=True)
+        return newest_first[:limit]
 
     def _metadata(self, generation: str) -> dict[str, str]:
         try:

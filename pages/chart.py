@@ -17,6 +17,7 @@ from dash.exceptions import PreventUpdate
 from app_context import current_datasets, current_live_data, current_settings, dataset_live_data
 from auth import unsign
 from callback_input import typed_callback
+from components.catalog import CATALOG_MODULE
 from components.chart import CONTROL_IDS, CONTROL_INPUTS, CONTROL_OUTPUTS, control_values, view_from_controls
 from components.chart_page import chart_page
 from components.figures import zoom_patch
@@ -27,7 +28,6 @@ from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 
 dash.register_page(__name__, path="/", name="Chart", title="Live dashboard", order=0)
-CATALOG_MODULE = "pages.catalog"
 
 # The chart only draws generations the live channel handed out (GENERATION_TOKEN_PURPOSE): the browser
 # cannot ask for any other (an old, rolled-back version, or a made-up one that would bypass the cache).
@@ -203,6 +203,16 @@ def _shown_generation(shown: dict | None) -> str | None:
         return None
     generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
     return generation if generation is not None and generation == shown.get("generation") else None
+
+
+# Nothing can be shown (no data, unreadable, unreachable): the table says why instead of "Loading…" forever.
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="nothingShown"),
+    Output("data-table-count", "children", allow_duplicate=True),
+    Input("storage-status", "data"),
+    Input("shown-version", "data"),
+    prevent_initial_call=True,
+)
 
 
 # Each block of rows: ``GET /live/<generation>/rows`` (asked again while the version is taken up).

@@ -16,8 +16,8 @@ from werkzeug.routing import Map, Rule
 from app_context import current_datasets, find_dataset, use_dataset
 from routes.catalog import catalog_routes
 from routes.changes import changes_routes
-from routes.downloads import downloads
-from routes.live import DATASET_PREFIX
+from routes.downloads import downloads, refuse
+from routes.live import DATASET_PREFIX, NO_SUCH_DATASET
 from routes.take_up import take_up
 
 NOT_FOUND_MODULE = "pages.not_found_404"
@@ -36,9 +36,10 @@ def register_routes(server: Flask) -> None:
 
 
 def _dataset_from_url(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-    # ``/d/<dataset>/…``: the request is about that dataset (404 when there is none).
+    # ``/d/<dataset>/…``: the request is about that dataset (a short plain 404 when there is none,
+    # like the other routes' refusals, not Flask's HTML page).
     if values and "dataset" in values and use_dataset(values.pop("dataset")) is None:
-        abort(404)
+        abort(refuse(404, NO_SUCH_DATASET))
 
 
 def unknown_dataset_page(path: str) -> bool:

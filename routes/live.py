@@ -40,7 +40,7 @@ from data_access.live_channel import (
     PubSubListener,
     channel_for,
 )
-from routes.downloads import GENERATION_TOKEN_PURPOSE
+from routes.downloads import GENERATION_TOKEN_PURPOSE, refuse
 from settings import Settings
 
 log = logging.getLogger("live_dashboard")
@@ -55,6 +55,8 @@ DATASET_FEEDS_EXTENSION = "dataset_feeds"
 NOTIFIED_EXTENSION = "live_notified"
 #: Every route answers again under ``/d/<name>``, for that dataset.
 DATASET_PREFIX = "/d/<dataset>"
+#: What every route under ``/d/<name>`` answers (404) when there is no such dataset.
+NO_SUCH_DATASET = "No such dataset."
 #: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
 DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
@@ -219,7 +221,7 @@ def _feed() -> LiveFeed:
         return current_app.extensions[LIVE_FEED_EXTENSION]
     feed = current_app.extensions[DATASET_FEEDS_EXTENSION].feed(name)
     if feed is None:
-        abort(404)
+        abort(refuse(404, NO_SUCH_DATASET))
     return feed
 
 

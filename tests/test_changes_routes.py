@@ -72,6 +72,48 @@ def test_changes_summary_rows_and_ghosts(bucket, gcs_settings, make_app):
     assert len(plain["figure"]["data"]) == 1
 
 
+def test_a_local_file_edited_on_disk_is_compared_with_the_version_published_before(tmp_path, make_app):
+    from data_access.local_source import LocalFileSource
+    from settings import Settings
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"id,name,price\n1,a,0.5\n")
+    source = LocalFileSource(path)
+    published = source.write(OLD_CSV, source.current_version().generation, {"version": "1", "action": "publish"})
+    settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=path, data_schema="")
+    client = make_app(settings).server.test_client()
+    _shown_after(client, published.generation)
+    path.write_bytes(NEW_CSV)  # README's quick start: edit data/data.csv in an editor
+    shown = _shown_after(client, source.current_version().generation)
+
+    answer = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}")
+
+    assert answer.status_code == 200, answer.data
+    assert answer.json["before"] == "v1" and answer.json["before_generation"] == published.generation
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+
+
+def test_a_local_file_edited_twice_on_disk_is_compared_with_the_version_the_app_last_saw(tmp_path, make_app):
+    from data_access.local_source import LocalFileSource
+    from settings import Settings
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(OLD_CSV)  # no history folder: nothing was ever published through the app
+    source = LocalFileSource(path)
+    settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=path, data_schema="")
+    client = make_app(settings).server.test_client()
+    first = _shown_after(client, source.current_version().generation)
+    assert _ready(client, f"/live/{first['generation']}/chart?t={first['token']}").status_code == 200  # a page shows it
+    path.write_bytes(NEW_CSV)
+    shown = _shown_after(client, source.current_version().generation)
+
+    answer = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}")
+
+    assert answer.status_code == 200, answer.data
+    assert answer.json["before_generation"] == first["generation"]
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+
+
 def test_vs_names_a_version_and_unknown_ones_are_404(bucket, gcs_settings, make_app):
     client, shown, first = _app(bucket, gcs_settings, make_app)
     base = f"/live/{shown['generation']}/changes?t={shown['token']}"

@@ -7,6 +7,7 @@ import json
 import time
 
 import dash
+import dash_bootstrap_components as dbc
 import pytest
 
 from components.catalog import OUTAGE_NOTICE
@@ -192,6 +193,53 @@ def test_a_data_folder_makes_each_file_a_dataset(tmp_path, make_app):
     (tmp_path / "beta.csv").write_bytes(SAMPLE_CSV)
     _wait_past_period(settings)
     assert [each["name"] for each in client.get("/live/catalog").get_json()["datasets"]] == ["alpha", "beta"]
+
+
+def test_an_unknown_dataset_s_routes_answer_a_short_plain_404(tmp_path, make_app):
+    (tmp_path / "alpha.csv").write_bytes(SAMPLE_CSV)
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=tmp_path, data_schema=""
+    )
+    client = make_app(settings).server.test_client()
+    for path in ("/d/nope/live/version", "/d/nope/live/events", "/d/nope/download/data.csv", "/d/nope/live/1/chart"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.mimetype == "text/plain", path
+        assert response.get_data(as_text=True) == "No such dataset.\n", path
+
+
+def _navbar_links(app) -> dict[str, str]:
+    """``{href: label}`` of the navbar's links."""
+    return {link.href: link.children for link in app.layout._traverse() if isinstance(link, dbc.NavLink)}
+
+
+def test_the_navbar_names_the_home_link_datasets_in_a_catalog_and_chart_for_one_object(tmp_path, make_app):
+    (tmp_path / "alpha.csv").write_bytes(SAMPLE_CSV)
+    many = Settings.from_env({}, app_env="development", data_source="local", local_data_path=tmp_path, data_schema="")
+    assert _navbar_links(make_app(many))["/"] == "Datasets"
+    one = many.with_overrides(local_data_path=tmp_path / "alpha.csv")
+    assert _navbar_links(make_app(one))["/"] == "Chart"
+
+
+def test_an_open_dataset_follows_its_parquet_once_its_csv_is_deleted(tmp_path, make_app):
+    import pandas as pd
+
+    (tmp_path / "dup.csv").write_bytes(SAMPLE_CSV)
+    pd.DataFrame({"day": ["2024-05-01"], "value": [42]}).to_parquet(tmp_path / "dup.parquet")
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=tmp_path, data_schema=""
+    )
+    client = make_app(settings).server.test_client()
+    assert client.get("/d/dup/live/version").get_json()["status"] == "live"  # the page is open on dup.csv
+
+    (tmp_path / "dup.csv").unlink()
+    _wait_past_period(settings)
+    document = client.get("/d/dup/live/version").get_json()
+
+    assert document["status"] == "live", document
+    download = client.get(f"/d/dup/download/data.csv?token={document['token']}")
+    assert download.status_code == 200, download.data
+    assert download.data.splitlines()[1:] == [b"2024-05-01,42"]
 
 
 def test_gcs_prefix_must_end_with_a_slash(gcs_settings):

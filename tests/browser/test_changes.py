@@ -132,3 +132,24 @@ def test_changes001_summary_ghosts_and_changed_rows(browser, bucket, gcs_setting
     rows = wait_until(lambda: grid_rows(browser, "removed"), 10, "the changed rows did not follow v3")
     assert [(row["change"], row["c0"]) for row in rows] == [("removed", "1"), ("changed", "4")]
     assert server.server_errors() == []
+
+
+def test_changes002_an_edit_on_disk_is_compared_with_the_version_published_before(
+    browser, tmp_path, make_app, live_server
+):
+    from data_access.local_source import LocalFileSource
+    from settings import Settings
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"id,name,price\n1,a,1\n")
+    source = LocalFileSource(path)
+    source.write(V1, source.current_version().generation, {"version": "1", "action": "publish"})
+    settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=path, data_schema="")
+    server = live_server(make_app(settings))
+    browser.get(server.url + VIEW)
+    wait_until(lambda: summary(browser).startswith("v1 vs "), 15, "the page never compared v1 with the one before")
+
+    path.write_bytes(V2)  # README's quick start: edit data/data.csv in an editor
+    edited = source.current_version().generation
+    wait_until(lambda: V2_SUMMARY in summary(browser), 15, "an edit on disk was not compared with v1")
+    assert summary(browser).startswith(f"generation {edited} vs v1: ")

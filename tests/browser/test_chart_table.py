@@ -158,6 +158,13 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
         assert "unreachable" in wait_until(
             lambda: browser.execute_script(ANNOTATION_JS), STEP_SECONDS, "chart says nothing"
         )
+        # The table stops waiting for a version and says why, like the chart: no "Loading…" that never ends.
+        wait_until(
+            lambda: text(browser, "data-table-count") == "Storage is unreachable — retrying",
+            STEP_SECONDS,
+            "the table's count does not say why it is empty",
+        )
+        assert grid_rows(browser) is None
     finally:
         live_data.source = working_source
         live_data.invalidate_version()
@@ -174,6 +181,7 @@ def test_table002_states_outage_on_arrival_version_label_and_removed_data(
     assert text(browser, "version-description") == "January figures, checked by Bob"
     assert re.fullmatch(r"checked \d\d:\d\d:\d\d", text(browser, "last-checked-text"))
     assert browser.find_element(By.ID, "live-dot").get_attribute("class") == "live-dot state-live"
+    assert wait_until(lambda: grid_rows(browser), LOAD_SECONDS, "the table showed no rows once storage answered")
 
     drawn = browser.execute_script(TRACES_JS)
     assert drawn, "the chart drew nothing"

@@ -17,7 +17,7 @@ import pytest
 
 from data_access.parsing import DISPLAY_CELL_CHARS
 from testinfra import FakeGCS, Gunicorn, gcs_env
-from tests.browser.test_chart_table import grid_rows
+from tests.browser.test_chart_table import grid_rows, text
 from tests.browser.test_live_chart import storage_notice, trace_ys, wait_until
 from tests.file_shapes import category_parquet, long_cell_csv, nested_list_parquet, struct_parquet, wide_csv
 
@@ -76,12 +76,18 @@ def test_shapes001_parquet_category_drawn_struct_and_deep_lists_unreadable(brows
     # Nothing good was ever published: the page says why instead of answering 500.
     wait_until(lambda: _state(browser) == "Unreadable version", WAIT_SECONDS, "a struct column was not refused")
     assert "Column 'point' holds records" in (storage_notice(browser) or "")
+    wait_until(
+        lambda: text(browser, "data-table-count") == "The data cannot be read (see the notice above)",
+        WAIT_SECONDS,
+        "the table did not say why it is empty (an endless 'Loading…')",
+    )
     workers = sorted(server.worker_pids())
 
     blob.upload_from_string(category_parquet())  # df.to_parquet() with a category column
     wait_until(lambda: _state(browser).startswith("Live"), WAIT_SECONDS, "the category Parquet did not become live")
     drawn = wait_until(lambda: trace_ys(browser), WAIT_SECONDS, "the category Parquet was not drawn")
     assert drawn[0] and all(value is not None for value in drawn[0])
+    wait_until(lambda: grid_rows(browser), WAIT_SECONDS, "the table showed no rows of the readable version")
 
     _refused_while_chart_keeps(browser, blob, struct_parquet(), drawn, "Column 'point' holds records (a struct)")
     _refused_while_chart_keeps(browser, blob, nested_list_parquet(60), drawn, "nested too deeply")

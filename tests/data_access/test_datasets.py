@@ -52,6 +52,24 @@ def test_a_dataset_s_version_is_the_listing_s_and_unknown_names_have_none(tmp_pa
     assert registry.live_data("../up", create=True) is None
 
 
+def test_a_dataset_follows_the_object_the_catalog_lists_for_its_name(tmp_path):
+    (tmp_path / "dup.csv").write_bytes(CSV)
+    pd.DataFrame({"ID": [7], "first_num": [8], "second_num": [9]}).to_parquet(tmp_path / "dup.parquet")
+    registry, _reads = _registry(tmp_path)
+    live = registry.live_data("dup")
+    shown = live.check_version().version
+    assert live.source.name == "dup.csv" and len(live.frame(shown.generation)) == 3
+
+    (tmp_path / "dup.csv").unlink()  # the dataset switches from CSV to Parquet while a page is open on it
+    registry.catalog.forget()
+    live.invalidate_version()
+    now = live.check_version().version
+
+    assert now == registry.catalog.find("dup").version and now.generation != shown.generation
+    assert live.source.name == "dup.parquet" and live.source.location.endswith("/dup.parquet")
+    assert live.frame(now.generation)["ID"].tolist() == [7]
+
+
 def test_a_card_summary_is_read_once_per_generation(tmp_path):
     (tmp_path / "sales.csv").write_bytes(CSV)
     registry, reads = _registry(tmp_path)

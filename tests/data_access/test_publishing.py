@@ -159,6 +159,22 @@ def test_local_history_is_kept_next_to_the_data_file(tmp_path):
     assert not list(tmp_path.glob(".data.csv.*.tmp"))
 
 
+def test_local_history_lists_the_live_file_edited_on_disk_newest(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(SAMPLE_CSV)
+    source = LocalFileSource(path)
+    published = source.write(NEW_CSV, source.current_version().generation, {"version": "1"})
+    path.write_bytes(NEW_CSV + b"2,1,1\n")  # an editor saves over the published file
+    edited = source.current_version()
+
+    history = source.history(10)
+
+    assert [version.generation for version in history[:2]] == [edited.generation, published.generation]
+    assert history[0].metadata == {}  # written outside the app, like an object written around it in a bucket
+    assert source.read(history[0].generation) == NEW_CSV + b"2,1,1\n"
+    assert len(source.history(10)) == 3  # listing does not keep a copy of the live file
+
+
 def test_format_follows_the_configured_object_name():
     table = pd.DataFrame({"first_num": [1], "second_num": [2]})
     assert convert_table(table, "data/data.parquet").startswith(b"PAR1")
