@@ -601,9 +601,17 @@ def view_figure(
 ) -> tuple[Any, list]:
     """The whole figure for a resolved view, and its :func:`signature` (``chart``: already computed)."""
     if not view.y:
-        return message_figure(PICK_A_COLUMN), []
+        return message_figure(no_y_message(roles)), []
     chart = chart or chart_for(frame, roles, view, max_points)
     return figure_from(chart, view), signature(chart, view)
+
+
+def no_y_message(roles: ColumnRoles) -> str:
+    """Why nothing is drawn without a y column: a column that is nearly numbers says which cell is not one."""
+    if roles.numeric() or not roles.mixed_text:
+        return PICK_A_COLUMN
+    column, cell = (html.escape(shorten(text, 40)) for text in next(iter(roles.mixed_text.items())))
+    return f"No column for the y axis: “{column}”<br>holds text such as “{cell}” among its numbers."
 
 
 def zoom_patch(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data_access.parsing import DISPLAY_CELL_CHARS
+from data_access.parsing import DISPLAY_CELL_CHARS, text_among_numbers
 
 TIME = "time"
 CATEGORY = "category"
@@ -68,6 +68,8 @@ class ColumnRoles:
     time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     #: Long shape: for an x column (time or number), the category whose values are its series.
     series: Mapping[str, str] = field(default_factory=dict)
+    #: Text columns that mostly hold numbers, each with its first cell that is not one (why it is no measure).
+    mixed_text: Mapping[str, str] = field(default_factory=dict)
 
     def columns(self, role: str) -> list[str]:
         """The columns with ``role``, in frame order."""
@@ -140,11 +142,16 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
     numeric_columns: set[str] = set()
     discrete_columns: set[str] = set()
     time_spans: dict[str, tuple[str, str]] = {}
+    mixed_text: dict[str, str] = {}
     for column in frame.columns:
         name = str(column)
         values = frame[column]
         role = _role_of(name, values)
         roles[name] = role
+        if role in (TEXT, CATEGORY):
+            text_cells = text_among_numbers(values)
+            if len(text_cells):
+                mixed_text[name] = str(values.iloc[int(text_cells[0])])
         if _is_number(values):
             numeric_columns.add(name)
         if role == CATEGORY:
@@ -166,6 +173,7 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         frozenset(discrete_columns),
         time_spans,
         long_series(frame, roles, category_values, sorted_columns),
+        mixed_text,
     )
 
 

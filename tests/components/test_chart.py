@@ -22,7 +22,7 @@ from components.figures import (
     view_figure,
     zoom_patch,
 )
-from data_access.parsing import transform
+from data_access.parsing import load_table, transform
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.view_state import ViewState
 from tests.shapes import many_symbols, sensor_log, vega
@@ -223,6 +223,22 @@ def test_what_is_left_out_is_said_in_words():
     iris = _stored(px.data.iris())
     roles, view = _resolved(iris)
     assert "measures" not in view_figure(iris, roles, view, 20_000)[0]["layout"]["title"]["text"]  # 4 of 4
+
+
+def test_without_a_number_column_the_chart_says_which_cell_keeps_a_column_from_being_one():
+    # Blanks, spaces and thousands separators read as numbers; a euro sign keeps the column text.
+    content = b'Date,Amount (EUR),Category\n2024-01-03,"1,234.50",food\n2024-02-10,  42 ,transport\n'
+    content += b"2024-02-11,-,transport\n2024-02-14,\xe2\x82\xac15,food\n"
+    frame = parse_time_columns(load_table(content, "messy.csv"))
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    message = figure["layout"]["annotations"][0]["text"]
+    assert message == "No column for the y axis: “Amount (EUR)”<br>holds text such as “€15” among its numbers."
+    fixed = parse_time_columns(load_table(content.replace(b"\xe2\x82\xac", b""), "messy.csv"))
+    roles, view = _resolved(fixed)
+    assert view.y == ("Amount (EUR)",) and len(view_figure(fixed, roles, view, 20_000)[0]["data"]) == 1
+    cleared = ViewState(y=()).resolve(roles)[0]  # a person cleared y: the plain prompt
+    assert view_figure(fixed, roles, cleared, 20_000)[0]["layout"]["annotations"][0]["text"] == PICK_A_COLUMN
 
 
 def test_what_is_left_out_is_on_a_line_of_its_own_and_the_plot_makes_room():

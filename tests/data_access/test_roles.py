@@ -154,3 +154,10 @@ def test_repeated_whole_numbers_on_a_grid_of_years_are_time_whatever_their_name(
     assert _roles(sizes).measure == ["weight"]  # steps of 50: rounded sizes, not years
     unique = pd.DataFrame({"founded": np.arange(1900, 2000)})
     assert _roles(unique).time == []  # each value once: nothing groups rows by it
+
+
+def test_a_text_column_of_numbers_but_one_cell_names_that_cell():
+    frame = pd.DataFrame({"day": ["a", "b", "c", "d"], "amount": ["1,234.50", "N/A", "€15", " 42 "]})
+    roles = detect_roles(frame)
+    assert roles.mixed_text == {"amount": "€15"} and roles.numeric() == []
+    assert _roles(px.data.tips()).mixed_text == {}  # categories of words: nothing mixed
