@@ -1,7 +1,8 @@
 """Turning stored bytes into a DataFrame, and the one vectorised transform step.
 
 CSV and Parquet are read with pyarrow straight from the bytes (or a memory-mapped file), CSV with
-the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text).
+the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text),
+except that a CSV text column of numbers written by hand (" 42 ", "N/A", "-", "1,234.50") is numbers.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ PANDAS_NA_VALUES = [
 ]  # fmt: skip
 # Hand-typed tables write "no value" in more ways than pandas knows; in a column of numbers these
 # are blanks too (compared after trimming spaces).
-BLANK_WORDS = sorted({*PANDAS_NA_VALUES, "-", "—", "–", "na", "none", "NONE", "Null", "N/a", "n.a."})
+BLANK_WORDS = sorted({*PANDAS_NA_VALUES, "-", "—", "–", "na", "none", "NONE", "Null", "N/a"})
 # Whole cells: a plain number, or one with a thousands separator in every place ("1,234.50").
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _GROUPED_NUMBER = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
