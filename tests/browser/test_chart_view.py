@@ -109,8 +109,8 @@ def test_view002_copied_link_reproduces_the_view_and_back_forward_work(
     browser.get(server.url + "/")
     wait_until(lambda: names(browser) == CONTINENTS, APPEAR_SECONDS, "the default chart never appeared")
 
-    pick_option(browser, "chart-x", "continent")  # bars of every measure per continent
-    wait_until(lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], 5, "choosing x did not redraw")
+    browser.get(server.url + "/?x=continent")  # a link naming x alone: bars of every measure per continent
+    wait_until(lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "x=continent not drawn")
     pick_option(browser, "chart-x", "year")
     wait_until(lambda: "x=year" in browser.current_url, 5, "choosing x did not reach the URL")
     pick_option(browser, "chart-kind", "Lines")
