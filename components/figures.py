@@ -48,8 +48,10 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 GHOST_OPACITY = 0.45
 GHOST_COLOUR = "#7f7f7f"
 PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
-# The plot's top margin holds the toolbar's row and one title line; each further title line adds this.
-TOP_MARGIN = 56
+# The title starts this far below the chart's top edge (under the toolbar's row, measured in Chromium);
+# the plot's top margin holds it and one title line, and grows by a line's height for each further line.
+TITLE_TOP = 40
+TOP_MARGIN = 58
 TITLE_LINE_HEIGHT = 17
 
 
@@ -127,8 +129,8 @@ def _group_labels(rows: pd.DataFrame, color: str | None, measure: str | None) ->
     largest = [str(value) for value in counts.index[:MAX_GROUPS]]
     if len(counts) > MAX_GROUPS and measure is not None and _is_numeric(rows[measure]):
         sizes = pd.DataFrame({"rows": counts, "total": rows[measure].abs().groupby(labels).sum()})
-        chosen = set(sizes.sort_values(["rows", "total"], ascending=False, kind="stable").index[:MAX_GROUPS])
-        largest = [str(value) for value in counts.index if value in chosen]  # legend: most rows first, as ever
+        ranked = sizes.sort_values(["rows", "total"], ascending=False, kind="stable")
+        largest = [str(value) for value in ranked.index[:MAX_GROUPS]]
     if len(counts) > MAX_GROUPS:
         labels = labels.where(labels.isin(largest), OTHER_GROUP)
         largest.append(OTHER_GROUP)
@@ -510,16 +512,17 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     layout: dict[str, Any] = {
         # A new view starts unzoomed; the same view keeps the user's zoom across live updates.
         "uirevision": view.to_query() or "default-view",
-        # Just above the plot area, under the toolbar's row (a long subtitle never runs under the toolbar).
+        # Under the toolbar's row, its lines downwards to the plot area (a long subtitle never runs under
+        # the toolbar; plotly places a title anchored at its bottom by its first line only).
         "title": {
             "text": _subtitle(chart),
             "font": {"size": 13},
             "x": 0,
             "xref": "paper",
             "y": 1,
-            "yref": "paper",
-            "yanchor": "bottom",
-            "pad": {"b": 6},
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": TITLE_TOP},
         },
         "xaxis": {
             "title": {"text": shorten(chart.x_title)},
