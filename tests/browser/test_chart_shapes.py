@@ -51,12 +51,13 @@ TITLE_BOXES_JS = """
     const lines = Array.from(title.querySelectorAll('tspan.line'));
     return {lines: (lines.length ? lines : [title]).map(box),
             svg: box(document.querySelector('#chart-graph .main-svg')),
-            modebar: box(document.querySelector('#chart-graph .modebar'))};
+            modebar: box(document.querySelector('#chart-graph .modebar')),
+            plot: box(document.querySelector('#chart-graph .nsewdrag'))};
 """
 
 
 def title_fits_a_phone(browser: Any) -> None:
-    """At 390 px every title line ends inside the chart and runs under no toolbar button."""
+    """At 390 px every title line ends inside the chart, above the plot, and runs under no toolbar button."""
     browser.set_window_size(390, 844)
     wait_until(lambda: browser.execute_script("return window.innerWidth;") <= 390, 5, "the window did not shrink")
     wait_until(
@@ -68,6 +69,7 @@ def title_fits_a_phone(browser: Any) -> None:
     assert len(boxes["lines"]) >= 2, boxes  # what is left out is on a line of its own
     for _left, top, right, bottom in boxes["lines"]:
         assert right <= boxes["svg"][2], ("a title line is cut off", boxes)
+        assert bottom <= boxes["plot"][1], ("a title line runs into the plot", boxes)
         modebar = boxes["modebar"]
         assert bottom <= modebar[1] or top >= modebar[3] or right <= modebar[0], (
             "a title line is under the toolbar",
