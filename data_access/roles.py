@@ -298,7 +298,7 @@ def _looks_like_years(values: pd.Series) -> bool:
     low, high = YEAR_RANGE
     if values.min() < low or values.max() > high or not _distinct_at_most(values, MAX_CATEGORY_VALUES):
         return False
-    years = np.unique(values.to_numpy())
+    years = np.sort(values.unique())  # hashing, not sorting all rows
     if len(years) < MIN_YEAR_VALUES or len(values) < MIN_ROWS_PER_X * len(years):
         return False
     step = int(np.diff(years).min())
