@@ -23,7 +23,7 @@ from dash import Patch
 from data_access.downsampling import as_numbers, density_sample, minmax_lttb, visible_bounds
 from data_access.parsing import shorten_text
 from data_access.roles import CATEGORY, ColumnRoles, detect_roles, parse_time_columns
-from data_access.view_state import ViewState, filter_rows
+from data_access.view_state import MAX_GROUPS, ViewState, filter_rows
 
 # Above this many points per trace plain SVG gets sluggish; WebGL draws them.
 WEBGL_THRESHOLD = 5_000
@@ -31,8 +31,6 @@ WEBGL_THRESHOLD = 5_000
 MAX_BARS = 2_000
 TYPED_ARRAY_THRESHOLD = 1_000
 MIN_POINTS_PER_TRACE = 1_000
-# Colour groups: the largest ones get their own trace, the rest are pooled as "other".
-MAX_GROUPS = 8
 OTHER_GROUP = "other"
 # Measures whose peaks differ by more than this factor never share an axis (see :func:`axis_plan`)…
 SECOND_AXIS_RATIO = 100.0
@@ -50,6 +48,11 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 GHOST_OPACITY = 0.45
 GHOST_COLOUR = "#7f7f7f"
 PICK_A_COLUMN = "Pick a column for the y axis to draw a chart."
+# The title starts this far below the chart's top edge (under the toolbar's row, measured in Chromium);
+# the plot's top margin holds it and one title line, and grows by a line's height for each further line.
+TITLE_TOP = 40
+TOP_MARGIN = 58
+TITLE_LINE_HEIGHT = 17
 
 
 @dataclass
@@ -113,13 +116,21 @@ def chart_for(
     return chart
 
 
-def _group_labels(rows: pd.DataFrame, color: str | None) -> tuple[pd.Series | None, list[str]]:
-    """Each row's colour group as text (small groups pooled as "other"), and the groups in legend order."""
+def _group_labels(rows: pd.DataFrame, color: str | None, measure: str | None) -> tuple[pd.Series | None, list[str]]:
+    """Each row's colour group as text (small groups pooled as "other"), and the groups in legend order.
+
+    The largest groups by rows, ties by ``measure``'s total: one row per country and year gives every
+    country the same count, and the 8 largest must not be the first 8 alphabetically.
+    """
     if color is None:
         return None, []
     labels = rows[color].astype("string").fillna("(blank)")
     counts = labels.value_counts()
     largest = [str(value) for value in counts.index[:MAX_GROUPS]]
+    if len(counts) > MAX_GROUPS and measure is not None and _is_numeric(rows[measure]):
+        sizes = pd.DataFrame({"rows": counts, "total": rows[measure].abs().groupby(labels).sum()})
+        ranked = sizes.sort_values(["rows", "total"], ascending=False, kind="stable")
+        largest = [str(value) for value in ranked.index[:MAX_GROUPS]]
     if len(counts) > MAX_GROUPS:
         labels = labels.where(labels.isin(largest), OTHER_GROUP)
         largest.append(OTHER_GROUP)
@@ -127,7 +138,7 @@ def _group_labels(rows: pd.DataFrame, color: str | None) -> tuple[pd.Series | No
 
 
 def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_rows: int) -> Chart:
-    labels, groups = _group_labels(rows, view.color)
+    labels, groups = _group_labels(rows, view.color, _first(view.y))
     keys: list[Any] = [rows[view.x]] if labels is None else [rows[view.x], labels.rename("__group")]
     table = rows[list(view.y)].groupby(keys, observed=True, sort=True, dropna=False).agg(view.agg)
     category = roles.roles.get(view.x) == CATEGORY
@@ -146,8 +157,16 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
         x_type="category" if category else _axis_type(rows, view.x),
         rows=len(rows),
         all_rows=all_rows,
-        note=f"{view.agg} per {view.x}{f' and {view.color}' if view.color else ''} over all {len(rows):,} rows",
+        note=f"{view.agg} per {view.x}{f' and {view.color}' if view.color else ''}",
     )
+
+
+def _first(columns: tuple[str, ...] | None) -> str | None:
+    return columns[0] if columns else None
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def _trace_name(view: ViewState, column: str, group: str | None) -> str:
@@ -160,7 +179,7 @@ def _trace_name(view: ViewState, column: str, group: str | None) -> str:
 def _sampled(
     rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, x_range: list | None, all_rows: int
 ) -> Chart:
-    labels, groups = _group_labels(rows, view.color)
+    labels, groups = _group_labels(rows, view.color, _first(view.y))
     traces = len(view.y) * max(1, len(groups))
     budget = min(max_points, max(MIN_POINTS_PER_TRACE, max_points // traces))
     x_all = _x_values(rows[view.x])
@@ -414,6 +433,7 @@ def _left_out(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState) -> list[s
 
 
 def _subtitle(chart: Chart) -> str:
+    """The title: counts on the first line, each thing left out on a line of its own (a phone is narrow)."""
     parts = [f"{chart.all_rows:,} row" if chart.all_rows == 1 else f"{chart.all_rows:,} rows"]
     if chart.rows != chart.all_rows:
         parts.append(f"{chart.rows:,} selected by the filters")
@@ -422,8 +442,17 @@ def _subtitle(chart: Chart) -> str:
     in_view = " in view" if chart.zoomed else ""
     if not chart.aggregated and (chart.drawn < chart.total or chart.zoomed):
         parts.append(f"showing {chart.drawn:,} of {chart.total:,} points{in_view}")
-    parts.extend(chart.left_out)
-    return " · ".join(parts)
+    return "<br>".join([" · ".join(parts), *chart.left_out])
+
+
+def _title_lines(chart: Chart) -> int:
+    # Fixed for a view (zooms and live updates change numbers, not lines): the top margin stays right.
+    return 1 + len(chart.left_out)
+
+
+def _top_margin(chart: Chart) -> int:
+    """Room above the plot for the toolbar's row and every title line."""
+    return TOP_MARGIN + TITLE_LINE_HEIGHT * (_title_lines(chart) - 1)
 
 
 def _x_ticks(chart: Chart) -> dict[str, Any]:
@@ -451,10 +480,10 @@ def _hover(chart: Chart, view: ViewState, series: Series) -> str:
 
 
 def signature(chart: Chart, view: ViewState) -> list[Any]:
-    """What a patch cannot change: each trace's name, type and axis, and the x axis type."""
+    """What a patch cannot change: each trace's name, type and axis, the x axis type and the title's lines."""
     plan = axis_plan(chart, view)
     traces = [[series.name, _trace_style(chart), plan.axes.get(series.column, 0)] for series in chart.series]
-    return [chart.x_type, traces, plan.panels]
+    return [chart.x_type, traces, plan.panels, _title_lines(chart)]
 
 
 def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
@@ -483,16 +512,17 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
     layout: dict[str, Any] = {
         # A new view starts unzoomed; the same view keeps the user's zoom across live updates.
         "uirevision": view.to_query() or "default-view",
-        # Just above the plot area, under the toolbar's row (a long subtitle never runs under the toolbar).
+        # Under the toolbar's row, its lines downwards to the plot area (a long subtitle never runs under
+        # the toolbar; plotly places a title anchored at its bottom by its first line only).
         "title": {
             "text": _subtitle(chart),
             "font": {"size": 13},
             "x": 0,
             "xref": "paper",
             "y": 1,
-            "yref": "paper",
-            "yanchor": "bottom",
-            "pad": {"b": 6},
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": TITLE_TOP},
         },
         "xaxis": {
             "title": {"text": shorten(chart.x_title)},
@@ -505,7 +535,7 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
         # Full trace names in the hover (plotly cuts them at 15 characters by default).
         "hoverlabel": {"namelength": -1},
-        "margin": {"l": 60, "r": 20, "t": 56, "b": 40},
+        "margin": {"l": 60, "r": 20, "t": _top_margin(chart), "b": 40},
         "template": "plotly_white",
     }
     columns_on = [
@@ -574,9 +604,17 @@ def view_figure(
 ) -> tuple[Any, list]:
     """The whole figure for a resolved view, and its :func:`signature` (``chart``: already computed)."""
     if not view.y:
-        return message_figure(PICK_A_COLUMN), []
+        return message_figure(no_y_message(roles)), []
     chart = chart or chart_for(frame, roles, view, max_points)
     return figure_from(chart, view), signature(chart, view)
+
+
+def no_y_message(roles: ColumnRoles) -> str:
+    """Why nothing is drawn without a y column: a column that is nearly numbers says which cell is not one."""
+    if roles.numeric() or not roles.mixed_text:
+        return PICK_A_COLUMN
+    column, cell = (html.escape(shorten(text, 40)) for text in next(iter(roles.mixed_text.items())))
+    return f"No column for the y axis: “{column}”<br>holds text such as “{cell}” among its numbers."
 
 
 def zoom_patch(

@@ -1,7 +1,8 @@
 """Turning stored bytes into a DataFrame, and the one vectorised transform step.
 
 CSV and Parquet are read with pyarrow straight from the bytes (or a memory-mapped file), CSV with
-the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text).
+the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text),
+except that a CSV text column of numbers written by hand (" 42 ", "N/A", "-", "1,234.50") is numbers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ PANDAS_NA_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
+# Hand-typed tables write "no value" in more ways than pandas knows; in a column of numbers these
+# are blanks too (compared after trimming spaces).
+BLANK_WORDS = sorted({*PANDAS_NA_VALUES, "-", "—", "–", "na", "none", "NONE", "Null", "N/a"})
+# Whole cells: a plain number, or one with a thousands separator in every place ("1,234.50").
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_GROUPED_NUMBER = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+_WHOLE_NUMBER = r"^[+-]?[\d,]+$"
+# Text columns are first checked on this many leading cells (most text columns stop there).
+NUMBER_SAMPLE_CELLS = 1_000
 # A format no cell matches: ISO dates stay text, as pandas kept them.
 _NO_TIMESTAMPS = ["never a timestamp"]
 # One block up to 64 MB becomes a frame without a copy; smaller blocks cost as much again to join
@@ -80,7 +90,72 @@ def read_csv_arrow(content: Content) -> pa.Table:
     names = [str(name).strip() for name in table.column_names]
     pairs = zip(names, table.columns, strict=True)
     columns = [_skip_initial_space(plain_column(name, column)) for name, column in pairs]
-    return pa.table(columns, names=names)
+    return pa.table([numbers_from_text(column) or column for column in columns], names=names)
+
+
+def _is_text(column: pa.ChunkedArray) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def number_cells(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
+    """For a text column: its cells trimmed, which are blank (:data:`BLANK_WORDS`), which are numbers.
+
+    A cell with a thousands separator counts as a number only when every such cell of the column
+    groups its digits in threes (else "1,5" could be one and a half): :func:`numbers_from_text`'s rule.
+    """
+    trimmed = pc.utf8_trim_whitespace(column)
+    blank = pc.or_kleene(pc.is_null(trimmed), pc.is_in(trimmed, value_set=pa.array(BLANK_WORDS)))
+    plain = pc.fill_null(pc.match_substring_regex(trimmed, _PLAIN_NUMBER), False)
+    grouped = pc.fill_null(pc.match_substring_regex(trimmed, _GROUPED_NUMBER), False)
+    has_comma = pc.fill_null(pc.match_substring(trimmed, ","), False)
+    if pc.any(pc.and_(has_comma, pc.invert(grouped))).as_py():
+        return trimmed, blank, plain
+    return trimmed, blank, pc.or_(plain, grouped)
+
+
+def numbers_from_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """A text column whose every cell is a number or blank, as numbers (``None`` for any other column).
+
+    Spaces around a number and blank words ("N/A", "-") are ignored, "1,234.50" is 1234.5 when the
+    column groups digits consistently. Decided on the leading cells first: other text costs no full scan.
+    """
+    if not _is_text(column) or not _numbers_or_blank(column.slice(0, NUMBER_SAMPLE_CELLS)):
+        return None
+    if not _numbers_or_blank(column):
+        return None
+    trimmed, blank, _ = number_cells(column)
+    digits = pc.replace_substring_regex(pc.replace_substring(trimmed, ",", ""), r"^\+", "")
+    values = pc.if_else(blank, pa.scalar(None, pa.string()), digits)
+    whole = pc.all(pc.or_(blank, pc.fill_null(pc.match_substring_regex(trimmed, _WHOLE_NUMBER), False))).as_py()
+    try:
+        return values.cast(pa.int64() if whole else pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # too large for int64: as floats
+        try:
+            return values.cast(pa.float64())
+        except pa.ArrowInvalid:
+            return None
+
+
+def text_among_numbers(values: pd.Series, mostly: float = 0.5) -> np.ndarray:
+    """Positions of the text cells of a text column whose other cells are numbers (at least ``mostly``
+    of its non-blank cells, on the leading cells and on all); none for any other column."""
+    nothing = np.array([], dtype=np.int64)
+    for part in (values.head(NUMBER_SAMPLE_CELLS), values):  # the leading cells first: no copy of other text
+        column = _arrow_text(part)
+        if column is None:
+            return nothing
+        _, blank, number = number_cells(column)
+        present = len(column) - pc.sum(blank).as_py()
+        if pc.sum(number).as_py() < mostly * present or (part is values and not present):
+            return nothing
+    text = pc.invert(pc.or_(blank, number))
+    return np.flatnonzero(text.to_numpy(zero_copy_only=False))
+
+
+def _numbers_or_blank(column: pa.ChunkedArray) -> bool:
+    """Every cell a number or blank, and at least one number."""
+    _, blank, number = number_cells(column)
+    return bool(pc.all(pc.or_(blank, number)).as_py()) and bool(pc.any(number).as_py())
 
 
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -169,7 +244,26 @@ def read_csv_pandas(stream: io.BufferedIOBase | Path) -> pd.DataFrame:
     """pandas' reader, for the files pyarrow refuses: it gives the line-numbered messages."""
     frame = pd.read_csv(stream, skipinitialspace=True, encoding="utf-8-sig")
     frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
+    numbers = {}
+    for name in frame.columns:
+        head = _arrow_text(frame[name].head(NUMBER_SAMPLE_CELLS))
+        if head is None or not _numbers_or_blank(head):
+            continue
+        text = _arrow_text(frame[name])
+        converted = numbers_from_text(text) if text is not None else None
+        if converted is not None:
+            numbers[name] = converted.to_pandas()
+    return frame.assign(**numbers) if numbers else frame
+
+
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """A text column as Arrow text (no copy for pandas' own text type); ``None`` for anything else."""
+    if not pd.api.types.is_string_dtype(values.dtype):
+        return None
+    try:
+        return pa.chunked_array([pa.array(values, type=pa.string(), from_pandas=True)])
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # cells that are not text (lists, booleans)
+        return None
 
 
 def has_content(content: Content) -> bool:

@@ -1,7 +1,8 @@
 """What each column of a table is for: time, category, measure, identifier or plain text.
 
 Computed once per generation next to the cached frame (``LiveData.roles``); the chart's defaults,
-controls and filters read them. Time includes ISO date text and integer year columns; identifiers
+controls and filters read them. Time includes ISO date text and integer year columns (named so, or
+repeated whole numbers that look like years); identifiers
 are id-like names, row numbers and constant columns (drawn only when asked for). Long tables (a
 time, a category, values) get :attr:`ColumnRoles.series`; sorted columns are recorded for zoom.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data_access.parsing import DISPLAY_CELL_CHARS
+from data_access.parsing import DISPLAY_CELL_CHARS, text_among_numbers
 
 TIME = "time"
 CATEGORY = "category"
@@ -37,6 +38,11 @@ MIN_ROWS_PER_X = 1.5
 MAX_ROWS_PER_PAIR = 2.0
 # The long shape is first checked on this many leading rows (cheap refusal for most columns).
 SERIES_SAMPLE_ROWS = 10_000
+# Whole numbers in this range, each repeated (rows of many groups) in steps of a few years, are years
+# whatever the column is called: an ordered x, never a measure to average.
+YEAR_RANGE = (1800, 2100)
+MAX_YEAR_STEP = 10
+MIN_YEAR_VALUES = 3
 
 _IDENTIFIER_NAME = re.compile(r"^(id|.*[_ .-]id|iso[_ .-].*|index|unnamed: ?\d+)$", re.IGNORECASE)
 _YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr)s?($|[_ .-])", re.IGNORECASE)
@@ -62,6 +68,8 @@ class ColumnRoles:
     time_spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     #: Long shape: for an x column (time or number), the category whose values are its series.
     series: Mapping[str, str] = field(default_factory=dict)
+    #: Text columns that mostly hold numbers, each with its first cell that is not one (why it is no measure).
+    mixed_text: Mapping[str, str] = field(default_factory=dict)
 
     def columns(self, role: str) -> list[str]:
         """The columns with ``role``, in frame order."""
@@ -134,11 +142,16 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
     numeric_columns: set[str] = set()
     discrete_columns: set[str] = set()
     time_spans: dict[str, tuple[str, str]] = {}
+    mixed_text: dict[str, str] = {}
     for column in frame.columns:
         name = str(column)
         values = frame[column]
         role = _role_of(name, values)
         roles[name] = role
+        if role in (TEXT, CATEGORY):
+            text_cells = text_among_numbers(values)
+            if len(text_cells):
+                mixed_text[name] = str(values.iloc[int(text_cells[0])])
         if _is_number(values):
             numeric_columns.add(name)
         if role == CATEGORY:
@@ -160,6 +173,7 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
         frozenset(discrete_columns),
         time_spans,
         long_series(frame, roles, category_values, sorted_columns),
+        mixed_text,
     )
 
 
@@ -270,9 +284,27 @@ def _numeric_role(name: str, values: pd.Series) -> str:
     is_integer = pd.api.types.is_integer_dtype(values)
     if _YEAR_NAME.search(name) and is_integer and len(values) and values.min() >= 1000 and values.max() <= 3000:
         return TIME
+    if is_integer and _looks_like_years(values):
+        return TIME
     if is_integer and len(values) > 1 and values.is_monotonic_increasing and _steps_of_one(values):
         return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
     return MEASURE
+
+
+def _looks_like_years(values: pd.Series) -> bool:
+    """Repeated whole numbers within :data:`YEAR_RANGE` on a regular grid of a few years (1952, 1957, …)."""
+    if len(values) < MIN_ROWS_PER_X * MIN_YEAR_VALUES or values.hasnans:
+        return False
+    low, high = YEAR_RANGE
+    if values.min() < low or values.max() > high or not _distinct_at_most(values, MAX_CATEGORY_VALUES):
+        return False
+    years = np.sort(values.unique())  # hashing, not sorting all rows
+    if len(years) < MIN_YEAR_VALUES or len(values) < MIN_ROWS_PER_X * len(years):
+        return False
+    step = int(np.diff(years).min())
+    on_grid = bool(np.all((years - years[0]) % step == 0))
+    # Most of the grid is present: a few missing years are gaps, not a different kind of number.
+    return step <= MAX_YEAR_STEP and on_grid and len(years) * 2 > (years[-1] - years[0]) // step + 1
 
 
 def _short_labels(values: pd.Series) -> bool:

@@ -40,6 +40,7 @@ from data_access.parsing import (
     read_csv_arrow,
     read_csv_pandas,
     read_parquet_arrow,
+    text_among_numbers,
     transform,
     width_problem,
 )
@@ -485,7 +486,6 @@ WARNING_EXAMPLES = 3
 # A text column whose sampled values are at least this share numbers is read as numbers
 # with a few text cells in them (a typo, "n/a" spelled otherwise, "1,234").
 _MOSTLY_NUMBERS = 0.5
-_SAMPLE_VALUES = 10_000
 
 
 def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[str]]) -> ValidationReport:
@@ -521,21 +521,9 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
 def _text_among_numbers(column: pd.Series) -> np.ndarray:
     """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
 
-    Decided on the first values: only a column that starts as numbers is converted whole.
+    Numbers and blanks as the CSV reader sees them (" 42 ", "1,234.50", "N/A", "-"): only real text is named.
     """
-    nothing = np.array([], dtype=np.int64)
-    present = column.dropna()
-    if present.empty:
-        return nothing
-    try:
-        if pd.to_numeric(present.iloc[:_SAMPLE_VALUES], errors="coerce").notna().mean() < _MOSTLY_NUMBERS:
-            return nothing
-        numbers = pd.to_numeric(column, errors="coerce")
-    except (TypeError, ValueError):  # cells that are not scalars (lists from a Parquet file)
-        return nothing
-    if numbers.notna().sum() < _MOSTLY_NUMBERS * len(present):
-        return nothing
-    return (numbers.isna() & column.notna()).to_numpy().nonzero()[0]
+    return text_among_numbers(column, _MOSTLY_NUMBERS)
 
 
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:

@@ -37,6 +37,8 @@ SAMPLE_Y = ("add_num", "multiply_num")
 SAMPLE_MAX_BARS = 2_000
 DEFAULT_AGGREGATION = "mean"
 MAX_DEFAULT_MEASURES = 6
+#: Colour groups drawn as their own traces (the rest are pooled as "other"); a default colour has no more.
+MAX_GROUPS = 8
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,8 @@ class ViewState:
 
 def default_view(roles: ColumnRoles) -> ViewState:
     """The honest default chart for these columns: the sample's bars; one line per series of a long
-    table; lines over a sorted time; mean bars per category; else points (lines when x is sorted)."""
+    table; lines over a time whose values repeat (years of many countries), coloured by a small
+    category; lines over a sorted time; mean bars per category; else points (lines when x is sorted)."""
     columns = list(roles.roles)
     if set(SAMPLE_Y) <= set(columns):
         x = "ID" if "ID" in columns else columns[0]
@@ -209,6 +212,9 @@ def default_view(roles: ColumnRoles) -> ViewState:
     long_time = next((column for column in roles.time if column in roles.series), None)
     if long_time is not None:
         return _long_view(roles, long_time)
+    repeated_time = next((column for column in roles.time if column in roles.discrete_columns), None)
+    if repeated_time is not None:
+        return _per_time_view(roles, repeated_time)
     if time is not None and roles.is_sorted(time):
         return ViewState(x=time, y=_default_measures(roles, time), kind="line")
     long_number = next((column for column in roles.measure if column in roles.series), None)
@@ -225,6 +231,20 @@ def _long_view(roles: ColumnRoles, x: str) -> ViewState:
     """One line per series of a long table over ``x``."""
     series = roles.series[x]
     return ViewState(x=x, y=_default_measures(roles, x), kind="line", agg=DEFAULT_AGGREGATION, color=series)
+
+
+def _per_time_view(roles: ColumnRoles, x: str) -> ViewState:
+    """Lines over a repeated time, rows sharing a time aggregated: a quantity is never averaged across times.
+
+    Coloured by the smallest category (at most :data:`MAX_GROUPS` values), then one measure (the first)
+    keeps the chart readable; the title says the others are a click away.
+    """
+    colours = [column for column in roles.category if 2 <= len(roles.category_values.get(column, ())) <= MAX_GROUPS]
+    measures = _default_measures(roles, x)
+    if not colours:
+        return ViewState(x=x, y=measures, kind="line", agg=DEFAULT_AGGREGATION)
+    color = min(colours, key=lambda column: len(roles.category_values[column]))
+    return ViewState(x=x, y=measures[:1], kind="line", agg=DEFAULT_AGGREGATION, color=color)
 
 
 def _default_measures(roles: ColumnRoles, x: str | None) -> tuple[str, ...]:

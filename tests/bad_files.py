@@ -49,7 +49,8 @@ BAD_FILES: list[tuple[str, str, bytes, str]] = [
     ("tab_separated", "data.csv", b"ID\tfirst_num\tsecond_num\n1\t2\t3\n", "tab-separated"),
     ("text_in_number_column", "data.csv", GOOD_HEADER + b"1,2,3\n2,two,3\n", "Line 3, column 'first_num' ('two')"),
     ("empty_number", "data.csv", GOOD_HEADER + b"1,2,3\n2,,3\n", "column 'first_num' is empty"),
-    ("thousands_separator", "data.csv", GOOD_HEADER + b'1,"1,234",3\n', "('1,234') is not a number"),
+    # "1,234" is a thousand (every cell groups digits in threes); "1,5" is no number this reader takes.
+    ("decimal_comma", "data.csv", GOOD_HEADER + b'1,"1,5",3\n', "('1,5') is not a number"),
     ("infinite_value", "data.csv", GOOD_HEADER + b"1,inf,3\n", "not a finite number"),
     ("too_many_rows", "data.csv", _rows(1_001), "limit is 1,000"),
     ("fake_parquet", "data.parquet", GOOD_HEADER + b"1,2,3\n", "not a Parquet file"),

@@ -43,6 +43,41 @@ def flat_axes(traces: list[dict[str, Any]]) -> list[str]:
     return [axis for axis, values in peaks.items() if max(values) > 100 * min(values)]
 
 
+# Each line of the chart's title, the plot's SVG and the toolbar, as boxes on screen.
+TITLE_BOXES_JS = """
+    const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const title = document.querySelector('#chart-graph .gtitle');
+    if (!title) { return null; }
+    const lines = Array.from(title.querySelectorAll('tspan.line'));
+    return {lines: (lines.length ? lines : [title]).map(box),
+            svg: box(document.querySelector('#chart-graph .main-svg')),
+            modebar: box(document.querySelector('#chart-graph .modebar')),
+            plot: box(document.querySelector('#chart-graph .nsewdrag'))};
+"""
+
+
+def title_fits_a_phone(browser: Any) -> None:
+    """At 390 px every title line ends inside the chart, above the plot, and runs under no toolbar button."""
+    browser.set_window_size(390, 844)
+    wait_until(lambda: browser.execute_script("return window.innerWidth;") <= 390, 5, "the window did not shrink")
+    wait_until(
+        lambda: (browser.execute_script(TITLE_BOXES_JS) or {}).get("svg", [0, 0, 9999])[2] <= 390,
+        10,
+        "the chart did not follow the window",
+    )
+    boxes = browser.execute_script(TITLE_BOXES_JS)
+    assert len(boxes["lines"]) >= 2, boxes  # what is left out is on a line of its own
+    for _left, top, right, bottom in boxes["lines"]:
+        assert right <= boxes["svg"][2], ("a title line is cut off", boxes)
+        assert bottom <= boxes["plot"][1], ("a title line runs into the plot", boxes)
+        modebar = boxes["modebar"]
+        assert bottom <= modebar[1] or top >= modebar[3] or right <= modebar[0], (
+            "a title line is under the toolbar",
+            boxes,
+        )
+    browser.set_window_size(1300, 900)
+
+
 def test_shape001_long_wide_and_whole_number_tables_published_one_after_another(
     browser, bucket, gcs_settings, make_app, live_server
 ):
@@ -75,8 +110,11 @@ def test_shape001_long_wide_and_whole_number_tables_published_one_after_another(
     )
     assert flat_axes(shape(browser)["traces"]) == []
     assert {trace["yaxis"] for trace in shape(browser)["traces"]} == {"y", "y2"}
+    title_fits_a_phone(browser)
 
     publish(bucket, csv_of(vega("cars")))  # Cylinders (max 8) beside Weight_in_lbs (max 5,140)
+    # Its default is one measure per origin over the model years: ask for all six.
+    browser.get(server.url + "/?x=Year&y=Miles_per_Gallon,Cylinders,Displacement,Horsepower,Weight_in_lbs,Acceleration")
     wait_until(
         lambda: len((shape(browser) or {}).get("traces", [])) == 6 and "Weight_in_lbs" in names(browser),
         APPEAR_SECONDS,

@@ -21,6 +21,8 @@ from tests.test_app import _gunicorn
 # Deadlines for the page to show something: generous, because the machine may be busy (waits end as soon as
 # the condition holds; only a failing test waits this long).
 APPEAR_SECONDS = 30
+# gapminder's continents, most rows first (the legend's order).
+CONTINENTS = ["Africa", "Asia", "Europe", "Americas", "Oceania"]
 
 DRAWN_JS = f"""
     const gd = {GD};
@@ -59,7 +61,7 @@ def csv_of(frame: pd.DataFrame) -> bytes:
 
 
 def test_view001_default_charts_for_public_datasets_are_honest(browser, bucket, gcs_settings, make_app, live_server):
-    """Time series → lines; country/year table → bars of the mean per continent; tips, iris → bars of means.
+    """Time series → lines; country/year table → lines over the years per continent; tips, iris → bars of means.
 
     On the first one, also the layout: a phone-sized window and the toolbar.
     """
@@ -75,16 +77,14 @@ def test_view001_default_charts_for_public_datasets_are_honest(browser, bucket, 
     check_layout_and_toolbar(browser)
 
     # A new generation with other columns: the page follows it, with that table's own defaults.
+    # One row per country and year: lines over the years, one per continent (never a mean over all years).
     publish(bucket, csv_of(px.data.gapminder()))
-    wait_until(
-        lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "the gapminder chart never appeared"
-    )
+    wait_until(lambda: names(browser) == CONTINENTS, APPEAR_SECONDS, "the gapminder chart never appeared")
     chart = drawn(browser)
-    assert {t["type"] for t in chart["traces"]} == {"bar"}
-    assert chart["x_title"] == "continent" and chart["x_type"] == "category"
-    # lifeExp about 60, gdpPercap in thousands, pop in tens of millions: one panel each (none flat).
-    assert [t["yaxis"] for t in chart["traces"]] == ["y", "y2", "y3"]
-    assert "mean per continent over all 1,704 rows" in chart["title"]
+    assert {(t["type"], t["mode"]) for t in chart["traces"]} == {("scatter", "lines")}
+    assert chart["x_title"] == "year" and chart["y_title"] == "mean of lifeExp"
+    assert all(trace["points"] == 12 for trace in chart["traces"])  # one point per year
+    assert "mean per year and continent" in chart["title"] and "1 of 3 measures" in chart["title"]
 
     publish(bucket, csv_of(px.data.iris()))
     measures = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -107,10 +107,10 @@ def test_view002_copied_link_reproduces_the_view_and_back_forward_work(
     publish(bucket, csv_of(px.data.gapminder()))
     server = live_server(make_app(gcs_settings))
     browser.get(server.url + "/")
-    wait_until(
-        lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "the default chart never appeared"
-    )
+    wait_until(lambda: names(browser) == CONTINENTS, APPEAR_SECONDS, "the default chart never appeared")
 
+    browser.get(server.url + "/?x=continent")  # a link naming x alone: bars of every measure per continent
+    wait_until(lambda: names(browser) == ["lifeExp", "pop", "gdpPercap"], APPEAR_SECONDS, "x=continent not drawn")
     pick_option(browser, "chart-x", "year")
     wait_until(lambda: "x=year" in browser.current_url, 5, "choosing x did not reach the URL")
     pick_option(browser, "chart-kind", "Lines")
@@ -145,7 +145,8 @@ def test_view002_copied_link_reproduces_the_view_and_back_forward_work(
     wait_until(lambda: drawn(browser) == shown, 15, "forward did not bring the view back")
 
     second_browser.get(server.url + "/?x=gone&kind=pie&y=lifeExp&utm=1")
-    wait_until(lambda: names(second_browser) == ["lifeExp"], 15, "a stale link did not fall back to defaults")
+    wait_until(lambda: names(second_browser) == CONTINENTS, 15, "a stale link did not fall back to defaults")
+    assert drawn(second_browser)["y_title"] == "mean of lifeExp"
     notice = second_browser.find_element(By.ID, "chart-notice").text
     assert "gone" in notice and "kind='pie'" in notice and "utm" in notice
     assert server.server_errors() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -15,11 +16,13 @@ from components.figures import (
     MAX_AXIS_TITLE_CHARS,
     MAX_GROUPS,
     PICK_A_COLUMN,
+    TITLE_LINE_HEIGHT,
+    TOP_MARGIN,
     chart_for,
     view_figure,
     zoom_patch,
 )
-from data_access.parsing import transform
+from data_access.parsing import load_table, transform
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
 from data_access.view_state import ViewState
 from tests.shapes import many_symbols, sensor_log, vega
@@ -222,17 +225,73 @@ def test_what_is_left_out_is_said_in_words():
     assert "measures" not in view_figure(iris, roles, view, 20_000)[0]["layout"]["title"]["text"]  # 4 of 4
 
 
+def test_without_a_number_column_the_chart_says_which_cell_keeps_a_column_from_being_one():
+    # Blanks, spaces and thousands separators read as numbers; a euro sign keeps the column text.
+    content = b'Date,Amount (EUR),Category\n2024-01-03,"1,234.50",food\n2024-02-10,  42 ,transport\n'
+    content += b"2024-02-11,-,transport\n2024-02-14,\xe2\x82\xac15,food\n"
+    frame = parse_time_columns(load_table(content, "messy.csv"))
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    message = figure["layout"]["annotations"][0]["text"]
+    assert message == "No column for the y axis: “Amount (EUR)”<br>holds text such as “€15” among its numbers."
+    fixed = parse_time_columns(load_table(content.replace(b"\xe2\x82\xac", b""), "messy.csv"))
+    roles, view = _resolved(fixed)
+    assert view.y == ("Amount (EUR)",) and len(view_figure(fixed, roles, view, 20_000)[0]["data"]) == 1
+    cleared = ViewState(y=()).resolve(roles)[0]  # a person cleared y: the plain prompt
+    assert view_figure(fixed, roles, cleared, 20_000)[0]["layout"]["annotations"][0]["text"] == PICK_A_COLUMN
+
+
+def test_what_is_left_out_is_on_a_line_of_its_own_and_the_plot_makes_room():
+    # A phone shows about 45 characters of title: "20 rows · 2 of 4 measures — choose in Chart options" was cut.
+    ids = np.arange(1, 21)
+    sample = transform(pd.DataFrame({"ID": ids, "first_num": ids % 7, "second_num": ids % 5}))
+    roles, view = _resolved(sample)
+    figure, signature = view_figure(sample, roles, view, 20_000)
+    assert figure["layout"]["title"]["text"].split("<br>") == ["20 rows", "2 of 4 measures — choose in Chart options"]
+    assert figure["layout"]["margin"]["t"] == TOP_MARGIN + TITLE_LINE_HEIGHT
+    everything = ViewState(y=("first_num", "second_num", "add_num", "multiply_num")).resolve(roles)[0]
+    whole, whole_signature = view_figure(sample, roles, everything, 20_000)
+    assert whole["layout"]["title"]["text"] == "20 rows" and whole["layout"]["margin"]["t"] == TOP_MARGIN
+    assert whole_signature[-1] != signature[-1]  # a live update that adds a line brings the new margin along
+    gapminder = _stored(px.data.gapminder())
+    roles, view = _resolved(gapminder, ViewState(x="year", y=("lifeExp", "pop"), kind="line", color="country"))
+    lines = view_figure(gapminder, roles, view, 20_000)[0]["layout"]["title"]["text"].split("<br>")
+    assert lines == [
+        "1,704 rows · mean per year and country",
+        "2 of 3 measures — choose in Chart options",
+        "8 of 142 countries + other",
+    ]
+    assert max(len(line) for line in lines) <= 45
+
+
+def test_the_largest_colour_groups_are_the_largest_by_the_measure_when_rows_tie():
+    # Every country has 12 rows: the 8 shown are the most populous, not the first 8 alphabetically.
+    gapminder = _stored(px.data.gapminder())
+    roles, view = _resolved(gapminder, ViewState(x="year", y=("pop",), kind="line", color="country"))
+    shown = [trace["name"] for trace in view_figure(gapminder, roles, view, 20_000)[0]["data"]]
+    largest = gapminder.groupby("country")["pop"].sum().nlargest(MAX_GROUPS).index
+    assert shown == [*largest, "other"] and "Afghanistan" not in shown  # the legend: largest first
+    # Bars (a category x) pick their groups the same way.
+    roles, view = _resolved(gapminder, ViewState(x="continent", y=("pop",), color="country"))
+    assert {trace["name"] for trace in view_figure(gapminder, roles, view, 20_000)[0]["data"]} == {*largest, "other"}
+
+
+# cars' six measures in five units (its default draws one of them per origin over the model years).
+CARS_MEASURES = ("Miles_per_Gallon", "Cylinders", "Displacement", "Horsepower", "Weight_in_lbs", "Acceleration")
+CARS_VIEW = ViewState(x="Year", y=CARS_MEASURES)
+
+
 def test_no_measure_is_drawn_flat_beside_one_100_times_larger():
     tables = {
-        "cars": vega("cars"),
-        "us_employment": vega("us_employment"),
-        "seattle_weather": vega("seattle_weather"),
-        "gapminder": _stored(px.data.gapminder()),
-        "iris": _stored(px.data.iris()),
+        "cars": (vega("cars"), CARS_VIEW),
+        "us_employment": (vega("us_employment"), ViewState()),
+        "seattle_weather": (vega("seattle_weather"), ViewState()),
+        "gapminder": (_stored(px.data.gapminder()), ViewState(x="continent")),
+        "iris": (_stored(px.data.iris()), ViewState()),
     }
     axes = {}
-    for name, frame in tables.items():
-        roles, view = _resolved(frame)
+    for name, (frame, chosen) in tables.items():
+        roles, view = _resolved(frame, chosen)
         figure, _ = view_figure(frame, roles, view, 20_000)
         for axis, peaks in _peaks_per_axis(figure).items():
             assert max(peaks) <= 100 * min(peaks), (name, axis, peaks)
@@ -247,13 +306,13 @@ def test_no_measure_is_drawn_flat_beside_one_100_times_larger():
 def test_scales_far_apart_follow_an_explicit_choice_in_the_url():
     cars = vega("cars")
     roles = detect_roles(cars)
-    panels = view_figure(cars, roles, ViewState().resolve(roles)[0], 20_000)[0]
+    panels = view_figure(cars, roles, CARS_VIEW.resolve(roles)[0], 20_000)[0]
     domains = [panels["layout"][f"yaxis{n}"]["domain"] for n in ("", 2, 3, 4, 5, 6)]
     assert all(high > low for low, high in domains) and all(a[0] > b[1] for a, b in pairwise(domains))
     assert panels["layout"]["xaxis"]["anchor"] == "y6"  # one shared x, under the last panel
-    off = view_figure(cars, roles, ViewState(y2="off").resolve(roles)[0], 20_000)[0]
+    off = view_figure(cars, roles, replace(CARS_VIEW, y2="off").resolve(roles)[0], 20_000)[0]
     assert {trace.get("yaxis", "y") for trace in off["data"]} == {"y"} and "yaxis2" not in off["layout"]
-    on = view_figure(cars, roles, ViewState(y2="on").resolve(roles)[0], 20_000)[0]
+    on = view_figure(cars, roles, replace(CARS_VIEW, y2="on").resolve(roles)[0], 20_000)[0]
     assert {trace.get("yaxis", "y") for trace in on["data"]} == {"y", "y2"} and "yaxis3" not in on["layout"]
 
 

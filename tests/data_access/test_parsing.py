@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from data_access.parsing import (
+    NUMBER_SAMPLE_CELLS,
     ParseError,
     arrow_to_frame,
     count_csv_rows,
@@ -15,6 +17,7 @@ from data_access.parsing import (
     format_for,
     line_count_bound,
     load_table,
+    numbers_from_text,
     parse_table,
     read_csv_arrow,
     read_csv_pandas,
@@ -82,6 +85,49 @@ def test_pyarrow_reads_csv_as_pandas_did(content):
     """The fast reader gives the table the pandas reader gave, so no published data changes meaning."""
     fast = arrow_to_frame(read_csv_arrow(content))
     pd.testing.assert_frame_equal(fast, read_csv_pandas(io.BytesIO(content)))
+
+
+# A hand-kept sheet: blanks written as words or dashes, spaces around numbers, thousands grouped.
+MESSY_NUMBERS = (
+    b"when,amount,count,note\n"
+    b'2024-01-03,"1,234.50", 1 ,ok\n'
+    b"2024-01-04,N/A,-,-\n"
+    b"2024-01-05,  42 ,n/a,fine\n"
+    b"2024-01-06,-,3,\n"
+    b"2024-01-07,1e3,\xe2\x80\x94,NA\n"
+    b"2024-01-08,,+4,null\n"
+)
+
+
+@pytest.mark.parametrize("space_before_quote", [False, True])  # True: pyarrow refuses it, pandas reads it
+def test_numbers_written_by_hand_are_read_as_numbers(space_before_quote):
+    content = MESSY_NUMBERS.replace(b",ok", b', "ok"') if space_before_quote else MESSY_NUMBERS
+    frame = parse_table(content)
+    assert frame["amount"].dtype == "float64" and frame["count"].dtype == "float64"
+    assert frame["amount"].fillna(-1).tolist() == [1234.5, -1, 42.0, -1, 1000.0, -1]
+    assert frame["count"].dropna().tolist() == [1.0, 3.0, 4.0]
+    assert pd.api.types.is_string_dtype(frame["note"])  # text stays text, its "-" included
+    assert frame["note"].iloc[1] == "-"
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1,234.50", "€15", "7"],  # a currency sign: text among numbers
+        ["1,234", "1,5", "7"],  # "1,5" uses the comma as a decimal mark: the grouping is not consistent
+        ["12", "twelve", "13"],
+    ],
+)
+def test_a_column_that_still_mixes_text_stays_text(cells):
+    content = ("a,b\n" + "".join(f'"{cell}",{n}\n' for n, cell in enumerate(cells))).encode()
+    assert pd.api.types.is_string_dtype(parse_table(content)["a"])
+
+
+def test_text_columns_are_only_scanned_whole_when_their_first_cells_are_numbers():
+    # 1,000 leading words then numbers: refused on the first cells (no scan, no conversion of the rest).
+    column = pa.chunked_array([pa.array(["word"] * NUMBER_SAMPLE_CELLS + ["1"] * 5)])
+    assert numbers_from_text(column) is None
+    assert numbers_from_text(pa.chunked_array([pa.array(["1"] * NUMBER_SAMPLE_CELLS + [" N/A", "2 "])])).type == "int64"
 
 
 @pytest.mark.parametrize(

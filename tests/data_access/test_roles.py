@@ -142,3 +142,22 @@ def test_long_tables_name_their_series_column(frame, x, series):
 )
 def test_wide_and_category_tables_have_no_series(frame):
     assert detect_roles(frame()).series == {}
+
+
+def test_repeated_whole_numbers_on_a_grid_of_years_are_time_whatever_their_name():
+    gapminder = px.data.gapminder()[["country", "continent", "year", "lifeExp"]]
+    assert _roles(gapminder.rename(columns={"year": "period"})).time == ["period"]
+    generator = np.random.default_rng(4)
+    prices = pd.DataFrame({"shop": ["a", "b", "c", "d"] * 100, "price": generator.integers(1800, 2100, 400)})
+    assert _roles(prices).measure == ["price"]  # in the years' range, but no grid of years: a quantity
+    sizes = pd.DataFrame({"model": ["a", "b"] * 50, "weight": np.repeat([1800, 1850, 1900, 1950, 2000], 20)})
+    assert _roles(sizes).measure == ["weight"]  # steps of 50: rounded sizes, not years
+    unique = pd.DataFrame({"founded": np.arange(1900, 2000)})
+    assert _roles(unique).time == []  # each value once: nothing groups rows by it
+
+
+def test_a_text_column_of_numbers_but_one_cell_names_that_cell():
+    frame = pd.DataFrame({"day": ["a", "b", "c", "d"], "amount": ["1,234.50", "N/A", "€15", " 42 "]})
+    roles = detect_roles(frame)
+    assert roles.mixed_text == {"amount": "€15"} and roles.numeric() == []
+    assert _roles(px.data.tips()).mixed_text == {}  # categories of words: nothing mixed

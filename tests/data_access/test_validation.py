@@ -239,3 +239,13 @@ def test_a_number_too_large_to_hold_in_any_column_is_refused_with_its_place(cont
     report = validate_upload(content, file_name, Schema.parse("", None), CORPUS_MAX_BYTES)
     assert not report.ok
     assert report.problems == [f"{place} ('inf') is not a finite number."]
+
+
+def test_the_warning_names_only_cells_the_reader_could_not_take_as_numbers_or_blanks():
+    # As the chart reads it: "1,234.50", " 42 ", "N/A" and "-" are numbers or blanks; only "€15" is text.
+    content = b'day,amount\n1,"1,234.50"\n2,N/A\n3,  42 \n4,-\n5,1e3\n6,\xe2\x82\xac15\n'
+    report = validate_upload(content, "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert report.ok and len(report.warnings) == 1
+    assert "1 cell is not a number (line 7 ('€15'))" in report.warnings[0]
+    fixed = validate_upload(content.replace(b"\xe2\x82\xac", b""), "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
+    assert fixed.ok and fixed.warnings == [] and fixed.table["amount"].dtype == "float64"

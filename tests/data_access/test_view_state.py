@@ -66,11 +66,30 @@ def test_defaults_time_series_draws_lines_of_measures():
     assert default_view(roles) == ViewState(x="date", y=("GOOG", "AAPL", "AMZN", "FB", "NFLX", "MSFT"), kind="line")
 
 
-def test_defaults_categorical_table_draws_bars_of_mean_without_identifiers_or_time():
+def test_defaults_country_year_table_draws_lines_over_the_years_per_continent():
+    # One row per country and year: a mean over all years (of population!) per continent misleads;
+    # each point aggregates one year's rows of one continent.
     roles = detect_roles(_stored(px.data.gapminder()))
     view = default_view(roles)
-    assert (view.x, view.kind, view.agg) == ("continent", "bar", "mean")
-    assert view.y == ("lifeExp", "pop", "gdpPercap")
+    assert view == ViewState(x="year", y=("lifeExp",), kind="line", agg="mean", color="continent")
+    assert ViewState().resolve(roles) == (view, [])
+    # A chosen x gets the measures of the old default (bars of the mean per continent, all measures).
+    chosen = ViewState(x="continent").resolve(roles)[0]
+    assert (chosen.kind, chosen.y, chosen.color) == ("bar", ("lifeExp", "pop", "gdpPercap"), None)
+
+
+def test_defaults_years_without_a_year_name_are_an_ordered_x():
+    # The same table with its year column named otherwise: whole numbers 1952, 1957, … repeated per country.
+    frame = _stored(px.data.gapminder()[["country", "continent", "year", "pop"]].rename(columns={"year": "Jahr"}))
+    roles = detect_roles(frame)
+    assert roles.time == ["Jahr"] and roles.measure == ["pop"]
+    assert default_view(roles) == ViewState(x="Jahr", y=("pop",), kind="line", agg="mean", color="continent")
+
+
+def test_defaults_repeated_time_without_a_small_category_draws_lines_of_every_measure():
+    years = np.tile(np.arange(1990, 2010), 30)  # 30 readings a year, not in year order, no category
+    frame = pd.DataFrame({"year": years, "rain": years % 7 * 1.5, "sun": years % 5 * 100.0})
+    assert default_view(detect_roles(frame)) == ViewState(x="year", y=("rain", "sun"), kind="line", agg="mean")
 
 
 def test_defaults_sample_keeps_the_seed_bars():
