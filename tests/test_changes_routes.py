@@ -167,3 +167,38 @@ def test_no_ghost_when_the_version_before_has_the_column_as_text(bucket, gcs_set
     assert chart.status_code == 200 and len(chart.json["figure"]["data"]) == 1
     summary = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}").json["summary"]
     assert summary == "+0 rows · −0 rows · 2 changed values · column changed type: price"
+
+
+def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_showed(tmp_path, make_app):
+    from data_access.local_source import LocalFileSource
+    from settings import Settings
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "sales.csv"
+    path.write_bytes(OLD_CSV)
+    (folder / "other.csv").write_bytes(OLD_CSV)
+    settings = Settings.from_env(
+        {},
+        app_env="development",
+        data_source="local",
+        local_data_path=folder,
+        data_schema="",
+        version_cache_seconds=0.2,
+    )
+    client = make_app(settings).server.test_client()
+    first = client.get("/d/sales/live/version").get_json()
+    assert _ready(client, f"/d/sales/live/{first['generation']}/chart?t={first['token']}").status_code == 200
+    path.write_bytes(NEW_CSV)
+    new_generation = LocalFileSource(path).current_version().generation
+    deadline = time.monotonic() + 10
+    shown = first
+    while shown["generation"] != new_generation and time.monotonic() < deadline:
+        time.sleep(0.1)
+        shown = client.get("/d/sales/live/version").get_json()
+
+    answer = _ready(client, f"/d/sales/live/{shown['generation']}/changes?t={shown['token']}")
+
+    assert answer.status_code == 200, answer.data
+    assert answer.json["before_generation"] == first["generation"]
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
