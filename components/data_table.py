@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
+from data_access.roles import INTEGER, NUMBER, TIME, value_kind
 from data_access.table_query import column_field
 
 # Rows per request and requests kept in the browser (a 10M-row table is never sent whole).
@@ -20,14 +21,12 @@ BLOCK_ROWS = 100
 BLOCKS_KEPT = 20
 
 
+#: AG Grid's filter for each kind of column (text for the rest).
+FILTERS = {INTEGER: "agNumberColumnFilter", NUMBER: "agNumberColumnFilter", TIME: "agDateColumnFilter"}
+
+
 def _filter_for(values: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(values):
-        return "agTextColumnFilter"
-    if pd.api.types.is_numeric_dtype(values):
-        return "agNumberColumnFilter"
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return "agDateColumnFilter"
-    return "agTextColumnFilter"
+    return FILTERS.get(value_kind(values), "agTextColumnFilter")
 
 
 def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:

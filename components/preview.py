@@ -13,6 +13,7 @@ from components.figures import default_figure
 from components.versions import SEPARATOR, version_details, version_label, version_number, version_text
 from data_access import DataVersion
 from data_access.parsing import shorten_text
+from data_access.roles import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, value_kind
 from data_access.units import count, file_size
 
 PREVIEW_ROWS = 10
@@ -40,14 +41,12 @@ def _column_types(frame: pd.DataFrame) -> dbc.Table:
     return dbc.Table([header, html.Tbody(rows)], size="sm", bordered=True, className="w-auto")
 
 
+#: How the preview names each kind of column.
+TYPE_NAMES = {BOOLEAN: "true/false", INTEGER: "whole number", NUMBER: "number", TIME: "date/time", TEXT: "text"}
+
+
 def _type_name(column: pd.Series) -> str:
-    if pd.api.types.is_integer_dtype(column):
-        return "whole number"
-    if pd.api.types.is_numeric_dtype(column):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return "date/time"
-    return "text"
+    return TYPE_NAMES[value_kind(column)]
 
 
 def _diff_line(diff: dict[str, Any], live: DataVersion | None, zone: tzinfo) -> Any:

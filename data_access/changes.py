@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from data_access.downloads import CSV_CHUNK_ROWS, csv_chunks
-from data_access.roles import ColumnRoles
+from data_access.roles import INTEGER, NUMBER, ColumnRoles, value_kind
 from data_access.sources import DataVersion
 from data_access.units import count
 
@@ -286,13 +286,9 @@ def column_changes(old: pd.DataFrame, new: pd.DataFrame) -> ColumnChanges:
 
 
 def _kind(values: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(values):
-        return "true/false"
-    if pd.api.types.is_numeric_dtype(values):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return "time"
-    return "text"
+    """What a comparison calls a column's type: whole and other numbers are both numbers."""
+    kind = value_kind(values)
+    return NUMBER if kind == INTEGER else kind
 
 
 # -- rows to show ---------------------------------------------------------------------------------

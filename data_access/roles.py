@@ -106,6 +106,23 @@ class ColumnRoles:
         return [column for column in self.roles if column in self.numeric_columns]
 
 
+#: What a column holds, judged by its type alone: the one rule tables, filters, previews and comparisons name it by.
+BOOLEAN, INTEGER, NUMBER, TIME, TEXT = "boolean", "integer", "number", "time", "text"
+
+
+def value_kind(values: pd.Series) -> str:
+    """BOOLEAN, INTEGER, NUMBER, TIME or TEXT (checked in that order: pandas counts booleans as numbers)."""
+    if pd.api.types.is_bool_dtype(values):
+        return BOOLEAN
+    if pd.api.types.is_integer_dtype(values):
+        return INTEGER
+    if pd.api.types.is_numeric_dtype(values):
+        return NUMBER
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return TIME
+    return TEXT
+
+
 def is_date_text(values: pd.Series) -> bool:
     """Whether a text column holds dates like ``2018-01-01`` (checked on a sample)."""
     sample = values.dropna().head(DATE_SAMPLE_SIZE)
