@@ -1,5 +1,9 @@
 """Call a Dash callback over HTTP the way the browser does (POST /_dash-update-component), and check
-``/live/version`` as the page does."""
+``/live/version`` as the page does.
+
+Bodies are built as Dash's published ``dash.types.CallbackExecutionBody``, so a change to that shape
+shows up here as a type change rather than as a silent mismatch. Test infrastructure only: product
+code never builds or reads these bodies."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from dash.types import CallbackExecutionBody
 
 
 def _prop(spec: str, value: Any = None, with_value: bool = False) -> dict[str, Any]:
@@ -17,16 +23,17 @@ def _prop(spec: str, value: Any = None, with_value: bool = False) -> dict[str, A
     return entry
 
 
-def callback_payload(outputs: list[str], inputs: dict[str, Any], state: dict[str, Any] | None = None) -> dict:
+def callback_payload(
+    outputs: list[str], inputs: dict[str, Any], state: dict[str, Any] | None = None
+) -> CallbackExecutionBody:
     """The JSON body Dash's renderer sends for a callback with these outputs, inputs and state."""
-    output_key = outputs[0] if len(outputs) == 1 else ".." + "...".join(outputs) + ".."
-    return {
-        "output": output_key,
-        "outputs": _prop(outputs[0]) if len(outputs) == 1 else [_prop(spec) for spec in outputs],
-        "inputs": [_prop(spec, value, True) for spec, value in inputs.items()],
-        "state": [_prop(spec, value, True) for spec, value in (state or {}).items()],
-        "changedPropIds": [next(iter(inputs))],
-    }
+    return CallbackExecutionBody(
+        output=outputs[0] if len(outputs) == 1 else ".." + "...".join(outputs) + "..",
+        outputs=_prop(outputs[0]) if len(outputs) == 1 else [_prop(spec) for spec in outputs],
+        inputs=[_prop(spec, value, True) for spec, value in inputs.items()],
+        state=[_prop(spec, value, True) for spec, value in (state or {}).items()],
+        changedPropIds=[next(iter(inputs))],
+    )
 
 
 def _outputs(output_key: str) -> Any:
@@ -47,19 +54,19 @@ def _entry(spec: dict[str, Any], value: Any) -> Any:
     return {"id": spec["id"], "property": spec["property"], "value": value}
 
 
-def well_formed_body(dependency: dict[str, Any]) -> dict[str, Any]:
+def well_formed_body(dependency: dict[str, Any]) -> CallbackExecutionBody:
     """A body of the shape the browser sends for ``dependency`` (from ``/_dash-dependencies``), every value ``None``."""
     inputs = [_entry(spec, None) for spec in dependency["inputs"]]
     first = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
     # The renderer names a pattern-matching trigger by its concrete id, keys sorted, no spaces.
     first_id = json.dumps(first["id"], sort_keys=True, separators=(",", ":"))
-    return {
-        "output": dependency["output"],
-        "outputs": _outputs(dependency["output"]),
-        "inputs": inputs,
-        "state": [_entry(spec, None) for spec in dependency["state"]],
-        "changedPropIds": [f"{first_id if isinstance(first['id'], dict) else first['id']}.{first['property']}"],
-    }
+    return CallbackExecutionBody(
+        output=dependency["output"],
+        outputs=_outputs(dependency["output"]),
+        inputs=inputs,
+        state=[_entry(spec, None) for spec in dependency["state"]],
+        changedPropIds=[f"{first_id if isinstance(first['id'], dict) else first['id']}.{first['property']}"],
+    )
 
 
 def post_callback(
