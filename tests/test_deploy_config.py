@@ -23,10 +23,11 @@ def _load(name: str) -> dict:
 
 
 def _documented_variables() -> set[str]:
-    """Names in the first column of README's settings table (`A` / `B` rows name two)."""
-    readme = (REPO / "README.md").read_text()
+    """Names in the first column of the settings tables: README's, and the process settings in
+    docs/operations.md (`A` / `B` rows name two)."""
+    text = (REPO / "README.md").read_text() + (REPO / "docs" / "operations.md").read_text()
     names = set()
-    for line in readme.splitlines():
+    for line in text.splitlines():
         if line.startswith("| `"):
             first_cell = line.split("|")[1]
             names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", first_cell))
@@ -59,12 +60,12 @@ def test_every_variable_set_is_a_documented_setting(name):
     variables = set(_load(name)["env_variables"])
     variables |= set(yaml.safe_load((REPO / "secrets.example.yaml").read_text())["env_variables"])
     undocumented = variables - _documented_variables()
-    assert not undocumented, f"{name} sets variables the README settings table does not describe: {undocumented}"
+    assert not undocumented, f"{name} sets variables the settings tables do not describe: {undocumented}"
 
 
 def test_every_variable_the_code_reads_is_documented():
     missing = _variables_read_by_code() - _documented_variables()
-    assert not missing, f"read by the code but not in README's settings table: {missing}"
+    assert not missing, f"read by the code but not in a settings table: {missing}"
 
 
 @pytest.mark.parametrize("name", DEPLOY_FILES)
@@ -161,7 +162,7 @@ def test_cloud_run_streams_and_shares_the_cache_with_app_engine():
     assert env["LIVE_PUSH"] == "auto"
     assert chart["LIVE_PUSH"] == "off"  # App Engine standard buffers streams: checks only
     undocumented = set(env) - _documented_variables()
-    assert not undocumented, f"service.yaml sets variables the README settings table does not describe: {undocumented}"
+    assert not undocumented, f"service.yaml sets variables the settings tables do not describe: {undocumented}"
     env["SECRET_KEY"] = secrets.token_urlsafe(48)  # from Secret Manager in the service
     env["ADMIN_USERS"] = f"alice:{generate_password_hash('x' * 12)}"
     settings = Settings.from_env(env)
