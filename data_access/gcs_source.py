@@ -8,10 +8,9 @@ that gets no answer is confirmed or fenced so that it cannot land later (:meth:`
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,11 +40,7 @@ _DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 
 
 class _BodyPieces:
-    """A write-only stream that keeps the pieces written to it instead of copying them.
-
-    download_as_bytes copies the body into a BytesIO: a second buffer the size of the
-    object, which costs page faults too (docs/benchmarks/workers.md, "Downloading a generation").
-    """
+    """A write-only stream that keeps the pieces written to it: download_as_bytes would copy them into a BytesIO."""
 
     def __init__(self) -> None:
         self._pieces: list[bytes] = []
@@ -65,12 +60,9 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self._ends_at = time.monotonic() + seconds
 
-    def remaining(self) -> float:
-        return max(0.0, self._ends_at - time.monotonic())
-
     def call_options(self, read_timeout: float) -> dict[str, Any]:
         """``timeout=`` and ``retry=`` for one google-cloud-storage call that must end within the budget."""
-        remaining = self.remaining()
+        remaining = self._ends_at - time.monotonic()
         if remaining <= 0.05:
             raise StorageError("storage did not answer in time")
         read = min(read_timeout, remaining)
@@ -112,7 +104,6 @@ class GCSSource:
         except _STORAGE_ERRORS as error:
             raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if not exists:
-            log.debug("bucket %r does not exist", self.bucket_name)  # LiveData logs the change once, with the location
             raise LocationMissing("the configured bucket does not exist (check GCS_BUCKET)")
 
     def _metadata_options(self) -> dict[str, Any]:
@@ -139,41 +130,70 @@ class GCSSource:
             raise StorageError(f"cannot download version {generation} ({_describe(error)})") from error
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
+        """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is)."""
 
-        Sent once, never retried (a retry would put a second copy in flight); an upload that gets
-        no answer is either found live or cancelled for good (:meth:`_confirm`).
-        """
-        deadline = self._expect_live(expected_generation)
-        blob = self._bucket.blob(self.blob_name)
-        blob.metadata = metadata
-        options = deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
-        try:
-            blob.upload_from_string(
+        def upload(live: Any, deadline: Deadline, condition: int) -> None:
+            live.upload_from_string(
                 content,
-                content_type=_CONTENT_TYPES[format_for(self.blob_name)],
-                # 0 means "only if the object does not exist yet".
-                if_generation_match=int(expected_generation) if expected_generation else 0,
-                timeout=options["timeout"],
+                content_type=live.content_type,
+                if_generation_match=condition,
+                timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
                 retry=None,
             )
+
+        return self._replace_live(expected_generation, metadata, upload)
+
+    def copy_from(
+        self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
+    ) -> DataVersion:
+        """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
+
+        Pinned to that generation, so what was checked is what goes live.
+        """
+        source = self._bucket.blob(object_name, generation=int(generation))
+
+        def copy(live: Any, deadline: Deadline, condition: int) -> None:
+            token = None
+            try:
+                while True:  # large objects may take several rewrite calls
+                    token, _copied, _total = live.rewrite(
+                        source,
+                        token=token,
+                        if_generation_match=condition,
+                        timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
+                        retry=None,
+                    )
+                    if token is None:
+                        return
+            except api_errors.NotFound as error:
+                raise GenerationNotFound(
+                    f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists"
+                ) from error
+
+        return self._replace_live(expected_generation, metadata, copy)
+
+    def _replace_live(
+        self, expected_generation: str | None, metadata: dict[str, str], send: Callable[[Any, Deadline, int], None]
+    ) -> DataVersion:
+        """``send`` the new live object once, only if ``expected_generation`` is live (else VersionConflict).
+
+        Never retried (a retry could land after a failure was reported); a send that gets no answer is
+        either found live or fenced for good (:meth:`_confirm`): a late write never becomes live, even briefly.
+        The Publisher checks the live version first, so a storage that does not answer gets nothing sent.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        live = self._bucket.blob(self.blob_name)
+        live.metadata = metadata
+        live.content_type = _CONTENT_TYPES[format_for(self.blob_name)]
+        try:
+            # 0 means "only if the object does not exist yet".
+            send(live, deadline, int(expected_generation) if expected_generation else 0)
         except api_errors.PreconditionFailed:
             raise VersionConflict(self.current_version()) from None
         except _STORAGE_ERRORS as error:
-            log.warning("upload to %s got no answer: %s", self.location, error)
+            log.warning("write to %s got no answer: %s", self.location, error)
             return self._confirm(metadata, expected_generation, error)
-        return _version_of(blob)
-
-    def _expect_live(self, expected_generation: str | None) -> Deadline:
-        """A write's deadline, once ``expected_generation`` is found live (else :class:`VersionConflict`).
-
-        A storage that does not answer this check gets nothing sent, so nothing can land later.
-        """
-        deadline = Deadline(self.deadline_seconds)
-        live = self._live_blob(deadline)
-        if (str(live.generation) if live is not None else None) != (expected_generation or None):
-            raise VersionConflict(_version_of(live) if live is not None else None)
-        return deadline
+        return _version_of(live)
 
     def _live_blob(self, deadline: Deadline) -> Any:
         try:
@@ -225,46 +245,10 @@ class GCSSource:
             retry=None,
         )
 
-    def copy_from(
-        self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
-    ) -> DataVersion:
-        """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
-
-        Pinned to that generation, so what was checked is what goes live; the same precondition and
-        ending as :meth:`write` (a fence, not a revert: a late copy never becomes live, even briefly).
-        """
-        deadline = self._expect_live(expected_generation)
-        source = self._bucket.blob(object_name, generation=int(generation))
-        live = self._bucket.blob(self.blob_name)
-        live.metadata = metadata
-        live.content_type = _CONTENT_TYPES[format_for(self.blob_name)]
-        token = None
-        try:
-            while True:  # large objects may take several rewrite calls
-                token, _copied, _total = live.rewrite(
-                    source,
-                    token=token,
-                    if_generation_match=int(expected_generation) if expected_generation else 0,
-                    # Sent once, never retried: a retry could land after a failure was reported.
-                    timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
-                    retry=None,
-                )
-                if token is None:
-                    break
-        except api_errors.PreconditionFailed:
-            raise VersionConflict(self.current_version()) from None
-        except api_errors.NotFound as error:
-            raise GenerationNotFound(f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists") from error
-        except _STORAGE_ERRORS as error:
-            log.warning("copy to %s got no answer: %s", self.location, error)
-            return self._confirm(metadata, expected_generation, error)
-        return _version_of(live)
-
     def history(self, limit: int) -> list[DataVersion]:
-        """Versions from the bucket's listing, completed by following ``previous_generation``.
+        """Versions newest first: the bucket's listing, completed by following ``previous_generation``.
 
-        Real GCS lists every kept generation; some emulators list only the live one,
-        and the chain of audit metadata still finds the rest.
+        Some emulators list only the live generation; the chain of audit metadata finds the rest.
         """
         try:
             listed = self._bucket.list_blobs(
@@ -366,20 +350,17 @@ class GCSStaging:
 
     @contextmanager
     def local_copy(self, staged: StagedFile) -> Iterator[Path]:
-        handle, name = tempfile.mkstemp(prefix="staged-", suffix=".upload")
-        os.close(handle)
-        path = Path(name)
-        try:
-            self._blob(staged.upload_id, staged.generation).download_to_filename(
-                str(path), timeout=(3, 300), retry=_DOWNLOAD_RETRY
-            )
+        with tempfile.TemporaryDirectory(prefix="staged-") as folder:
+            path = Path(folder) / "staged.upload"
+            try:
+                self._blob(staged.upload_id, staged.generation).download_to_filename(
+                    str(path), timeout=(3, 300), retry=_DOWNLOAD_RETRY
+                )
+            except api_errors.NotFound as error:
+                raise GenerationNotFound("the staged upload no longer exists") from error
+            except _STORAGE_ERRORS as error:
+                raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
             yield path
-        except api_errors.NotFound as error:
-            raise GenerationNotFound("the staged upload no longer exists") from error
-        except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
-        finally:
-            path.unlink(missing_ok=True)
 
     def stage_bytes(self, content: bytes) -> StagedFile:
         upload_id = new_upload_id()
