@@ -151,9 +151,6 @@ class ResilientCache:
     def delete(self, key: str) -> bool:
         return bool(self._call("delete", key))
 
-    def clear(self) -> bool:
-        return bool(self._call("clear"))
-
 
 class CacheLock:
     """A lock in a cache without an atomic compare-and-delete: released only while it holds its token.
@@ -209,10 +206,7 @@ class LiveData:
         self._storage_state = StateLog(log, "storage version check", location=source.location)
         self._local_check: VersionCheck | None = None
         self._refresh_started: float | None = None  # when a thread of this process began renewing it
-        self._renewal_claim = threading.Lock()
         self._write_listeners: list[Callable[[], None]] = []
-
-    # -- current version -------------------------------------------------------------
 
     def check_version(self) -> VersionCheck:
         """The live version, from the cache when it is younger than ``version_cache_seconds``.
@@ -332,8 +326,6 @@ class LiveData:
     def _is_fresh(self, entry: dict[str, Any]) -> bool:
         return self._clock() - entry["checked_at"] < self.version_cache_seconds
 
-    # -- frames ----------------------------------------------------------------------
-
     def frame(self, generation: str) -> pd.DataFrame:
         """The parsed and transformed table of ``generation``; downloads at most once per cache.
 
@@ -397,7 +389,13 @@ class LiveData:
             # next one: cached as unreadable (the last good data stays), logged to be fixed.
             log.exception("generation %s could not be parsed", generation)
             entry = FrameEntry(error=f"version {generation} cannot be read ({type(error).__name__})")
-        log.info("generation %s taken up", generation, extra=_load_fields(entry, generation, started))
+        fields = {
+            "generation": generation,
+            "rows": None if entry.frame is None else len(entry.frame),
+            "load_seconds": round(time.perf_counter() - started, 3),
+            "error": entry.error,
+        }
+        log.info("generation %s taken up", generation, extra=fields)
         return entry
 
     def _parse(self, content: bytes, generation: str) -> FrameEntry:
@@ -413,15 +411,12 @@ class LiveData:
                 return FrameEntry(error=f"version {generation} was not accepted: {report.problems[0]}")
             frame = report.frame
         # Date-like text (2018-01-01) becomes datetimes once per generation, not per chart.
-        return self._within_memory_budget(parse_time_columns(frame), generation)
-
-    def _within_memory_budget(self, frame: pd.DataFrame, generation: str) -> FrameEntry:
-        # Data written around the app has no row limit (MAX_ROWS is for uploads): what it
-        # must do is fit in the memory each process sets aside for frames.
+        frame = parse_time_columns(frame)
+        # Data written around the app has no row limit (MAX_ROWS is for uploads), but must fit in memory.
         problem = self.memory_problem(frame)
-        if problem is None:
-            return FrameEntry(frame=frame)
-        return FrameEntry(error=f"version {generation} was not accepted: {problem}.")
+        if problem is not None:
+            return FrameEntry(error=f"version {generation} was not accepted: {problem}.")
+        return FrameEntry(frame=frame)
 
     def memory_problem(self, frame: pd.DataFrame) -> str | None:
         """Why ``frame`` (date columns parsed) would not fit in ``FRAME_MEMORY_MB``, or ``None``."""
@@ -444,16 +439,6 @@ class LiveData:
 
     def _take_lock(self, name: str, seconds: float) -> Any:
         return self.cache.take_lock(f"{self._prefix}:lock:{name}", seconds)
-
-
-def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str, Any]:
-    """Log fields for a generation just downloaded and parsed (its rows, or why it was refused)."""
-    return {
-        "generation": generation,
-        "rows": None if entry.frame is None else len(entry.frame),
-        "load_seconds": round(time.perf_counter() - started, 3),
-        "error": entry.error,
-    }
 
 
 def entry_from_check(check: VersionCheck) -> dict[str, Any]:
