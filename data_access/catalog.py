@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 from data_access.gcs_source import _METADATA_RETRY, _STORAGE_ERRORS, METADATA_TIMEOUT_SECONDS, _describe, _version_of
 from data_access.local_source import LocalFileSource
@@ -41,14 +41,6 @@ class Dataset:
     def description(self) -> str:
         """The ``description`` kept in the object's metadata (empty when there is none)."""
         return self.version.metadata.get("description", "")
-
-
-class DatasetLister(Protocol):
-    """One look at storage that returns every dataset with its live version."""
-
-    def list_datasets(self) -> dict[str, Dataset]:
-        """Every dataset by name; :class:`StorageError` when storage cannot be read."""
-        ...
 
 
 def dataset_name(object_name: str) -> str | None:
@@ -141,7 +133,7 @@ class DatasetCatalog:
 
     def __init__(
         self,
-        lister: DatasetLister,
+        lister: GCSPrefixLister | FolderLister,
         refresh_seconds: float,
         clock: Callable[[], float] = time.time,
         shared: Any = None,

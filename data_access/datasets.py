@@ -76,16 +76,6 @@ class CatalogSource:
         self._make_source = make_source
         self.source = make_source(dataset)
 
-    @property
-    def name(self) -> str:
-        """The file name of the object followed now (its ending says how to parse it)."""
-        return self.source.name
-
-    @property
-    def location(self) -> str:
-        """Where the object followed now is stored."""
-        return self.source.location
-
     def current_version(self) -> DataVersion | None:
         """The generation the last listing saw (``None``: removed); raises the listing's StorageError."""
         dataset = self.catalog.find(self.dataset_name)
@@ -98,7 +88,7 @@ class CatalogSource:
         return dataset.version
 
     def __getattr__(self, name: str) -> Any:
-        # Reading, writing, history and staging are the wrapped source's own.
+        # The name, location, reading, writing and history are those of the object followed now.
         return getattr(self.source, name)
 
 
