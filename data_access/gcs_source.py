@@ -1,8 +1,7 @@
 """A Cloud Storage object as the data source, through one reused client.
 
-Messages raised while reading may reach visitors, so they never name the bucket or object (the logs
-do). Every call has a deadline (``STORAGE_DEADLINE_SECONDS``, below the worker timeout), and a write
-that gets no answer is confirmed or fenced so that it cannot land later (:meth:`GCSSource._confirm`).
+Messages raised may reach visitors: they never name the bucket or object (the logs do). Every call has a
+deadline (``STORAGE_DEADLINE_SECONDS``), and an unanswered write is confirmed or fenced (:meth:`GCSSource._confirm`).
 """
 
 from __future__ import annotations
@@ -146,10 +145,7 @@ class GCSSource:
     def copy_from(
         self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
     ) -> DataVersion:
-        """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
-
-        Pinned to that generation, so what was checked is what goes live.
-        """
+        """Copy ``object_name`` at ``generation`` (pinned: what was checked goes live) onto the live object."""
         source = self._bucket.blob(object_name, generation=int(generation))
 
         def copy(live: Any, deadline: Deadline, condition: int) -> None:
@@ -177,9 +173,8 @@ class GCSSource:
     ) -> DataVersion:
         """``send`` the new live object once, only if ``expected_generation`` is live (else VersionConflict).
 
-        Never retried (a retry could land after a failure was reported); a send that gets no answer is
-        either found live or fenced for good (:meth:`_confirm`): a late write never becomes live, even briefly.
-        The Publisher checks the live version first, so a storage that does not answer gets nothing sent.
+        Never retried (a retry could land after a failure was reported); an unanswered send is found live or
+        fenced (:meth:`_confirm`). The Publisher checks the live version first: an unreachable storage gets nothing.
         """
         deadline = Deadline(self.deadline_seconds)
         live = self._bucket.blob(self.blob_name)
@@ -202,10 +197,7 @@ class GCSSource:
             raise StorageError(f"cannot reach {self.location} ({_describe(error)}); nothing was sent") from error
 
     def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
-        """After an unanswered upload: published if the live version is ours; otherwise make sure it never is.
-
-        Re-writing ``expected_generation`` as it is makes the upload's condition false for good.
-        """
+        """After an unanswered write: ours if live, else re-write ``expected_generation`` so the write never lands."""
         deadline = Deadline(self.deadline_seconds)
         unconfirmed = (
             f"storage did not confirm the write to {self.location} ({_describe(cause)}) and cannot be reached to "
@@ -315,8 +307,7 @@ def make_storage_client(project: str = "", emulator_host: str = "") -> Any:
 class GCSStaging:
     """Staged uploads as objects ``<GCS_BLOB>.staging/<id>``, written by the browser through resumable sessions.
 
-    A session URL is bound to its one staged name (create-only) and to the page's origin:
-    whoever holds it can write that object and nothing else.
+    A session URL is bound to its one staged name (create-only) and to the page's origin: it writes nothing else.
     """
 
     def __init__(self, source: GCSSource) -> None:

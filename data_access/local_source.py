@@ -1,7 +1,7 @@
 """A file on disk as the data source (laptops, demos, tests).
 
-The generation is ``<mtime_ns>-<size>`` (one ``stat``; any save changes it). Publishing renames a
-temporary file over the data file under a lock; every version is kept in ``<file>.history/``.
+The generation is ``<mtime_ns>-<size>`` (one ``stat``). Publishing renames a temporary file over the data file
+under a lock; every version is kept in ``<file>.history/``.
 """
 
 from __future__ import annotations
@@ -64,11 +64,7 @@ class LocalFileSource:
         raise GenerationNotFound(f"version {generation} of the data file is not kept")
 
     def history(self, limit: int) -> list[DataVersion]:
-        """Kept versions newest first, the live file among them even when edited on disk and not kept yet.
-
-        Like a bucket's listing, which lists the live object whoever wrote it: "what changed" compares
-        the live version with the one before it, so the live one must be listed.
-        """
+        """Kept versions newest first, and the live file even when edited on disk (as a bucket lists it)."""
         versions = {}
         for metadata_path in self.history_dir.glob("*.json") if self.history_dir.is_dir() else []:
             generation = metadata_path.stem
@@ -98,10 +94,7 @@ class LocalFileSource:
             temporary.unlink(missing_ok=True)
 
     def replace_with(self, new_file: Path, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Move ``new_file`` (on the same disk) over the data file if ``expected_generation`` is still live.
-
-        Raises :class:`VersionConflict` otherwise, leaving ``new_file`` where it was.
-        """
+        """Move ``new_file`` (same disk) over the data file if ``expected_generation`` is live, else VersionConflict."""
         self.history_dir.mkdir(exist_ok=True)
         with self._lock():
             current = self.current_version()
@@ -166,11 +159,7 @@ def _write_synced(path: Path, content: bytes) -> None:
 
 
 class LocalStaging:
-    """Staged uploads as files in ``<data file>.staging/``, written chunk by chunk by the app.
-
-    ``<id>.part`` grows while chunks arrive; the last chunk renames it to ``<id>.upload``,
-    after which it never changes (its generation is pinned like any other).
-    """
+    """Staged uploads in ``<data file>.staging/``: ``<id>.part`` grows by chunks, then is ``<id>.upload`` for good."""
 
     def __init__(self, source: LocalFileSource) -> None:
         self.source = source
@@ -197,10 +186,7 @@ class LocalStaging:
             raise UploadRefused("This upload was cancelled or has expired. Choose the file again.") from None
 
     def receive(self, upload_id: str, start: int, total: int, chunk: Iterator[bytes]) -> int:
-        """Write a chunk at ``start`` (at or before the stored offset: a resent chunk overwrites the same bytes).
-
-        Returns the new offset; the upload is complete when it equals ``total``.
-        """
+        """Write a chunk at ``start`` (≤ the stored offset: a resent chunk overwrites); the new offset."""
         part = self._part(upload_id)
         try:
             handle = open(part, "r+b")  # noqa: SIM115 - closed below, after the lock

@@ -1,7 +1,6 @@
 """Publishing a checked upload, restoring an old version, and reading the history.
 
-Every write names the generation the admin reviewed, so a concurrent publish is refused
-(:class:`VersionConflict`), never overwritten; each version carries its audit metadata.
+Every write names the generation the admin reviewed (a concurrent publish is refused) and carries audit metadata.
 """
 
 from __future__ import annotations
@@ -97,10 +96,7 @@ class Publisher:
         return version
 
     def restore(self, generation: str, user: str, expected_generation: str | None) -> DataVersion:
-        """Republish an old ``generation`` as the new live version, with fresh audit metadata.
-
-        The old bytes get the same checks as an upload (:class:`RestoreRefused` when they fail).
-        """
+        """Republish an old ``generation`` with fresh audit metadata if it passes the upload checks (RestoreRefused)."""
         content = self.live_data.source.read(generation)
         rows = self._check_restorable(content)
         old = next((version for version in self.history(100) if version.generation == generation), None)
@@ -148,10 +144,7 @@ class Publisher:
         return metadata
 
     def _next_version_number(self, expected_generation: str | None) -> int:
-        """1 + the live version's number (1 when nothing is live or it was written outside the app).
-
-        A live version other than the expected one means a conflict: reported now, before any copy.
-        """
+        """1 + the live version's number (or 1); VersionConflict now, before any copy, if it is not the expected one."""
         try:
             live = self.live_version()
         except StorageError as error:
