@@ -134,14 +134,12 @@ class Publisher:
             "previous_generation": action.expected_generation or "",
             "version": str(self._next_version_number(action.expected_generation)),
         }
-        description = clean_description(audit.description)
-        if description:
-            metadata["description"] = description
-        if action.restored_from:
-            metadata["restored_from"] = action.restored_from
-        if action.restored_version.isdigit():
-            metadata["restored_version"] = action.restored_version
-        return metadata
+        optional = {
+            "description": clean_description(audit.description),
+            "restored_from": action.restored_from,
+            "restored_version": action.restored_version if action.restored_version.isdigit() else "",
+        }
+        return metadata | {key: value for key, value in optional.items() if value}
 
     def _next_version_number(self, expected_generation: str | None) -> int:
         """1 + the live version's number (or 1); VersionConflict now, before any copy, if it is not the expected one."""
@@ -210,13 +208,7 @@ def clean_description(description: str | None) -> str:
 def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, object]:
     """Rows added / removed / unchanged between two tables (rows compared as whole records)."""
     if old is None:
-        return {
-            "added": len(new),
-            "removed": 0,
-            "unchanged": 0,
-            "columns_added": list(map(str, new.columns)),
-            "columns_removed": [],
-        }
+        old = new.iloc[:0, :0]  # nothing before: every row and column is added
     old_columns = [str(column) for column in old.columns]
     new_columns = [str(column) for column in new.columns]
     shared = [column for column in new_columns if column in old_columns]
