@@ -87,7 +87,6 @@ class GCSSource:
         try:
             blob = self._bucket.get_blob(self.blob_name, **self._metadata_options())
         except _STORAGE_ERRORS as error:
-            log.debug("version check of %s failed: %s", self.location, error)  # LiveData logs the change once
             raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if blob is None:
             self._check_bucket_exists()
@@ -190,12 +189,6 @@ class GCSSource:
             return self._confirm(metadata, expected_generation, error)
         return _version_of(live)
 
-    def _live_blob(self, deadline: Deadline) -> Any:
-        try:
-            return self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
-        except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot reach {self.location} ({_describe(error)}); nothing was sent") from error
-
     def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
         """After an unanswered write: ours if live, else re-write ``expected_generation`` so the write never lands."""
         deadline = Deadline(self.deadline_seconds)
@@ -204,7 +197,7 @@ class GCSSource:
             "cancel it: check the live version before publishing again"
         )
         try:
-            live = self._live_blob(deadline)
+            live = self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
             if live is not None and dict(live.metadata or {}) == metadata:
                 return _version_of(live)  # it landed; only the answer was lost
             if live is None and expected_generation is None:
@@ -254,19 +247,14 @@ class GCSSource:
         return newest_first[:limit]
 
     def _follow_chain(self, versions: dict[str, DataVersion], limit: int) -> None:
-        if not versions:
-            return
-        version = versions[max(versions, key=int)]
-        while len(versions) < limit:
-            previous = version.metadata.get("previous_generation")
-            if not previous:
-                return
+        previous = versions[max(versions, key=int)].metadata.get("previous_generation") if versions else None
+        while previous and len(versions) < limit:
             if previous not in versions:
                 blob = self._bucket.get_blob(self.blob_name, generation=int(previous), **self._metadata_options())
                 if blob is None:
                     return
                 versions[previous] = _version_of(blob)
-            version = versions[previous]
+            previous = versions[previous].metadata.get("previous_generation")
 
 
 def _version_of(blob: Any) -> DataVersion:
