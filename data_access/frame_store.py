@@ -187,10 +187,7 @@ def take_up_slot(lock_dir: Path | None = None) -> Iterator[None]:
     path = (lock_dir or Path(tempfile.gettempdir())) / f"live-dashboard-take-up-{os.getppid()}.lock"
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 def release_memory() -> None:

@@ -33,8 +33,6 @@ class LocalFileSource:
         self.name = self.path.name
         self.history_dir = self.path.with_name(f"{self.path.name}.history")
 
-    # -- reading ---------------------------------------------------------------------
-
     def current_version(self) -> DataVersion | None:
         try:
             stat = self.path.stat()
@@ -83,8 +81,6 @@ class LocalFileSource:
         except (OSError, ValueError):
             return {}
 
-    # -- writing ---------------------------------------------------------------------
-
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
         try:
@@ -129,13 +125,10 @@ class LocalFileSource:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        """An exclusive lock across processes (gunicorn workers) for check-then-replace."""
+        """An exclusive lock across processes (gunicorn workers) for check-then-replace; closing releases it."""
         with open(self.history_dir / ".lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+            yield
 
 
 def _generation(stat: os.stat_result) -> str:
