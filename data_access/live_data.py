@@ -224,13 +224,9 @@ class LiveData:
         local = self._local_check
         if local is None:
             return None
-        age = self._clock() - local.checked_at
-        if age < self.version_cache_seconds:
-            return local
-        renewing = self._refresh_started is not None
-        if while_renewing and renewing and age < self.version_cache_seconds + VERSION_LOCK_SECONDS:
-            return local
-        return None
+        renewing = while_renewing and self._refresh_started is not None
+        grace = VERSION_LOCK_SECONDS if renewing else 0
+        return local if self._clock() - local.checked_at < self.version_cache_seconds + grace else None
 
     def _shared_check(self) -> VersionCheck:
         entry = self.cache.get(self._version_key)
