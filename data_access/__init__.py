@@ -19,7 +19,7 @@ from data_access.gcs_source import (
     GCSStaging,
     make_storage_client,
 )
-from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
+from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData
 from data_access.local_source import LocalFileSource, LocalStaging
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
 from data_access.staging import Staging
@@ -35,7 +35,6 @@ CACHE_DEFAULT_SECONDS = 300
 
 __all__ = [
     "CACHE_KEY_PREFIX",
-    "DataSource",
     "DataUnavailable",
     "DataVersion",
     "DatasetRegistry",
@@ -44,13 +43,11 @@ __all__ = [
     "LiveData",
     "LocalFileSource",
     "StorageError",
-    "VersionCheck",
     "VersionConflict",
     "build_datasets",
     "build_live_data",
     "make_cache",
     "make_redis",
-    "make_source",
     "make_storage_client",
     "staging_for",
 ]

@@ -111,9 +111,8 @@ class DatasetRegistry:
 
     def live_data(self, name: str, create: bool = False) -> LiveData | None:
         """The LiveData of dataset ``name`` if listed (``create``: or a new valid name), else ``None``."""
-        live = self._live.get(name)
-        if live is not None:
-            return live
+        if name in self._live:
+            return self._live[name]
         dataset = self.catalog.last_known()[0].get(name)  # in an outage, the last listing: the page says so
         if dataset is None and not (create and DATASET_NAME.fullmatch(name)):
             return None
