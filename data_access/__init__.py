@@ -19,7 +19,7 @@ from data_access.gcs_source import (
     GCSStaging,
     make_storage_client,
 )
-from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData, VersionCheck
+from data_access.live_data import CACHE_KEY_PREFIX, DataUnavailable, LiveData
 from data_access.local_source import LocalFileSource, LocalStaging
 from data_access.sources import DataSource, DataVersion, GenerationNotFound, StorageError, VersionConflict
 from data_access.staging import Staging
@@ -35,7 +35,6 @@ CACHE_DEFAULT_SECONDS = 300
 
 __all__ = [
     "CACHE_KEY_PREFIX",
-    "DataSource",
     "DataUnavailable",
     "DataVersion",
     "DatasetRegistry",
@@ -44,13 +43,11 @@ __all__ = [
     "LiveData",
     "LocalFileSource",
     "StorageError",
-    "VersionCheck",
     "VersionConflict",
     "build_datasets",
     "build_live_data",
     "make_cache",
     "make_redis",
-    "make_source",
     "make_storage_client",
     "staging_for",
 ]
@@ -88,10 +85,7 @@ def make_cache(settings: Settings, redis: Any = None) -> BaseCache:
 
 
 def make_redis(settings: Settings) -> Any:
-    """A redis-py client of ``CACHE_REDIS_URL`` (cache, locks), or ``None`` without RedisCache.
-
-    A wrong CACHE_REDIS_URL stops start-up with one line instead of failing every request.
-    """
+    """A redis-py client of ``CACHE_REDIS_URL`` (None without RedisCache); a wrong URL stops start-up with one line."""
     if settings.cache_type != "RedisCache":
         return None
     import redis
@@ -112,11 +106,7 @@ def build_live_data(settings: Settings, client: Any = None) -> LiveData:
 
 
 def build_datasets(settings: Settings, default: LiveData, client: Any = None) -> DatasetRegistry | None:
-    """The deployment's datasets when it has many (``GCS_PREFIX`` or a data folder), else ``None``.
-
-    They share ``default``'s cache backend (its listing is stored there for every process) and
-    its schema; each dataset reads its own object.
-    """
+    """The deployment's datasets with many (``GCS_PREFIX`` or a folder), sharing ``default``'s cache, else None."""
     if not settings.many_datasets:
         return None
     if settings.data_source == "local":
@@ -154,11 +144,7 @@ def schema_file_name(object_name: str) -> str:
 
 
 def _schema_beside(settings: Settings, object_name: str, client: Any) -> Schema | None:
-    """The schema in the file beside a dataset's object (DATA_SCHEMA's format), or ``None`` without one.
-
-    Read once when this process first serves the dataset; a schema that cannot be read or parsed
-    is logged and the deployment's DATA_SCHEMA applies.
-    """
+    """The schema in the file beside a dataset's object, or ``None`` (none, or unusable: logged)."""
     name = schema_file_name(object_name)
     try:
         if settings.data_source == "local":

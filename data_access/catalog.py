@@ -1,7 +1,6 @@
 """The datasets of a deployment: every ``.csv`` / ``.parquet`` object directly under a prefix.
 
-One listing returns every object's generation and metadata, so the catalog costs one list call
-per ``VERSION_CACHE_SECONDS`` however many datasets and viewers there are, and downloads nothing.
+One listing returns every object's generation and metadata: one list call per period, whatever the audience.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 from data_access.gcs_source import _METADATA_RETRY, _STORAGE_ERRORS, METADATA_TIMEOUT_SECONDS, _describe, _version_of
 from data_access.local_source import LocalFileSource
@@ -41,14 +40,6 @@ class Dataset:
     def description(self) -> str:
         """The ``description`` kept in the object's metadata (empty when there is none)."""
         return self.version.metadata.get("description", "")
-
-
-class DatasetLister(Protocol):
-    """One look at storage that returns every dataset with its live version."""
-
-    def list_datasets(self) -> dict[str, Dataset]:
-        """Every dataset by name; :class:`StorageError` when storage cannot be read."""
-        ...
 
 
 def dataset_name(object_name: str) -> str | None:
@@ -135,13 +126,12 @@ class FolderLister:
 class DatasetCatalog:
     """The last listing, reused for ``refresh_seconds``; a failed one is raised to that period's readers.
 
-    With ``shared`` (the app's ResilientCache) the listing is stored there and a lock held for the
-    whole period lets one process list for the deployment (one that finds nothing stored lists itself).
+    With ``shared`` (a ResilientCache) one process per period lists for the deployment and stores the result.
     """
 
     def __init__(
         self,
-        lister: DatasetLister,
+        lister: GCSPrefixLister | FolderLister,
         refresh_seconds: float,
         clock: Callable[[], float] = time.time,
         shared: Any = None,
@@ -168,10 +158,7 @@ class DatasetCatalog:
             return dict(self._datasets)
 
     def last_known(self) -> tuple[dict[str, Dataset], StorageError | None]:
-        """Every dataset as last listed, and why the latest listing failed (``None`` when it worked).
-
-        What a catalog page shows during an outage: the datasets it knew, with a notice.
-        """
+        """Every dataset as last listed, and why the latest listing failed (``None`` when it worked)."""
         try:
             return self.datasets(), None
         except StorageError as error:

@@ -1,7 +1,6 @@
 """Many datasets per deployment: one :class:`LiveData` per dataset, made when someone first looks at it.
 
-A dataset's version check reads the one catalog listing (:class:`CatalogSource`), not a metadata call
-of its own; its object is read only to download a generation someone views.
+Version checks read the one catalog listing (:class:`CatalogSource`); an object is read only to show a generation.
 """
 
 from __future__ import annotations
@@ -63,11 +62,7 @@ def preview_text(value: Any) -> str:
 
 
 class CatalogSource:
-    """A dataset's object, its live version read from the catalog's listing instead of storage.
-
-    The object is the one the listing names for the dataset: with ``a.csv`` and ``a.parquet`` side by
-    side the catalog shows ``a.csv``, and once it is deleted the dataset follows ``a.parquet``.
-    """
+    """The object the catalog names for a dataset (``a.csv``, once deleted ``a.parquet``), versioned by the listing."""
 
     def __init__(self, dataset: Dataset, catalog: DatasetCatalog, make_source: Callable[[Dataset], DataSource]) -> None:
         self.catalog = catalog
@@ -75,16 +70,6 @@ class CatalogSource:
         self.object_name = dataset.object_name
         self._make_source = make_source
         self.source = make_source(dataset)
-
-    @property
-    def name(self) -> str:
-        """The file name of the object followed now (its ending says how to parse it)."""
-        return self.source.name
-
-    @property
-    def location(self) -> str:
-        """Where the object followed now is stored."""
-        return self.source.location
 
     def current_version(self) -> DataVersion | None:
         """The generation the last listing saw (``None``: removed); raises the listing's StorageError."""
@@ -98,15 +83,12 @@ class CatalogSource:
         return dataset.version
 
     def __getattr__(self, name: str) -> Any:
-        # Reading, writing, history and staging are the wrapped source's own.
+        # The name, location, reading, writing and history are those of the object followed now.
         return getattr(self.source, name)
 
 
 class DatasetRegistry:
-    """The deployment's datasets: the catalog, and a :class:`LiveData` for each dataset someone viewed.
-
-    A dataset that left the catalog keeps its LiveData, so a page still open on it says "removed".
-    """
+    """The catalog, and a :class:`LiveData` per dataset viewed (kept after it leaves: open pages say "removed")."""
 
     def __init__(
         self,
@@ -128,13 +110,9 @@ class DatasetRegistry:
         self._summary_lock = threading.Lock()
 
     def live_data(self, name: str, create: bool = False) -> LiveData | None:
-        """The LiveData of dataset ``name`` (made now if the catalog lists it), else ``None``.
-
-        ``create``: a name the catalog does not list yet too (the admin page's new ``<name>.csv``).
-        """
-        live = self._live.get(name)
-        if live is not None:
-            return live
+        """The LiveData of dataset ``name`` if listed (``create``: or a new valid name), else ``None``."""
+        if name in self._live:
+            return self._live[name]
         dataset = self.catalog.last_known()[0].get(name)  # in an outage, the last listing: the page says so
         if dataset is None and not (create and DATASET_NAME.fullmatch(name)):
             return None
@@ -150,10 +128,7 @@ class DatasetRegistry:
             return self._live[name]
 
     def summary(self, dataset: Dataset) -> DatasetSummary:
-        """Rows, columns and a preview of ``dataset``'s live generation: read once per generation for everyone.
-
-        Kept in the shared cache; the object is parsed without being kept in memory, one at a time.
-        """
+        """Rows, columns and a preview of ``dataset``'s live generation, parsed once for everyone (shared cache)."""
         key = f"summary:{dataset.object_name}:{dataset.version.generation}"
         stored = self._shared.get(key)
         if stored is not None:

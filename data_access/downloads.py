@@ -1,7 +1,7 @@
 """The data as a file to download: CSV or Parquet, written in chunks so memory stays bounded.
 
-CSV cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return
-first) get a leading quote, as OWASP advises; numbers, and text that is just a number, stay as they are.
+CSV cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first) get a
+leading quote, as OWASP advises; numbers, and text that is just a number, stay as they are.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Where parsed frames live: a small LRU in each process, and Arrow bytes in the shared cache.
-
-:class:`LocalFrames` keeps the newest generations' frames (and data derived from them) within
-``FRAME_MEMORY_MB``; :class:`SharedFrames` keeps the newest frame as zstd Arrow IPC parts of at most
-``PART_BYTES`` (Redis refuses values over 512 MB). A per-process cache gets no copy: the LRU is one.
+"""Where parsed frames live: a small LRU in each process (:class:`LocalFrames`, within ``FRAME_MEMORY_MB``),
+and the newest frame as zstd Arrow IPC parts of at most ``PART_BYTES`` in the shared cache (:class:`SharedFrames`).
 """
 
 from __future__ import annotations
@@ -70,11 +67,7 @@ class _LocalEntry:
 
 
 class FramePool:
-    """The frames of many datasets in one process under one byte budget (``FRAME_MEMORY_MB``).
-
-    Each dataset's :class:`LocalFrames` joins the pool; when a new frame takes the pool past its
-    budget, the least recently used frames of the *other* datasets are dropped first.
-    """
+    """The frames of many datasets in one process under one byte budget: others' least used go first."""
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
@@ -102,10 +95,7 @@ class FramePool:
 
 
 class LocalFrames:
-    """This process' frames, newest generations first, bounded by bytes and by count.
-
-    In a :class:`FramePool` (many datasets), the pool's budget bounds all of them together.
-    """
+    """This process' frames, newest generations first, bounded by bytes and by count (and by a :class:`FramePool`)."""
 
     def __init__(
         self, budget_bytes: int, clock: Callable[[], float] = time.monotonic, pool: FramePool | None = None
@@ -197,10 +187,7 @@ def take_up_slot(lock_dir: Path | None = None) -> Iterator[None]:
     path = (lock_dir or Path(tempfile.gettempdir())) / f"live-dashboard-take-up-{os.getppid()}.lock"
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 def release_memory() -> None:
@@ -275,12 +262,11 @@ class SharedFrames:
         self.cache.set(self.key(generation), manifest, timeout=SHARED_FRAME_SECONDS)
         self._forget_older_than_newest(generation)
 
-    def _index(self) -> list[str]:
-        return list(self.cache.get(f"{self.prefix}:frames") or [])
-
     def _forget_older_than_newest(self, generation: str) -> None:
         # Storing an old generation (a page still shows it) never pushes the live one out.
-        known = sorted({*self._index(), generation}, key=generation_order, reverse=True)
+        known = sorted(
+            {*(self.cache.get(f"{self.prefix}:frames") or []), generation}, key=generation_order, reverse=True
+        )
         keep, drop = known[:GENERATIONS_SHARED], known[GENERATIONS_SHARED:]
         # Last writer wins if two workers store at once; SHARED_FRAME_SECONDS bounds any leftover.
         self.cache.set(f"{self.prefix}:frames", keep, timeout=SHARED_FRAME_SECONDS)

@@ -1,17 +1,15 @@
 """A Cloud Storage object as the data source, through one reused client.
 
-Messages raised while reading may reach visitors, so they never name the bucket or object (the logs
-do). Every call has a deadline (``STORAGE_DEADLINE_SECONDS``, below the worker timeout), and a write
-that gets no answer is confirmed or fenced so that it cannot land later (:meth:`GCSSource._confirm`).
+Messages raised may reach visitors: they never name the bucket or object (the logs do). Every call has a
+deadline (``STORAGE_DEADLINE_SECONDS``), and an unanswered write is confirmed or fenced (:meth:`GCSSource._confirm`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,11 +39,7 @@ _DOWNLOAD_RETRY = DEFAULT_RETRY.with_timeout(30)
 
 
 class _BodyPieces:
-    """A write-only stream that keeps the pieces written to it instead of copying them.
-
-    download_as_bytes copies the body into a BytesIO: a second buffer the size of the
-    object, which costs page faults too (docs/benchmarks/workers.md, "Downloading a generation").
-    """
+    """A write-only stream that keeps the pieces written to it: download_as_bytes would copy them into a BytesIO."""
 
     def __init__(self) -> None:
         self._pieces: list[bytes] = []
@@ -65,12 +59,9 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self._ends_at = time.monotonic() + seconds
 
-    def remaining(self) -> float:
-        return max(0.0, self._ends_at - time.monotonic())
-
     def call_options(self, read_timeout: float) -> dict[str, Any]:
         """``timeout=`` and ``retry=`` for one google-cloud-storage call that must end within the budget."""
-        remaining = self.remaining()
+        remaining = self._ends_at - time.monotonic()
         if remaining <= 0.05:
             raise StorageError("storage did not answer in time")
         read = min(read_timeout, remaining)
@@ -96,7 +87,6 @@ class GCSSource:
         try:
             blob = self._bucket.get_blob(self.blob_name, **self._metadata_options())
         except _STORAGE_ERRORS as error:
-            log.debug("version check of %s failed: %s", self.location, error)  # LiveData logs the change once
             raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if blob is None:
             self._check_bucket_exists()
@@ -112,7 +102,6 @@ class GCSSource:
         except _STORAGE_ERRORS as error:
             raise StorageError(f"cannot read metadata of the data ({_describe(error)})") from error
         if not exists:
-            log.debug("bucket %r does not exist", self.bucket_name)  # LiveData logs the change once, with the location
             raise LocationMissing("the configured bucket does not exist (check GCS_BUCKET)")
 
     def _metadata_options(self) -> dict[str, Any]:
@@ -139,60 +128,76 @@ class GCSSource:
             raise StorageError(f"cannot download version {generation} ({_describe(error)})") from error
 
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is).
+        """Upload ``content`` as the live version if ``expected_generation`` still is (``None``: nothing is)."""
 
-        Sent once, never retried (a retry would put a second copy in flight); an upload that gets
-        no answer is either found live or cancelled for good (:meth:`_confirm`).
-        """
-        deadline = self._expect_live(expected_generation)
-        blob = self._bucket.blob(self.blob_name)
-        blob.metadata = metadata
-        options = deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)
-        try:
-            blob.upload_from_string(
+        def upload(live: Any, deadline: Deadline, condition: int) -> None:
+            live.upload_from_string(
                 content,
-                content_type=_CONTENT_TYPES[format_for(self.blob_name)],
-                # 0 means "only if the object does not exist yet".
-                if_generation_match=int(expected_generation) if expected_generation else 0,
-                timeout=options["timeout"],
+                content_type=live.content_type,
+                if_generation_match=condition,
+                timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
                 retry=None,
             )
+
+        return self._replace_live(expected_generation, metadata, upload)
+
+    def copy_from(
+        self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
+    ) -> DataVersion:
+        """Copy ``object_name`` at ``generation`` (pinned: what was checked goes live) onto the live object."""
+        source = self._bucket.blob(object_name, generation=int(generation))
+
+        def copy(live: Any, deadline: Deadline, condition: int) -> None:
+            token = None
+            try:
+                while True:  # large objects may take several rewrite calls
+                    token, _copied, _total = live.rewrite(
+                        source,
+                        token=token,
+                        if_generation_match=condition,
+                        timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
+                        retry=None,
+                    )
+                    if token is None:
+                        return
+            except api_errors.NotFound as error:
+                raise GenerationNotFound(
+                    f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists"
+                ) from error
+
+        return self._replace_live(expected_generation, metadata, copy)
+
+    def _replace_live(
+        self, expected_generation: str | None, metadata: dict[str, str], send: Callable[[Any, Deadline, int], None]
+    ) -> DataVersion:
+        """``send`` the new live object once, only if ``expected_generation`` is live (else VersionConflict).
+
+        Never retried (a retry could land after a failure was reported); an unanswered send is found live or
+        fenced (:meth:`_confirm`). The Publisher checks the live version first: an unreachable storage gets nothing.
+        """
+        deadline = Deadline(self.deadline_seconds)
+        live = self._bucket.blob(self.blob_name)
+        live.metadata = metadata
+        live.content_type = _CONTENT_TYPES[format_for(self.blob_name)]
+        try:
+            # 0 means "only if the object does not exist yet".
+            send(live, deadline, int(expected_generation) if expected_generation else 0)
         except api_errors.PreconditionFailed:
             raise VersionConflict(self.current_version()) from None
         except _STORAGE_ERRORS as error:
-            log.warning("upload to %s got no answer: %s", self.location, error)
+            log.warning("write to %s got no answer: %s", self.location, error)
             return self._confirm(metadata, expected_generation, error)
-        return _version_of(blob)
-
-    def _expect_live(self, expected_generation: str | None) -> Deadline:
-        """A write's deadline, once ``expected_generation`` is found live (else :class:`VersionConflict`).
-
-        A storage that does not answer this check gets nothing sent, so nothing can land later.
-        """
-        deadline = Deadline(self.deadline_seconds)
-        live = self._live_blob(deadline)
-        if (str(live.generation) if live is not None else None) != (expected_generation or None):
-            raise VersionConflict(_version_of(live) if live is not None else None)
-        return deadline
-
-    def _live_blob(self, deadline: Deadline) -> Any:
-        try:
-            return self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
-        except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot reach {self.location} ({_describe(error)}); nothing was sent") from error
+        return _version_of(live)
 
     def _confirm(self, metadata: dict[str, str], expected_generation: str | None, cause: BaseException) -> DataVersion:
-        """After an unanswered upload: published if the live version is ours; otherwise make sure it never is.
-
-        Re-writing ``expected_generation`` as it is makes the upload's condition false for good.
-        """
+        """After an unanswered write: ours if live, else re-write ``expected_generation`` so the write never lands."""
         deadline = Deadline(self.deadline_seconds)
         unconfirmed = (
             f"storage did not confirm the write to {self.location} ({_describe(cause)}) and cannot be reached to "
             "cancel it: check the live version before publishing again"
         )
         try:
-            live = self._live_blob(deadline)
+            live = self._bucket.get_blob(self.blob_name, **deadline.call_options(METADATA_TIMEOUT_SECONDS))
             if live is not None and dict(live.metadata or {}) == metadata:
                 return _version_of(live)  # it landed; only the answer was lost
             if live is None and expected_generation is None:
@@ -225,46 +230,10 @@ class GCSSource:
             retry=None,
         )
 
-    def copy_from(
-        self, object_name: str, generation: str, expected_generation: str | None, metadata: dict[str, str]
-    ) -> DataVersion:
-        """Make ``object_name`` at ``generation`` (same bucket) the live version, copied inside storage.
-
-        Pinned to that generation, so what was checked is what goes live; the same precondition and
-        ending as :meth:`write` (a fence, not a revert: a late copy never becomes live, even briefly).
-        """
-        deadline = self._expect_live(expected_generation)
-        source = self._bucket.blob(object_name, generation=int(generation))
-        live = self._bucket.blob(self.blob_name)
-        live.metadata = metadata
-        live.content_type = _CONTENT_TYPES[format_for(self.blob_name)]
-        token = None
-        try:
-            while True:  # large objects may take several rewrite calls
-                token, _copied, _total = live.rewrite(
-                    source,
-                    token=token,
-                    if_generation_match=int(expected_generation) if expected_generation else 0,
-                    # Sent once, never retried: a retry could land after a failure was reported.
-                    timeout=deadline.call_options(TRANSFER_READ_TIMEOUT_SECONDS)["timeout"],
-                    retry=None,
-                )
-                if token is None:
-                    break
-        except api_errors.PreconditionFailed:
-            raise VersionConflict(self.current_version()) from None
-        except api_errors.NotFound as error:
-            raise GenerationNotFound(f"gs://{self.bucket_name}/{object_name}#{generation} no longer exists") from error
-        except _STORAGE_ERRORS as error:
-            log.warning("copy to %s got no answer: %s", self.location, error)
-            return self._confirm(metadata, expected_generation, error)
-        return _version_of(live)
-
     def history(self, limit: int) -> list[DataVersion]:
-        """Versions from the bucket's listing, completed by following ``previous_generation``.
+        """Versions newest first: the bucket's listing, completed by following ``previous_generation``.
 
-        Real GCS lists every kept generation; some emulators list only the live one,
-        and the chain of audit metadata still finds the rest.
+        Some emulators list only the live generation; the chain of audit metadata finds the rest.
         """
         try:
             listed = self._bucket.list_blobs(
@@ -278,19 +247,14 @@ class GCSSource:
         return newest_first[:limit]
 
     def _follow_chain(self, versions: dict[str, DataVersion], limit: int) -> None:
-        if not versions:
-            return
-        version = versions[max(versions, key=int)]
-        while len(versions) < limit:
-            previous = version.metadata.get("previous_generation")
-            if not previous:
-                return
+        previous = versions[max(versions, key=int)].metadata.get("previous_generation") if versions else None
+        while previous and len(versions) < limit:
             if previous not in versions:
                 blob = self._bucket.get_blob(self.blob_name, generation=int(previous), **self._metadata_options())
                 if blob is None:
                     return
                 versions[previous] = _version_of(blob)
-            version = versions[previous]
+            previous = versions[previous].metadata.get("previous_generation")
 
 
 def _version_of(blob: Any) -> DataVersion:
@@ -331,8 +295,7 @@ def make_storage_client(project: str = "", emulator_host: str = "") -> Any:
 class GCSStaging:
     """Staged uploads as objects ``<GCS_BLOB>.staging/<id>``, written by the browser through resumable sessions.
 
-    A session URL is bound to its one staged name (create-only) and to the page's origin:
-    whoever holds it can write that object and nothing else.
+    A session URL is bound to its one staged name (create-only) and to the page's origin: it writes nothing else.
     """
 
     def __init__(self, source: GCSSource) -> None:
@@ -366,20 +329,17 @@ class GCSStaging:
 
     @contextmanager
     def local_copy(self, staged: StagedFile) -> Iterator[Path]:
-        handle, name = tempfile.mkstemp(prefix="staged-", suffix=".upload")
-        os.close(handle)
-        path = Path(name)
-        try:
-            self._blob(staged.upload_id, staged.generation).download_to_filename(
-                str(path), timeout=(3, 300), retry=_DOWNLOAD_RETRY
-            )
+        with tempfile.TemporaryDirectory(prefix="staged-") as folder:
+            path = Path(folder) / "staged.upload"
+            try:
+                self._blob(staged.upload_id, staged.generation).download_to_filename(
+                    str(path), timeout=(3, 300), retry=_DOWNLOAD_RETRY
+                )
+            except api_errors.NotFound as error:
+                raise GenerationNotFound("the staged upload no longer exists") from error
+            except _STORAGE_ERRORS as error:
+                raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
             yield path
-        except api_errors.NotFound as error:
-            raise GenerationNotFound("the staged upload no longer exists") from error
-        except _STORAGE_ERRORS as error:
-            raise StorageError(f"cannot read the staged upload ({_describe(error)})") from error
-        finally:
-            path.unlink(missing_ok=True)
 
     def stage_bytes(self, content: bytes) -> StagedFile:
         upload_id = new_upload_id()

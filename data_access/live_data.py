@@ -1,9 +1,8 @@
 """The shared cache in front of a :class:`DataSource`: the current version and parsed frames.
 
-The version is checked at most once per ``VERSION_CACHE_SECONDS`` for the deployment (failures
-too, so an outage is not hammered); a generation is immutable, so it is downloaded and parsed
-once per cache (:mod:`data_access.frame_store`). Short owned locks keep concurrent misses to one
-storage call; while Redis is down a small process-local cache stands in.
+The version is checked at most once per ``VERSION_CACHE_SECONDS`` for the deployment (failures too: an outage is
+not hammered); an immutable generation is downloaded and parsed once per cache. Short owned locks keep concurrent
+misses to one storage call; while Redis is down a small process-local cache stands in.
 """
 
 from __future__ import annotations
@@ -53,10 +52,7 @@ LOCAL_FALLBACK_ENTRIES = 16
 
 
 class DataUnavailable(RuntimeError):
-    """The data for a generation cannot be produced (storage down, gone, or unparsable).
-
-    ``permanent`` is true when retrying cannot help (the version is unreadable or gone).
-    """
+    """The data for a generation cannot be produced; ``permanent``: retrying cannot help (unreadable or gone)."""
 
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
@@ -81,8 +77,7 @@ class VersionCheck:
 class ResilientCache:
     """The shared cache, replaced by a small process-local one while its backend (e.g. Redis) is down.
 
-    After a failure the backend is left alone for ``RETRY_AFTER_SECONDS``, so requests do not each
-    pay a connection timeout. ``redis`` (a client of the same server) holds the locks.
+    After a failure the backend is left alone for ``RETRY_AFTER_SECONDS``: requests do not each pay a timeout.
     """
 
     RETRY_AFTER_SECONDS = 5.0
@@ -151,15 +146,9 @@ class ResilientCache:
     def delete(self, key: str) -> bool:
         return bool(self._call("delete", key))
 
-    def clear(self) -> bool:
-        return bool(self._call("clear"))
-
 
 class CacheLock:
-    """A lock in a cache without an atomic compare-and-delete: released only while it holds its token.
-
-    Best effort between the read and the delete; Redis deployments get redis-py's lock instead.
-    """
+    """A best-effort lock in a cache without compare-and-delete (Redis deployments get redis-py's lock)."""
 
     def __init__(self, cache: ResilientCache, key: str, token: str) -> None:
         self._cache = cache
@@ -209,21 +198,11 @@ class LiveData:
         self._storage_state = StateLog(log, "storage version check", location=source.location)
         self._local_check: VersionCheck | None = None
         self._refresh_started: float | None = None  # when a thread of this process began renewing it
-        self._renewal_claim = threading.Lock()
         self._write_listeners: list[Callable[[], None]] = []
 
-    # -- current version -------------------------------------------------------------
-
     def check_version(self) -> VersionCheck:
-        """The live version, from the cache when it is younger than ``version_cache_seconds``.
-
-        The last answer this process saw is reused while it is fresh, without asking the
-        shared cache: same freshness, but no Redis round trip per poll.
-        """
-        local = self.recent_check()
-        if local is not None:
-            return local
-        return self.renew_check()
+        """The live version, at most ``version_cache_seconds`` old (this process' last answer saves a Redis trip)."""
+        return self.recent_check() or self.renew_check()
 
     def renew_check(self) -> VersionCheck:
         """Ask the shared cache (or storage, when its entry is due too) for the live version now."""
@@ -233,27 +212,21 @@ class LiveData:
             self._local_check = self._shared_check()
         finally:
             self._refresh_started = None
-        # Unchanged polls never look a frame up: without this, a replaced frame stayed in a
-        # worker until its next take-up, well past REPLACED_FRAME_SECONDS.
+        # Unchanged polls never look a frame up: a replaced frame would outlive REPLACED_FRAME_SECONDS.
         self.local_frames.drop_replaced()
         return self._local_check
 
     def recent_check(self, while_renewing: bool = False) -> VersionCheck | None:
-        """The last check this process made while it is still fresh, else ``None``; never asks anyone.
+        """This process' last check while fresh, else ``None``; never asks anyone.
 
-        ``while_renewing``: also the previous one while a thread renews it (at most ``VERSION_LOCK_SECONDS``
-        more), for unchanged polls only: what hands out a generation needs a fresh check.
+        ``while_renewing`` (unchanged polls only): also up to ``VERSION_LOCK_SECONDS`` older while a thread renews it.
         """
         local = self._local_check
         if local is None:
             return None
-        age = self._clock() - local.checked_at
-        if age < self.version_cache_seconds:
-            return local
-        renewing = self._refresh_started is not None
-        if while_renewing and renewing and age < self.version_cache_seconds + VERSION_LOCK_SECONDS:
-            return local
-        return None
+        renewing = while_renewing and self._refresh_started is not None
+        grace = VERSION_LOCK_SECONDS if renewing else 0
+        return local if self._clock() - local.checked_at < self.version_cache_seconds + grace else None
 
     def _shared_check(self) -> VersionCheck:
         entry = self.cache.get(self._version_key)
@@ -313,10 +286,7 @@ class LiveData:
             return check
 
     def _note_replacement(self, version: DataVersion) -> None:
-        """Remember which version ``version`` replaced, as this deployment saw it ("What changed").
-
-        Data written around the app, to a store that lists only the live object, has only this record.
-        """
+        """Remember which version ``version`` replaced: for a store that lists only the live object, the only record."""
         last = self.cache.get(self._last_seen_key)
         if last is not None and last.get("generation") == version.generation:
             return
@@ -332,13 +302,8 @@ class LiveData:
     def _is_fresh(self, entry: dict[str, Any]) -> bool:
         return self._clock() - entry["checked_at"] < self.version_cache_seconds
 
-    # -- frames ----------------------------------------------------------------------
-
     def frame(self, generation: str) -> pd.DataFrame:
-        """The parsed and transformed table of ``generation``; downloads at most once per cache.
-
-        Raises :class:`DataUnavailable` with a readable reason when it cannot.
-        """
+        """The parsed table of ``generation``, downloaded at most once per cache; else :class:`DataUnavailable`."""
         local = self.local_frames.get(generation)
         if local is not None:
             return local
@@ -364,8 +329,7 @@ class LiveData:
         return self.derived(generation, "roles", detect_roles)
 
     def _load_frame_entry(self, generation: str) -> FrameEntry:
-        lock_name = f"frame:{generation}"
-        took_lock = self._take_lock(lock_name, REFRESH_LOCK_SECONDS)
+        took_lock = self._take_lock(f"frame:{generation}", REFRESH_LOCK_SECONDS)
         if not took_lock and self.cache.available:
             # Another worker is downloading this generation: wait for its result.
             waited = self._wait_for(generation)
@@ -397,7 +361,13 @@ class LiveData:
             # next one: cached as unreadable (the last good data stays), logged to be fixed.
             log.exception("generation %s could not be parsed", generation)
             entry = FrameEntry(error=f"version {generation} cannot be read ({type(error).__name__})")
-        log.info("generation %s taken up", generation, extra=_load_fields(entry, generation, started))
+        fields = {
+            "generation": generation,
+            "rows": None if entry.frame is None else len(entry.frame),
+            "load_seconds": round(time.perf_counter() - started, 3),
+            "error": entry.error,
+        }
+        log.info("generation %s taken up", generation, extra=fields)
         return entry
 
     def _parse(self, content: bytes, generation: str) -> FrameEntry:
@@ -413,15 +383,12 @@ class LiveData:
                 return FrameEntry(error=f"version {generation} was not accepted: {report.problems[0]}")
             frame = report.frame
         # Date-like text (2018-01-01) becomes datetimes once per generation, not per chart.
-        return self._within_memory_budget(parse_time_columns(frame), generation)
-
-    def _within_memory_budget(self, frame: pd.DataFrame, generation: str) -> FrameEntry:
-        # Data written around the app has no row limit (MAX_ROWS is for uploads): what it
-        # must do is fit in the memory each process sets aside for frames.
+        frame = parse_time_columns(frame)
+        # Data written around the app has no row limit (MAX_ROWS is for uploads), but must fit in memory.
         problem = self.memory_problem(frame)
-        if problem is None:
-            return FrameEntry(frame=frame)
-        return FrameEntry(error=f"version {generation} was not accepted: {problem}.")
+        if problem is not None:
+            return FrameEntry(error=f"version {generation} was not accepted: {problem}.")
+        return FrameEntry(frame=frame)
 
     def memory_problem(self, frame: pd.DataFrame) -> str | None:
         """Why ``frame`` (date columns parsed) would not fit in ``FRAME_MEMORY_MB``, or ``None``."""
@@ -444,16 +411,6 @@ class LiveData:
 
     def _take_lock(self, name: str, seconds: float) -> Any:
         return self.cache.take_lock(f"{self._prefix}:lock:{name}", seconds)
-
-
-def _load_fields(entry: FrameEntry, generation: str, started: float) -> dict[str, Any]:
-    """Log fields for a generation just downloaded and parsed (its rows, or why it was refused)."""
-    return {
-        "generation": generation,
-        "rows": None if entry.frame is None else len(entry.frame),
-        "load_seconds": round(time.perf_counter() - started, 3),
-        "error": entry.error,
-    }
 
 
 def entry_from_check(check: VersionCheck) -> dict[str, Any]:

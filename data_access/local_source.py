@@ -1,7 +1,7 @@
 """A file on disk as the data source (laptops, demos, tests).
 
-The generation is ``<mtime_ns>-<size>`` (one ``stat``; any save changes it). Publishing renames a
-temporary file over the data file under a lock; every version is kept in ``<file>.history/``.
+The generation is ``<mtime_ns>-<size>`` (one ``stat``). Publishing renames a temporary file over the data file
+under a lock; every version is kept in ``<file>.history/``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ class LocalFileSource:
         self.name = self.path.name
         self.history_dir = self.path.with_name(f"{self.path.name}.history")
 
-    # -- reading ---------------------------------------------------------------------
-
     def current_version(self) -> DataVersion | None:
         try:
             stat = self.path.stat()
@@ -64,11 +62,7 @@ class LocalFileSource:
         raise GenerationNotFound(f"version {generation} of the data file is not kept")
 
     def history(self, limit: int) -> list[DataVersion]:
-        """Kept versions newest first, the live file among them even when edited on disk and not kept yet.
-
-        Like a bucket's listing, which lists the live object whoever wrote it: "what changed" compares
-        the live version with the one before it, so the live one must be listed.
-        """
+        """Kept versions newest first, and the live file even when edited on disk (as a bucket lists it)."""
         versions = {}
         for metadata_path in self.history_dir.glob("*.json") if self.history_dir.is_dir() else []:
             generation = metadata_path.stem
@@ -87,8 +81,6 @@ class LocalFileSource:
         except (OSError, ValueError):
             return {}
 
-    # -- writing ---------------------------------------------------------------------
-
     def write(self, content: bytes, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
         try:
@@ -98,10 +90,7 @@ class LocalFileSource:
             temporary.unlink(missing_ok=True)
 
     def replace_with(self, new_file: Path, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
-        """Move ``new_file`` (on the same disk) over the data file if ``expected_generation`` is still live.
-
-        Raises :class:`VersionConflict` otherwise, leaving ``new_file`` where it was.
-        """
+        """Move ``new_file`` (same disk) over the data file if ``expected_generation`` is live, else VersionConflict."""
         self.history_dir.mkdir(exist_ok=True)
         with self._lock():
             current = self.current_version()
@@ -136,13 +125,10 @@ class LocalFileSource:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        """An exclusive lock across processes (gunicorn workers) for check-then-replace."""
+        """An exclusive lock across processes (gunicorn workers) for check-then-replace; closing releases it."""
         with open(self.history_dir / ".lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+            yield
 
 
 def _generation(stat: os.stat_result) -> str:
@@ -166,11 +152,7 @@ def _write_synced(path: Path, content: bytes) -> None:
 
 
 class LocalStaging:
-    """Staged uploads as files in ``<data file>.staging/``, written chunk by chunk by the app.
-
-    ``<id>.part`` grows while chunks arrive; the last chunk renames it to ``<id>.upload``,
-    after which it never changes (its generation is pinned like any other).
-    """
+    """Staged uploads in ``<data file>.staging/``: ``<id>.part`` grows by chunks, then is ``<id>.upload`` for good."""
 
     def __init__(self, source: LocalFileSource) -> None:
         self.source = source
@@ -197,10 +179,7 @@ class LocalStaging:
             raise UploadRefused("This upload was cancelled or has expired. Choose the file again.") from None
 
     def receive(self, upload_id: str, start: int, total: int, chunk: Iterator[bytes]) -> int:
-        """Write a chunk at ``start`` (at or before the stored offset: a resent chunk overwrites the same bytes).
-
-        Returns the new offset; the upload is complete when it equals ``total``.
-        """
+        """Write a chunk at ``start`` (≤ the stored offset: a resent chunk overwrites); the new offset."""
         part = self._part(upload_id)
         try:
             handle = open(part, "r+b")  # noqa: SIM115 - closed below, after the lock

@@ -1,7 +1,6 @@
 """Publishing a checked upload, restoring an old version, and reading the history.
 
-Every write names the generation the admin reviewed, so a concurrent publish is refused
-(:class:`VersionConflict`), never overwritten; each version carries its audit metadata.
+Every write names the generation the admin reviewed (a concurrent publish is refused) and carries audit metadata.
 """
 
 from __future__ import annotations
@@ -97,10 +96,7 @@ class Publisher:
         return version
 
     def restore(self, generation: str, user: str, expected_generation: str | None) -> DataVersion:
-        """Republish an old ``generation`` as the new live version, with fresh audit metadata.
-
-        The old bytes get the same checks as an upload (:class:`RestoreRefused` when they fail).
-        """
+        """Republish an old ``generation`` with fresh audit metadata if it passes the upload checks (RestoreRefused)."""
         content = self.live_data.source.read(generation)
         rows = self._check_restorable(content)
         old = next((version for version in self.history(100) if version.generation == generation), None)
@@ -138,20 +134,15 @@ class Publisher:
             "previous_generation": action.expected_generation or "",
             "version": str(self._next_version_number(action.expected_generation)),
         }
-        description = clean_description(audit.description)
-        if description:
-            metadata["description"] = description
-        if action.restored_from:
-            metadata["restored_from"] = action.restored_from
-        if action.restored_version.isdigit():
-            metadata["restored_version"] = action.restored_version
-        return metadata
+        optional = {
+            "description": clean_description(audit.description),
+            "restored_from": action.restored_from,
+            "restored_version": action.restored_version if action.restored_version.isdigit() else "",
+        }
+        return metadata | {key: value for key, value in optional.items() if value}
 
     def _next_version_number(self, expected_generation: str | None) -> int:
-        """1 + the live version's number (1 when nothing is live or it was written outside the app).
-
-        A live version other than the expected one means a conflict: reported now, before any copy.
-        """
+        """1 + the live version's number (or 1); VersionConflict now, before any copy, if it is not the expected one."""
         try:
             live = self.live_version()
         except StorageError as error:
@@ -217,13 +208,7 @@ def clean_description(description: str | None) -> str:
 def diff_summary(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, object]:
     """Rows added / removed / unchanged between two tables (rows compared as whole records)."""
     if old is None:
-        return {
-            "added": len(new),
-            "removed": 0,
-            "unchanged": 0,
-            "columns_added": list(map(str, new.columns)),
-            "columns_removed": [],
-        }
+        old = new.iloc[:0, :0]  # nothing before: every row and column is added
     old_columns = [str(column) for column in old.columns]
     new_columns = [str(column) for column in new.columns]
     shared = [column for column in new_columns if column in old_columns]

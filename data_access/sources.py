@@ -1,8 +1,7 @@
-"""Where the data lives: the interface every storage back end implements.
+"""Where the data lives: the interface every storage back end (gcs_source, local_source) implements.
 
-A *version* is one immutable state of the data: ``current_version()`` is cheap, ``read(generation)``
-returns exactly that version, and ``write`` replaces the live version only if it is still the one
-the writer expected. Back ends: :mod:`data_access.gcs_source`, :mod:`data_access.local_source`.
+A *version* is one immutable state of the data: ``current_version()`` is cheap, ``read(generation)`` returns exactly
+that version, and ``write`` replaces the live version only if it is still the one the writer expected.
 """
 
 from __future__ import annotations

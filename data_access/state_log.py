@@ -1,7 +1,6 @@
 """Log when something starts failing and when it recovers, once per transition.
 
-Lives below the data layer so that storage and cache code can use it without importing
-the logging set-up (formatters, gunicorn's logger) of :mod:`app_logging`.
+Below the data layer, so storage and cache code need not import the logging set-up of :mod:`app_logging`.
 """
 
 from __future__ import annotations

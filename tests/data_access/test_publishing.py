@@ -253,3 +253,14 @@ def test_version_numbers_count_up_from_the_replaced_version_with_a_description(p
     assert first.metadata["description"].startswith("March figures xx") and len(first.metadata["description"]) == 500
     assert "description" not in second.metadata
     assert publisher.live_version().metadata["version"] == "3"
+
+
+def test_diff_against_nothing_counts_every_row_and_column_as_added():
+    new = pd.DataFrame({"a": [1, 2, 2], "b": ["x", "y", "y"]})
+    assert diff_summary(None, new) == {
+        "added": 3,
+        "removed": 0,
+        "unchanged": 0,
+        "columns_added": ["a", "b"],
+        "columns_removed": [],
+    }
