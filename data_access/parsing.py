@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
-from pathlib import Path, PurePath
+from pathlib import PurePath
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -240,15 +242,21 @@ def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
     return frame
 
 
-def read_csv_pandas(stream: io.BufferedIOBase | Path) -> pd.DataFrame:
+def read_csv_pandas(stream: BinaryIO) -> pd.DataFrame:
     """pandas' reader, for the files pyarrow refuses: it gives the line-numbered messages."""
     frame = pd.read_csv(stream, skipinitialspace=True, encoding="utf-8-sig")
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        # The first row has more fields than the header: pandas took the first ones as row labels and
+        # shifted every column. Refused in the words pandas uses for such a row further down.
+        stream.seek(0)
+        lines = iter(stream)
+        next(lines, None)
+        line = 2 + sum(1 for _ in itertools.takewhile(lambda text: not text.strip(), lines))
+        fields = len(frame.columns) + frame.index.nlevels
+        raise pd.errors.ParserError(f"Expected {len(frame.columns)} fields in line {line}, saw {fields}")
     frame.columns = [str(column).strip() for column in frame.columns]
     numbers = {}
     for name in frame.columns:
-        head = _arrow_text(frame[name].head(NUMBER_SAMPLE_CELLS))
-        if head is None or not _numbers_or_blank(head):
-            continue
         text = _arrow_text(frame[name])
         converted = numbers_from_text(text) if text is not None else None
         if converted is not None:
