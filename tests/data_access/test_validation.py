@@ -254,6 +254,4 @@ def test_the_warning_names_only_cells_the_reader_could_not_take_as_numbers_or_bl
 def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line():
     content = b"first_num,second_num,note\n1,234.50,7,paid\n2,3,ok\n"  # an unquoted "1,234.50"
     report = validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES)
-    assert report.problems == [
-        "Line 2 has 4 fields; the header has 3. Check for a stray comma or quote."
-    ]
+    assert report.problems == ["Line 2 has 4 fields; the header has 3. Check for a stray comma or quote."]
