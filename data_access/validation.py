@@ -34,8 +34,7 @@ from data_access.parsing import (
     count_parquet_rows,
     has_content,
     line_count_bound,
-    long_cell,
-    long_cell_message,
+    long_cell_problem,
     plain_table,
     read_csv_arrow,
     read_csv_pandas,
@@ -228,13 +227,11 @@ def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryI
         return ValidationReport(["This looks like a web page or XML, not a CSV."])
     if head.startswith(("{", "[")):
         return ValidationReport(["This looks like JSON, not a CSV."])
-    problem = _first_line_too_long(content) or width_problem(content, False, schema.max_columns)
-    if problem:
-        return ValidationReport([problem])
-    header_problems = _check_header(start)
-    if header_problems:
-        return ValidationReport(header_problems)
-    problem = _too_big_to_parse(content, schema, parquet=False)
+    problem = (
+        width_problem(content, False, schema.max_columns)
+        or _separator_problem(start)
+        or _too_big_to_parse(content, schema, parquet=False)
+    )
     if problem:
         return ValidationReport([problem])
     frame, problems = _read_csv(content, reopen)
@@ -270,38 +267,13 @@ def _start_text(content: Content) -> str:
     return bytes(content[:_START_BYTES]).decode("utf-8-sig", errors="ignore")
 
 
-def _first_line_too_long(content: Content) -> str | None:
-    """A first line that does not end within the header's read window: not a CSV header (cut, it would be misjudged)."""
-    if len(content) <= _START_BYTES or _LINE_BREAK.search(bytes(content[:_START_BYTES])):
-        return None
-    window = f"{_START_BYTES / 2**20:g} MiB"
-    return f"The first line is longer than {window}: is this a CSV? A CSV starts with a header line naming its columns."
-
-
-_LINE_BREAK = re.compile(rb"[\r\n]")
-
-
-def _check_header(text: str) -> list[str]:
-    try:
-        header = next(csv.reader(io.StringIO(text)))
-    except (csv.Error, StopIteration):
-        return ["The first line is not a CSV header."]
-    names = [name.strip() for name in header]
-    problems = [
-        f"Column {position} has no name in the header (line 1)."
-        for position, name in enumerate(names, start=1)
-        if not name
-    ]
-    seen: dict[str, int] = {}
-    for position, name in enumerate(names, start=1):
-        if name and name in seen:
-            problems.append(f"Column '{name}' appears twice in the header (columns {seen[name]} and {position}).")
-        seen.setdefault(name, position)
-    if len(names) == 1 and ";" in header[0]:
-        problems.append("The header has one column containing ';' — the file looks semicolon-separated. Use commas.")
-    elif len(names) == 1 and "\t" in header[0]:
-        problems.append("The header has one column containing tabs — the file looks tab-separated. Use commas.")
-    return problems
+def _separator_problem(start: str) -> str | None:
+    header = next(csv.reader(io.StringIO(start, newline=None)), [])
+    if len(header) == 1 and ";" in header[0]:
+        return "The header has one column containing ';' — the file looks semicolon-separated. Use commas."
+    if len(header) == 1 and "\t" in header[0]:
+        return "The header has one column containing tabs — the file looks tab-separated. Use commas."
+    return None
 
 
 _FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -343,7 +315,7 @@ def _validate_frame(
         return ValidationReport(["The file has a header but no data rows."])
     if _over_row_limit(len(frame), schema):
         return ValidationReport([_too_many_rows(len(frame), schema)])
-    problem = _long_cell_problem(frame, schema, where)
+    problem = long_cell_problem(frame, schema.max_cell_chars, lambda row: _place(where, row))
     if problem:
         return ValidationReport([problem])
     problems = _check_required_columns(frame, schema)
@@ -399,15 +371,6 @@ def _first_rows(content: Content, parquet: bool) -> tuple[pd.DataFrame, int] | N
             return (frame, len(head)) if len(frame) else None
     except (pa.ArrowException, StopIteration, ValueError, OSError):
         return None
-
-
-def _long_cell_problem(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> str | None:
-    """A text cell longer than MAX_CELL_CHARS, named by its line (CSV) or row (Parquet), or ``None``."""
-    cell = long_cell(frame, schema.max_cell_chars)
-    if cell is None:
-        return None
-    column, row, length = cell
-    return long_cell_message(column, row, length, _place(where, row), schema.max_cell_chars)
 
 
 def _place(where: Callable[[int], str], row: int) -> str:
@@ -483,9 +446,6 @@ def _more(problems: list[str]) -> list[str]:
 
 #: Offending cells named in a warning (the count says how many more there are).
 WARNING_EXAMPLES = 3
-# A text column whose sampled values are at least this share numbers is read as numbers
-# with a few text cells in them (a typo, "n/a" spelled otherwise, "1,234").
-_MOSTLY_NUMBERS = 0.5
 
 
 def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[str]]) -> ValidationReport:
@@ -502,7 +462,7 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
         column = table[name]
         if not pd.api.types.is_string_dtype(column.dtype):
             continue
-        text_rows = _text_among_numbers(column)
+        text_rows = text_among_numbers(column)
         if len(text_rows) == 0:
             continue
         shown = [int(row) for row in text_rows[:WARNING_EXAMPLES]]
@@ -516,14 +476,6 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
             "so it cannot be charted as numbers. Fix those cells and upload again, or publish it as it is."
         )
     return warnings
-
-
-def _text_among_numbers(column: pd.Series) -> np.ndarray:
-    """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
-
-    Numbers and blanks as the CSV reader sees them (" 42 ", "1,234.50", "N/A", "-"): only real text is named.
-    """
-    return text_among_numbers(column, _MOSTLY_NUMBERS)
 
 
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
