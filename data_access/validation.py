@@ -27,11 +27,13 @@ from data_access.frame_store import frame_bytes
 from data_access.parsing import (
     DEFAULT_MAX_CELL_CHARS,
     DEFAULT_MAX_COLUMNS,
+    MAX_HEADER_BYTES,
     Content,
     ShapeError,
     arrow_to_frame,
     count_csv_rows,
     count_parquet_rows,
+    format_for,
     has_content,
     line_count_bound,
     long_cell_problem,
@@ -49,8 +51,6 @@ from data_access.units import MB, count, megabytes
 ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMN_TYPES = ("numeric", "text", "any")
 MAX_REPORTED_PROBLEMS = 10
-# How much of the start of a CSV is decoded to read its header and sniff HTML or JSON.
-_START_BYTES = 2**20
 # How much of a file is parsed to estimate its table's memory before the whole file is.
 _SAMPLE_BYTES = 2**20
 # An estimate refuses a file only this far over FRAME_MEMORY_MB (the first rows may be
@@ -166,16 +166,20 @@ def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: in
 def _validate(
     content: Content, filename: str, schema: Schema, max_bytes: int, reopen: Callable[[], BinaryIO]
 ) -> ValidationReport:
-    problem = _check_container(content, filename, max_bytes)
+    parquet = format_for(filename) == "parquet"
+    problem = (
+        _check_container(content, filename, max_bytes)
+        or (None if parquet else _text_problem(content))
+        or width_problem(content, parquet, schema.max_columns)
+        or (None if parquet else _separator_problem(content))
+        or _too_big_to_parse(content, schema, parquet)
+    )
     if problem:
         return ValidationReport([problem])
-    if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
-        problem = width_problem(content, True, schema.max_columns) or _too_big_to_parse(content, schema, parquet=True)
-        if problem:
-            return ValidationReport([problem])
+    if parquet:
         report = _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
         return _with_warnings(report, lambda rows: [f"row {row + 1}" for row in rows])
-    report = _validate_csv(content, schema, reopen)
+    report = _validate_frame(*_read_csv(content, reopen), schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
     rows = len(report.table) if report.table is not None else 0
     return _with_warnings(report, lambda shown: [f"line {n}" for n in _lines_of_records(content, reopen, shown, rows)])
 
@@ -194,8 +198,6 @@ def _check_container(content: Content, filename: str, max_bytes: int) -> str | N
         return None if start.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
     if suffix not in ACCEPTED_SUFFIXES:
         return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
     return None
 
 
@@ -213,29 +215,23 @@ def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
         return None, [f"The Parquet file cannot be read: {error}"]
 
 
-def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryIO]) -> ValidationReport:
+def _text_problem(content: Content) -> str | None:
+    """Why a CSV's bytes are not UTF-8 text of a table: UTF-16, other bytes, NUL bytes, a web page, JSON."""
+    if bytes(content[:2]) in (b"\xff\xfe", b"\xfe\xff"):
+        return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
     problem = _encoding_problem(content)
     if problem:
-        return ValidationReport([problem])
+        return problem
     nul = content.find(b"\x00")
     if nul >= 0:
         line = bytes(content[:nul]).count(b"\n") + 1
-        return ValidationReport([f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."])
-    start = _start_text(content)
-    head = start.lstrip()[:200].lower()
-    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
-        return ValidationReport(["This looks like a web page or XML, not a CSV."])
-    if head.startswith(("{", "[")):
-        return ValidationReport(["This looks like JSON, not a CSV."])
-    problem = (
-        width_problem(content, False, schema.max_columns)
-        or _separator_problem(start)
-        or _too_big_to_parse(content, schema, parquet=False)
-    )
-    if problem:
-        return ValidationReport([problem])
-    frame, problems = _read_csv(content, reopen)
-    return _validate_frame(frame, problems, schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
+        return f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."
+    first = bytes(content[:200]).decode("utf-8-sig", errors="ignore").lstrip()[:1]
+    if first == "<":
+        return "This looks like a web page or XML, not a CSV."
+    if first in ("{", "["):
+        return "This looks like JSON, not a CSV."
+    return None
 
 
 def _encoding_problem(content: Content) -> str | None:
@@ -262,12 +258,8 @@ def _encoding_problem(content: Content) -> str | None:
     return None
 
 
-def _start_text(content: Content) -> str:
-    """The first part of the file as text: enough for the header and for sniffing HTML or JSON."""
-    return bytes(content[:_START_BYTES]).decode("utf-8-sig", errors="ignore")
-
-
-def _separator_problem(start: str) -> str | None:
+def _separator_problem(content: Content) -> str | None:
+    start = bytes(content[:MAX_HEADER_BYTES]).decode("utf-8-sig", errors="ignore")
     header = next(csv.reader(io.StringIO(start, newline=None)), [])
     if len(header) == 1 and ";" in header[0]:
         return "The header has one column containing ';' — the file looks semicolon-separated. Use commas."
@@ -290,20 +282,16 @@ def _read_csv(content: Content, reopen: Callable[[], BinaryIO]) -> tuple[pd.Data
     try:
         with reopen() as stream:
             return read_csv_pandas(stream), []
-    except pd.errors.ParserError as error:
+    except ValueError as error:  # pandas' ParserError and EmptyDataError are ValueErrors
         message = str(error)
-        fields = _FIELDS_ERROR.search(message)
-        if fields:
+        if fields := _FIELDS_ERROR.search(message):
             expected, line, seen = fields.groups()
             return None, [
                 f"Line {line} has {seen} fields; the header has {expected}. Check for a stray comma or quote."
             ]
-        quote = _QUOTE_ERROR.search(message)
-        if quote:
+        if quote := _QUOTE_ERROR.search(message):
             return None, [f"Line {int(quote.group(1)) + 1}: a quoted field is opened but never closed."]
         return None, [f"The CSV cannot be read: {message}"]
-    except (ValueError, pd.errors.EmptyDataError) as error:
-        return None, [f"The CSV cannot be read: {error}"]
 
 
 def _validate_frame(
