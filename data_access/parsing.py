@@ -1,8 +1,7 @@
 """Turning stored bytes into a DataFrame, and the one vectorised transform step.
 
-CSV and Parquet are read with pyarrow straight from the bytes (or a memory-mapped file), CSV with
-the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text),
-except that a CSV text column of numbers written by hand (" 42 ", "N/A", "-", "1,234.50") is numbers.
+CSV is read with the meaning pandas gave it, except that a text column of numbers written by hand
+(" 42 ", "N/A", "-", "1,234.50") is numbers.
 """
 
 from __future__ import annotations

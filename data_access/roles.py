@@ -200,11 +200,9 @@ def long_series(
     category_values: Mapping[str, tuple[str, ...]],
     sorted_columns: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    """For each time or measure column that is the x of a long table, its series column.
+    """For each time or measure column that is the x of a long table, its series column (fewest rows per pair).
 
-    x values repeat overall (``MIN_ROWS_PER_X``) but hardly within a series (``MAX_ROWS_PER_PAIR``);
-    a numeric x must increase within each series (a step, not a petal length). The fewest rows per
-    pair wins; the leading rows are checked first, where most columns stop.
+    A numeric x must also increase within each series: a step, not a petal length.
     """
     candidates = [
         column

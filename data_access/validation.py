@@ -1,8 +1,6 @@
-"""Checking an uploaded file before anything is published.
+"""Checking an uploaded file before anything is published: every problem is a sentence a person can act on.
 
-Every problem comes back as a sentence a person can act on, with the line and
-column where that helps. Nothing here writes anywhere: a rejected file leaves
-storage exactly as it was.
+Nothing here writes anywhere: a rejected file leaves storage exactly as it was.
 """
 
 from __future__ import annotations
@@ -179,7 +177,7 @@ def _validate(
     if parquet:
         report = _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
         return _with_warnings(report, lambda rows: [f"row {row + 1}" for row in rows])
-    report = _validate_frame(*_read_csv(content, reopen), schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
+    report = _validate_frame(*_read_csv(content, reopen), schema, lambda row: _line_of(reopen, row))
     rows = len(report.table) if report.table is not None else 0
     return _with_warnings(report, lambda shown: [f"line {n}" for n in _lines_of_records(content, reopen, shown, rows)])
 
@@ -243,11 +241,10 @@ def _encoding_problem(content: Content) -> str | None:
         return None
     except pa.ArrowInvalid:
         pass
-    # Only for a broken file: decode once more to learn the byte and its position.
+    raw = bytes(content)  # only for a broken file: decode once more to learn the byte and its position
     try:
-        bytes(content).decode("utf-8-sig")
+        raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raw = bytes(content)
         line = raw.count(b"\n", 0, error.start) + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         byte = raw[error.start : error.start + 1].hex().upper()
@@ -303,7 +300,7 @@ def _validate_frame(
         return ValidationReport(["The file has a header but no data rows."])
     if _over_row_limit(len(frame), schema):
         return ValidationReport([_too_many_rows(len(frame), schema)])
-    problem = long_cell_problem(frame, schema.max_cell_chars, lambda row: _place(where, row))
+    problem = long_cell_problem(frame, schema.max_cell_chars, where)
     if problem:
         return ValidationReport([problem])
     problems = _check_required_columns(frame, schema)
@@ -361,10 +358,10 @@ def _first_rows(content: Content, parquet: bool) -> tuple[pd.DataFrame, int] | N
         return None
 
 
-def _place(where: Callable[[int], str], row: int) -> str:
-    """Where data row ``row`` is in the file, for people (e.g. ``Line 12``)."""
+def _line_of(reopen: Callable[[], BinaryIO], row: int) -> str:
+    """Where data row ``row`` is in a CSV, for people (e.g. ``Line 12``)."""
     try:
-        return where(row)
+        return f"Line {_scan_lines(reopen, [row])[0]}"
     except csv.Error:  # the csv module refuses fields over 128 KiB: name the data row instead
         return f"Data row {row + 1:,}"
 
@@ -422,7 +419,7 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     value = column.iloc[first]
     shown = "" if pd.isna(value) else f" ('{str(value)[:40]}')"
     more = f" — and {len(rows) - 1:,} more rows in this column" if len(rows) > 1 else ""
-    return [f"{_place(where, first)}, column '{name}'{shown} {what}{more}."]
+    return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
 
 
 def _more(problems: list[str]) -> list[str]:
