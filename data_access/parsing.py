@@ -211,19 +211,22 @@ def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
     if problem:
         raise ShapeError(problem)
     try:
-        if data_format == "parquet":
-            frame = arrow_to_frame(read_parquet_arrow(content))
-        else:
-            try:
-                frame = arrow_to_frame(read_csv_arrow(content))
-            except pa.ArrowInvalid:
-                frame = read_csv_pandas(io.BytesIO(content))
+        frame = arrow_to_frame(read_parquet_arrow(content)) if data_format == "parquet" else read_csv(content)
     except (ValueError, OSError, pa.ArrowException) as error:  # pandas' errors are ValueErrors
         raise ParseError(f"cannot read {data_format.upper()}: {error}") from error
     problem = long_cell_problem(frame, DEFAULT_MAX_CELL_CHARS, lambda row: f"Row {row + 1:,}")
     if problem:
         raise ShapeError(problem)
     return frame
+
+
+def read_csv(content: Content, reopen: Callable[[], BinaryIO] | None = None) -> pd.DataFrame:
+    """CSV bytes as a frame; pandas reads what pyarrow's stricter reader refuses, from ``reopen()`` if given."""
+    try:
+        return arrow_to_frame(read_csv_arrow(content))
+    except pa.ArrowInvalid:  # short rows, a space before a quote, quoted line breaks
+        with (reopen or (lambda: io.BytesIO(content)))() as stream:
+            return read_csv_pandas(stream)
 
 
 def read_csv_pandas(stream: BinaryIO) -> pd.DataFrame:

@@ -36,8 +36,8 @@ from data_access.parsing import (
     line_count_bound,
     long_cell_problem,
     plain_table,
+    read_csv,
     read_csv_arrow,
-    read_csv_pandas,
     read_parquet_arrow,
     text_among_numbers,
     transform,
@@ -271,14 +271,7 @@ _QUOTE_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
 
 def _read_csv(content: Content, reopen: Callable[[], BinaryIO]) -> tuple[pd.DataFrame | None, list[str]]:
     try:
-        return arrow_to_frame(read_csv_arrow(content)), []
-    except pa.ArrowInvalid:
-        # pyarrow is stricter than pandas (short rows, a space before a quote, quoted line
-        # breaks): pandas decides, and words any problem with its line number.
-        pass
-    try:
-        with reopen() as stream:
-            return read_csv_pandas(stream), []
+        return read_csv(content, reopen), []
     except ValueError as error:  # pandas' ParserError and EmptyDataError are ValueErrors
         message = str(error)
         if fields := _FIELDS_ERROR.search(message):

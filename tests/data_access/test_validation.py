@@ -115,7 +115,7 @@ def _refuse_to_parse(*_args, **_kwargs):
 def test_a_csv_over_max_rows_is_refused_with_its_row_count_before_the_table_is_parsed(monkeypatch):
     content = b"first_num,second_num\n" + b"1,2\n\n" * 1_001  # blank lines are not rows
     monkeypatch.setattr("data_access.validation.read_csv_arrow", _refuse_to_parse)
-    monkeypatch.setattr("data_access.validation.read_csv_pandas", _refuse_to_parse)
+    monkeypatch.setattr("data_access.validation.read_csv", _refuse_to_parse)
     report = validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES)
     assert report.problems == ["The file has 1,001 rows; the limit is 1,000 (MAX_ROWS)."]
 
