@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-SUPPORTED_FORMATS = ("csv", "parquet")
 #: MAX_COLUMNS' default: column pickers stay usable and what a visitor receives stays bounded.
 DEFAULT_MAX_COLUMNS = 1_000
 #: MAX_CELL_CHARS' default: the most a spreadsheet cell holds (Excel's limit).
@@ -70,10 +69,7 @@ class ShapeError(ParseError):
 
 def format_for(name: str) -> str:
     """The data format implied by a file or object name (``csv`` unless it says Parquet)."""
-    suffix = PurePath(name).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    return "csv"
+    return "parquet" if PurePath(name).suffix.lower() in (".parquet", ".pq") else "csv"
 
 
 def read_csv_arrow(content: Content) -> pa.Table:
@@ -110,12 +106,15 @@ def number_cells(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedAr
 
 def numbers_from_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """A text column whose every cell is a number or blank, as numbers (``None`` for any other column)."""
-    # The leading cells first: other text costs no full scan.
-    if not _is_text(column) or not _numbers_or_blank(column.slice(0, NUMBER_SAMPLE_CELLS)):
+    if not _is_text(column):
         return None
-    if not _numbers_or_blank(column):
-        return None
-    trimmed, blank, _ = number_cells(column)
+    for part in (
+        column.slice(0, NUMBER_SAMPLE_CELLS),
+        column,
+    ):  # the leading cells first: other text costs no full scan
+        trimmed, blank, number = number_cells(part)
+        if not (pc.all(pc.or_(blank, number)).as_py() and pc.any(number).as_py()):  # every cell, and one number
+            return None
     digits = pc.replace_substring_regex(pc.replace_substring(trimmed, ",", ""), r"^\+", "")
     values = pc.if_else(blank, pa.scalar(None, pa.string()), digits)
     whole = pc.all(pc.or_(blank, pc.fill_null(pc.match_substring_regex(trimmed, _WHOLE_NUMBER), False))).as_py()
@@ -142,12 +141,6 @@ def text_among_numbers(values: pd.Series, mostly: float = 0.5) -> np.ndarray:
             return nothing
     text = pc.invert(pc.or_(blank, number))
     return np.flatnonzero(text.to_numpy(zero_copy_only=False))
-
-
-def _numbers_or_blank(column: pa.ChunkedArray) -> bool:
-    """Every cell a number or blank, and at least one number."""
-    _, blank, number = number_cells(column)
-    return bool(pc.all(pc.or_(blank, number)).as_py()) and bool(pc.any(number).as_py())
 
 
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -203,8 +196,6 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 
 def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
     """Parse ``content`` as ``data_format`` into a DataFrame (only the shape checks; see validation)."""
-    if data_format not in SUPPORTED_FORMATS:
-        raise ParseError(f"unsupported format {data_format!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
     if not has_content(content):
         raise ParseError("the file is empty")
     problem = width_problem(content, data_format == "parquet", DEFAULT_MAX_COLUMNS)
