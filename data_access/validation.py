@@ -182,26 +182,33 @@ def _validate(
     return _with_warnings(report, lambda shown: [f"line {n}" for n in _lines_of_records(content, reopen, shown, rows)])
 
 
-def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
-    suffix = PurePath(filename).suffix.lower()
-    if len(content) > max_bytes:
-        return upload_too_large(len(content), max_bytes)
-    if not has_content(content):
+def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
+    """Why a file named ``filename`` of ``size`` bytes is refused by its size and name alone (before it is sent too)."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "The file size is missing. Choose the file again."
+    if size > max_bytes:
+        return f"The file is {megabytes(size, round_up=True)}; the limit is {max_bytes / MB:g} MB (MAX_UPLOAD_MB)."
+    if size == 0:
         return "The file is empty."
-    start = bytes(content[:16])
-    for signature, message in _SIGNATURES:
-        if start.startswith(signature):
-            return message
-    if suffix in (".parquet", ".pq"):
-        return None if start.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix == ".gz":  # what the content check would say once the bytes were sent
+        return "This file is gzip-compressed. Decompress it and upload the CSV inside."
     if suffix not in ACCEPTED_SUFFIXES:
         return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
     return None
 
 
-def upload_too_large(size: int, max_bytes: int) -> str:
-    """The refusal of a file over ``MAX_UPLOAD_MB`` (megabytes of 10^6 bytes), before or after sending it."""
-    return f"The file is {megabytes(size, round_up=True)}; the limit is {max_bytes / MB:g} MB (MAX_UPLOAD_MB)."
+def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
+    problem = upload_problem(filename, len(content), max_bytes)
+    if problem or not has_content(content):
+        return problem or "The file is empty."
+    start = bytes(content[:16])
+    for signature, message in _SIGNATURES:
+        if start.startswith(signature):
+            return message
+    if format_for(filename) == "parquet" and not start.startswith(b"PAR1"):
+        return "This file is named .parquet but is not a Parquet file."
+    return None
 
 
 def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
