@@ -42,35 +42,27 @@ class Staging(Protocol):
 
     def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
         """Prepare an upload of ``size`` bytes; the URL the browser sends chunks to, if storage gives one."""
-        ...
 
     def find(self, upload_id: str) -> StagedFile | None:
         """The complete staged file, or ``None`` while it is missing or incomplete."""
-        ...
 
     def local_copy(self, staged: StagedFile) -> AbstractContextManager[Path]:
         """A file on this machine holding exactly ``staged`` (removed afterwards if it was a copy)."""
-        ...
 
     def stage_bytes(self, content: bytes) -> StagedFile:
         """Stage bytes the server made itself (a format conversion of a checked upload)."""
-        ...
 
     def publish(self, staged: StagedFile, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         """Make ``staged`` the live version if ``expected_generation`` still is (else VersionConflict)."""
-        ...
 
     def delete(self, upload_id: str) -> None:
         """Forget a staged upload (nothing happens if it is gone already)."""
-        ...
 
     def delete_stale(self, max_age_seconds: float = STALE_SECONDS) -> int:
         """Delete abandoned staged uploads older than ``max_age_seconds``; how many were deleted."""
-        ...
 
     def cors_problem(self, origin: str) -> str | None:
         """Why a browser on ``origin`` cannot send chunks to storage, or ``None`` when it can (or is unknown)."""
-        ...
 
 
 def new_upload_id() -> str:

@@ -464,10 +464,8 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
 
 
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
-    """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows.
-
-    When every record is one line, record ``n`` is on line ``n + 2`` without reading the file again.
-    """
+    """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows."""
+    # When every record is one line, record n is on line n + 2 without reading the file again.
     if not records:
         return []
     ends_open = bytes(content[-1:]) not in (b"\n", b"\r")
