@@ -226,14 +226,15 @@ def long_series(
         x_codes = _codes(frame[x])
         if len(frame) < MIN_ROWS_PER_X * x_codes[1]:
             continue
-        best: tuple[float, int, str] | None = None
+        scores = []
         for column in passing:
-            column_codes = codes.setdefault(column, _codes(frame[column]))
-            per_pair = _rows_per_pair(x_codes, column_codes, frame[x], numeric)
-            if per_pair is not None and (best is None or (per_pair, column_codes[1], column) < best):
-                best = (per_pair, column_codes[1], column)
-        if best is not None:
-            series[x] = best[2]
+            if column not in codes:  # each category column factorised once for all x columns
+                codes[column] = _codes(frame[column])
+            per_pair = _rows_per_pair(x_codes, codes[column], frame[x], numeric)
+            if per_pair is not None:
+                scores.append((per_pair, codes[column][1], column))
+        if scores:
+            series[x] = min(scores)[2]
     return series
 
 
