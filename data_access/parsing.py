@@ -108,10 +108,8 @@ def numbers_from_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """A text column whose every cell is a number or blank, as numbers (``None`` for any other column)."""
     if not _is_text(column):
         return None
-    for part in (
-        column.slice(0, NUMBER_SAMPLE_CELLS),
-        column,
-    ):  # the leading cells first: other text costs no full scan
+    # The leading cells first: other text is not scanned whole.
+    for part in (column.slice(0, NUMBER_SAMPLE_CELLS), column):
         trimmed, blank, number = number_cells(part)
         if not (pc.all(pc.or_(blank, number)).as_py() and pc.any(number).as_py()):  # every cell, and one number
             return None
