@@ -298,14 +298,13 @@ def _validate_frame(
         return ValidationReport(problems)
     if len(frame) == 0:
         return ValidationReport(["The file has a header but no data rows."])
-    if _over_row_limit(len(frame), schema):
-        return ValidationReport([_too_many_rows(len(frame), schema)])
-    problem = long_cell_problem(frame, schema.max_cell_chars, where)
+    problem = (
+        _rows_problem(len(frame), schema)
+        or long_cell_problem(frame, schema.max_cell_chars, where)
+        or _missing_columns_problem(frame, schema)
+    )
     if problem:
         return ValidationReport([problem])
-    problems = _check_required_columns(frame, schema)
-    if problems:
-        return ValidationReport(problems)
     frame, problems = _check_types(frame, schema, where)
     if problems:
         return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
@@ -318,8 +317,8 @@ def _too_big_to_parse(content: Content, schema: Schema, parquet: bool) -> str | 
     # A CSV's rows: bounded by its line breaks, else counted by pyarrow (5x slower); each at most once.
     bound = functools.cache(lambda: (footer_rows or 0) if parquet else line_count_bound(content))
     counted = functools.cache(lambda: footer_rows if parquet else count_csv_rows(content))
-    if schema.max_rows is not None and bound() > schema.max_rows and _over_row_limit(counted(), schema):
-        return _too_many_rows(counted(), schema)
+    if schema.max_rows is not None and bound() > schema.max_rows and (problem := _rows_problem(counted(), schema)):
+        return problem
     # A small CSV is parsed whole anyway; a small Parquet file can still hold a big table.
     if schema.max_frame_bytes is None or (not parquet and len(content) <= _SAMPLE_BYTES):
         return None
@@ -366,25 +365,23 @@ def _line_of(reopen: Callable[[], BinaryIO], row: int) -> str:
         return f"Data row {row + 1:,}"
 
 
-def _over_row_limit(rows: int | None, schema: Schema) -> bool:
-    return rows is not None and schema.max_rows is not None and rows > schema.max_rows
-
-
-def _too_many_rows(rows: int, schema: Schema) -> str:
+def _rows_problem(rows: int | None, schema: Schema) -> str | None:
+    if rows is None or schema.max_rows is None or rows <= schema.max_rows:
+        return None
     return f"The file has {rows:,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."
 
 
-def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
+def _missing_columns_problem(frame: pd.DataFrame, schema: Schema) -> str | None:
     found = [str(column) for column in frame.columns]
     missing = [name for name in schema.required if name not in found]
     if not missing or not schema.columns_required:
-        return []
+        return None
     names = ", ".join(f"'{name}'" for name in missing)
     noun = "column" if len(missing) == 1 else "columns"
-    return [
+    return (
         f"Required {noun} {names} missing. The header has: {', '.join(found)}. "
         "(DATA_SCHEMA names the required columns; DATA_SCHEMA= (empty) accepts any table with a header row.)"
-    ]
+    )
 
 
 def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> tuple[pd.DataFrame, list[str]]:
