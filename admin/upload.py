@@ -18,8 +18,9 @@ from auth import User, require_admin, sign, unsign
 from auth.web import ADMIN_PATH
 from data_access import StorageError, staging_for
 from data_access.local_source import LocalStaging
-from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id, upload_problem
+from data_access.staging import CHUNK_BYTES, UploadRefused, is_upload_id, iter_chunks, new_upload_id
 from data_access.units import MB
+from data_access.validation import upload_problem
 
 UPLOAD_PURPOSE = "admin-upload"
 PENDING_PURPOSE = "admin-pending"

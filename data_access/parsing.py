@@ -1,16 +1,18 @@
 """Turning stored bytes into a DataFrame, and the one vectorised transform step.
 
-CSV and Parquet are read with pyarrow straight from the bytes (or a memory-mapped file), CSV with
-the meaning pandas gave it (``skipinitialspace``, pandas' missing-value words, text stays text),
-except that a CSV text column of numbers written by hand (" 42 ", "N/A", "-", "1,234.50") is numbers.
+CSV is read with the meaning pandas gave it, except that a text column of numbers written by hand
+(" 42 ", "N/A", "-", "1,234.50") is numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
-from pathlib import Path, PurePath
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-SUPPORTED_FORMATS = ("csv", "parquet")
 #: MAX_COLUMNS' default: column pickers stay usable and what a visitor receives stays bounded.
 DEFAULT_MAX_COLUMNS = 1_000
 #: MAX_CELL_CHARS' default: the most a spreadsheet cell holds (Excel's limit).
@@ -68,17 +69,11 @@ class ShapeError(ParseError):
 
 def format_for(name: str) -> str:
     """The data format implied by a file or object name (``csv`` unless it says Parquet)."""
-    suffix = PurePath(name).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    return "csv"
+    return "parquet" if PurePath(name).suffix.lower() in (".parquet", ".pq") else "csv"
 
 
 def read_csv_arrow(content: Content) -> pa.Table:
-    """Parse CSV bytes with pyarrow (multi-threaded, no copy of the input).
-
-    ``pyarrow.ArrowInvalid`` for what its stricter reader refuses (callers fall back to pandas).
-    """
+    """Parse CSV bytes with pyarrow, no copy of the input; ``ArrowInvalid`` for what only pandas reads."""
     table = pa_csv.read_csv(
         pa.BufferReader(pa.py_buffer(content)),
         read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
@@ -98,11 +93,7 @@ def _is_text(column: pa.ChunkedArray) -> bool:
 
 
 def number_cells(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
-    """For a text column: its cells trimmed, which are blank (:data:`BLANK_WORDS`), which are numbers.
-
-    A cell with a thousands separator counts as a number only when every such cell of the column
-    groups its digits in threes (else "1,5" could be one and a half): :func:`numbers_from_text`'s rule.
-    """
+    """A text column's cells trimmed, which are blank, which are numbers ("1,234" only if every comma groups threes)."""
     trimmed = pc.utf8_trim_whitespace(column)
     blank = pc.or_kleene(pc.is_null(trimmed), pc.is_in(trimmed, value_set=pa.array(BLANK_WORDS)))
     plain = pc.fill_null(pc.match_substring_regex(trimmed, _PLAIN_NUMBER), False)
@@ -114,16 +105,14 @@ def number_cells(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedAr
 
 
 def numbers_from_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """A text column whose every cell is a number or blank, as numbers (``None`` for any other column).
-
-    Spaces around a number and blank words ("N/A", "-") are ignored, "1,234.50" is 1234.5 when the
-    column groups digits consistently. Decided on the leading cells first: other text costs no full scan.
-    """
-    if not _is_text(column) or not _numbers_or_blank(column.slice(0, NUMBER_SAMPLE_CELLS)):
+    """A text column whose every cell is a number or blank, as numbers (``None`` for any other column)."""
+    if not _is_text(column):
         return None
-    if not _numbers_or_blank(column):
-        return None
-    trimmed, blank, _ = number_cells(column)
+    # The leading cells first: other text is not scanned whole.
+    for part in (column.slice(0, NUMBER_SAMPLE_CELLS), column):
+        trimmed, blank, number = number_cells(part)
+        if not (pc.all(pc.or_(blank, number)).as_py() and pc.any(number).as_py()):  # every cell, and one number
+            return None
     digits = pc.replace_substring_regex(pc.replace_substring(trimmed, ",", ""), r"^\+", "")
     values = pc.if_else(blank, pa.scalar(None, pa.string()), digits)
     whole = pc.all(pc.or_(blank, pc.fill_null(pc.match_substring_regex(trimmed, _WHOLE_NUMBER), False))).as_py()
@@ -152,17 +141,9 @@ def text_among_numbers(values: pd.Series, mostly: float = 0.5) -> np.ndarray:
     return np.flatnonzero(text.to_numpy(zero_copy_only=False))
 
 
-def _numbers_or_blank(column: pa.ChunkedArray) -> bool:
-    """Every cell a number or blank, and at least one number."""
-    _, blank, number = number_cells(column)
-    return bool(pc.all(pc.or_(blank, number)).as_py()) and bool(pc.any(number).as_py())
-
-
 def _skip_initial_space(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    # pandas' skipinitialspace drops spaces after a comma; pyarrow already does for numbers.
-    is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    # Trimming copies the column's text: only done where a value starts with a space.
-    if is_text and pc.any(pc.starts_with(column, " ")).as_py():
+    # pandas' skipinitialspace drops spaces after a comma; trimming copies, so only where one starts with a space.
+    if _is_text(column) and pc.any(pc.starts_with(column, " ")).as_py():
         return pc.utf8_ltrim(column, characters=" ")
     return column
 
@@ -213,42 +194,45 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 
 def parse_table(content: Content, data_format: str = "csv") -> pd.DataFrame:
     """Parse ``content`` as ``data_format`` into a DataFrame (only the shape checks; see validation)."""
-    if data_format not in SUPPORTED_FORMATS:
-        raise ParseError(f"unsupported format {data_format!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
     if not has_content(content):
         raise ParseError("the file is empty")
     problem = width_problem(content, data_format == "parquet", DEFAULT_MAX_COLUMNS)
     if problem:
         raise ShapeError(problem)
     try:
-        if data_format == "parquet":
-            frame = arrow_to_frame(read_parquet_arrow(content))
-        else:
-            try:
-                frame = arrow_to_frame(read_csv_arrow(content))
-            except pa.ArrowInvalid:
-                frame = read_csv_pandas(io.BytesIO(content))
-    except (ValueError, UnicodeDecodeError, OSError, pa.ArrowException) as error:
-        # pandas' ParserError and EmptyDataError are ValueErrors.
+        frame = arrow_to_frame(read_parquet_arrow(content)) if data_format == "parquet" else read_csv(content)
+    except (ValueError, OSError, pa.ArrowException) as error:  # pandas' errors are ValueErrors
         raise ParseError(f"cannot read {data_format.upper()}: {error}") from error
-    problem = _names_problem([str(column) for column in frame.columns])
+    problem = long_cell_problem(frame, DEFAULT_MAX_CELL_CHARS, lambda row: f"Row {row + 1:,}")
     if problem:
         raise ShapeError(problem)
-    cell = long_cell(frame, DEFAULT_MAX_CELL_CHARS)
-    if cell:
-        raise ShapeError(long_cell_message(*cell, f"Row {cell[1] + 1:,}", DEFAULT_MAX_CELL_CHARS))
     return frame
 
 
-def read_csv_pandas(stream: io.BufferedIOBase | Path) -> pd.DataFrame:
+def read_csv(content: Content, reopen: Callable[[], BinaryIO] | None = None) -> pd.DataFrame:
+    """CSV bytes as a frame; pandas reads what pyarrow's stricter reader refuses, from ``reopen()`` if given."""
+    try:
+        return arrow_to_frame(read_csv_arrow(content))
+    except pa.ArrowInvalid:  # short rows, a space before a quote, quoted line breaks
+        with (reopen or (lambda: io.BytesIO(content)))() as stream:
+            return read_csv_pandas(stream)
+
+
+def read_csv_pandas(stream: BinaryIO) -> pd.DataFrame:
     """pandas' reader, for the files pyarrow refuses: it gives the line-numbered messages."""
     frame = pd.read_csv(stream, skipinitialspace=True, encoding="utf-8-sig")
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        # The first row has more fields than the header: pandas took the first ones as row labels and
+        # shifted every column. Refused in the words pandas uses for such a row further down.
+        stream.seek(0)
+        lines = iter(stream)
+        next(lines, None)
+        line = 2 + sum(1 for _ in itertools.takewhile(lambda text: not text.strip(), lines))
+        fields = len(frame.columns) + frame.index.nlevels
+        raise pd.errors.ParserError(f"Expected {len(frame.columns)} fields in line {line}, saw {fields}")
     frame.columns = [str(column).strip() for column in frame.columns]
     numbers = {}
     for name in frame.columns:
-        head = _arrow_text(frame[name].head(NUMBER_SAMPLE_CELLS))
-        if head is None or not _numbers_or_blank(head):
-            continue
         text = _arrow_text(frame[name])
         converted = numbers_from_text(text) if text is not None else None
         if converted is not None:
@@ -300,22 +284,22 @@ def width_problem(content: Content, parquet: bool, max_columns: int) -> str | No
 
 
 def csv_width_problem(content: Content, max_columns: int) -> str | None:
-    """Why a CSV's header is too wide, read from its first :data:`MAX_HEADER_BYTES` alone (a 2M-column
-    header made pyarrow abort the process)."""
+    """Why a CSV's header cannot be taken (too long, too wide, a name blank or twice), read from its first
+    :data:`MAX_HEADER_BYTES` alone (a 2M-column header made pyarrow abort the process)."""
     with memoryview(content) as view:
         window = bytes(view[: MAX_HEADER_BYTES + 1])
-    ends = [end for end in (window.find(b"\n"), window.find(b"\r")) if end >= 0]
-    end = min(ends) if ends else len(window)
-    if end > MAX_HEADER_BYTES:
+    if len(window) > MAX_HEADER_BYTES and not re.search(rb"[\r\n]", window):
         return (
-            f"The header (the first line) is longer than {MAX_HEADER_BYTES // 2**20} MiB: a table may have at most "
-            f"{max_columns:,} columns (MAX_COLUMNS), with names of modest length."
+            f"The first line is longer than {MAX_HEADER_BYTES // 2**20} MiB: is this a CSV? "
+            "A CSV starts with a header line naming its columns."
         )
-    header = window[:end].decode("utf-8-sig", errors="replace")
-    if header.count(",") < max_columns:  # commas bound the fields from above (a quoted name may hold one)
-        return None
-    columns = len(next(csv.reader([header]), []))
-    return _too_many_columns(columns, max_columns) if columns > max_columns else None
+    try:
+        header = next(csv.reader(io.StringIO(window.decode("utf-8-sig", errors="replace"), newline=None)), [])
+    except csv.Error:  # a field over the csv module's 128 KiB
+        return "The first line is not a CSV header."
+    if len(header) > max_columns:
+        return _too_many_columns(len(header), max_columns)
+    return _names_problem([name.strip() for name in header])
 
 
 def parquet_shape_problem(content: Content, max_columns: int) -> str | None:
@@ -342,13 +326,13 @@ def _too_many_columns(columns: int, max_columns: int) -> str:
 
 
 def _names_problem(names: list[str]) -> str | None:
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if not name.strip():
             return f"Column {position} has no name."
         if name in seen:
-            return f"Column '{name}' appears twice."
-        seen.add(name)
+            return f"Column '{name}' appears twice (columns {seen[name]} and {position})."
+        seen[name] = position
     return None
 
 
@@ -359,13 +343,6 @@ _NESTED = (
     (pa.types.is_union, "mixed types (a union)"),
     (pa.types.is_nested, "lists"),
 )
-# Types shown as they are (after plain_type): numbers, booleans, text, times.
-_PLAIN = (
-    pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_string,
-    pa.types.is_large_string, pa.types.is_string_view, pa.types.is_binary, pa.types.is_large_binary,
-    pa.types.is_fixed_size_binary, pa.types.is_binary_view, pa.types.is_timestamp, pa.types.is_date,
-    pa.types.is_time, pa.types.is_duration, pa.types.is_null,
-)  # fmt: skip
 # Columns pandas wrote for an unnamed index (row labels, not data).
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
@@ -378,7 +355,7 @@ def _type_problem(field: pa.Field) -> str | None:
                 f"Column '{field.name}' holds {what}; the dashboard takes one plain value per cell. "
                 "Flatten it into plain columns (or store it as text) and upload again."
             )
-    if not any(is_plain(kind) for is_plain in _PLAIN):
+    if pa.types.is_interval(kind):  # the one flat type with no plain form
         return (
             f"Column '{field.name}' has the type {kind}, which the dashboard cannot show; store numbers, text or dates."
         )
@@ -397,11 +374,7 @@ def _storage_type(kind: pa.DataType) -> pa.DataType:
 
 
 def plain_table(table: pa.Table) -> pa.Table:
-    """``table`` with only the types every later layer handles (call :func:`parquet_shape_problem` first).
-
-    Encodings undone, decimals and durations as floats, binary and times of day as text (see
-    :func:`plain_column`); pandas' index columns and metadata dropped; non-UTF-8 text is a :class:`ShapeError`.
-    """
+    """``table`` in types every later layer handles, pandas' index columns dropped (check its shape first)."""
     kept = [name for name in table.column_names if not _PANDAS_INDEX.fullmatch(name)]
     if len(kept) < table.num_columns:
         table = table.select(kept)
@@ -411,7 +384,7 @@ def plain_table(table: pa.Table) -> pa.Table:
 
 def _valid_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
     # Parquet readers do not check that text is UTF-8 (a damaged file broke pandas later on).
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if _is_text(column):
         try:
             column.validate(full=True)
         except pa.ArrowInvalid:
@@ -420,7 +393,7 @@ def _valid_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def plain_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """One column in a type of :func:`plain_table`'s list."""
+    """One column with encodings undone, decimals and durations as floats, binary and times of day as text."""
     kind = column.type
     if pa.types.is_dictionary(kind) or pa.types.is_run_end_encoded(kind):
         return plain_column(name, column.cast(kind.value_type))
@@ -435,45 +408,33 @@ def plain_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
         return pc.divide(column.cast(pa.int64()).cast(pa.float64()), float(per_second))
     if pa.types.is_time(kind) or pa.types.is_null(kind) or pa.types.is_string_view(kind):
         return column.cast(pa.string())
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
-        return _binary_as_text(name, column)
-    if pa.types.is_binary_view(kind):
-        return _binary_as_text(name, column.cast(pa.binary()))
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary, pa.types.is_binary_view)
+    if any(is_binary(kind) for is_binary in binary):
+        # Some writers store text as plain binary (no UTF-8 annotation): shown as text when it is.
+        try:
+            return column.cast(pa.string())
+        except pa.ArrowInvalid:
+            raise ShapeError(f"Column '{name}' holds binary data, not text; the dashboard cannot show it.") from None
     return column
 
 
-def _binary_as_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
-    # Some writers store text as plain binary (no UTF-8 annotation): shown as text when it is.
-    try:
-        return column.cast(pa.string())
-    except pa.ArrowInvalid:
-        raise ShapeError(f"Column '{name}' holds binary data, not text; the dashboard cannot show it.") from None
-
-
-def long_cell(frame: pd.DataFrame, max_chars: int) -> tuple[str, int, int] | None:
-    """The first text cell longer than ``max_chars`` characters: (column, row position, length), or ``None``."""
+def long_cell_problem(frame: pd.DataFrame, max_chars: int, where: Callable[[int], str]) -> str | None:
+    """The sentence refusing the first text cell over ``max_chars`` characters, placed by ``where(row)``."""
     for column in frame.columns:
         values = frame[column]
         if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
             continue
-        lengths = values.map(_text_length) if values.dtype == object else values.str.len()
+        if values.dtype == object:
+            lengths = values.map(lambda value: len(value) if isinstance(value, str) else 0)
+        else:
+            lengths = values.str.len()
         over = np.flatnonzero(lengths.fillna(0).to_numpy(dtype=np.int64) > max_chars)
         if len(over):
-            row = int(over[0])
-            return str(column), row, int(lengths.iloc[row])
+            return (
+                f"{where(int(over[0]))}, column '{column}' holds {int(lengths.iloc[over[0]]):,} characters; "
+                f"a cell may hold at most {max_chars:,} (MAX_CELL_CHARS)."
+            )
     return None
-
-
-def _text_length(value: object) -> int:
-    return len(value) if isinstance(value, str) else 0
-
-
-def long_cell_message(column: str, row: int, length: int, where: str, max_chars: int) -> str:
-    """The sentence refusing a cell of ``length`` characters at ``where`` (e.g. ``Line 12``)."""
-    return (
-        f"{where}, column '{column}' holds {length:,} characters; a cell may hold at most "
-        f"{max_chars:,} (MAX_CELL_CHARS)."
-    )
 
 
 def shorten_text(values: pd.Series, max_chars: int = DISPLAY_CELL_CHARS) -> pd.Series:

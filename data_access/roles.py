@@ -1,10 +1,7 @@
 """What each column of a table is for: time, category, measure, identifier or plain text.
 
 Computed once per generation next to the cached frame (``LiveData.roles``); the chart's defaults,
-controls and filters read them. Time includes ISO date text and integer year columns (named so, or
-repeated whole numbers that look like years); identifiers
-are id-like names, row numbers and constant columns (drawn only when asked for). Long tables (a
-time, a category, values) get :attr:`ColumnRoles.series`; sorted columns are recorded for zoom.
+controls and filters read them.
 """
 
 from __future__ import annotations
@@ -39,13 +36,15 @@ MAX_ROWS_PER_PAIR = 2.0
 # The long shape is first checked on this many leading rows (cheap refusal for most columns).
 SERIES_SAMPLE_ROWS = 10_000
 # Whole numbers in this range, each repeated (rows of many groups) in steps of a few years, are years
-# whatever the column is called: an ordered x, never a measure to average.
+# when no date column exists and the name does not label things: an ordered x, never a measure to average.
 YEAR_RANGE = (1800, 2100)
 MAX_YEAR_STEP = 10
 MIN_YEAR_VALUES = 3
 
 _IDENTIFIER_NAME = re.compile(r"^(id|.*[_ .-]id|iso[_ .-].*|index|unnamed: ?\d+)$", re.IGNORECASE)
-_YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr)s?($|[_ .-])", re.IGNORECASE)
+# Whole numbers under these names label things (store 2017, item no. 42): identifiers, never years or measures.
+_NUMBER_LABEL_NAME = re.compile(r"(^|[_ .-])(no|nr|number|code|store|key)\.?$", re.IGNORECASE)
+_YEAR_NAME = re.compile(r"(^|[_ .-])(year|yr|season)s?($|[_ .-])", re.IGNORECASE)
 _DATE_TEXT = re.compile(
     r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
     r"|^\d{4}/\d{1,2}/\d{1,2}$"
@@ -107,7 +106,7 @@ class ColumnRoles:
 
 
 #: What a column holds, judged by its type alone: the one rule tables, filters, previews and comparisons name it by.
-BOOLEAN, INTEGER, NUMBER, TIME, TEXT = "boolean", "integer", "number", "time", "text"
+BOOLEAN, INTEGER, NUMBER = "boolean", "integer", "number"
 
 
 def value_kind(values: pd.Series) -> str:
@@ -160,10 +159,11 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
     discrete_columns: set[str] = set()
     time_spans: dict[str, tuple[str, str]] = {}
     mixed_text: dict[str, str] = {}
+    dates = any(pd.api.types.is_datetime64_any_dtype(frame[column]) for column in frame.columns)
     for column in frame.columns:
         name = str(column)
         values = frame[column]
-        role = _role_of(name, values)
+        role = _role_of(name, values, dates)
         roles[name] = role
         if role in (TEXT, CATEGORY):
             text_cells = text_among_numbers(values)
@@ -176,7 +176,7 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
             category_values[name] = tuple(str(value) for value in counts.index)
         if role == TIME and values.notna().any():
             time_spans[name] = (_day(values.min()), _day(values.max()))
-        if _is_number_or_time(values):
+        if _is_number(values) or pd.api.types.is_datetime64_any_dtype(values):
             if values.is_monotonic_increasing and not values.hasnans:
                 sorted_columns.add(name)
             if _distinct_at_most(values, MAX_CATEGORY_VALUES) and not values.is_unique:
@@ -200,11 +200,9 @@ def long_series(
     category_values: Mapping[str, tuple[str, ...]],
     sorted_columns: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    """For each time or measure column that is the x of a long table, its series column.
+    """For each time or measure column that is the x of a long table, its series column (fewest rows per pair).
 
-    x values repeat overall (``MIN_ROWS_PER_X``) but hardly within a series (``MAX_ROWS_PER_PAIR``);
-    a numeric x must increase within each series (a step, not a petal length). The fewest rows per
-    pair wins; the leading rows are checked first, where most columns stop.
+    A numeric x must also increase within each series: a step, not a petal length.
     """
     candidates = [
         column
@@ -228,14 +226,15 @@ def long_series(
         x_codes = _codes(frame[x])
         if len(frame) < MIN_ROWS_PER_X * x_codes[1]:
             continue
-        best: tuple[float, int, str] | None = None
+        scores = []
         for column in passing:
-            column_codes = codes.setdefault(column, _codes(frame[column]))
-            per_pair = _rows_per_pair(x_codes, column_codes, frame[x], numeric)
-            if per_pair is not None and (best is None or (per_pair, column_codes[1], column) < best):
-                best = (per_pair, column_codes[1], column)
-        if best is not None:
-            series[x] = best[2]
+            if column not in codes:  # each category column factorised once for all x columns
+                codes[column] = _codes(frame[column])
+            per_pair = _rows_per_pair(x_codes, codes[column], frame[x], numeric)
+            if per_pair is not None:
+                scores.append((per_pair, codes[column][1], column))
+        if scores:
+            series[x] = min(scores)[2]
     return series
 
 
@@ -278,33 +277,25 @@ def _is_number(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _is_number_or_time(values: pd.Series) -> bool:
-    return _is_number(values) or pd.api.types.is_datetime64_any_dtype(values)
-
-
-def _role_of(name: str, values: pd.Series) -> str:
+def _role_of(name: str, values: pd.Series, dates: bool) -> str:
+    """The column's role; ``dates`` when the table has a date column (then unnamed years are not time)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return TIME
     if pd.api.types.is_bool_dtype(values):
         return CATEGORY
-    if pd.api.types.is_numeric_dtype(values):
-        return _numeric_role(name, values)
-    if _IDENTIFIER_NAME.match(name) or _distinct_at_most(values, 1):
+    numeric = pd.api.types.is_numeric_dtype(values)
+    if _IDENTIFIER_NAME.match(name) or (numeric and _NUMBER_LABEL_NAME.search(name)) or _distinct_at_most(values, 1):
         return IDENTIFIER
-    limit = min(MAX_CATEGORY_VALUES, max(2, int(len(values) * MAX_CATEGORY_SHARE)))
-    return CATEGORY if _distinct_at_most(values, limit) and _short_labels(values) else TEXT
-
-
-def _numeric_role(name: str, values: pd.Series) -> str:
-    if _IDENTIFIER_NAME.match(name) or _distinct_at_most(values, 1):
-        return IDENTIFIER
-    is_integer = pd.api.types.is_integer_dtype(values)
-    if _YEAR_NAME.search(name) and is_integer and len(values) and values.min() >= 1000 and values.max() <= 3000:
-        return TIME
-    if is_integer and _looks_like_years(values):
-        return TIME
-    if is_integer and len(values) > 1 and values.is_monotonic_increasing and _steps_of_one(values):
-        return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
+    if not numeric:
+        limit = min(MAX_CATEGORY_VALUES, max(2, int(len(values) * MAX_CATEGORY_SHARE)))
+        return CATEGORY if _distinct_at_most(values, limit) and _short_labels(values) else TEXT
+    if pd.api.types.is_integer_dtype(values):
+        if _YEAR_NAME.search(name) and values.min() >= 1000 and values.max() <= 3000:
+            return TIME
+        if not dates and _looks_like_years(values):
+            return TIME
+        if len(values) > 1 and values.is_monotonic_increasing and _steps_of_one(values):
+            return IDENTIFIER  # 1, 2, 3, … row numbers: nothing to measure
     return MEASURE
 
 

@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Protocol
 
 from data_access.sources import DataVersion
-from data_access.validation import ACCEPTED_SUFFIXES, Schema, ValidationReport, upload_too_large, validate_file
+from data_access.validation import Schema, ValidationReport, validate_file
 
 #: Bytes per chunk the browser sends to the app in local mode (storage sessions take ``UPLOAD_CHUNK_MB``).
 CHUNK_BYTES = 8 * 2**20
@@ -42,35 +42,27 @@ class Staging(Protocol):
 
     def start(self, upload_id: str, size: int, origin: str, user: str) -> str | None:
         """Prepare an upload of ``size`` bytes; the URL the browser sends chunks to, if storage gives one."""
-        ...
 
     def find(self, upload_id: str) -> StagedFile | None:
         """The complete staged file, or ``None`` while it is missing or incomplete."""
-        ...
 
     def local_copy(self, staged: StagedFile) -> AbstractContextManager[Path]:
         """A file on this machine holding exactly ``staged`` (removed afterwards if it was a copy)."""
-        ...
 
     def stage_bytes(self, content: bytes) -> StagedFile:
         """Stage bytes the server made itself (a format conversion of a checked upload)."""
-        ...
 
     def publish(self, staged: StagedFile, expected_generation: str | None, metadata: dict[str, str]) -> DataVersion:
         """Make ``staged`` the live version if ``expected_generation`` still is (else VersionConflict)."""
-        ...
 
     def delete(self, upload_id: str) -> None:
         """Forget a staged upload (nothing happens if it is gone already)."""
-        ...
 
     def delete_stale(self, max_age_seconds: float = STALE_SECONDS) -> int:
         """Delete abandoned staged uploads older than ``max_age_seconds``; how many were deleted."""
-        ...
 
     def cors_problem(self, origin: str) -> str | None:
         """Why a browser on ``origin`` cannot send chunks to storage, or ``None`` when it can (or is unknown)."""
-        ...
 
 
 def new_upload_id() -> str:
@@ -81,22 +73,6 @@ def new_upload_id() -> str:
 def is_upload_id(value: object) -> bool:
     """True for ids :func:`new_upload_id` makes: never a path, never the live object's name."""
     return isinstance(value, str) and len(value) == 2 * _UPLOAD_ID_BYTES and all(c in "0123456789abcdef" for c in value)
-
-
-def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
-    """Why an upload of ``filename`` with ``size`` bytes is refused before any byte is sent (validation's wording)."""
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        return "The file size is missing. Choose the file again."
-    if size > max_bytes:
-        return upload_too_large(size, max_bytes)
-    if size == 0:
-        return "The file is empty."
-    suffix = PurePath(filename or "").suffix.lower()
-    if suffix == ".gz":  # what the content check would say once the bytes were sent
-        return "This file is gzip-compressed. Decompress it and upload the CSV inside."
-    if suffix not in ACCEPTED_SUFFIXES:
-        return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
-    return None
 
 
 @dataclass

@@ -1,8 +1,6 @@
-"""Checking an uploaded file before anything is published.
+"""Checking an uploaded file before anything is published: every problem is a sentence a person can act on.
 
-Every problem comes back as a sentence a person can act on, with the line and
-column where that helps. Nothing here writes anywhere: a rejected file leaves
-storage exactly as it was.
+Nothing here writes anywhere: a rejected file leaves storage exactly as it was.
 """
 
 from __future__ import annotations
@@ -27,18 +25,19 @@ from data_access.frame_store import frame_bytes
 from data_access.parsing import (
     DEFAULT_MAX_CELL_CHARS,
     DEFAULT_MAX_COLUMNS,
+    MAX_HEADER_BYTES,
     Content,
     ShapeError,
     arrow_to_frame,
     count_csv_rows,
     count_parquet_rows,
+    format_for,
     has_content,
     line_count_bound,
-    long_cell,
-    long_cell_message,
+    long_cell_problem,
     plain_table,
+    read_csv,
     read_csv_arrow,
-    read_csv_pandas,
     read_parquet_arrow,
     text_among_numbers,
     transform,
@@ -50,8 +49,6 @@ from data_access.units import MB, count, megabytes
 ACCEPTED_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMN_TYPES = ("numeric", "text", "any")
 MAX_REPORTED_PROBLEMS = 10
-# How much of the start of a CSV is decoded to read its header and sniff HTML or JSON.
-_START_BYTES = 2**20
 # How much of a file is parsed to estimate its table's memory before the whole file is.
 _SAMPLE_BYTES = 2**20
 # An estimate refuses a file only this far over FRAME_MEMORY_MB (the first rows may be
@@ -167,42 +164,51 @@ def validate_file(path: Path | str, filename: str, schema: Schema, max_bytes: in
 def _validate(
     content: Content, filename: str, schema: Schema, max_bytes: int, reopen: Callable[[], BinaryIO]
 ) -> ValidationReport:
-    problem = _check_container(content, filename, max_bytes)
+    parquet = format_for(filename) == "parquet"
+    problem = (
+        _check_container(content, filename, max_bytes)
+        or (None if parquet else _text_problem(content))
+        or width_problem(content, parquet, schema.max_columns)
+        or (None if parquet else _separator_problem(content))
+        or _too_big_to_parse(content, schema, parquet)
+    )
     if problem:
         return ValidationReport([problem])
-    if PurePath(filename).suffix.lower() in (".parquet", ".pq"):
-        problem = width_problem(content, True, schema.max_columns) or _too_big_to_parse(content, schema, parquet=True)
-        if problem:
-            return ValidationReport([problem])
+    if parquet:
         report = _validate_frame(*_read_parquet(content), schema, lambda row: f"Row {row + 1}")
         return _with_warnings(report, lambda rows: [f"row {row + 1}" for row in rows])
-    report = _validate_csv(content, schema, reopen)
+    report = _validate_frame(*_read_csv(content, reopen), schema, lambda row: _line_of(reopen, row))
     rows = len(report.table) if report.table is not None else 0
     return _with_warnings(report, lambda shown: [f"line {n}" for n in _lines_of_records(content, reopen, shown, rows)])
 
 
-def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
-    suffix = PurePath(filename).suffix.lower()
-    if len(content) > max_bytes:
-        return upload_too_large(len(content), max_bytes)
-    if not has_content(content):
+def upload_problem(filename: str, size: object, max_bytes: int) -> str | None:
+    """Why a file named ``filename`` of ``size`` bytes is refused by its size and name alone (before it is sent too)."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "The file size is missing. Choose the file again."
+    if size > max_bytes:
+        return f"The file is {megabytes(size, round_up=True)}; the limit is {max_bytes / MB:g} MB (MAX_UPLOAD_MB)."
+    if size == 0:
         return "The file is empty."
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix == ".gz":  # what the content check would say once the bytes were sent
+        return "This file is gzip-compressed. Decompress it and upload the CSV inside."
+    if suffix not in ACCEPTED_SUFFIXES:
+        return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
+    return None
+
+
+def _check_container(content: Content, filename: str, max_bytes: int) -> str | None:
+    problem = upload_problem(filename, len(content), max_bytes)
+    if problem or not has_content(content):
+        return problem or "The file is empty."
     start = bytes(content[:16])
     for signature, message in _SIGNATURES:
         if start.startswith(signature):
             return message
-    if suffix in (".parquet", ".pq"):
-        return None if start.startswith(b"PAR1") else "This file is named .parquet but is not a Parquet file."
-    if suffix not in ACCEPTED_SUFFIXES:
-        return f"Only .csv and .parquet files are accepted (got {suffix or 'a file without an extension'})."
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
+    if format_for(filename) == "parquet" and not start.startswith(b"PAR1"):
+        return "This file is named .parquet but is not a Parquet file."
     return None
-
-
-def upload_too_large(size: int, max_bytes: int) -> str:
-    """The refusal of a file over ``MAX_UPLOAD_MB`` (megabytes of 10^6 bytes), before or after sending it."""
-    return f"The file is {megabytes(size, round_up=True)}; the limit is {max_bytes / MB:g} MB (MAX_UPLOAD_MB)."
 
 
 def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
@@ -214,31 +220,23 @@ def _read_parquet(content: Content) -> tuple[pd.DataFrame | None, list[str]]:
         return None, [f"The Parquet file cannot be read: {error}"]
 
 
-def _validate_csv(content: Content, schema: Schema, reopen: Callable[[], BinaryIO]) -> ValidationReport:
+def _text_problem(content: Content) -> str | None:
+    """Why a CSV's bytes are not UTF-8 text of a table: UTF-16, other bytes, NUL bytes, a web page, JSON."""
+    if bytes(content[:2]) in (b"\xff\xfe", b"\xfe\xff"):
+        return "The file is saved as UTF-16. Save it as CSV (UTF-8) and upload again."
     problem = _encoding_problem(content)
     if problem:
-        return ValidationReport([problem])
+        return problem
     nul = content.find(b"\x00")
     if nul >= 0:
         line = bytes(content[:nul]).count(b"\n") + 1
-        return ValidationReport([f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."])
-    start = _start_text(content)
-    head = start.lstrip()[:200].lower()
-    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
-        return ValidationReport(["This looks like a web page or XML, not a CSV."])
-    if head.startswith(("{", "[")):
-        return ValidationReport(["This looks like JSON, not a CSV."])
-    problem = _first_line_too_long(content) or width_problem(content, False, schema.max_columns)
-    if problem:
-        return ValidationReport([problem])
-    header_problems = _check_header(start)
-    if header_problems:
-        return ValidationReport(header_problems)
-    problem = _too_big_to_parse(content, schema, parquet=False)
-    if problem:
-        return ValidationReport([problem])
-    frame, problems = _read_csv(content, reopen)
-    return _validate_frame(frame, problems, schema, lambda row: f"Line {_scan_lines(reopen, [row])[0]}")
+        return f"Line {line} contains a NUL byte: this looks like a binary file, not a CSV."
+    first = bytes(content[:200]).decode("utf-8-sig", errors="ignore").lstrip()[:1]
+    if first == "<":
+        return "This looks like a web page or XML, not a CSV."
+    if first in ("{", "["):
+        return "This looks like JSON, not a CSV."
+    return None
 
 
 def _encoding_problem(content: Content) -> str | None:
@@ -250,11 +248,10 @@ def _encoding_problem(content: Content) -> str | None:
         return None
     except pa.ArrowInvalid:
         pass
-    # Only for a broken file: decode once more to learn the byte and its position.
+    raw = bytes(content)  # only for a broken file: decode once more to learn the byte and its position
     try:
-        bytes(content).decode("utf-8-sig")
+        raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raw = bytes(content)
         line = raw.count(b"\n", 0, error.start) + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         byte = raw[error.start : error.start + 1].hex().upper()
@@ -265,43 +262,14 @@ def _encoding_problem(content: Content) -> str | None:
     return None
 
 
-def _start_text(content: Content) -> str:
-    """The first part of the file as text: enough for the header and for sniffing HTML or JSON."""
-    return bytes(content[:_START_BYTES]).decode("utf-8-sig", errors="ignore")
-
-
-def _first_line_too_long(content: Content) -> str | None:
-    """A first line that does not end within the header's read window: not a CSV header (cut, it would be misjudged)."""
-    if len(content) <= _START_BYTES or _LINE_BREAK.search(bytes(content[:_START_BYTES])):
-        return None
-    window = f"{_START_BYTES / 2**20:g} MiB"
-    return f"The first line is longer than {window}: is this a CSV? A CSV starts with a header line naming its columns."
-
-
-_LINE_BREAK = re.compile(rb"[\r\n]")
-
-
-def _check_header(text: str) -> list[str]:
-    try:
-        header = next(csv.reader(io.StringIO(text)))
-    except (csv.Error, StopIteration):
-        return ["The first line is not a CSV header."]
-    names = [name.strip() for name in header]
-    problems = [
-        f"Column {position} has no name in the header (line 1)."
-        for position, name in enumerate(names, start=1)
-        if not name
-    ]
-    seen: dict[str, int] = {}
-    for position, name in enumerate(names, start=1):
-        if name and name in seen:
-            problems.append(f"Column '{name}' appears twice in the header (columns {seen[name]} and {position}).")
-        seen.setdefault(name, position)
-    if len(names) == 1 and ";" in header[0]:
-        problems.append("The header has one column containing ';' — the file looks semicolon-separated. Use commas.")
-    elif len(names) == 1 and "\t" in header[0]:
-        problems.append("The header has one column containing tabs — the file looks tab-separated. Use commas.")
-    return problems
+def _separator_problem(content: Content) -> str | None:
+    start = bytes(content[:MAX_HEADER_BYTES]).decode("utf-8-sig", errors="ignore")
+    header = next(csv.reader(io.StringIO(start, newline=None)), [])
+    if len(header) == 1 and ";" in header[0]:
+        return "The header has one column containing ';' — the file looks semicolon-separated. Use commas."
+    if len(header) == 1 and "\t" in header[0]:
+        return "The header has one column containing tabs — the file looks tab-separated. Use commas."
+    return None
 
 
 _FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -310,28 +278,17 @@ _QUOTE_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
 
 def _read_csv(content: Content, reopen: Callable[[], BinaryIO]) -> tuple[pd.DataFrame | None, list[str]]:
     try:
-        return arrow_to_frame(read_csv_arrow(content)), []
-    except pa.ArrowInvalid:
-        # pyarrow is stricter than pandas (short rows, a space before a quote, quoted line
-        # breaks): pandas decides, and words any problem with its line number.
-        pass
-    try:
-        with reopen() as stream:
-            return read_csv_pandas(stream), []
-    except pd.errors.ParserError as error:
+        return read_csv(content, reopen), []
+    except ValueError as error:  # pandas' ParserError and EmptyDataError are ValueErrors
         message = str(error)
-        fields = _FIELDS_ERROR.search(message)
-        if fields:
+        if fields := _FIELDS_ERROR.search(message):
             expected, line, seen = fields.groups()
             return None, [
                 f"Line {line} has {seen} fields; the header has {expected}. Check for a stray comma or quote."
             ]
-        quote = _QUOTE_ERROR.search(message)
-        if quote:
+        if quote := _QUOTE_ERROR.search(message):
             return None, [f"Line {int(quote.group(1)) + 1}: a quoted field is opened but never closed."]
         return None, [f"The CSV cannot be read: {message}"]
-    except (ValueError, pd.errors.EmptyDataError) as error:
-        return None, [f"The CSV cannot be read: {error}"]
 
 
 def _validate_frame(
@@ -341,14 +298,13 @@ def _validate_frame(
         return ValidationReport(problems)
     if len(frame) == 0:
         return ValidationReport(["The file has a header but no data rows."])
-    if _over_row_limit(len(frame), schema):
-        return ValidationReport([_too_many_rows(len(frame), schema)])
-    problem = _long_cell_problem(frame, schema, where)
+    problem = (
+        _rows_problem(len(frame), schema)
+        or long_cell_problem(frame, schema.max_cell_chars, where)
+        or _missing_columns_problem(frame, schema)
+    )
     if problem:
         return ValidationReport([problem])
-    problems = _check_required_columns(frame, schema)
-    if problems:
-        return ValidationReport(problems)
     frame, problems = _check_types(frame, schema, where)
     if problems:
         return ValidationReport(problems[:MAX_REPORTED_PROBLEMS] + _more(problems))
@@ -361,8 +317,8 @@ def _too_big_to_parse(content: Content, schema: Schema, parquet: bool) -> str | 
     # A CSV's rows: bounded by its line breaks, else counted by pyarrow (5x slower); each at most once.
     bound = functools.cache(lambda: (footer_rows or 0) if parquet else line_count_bound(content))
     counted = functools.cache(lambda: footer_rows if parquet else count_csv_rows(content))
-    if schema.max_rows is not None and bound() > schema.max_rows and _over_row_limit(counted(), schema):
-        return _too_many_rows(counted(), schema)
+    if schema.max_rows is not None and bound() > schema.max_rows and (problem := _rows_problem(counted(), schema)):
+        return problem
     # A small CSV is parsed whole anyway; a small Parquet file can still hold a big table.
     if schema.max_frame_bytes is None or (not parquet and len(content) <= _SAMPLE_BYTES):
         return None
@@ -401,42 +357,31 @@ def _first_rows(content: Content, parquet: bool) -> tuple[pd.DataFrame, int] | N
         return None
 
 
-def _long_cell_problem(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> str | None:
-    """A text cell longer than MAX_CELL_CHARS, named by its line (CSV) or row (Parquet), or ``None``."""
-    cell = long_cell(frame, schema.max_cell_chars)
-    if cell is None:
-        return None
-    column, row, length = cell
-    return long_cell_message(column, row, length, _place(where, row), schema.max_cell_chars)
-
-
-def _place(where: Callable[[int], str], row: int) -> str:
-    """Where data row ``row`` is in the file, for people (e.g. ``Line 12``)."""
+def _line_of(reopen: Callable[[], BinaryIO], row: int) -> str:
+    """Where data row ``row`` is in a CSV, for people (e.g. ``Line 12``)."""
     try:
-        return where(row)
+        return f"Line {_scan_lines(reopen, [row])[0]}"
     except csv.Error:  # the csv module refuses fields over 128 KiB: name the data row instead
         return f"Data row {row + 1:,}"
 
 
-def _over_row_limit(rows: int | None, schema: Schema) -> bool:
-    return rows is not None and schema.max_rows is not None and rows > schema.max_rows
-
-
-def _too_many_rows(rows: int, schema: Schema) -> str:
+def _rows_problem(rows: int | None, schema: Schema) -> str | None:
+    if rows is None or schema.max_rows is None or rows <= schema.max_rows:
+        return None
     return f"The file has {rows:,} rows; the limit is {schema.max_rows:,} (MAX_ROWS)."
 
 
-def _check_required_columns(frame: pd.DataFrame, schema: Schema) -> list[str]:
+def _missing_columns_problem(frame: pd.DataFrame, schema: Schema) -> str | None:
     found = [str(column) for column in frame.columns]
     missing = [name for name in schema.required if name not in found]
     if not missing or not schema.columns_required:
-        return []
+        return None
     names = ", ".join(f"'{name}'" for name in missing)
     noun = "column" if len(missing) == 1 else "columns"
-    return [
+    return (
         f"Required {noun} {names} missing. The header has: {', '.join(found)}. "
         "(DATA_SCHEMA names the required columns; DATA_SCHEMA= (empty) accepts any table with a header row.)"
-    ]
+    )
 
 
 def _check_types(frame: pd.DataFrame, schema: Schema, where: Callable[[int], str]) -> tuple[pd.DataFrame, list[str]]:
@@ -471,7 +416,7 @@ def _cell_problems(column: pd.Series, mask: pd.Series, name: str, what: str, whe
     value = column.iloc[first]
     shown = "" if pd.isna(value) else f" ('{str(value)[:40]}')"
     more = f" — and {len(rows) - 1:,} more rows in this column" if len(rows) > 1 else ""
-    return [f"{_place(where, first)}, column '{name}'{shown} {what}{more}."]
+    return [f"{where(first)}, column '{name}'{shown} {what}{more}."]
 
 
 def _more(problems: list[str]) -> list[str]:
@@ -483,9 +428,6 @@ def _more(problems: list[str]) -> list[str]:
 
 #: Offending cells named in a warning (the count says how many more there are).
 WARNING_EXAMPLES = 3
-# A text column whose sampled values are at least this share numbers is read as numbers
-# with a few text cells in them (a typo, "n/a" spelled otherwise, "1,234").
-_MOSTLY_NUMBERS = 0.5
 
 
 def _with_warnings(report: ValidationReport, places: Callable[[list[int]], list[str]]) -> ValidationReport:
@@ -502,7 +444,7 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
         column = table[name]
         if not pd.api.types.is_string_dtype(column.dtype):
             continue
-        text_rows = _text_among_numbers(column)
+        text_rows = text_among_numbers(column)
         if len(text_rows) == 0:
             continue
         shown = [int(row) for row in text_rows[:WARNING_EXAMPLES]]
@@ -518,19 +460,9 @@ def mixed_column_warnings(table: pd.DataFrame, places: Callable[[list[int]], lis
     return warnings
 
 
-def _text_among_numbers(column: pd.Series) -> np.ndarray:
-    """Positions of the non-number cells of a text column whose values are mostly numbers (else none).
-
-    Numbers and blanks as the CSV reader sees them (" 42 ", "1,234.50", "N/A", "-"): only real text is named.
-    """
-    return text_among_numbers(column, _MOSTLY_NUMBERS)
-
-
 def _lines_of_records(content: Content, reopen: Callable[[], BinaryIO], records: list[int], rows: int) -> list[int]:
-    """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows.
-
-    When every record is one line, record ``n`` is on line ``n + 2`` without reading the file again.
-    """
+    """The file lines where data records ``records`` (0-based, ascending) of ``rows`` start, as an editor shows."""
+    # When every record is one line, record n is on line n + 2 without reading the file again.
     if not records:
         return []
     ends_open = bytes(content[-1:]) not in (b"\n", b"\r")

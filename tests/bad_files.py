@@ -40,6 +40,8 @@ BAD_FILES: list[tuple[str, str, bytes, str]] = [
     ("nul_bytes", "data.csv", GOOD_HEADER + b"1,2\x00,3\n", "NUL byte"),
     ("unclosed_quote", "data.csv", GOOD_HEADER + b'1,"2,3\n2,3,4\n', "never closed"),
     ("extra_field", "data.csv", GOOD_HEADER + b"1,2,3\n2,3,4,5\n", "Line 3 has 4 fields"),
+    # An unquoted "1,234.50" in the first row: pandas would take the first field as a row label, shifted.
+    ("extra_field_first_row", "data.csv", GOOD_HEADER + b"1,1,234.50,3\n2,3,4\n", "Line 2 has 4 fields"),
     ("duplicate_header", "data.csv", b"ID,first_num,first_num,second_num\n1,2,3,4\n", "appears twice"),
     ("duplicate_header_spaces", "data.csv", b"ID,second_num, second_num,first_num\n1,2,3,4\n", "appears twice"),
     ("blank_header_name", "data.csv", b"ID,,first_num,second_num\n1,2,3,4\n", "Column 2 has no name"),

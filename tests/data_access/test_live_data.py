@@ -291,3 +291,16 @@ def test_a_slow_check_is_fresh_from_when_it_answered(bucket, gcs_settings, gcs_c
     clock.now += 4  # 12 s after it was asked, 4 s after the answer
     live_data.check_version()
     assert fake_gcs.metadata_gets(bucket.name) - before == 1
+
+
+def test_a_ragged_csv_written_straight_to_the_source_is_an_unreadable_version_naming_its_line(local_csv):
+    from settings import Settings
+
+    settings = Settings.from_env(
+        {}, app_env="development", data_source="local", local_data_path=local_csv, version_cache_seconds=0
+    )
+    live_data = build_live_data(settings)
+    local_csv.write_bytes(b"ID,first_num,second_num\n1,1,234.50,3\n2,3,4\n")  # an unquoted "1,234.50"
+    with pytest.raises(DataUnavailable, match="Line 2 has 4 fields") as caught:
+        live_data.frame(live_data.check_version().version.generation)
+    assert caught.value.permanent

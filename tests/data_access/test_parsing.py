@@ -157,3 +157,19 @@ def test_parquet_row_count_comes_from_its_footer(tmp_path):
     pd.DataFrame({"a": range(1234)}).to_parquet(content)
     assert count_parquet_rows(content.getvalue()) == 1234
     assert count_parquet_rows(b"PAR1 not really") is None
+
+
+# An unquoted "1,234.50" in a 3-column file: its row has one field more than the header.
+RAGGED = b"name,amount,note\nrent,1,234.50,paid\nfood,12.50,ok\n"
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_naming_its_line():
+    with pytest.raises(ParseError, match="line 2"):  # pandas would take the names as row labels, shifted
+        parse_table(RAGGED)
+    with pytest.raises(ParseError, match="line 3"):
+        parse_table(b"name,amount,note\nfood,12.50,ok\nrent,1,234.50,paid\n")
+
+
+def test_a_row_with_fewer_fields_than_the_header_reads_blanks_for_the_missing_ones():
+    frame = parse_table(b"name,amount,note\nrent,1234.50\nfood,12.50,ok\n")
+    assert frame["amount"].tolist() == [1234.5, 12.5] and frame["note"].isna().tolist() == [True, False]

@@ -161,3 +161,25 @@ def test_a_text_column_of_numbers_but_one_cell_names_that_cell():
     roles = detect_roles(frame)
     assert roles.mixed_text == {"amount": "€15"} and roles.numeric() == []
     assert _roles(px.data.tips()).mixed_text == {}  # categories of words: nothing mixed
+
+
+@pytest.mark.parametrize("week", ["dates", "numbers"])
+def test_store_numbers_in_the_years_range_are_identifiers_not_years(week):
+    """A store × week × sales table: store 2001…2040 repeats on a grid of one, yet labels stores."""
+    weeks = pd.date_range("2024-01-07", periods=12, freq="W").strftime("%Y-%m-%d") if week == "dates" else range(1, 13)
+    frame = pd.DataFrame(
+        {"store": np.tile(np.arange(2001, 2041), 12), "week": np.repeat(weeks, 40), "sales": np.arange(480) % 17}
+    )
+    roles = _roles(frame)
+    assert roles.identifier == ["store"] and "store" not in roles.time
+    assert _roles(frame.rename(columns={"store": "season"})).time[:1] == ["season"]  # named as years: years
+
+
+def test_years_without_a_year_name_are_not_time_beside_a_date_column():
+    frame = pd.DataFrame(
+        {
+            "day": np.repeat(pd.date_range("2024-01-01", periods=12).strftime("%Y-%m-%d"), 40),
+            "branch_total": np.tile(np.arange(1801, 1841), 12),
+        }
+    )
+    assert _roles(frame).time == ["day"]  # a real time column exists: the whole numbers are a quantity

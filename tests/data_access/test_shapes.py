@@ -135,7 +135,7 @@ def _pandas_parquet(frame: pd.DataFrame) -> bytes:
 def test_duplicate_and_blank_parquet_names_are_refused():
     duplicate = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"])
     blank = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", " "])
-    assert _check(parquet_bytes(duplicate)).problems == ["Column 'a' appears twice."]
+    assert _check(parquet_bytes(duplicate)).problems == ["Column 'a' appears twice (columns 1 and 2)."]
     assert _check(parquet_bytes(blank)).problems == ["Column 2 has no name."]
 
 

@@ -6,7 +6,8 @@ import requests
 
 from data_access import GCSSource
 from data_access.gcs_source import GCSStaging
-from data_access.staging import cors_problem, is_upload_id, new_upload_id, upload_problem
+from data_access.staging import cors_problem, is_upload_id, new_upload_id
+from data_access.validation import upload_problem
 from testinfra import SAMPLE_CSV
 
 ORIGIN = "https://dash.example.com"

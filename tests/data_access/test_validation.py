@@ -115,7 +115,7 @@ def _refuse_to_parse(*_args, **_kwargs):
 def test_a_csv_over_max_rows_is_refused_with_its_row_count_before_the_table_is_parsed(monkeypatch):
     content = b"first_num,second_num\n" + b"1,2\n\n" * 1_001  # blank lines are not rows
     monkeypatch.setattr("data_access.validation.read_csv_arrow", _refuse_to_parse)
-    monkeypatch.setattr("data_access.validation.read_csv_pandas", _refuse_to_parse)
+    monkeypatch.setattr("data_access.validation.read_csv", _refuse_to_parse)
     report = validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES)
     assert report.problems == ["The file has 1,001 rows; the limit is 1,000 (MAX_ROWS)."]
 
@@ -249,3 +249,9 @@ def test_the_warning_names_only_cells_the_reader_could_not_take_as_numbers_or_bl
     assert "1 cell is not a number (line 7 ('€15'))" in report.warnings[0]
     fixed = validate_upload(content.replace(b"\xe2\x82\xac", b""), "d.csv", Schema.parse("", None), CORPUS_MAX_BYTES)
     assert fixed.ok and fixed.warnings == [] and fixed.table["amount"].dtype == "float64"
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line():
+    content = b"first_num,second_num,note\n1,234.50,7,paid\n2,3,ok\n"  # an unquoted "1,234.50"
+    report = validate_upload(content, "data.csv", SCHEMA, CORPUS_MAX_BYTES)
+    assert report.problems == ["Line 2 has 4 fields; the header has 3. Check for a stray comma or quote."]
