@@ -111,7 +111,7 @@ class GunicornLogger(glogging.Logger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.cfg.accesslog:
             return
-        status = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status).split()[0])
+        status = resp.status_code
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         latency = request_time.total_seconds()
@@ -119,7 +119,7 @@ class GunicornLogger(glogging.Logger):
             "requestMethod": environ.get("REQUEST_METHOD", ""),
             "requestUrl": f"{path}?{query}" if query else path,
             "status": status,
-            "responseSize": str(getattr(resp, "sent", 0) or 0),
+            "responseSize": str(resp.sent or 0),
             "userAgent": environ.get("HTTP_USER_AGENT", ""),
             "remoteIp": environ.get("REMOTE_ADDR", ""),
             "protocol": environ.get("SERVER_PROTOCOL", ""),

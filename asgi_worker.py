@@ -16,8 +16,8 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
@@ -30,7 +30,7 @@ from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
 from auth.web import large_body_limit
-from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
+from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age, send_answer
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
 
@@ -43,10 +43,6 @@ MAX_HEAD_BYTES = 64 * 1024
 # What a request line and a header line add to the bytes of their parts ("GET ", " HTTP/1.1\r\n", ": ", "\r\n").
 _REQUEST_LINE_FRAMING = 20
 _HEADER_LINE_FRAMING = 4
-_REQUEST_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\n"
-    b"connection: close\r\n\r\nRequest timeout."
-)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -104,11 +100,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response("Request header fields too large.")
 
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's 400 for a head it cannot take, with the app's security headers."""
+    def send_400_response(self, msg: str, status: int = 400) -> None:
+        """uvicorn's 400 for a head it cannot take (or our 408), with the app's security headers."""
         body = msg.encode("ascii")
         lines = [name + b": " + value + b"\r\n" for name, value in _closing_text_headers(body)]
-        self.transport.write(b"".join([STATUS_LINE[400], *lines, b"\r\n", body]))
+        self.transport.write(b"".join([STATUS_LINE[status], *lines, b"\r\n", body]))
         self.transport.close()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -132,8 +128,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
-            self.transport.write(_REQUEST_TIMEOUT_ANSWER)
-            self.transport.close()
+            self.send_400_response("Request timeout.", status=408)
 
 
 class DashboardWorker(UvicornWorker):
@@ -228,10 +223,9 @@ def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
 def _allow_open_files(connections: int) -> None:
     """Raise this process's open-file limit towards ``connections`` (plus room for files and storage)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 256
+    wanted = connections + 256 if hard == resource.RLIM_INFINITY else min(connections + 256, hard)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class _BodyTooLarge(Exception):
@@ -353,8 +347,7 @@ class ErrorGuard:
 async def plain_answer(send: Any, status: int, text: str) -> None:
     """A short text answer from the event loop, with the headers the app puts on its own; closes the connection."""
     body = text.encode()
-    await send({"type": "http.response.start", "status": status, "headers": _closing_text_headers(body)})
-    await send({"type": "http.response.body", "body": body})
+    await send_answer(send, status, _closing_text_headers(body), body)
 
 
 def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
@@ -365,14 +358,6 @@ def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
         ("connection", "close"),
     ]
     return [(name.lower().encode(), value.encode()) for name, value in [*headers, *plain_answer_headers()]]
-
-
-@dataclass
-class _Sent:
-    """What the access line needs of a response (gunicorn's ``resp``)."""
-
-    status_code: int = 0
-    sent: int = 0
 
 
 class AccessLog:
@@ -387,7 +372,7 @@ class AccessLog:
             await self._app(scope, receive, send)
             return
         started = time.monotonic()
-        response = _Sent()
+        response = SimpleNamespace(status_code=0, sent=0)  # what the access line reads of gunicorn's ``resp``
 
         async def send_and_note(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

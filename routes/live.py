@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, stream_with_context
@@ -68,23 +67,16 @@ RETRY_MS = 2_000
 STREAM_SECONDS = 15 * 60
 #: Events waiting for a slow stream; one more and it is closed (the browser reconnects and catches up).
 MAX_QUEUED_EVENTS = 16
-EVENT_HEADERS = [
-    ("Content-Type", "text/event-stream"),
-    ("Cache-Control", "no-store"),
-    ("X-Accel-Buffering", "no"),  # nginx and alike: pass each event on at once
-    ("X-Content-Type-Options", "nosniff"),
+Headers = list[tuple[bytes, bytes]]
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+EVENT_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx and alike: pass each event on at once
+    NOSNIFF,
 ]
 
 live = Blueprint("live", __name__)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An HTTP answer: status, headers and body."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 def max_age(version_cache_seconds: float) -> int:
@@ -92,21 +84,33 @@ def max_age(version_cache_seconds: float) -> int:
     return max(1, math.ceil(version_cache_seconds))
 
 
-def version_answer(document: LiveDocument, if_none_match: str | None, cache_seconds: int) -> Answer:
-    """The answer to ``GET /live/version``: the document, or 304 when the browser holds it already."""
-    headers = [
-        ("ETag", document.etag),
-        ("Cache-Control", f"public, max-age={cache_seconds}"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
-    if if_none_match and etag_matches(if_none_match, document.etag):
-        return Answer(304, headers, b"")
-    return Answer(200, [("Content-Type", "application/json"), *headers], document.data)
+def cached_json(data: bytes, etag: str, if_none_match: str | None, cache_seconds: int) -> tuple[int, Headers, bytes]:
+    """Status, headers and body of a JSON document cached ``cache_seconds``; 304 when the browser holds ``etag``."""
+    headers = [(b"etag", etag.encode()), (b"cache-control", b"public, max-age=%d" % cache_seconds), NOSNIFF]
+    if if_none_match and etag_matches(if_none_match, etag):
+        return 304, headers, b""
+    return 200, [(b"content-type", b"application/json"), *headers], data
+
+
+def flask_answer(status: int, headers: Headers, body: Any) -> Response:
+    """An answer made for the event loop (``body``: bytes or a stream), as a Flask response."""
+    return Response(body, status=status, headers=[(name.decode(), value.decode()) for name, value in headers])
+
+
+async def send_answer(send: Any, status: int, headers: Headers, body: bytes) -> None:
+    """A whole answer sent from the event loop."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
     """Whether an ``If-None-Match`` value names ``etag`` (quoted; weak or strong) or ``*``."""
     return parse_etags(if_none_match).contains_weak(etag.strip('"'))
+
+
+def if_none_match(scope: dict[str, Any]) -> str | None:
+    """The ASGI request's ``If-None-Match`` values, joined."""
+    return b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1") or None
 
 
 def sse_event(document: LiveDocument) -> bytes:
@@ -231,9 +235,11 @@ def _cache_seconds() -> int:
 
 @live.get(VERSION_PATH)
 def live_version() -> Response:
-    """The live document (see :func:`version_answer`)."""
-    answer = version_answer(_feed().document(), request.headers.get("If-None-Match"), _cache_seconds())
-    return Response(answer.body, status=answer.status, headers=answer.headers)
+    """The live document, or 304 when the browser holds it already."""
+    document = _feed().document()
+    return flask_answer(
+        *cached_json(document.data, document.etag, request.headers.get("If-None-Match"), _cache_seconds())
+    )
 
 
 @live.get(EVENTS_PATH)
@@ -256,7 +262,7 @@ def live_events() -> Response:
         finally:
             unsubscribe()
 
-    return Response(stream_with_context(events()), headers=EVENT_HEADERS)
+    return flask_answer(200, EVENT_HEADERS, stream_with_context(events()))
 
 
 def _offer(changes: queue.Queue, document: LiveDocument) -> None:
@@ -269,13 +275,13 @@ def live_notify() -> Response:
     """A Pub/Sub push delivery of a bucket notification (see ``notified`` in :func:`register_live_routes`)."""
     settings: Settings = current_settings()
     if not settings.pubsub_push_audience:
-        return Response("Not found\n", status=404, mimetype="text/plain")
+        return refuse(404, "Not found")
     refusal = _refuse_unverified(settings, current_app.extensions.get("pubsub_transport"))
     if refusal is not None:
         return refusal
     attributes = _notification_attributes(request.get_json(silent=True))
     if attributes is None:
-        return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
+        return refuse(400, "Not a Pub/Sub push message")
     current_app.extensions[NOTIFIED_EXTENSION](attributes)
     return Response(status=204)  # acknowledged, whatever object it named
 
@@ -284,17 +290,17 @@ def _refuse_unverified(settings: Settings, transport: Any) -> Response | None:
     """401 without a valid Google-signed token for the audience; 403 when another account signed it."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return Response("Bearer token required\n", status=401, mimetype="text/plain")
+        return refuse(401, "Bearer token required")
     try:
         claims = id_token.verify_oauth2_token(
             token, transport or google_requests.Request(), audience=settings.pubsub_push_audience
         )
     except (ValueError, google_auth_exceptions.GoogleAuthError) as error:
         log.warning("refused a /live/notify request: %s", error)
-        return Response("Invalid token\n", status=401, mimetype="text/plain")
+        return refuse(401, "Invalid token")
     if claims.get("email") != settings.pubsub_push_service_account or not claims.get("email_verified"):
         log.warning("refused a /live/notify request signed for another account")
-        return Response("Wrong service account\n", status=403, mimetype="text/plain")
+        return refuse(403, "Wrong service account")
     return None
 
 
@@ -371,13 +377,10 @@ class LiveRoutes:
 
     async def _version(self, feed: LiveFeed, scope: dict[str, Any], send: Any) -> None:
         document = await self._document(feed)
-        tags = [value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"]
-        answer = version_answer(document, ", ".join(tags) or None, self._cache_seconds)
+        status, headers, body = cached_json(document.data, document.etag, if_none_match(scope), self._cache_seconds)
         self.answered += 1
-        headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in answer.headers]
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send_answer(send, status, headers, b"" if scope["method"] == "HEAD" else body)
 
     async def _events(self, feed: LiveFeed, receive: Any, send: Any) -> None:
         document = await self._document(feed)
@@ -388,8 +391,7 @@ class LiveRoutes:
         gone = asyncio.ensure_future(_disconnected(receive, stream))
         ends = asyncio.get_running_loop().call_later(stream_seconds(), _put, stream, None)
         try:
-            headers = [(name.lower().encode(), value.encode()) for name, value in EVENT_HEADERS]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.start", "status": 200, "headers": EVENT_HEADERS})
             await send({"type": "http.response.body", "body": stream_opening(document), "more_body": True})
             while (chunk := await stream.get()) is not None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -34,7 +34,7 @@ from data_access.roles import ColumnRoles
 from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from routes.live import etag_matches
+from routes.live import etag_matches, if_none_match, send_answer
 
 take_up = Blueprint("take_up", __name__)
 
@@ -308,13 +308,11 @@ class KeptTakeUps:
 
     async def _replay(self, kept: KeptAnswer, scope: dict[str, Any], send: Any) -> None:
         self.answered += 1
-        tags = b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1")
+        tags = if_none_match(scope)
         if tags and etag_matches(tags, kept.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": kept.not_modified_headers()})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": kept.headers})
-        await send({"type": "http.response.body", "body": kept.body})
+            await send_answer(send, 304, kept.not_modified_headers(), b"")
+        else:
+            await send_answer(send, 200, kept.headers, kept.body)
 
     def _keeping(self, key: tuple, send: Any) -> Any:
         """``send``, noting an immutable 200 answer to keep under ``key``."""
