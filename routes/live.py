@@ -1,15 +1,12 @@
-"""The live routes: ``GET /live/version`` (ETag, 304, ``Cache-Control``), ``GET /live/events`` (Server-Sent
-Events) and ``POST /live/notify`` (verified Pub/Sub push deliveries of the bucket's notifications).
+"""``GET /live/version`` (ETag, 304), ``GET /live/events`` (Server-Sent Events), ``POST /live/notify`` (Pub/Sub push).
 
-Version and events are answered by the same functions on the worker's event loop (:class:`LiveRoutes`,
-``asgi_worker.py``) and by the Flask routes here (``make run``, plain WSGI servers).
+Version and events are answered on the worker's event loop (:class:`LiveRoutes`) and by Flask (``make run``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import logging
 import math
@@ -47,16 +44,13 @@ log = logging.getLogger("live_dashboard")
 VERSION_PATH = "/live/version"
 EVENTS_PATH = "/live/events"
 NOTIFY_PATH = "/live/notify"
-#: Where the app's Flask server keeps its feed and its datasets' feeds (``server.extensions``).
+#: ``server.extensions`` keys: the feed, the datasets' feeds, what a bucket notification does.
 LIVE_FEED_EXTENSION = "live_feed"
 DATASET_FEEDS_EXTENSION = "dataset_feeds"
-#: ... and what a bucket notification does (:func:`register_live_routes`).
 NOTIFIED_EXTENSION = "live_notified"
 #: Every route answers again under ``/d/<name>``, for that dataset.
 DATASET_PREFIX = "/d/<dataset>"
-#: What every route under ``/d/<name>`` answers (404) when there is no such dataset.
 NO_SUCH_DATASET = "No such dataset."
-#: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
 DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
 HEARTBEAT = b": heartbeat\n\n"
@@ -87,7 +81,7 @@ def max_age(version_cache_seconds: float) -> int:
 def cached_json(data: bytes, etag: str, if_none_match: str | None, cache_seconds: int) -> tuple[int, Headers, bytes]:
     """Status, headers and body of a JSON document cached ``cache_seconds``; 304 when the browser holds ``etag``."""
     headers = [(b"etag", etag.encode()), (b"cache-control", b"public, max-age=%d" % cache_seconds), NOSNIFF]
-    if if_none_match and etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return 304, headers, b""
     return 200, [(b"content-type", b"application/json"), *headers], data
 
@@ -103,9 +97,9 @@ async def send_answer(send: Any, status: int, headers: Headers, body: bytes) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` value names ``etag`` (quoted; weak or strong) or ``*``."""
-    return parse_etags(if_none_match).contains_weak(etag.strip('"'))
+    return bool(if_none_match) and parse_etags(if_none_match).contains_weak(etag.strip('"'))
 
 
 def if_none_match(scope: dict[str, Any]) -> str | None:
@@ -178,11 +172,8 @@ class DatasetFeeds:
 def register_live_routes(
     server: Flask, live_data: LiveData, settings: Settings, datasets: DatasetRegistry | None = None
 ) -> LiveFeed:
-    """The live routes on ``server``, with this process' feed (kept in ``server.extensions``).
-
-    With ``datasets`` they answer under ``/d/<name>`` too, from that dataset's feed.
-    """
-    secret = server.secret_key
+    """The live routes on ``server`` (under ``/d/<name>`` too with ``datasets``); returns this process' feed."""
+    assert server.secret_key, "the live routes sign generations: SECRET_KEY must be set first"
 
     def sign_generation(generation: str) -> str:
         with server.app_context():
@@ -194,7 +185,6 @@ def register_live_routes(
         return LiveFeed(data, sign_generation, channel_for(redis_url, data.source.location), dataset)
 
     feed = make_feed(live_data)
-    assert secret, "the live routes sign generations: SECRET_KEY must be set first"
     server.extensions[LIVE_FEED_EXTENSION] = feed
     server.register_blueprint(live)
     dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
@@ -229,17 +219,12 @@ def _feed() -> LiveFeed:
     return feed
 
 
-def _cache_seconds() -> int:
-    return max_age(current_settings().version_cache_seconds)
-
-
 @live.get(VERSION_PATH)
 def live_version() -> Response:
     """The live document, or 304 when the browser holds it already."""
     document = _feed().document()
-    return flask_answer(
-        *cached_json(document.data, document.etag, request.headers.get("If-None-Match"), _cache_seconds())
-    )
+    cache_seconds = max_age(current_settings().version_cache_seconds)
+    return flask_answer(*cached_json(document.data, document.etag, request.headers.get("If-None-Match"), cache_seconds))
 
 
 @live.get(EVENTS_PATH)
@@ -316,7 +301,7 @@ def _notification_attributes(payload: Any) -> dict[str, str] | None:
     if data is not None:
         try:
             base64.b64decode(data, validate=True)
-        except (binascii.Error, TypeError, ValueError):
+        except (TypeError, ValueError):  # binascii.Error is a ValueError
             return None
     return attributes
 
@@ -336,7 +321,7 @@ class LiveRoutes:
         self.feed = feed
         self.dataset_feeds = dataset_feeds
         self._cache_seconds = cache_seconds
-        self._fanouts: dict[int, Fanout] = {}
+        self._fanouts: dict[LiveFeed, Fanout] = {}
         self._first_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-first-check")
         self.answered = 0  # /live/version answers given here (tests and benchmarks read it)
 
@@ -366,7 +351,7 @@ class LiveRoutes:
     def end_streams(self) -> None:
         """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""
         for fanout in self._fanouts.values():
-            fanout.end_all()
+            fanout.deliver(None)
 
     async def _document(self, feed: LiveFeed) -> LiveDocument:
         document = feed.peek()
@@ -384,10 +369,10 @@ class LiveRoutes:
 
     async def _events(self, feed: LiveFeed, receive: Any, send: Any) -> None:
         document = await self._document(feed)
-        fanout = self._fanouts.get(id(feed))
-        if fanout is None:
-            fanout = self._fanouts[id(feed)] = Fanout(feed, asyncio.get_running_loop())
-        stream = fanout.open()
+        if feed not in self._fanouts:
+            self._fanouts[feed] = Fanout(feed, asyncio.get_running_loop())
+        fanout, stream = self._fanouts[feed], asyncio.Queue(MAX_QUEUED_EVENTS)
+        fanout.streams.add(stream)
         gone = asyncio.ensure_future(_disconnected(receive, stream))
         ends = asyncio.get_running_loop().call_later(stream_seconds(), _put, stream, None)
         try:
@@ -401,7 +386,7 @@ class LiveRoutes:
         finally:
             gone.cancel()
             ends.cancel()
-            fanout.close(stream)
+            fanout.streams.discard(stream)
 
 
 async def _disconnected(receive: Any, stream: asyncio.Queue) -> None:
@@ -421,31 +406,19 @@ def _put(stream: asyncio.Queue, chunk: bytes | None) -> None:
 
 
 class Fanout:
-    """One per process: a changed document is encoded once and queued to every open stream; one heartbeat task."""
+    """One per feed and process: a changed document is encoded once and queued to every open stream."""
 
     def __init__(self, feed: LiveFeed, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
         self.streams: set[asyncio.Queue] = set()
-        feed.subscribe(lambda document: loop.call_soon_threadsafe(self._deliver, sse_event(document)))
+        feed.subscribe(lambda document: loop.call_soon_threadsafe(self.deliver, sse_event(document)))
         self._heartbeat = loop.create_task(self._beat())
 
-    def open(self) -> asyncio.Queue:
-        stream: asyncio.Queue = asyncio.Queue(MAX_QUEUED_EVENTS)
-        self.streams.add(stream)
-        return stream
-
-    def close(self, stream: asyncio.Queue) -> None:
-        self.streams.discard(stream)
-
-    def end_all(self) -> None:
-        for stream in list(self.streams):
-            _put(stream, None)
-
-    def _deliver(self, chunk: bytes) -> None:
+    def deliver(self, chunk: bytes | None) -> None:
+        """Queue ``chunk`` to every open stream (``None`` ends them)."""
         for stream in list(self.streams):
             _put(stream, chunk)
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            self._deliver(HEARTBEAT)
+            self.deliver(HEARTBEAT)

@@ -1,9 +1,7 @@
 """``/live/<generation>/chart`` and ``/live/<generation>/rows``: what a chart page takes a generation up with.
 
-Every page showing one generation and view asks the same, so each answer is built once per process
-(``LiveData.derived``) and is immutable (``Cache-Control: public, immutable``, ``ETag``): HTTP caches
-absorb the burst after a publish. ``t`` is the signed generation the live channel handed out; while a
-frame is being taken up the answer is 202 ``{"loading": true}`` with ``Retry-After``, never a 5xx.
+Each answer is built once per process and immutable (``ETag``), so HTTP caches absorb the burst after a publish;
+``t`` is the signed generation; while a frame is being taken up: 202 ``{"loading": true}`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -151,7 +149,7 @@ class ChartAnswer(Answer):
 def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
     """The figure, its signature, the grid's columns and the controls' key for one view.
 
-    With ``changes=1`` the signature also names every ghost trace, so a new version replaces them, not the zoom.
+    With ``changes=1`` the signature names the ghost traces too, so a new version replaces them, not the zoom.
     """
     from routes.changes import ghost_figure  # routes.changes builds on this module's answers
 
@@ -223,10 +221,9 @@ def count_text(matching: int, total: int) -> str:
 
 # -- on the event loop (asgi_worker.py) -----------------------------------------------------------
 
-#: The request headers a take-up answer depends on besides its URL: the encoding it is sent in
-#: (``Vary``), and the scheme the app sees behind its proxy (HTTPS answers carry HSTS).
+#: Request headers a take-up answer depends on besides its URL (HTTPS answers carry HSTS).
 KEPT_ANSWER_VARY = (b"accept-encoding", b"x-forwarded-proto")
-#: Bytes of answers one process keeps on its event loop (the newest used; older ones go first).
+#: Bytes of answers one process keeps on its event loop (least recently used go first).
 KEPT_ANSWERS_BYTES = 64 * 1024 * 1024
 #: Headers a 304 leaves out of its 200 (as werkzeug's 304 does): it has no body.
 BODY_HEADERS = (b"content-type", b"content-length", b"content-encoding")
@@ -255,10 +252,7 @@ class KeptAnswer:
 
 
 def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
-    """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
-
-    The query holds the signed token, so only what Flask answered to the same token is replayed; zooms are not kept.
-    """
+    """What a take-up GET's answer is kept under (path, query with its signed token, varied headers); ``None``: not."""
     if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
         return None
     query: bytes = scope["query_string"]
@@ -270,10 +264,9 @@ def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
 
 
 class KeptTakeUps:
-    """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
+    """ASGI: a take-up GET Flask answered before (immutable 200) is replayed, or 304, on the event loop.
 
-    The first request for a URL goes to Flask; its answer is kept whole and replayed (or a 304) without
-    a thread, and requests arriving meanwhile wait for it. Anything else (202, 4xx, zooms) is Flask's.
+    Requests arriving while Flask answers the first wait for its answer; anything else (202, 4xx, zooms) is Flask's.
     """
 
     def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:
@@ -308,8 +301,7 @@ class KeptTakeUps:
 
     async def _replay(self, kept: KeptAnswer, scope: dict[str, Any], send: Any) -> None:
         self.answered += 1
-        tags = if_none_match(scope)
-        if tags and etag_matches(tags, kept.etag):
+        if etag_matches(if_none_match(scope), kept.etag):
             await send_answer(send, 304, kept.not_modified_headers(), b"")
         else:
             await send_answer(send, 200, kept.headers, kept.body)
