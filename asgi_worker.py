@@ -1,10 +1,7 @@
-"""The gunicorn worker ``gunicorn.conf.py`` names: uvicorn's event loop in front of the Flask app.
+"""The gunicorn worker: uvicorn's event loop in front of the Flask app (docs/decisions/0001-uvicorn-under-gunicorn.md).
 
-gunicorn's threaded worker costs several times uvicorn's CPU per request, and nearly every request
-is an unchanged poll (docs/decisions/0001-uvicorn-under-gunicorn.md). Live routes and take-up GETs
-answered before are served on the event loop; everything else runs Flask in ``GUNICORN_THREADS``
-threads (a2wsgi). uvicorn bounds nothing itself, so request heads and bodies are bounded here (size,
-time, connection cap) before a thread is taken; responses are never buffered or timed.
+Live routes and take-up GETs answered before are served on the loop, the rest by Flask in threads (a2wsgi).
+uvicorn bounds nothing itself, so request heads and bodies are bounded here before a thread is taken.
 """
 
 from __future__ import annotations
@@ -46,11 +43,9 @@ _HEADER_LINE_FRAMING = 4
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with bounded request heads: size, field count and time.
+    """uvicorn's HTTP/1.1 protocol with bounded request heads: too big 400, too slow 408 (both close).
 
-    Too big a head gets 400, one not complete ``head_timeout_seconds`` after the connection opened
-    (or the previous answer) 408; both close the connection. Reads are counted too, so a head that
-    never ends holds at most the limit plus one read.
+    Reads are counted as well as parsed parts, so a head that never ends holds at most the limit plus one read.
     """
 
     #: Set once per worker from ``REQUEST_HEAD_TIMEOUT_SECONDS`` (:meth:`DashboardWorker.load_wsgi`).
@@ -163,10 +158,7 @@ class DashboardWorker(UvicornWorker):
         gc.freeze()
 
     async def _serve(self) -> None:
-        """uvicorn_worker's ``_serve``, ending open streams as soon as the worker is told to stop.
-
-        Else each stream holds the worker for the whole graceful timeout; browsers reconnect at once.
-        """
+        """uvicorn_worker's ``_serve``, ending open streams once told to stop (else they hold the graceful timeout)."""
         self.config.app = self.wsgi
         server = Server(config=self.config)
         self._install_sigquit_handler()
@@ -204,8 +196,7 @@ async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None
 
 
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
-    """``app`` behind the request bounds the Flask app's settings name (head and body deadlines,
-    body limits, connection cap), and behind :class:`ErrorGuard`; ``config`` is uvicorn's."""
+    """``app`` behind :class:`ErrorGuard` and the request bounds the app's settings name (``config``: uvicorn's)."""
     settings = getattr(wsgi_app, "config", {}).get(SETTINGS_KEY)
     if settings is None:
         return ErrorGuard(app)
@@ -233,10 +224,9 @@ class _BodyTooLarge(Exception):
 
 
 class RequestBodyDeadline:
-    """ASGI middleware: a request body is read whole on the event loop before the app sees it.
+    """ASGI middleware: a body is read whole on the loop first, so a slow client holds no thread.
 
-    So a slow client holds a coroutine, not an app thread. Over its path's limit: 413; not arrived
-    within ``seconds`` per ``unit_bytes`` of its size (at least ``seconds``): 408.
+    Over its path's limit: 413; not arrived within ``seconds`` per ``unit_bytes`` (at least ``seconds``): 408.
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], unit_bytes: int, seconds: float) -> None:
@@ -312,11 +302,7 @@ MALFORMED_REQUEST_ERRORS = (ValueError, TypeError, KeyError, IndexError, Attribu
 
 
 class ErrorGuard:
-    """ASGI middleware: an event-loop handler's exception becomes 400 (malformed request) or 500.
-
-    Answers carry the app's headers; Flask answers its own errors in its threads. Once an answer
-    has started, the connection is only closed.
-    """
+    """ASGI middleware: an event-loop handler's exception becomes 400 (malformed request) or 500, if not started."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
