@@ -1,13 +1,13 @@
 """The live channel: what is live now, as one small JSON document, pushed to whoever listens.
 
-A :class:`LiveFeed` per process builds the *live document* once per version check. Changes (a
-publish through this app, the periodic check, a bucket notification) go through one
-:class:`Channel` per deployment: Redis pub/sub when the cache is Redis, in-process otherwise.
+A :class:`LiveFeed` per process builds it once per version check; changes reach every process through one
+:class:`Channel` per deployment (Redis pub/sub when the cache is Redis, in-process otherwise).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -71,10 +71,7 @@ def build_document(
     removed_at: str | None,
     dataset: str | None = None,
 ) -> LiveDocument:
-    """The live document of ``check`` — never a bucket or object name (storage errors are summarised).
-
-    ``dataset``: the dataset's name when the deployment has many (the page's routes live under ``/d/<name>``).
-    """
+    """The live document of ``check`` (of ``dataset`` on a deployment of many) — never a bucket or object name."""
     version = check.version.to_dict() if check.version else None
     metadata = (version or {}).get("metadata") or {}
     body: dict[str, Any] = {
@@ -139,10 +136,7 @@ class Channel:
 
 
 class RedisChannel(Channel):
-    """Redis pub/sub: a publish in any process reaches every process subscribed to the same Redis.
-
-    One listener thread per process; it reconnects by itself after Redis comes back.
-    """
+    """Redis pub/sub: a publish in any process reaches every process; one listener thread, reconnecting."""
 
     def __init__(self, redis_url: str, name: str) -> None:
         super().__init__()
@@ -196,8 +190,7 @@ class LiveFeed:
     ) -> None:
         self.live_data = live_data
         self.dataset = dataset
-        self._sign_generation = sign
-        self._tokens: dict[str, str] = {}
+        self._sign = functools.lru_cache(maxsize=1)(sign)  # only the live generation is ever signed again
         self.channel = channel
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -238,10 +231,7 @@ class LiveFeed:
     # -- sources -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the periodic check (once per process): every ``VERSION_CACHE_SECONDS``, at least 0.1 s.
-
-        Returns once the first document exists.
-        """
+        """Start the periodic check (once per process, every ``VERSION_CACHE_SECONDS``); the first document is made."""
         with self._start_lock:
             if self._started:
                 return
@@ -321,13 +311,6 @@ class LiveFeed:
         elif self._removed_at is None and self._document is not None and self._document.generation:
             self._removed_at = datetime.now(UTC).isoformat(timespec="seconds")
         return self._removed_at
-
-    def _sign(self, generation: str) -> str:
-        token = self._tokens.get(generation)
-        if token is None:
-            token = self._sign_generation(generation)
-            self._tokens = {generation: token}  # only the live generation is ever signed again
-        return token
 
 
 class PubSubListener:
