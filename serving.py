@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -174,24 +173,15 @@ def _admin_and_login_headers(response: Response) -> Response:
     return response
 
 
-class StaticCompressionCache:
+class StaticCompressionCache(dict[str, bytes]):
     """flask-compress cache backend keeping compressed bodies of static files only (other keys are ``"br;"``)."""
 
-    MAX_ENTRIES = 128
-
-    def __init__(self) -> None:
-        self._bodies: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        return self._bodies.get(key)
+    MAX_ENTRIES = 128  # versioned files: a handful per release; a race may add one or two more
 
     def set(self, key: str, value: bytes) -> None:
-        if key.endswith(";"):
-            return
-        with self._lock:
-            if len(self._bodies) < self.MAX_ENTRIES:
-                self._bodies[key] = value
+        """Keep a static file's compressed body (``get`` is the dict's)."""
+        if not key.endswith(";") and len(self) < self.MAX_ENTRIES:
+            self[key] = value
 
 
 def static_cache_key(req: Request) -> str:
