@@ -69,10 +69,9 @@ class Answer:
         return self._encoded[encoding]
 
 
-def _json(status: int, value: Any, cache: str = "no-store", headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(value), status=status, mimetype="application/json", headers=headers or {})
-    response.headers["Cache-Control"] = cache
-    return response
+def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Response:
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    return Response(json.dumps(value), status=status, mimetype="application/json", headers=headers)
 
 
 def _serve(answer: Answer) -> Response:
