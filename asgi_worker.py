@@ -197,9 +197,7 @@ async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None
 
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
     """``app`` behind :class:`ErrorGuard` and the request bounds the app's settings name (``config``: uvicorn's)."""
-    settings = getattr(wsgi_app, "config", {}).get(SETTINGS_KEY)
-    if settings is None:
-        return ErrorGuard(app)
+    settings = wsgi_app.config[SETTINGS_KEY]
     BoundedHttpToolsProtocol.head_timeout_seconds = settings.request_head_timeout_seconds
     config.limit_concurrency = settings.max_connections_per_worker
     _allow_open_files(settings.max_connections_per_worker)
