@@ -45,6 +45,7 @@ class LiveDocument:
 
     @property
     def generation(self) -> str | None:
+        """The live generation (``None`` when there is none)."""
         return self.body.get("generation")
 
 
@@ -72,17 +73,17 @@ def build_document(
     dataset: str | None = None,
 ) -> LiveDocument:
     """The live document of ``check`` (of ``dataset`` on a deployment of many) — never a bucket or object name."""
-    version = check.version.to_dict() if check.version else None
-    metadata = (version or {}).get("metadata") or {}
+    version = check.version.to_dict() if check.version else {}
+    metadata = version.get("metadata") or {}
     body: dict[str, Any] = {
-        "generation": version["generation"] if version else None,
+        "generation": version.get("generation"),
         "token": sign(version["generation"]) if version else None,
         "label": version_label(version),
         "status": "live",
         "error": None,
         "checked": datetime.fromtimestamp(check.checked_at, UTC).isoformat(timespec="milliseconds"),
-        "updated": version["updated"] if version else None,
-        "size": version["size"] if version else None,
+        "updated": version.get("updated"),
+        "size": version.get("size"),
         "uploaded_by": metadata.get("uploaded_by", ""),
         "version": metadata.get("version", ""),
         "description": metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
@@ -98,7 +99,7 @@ def build_document(
             status="unreadable" if check.permanent else "unreachable",
             error=check.error,
         )
-    elif version is None:
+    elif not version:
         body.update(status="removed" if removed_at else "no data", removed_at=removed_at)
     elif take_up_error is not None:
         body.update(status="unreadable" if take_up_error.permanent else "stale", error=str(take_up_error))
@@ -204,8 +205,6 @@ class LiveFeed:
         channel.subscribe(self._on_entry)
         live_data.on_written(self.refresh_now)
 
-    # -- reading -----------------------------------------------------------------------
-
     def document(self) -> LiveDocument:
         """The live document now: the periodic check's when running, else from a (cached) check."""
         if self._started and self._document is not None:
@@ -227,8 +226,6 @@ class LiveFeed:
                     self._listeners.remove(listener)
 
         return unsubscribe
-
-    # -- sources -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the periodic check (once per process, every ``VERSION_CACHE_SECONDS``); the first document is made."""
@@ -265,8 +262,6 @@ class LiveFeed:
 
     def _on_entry(self, entry: dict[str, Any]) -> None:
         self._adopt(check_from_entry(entry), announce=True)
-
-    # -- the document --------------------------------------------------------------------
 
     def _adopt(self, check: VersionCheck, announce: bool) -> LiveDocument:
         """Build the document of ``check`` (taking a new generation up first) and tell listeners if it changed."""
