@@ -76,7 +76,7 @@ def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Res
 
 def _serve(answer: Answer) -> Response:
     """``answer`` with its ETag; 304 when the browser or cache already holds it."""
-    if answer.etag in request.if_none_match:
+    if etag_matches(request.headers.get("If-None-Match"), answer.etag):
         response = Response(status=304)
     else:
         accepted = request.accept_encodings
