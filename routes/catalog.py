@@ -24,9 +24,7 @@ catalog_routes = Blueprint("catalog", __name__)
 
 
 def catalog_document() -> dict[str, Any]:
-    """What the open catalog pages need: each dataset's name, generation, label and description
-    (sorted by name), and ``status`` — ``unreachable`` while storage cannot be listed (the
-    datasets are then the last ones listed)."""
+    """Each dataset's name, generation, label and description by name; ``unreachable``: the last listing's."""
     datasets = current_datasets()
     listed, error = datasets.catalog.last_known() if datasets is not None else ({}, None)
     rows = [
