@@ -136,6 +136,9 @@ class DashboardWorker(UvicornWorker):
         "access_log": False,  # ours below, in the app's JSON format
         "server_header": False,
         "proxy_headers": False,  # the app trusts App Engine's one hop itself (ProxyFix), as before
+        # The Flask app has neither: so every scope the middlewares below see is an HTTP request.
+        "lifespan": "off",
+        "ws": "none",
     }
 
     #: Take-up GETs answered before are answered on the event loop (a benchmark's subclass turns it off).
@@ -234,7 +237,7 @@ class RequestBodyDeadline:
         self._seconds = seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        announced = _announced_body(scope) if scope["type"] == "http" else 0
+        announced = _announced_body(scope)
         if announced == 0:
             await self._app(scope, receive, send)
             return
@@ -306,9 +309,6 @@ class ErrorGuard:
         self._app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
         started = False
 
         async def send_and_note(message: dict[str, Any]) -> None:
@@ -352,9 +352,6 @@ class AccessLog:
         self._log = log
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
         started = time.monotonic()
         response = SimpleNamespace(status_code=0, sent=0)  # what the access line reads of gunicorn's ``resp``
 
