@@ -111,26 +111,24 @@ def build_document(
 
 
 class Channel:
-    """In-process fan-out: ``publish`` calls every subscriber at once (one process, or ``make run``)."""
+    """In-process: ``publish`` reaches this process' feed at once (one process, or ``make run``)."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
-        self._lock = threading.Lock()
+        self._receive: Callable[[dict[str, Any]], None] = lambda entry: None
 
-    def subscribe(self, deliver: Callable[[dict[str, Any]], None]) -> None:
-        with self._lock:
-            self._subscribers.append(deliver)
+    def subscribe(self, receive: Callable[[dict[str, Any]], None]) -> None:
+        """Hand every entry published in the deployment to ``receive`` (each feed has its own channel)."""
+        self._receive = receive
 
     def publish(self, entry: dict[str, Any]) -> None:
         """Send a version-check entry to every process of the deployment."""
         self._deliver(entry)
 
     def _deliver(self, entry: dict[str, Any]) -> None:
-        for deliver in list(self._subscribers):
-            try:
-                deliver(entry)
-            except Exception:  # one subscriber's bug must not stop the others
-                log.exception("delivering a live change failed")
+        try:
+            self._receive(entry)
+        except Exception:  # a bug there must not stop the Redis listener
+            log.exception("delivering a live change failed")
 
     def close(self) -> None:
         """Stop listening (tests; a process ends without it)."""
