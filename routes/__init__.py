@@ -47,9 +47,7 @@ def unknown_dataset_page(path: str) -> bool:
     if path.rstrip("/") == CATALOG_PATH:
         return current_datasets() is None
     matched = DATASET_PAGE.fullmatch(path)
-    if matched is None:
-        return False
-    return find_dataset(matched.group(1)) is None
+    return matched is not None and find_dataset(matched.group(1)) is None
 
 
 def is_page_path(path: str) -> bool:
