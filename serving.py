@@ -54,6 +54,10 @@ TALISMAN_OPTIONS: dict[str, Any] = {
 }
 # An answer that is a line of text (the worker's 400/408/413): nothing may load or frame it.
 PLAIN_ANSWER_POLICY = {"default-src": "'none'", "frame-ancestors": "'none'"}
+#: flask-compress's levels and threshold, which routes/take_up.py's answers (compressed once) follow too.
+BROTLI_QUALITY = 5
+GZIP_LEVEL = 6
+MIN_COMPRESSED_BYTES = 1024
 COMPRESSED_TYPES = [
     "text/html",
     "text/css",
@@ -195,8 +199,9 @@ def _compress(server: Flask) -> None:
     server.config.update(
         COMPRESS_ALGORITHM=["br", "gzip"],
         COMPRESS_MIMETYPES=COMPRESSED_TYPES,
-        COMPRESS_BR_LEVEL=5,
-        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_BR_LEVEL=BROTLI_QUALITY,
+        COMPRESS_LEVEL=GZIP_LEVEL,
+        COMPRESS_MIN_SIZE=MIN_COMPRESSED_BYTES,
         COMPRESS_CACHE_BACKEND=StaticCompressionCache,
         COMPRESS_CACHE_KEY=static_cache_key,
     )

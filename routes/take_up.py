@@ -33,6 +33,7 @@ from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
 from routes.live import etag_matches, if_none_match, send_answer
+from serving import BROTLI_QUALITY, GZIP_LEVEL, MIN_COMPRESSED_BYTES
 
 take_up = Blueprint("take_up", __name__)
 
@@ -48,8 +49,6 @@ MAX_GRID_CHARS = 4_000
 RETRY_AFTER_SECONDS = 1
 #: A generation never changes: its answers may be kept as long as caches like.
 IMMUTABLE = "public, max-age=31536000, immutable"
-#: Smaller answers travel as they are (as serving.py's COMPRESS_MIN_SIZE).
-MIN_COMPRESSED_BYTES = 1024
 
 
 class Answer:
@@ -64,8 +63,10 @@ class Answer:
         """The body compressed as ``encoding`` (``br`` or ``gzip``), compressed once."""
         if encoding not in self._encoded:
             # The levels serving.py gives flask-compress, which leaves an encoded answer alone.
-            compress = (lambda body: brotli.compress(body, quality=5)) if encoding == "br" else gzip.compress
-            self._encoded[encoding] = compress(self.body)
+            if encoding == "br":
+                self._encoded[encoding] = brotli.compress(self.body, quality=BROTLI_QUALITY)
+            else:
+                self._encoded[encoding] = gzip.compress(self.body, compresslevel=GZIP_LEVEL)
         return self._encoded[encoding]
 
 
