@@ -77,16 +77,14 @@ def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Res
 
 def _serve(answer: Answer) -> Response:
     """``answer`` with its ETag; 304 when the browser or cache already holds it."""
+    encoding = next((name for name in ("br", "gzip") if request.accept_encodings[name]), None)
     if etag_matches(request.headers.get("If-None-Match"), answer.etag):
         response = Response(status=304)
+    elif encoding is None or len(answer.body) < MIN_COMPRESSED_BYTES:
+        response = Response(answer.body, mimetype="application/json")
     else:
-        accepted = request.accept_encodings
-        encoding = next((name for name in ("br", "gzip") if accepted[name]), None)
-        if encoding is None or len(answer.body) < MIN_COMPRESSED_BYTES:
-            response = Response(answer.body, mimetype="application/json")
-        else:
-            response = Response(answer.encoded(encoding), mimetype="application/json")
-            response.headers["Content-Encoding"] = encoding
+        response = Response(answer.encoded(encoding), mimetype="application/json")
+        response.headers["Content-Encoding"] = encoding
     response.vary.add("Accept-Encoding")
     response.set_etag(answer.etag)
     response.headers["Cache-Control"] = IMMUTABLE
