@@ -27,7 +27,7 @@ from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
 from auth.web import large_body_limit
-from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age, send_answer
+from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, send_answer
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
 
@@ -189,8 +189,7 @@ def asgi_app(wsgi_app: Any, threads: int, keep_take_ups: bool = True) -> ASGIApp
     if feed is None:
         return threaded
     app = KeptTakeUps(threaded) if keep_take_ups else threaded
-    cache_seconds = max_age(feed.live_data.version_cache_seconds)
-    return LiveRoutes(app, feed, cache_seconds, extensions.get(DATASET_FEEDS_EXTENSION))
+    return LiveRoutes(app, feed, extensions.get(DATASET_FEEDS_EXTENSION))
 
 
 async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:

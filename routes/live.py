@@ -314,13 +314,11 @@ ASGIApp = Callable[..., Any]
 class LiveRoutes:
     """ASGI: ``/live/version`` and ``/live/events`` answered on the event loop; the rest goes to ``app``."""
 
-    def __init__(
-        self, app: ASGIApp, feed: LiveFeed, cache_seconds: int, dataset_feeds: DatasetFeeds | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, feed: LiveFeed, dataset_feeds: DatasetFeeds | None = None) -> None:
         self.app = app  # what answers everything else
         self.feed = feed
         self.dataset_feeds = dataset_feeds
-        self._cache_seconds = cache_seconds
+        self._cache_seconds = max_age(feed.live_data.version_cache_seconds)
         self._fanouts: dict[LiveFeed, Fanout] = {}
         self._first_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-first-check")
         self.answered = 0  # /live/version answers given here (tests and benchmarks read it)
