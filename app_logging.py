@@ -1,8 +1,5 @@
-"""Logs an operator can filter: JSON lines for Cloud Logging in production, plain text locally.
-
-``LOG_FORMAT=json``: one object per line with the fields Cloud Logging reads (``severity``, the
-trace from ``X-Cloud-Trace-Context``, ``httpRequest`` on access lines), ``extra=`` as fields of
-their own. ``LOG_FORMAT=text``: ``time LEVEL logger: message key=value …`` for a terminal.
+"""Logs an operator can filter: ``LOG_FORMAT=json`` lines for Cloud Logging (severity, trace, ``httpRequest``,
+``extra=`` fields), or ``LOG_FORMAT=text`` (``time LEVEL logger: message key=value …``) for a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from flask import has_request_context, request
 from gunicorn import glogging
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -21,8 +19,10 @@ TRACE_HEADER = "X-Cloud-Trace-Context"
 TRACE_FIELD = "logging.googleapis.com/trace"
 SPAN_FIELD = "logging.googleapis.com/spanId"
 SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
+# What the access line passes for the trace fields, never logged as a field itself.
+TRACE_HEADER_ATTR = "trace_header"
 # Attributes a LogRecord always has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "taskName", TRACE_HEADER_ATTR}
 
 
 def trace_fields(header: str | None, project: str) -> dict[str, Any]:
@@ -42,19 +42,11 @@ def trace_fields(header: str | None, project: str) -> dict[str, Any]:
     return fields
 
 
-def _request_trace_header() -> str | None:
-    """The trace header of the Flask request being served, if any (app log lines inside a request)."""
-    flask = sys.modules.get("flask")
-    if flask is None or not flask.has_request_context():
-        return None
-    return flask.request.headers.get(TRACE_HEADER)
-
-
 class CloudLoggingFormatter(JsonFormatter):
     """One JSON object per record, in the shape Cloud Logging's structured logging reads."""
 
     def __init__(self, project: str = "") -> None:
-        super().__init__("%(message)s", timestamp="time", reserved_attrs=list(RESERVED_ATTRS))
+        super().__init__("%(message)s", timestamp="time", reserved_attrs=[*RESERVED_ATTRS, TRACE_HEADER_ATTR])
         self.project = project
 
     def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
@@ -64,8 +56,9 @@ class CloudLoggingFormatter(JsonFormatter):
         if record.exc_info and "exc_info" in log_record:
             # Error Reporting picks a stack trace up from this field.
             log_record["stack_trace"] = log_record.pop("exc_info")
-        header = getattr(record, "trace_header", None) or _request_trace_header()
-        log_record.pop("trace_header", None)
+        header = getattr(record, TRACE_HEADER_ATTR, None)  # an access line's; else the Flask request's, if any
+        if header is None and has_request_context():
+            header = request.headers.get(TRACE_HEADER)
         log_record.update(trace_fields(header, self.project))
 
 
@@ -78,7 +71,6 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRS}
-        extras.pop("trace_header", None)
         return " ".join([line, *(f"{key}={value}" for key, value in extras.items())])
 
 
@@ -111,7 +103,7 @@ class GunicornLogger(glogging.Logger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.cfg.accesslog:
             return
-        status = resp.status_code if hasattr(resp, "status_code") else int(str(resp.status).split()[0])
+        status = resp.status_code
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         latency = request_time.total_seconds()
@@ -119,7 +111,7 @@ class GunicornLogger(glogging.Logger):
             "requestMethod": environ.get("REQUEST_METHOD", ""),
             "requestUrl": f"{path}?{query}" if query else path,
             "status": status,
-            "responseSize": str(getattr(resp, "sent", 0) or 0),
+            "responseSize": str(resp.sent or 0),
             "userAgent": environ.get("HTTP_USER_AGENT", ""),
             "remoteIp": environ.get("REMOTE_ADDR", ""),
             "protocol": environ.get("SERVER_PROTOCOL", ""),
@@ -130,5 +122,5 @@ class GunicornLogger(glogging.Logger):
             http_request["requestMethod"],
             http_request["requestUrl"],
             status,
-            extra={"httpRequest": http_request, "trace_header": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT")},
+            extra={"httpRequest": http_request, TRACE_HEADER_ATTR: environ.get("HTTP_X_CLOUD_TRACE_CONTEXT")},
         )

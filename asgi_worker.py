@@ -1,10 +1,7 @@
-"""The gunicorn worker ``gunicorn.conf.py`` names: uvicorn's event loop in front of the Flask app.
+"""The gunicorn worker: uvicorn's event loop in front of the Flask app (docs/decisions/0001-uvicorn-under-gunicorn.md).
 
-gunicorn's threaded worker costs several times uvicorn's CPU per request, and nearly every request
-is an unchanged poll (docs/decisions/0001-uvicorn-under-gunicorn.md). Live routes and take-up GETs
-answered before are served on the event loop; everything else runs Flask in ``GUNICORN_THREADS``
-threads (a2wsgi). uvicorn bounds nothing itself, so request heads and bodies are bounded here (size,
-time, connection cap) before a thread is taken; responses are never buffered or timed.
+Live routes and take-up GETs answered before are served on the loop, the rest by Flask in threads (a2wsgi).
+uvicorn bounds nothing itself, so request heads and bodies are bounded here before a thread is taken.
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from a2wsgi import WSGIMiddleware
@@ -30,7 +27,7 @@ from uvicorn_worker import UvicornWorker
 
 from app_context import SETTINGS_KEY
 from auth.web import large_body_limit
-from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, max_age
+from routes.live import DATASET_FEEDS_EXTENSION, LIVE_FEED_EXTENSION, ASGIApp, LiveRoutes, send_answer
 from routes.take_up import KeptTakeUps
 from serving import plain_answer_headers
 
@@ -43,18 +40,12 @@ MAX_HEAD_BYTES = 64 * 1024
 # What a request line and a header line add to the bytes of their parts ("GET ", " HTTP/1.1\r\n", ": ", "\r\n").
 _REQUEST_LINE_FRAMING = 20
 _HEADER_LINE_FRAMING = 4
-_REQUEST_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\n"
-    b"connection: close\r\n\r\nRequest timeout."
-)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with bounded request heads: size, field count and time.
+    """uvicorn's HTTP/1.1 protocol with bounded request heads: too big 400, too slow 408 (both close).
 
-    Too big a head gets 400, one not complete ``head_timeout_seconds`` after the connection opened
-    (or the previous answer) 408; both close the connection. Reads are counted too, so a head that
-    never ends holds at most the limit plus one read.
+    Reads are counted as well as parsed parts, so a head that never ends holds at most the limit plus one read.
     """
 
     #: Set once per worker from ``REQUEST_HEAD_TIMEOUT_SECONDS`` (:meth:`DashboardWorker.load_wsgi`).
@@ -104,11 +95,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.send_400_response("Request header fields too large.")
 
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's 400 for a head it cannot take, with the app's security headers."""
+    def send_400_response(self, msg: str, status: int = 400) -> None:
+        """uvicorn's 400 for a head it cannot take (or our 408), with the app's security headers."""
         body = msg.encode("ascii")
         lines = [name + b": " + value + b"\r\n" for name, value in _closing_text_headers(body)]
-        self.transport.write(b"".join([STATUS_LINE[400], *lines, b"\r\n", body]))
+        self.transport.write(b"".join([STATUS_LINE[status], *lines, b"\r\n", body]))
         self.transport.close()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -132,8 +123,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
-            self.transport.write(_REQUEST_TIMEOUT_ANSWER)
-            self.transport.close()
+            self.send_400_response("Request timeout.", status=408)
 
 
 class DashboardWorker(UvicornWorker):
@@ -146,6 +136,9 @@ class DashboardWorker(UvicornWorker):
         "access_log": False,  # ours below, in the app's JSON format
         "server_header": False,
         "proxy_headers": False,  # the app trusts App Engine's one hop itself (ProxyFix), as before
+        # The Flask app has neither: so every scope the middlewares below see is an HTTP request.
+        "lifespan": "off",
+        "ws": "none",
     }
 
     #: Take-up GETs answered before are answered on the event loop (a benchmark's subclass turns it off).
@@ -168,10 +161,7 @@ class DashboardWorker(UvicornWorker):
         gc.freeze()
 
     async def _serve(self) -> None:
-        """uvicorn_worker's ``_serve``, ending open streams as soon as the worker is told to stop.
-
-        Else each stream holds the worker for the whole graceful timeout; browsers reconnect at once.
-        """
+        """uvicorn_worker's ``_serve``, ending open streams once told to stop (else they hold the graceful timeout)."""
         self.config.app = self.wsgi
         server = Server(config=self.config)
         self._install_sigquit_handler()
@@ -199,8 +189,7 @@ def asgi_app(wsgi_app: Any, threads: int, keep_take_ups: bool = True) -> ASGIApp
     if feed is None:
         return threaded
     app = KeptTakeUps(threaded) if keep_take_ups else threaded
-    cache_seconds = max_age(feed.live_data.version_cache_seconds)
-    return LiveRoutes(app, feed, cache_seconds, extensions.get(DATASET_FEEDS_EXTENSION))
+    return LiveRoutes(app, feed, extensions.get(DATASET_FEEDS_EXTENSION))
 
 
 async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -209,11 +198,8 @@ async def _over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None
 
 
 def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
-    """``app`` behind the request bounds the Flask app's settings name (head and body deadlines,
-    body limits, connection cap), and behind :class:`ErrorGuard`; ``config`` is uvicorn's."""
-    settings = getattr(wsgi_app, "config", {}).get(SETTINGS_KEY)
-    if settings is None:
-        return ErrorGuard(app)
+    """``app`` behind :class:`ErrorGuard` and the request bounds the app's settings name (``config``: uvicorn's)."""
+    settings = wsgi_app.config[SETTINGS_KEY]
     BoundedHttpToolsProtocol.head_timeout_seconds = settings.request_head_timeout_seconds
     config.limit_concurrency = settings.max_connections_per_worker
     _allow_open_files(settings.max_connections_per_worker)
@@ -228,10 +214,9 @@ def bounded_requests(app: ASGIApp, wsgi_app: Any, config: Any) -> ASGIApp:
 def _allow_open_files(connections: int) -> None:
     """Raise this process's open-file limit towards ``connections`` (plus room for files and storage)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 256
+    wanted = connections + 256 if hard == resource.RLIM_INFINITY else min(connections + 256, hard)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class _BodyTooLarge(Exception):
@@ -239,10 +224,9 @@ class _BodyTooLarge(Exception):
 
 
 class RequestBodyDeadline:
-    """ASGI middleware: a request body is read whole on the event loop before the app sees it.
+    """ASGI middleware: a body is read whole on the loop first, so a slow client holds no thread.
 
-    So a slow client holds a coroutine, not an app thread. Over its path's limit: 413; not arrived
-    within ``seconds`` per ``unit_bytes`` of its size (at least ``seconds``): 408.
+    Over its path's limit: 413; not arrived within ``seconds`` per ``unit_bytes`` (at least ``seconds``): 408.
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], unit_bytes: int, seconds: float) -> None:
@@ -252,7 +236,7 @@ class RequestBodyDeadline:
         self._seconds = seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        announced = _announced_body(scope) if scope["type"] == "http" else 0
+        announced = _announced_body(scope)
         if announced == 0:
             await self._app(scope, receive, send)
             return
@@ -318,19 +302,12 @@ MALFORMED_REQUEST_ERRORS = (ValueError, TypeError, KeyError, IndexError, Attribu
 
 
 class ErrorGuard:
-    """ASGI middleware: an event-loop handler's exception becomes 400 (malformed request) or 500.
-
-    Answers carry the app's headers; Flask answers its own errors in its threads. Once an answer
-    has started, the connection is only closed.
-    """
+    """ASGI middleware: an event-loop handler's exception becomes 400 (malformed request) or 500, if not started."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
         started = False
 
         async def send_and_note(message: dict[str, Any]) -> None:
@@ -353,8 +330,7 @@ class ErrorGuard:
 async def plain_answer(send: Any, status: int, text: str) -> None:
     """A short text answer from the event loop, with the headers the app puts on its own; closes the connection."""
     body = text.encode()
-    await send({"type": "http.response.start", "status": status, "headers": _closing_text_headers(body)})
-    await send({"type": "http.response.body", "body": body})
+    await send_answer(send, status, _closing_text_headers(body), body)
 
 
 def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
@@ -367,14 +343,6 @@ def _closing_text_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode(), value.encode()) for name, value in [*headers, *plain_answer_headers()]]
 
 
-@dataclass
-class _Sent:
-    """What the access line needs of a response (gunicorn's ``resp``)."""
-
-    status_code: int = 0
-    sent: int = 0
-
-
 class AccessLog:
     """ASGI middleware: one access line per HTTP request through gunicorn's logger (``log.access``)."""
 
@@ -383,11 +351,8 @@ class AccessLog:
         self._log = log
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
         started = time.monotonic()
-        response = _Sent()
+        response = SimpleNamespace(status_code=0, sent=0)  # what the access line reads of gunicorn's ``resp``
 
         async def send_and_note(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -1,15 +1,13 @@
-"""gunicorn's settings for ``gunicorn 'app:create_server()'`` (read from the working directory by itself).
+"""gunicorn's settings for ``gunicorn 'app:create_server()'``, from the environment (``settings.py``).
 
-Every value comes from an environment variable (parsed in ``settings.py``), with defaults sized from
-the instance's memory (``GAE_MEMORY_MB``): each worker holds its own parsed table, so memory, not
-CPU, bounds the workers. Command-line flags still win over this file.
+Workers default from the instance's memory (``GAE_MEMORY_MB``): each holds its own parsed table.
 """
 
 from __future__ import annotations
 
 import os
 
-from app_logging import GunicornLogger  # noqa: F401  (named below; imported so a typo fails here)
+from app_logging import GunicornLogger
 from settings import GunicornSettings, ServerSettings, SettingsError
 
 MEMORY_PER_WORKER_MB = 384  # a worker serving a 1M-row table, with room for a swap (docs/benchmarks/workers.md)
@@ -54,7 +52,7 @@ keepalive = GUNICORN.keepalive  # longer than Google's front end keeps idle conn
 max_requests = GUNICORN.max_requests
 max_requests_jitter = GUNICORN.max_requests_jitter
 
-logger_class = "app_logging.GunicornLogger"
+logger_class = GunicornLogger
 accesslog = "-" if GUNICORN.access_log else None
 errorlog = "-"
 # No runtime control socket: nothing uses it, and App Engine's home folder is read-only.

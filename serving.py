@@ -1,8 +1,7 @@
 """How the app is served: security headers, compression, the strict plotly.js bundle, ``/readyz``.
 
-The CSP allows this server's scripts and Dash's inline ones by hash, never ``unsafe-inline`` or
-``unsafe-eval``; the strict plotly.js bundle (no ``eval``) comes from ``vendor/``, so Dash never
-fetches the regular one. Versioned static files are compressed once per worker.
+The CSP allows this server's scripts and Dash's inline ones by hash, never ``unsafe-inline`` or ``unsafe-eval``:
+the plotly.js bundle without ``eval`` comes from ``vendor/``. Versioned static files are compressed once per worker.
 """
 
 from __future__ import annotations
@@ -10,14 +9,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from dash import Dash
 from dash.exceptions import DependencyException
-from flask import Flask, Request, Response, jsonify, request, send_from_directory
+from flask import Flask, Request, Response, jsonify, request, send_file, send_from_directory
 from flask_compress import Compress
 from flask_talisman import Talisman
 
@@ -56,6 +54,10 @@ TALISMAN_OPTIONS: dict[str, Any] = {
 }
 # An answer that is a line of text (the worker's 400/408/413): nothing may load or frame it.
 PLAIN_ANSWER_POLICY = {"default-src": "'none'", "frame-ancestors": "'none'"}
+#: flask-compress's levels and threshold, which routes/take_up.py's answers (compressed once) follow too.
+BROTLI_QUALITY = 5
+GZIP_LEVEL = 6
+MIN_COMPRESSED_BYTES = 1024
 COMPRESSED_TYPES = [
     "text/html",
     "text/css",
@@ -68,10 +70,7 @@ COMPRESSED_TYPES = [
 
 
 def content_security_policy(script_hashes: list[str], connect_sources: list[str] | None = None) -> dict[str, Any]:
-    """The policy for every page: scripts from this server or by hash; inline styles (React sets them).
-
-    ``connect_sources``: other origins scripts may send to (storage, for uploads sent straight there).
-    """
+    """The policy for every page: scripts from here or by hash, inline styles (React sets them), ``connect_sources``."""
     return {
         "default-src": "'self'",
         "script-src": ["'self'", *script_hashes],
@@ -99,9 +98,9 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
         **TALISMAN_OPTIONS,
     )
     # Callback answers are JSON read by script, never rendered: a policy there is only work per poll.
-    callback_endpoint = _callback_endpoint(server)
-    if callback_endpoint:
-        talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[callback_endpoint])
+    for rule in server.url_map.iter_rules():
+        if rule.rule.endswith(CALLBACK_PATH_SUFFIX):
+            talisman(content_security_policy=None, permissions_policy=None)(server.view_functions[rule.endpoint])
     _compress(server)
     server.add_url_rule("/readyz", "readyz", _readyz)
     server.add_url_rule("/favicon.ico", "favicon", _favicon)
@@ -111,10 +110,7 @@ def install_serving(app: Dash, settings: Settings) -> dict[str, Any]:
 
 @functools.cache
 def plain_answer_headers() -> list[tuple[str, str]]:
-    """The security headers of an answer written outside Flask (the worker's 400/408/413 on the event loop).
-
-    Made by flask-talisman on an HTTPS request (so HSTS is among them), with a policy that allows nothing.
-    """
+    """flask-talisman's headers (HSTS included) for the worker's own 400/408/413, with a policy allowing nothing."""
     bare = Flask(__name__)
     Talisman(bare, content_security_policy=PLAIN_ANSWER_POLICY, **TALISMAN_OPTIONS)
     with bare.test_request_context(base_url="https://localhost"):
@@ -171,13 +167,6 @@ def add_vendored_files(server: Flask) -> tuple[list[str], list[str]]:
     return [vendored_url(PLOTLY_STRICT_PATTERN)], [vendored_url(BOOTSTRAP_CSS_PATTERN)]
 
 
-def _callback_endpoint(server: Flask) -> str | None:
-    for rule in server.url_map.iter_rules():
-        if rule.rule.endswith(CALLBACK_PATH_SUFFIX):
-            return rule.endpoint
-    return None
-
-
 def _admin_and_login_headers(response: Response) -> Response:
     """Admin and login pages: never framed (clickjacking), never stored by a browser or proxy."""
     if request.path.startswith(NO_FRAMING_PATHS):
@@ -188,24 +177,15 @@ def _admin_and_login_headers(response: Response) -> Response:
     return response
 
 
-class StaticCompressionCache:
+class StaticCompressionCache(dict[str, bytes]):
     """flask-compress cache backend keeping compressed bodies of static files only (other keys are ``"br;"``)."""
 
-    MAX_ENTRIES = 128
-
-    def __init__(self) -> None:
-        self._bodies: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        return self._bodies.get(key)
+    MAX_ENTRIES = 128  # versioned files: a handful per release; a race may add one or two more
 
     def set(self, key: str, value: bytes) -> None:
-        if key.endswith(";"):
-            return
-        with self._lock:
-            if len(self._bodies) < self.MAX_ENTRIES:
-                self._bodies[key] = value
+        """Keep a static file's compressed body (``get`` is the dict's)."""
+        if not key.endswith(";") and len(self) < self.MAX_ENTRIES:
+            self[key] = value
 
 
 def static_cache_key(req: Request) -> str:
@@ -219,9 +199,9 @@ def _compress(server: Flask) -> None:
     server.config.update(
         COMPRESS_ALGORITHM=["br", "gzip"],
         COMPRESS_MIMETYPES=COMPRESSED_TYPES,
-        COMPRESS_BR_LEVEL=5,
-        COMPRESS_LEVEL=6,
-        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_BR_LEVEL=BROTLI_QUALITY,
+        COMPRESS_LEVEL=GZIP_LEVEL,
+        COMPRESS_MIN_SIZE=MIN_COMPRESSED_BYTES,
         COMPRESS_CACHE_BACKEND=StaticCompressionCache,
         COMPRESS_CACHE_KEY=static_cache_key,
     )
@@ -229,11 +209,8 @@ def _compress(server: Flask) -> None:
 
 
 def _favicon() -> Response:
-    """The site's icon at the address browsers ask when a page names none (the login page, errors)."""
-    response = Response(FAVICON_FILE.read_bytes(), mimetype="image/vnd.microsoft.icon")
-    response.cache_control.public = True
-    response.cache_control.max_age = ONE_DAY_SECONDS  # not versioned: a changed icon shows within a day
-    return response
+    """The site's icon where browsers ask when a page names none; not versioned, so kept a day."""
+    return send_file(FAVICON_FILE, mimetype="image/vnd.microsoft.icon", max_age=ONE_DAY_SECONDS)
 
 
 def _readyz() -> tuple[Response, int]:

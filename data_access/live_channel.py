@@ -1,13 +1,13 @@
 """The live channel: what is live now, as one small JSON document, pushed to whoever listens.
 
-A :class:`LiveFeed` per process builds the *live document* once per version check. Changes (a
-publish through this app, the periodic check, a bucket notification) go through one
-:class:`Channel` per deployment: Redis pub/sub when the cache is Redis, in-process otherwise.
+A :class:`LiveFeed` per process builds it once per version check; changes reach every process through one
+:class:`Channel` per deployment (Redis pub/sub when the cache is Redis, in-process otherwise).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -45,6 +45,7 @@ class LiveDocument:
 
     @property
     def generation(self) -> str | None:
+        """The live generation (``None`` when there is none)."""
         return self.body.get("generation")
 
 
@@ -71,21 +72,18 @@ def build_document(
     removed_at: str | None,
     dataset: str | None = None,
 ) -> LiveDocument:
-    """The live document of ``check`` — never a bucket or object name (storage errors are summarised).
-
-    ``dataset``: the dataset's name when the deployment has many (the page's routes live under ``/d/<name>``).
-    """
-    version = check.version.to_dict() if check.version else None
-    metadata = (version or {}).get("metadata") or {}
+    """The live document of ``check`` (of ``dataset`` on a deployment of many) — never a bucket or object name."""
+    version = check.version.to_dict() if check.version else {}
+    metadata = version.get("metadata") or {}
     body: dict[str, Any] = {
-        "generation": version["generation"] if version else None,
+        "generation": version.get("generation"),
         "token": sign(version["generation"]) if version else None,
         "label": version_label(version),
         "status": "live",
         "error": None,
         "checked": datetime.fromtimestamp(check.checked_at, UTC).isoformat(timespec="milliseconds"),
-        "updated": version["updated"] if version else None,
-        "size": version["size"] if version else None,
+        "updated": version.get("updated"),
+        "size": version.get("size"),
         "uploaded_by": metadata.get("uploaded_by", ""),
         "version": metadata.get("version", ""),
         "description": metadata.get("description", "")[:MAX_DESCRIPTION_CHARS],
@@ -101,7 +99,7 @@ def build_document(
             status="unreadable" if check.permanent else "unreachable",
             error=check.error,
         )
-    elif version is None:
+    elif not version:
         body.update(status="removed" if removed_at else "no data", removed_at=removed_at)
     elif take_up_error is not None:
         body.update(status="unreadable" if take_up_error.permanent else "stale", error=str(take_up_error))
@@ -113,36 +111,31 @@ def build_document(
 
 
 class Channel:
-    """In-process fan-out: ``publish`` calls every subscriber at once (one process, or ``make run``)."""
+    """In-process: ``publish`` reaches this process' feed at once (one process, or ``make run``)."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
-        self._lock = threading.Lock()
+        self._receive: Callable[[dict[str, Any]], None] = lambda entry: None
 
-    def subscribe(self, deliver: Callable[[dict[str, Any]], None]) -> None:
-        with self._lock:
-            self._subscribers.append(deliver)
+    def subscribe(self, receive: Callable[[dict[str, Any]], None]) -> None:
+        """Hand every entry published in the deployment to ``receive`` (each feed has its own channel)."""
+        self._receive = receive
 
     def publish(self, entry: dict[str, Any]) -> None:
         """Send a version-check entry to every process of the deployment."""
         self._deliver(entry)
 
     def _deliver(self, entry: dict[str, Any]) -> None:
-        for deliver in list(self._subscribers):
-            try:
-                deliver(entry)
-            except Exception:  # one subscriber's bug must not stop the others
-                log.exception("delivering a live change failed")
+        try:
+            self._receive(entry)
+        except Exception:  # a bug there must not stop the Redis listener
+            log.exception("delivering a live change failed")
 
     def close(self) -> None:
         """Stop listening (tests; a process ends without it)."""
 
 
 class RedisChannel(Channel):
-    """Redis pub/sub: a publish in any process reaches every process subscribed to the same Redis.
-
-    One listener thread per process; it reconnects by itself after Redis comes back.
-    """
+    """Redis pub/sub: a publish in any process reaches every process; one listener thread, reconnecting."""
 
     def __init__(self, redis_url: str, name: str) -> None:
         super().__init__()
@@ -196,8 +189,7 @@ class LiveFeed:
     ) -> None:
         self.live_data = live_data
         self.dataset = dataset
-        self._sign_generation = sign
-        self._tokens: dict[str, str] = {}
+        self._sign = functools.lru_cache(maxsize=1)(sign)  # only the live generation is ever signed again
         self.channel = channel
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -210,8 +202,6 @@ class LiveFeed:
         self.checks = 0  # periodic checks made (tests and benchmarks read it)
         channel.subscribe(self._on_entry)
         live_data.on_written(self.refresh_now)
-
-    # -- reading -----------------------------------------------------------------------
 
     def document(self) -> LiveDocument:
         """The live document now: the periodic check's when running, else from a (cached) check."""
@@ -235,13 +225,8 @@ class LiveFeed:
 
         return unsubscribe
 
-    # -- sources -----------------------------------------------------------------------
-
     def start(self) -> None:
-        """Start the periodic check (once per process): every ``VERSION_CACHE_SECONDS``, at least 0.1 s.
-
-        Returns once the first document exists.
-        """
+        """Start the periodic check (once per process, every ``VERSION_CACHE_SECONDS``); the first document is made."""
         with self._start_lock:
             if self._started:
                 return
@@ -275,8 +260,6 @@ class LiveFeed:
 
     def _on_entry(self, entry: dict[str, Any]) -> None:
         self._adopt(check_from_entry(entry), announce=True)
-
-    # -- the document --------------------------------------------------------------------
 
     def _adopt(self, check: VersionCheck, announce: bool) -> LiveDocument:
         """Build the document of ``check`` (taking a new generation up first) and tell listeners if it changed."""
@@ -321,13 +304,6 @@ class LiveFeed:
         elif self._removed_at is None and self._document is not None and self._document.generation:
             self._removed_at = datetime.now(UTC).isoformat(timespec="seconds")
         return self._removed_at
-
-    def _sign(self, generation: str) -> str:
-        token = self._tokens.get(generation)
-        if token is None:
-            token = self._sign_generation(generation)
-            self._tokens = {generation: token}  # only the live generation is ever signed again
-        return token
 
 
 class PubSubListener:

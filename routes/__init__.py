@@ -43,23 +43,15 @@ def _dataset_from_url(_endpoint: str | None, values: dict[str, Any] | None) -> N
 
 
 def unknown_dataset_page(path: str) -> bool:
-    """Whether ``path`` is a dataset page (``/d/<name>``) of a dataset that does not exist.
-
-    Or the catalog's own address (``/datasets``) on a deployment of one object.
-    """
+    """Whether ``path`` is ``/d/<name>`` of no dataset, or ``/datasets`` on a deployment of one object."""
     if path.rstrip("/") == CATALOG_PATH:
         return current_datasets() is None
     matched = DATASET_PAGE.fullmatch(path)
-    if matched is None:
-        return False
-    return find_dataset(matched.group(1)) is None
+    return matched is not None and find_dataset(matched.group(1)) is None
 
 
 def is_page_path(path: str) -> bool:
-    """Whether ``path`` opens one of the registered pages (the not-found page excluded).
-
-    Pages' ``path_template``s (``/d/<name>``) are werkzeug rules, so werkzeug matches them.
-    """
+    """Whether ``path`` opens a registered page but the not-found one (``path_template``s are werkzeug rules)."""
     pages = Map(
         [
             Rule(page.get("path_template") or page["relative_path"].rstrip("/") or "/")

@@ -15,7 +15,8 @@ from flask import Blueprint, Response, request
 
 from app_context import current_datasets, current_settings
 from data_access.live_channel import version_label
-from routes.live import max_age
+from routes.downloads import refuse
+from routes.live import cached_json, flask_answer, max_age
 
 CATALOG_PATH = "/live/catalog"
 
@@ -23,9 +24,7 @@ catalog_routes = Blueprint("catalog", __name__)
 
 
 def catalog_document() -> dict[str, Any]:
-    """What the open catalog pages need: each dataset's name, generation, label and description
-    (sorted by name), and ``status`` — ``unreachable`` while storage cannot be listed (the
-    datasets are then the last ones listed)."""
+    """Each dataset's name, generation, label and description by name; ``unreachable``: the last listing's."""
     datasets = current_datasets()
     listed, error = datasets.catalog.last_known() if datasets is not None else ({}, None)
     rows = [
@@ -44,11 +43,8 @@ def catalog_document() -> dict[str, Any]:
 def live_catalog() -> Response:
     """The catalog document, or 304 when the browser holds it already."""
     if current_datasets() is None:
-        return Response("This dashboard follows one dataset.\n", status=404, mimetype="text/plain")
+        return refuse(404, "This dashboard follows one dataset.")
     body = json.dumps(catalog_document(), separators=(",", ":")).encode()
-    etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     cache_seconds = max_age(current_settings().version_cache_seconds)
-    response = Response(status=304) if etag in request.if_none_match else Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = f"public, max-age={cache_seconds}"
-    return response
+    return flask_answer(*cached_json(body, etag, request.headers.get("If-None-Match"), cache_seconds))

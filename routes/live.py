@@ -1,15 +1,12 @@
-"""The live routes: ``GET /live/version`` (ETag, 304, ``Cache-Control``), ``GET /live/events`` (Server-Sent
-Events) and ``POST /live/notify`` (verified Pub/Sub push deliveries of the bucket's notifications).
+"""``GET /live/version`` (ETag, 304), ``GET /live/events`` (Server-Sent Events), ``POST /live/notify`` (Pub/Sub push).
 
-Version and events are answered by the same functions on the worker's event loop (:class:`LiveRoutes`,
-``asgi_worker.py``) and by the Flask routes here (``make run``, plain WSGI servers).
+Version and events are answered on the worker's event loop (:class:`LiveRoutes`) and by Flask (``make run``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import logging
 import math
@@ -20,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, stream_with_context
@@ -48,16 +44,13 @@ log = logging.getLogger("live_dashboard")
 VERSION_PATH = "/live/version"
 EVENTS_PATH = "/live/events"
 NOTIFY_PATH = "/live/notify"
-#: Where the app's Flask server keeps its feed and its datasets' feeds (``server.extensions``).
+#: ``server.extensions`` keys: the feed, the datasets' feeds, what a bucket notification does.
 LIVE_FEED_EXTENSION = "live_feed"
 DATASET_FEEDS_EXTENSION = "dataset_feeds"
-#: ... and what a bucket notification does (:func:`register_live_routes`).
 NOTIFIED_EXTENSION = "live_notified"
 #: Every route answers again under ``/d/<name>``, for that dataset.
 DATASET_PREFIX = "/d/<dataset>"
-#: What every route under ``/d/<name>`` answers (404) when there is no such dataset.
 NO_SUCH_DATASET = "No such dataset."
-#: ``/d/<name>/live/version`` and ``/d/<name>/live/events``: a dataset's live document.
 DATASET_LIVE_PATH = re.compile(r"/d/([^/]+)(/live/(?:version|events))")
 HEARTBEAT_SECONDS = 15.0
 HEARTBEAT = b": heartbeat\n\n"
@@ -68,23 +61,16 @@ RETRY_MS = 2_000
 STREAM_SECONDS = 15 * 60
 #: Events waiting for a slow stream; one more and it is closed (the browser reconnects and catches up).
 MAX_QUEUED_EVENTS = 16
-EVENT_HEADERS = [
-    ("Content-Type", "text/event-stream"),
-    ("Cache-Control", "no-store"),
-    ("X-Accel-Buffering", "no"),  # nginx and alike: pass each event on at once
-    ("X-Content-Type-Options", "nosniff"),
+Headers = list[tuple[bytes, bytes]]
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+EVENT_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx and alike: pass each event on at once
+    NOSNIFF,
 ]
 
 live = Blueprint("live", __name__)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An HTTP answer: status, headers and body."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 def max_age(version_cache_seconds: float) -> int:
@@ -92,21 +78,33 @@ def max_age(version_cache_seconds: float) -> int:
     return max(1, math.ceil(version_cache_seconds))
 
 
-def version_answer(document: LiveDocument, if_none_match: str | None, cache_seconds: int) -> Answer:
-    """The answer to ``GET /live/version``: the document, or 304 when the browser holds it already."""
-    headers = [
-        ("ETag", document.etag),
-        ("Cache-Control", f"public, max-age={cache_seconds}"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
-    if if_none_match and etag_matches(if_none_match, document.etag):
-        return Answer(304, headers, b"")
-    return Answer(200, [("Content-Type", "application/json"), *headers], document.data)
+def cached_json(data: bytes, etag: str, if_none_match: str | None, cache_seconds: int) -> tuple[int, Headers, bytes]:
+    """Status, headers and body of a JSON document cached ``cache_seconds``; 304 when the browser holds ``etag``."""
+    headers = [(b"etag", etag.encode()), (b"cache-control", b"public, max-age=%d" % cache_seconds), NOSNIFF]
+    if etag_matches(if_none_match, etag):
+        return 304, headers, b""
+    return 200, [(b"content-type", b"application/json"), *headers], data
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
+def flask_answer(status: int, headers: Headers, body: Any) -> Response:
+    """An answer made for the event loop (``body``: bytes or a stream), as a Flask response."""
+    return Response(body, status=status, headers=[(name.decode(), value.decode()) for name, value in headers])
+
+
+async def send_answer(send: Any, status: int, headers: Headers, body: bytes) -> None:
+    """A whole answer sent from the event loop."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` value names ``etag`` (quoted; weak or strong) or ``*``."""
-    return parse_etags(if_none_match).contains_weak(etag.strip('"'))
+    return bool(if_none_match) and parse_etags(if_none_match).contains_weak(etag.strip('"'))
+
+
+def if_none_match(scope: dict[str, Any]) -> str | None:
+    """The ASGI request's ``If-None-Match`` values, joined."""
+    return b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1") or None
 
 
 def sse_event(document: LiveDocument) -> bytes:
@@ -174,11 +172,8 @@ class DatasetFeeds:
 def register_live_routes(
     server: Flask, live_data: LiveData, settings: Settings, datasets: DatasetRegistry | None = None
 ) -> LiveFeed:
-    """The live routes on ``server``, with this process' feed (kept in ``server.extensions``).
-
-    With ``datasets`` they answer under ``/d/<name>`` too, from that dataset's feed.
-    """
-    secret = server.secret_key
+    """The live routes on ``server`` (under ``/d/<name>`` too with ``datasets``); returns this process' feed."""
+    assert server.secret_key, "the live routes sign generations: SECRET_KEY must be set first"
 
     def sign_generation(generation: str) -> str:
         with server.app_context():
@@ -190,7 +185,6 @@ def register_live_routes(
         return LiveFeed(data, sign_generation, channel_for(redis_url, data.source.location), dataset)
 
     feed = make_feed(live_data)
-    assert secret, "the live routes sign generations: SECRET_KEY must be set first"
     server.extensions[LIVE_FEED_EXTENSION] = feed
     server.register_blueprint(live)
     dataset_feeds = DatasetFeeds(datasets, make_feed) if datasets is not None else None
@@ -225,15 +219,12 @@ def _feed() -> LiveFeed:
     return feed
 
 
-def _cache_seconds() -> int:
-    return max_age(current_settings().version_cache_seconds)
-
-
 @live.get(VERSION_PATH)
 def live_version() -> Response:
-    """The live document (see :func:`version_answer`)."""
-    answer = version_answer(_feed().document(), request.headers.get("If-None-Match"), _cache_seconds())
-    return Response(answer.body, status=answer.status, headers=answer.headers)
+    """The live document, or 304 when the browser holds it already."""
+    document = _feed().document()
+    cache_seconds = max_age(current_settings().version_cache_seconds)
+    return flask_answer(*cached_json(document.data, document.etag, request.headers.get("If-None-Match"), cache_seconds))
 
 
 @live.get(EVENTS_PATH)
@@ -256,7 +247,7 @@ def live_events() -> Response:
         finally:
             unsubscribe()
 
-    return Response(stream_with_context(events()), headers=EVENT_HEADERS)
+    return flask_answer(200, EVENT_HEADERS, stream_with_context(events()))
 
 
 def _offer(changes: queue.Queue, document: LiveDocument) -> None:
@@ -269,13 +260,13 @@ def live_notify() -> Response:
     """A Pub/Sub push delivery of a bucket notification (see ``notified`` in :func:`register_live_routes`)."""
     settings: Settings = current_settings()
     if not settings.pubsub_push_audience:
-        return Response("Not found\n", status=404, mimetype="text/plain")
+        return refuse(404, "Not found")
     refusal = _refuse_unverified(settings, current_app.extensions.get("pubsub_transport"))
     if refusal is not None:
         return refusal
     attributes = _notification_attributes(request.get_json(silent=True))
     if attributes is None:
-        return Response("Not a Pub/Sub push message\n", status=400, mimetype="text/plain")
+        return refuse(400, "Not a Pub/Sub push message")
     current_app.extensions[NOTIFIED_EXTENSION](attributes)
     return Response(status=204)  # acknowledged, whatever object it named
 
@@ -284,17 +275,17 @@ def _refuse_unverified(settings: Settings, transport: Any) -> Response | None:
     """401 without a valid Google-signed token for the audience; 403 when another account signed it."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return Response("Bearer token required\n", status=401, mimetype="text/plain")
+        return refuse(401, "Bearer token required")
     try:
         claims = id_token.verify_oauth2_token(
             token, transport or google_requests.Request(), audience=settings.pubsub_push_audience
         )
     except (ValueError, google_auth_exceptions.GoogleAuthError) as error:
         log.warning("refused a /live/notify request: %s", error)
-        return Response("Invalid token\n", status=401, mimetype="text/plain")
+        return refuse(401, "Invalid token")
     if claims.get("email") != settings.pubsub_push_service_account or not claims.get("email_verified"):
         log.warning("refused a /live/notify request signed for another account")
-        return Response("Wrong service account\n", status=403, mimetype="text/plain")
+        return refuse(403, "Wrong service account")
     return None
 
 
@@ -310,7 +301,7 @@ def _notification_attributes(payload: Any) -> dict[str, str] | None:
     if data is not None:
         try:
             base64.b64decode(data, validate=True)
-        except (binascii.Error, TypeError, ValueError):
+        except (TypeError, ValueError):  # binascii.Error is a ValueError
             return None
     return attributes
 
@@ -323,14 +314,12 @@ ASGIApp = Callable[..., Any]
 class LiveRoutes:
     """ASGI: ``/live/version`` and ``/live/events`` answered on the event loop; the rest goes to ``app``."""
 
-    def __init__(
-        self, app: ASGIApp, feed: LiveFeed, cache_seconds: int, dataset_feeds: DatasetFeeds | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, feed: LiveFeed, dataset_feeds: DatasetFeeds | None = None) -> None:
         self.app = app  # what answers everything else
         self.feed = feed
         self.dataset_feeds = dataset_feeds
-        self._cache_seconds = cache_seconds
-        self._fanouts: dict[int, Fanout] = {}
+        self._cache_seconds = max_age(feed.live_data.version_cache_seconds)
+        self._fanouts: dict[LiveFeed, Fanout] = {}
         self._first_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-first-check")
         self.answered = 0  # /live/version answers given here (tests and benchmarks read it)
 
@@ -360,7 +349,7 @@ class LiveRoutes:
     def end_streams(self) -> None:
         """End every open stream now (the worker is stopping); browsers reconnect elsewhere."""
         for fanout in self._fanouts.values():
-            fanout.end_all()
+            fanout.deliver(None)
 
     async def _document(self, feed: LiveFeed) -> LiveDocument:
         document = feed.peek()
@@ -371,25 +360,21 @@ class LiveRoutes:
 
     async def _version(self, feed: LiveFeed, scope: dict[str, Any], send: Any) -> None:
         document = await self._document(feed)
-        tags = [value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"]
-        answer = version_answer(document, ", ".join(tags) or None, self._cache_seconds)
+        status, headers, body = cached_json(document.data, document.etag, if_none_match(scope), self._cache_seconds)
         self.answered += 1
-        headers = [(name.lower().encode(), value.encode("latin-1")) for name, value in answer.headers]
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send_answer(send, status, headers, b"" if scope["method"] == "HEAD" else body)
 
     async def _events(self, feed: LiveFeed, receive: Any, send: Any) -> None:
         document = await self._document(feed)
-        fanout = self._fanouts.get(id(feed))
-        if fanout is None:
-            fanout = self._fanouts[id(feed)] = Fanout(feed, asyncio.get_running_loop())
-        stream = fanout.open()
+        if feed not in self._fanouts:
+            self._fanouts[feed] = Fanout(feed, asyncio.get_running_loop())
+        fanout, stream = self._fanouts[feed], asyncio.Queue(MAX_QUEUED_EVENTS)
+        fanout.streams.add(stream)
         gone = asyncio.ensure_future(_disconnected(receive, stream))
         ends = asyncio.get_running_loop().call_later(stream_seconds(), _put, stream, None)
         try:
-            headers = [(name.lower().encode(), value.encode()) for name, value in EVENT_HEADERS]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.start", "status": 200, "headers": EVENT_HEADERS})
             await send({"type": "http.response.body", "body": stream_opening(document), "more_body": True})
             while (chunk := await stream.get()) is not None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -399,7 +384,7 @@ class LiveRoutes:
         finally:
             gone.cancel()
             ends.cancel()
-            fanout.close(stream)
+            fanout.streams.discard(stream)
 
 
 async def _disconnected(receive: Any, stream: asyncio.Queue) -> None:
@@ -419,31 +404,19 @@ def _put(stream: asyncio.Queue, chunk: bytes | None) -> None:
 
 
 class Fanout:
-    """One per process: a changed document is encoded once and queued to every open stream; one heartbeat task."""
+    """One per feed and process: a changed document is encoded once and queued to every open stream."""
 
     def __init__(self, feed: LiveFeed, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
         self.streams: set[asyncio.Queue] = set()
-        feed.subscribe(lambda document: loop.call_soon_threadsafe(self._deliver, sse_event(document)))
+        feed.subscribe(lambda document: loop.call_soon_threadsafe(self.deliver, sse_event(document)))
         self._heartbeat = loop.create_task(self._beat())
 
-    def open(self) -> asyncio.Queue:
-        stream: asyncio.Queue = asyncio.Queue(MAX_QUEUED_EVENTS)
-        self.streams.add(stream)
-        return stream
-
-    def close(self, stream: asyncio.Queue) -> None:
-        self.streams.discard(stream)
-
-    def end_all(self) -> None:
-        for stream in list(self.streams):
-            _put(stream, None)
-
-    def _deliver(self, chunk: bytes) -> None:
+    def deliver(self, chunk: bytes | None) -> None:
+        """Queue ``chunk`` to every open stream (``None`` ends them)."""
         for stream in list(self.streams):
             _put(stream, chunk)
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            self._deliver(HEARTBEAT)
+            self.deliver(HEARTBEAT)

@@ -1,9 +1,7 @@
 """``/live/<generation>/chart`` and ``/live/<generation>/rows``: what a chart page takes a generation up with.
 
-Every page showing one generation and view asks the same, so each answer is built once per process
-(``LiveData.derived``) and is immutable (``Cache-Control: public, immutable``, ``ETag``): HTTP caches
-absorb the burst after a publish. ``t`` is the signed generation the live channel handed out; while a
-frame is being taken up the answer is 202 ``{"loading": true}`` with ``Retry-After``, never a 5xx.
+Each answer is built once per process and immutable (``ETag``), so HTTP caches absorb the burst after a publish;
+``t`` is the signed generation; while a frame is being taken up: 202 ``{"loading": true}`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -34,7 +32,8 @@ from data_access.roles import ColumnRoles
 from data_access.table_query import PageRequest, RowSelection, TableQueryError
 from data_access.view_state import ViewState, filter_rows
 from routes.downloads import GENERATION_TOKEN_PURPOSE
-from routes.live import etag_matches
+from routes.live import etag_matches, if_none_match, send_answer
+from serving import BROTLI_QUALITY, GZIP_LEVEL, MIN_COMPRESSED_BYTES
 
 take_up = Blueprint("take_up", __name__)
 
@@ -50,8 +49,6 @@ MAX_GRID_CHARS = 4_000
 RETRY_AFTER_SECONDS = 1
 #: A generation never changes: its answers may be kept as long as caches like.
 IMMUTABLE = "public, max-age=31536000, immutable"
-#: Smaller answers travel as they are (as serving.py's COMPRESS_MIN_SIZE).
-MIN_COMPRESSED_BYTES = 1024
 
 
 class Answer:
@@ -66,29 +63,28 @@ class Answer:
         """The body compressed as ``encoding`` (``br`` or ``gzip``), compressed once."""
         if encoding not in self._encoded:
             # The levels serving.py gives flask-compress, which leaves an encoded answer alone.
-            compress = (lambda body: brotli.compress(body, quality=5)) if encoding == "br" else gzip.compress
-            self._encoded[encoding] = compress(self.body)
+            if encoding == "br":
+                self._encoded[encoding] = brotli.compress(self.body, quality=BROTLI_QUALITY)
+            else:
+                self._encoded[encoding] = gzip.compress(self.body, compresslevel=GZIP_LEVEL)
         return self._encoded[encoding]
 
 
-def _json(status: int, value: Any, cache: str = "no-store", headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(value), status=status, mimetype="application/json", headers=headers or {})
-    response.headers["Cache-Control"] = cache
-    return response
+def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Response:
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    return Response(json.dumps(value), status=status, mimetype="application/json", headers=headers)
 
 
 def _serve(answer: Answer) -> Response:
     """``answer`` with its ETag; 304 when the browser or cache already holds it."""
-    if answer.etag in request.if_none_match:
+    encoding = next((name for name in ("br", "gzip") if request.accept_encodings[name]), None)
+    if etag_matches(request.headers.get("If-None-Match"), answer.etag):
         response = Response(status=304)
+    elif encoding is None or len(answer.body) < MIN_COMPRESSED_BYTES:
+        response = Response(answer.body, mimetype="application/json")
     else:
-        accepted = request.accept_encodings
-        encoding = next((name for name in ("br", "gzip") if accepted[name]), None)
-        if encoding is None or len(answer.body) < MIN_COMPRESSED_BYTES:
-            response = Response(answer.body, mimetype="application/json")
-        else:
-            response = Response(answer.encoded(encoding), mimetype="application/json")
-            response.headers["Content-Encoding"] = encoding
+        response = Response(answer.encoded(encoding), mimetype="application/json")
+        response.headers["Content-Encoding"] = encoding
     response.vary.add("Accept-Encoding")
     response.set_etag(answer.etag)
     response.headers["Cache-Control"] = IMMUTABLE
@@ -151,7 +147,7 @@ class ChartAnswer(Answer):
 def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, generation: str) -> ChartAnswer:
     """The figure, its signature, the grid's columns and the controls' key for one view.
 
-    With ``changes=1`` the signature also names every ghost trace, so a new version replaces them, not the zoom.
+    With ``changes=1`` the signature names the ghost traces too, so a new version replaces them, not the zoom.
     """
     from routes.changes import ghost_figure  # routes.changes builds on this module's answers
 
@@ -223,10 +219,9 @@ def count_text(matching: int, total: int) -> str:
 
 # -- on the event loop (asgi_worker.py) -----------------------------------------------------------
 
-#: The request headers a take-up answer depends on besides its URL: the encoding it is sent in
-#: (``Vary``), and the scheme the app sees behind its proxy (HTTPS answers carry HSTS).
+#: Request headers a take-up answer depends on besides its URL (HTTPS answers carry HSTS).
 KEPT_ANSWER_VARY = (b"accept-encoding", b"x-forwarded-proto")
-#: Bytes of answers one process keeps on its event loop (the newest used; older ones go first).
+#: Bytes of answers one process keeps on its event loop (least recently used go first).
 KEPT_ANSWERS_BYTES = 64 * 1024 * 1024
 #: Headers a 304 leaves out of its 200 (as werkzeug's 304 does): it has no body.
 BODY_HEADERS = (b"content-type", b"content-length", b"content-encoding")
@@ -255,10 +250,7 @@ class KeptAnswer:
 
 
 def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
-    """What a take-up GET's answer is kept under (path, query, the headers it varies on); ``None``: not kept.
-
-    The query holds the signed token, so only what Flask answered to the same token is replayed; zooms are not kept.
-    """
+    """What a take-up GET's answer is kept under (path, query with its signed token, varied headers); ``None``: not."""
     if scope["type"] != "http" or scope["method"] != "GET" or not TAKE_UP_PATH.fullmatch(scope["path"]):
         return None
     query: bytes = scope["query_string"]
@@ -270,10 +262,9 @@ def kept_answer_key(scope: dict[str, Any]) -> tuple | None:
 
 
 class KeptTakeUps:
-    """ASGI: a take-up GET Flask has answered before (immutable, 200) is answered again on the event loop.
+    """ASGI: a take-up GET Flask answered before (immutable 200) is replayed, or 304, on the event loop.
 
-    The first request for a URL goes to Flask; its answer is kept whole and replayed (or a 304) without
-    a thread, and requests arriving meanwhile wait for it. Anything else (202, 4xx, zooms) is Flask's.
+    Requests arriving while Flask answers the first wait for its answer; anything else (202, 4xx, zooms) is Flask's.
     """
 
     def __init__(self, app: Any, max_bytes: int = KEPT_ANSWERS_BYTES) -> None:
@@ -308,13 +299,10 @@ class KeptTakeUps:
 
     async def _replay(self, kept: KeptAnswer, scope: dict[str, Any], send: Any) -> None:
         self.answered += 1
-        tags = b", ".join(value for name, value in scope["headers"] if name == b"if-none-match").decode("latin-1")
-        if tags and etag_matches(tags, kept.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": kept.not_modified_headers()})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": kept.headers})
-        await send({"type": "http.response.body", "body": kept.body})
+        if etag_matches(if_none_match(scope), kept.etag):
+            await send_answer(send, 304, kept.not_modified_headers(), b"")
+        else:
+            await send_answer(send, 200, kept.headers, kept.body)
 
     def _keeping(self, key: tuple, send: Any) -> Any:
         """``send``, noting an immutable 200 answer to keep under ``key``."""

@@ -156,3 +156,4 @@ def test_gunicorn_conf_runs_the_asgi_worker_and_logs_json_access_lines(local_csv
     assert http_request["latency"].endswith("s") and float(http_request["latency"][:-1]) >= 0
     assert access[0]["severity"] == "INFO"
     assert access[0]["logging.googleapis.com/trace"] == f"projects/demo/traces/{TRACE}"
+    assert "trace_header" not in access[0]  # passed for the trace fields, not a field of its own

@@ -140,3 +140,10 @@ def test_readyz_reports_cache_failing_and_recovering(make_app, gcs_settings, buc
         response = client.get("/readyz")
         assert response.status_code == 503 and response.json["cache"] == "failing"
         assert redis.url.split("//")[1] not in response.get_data(as_text=True)
+
+
+def test_favicon_is_served_and_kept_a_day(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/vnd.microsoft.icon"
+    assert response.data[:4] == b"\x00\x00\x01\x00"  # the ICO header
+    assert response.cache_control.public and response.cache_control.max_age == 24 * 3600
