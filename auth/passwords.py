@@ -99,10 +99,6 @@ class PasswordChecks:
         finally:
             self._slots.release()
 
-    def verify(self, admins: AdminDirectory, name: str, password: str) -> bool:
-        with self.slot():
-            return admins.verify(name, password)
-
 
 @functools.cache
 def _dummy_hash() -> str:
