@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, make_response, request, url_for
 
 from app_context import current_dataset_name, current_settings, use_admin_dataset
 from auth import User, require_admin, sign, unsign
@@ -63,9 +63,7 @@ def _read_signed(token: object, purpose: str, user: User) -> dict[str, Any] | No
 
 
 def _refusal(message: str, status: int) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
+    return make_response(jsonify(error=message), status)
 
 
 def _same_origin() -> str | None:
