@@ -226,10 +226,7 @@ class Settings(ServerSettings):
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A validated copy with some fields replaced (used by tests and the CLI)."""
-        try:
-            return type(self)(**{**self.model_dump(), **overrides})
-        except ValidationError as error:
-            raise SettingsError(self._one_line(error)) from None
+        return self.read({}, **{**self.model_dump(), **overrides})
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from admin.upload import pending_token, read_pending_token, read_upload_token
+from admin.upload import PENDING_PURPOSE, UPLOAD_PURPOSE, read_user_token, user_token
 from app_context import current_datasets, current_live_data, current_settings, use_admin_dataset
 from auth import User, current_user, require_admin
 from auth.web import ADMIN_PATH
@@ -303,7 +303,7 @@ def preview_upload(staged_upload: dict | None, _review: Any, zone_name: str | No
     user = require_admin()
     if not isinstance(staged_upload, dict):
         return None, None, None, True, None, HIDDEN
-    upload = read_upload_token(staged_upload.get("token"), user)
+    upload = read_user_token(staged_upload.get("token"), UPLOAD_PURPOSE, user)
     if upload is None:
         return notice("This upload was not started by you. Choose the file again.", "danger"), *_NOTHING_TO_PUBLISH
     try:
@@ -338,7 +338,8 @@ def _preview(user: User, upload: dict[str, Any], zone: tzinfo) -> tuple:
     uploaded_columns = [str(column) for column in report.table.columns]
     max_points = current_settings().max_chart_points
     preview = upload_preview(report.frame, uploaded_columns, shown_name, diff, live, max_points, zone, report.warnings)
-    return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
+    pending_store = {"token": user_token(user, PENDING_PURPOSE, pending), "filename": shown_name}
+    return None, preview, pending_store, False, None, HIDDEN
 
 
 def _incomplete_upload(staged: StagedFile | None, size: int) -> str:
@@ -411,7 +412,8 @@ def publish_upload(
     zone = reader_zone(zone_name)
     if not n_clicks or not pending_store:
         raise PreventUpdate
-    pending = read_pending_token(pending_store.get("token") if isinstance(pending_store, dict) else None, user)
+    token = pending_store.get("token") if isinstance(pending_store, dict) else None
+    pending = read_user_token(token, PENDING_PURPOSE, user)
     if pending is None:
         return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update, no_update
     staged = StagedFile(pending["id"], pending["generation"], pending["size"])

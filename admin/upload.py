@@ -31,28 +31,13 @@ UPLOADER_SCRIPT_URL = f"{ADMIN_PATH}/static/admin_upload.js"
 CHUNK_PATH_PREFIX = f"{ADMIN_PATH}/upload/chunk/"
 
 
-def upload_token(user: User, upload_id: str, size: int, filename: str, dataset: str | None = None) -> str:
-    """The token naming one staged upload (to ``dataset`` when there are many), valid only for ``user``."""
-    data = {"user": user.name, "id": upload_id, "size": size, "filename": filename, "dataset": dataset}
-    return sign(json.dumps(data), UPLOAD_PURPOSE)
+def user_token(user: User, purpose: str, data: dict[str, Any]) -> str:
+    """A token carrying ``data`` (naming a staged upload by its ``id``) for ``purpose``, valid only for ``user``."""
+    return sign(json.dumps({**data, "user": user.name}), purpose)
 
 
-def read_upload_token(token: object, user: User) -> dict[str, Any] | None:
-    """What :func:`upload_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
-    return _read_signed(token, UPLOAD_PURPOSE, user)
-
-
-def pending_token(user: User, pending: dict[str, Any]) -> str:
-    """A token binding what was previewed (staged generation, base, digest) to ``user``."""
-    return sign(json.dumps({**pending, "user": user.name}), PENDING_PURPOSE)
-
-
-def read_pending_token(token: object, user: User) -> dict[str, Any] | None:
-    """What :func:`pending_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
-    return _read_signed(token, PENDING_PURPOSE, user)
-
-
-def _read_signed(token: object, purpose: str, user: User) -> dict[str, Any] | None:
+def read_user_token(token: object, purpose: str, user: User) -> dict[str, Any] | None:
+    """What :func:`user_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
     value = unsign(token, purpose)
     if value is None:
         return None
@@ -102,7 +87,8 @@ def start_upload() -> Response:
         session_url = staging.start(upload_id, size, origin, user.name)
     except StorageError as error:
         return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
-    token = upload_token(user, upload_id, size, filename, current_dataset_name())
+    staged = {"id": upload_id, "size": size, "filename": filename, "dataset": current_dataset_name()}
+    token = user_token(user, UPLOAD_PURPOSE, staged)
     if session_url is None:  # local mode: the chunks come to this app, within its request body limit
         url, chunk_bytes = url_for("admin.receive_chunk", token=token), CHUNK_BYTES
     else:
@@ -116,7 +102,7 @@ def receive_chunk(token: str) -> Response:
     user = require_admin()
     if _same_origin() is None:
         return _refusal("Uploads come from the admin page of this site only.", 403)
-    upload = read_upload_token(token, user)
+    upload = read_user_token(token, UPLOAD_PURPOSE, user)
     live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
     staging = staging_for(live_data.source) if live_data is not None else None
     if upload is None or not isinstance(staging, LocalStaging):
@@ -152,7 +138,7 @@ def cancel_upload() -> Response:
     if _same_origin() is None:
         return _refusal("Uploads are cancelled from the admin page of this site only.", 403)
     body = request.get_json(silent=True)
-    upload = read_upload_token(body.get("token") if isinstance(body, dict) else None, user)
+    upload = read_user_token(body.get("token") if isinstance(body, dict) else None, UPLOAD_PURPOSE, user)
     live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
     if upload is None or live_data is None:
         return _refusal("Unknown upload.", 404)
