@@ -8,10 +8,10 @@ for this admin, the only thing the preview and publish callbacks accept. Every r
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, make_response, request, url_for
+from werkzeug.http import parse_content_range_header
 
 from app_context import current_dataset_name, current_settings, use_admin_dataset
 from auth import User, require_admin, sign, unsign
@@ -23,8 +23,6 @@ from data_access.units import MB
 
 UPLOAD_PURPOSE = "admin-upload"
 PENDING_PURPOSE = "admin-pending"
-_CHUNK_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
-_STATUS_QUERY = re.compile(r"bytes \*/(\d{1,15})")
 
 blueprint = Blueprint("admin", __name__, url_prefix=ADMIN_PATH, static_folder="static")
 UPLOADER_SCRIPT_URL = f"{ADMIN_PATH}/static/admin_upload.js"
@@ -107,20 +105,20 @@ def receive_chunk(token: str) -> Response:
     staging = staging_for(live_data.source) if live_data is not None else None
     if upload is None or not isinstance(staging, LocalStaging):
         return _refusal("Unknown upload.", 404)
-    content_range = request.headers.get("Content-Range", "")
-    chunk, query = _CHUNK_RANGE.fullmatch(content_range), _STATUS_QUERY.fullmatch(content_range)
-    total = int((chunk or query).group(3 if chunk else 1)) if (chunk or query) else -1
-    if total != upload["size"]:
+    # "bytes START-END/SIZE" carries a chunk; "bytes */SIZE" asks how much is stored.
+    content_range = parse_content_range_header(request.headers.get("Content-Range"))
+    total = upload["size"]
+    if content_range is None or content_range.units != "bytes" or content_range.length != total:
         return _refusal("Content-Range must be 'bytes START-END/SIZE' with the declared size.", 400)
     try:
-        if query:
+        if content_range.start is None:
             offset = staging.offset(upload["id"], total)
         else:
-            start, end = int(chunk.group(1)), int(chunk.group(2))
-            length = end - start + 1
-            if length <= 0 or length > CHUNK_BYTES or request.content_length != length:
+            length = content_range.stop - content_range.start  # werkzeug: a range is never empty
+            if length > CHUNK_BYTES or request.content_length != length:
                 return _refusal(f"A chunk is 1 to {CHUNK_BYTES} bytes, as its Content-Range says.", 400)
-            offset = staging.receive(upload["id"], start, total, iter_chunks(request.stream, length))
+            body = iter_chunks(request.stream, length)
+            offset = staging.receive(upload["id"], content_range.start, total, body)
     except UploadRefused as refused:
         return _refusal(str(refused), 409)
     if offset == total:
