@@ -412,8 +412,7 @@ def publish_upload(
     zone = reader_zone(zone_name)
     if not n_clicks or not pending_store:
         raise PreventUpdate
-    token = pending_store.get("token") if isinstance(pending_store, dict) else None
-    pending = read_user_token(token, PENDING_PURPOSE, user)
+    pending = read_user_token(pending_store.get("token"), PENDING_PURPOSE, user)  # a dict: typed_callback checked
     if pending is None:
         return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update, no_update
     staged = StagedFile(pending["id"], pending["generation"], pending["size"])
