@@ -34,21 +34,8 @@ SESSION_COOKIE_NAME = "live_dashboard_session"
 DEVICE_COOKIE_NAME = "live_dashboard_device"
 DEVICE_COOKIE_PURPOSE = "sign-in-device"
 DEVICE_COOKIE_DAYS = 90
-LOGIN_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Live dashboard</title><link rel="stylesheet" href="{{ css_url }}"></head>
-<body class="bg-light"><main class="container" style="max-width: 26rem">
-<h1 class="h4 mt-5 mb-3">Sign in to publish data</h1>
-{% if message %}<div class="alert alert-{{ level }}" role="alert">{{ message }}</div>{% endif %}
-<form method="post" action="/login" class="card card-body">
-<input type="hidden" name="next" value="{{ next_path }}">
-<label class="form-label" for="username">Name</label>
-<input class="form-control mb-3" id="username" name="username" autocomplete="username" required autofocus>
-<label class="form-label" for="password">Password</label>
-<input class="form-control mb-3" id="password" name="password" type="password" autocomplete="current-password"
- required>
-<button class="btn btn-primary" type="submit">Sign in</button>
-</form><p class="mt-3"><a href="/">Back to the chart</a></p></main></body></html>"""
+# The sign-in page (Jinja, autoescaped): the one page the app serves outside Dash.
+LOGIN_TEMPLATE = Path(__file__).with_name("login.html").read_text()
 
 
 def init_auth(
