@@ -25,7 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from admin import UPLOADER_SCRIPT_URL, register_admin
 from app_context import install_app_context
 from app_logging import configure_logging
-from auth.passwords import LOCAL_ADMIN_NAME, AdminConfigError, hash_password
+from auth.passwords import LOCAL_ADMIN_NAME, hash_password
 from auth.web import init_auth
 from callback_input import install_callback_errors
 from components import live_status
@@ -57,12 +57,9 @@ def create_app(settings: Settings, storage_client: Any = None, iap_transport: An
     datasets = build_datasets(settings, live_data, storage_client)
     install_app_context(server, settings, live_data, datasets)
     scripts, stylesheets = add_vendored_files(server)
-    try:
-        server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
-            server, settings, stylesheets[0], iap_transport, login=settings.serves_admin
-        )
-    except AdminConfigError as error:
-        raise SettingsError(str(error)) from None
+    server.config["ONE_TIME_ADMIN_PASSWORD"] = init_auth(
+        server, settings, stylesheets[0], iap_transport, login=settings.serves_admin
+    )
     register_routes(server)
     if settings.serves_chart:
         register_live_routes(server, live_data, settings, datasets)

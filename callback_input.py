@@ -92,8 +92,14 @@ def _refuse_unreadable_bodies() -> Response | None:
     if not (_is_callback_request() or request.is_json):
         return None
     raw = request.get_data(cache=True)  # within the size limit checked before (auth.web)
-    if _nesting_exceeds(raw, MAX_NESTING):
-        return _malformed(f"nested deeper than {MAX_NESTING} levels")
+    # Fewer brackets than the limit cannot nest deeper: the common case skips parsing here.
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+        try:
+            too_deep = _deeper_than(request.get_json(force=True, silent=True), MAX_NESTING)  # cached for Dash
+        except RecursionError:
+            too_deep = True
+        if too_deep:
+            return _malformed(f"nested deeper than {MAX_NESTING} levels")
     # A lone UTF-16 surrogate ("\ud800") parses, then breaks whatever encodes it later.
     if (b"\\ud" in raw or b"\\uD" in raw) and not _encodable(request.get_json(silent=True)):
         return _malformed("the body is not valid text")
@@ -126,26 +132,9 @@ def _encodable(value: Any) -> bool:
     return True
 
 
-def _nesting_exceeds(raw: bytes, limit: int) -> bool:
-    """True when JSON text opens more than ``limit`` brackets at once (strings are skipped)."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False  # cannot be that deep: the common, cheap case
-    depth = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when ``value`` nests lists and objects more than ``limit`` levels deep (looks no deeper)."""
+    if not isinstance(value, list | dict):
+        return False
+    children = value.values() if isinstance(value, dict) else value
+    return limit < 1 or any(_deeper_than(child, limit - 1) for child in children)

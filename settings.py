@@ -36,6 +36,7 @@ MAX_COLUMNS_LIMIT = 10_000
 # Highest MAX_CELL_CHARS: below the csv module's field limit (128 KiB), which locates a bad cell's line.
 MAX_CELL_CHARS_LIMIT = 100_000
 WEAK_SECRET_KEYS = {"changeme", "secret", "dev", "development", "password", "please-change-me"}
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 # Settings people write in any case: compared in lower case.
 _LOWER_CASE_FIELDS = ("app_env", "log_format", "data_source", "auth_mode", "live_push", "dashboard_service")
 
@@ -96,6 +97,8 @@ class _EnvironmentSettings(BaseSettings):
         name = cls.env_names().get(field, (field.upper(),))[0]
         if first["type"] == "literal_error":
             return f"{name} must be {first['ctx']['expected']}, got {first['input']!r}"
+        if first["type"] in _BOUND_ERRORS:
+            return f"{name} must be {_bounds(cls.model_fields[field].metadata)}, got {first['input']!r}"
         return f"{name}: {first['msg']}, got {first['input']!r}"
 
     @field_validator("*", mode="before")
@@ -116,7 +119,7 @@ class ServerSettings(_EnvironmentSettings):
     """What the gunicorn master needs before any app exists: where to listen and how to log."""
 
     host: str = "127.0.0.1"
-    port: int = 8050
+    port: int = Field(8050, gt=0, lt=65536)
     app_env: Literal["production", "development"] = "production"
     log_format: Literal["json", "text"] = "json"  # json for Cloud Logging, text for a terminal; by APP_ENV when unset
     # App Engine sets GOOGLE_CLOUD_PROJECT; GCP_PROJECT wins when both are set.
@@ -130,12 +133,6 @@ class ServerSettings(_EnvironmentSettings):
             app_env = str(data.get("app_env") or "production").strip().lower()
             data = {**data, "log_format": "json" if app_env == "production" else "text"}
         return data
-
-    @model_validator(mode="after")
-    def _check_server(self) -> Self:
-        if not 0 < self.port < 65536:
-            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
-        return self
 
     @property
     def on_app_engine(self) -> bool:
@@ -170,12 +167,12 @@ class Settings(ServerSettings):
     gcs_blob: str = "data/data.csv"
     gcs_prefix: str = ""  # "dashboards/": every .csv / .parquet object directly under it is a dataset
     storage_emulator_host: str = ""
-    poll_interval_seconds: float = 5.0
-    version_cache_seconds: float = 0.5
+    poll_interval_seconds: float = Field(5.0, ge=0.2)
+    version_cache_seconds: float = Field(0.5, ge=0)
     cache_type: Literal["SimpleCache", "FileSystemCache", "RedisCache"] = "SimpleCache"
     cache_dir: Path = Path(tempfile.gettempdir()) / "live-dashboard-cache"
     cache_redis_url: str = ""
-    max_chart_points: int = 4_000
+    max_chart_points: int = Field(4_000, ge=10)
     changes_key: str = ""  # "What changed": the columns that identify a row, comma-separated
     dashboard_title: str = "Live data"
     dashboard_description: str = ""
@@ -187,25 +184,25 @@ class Settings(ServerSettings):
     admin_users_file: str = ""
     admin_emails: str = ""  # IAP mode: comma-separated
     iap_audience: str = ""
-    max_upload_mb: float = 1024.0
+    max_upload_mb: float = Field(1024.0, gt=0, le=1024)
     upload_chunk_mb: float = 64.0  # browser → storage session; local mode sends CHUNK_BYTES to the app
-    max_rows: int = 2_000_000
-    max_columns: int = 1_000
-    max_cell_chars: int = 32_767
-    frame_memory_mb: float = 512.0
+    max_rows: int = Field(2_000_000, ge=1)
+    max_columns: int = Field(1_000, ge=1, le=MAX_COLUMNS_LIMIT)
+    max_cell_chars: int = Field(32_767, ge=1, le=MAX_CELL_CHARS_LIMIT)
+    frame_memory_mb: float = Field(512.0, ge=1)  # memory per worker for parsed tables
     data_schema: str = DEFAULT_SCHEMA
     login_rate_limit: str = "5 per minute;30 per hour"
     login_account_rate_limit: str = "10 per 15 minutes"  # per account and address
     login_account_wide_rate_limit: str = "100 per 15 minutes"  # per account, browsers new to it
-    login_concurrency: int = 2
-    session_lifetime_hours: float = 12.0
-    session_idle_minutes: float = 30.0
-    max_request_kb: float = 1024.0
-    storage_deadline_seconds: float = 20.0
-    request_head_timeout_seconds: float = 10.0
-    request_body_timeout_seconds: float = 20.0
+    login_concurrency: int = Field(2, ge=1, le=64)  # each check needs ~128 MiB
+    session_lifetime_hours: float = Field(12.0, gt=0, le=24 * 30)
+    session_idle_minutes: float = Field(30.0, gt=0)  # at most SESSION_LIFETIME_HOURS
+    max_request_kb: float = Field(1024.0, ge=1, le=64 * 1024)
+    storage_deadline_seconds: float = Field(20.0, ge=1, le=600)  # below the worker timeout
+    request_head_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    request_body_timeout_seconds: float = Field(20.0, gt=0, le=600)
     # Open connections (idle, polling or streaming) one worker serves; past it, requests get 503.
-    max_connections_per_worker: int = 8000
+    max_connections_per_worker: int = Field(8000, ge=16, le=1_000_000)
     # Live channel: stream first, checks as fallback ("auto"), or checks only ("off", behind a CDN)
     live_push: Literal["auto", "off"] = "auto"
     pubsub_subscription: str = ""  # projects/P/subscriptions/S: pull the bucket's notifications
@@ -229,10 +226,7 @@ class Settings(ServerSettings):
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A validated copy with some fields replaced (used by tests and the CLI)."""
-        try:
-            return type(self)(**{**self.model_dump(), **overrides})
-        except ValidationError as error:
-            raise SettingsError(self._one_line(error)) from None
+        return self.read({}, **{**self.model_dump(), **overrides})
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -250,10 +244,6 @@ class Settings(ServerSettings):
             raise SettingsError(f"LOCAL_DATA_PATH {str(self.local_data_path)!r} is neither a file nor a folder")
         if self.gcs_prefix and (self.data_source != "gcs" or not self.gcs_prefix.endswith("/")):
             raise SettingsError("GCS_PREFIX needs DATA_SOURCE=gcs and must end with '/', e.g. dashboards/")
-        if self.poll_interval_seconds < 0.2:
-            raise SettingsError("POLL_INTERVAL_SECONDS must be at least 0.2")
-        if self.version_cache_seconds < 0:
-            raise SettingsError("VERSION_CACHE_SECONDS must not be negative")
         if self.cache_type == "RedisCache" and not self.cache_redis_url:
             raise SettingsError("CACHE_TYPE=RedisCache needs CACHE_REDIS_URL, e.g. redis://127.0.0.1:6379/0")
         if self.cache_type == "FileSystemCache":
@@ -263,12 +253,6 @@ class Settings(ServerSettings):
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} cannot be created: {error.strerror}") from None
             if not os.access(self.cache_dir, os.W_OK):
                 raise SettingsError(f"CACHE_DIR {str(self.cache_dir)!r} is not writable")
-        if self.frame_memory_mb < 1:
-            raise SettingsError("FRAME_MEMORY_MB must be at least 1 (memory per worker for parsed tables)")
-        if not 1 <= self.storage_deadline_seconds <= 600:
-            raise SettingsError("STORAGE_DEADLINE_SECONDS must be between 1 and 600 (keep it below the worker timeout)")
-        if self.max_chart_points < 10:
-            raise SettingsError("MAX_CHART_POINTS must be at least 10")
         if not self.dashboard_title or len(self.dashboard_title) > MAX_TITLE_CHARS:
             raise SettingsError(f"DASHBOARD_TITLE must be 1 to {MAX_TITLE_CHARS} characters")
         if len(self.dashboard_description) > MAX_DESCRIPTION_CHARS:
@@ -287,25 +271,9 @@ class Settings(ServerSettings):
             raise SettingsError("PUBSUB_SUBSCRIPTION and PUBSUB_PUSH_AUDIENCE need DATA_SOURCE=gcs (notifications)")
 
     def _validate_admin(self) -> None:
-        if not 0 < self.max_upload_mb <= 1024:
-            raise SettingsError("MAX_UPLOAD_MB must be between 0 and 1024")
         # GCS takes a resumable upload's chunks in multiples of 256 KiB only.
         if not (0.25 <= self.upload_chunk_mb <= 1024 and float(self.upload_chunk_mb * 4).is_integer()):
             raise SettingsError("UPLOAD_CHUNK_MB must be a multiple of 0.25 (256 KiB) from 0.25 to 1024")
-        if not 1 <= self.max_request_kb <= 64 * 1024:
-            raise SettingsError("MAX_REQUEST_KB must be between 1 and 65536")
-        if not 0 < self.request_head_timeout_seconds <= 300 or not 0 < self.request_body_timeout_seconds <= 600:
-            raise SettingsError(
-                "REQUEST_HEAD_TIMEOUT_SECONDS must be in (0, 300] and REQUEST_BODY_TIMEOUT_SECONDS in (0, 600]"
-            )
-        if not 16 <= self.max_connections_per_worker <= 1_000_000:
-            raise SettingsError("MAX_CONNECTIONS_PER_WORKER must be between 16 and 1000000")
-        if self.max_rows < 1:
-            raise SettingsError("MAX_ROWS must be at least 1")
-        if not 1 <= self.max_columns <= MAX_COLUMNS_LIMIT:
-            raise SettingsError(f"MAX_COLUMNS must be between 1 and {MAX_COLUMNS_LIMIT:,}")
-        if not 1 <= self.max_cell_chars <= MAX_CELL_CHARS_LIMIT:
-            raise SettingsError(f"MAX_CELL_CHARS must be between 1 and {MAX_CELL_CHARS_LIMIT:,}")
         for name, limit in (
             ("LOGIN_RATE_LIMIT", self.login_rate_limit),
             ("LOGIN_ACCOUNT_RATE_LIMIT", self.login_account_rate_limit),
@@ -315,12 +283,8 @@ class Settings(ServerSettings):
                 parse_many(limit)
             except ValueError:
                 raise SettingsError(f"{name} must look like '5 per minute;30 per hour', got {limit!r}") from None
-        if not 1 <= self.login_concurrency <= 64:
-            raise SettingsError("LOGIN_CONCURRENCY must be between 1 and 64 (each check needs ~128 MiB)")
-        if not 0 < self.session_lifetime_hours <= 24 * 30:
-            raise SettingsError("SESSION_LIFETIME_HOURS must be between 0 and 720")
-        if not 0 < self.session_idle_minutes <= self.session_lifetime_hours * 60:
-            raise SettingsError("SESSION_IDLE_MINUTES must be above 0 and at most SESSION_LIFETIME_HOURS")
+        if self.session_idle_minutes > self.session_lifetime_hours * 60:
+            raise SettingsError("SESSION_IDLE_MINUTES must be at most SESSION_LIFETIME_HOURS")
         if self.auth_mode == "iap" and not self.iap_audience:
             raise SettingsError("AUTH_MODE=iap needs IAP_AUDIENCE, e.g. /projects/NUMBER/apps/PROJECT_ID")
         if self.auth_mode == "iap" and not self.admin_emails:
@@ -377,6 +341,13 @@ class Settings(ServerSettings):
         if self.data_source == "local":
             return str(self.local_data_path)
         return f"gs://{self.gcs_bucket}/{self.gcs_prefix or self.gcs_blob}"
+
+
+def _bounds(metadata: list[Any]) -> str:
+    """A field's ``Field(ge=…, gt=…, le=…, lt=…)`` bounds in words: "at least 1 and at most 64"."""
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+    limits = [f"{words[name]} {getattr(bound, name)}" for bound in metadata for name in words if hasattr(bound, name)]
+    return " and ".join(limits)
 
 
 def _number(name: str, raw: str, whole: bool) -> float:

@@ -1,13 +1,12 @@
 """Admin page (``/admin``): upload → validate → preview → publish, history and rollback.
 
-Every callback calls :func:`auth.require_admin` itself (a page guard does not protect
+Every callback checks the admin itself through :func:`_admin_callback` (a page guard does not protect
 ``/_dash-update-component``). The file arrives through :mod:`admin.upload` into a staging object;
 the preview checks one generation of it and publishing copies exactly that generation.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import typing
@@ -20,7 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from admin.upload import pending_token, read_pending_token, read_upload_token
+from admin.upload import PENDING_PURPOSE, UPLOAD_PURPOSE, read_user_token, user_token
 from app_context import current_datasets, current_live_data, current_settings, use_admin_dataset
 from auth import User, current_user, require_admin
 from auth.web import ADMIN_PATH
@@ -46,7 +45,6 @@ from data_access.publishing import (
 from data_access.roles import parse_time_columns
 from data_access.staging import StagedFile, Staging, check_staged
 from data_access.units import MB, count
-from data_access.validation import Schema
 from settings import MAX_DESCRIPTION_CHARS
 
 ADMIN_REFRESH_MS = 5_000
@@ -59,34 +57,28 @@ _CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Callable[..., Any]]] = [
 
 
 def _admin_callback(*dependencies: Any, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Keep a callback of this page for :func:`register`, its values checked by :func:`typed_callback`.
+    """Keep a callback of this page for :func:`register`: admins only, on the page's dataset, values typed.
 
-    Every one also reads the page's dataset (``admin-dataset``, last) and works on it.
+    The callback also reads the page's dataset (``admin-dataset``, last), made current before it runs.
     """
 
     def keep(function: Callable[..., Any]) -> Callable[..., Any]:
-        _CALLBACKS.append(((*dependencies, State("admin-dataset", "data")), options, _on_dataset(function)))
+        def on_dataset(*args: Any) -> Any:
+            *values, dataset = args
+            require_admin()  # before a dataset is made for a name someone sent
+            if use_admin_dataset(dataset) is None:
+                raise PreventUpdate  # no dataset picked on this page: nothing to work on
+            return function(*values)
+
+        # typed_callback checks the dataset too, before the admin: a malformed request is a 400 for anyone.
+        signature = inspect.signature(function)
+        dataset = inspect.Parameter("admin_dataset", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str | None)
+        on_dataset.__signature__ = signature.replace(parameters=[*signature.parameters.values(), dataset])  # type: ignore[attr-defined]
+        on_dataset.__annotations__ = {**typing.get_type_hints(function), "admin_dataset": str | None}
+        _CALLBACKS.append(((*dependencies, State("admin-dataset", "data")), options, typed_callback(on_dataset)))
         return function
 
     return keep
-
-
-def _on_dataset(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` with one more argument, the page's dataset, made current before it runs (values typed first)."""
-
-    def on_dataset(*args: Any) -> Any:
-        *values, dataset = args
-        require_admin()  # before a dataset is made for a name someone sent
-        if use_admin_dataset(dataset) is None:
-            raise PreventUpdate  # no dataset picked on this page: nothing to work on
-        return function(*values)
-
-    signature = inspect.signature(function)
-    extra = inspect.Parameter("admin_dataset", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str | None)
-    functools.update_wrapper(on_dataset, function)
-    on_dataset.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])  # type: ignore[attr-defined]
-    on_dataset.__annotations__ = {**typing.get_type_hints(function), "admin_dataset": str | None}
-    return typed_callback(on_dataset)
 
 
 def register(app: Dash) -> None:
@@ -126,11 +118,12 @@ def layout(dataset: str | None = None, **_query: Any) -> Any:
 
 
 def _heading(user: User) -> html.Div:
+    sign_out = html.Button("Sign out", type="submit", className="btn btn-outline-secondary btn-sm")
     return html.Div(
         [
             html.H1("Publish data", className="h3 mt-3 me-auto"),
             html.Span(f"Signed in as {user.name}", className="text-muted small me-2"),
-            _sign_out_form(),
+            html.Form(sign_out, action="/logout", method="POST"),
         ],
         className="d-flex flex-wrap align-items-center",
     )
@@ -210,16 +203,8 @@ def _admin_layout(user: User, dataset: str | None, location: str) -> dbc.Contain
     )
 
 
-def _sign_out_form() -> html.Form:
-    return html.Form(
-        html.Button("Sign out", type="submit", className="btn btn-outline-secondary btn-sm"),
-        action="/logout",
-        method="POST",
-    )
-
-
 def _upload_card(max_upload_mb: float, dataset: str | None) -> dbc.Card:
-    schema = _schema()
+    schema = current_live_data().schema
     return dbc.Card(
         dbc.CardBody(
             [
@@ -290,10 +275,6 @@ def _publish_row() -> html.Div:
     )
 
 
-def _schema() -> Schema:
-    return current_live_data().schema
-
-
 def _publisher() -> Publisher:
     return Publisher(current_live_data())
 
@@ -322,7 +303,7 @@ def preview_upload(staged_upload: dict | None, _review: Any, zone_name: str | No
     user = require_admin()
     if not isinstance(staged_upload, dict):
         return None, None, None, True, None, HIDDEN
-    upload = read_upload_token(staged_upload.get("token"), user)
+    upload = read_user_token(staged_upload.get("token"), UPLOAD_PURPOSE, user)
     if upload is None:
         return notice("This upload was not started by you. Choose the file again.", "danger"), *_NOTHING_TO_PUBLISH
     try:
@@ -342,7 +323,7 @@ def _preview(user: User, upload: dict[str, Any], zone: tzinfo) -> tuple:
         staging.delete(upload["id"])
         return notice(_incomplete_upload(staged, upload["size"]), "danger"), *_NOTHING_TO_PUBLISH
     max_bytes = int(current_settings().max_upload_mb * MB)
-    check = check_staged(staging, staged, upload["filename"], _schema(), max_bytes)
+    check = check_staged(staging, staged, upload["filename"], current_live_data().schema, max_bytes)
     report = check.report
     problems = report.problems if not report.ok else _memory_problems(report.frame)
     if problems:
@@ -357,7 +338,8 @@ def _preview(user: User, upload: dict[str, Any], zone: tzinfo) -> tuple:
     uploaded_columns = [str(column) for column in report.table.columns]
     max_points = current_settings().max_chart_points
     preview = upload_preview(report.frame, uploaded_columns, shown_name, diff, live, max_points, zone, report.warnings)
-    return None, preview, {"token": pending_token(user, pending), "filename": shown_name}, False, None, HIDDEN
+    pending_store = {"token": user_token(user, PENDING_PURPOSE, pending), "filename": shown_name}
+    return None, preview, pending_store, False, None, HIDDEN
 
 
 def _incomplete_upload(staged: StagedFile | None, size: int) -> str:
@@ -430,7 +412,7 @@ def publish_upload(
     zone = reader_zone(zone_name)
     if not n_clicks or not pending_store:
         raise PreventUpdate
-    pending = read_pending_token(pending_store.get("token") if isinstance(pending_store, dict) else None, user)
+    pending = read_user_token(pending_store.get("token"), PENDING_PURPOSE, user)  # a dict: typed_callback checked
     if pending is None:
         return notice(NOT_PREVIEWED, "danger"), None, True, no_update, no_update, {}, no_update, no_update, no_update
     staged = StagedFile(pending["id"], pending["generation"], pending["size"])
@@ -474,7 +456,6 @@ def _conflict_message(conflict: VersionConflict, zone: tzinfo) -> list[Any]:
 )
 def refresh_live_version(_ticks: Any, stale_marker: Any, zone_name: str | None, shown_generation: str | None) -> tuple:
     """Show the live version; reload the history when it changes (someone published)."""
-    require_admin()
     zone = reader_zone(zone_name)
     # The shared cached check, as dashboards use: an open admin tab costs no extra storage calls.
     check = current_live_data().check_version()
@@ -501,7 +482,6 @@ def refresh_live_version(_ticks: Any, stale_marker: Any, zone_name: str | None, 
 )
 def ask_to_restore(clicks: list[int | None], zone_name: str | None) -> tuple:
     """Confirm before restoring the version whose button was clicked, named as the history names it."""
-    require_admin()
     if not ctx.triggered_id or not any(clicks):
         raise PreventUpdate  # the table was redrawn, nobody clicked
     generation = ctx.triggered_id["generation"]

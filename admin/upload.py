@@ -8,10 +8,10 @@ for this admin, the only thing the preview and publish callbacks accept. Every r
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, make_response, request, url_for
+from werkzeug.http import parse_content_range_header
 
 from app_context import current_dataset_name, current_settings, use_admin_dataset
 from auth import User, require_admin, sign, unsign
@@ -24,36 +24,19 @@ from data_access.validation import upload_problem
 
 UPLOAD_PURPOSE = "admin-upload"
 PENDING_PURPOSE = "admin-pending"
-_CHUNK_RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
-_STATUS_QUERY = re.compile(r"bytes \*/(\d{1,15})")
 
 blueprint = Blueprint("admin", __name__, url_prefix=ADMIN_PATH, static_folder="static")
 UPLOADER_SCRIPT_URL = f"{ADMIN_PATH}/static/admin_upload.js"
 CHUNK_PATH_PREFIX = f"{ADMIN_PATH}/upload/chunk/"
 
 
-def upload_token(user: User, upload_id: str, size: int, filename: str, dataset: str | None = None) -> str:
-    """The token naming one staged upload (to ``dataset`` when there are many), valid only for ``user``."""
-    data = {"user": user.name, "id": upload_id, "size": size, "filename": filename, "dataset": dataset}
-    return sign(json.dumps(data), UPLOAD_PURPOSE)
+def user_token(user: User, purpose: str, data: dict[str, Any]) -> str:
+    """A token carrying ``data`` (naming a staged upload by its ``id``) for ``purpose``, valid only for ``user``."""
+    return sign(json.dumps({**data, "user": user.name}), purpose)
 
 
-def read_upload_token(token: object, user: User) -> dict[str, Any] | None:
-    """What :func:`upload_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
-    return _read_signed(token, UPLOAD_PURPOSE, user)
-
-
-def pending_token(user: User, pending: dict[str, Any]) -> str:
-    """A token binding what was previewed (staged generation, base, digest) to ``user``."""
-    return sign(json.dumps({**pending, "user": user.name}), PENDING_PURPOSE)
-
-
-def read_pending_token(token: object, user: User) -> dict[str, Any] | None:
-    """What :func:`pending_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
-    return _read_signed(token, PENDING_PURPOSE, user)
-
-
-def _read_signed(token: object, purpose: str, user: User) -> dict[str, Any] | None:
+def read_user_token(token: object, purpose: str, user: User) -> dict[str, Any] | None:
+    """What :func:`user_token` put in ``token``, or ``None`` if it was not issued here to ``user``."""
     value = unsign(token, purpose)
     if value is None:
         return None
@@ -64,9 +47,7 @@ def _read_signed(token: object, purpose: str, user: User) -> dict[str, Any] | No
 
 
 def _refusal(message: str, status: int) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
+    return make_response(jsonify(error=message), status)
 
 
 def _same_origin() -> str | None:
@@ -105,7 +86,8 @@ def start_upload() -> Response:
         session_url = staging.start(upload_id, size, origin, user.name)
     except StorageError as error:
         return _refusal(f"Storage cannot be reached right now, so nothing can be uploaded: {error}", 503)
-    token = upload_token(user, upload_id, size, filename, current_dataset_name())
+    staged = {"id": upload_id, "size": size, "filename": filename, "dataset": current_dataset_name()}
+    token = user_token(user, UPLOAD_PURPOSE, staged)
     if session_url is None:  # local mode: the chunks come to this app, within its request body limit
         url, chunk_bytes = url_for("admin.receive_chunk", token=token), CHUNK_BYTES
     else:
@@ -119,25 +101,25 @@ def receive_chunk(token: str) -> Response:
     user = require_admin()
     if _same_origin() is None:
         return _refusal("Uploads come from the admin page of this site only.", 403)
-    upload = read_upload_token(token, user)
+    upload = read_user_token(token, UPLOAD_PURPOSE, user)
     live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
     staging = staging_for(live_data.source) if live_data is not None else None
     if upload is None or not isinstance(staging, LocalStaging):
         return _refusal("Unknown upload.", 404)
-    content_range = request.headers.get("Content-Range", "")
-    chunk, query = _CHUNK_RANGE.fullmatch(content_range), _STATUS_QUERY.fullmatch(content_range)
-    total = int((chunk or query).group(3 if chunk else 1)) if (chunk or query) else -1
-    if total != upload["size"]:
+    # "bytes START-END/SIZE" carries a chunk; "bytes */SIZE" asks how much is stored.
+    content_range = parse_content_range_header(request.headers.get("Content-Range"))
+    total = upload["size"]
+    if content_range is None or content_range.units != "bytes" or content_range.length != total:
         return _refusal("Content-Range must be 'bytes START-END/SIZE' with the declared size.", 400)
     try:
-        if query:
+        if content_range.start is None:
             offset = staging.offset(upload["id"], total)
         else:
-            start, end = int(chunk.group(1)), int(chunk.group(2))
-            length = end - start + 1
-            if length <= 0 or length > CHUNK_BYTES or request.content_length != length:
+            length = content_range.stop - content_range.start  # werkzeug: a range is never empty
+            if length > CHUNK_BYTES or request.content_length != length:
                 return _refusal(f"A chunk is 1 to {CHUNK_BYTES} bytes, as its Content-Range says.", 400)
-            offset = staging.receive(upload["id"], start, total, iter_chunks(request.stream, length))
+            body = iter_chunks(request.stream, length)
+            offset = staging.receive(upload["id"], content_range.start, total, body)
     except UploadRefused as refused:
         return _refusal(str(refused), 409)
     if offset == total:
@@ -155,7 +137,7 @@ def cancel_upload() -> Response:
     if _same_origin() is None:
         return _refusal("Uploads are cancelled from the admin page of this site only.", 403)
     body = request.get_json(silent=True)
-    upload = read_upload_token(body.get("token") if isinstance(body, dict) else None, user)
+    upload = read_user_token(body.get("token") if isinstance(body, dict) else None, UPLOAD_PURPOSE, user)
     live_data = use_admin_dataset(upload.get("dataset")) if upload is not None else None
     if upload is None or live_data is None:
         return _refusal("Unknown upload.", 404)

@@ -6,7 +6,7 @@ is a second line. The public chart service has no admin callbacks or routes (``D
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -26,24 +26,16 @@ class AdminRequired(PermissionError):
     """The request is not from an admin (answered with HTTP 403)."""
 
 
+@dataclass(frozen=True)
 class Authenticator:
     """Decides who the current request is from, in one of the two ``AUTH_MODE``s."""
 
-    def __init__(
-        self,
-        mode: str,
-        admins: AdminDirectory | None = None,
-        iap: IapVerifier | None = None,
-        admin_emails: frozenset[str] = frozenset(),
-        sessions: SessionPolicy | None = None,
-        password_checks: PasswordChecks | None = None,
-    ) -> None:
-        self.mode = mode
-        self.admins = admins or AdminDirectory({})
-        self.iap = iap
-        self.admin_emails = admin_emails
-        self.sessions = sessions
-        self.password_checks = password_checks or PasswordChecks(1)
+    mode: str
+    admins: AdminDirectory = field(default_factory=lambda: AdminDirectory({}))
+    iap: IapVerifier | None = None
+    admin_emails: frozenset[str] = frozenset()
+    sessions: SessionPolicy | None = None
+    password_checks: PasswordChecks | None = None
 
     def current_user(self) -> User | None:
         if self.mode == "iap":
@@ -62,7 +54,10 @@ class Authenticator:
 
     def check_password(self, name: str, password: str) -> bool:
         """Whether the password is right; :class:`auth.passwords.TooManyPasswordChecks` when all slots are busy."""
-        return self.mode == "password" and self.password_checks.verify(self.admins, name, password)
+        if self.mode != "password" or self.password_checks is None:
+            return False
+        with self.password_checks.slot():
+            return self.admins.verify(name, password)
 
 
 def current_user() -> User | None:

@@ -44,13 +44,9 @@ class IapVerifier:
         if not token:
             raise IapError("no IAP assertion on the request")
         try:
-            key_id = jwt.decode_header(token).get("kid")
-        except (ValueError, TypeError, UnicodeDecodeError) as error:
-            raise IapError(f"invalid IAP assertion: {error}") from error
-        self._transport.refetch_unless_known(str(key_id))
-        try:
+            self._transport.refetch_unless_known(str(jwt.decode_header(token).get("kid")))
             claims = id_token.verify_token(token, self._transport, audience=self.audience, certs_url=self.certs_url)
-        except (ValueError, auth_errors.GoogleAuthError) as error:
+        except (ValueError, TypeError, auth_errors.GoogleAuthError) as error:  # UnicodeDecodeError is a ValueError
             raise IapError(f"invalid IAP assertion: {error}") from error
         if claims.get("iss") != IAP_ISSUER:
             raise IapError("IAP assertion has the wrong issuer")

@@ -12,14 +12,12 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from settings import SettingsError
+
 # OWASP's minimum for scrypt (werkzeug's default cost is lower).
 HASH_METHOD = "scrypt:131072:8:1"
 LOCAL_ADMIN_NAME = "admin"
 MAX_NAME_LENGTH = 128
-
-
-class AdminConfigError(ValueError):
-    """ADMIN_USERS or ADMIN_USERS_FILE cannot be read; the message says where."""
 
 
 def normalise_name(name: str) -> str:
@@ -48,10 +46,10 @@ class AdminDirectory:
                 continue
             name, separator, password_hash = entry.partition(":")
             if not separator or not name.strip() or "$" not in password_hash:
-                raise AdminConfigError(f"{source} entry {number} is not name:hash (make one: app.py hash-password)")
+                raise SettingsError(f"{source} entry {number} is not name:hash (make one: app.py hash-password)")
             key = normalise_name(name)
             if key in hashes:
-                raise AdminConfigError(f"{source} entry {number} repeats the name {key!r} (names ignore case)")
+                raise SettingsError(f"{source} entry {number} repeats the name {key!r} (names ignore case)")
             hashes[key] = password_hash.strip()
         return cls(hashes)
 
@@ -98,10 +96,6 @@ class PasswordChecks:
             yield
         finally:
             self._slots.release()
-
-    def verify(self, admins: AdminDirectory, name: str, password: str) -> bool:
-        with self.slot():
-            return admins.verify(name, password)
 
 
 @functools.cache

@@ -88,8 +88,11 @@ class SqliteCounterStorage(Storage):
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any) -> None:
         super().__init__(uri, wrap_exceptions, **options)
         self._path = Path((uri or "").split("://", 1)[1])
+        self._row("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER, expires REAL)")
+
+    def _row(self, statement: str, parameters: tuple[Any, ...] = ()) -> Any:
         with _sqlite(self._path) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER, expires REAL)")
+            return db.execute(statement, parameters).fetchone()
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -97,39 +100,33 @@ class SqliteCounterStorage(Storage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        with _sqlite(self._path) as db:
-            # One statement: atomic across processes.
-            row = db.execute(
-                "INSERT INTO counters VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                " value = CASE WHEN expires <= ? THEN excluded.value ELSE value + excluded.value END,"
-                " expires = CASE WHEN expires <= ? THEN excluded.expires ELSE expires END"
-                " RETURNING value",
-                (key, amount, now + expiry, now, now),
-            ).fetchone()
+        # One statement: atomic across processes.
+        row = self._row(
+            "INSERT INTO counters VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+            " value = CASE WHEN expires <= ? THEN excluded.value ELSE value + excluded.value END,"
+            " expires = CASE WHEN expires <= ? THEN excluded.expires ELSE expires END"
+            " RETURNING value",
+            (key, amount, now + expiry, now, now),
+        )
         return int(row[0])
 
     def get(self, key: str) -> int:
-        with _sqlite(self._path) as db:
-            row = db.execute("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        row = self._row("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, time.time()))
         return int(row[0]) if row else 0
 
     def get_expiry(self, key: str) -> float:
-        with _sqlite(self._path) as db:
-            row = db.execute("SELECT expires FROM counters WHERE key = ?", (key,)).fetchone()
+        row = self._row("SELECT expires FROM counters WHERE key = ?", (key,))
         return float(row[0]) if row else time.time()
 
     def check(self) -> bool:
-        with _sqlite(self._path) as db:
-            db.execute("SELECT 1")
-        return True
+        return self._row("SELECT 1") is not None
 
     def reset(self) -> int | None:
         with _sqlite(self._path) as db:
             return db.execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
-        with _sqlite(self._path) as db:
-            db.execute("DELETE FROM counters WHERE key = ?", (key,))
+        self._row("DELETE FROM counters WHERE key = ?", (key,))
 
 
 def sqlite_path(cache_dir: Path) -> Path:

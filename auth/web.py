@@ -19,11 +19,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
 
-from app_context import current_settings
 from auth import AdminRequired, Authenticator, current_user, sign, unsign
 from auth.iap import IapVerifier
 from auth.passwords import AdminDirectory, PasswordChecks, TooManyPasswordChecks, normalise_name, one_time_admin
-from auth.state import SessionPolicy, SqliteCounterStorage, session_interface, sqlite_path
+from auth.state import SQLITE_SCHEME, SessionPolicy, session_interface, sqlite_path
 from data_access import CACHE_KEY_PREFIX, REDIS_TIMEOUTS, make_redis
 from settings import Settings
 
@@ -35,21 +34,8 @@ SESSION_COOKIE_NAME = "live_dashboard_session"
 DEVICE_COOKIE_NAME = "live_dashboard_device"
 DEVICE_COOKIE_PURPOSE = "sign-in-device"
 DEVICE_COOKIE_DAYS = 90
-LOGIN_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Live dashboard</title><link rel="stylesheet" href="{{ css_url }}"></head>
-<body class="bg-light"><main class="container" style="max-width: 26rem">
-<h1 class="h4 mt-5 mb-3">Sign in to publish data</h1>
-{% if message %}<div class="alert alert-{{ level }}" role="alert">{{ message }}</div>{% endif %}
-<form method="post" action="/login" class="card card-body">
-<input type="hidden" name="next" value="{{ next_path }}">
-<label class="form-label" for="username">Name</label>
-<input class="form-control mb-3" id="username" name="username" autocomplete="username" required autofocus>
-<label class="form-label" for="password">Password</label>
-<input class="form-control mb-3" id="password" name="password" type="password" autocomplete="current-password"
- required>
-<button class="btn btn-primary" type="submit">Sign in</button>
-</form><p class="mt-3"><a href="/">Back to the chart</a></p></main></body></html>"""
+# The sign-in page (Jinja, autoescaped): the one page the app serves outside Dash.
+LOGIN_TEMPLATE = Path(__file__).with_name("login.html").read_text()
 
 
 def init_auth(
@@ -75,8 +61,10 @@ def init_auth(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
         SESSION_REFRESH_EACH_REQUEST=False,
     )
-    shared = _SharedState(settings)
-    server.session_interface = session_interface(shared.key_prefix, shared.redis, Path(settings.cache_dir))
+    # One deployment = one data location: two apps on one Redis or one machine keep apart.
+    key_prefix = f"{CACHE_KEY_PREFIX}{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
+    redis = make_redis(settings)
+    server.session_interface = session_interface(key_prefix, redis, Path(settings.cache_dir))
     policy = SessionPolicy(settings.session_lifetime_hours * 3600, settings.session_idle_minutes * 60)
     authenticator, one_time_password = _authenticator(settings, iap_transport, policy, login)
     server.extensions["auth"] = authenticator
@@ -84,12 +72,17 @@ def init_auth(
     server.register_error_handler(AdminRequired, _forbidden)
     if not login:
         return None
+    # Login counters every worker shares: in Redis, else in a SQLite file (auth.state registered its scheme).
+    if redis is not None:
+        storage_uri, storage_options = settings.cache_redis_url, dict(REDIS_TIMEOUTS)
+    else:
+        storage_uri, storage_options = f"{SQLITE_SCHEME}://{sqlite_path(Path(settings.cache_dir))}", {}
     limiter = Limiter(
         get_remote_address,
         app=server,
-        storage_uri=shared.limiter_uri,
-        storage_options=shared.limiter_options,
-        key_prefix=shared.key_prefix + "login",
+        storage_uri=storage_uri,
+        storage_options=storage_options,
+        key_prefix=key_prefix + "login",
         # If Redis goes away, count in memory rather than answer 500 or stop counting.
         in_memory_fallback_enabled=True,
         swallow_errors=True,
@@ -107,8 +100,7 @@ def allow_large_bodies(server: Flask, path_prefix: str, max_bytes: int) -> None:
 
 
 def _limit_request_body() -> Response | None:
-    settings: Settings = current_settings()
-    limit = int(settings.max_request_kb * 1024)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     length = request.content_length
     if length is not None and length > limit:
         larger = large_body_limit(current_app.config, request.path)
@@ -142,23 +134,6 @@ def _development_secret() -> str:
         finally:
             candidate.unlink()
     return path.read_text().strip()
-
-
-class _SharedState:
-    """Where sessions and login counters live so that every worker sees the same (see auth.state)."""
-
-    def __init__(self, settings: Settings) -> None:
-        # One deployment = one data location: two apps on one Redis or one machine keep apart.
-        self.key_prefix = f"{CACHE_KEY_PREFIX}{hashlib.sha256(settings.data_location.encode()).hexdigest()[:12]}:"
-        self.redis = make_redis(settings)
-        if self.redis is not None:
-            self.limiter_uri = settings.cache_redis_url
-            self.limiter_options: dict[str, Any] = dict(REDIS_TIMEOUTS)
-        else:
-            path = sqlite_path(Path(settings.cache_dir))
-            # Importing SqliteCounterStorage registered this scheme with flask-limiter's storage lookup.
-            self.limiter_uri = f"{SqliteCounterStorage.STORAGE_SCHEME[0]}://{path}"
-            self.limiter_options = {}
 
 
 def _authenticator(
@@ -314,7 +289,5 @@ def _guard_admin_page() -> Response | None:
     return redirect(f"/login?next={ADMIN_PATH}")
 
 
-def _forbidden(_error: Exception) -> Response:
-    response = jsonify(error="Admins only: sign in at /login")
-    response.status_code = 403
-    return response
+def _forbidden(_error: Exception) -> tuple[Response, int]:
+    return jsonify(error="Admins only: sign in at /login"), 403

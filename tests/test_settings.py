@@ -118,3 +118,14 @@ def test_settings_are_frozen_empty_means_unset_and_whole_numbers_stay_whole():
         settings.port = 1
     with pytest.raises(SettingsError, match=r"^MAX_ROWS must be a whole number, got '2\.5'$"):
         Settings.from_env({"GCS_BUCKET": "b", "MAX_ROWS": "2.5"}, default_app_env="development")
+
+
+@pytest.mark.parametrize(
+    ("admin_users", "message"),
+    [("alice", "ADMIN_USERS entry 1 is not name:hash"), ("a:x$1,A:y$2", "entry 2 repeats the name 'a'")],
+)
+def test_unreadable_admin_users_stop_start_up_with_one_line(admin_users, message):
+    from auth.passwords import AdminDirectory
+
+    with pytest.raises(SettingsError, match=message):
+        AdminDirectory.from_settings(admin_users, "")

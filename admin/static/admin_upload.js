@@ -1,14 +1,7 @@
 /*
- * Admin page uploader (admin/page.py, routes in admin/upload.py).
- *
- * The chosen file is sent once, in chunks, to where the server says: a resumable upload
- * session in the bucket (the bytes never pass through the app) or, in local mode, the
- * app's chunk route. Progress is shown as it goes; a dropped connection is retried with
- * growing pauses and the upload resumes from the offset the session reports (or, where its
- * answers cannot be read, from the last byte it confirmed); "Cancel upload" stops it and deletes the staged
- * file. The progress bar and "Cancel upload" show only while bytes are being sent. When the
- * last chunk is stored, the upload's signed token goes into the `admin-staged` store, which
- * makes the server check and preview the staged file; "Discard" (next to Publish) deletes it.
+ * Admin page uploader (admin/page.py, routes in admin/upload.py): sends the chosen file in chunks
+ * where the server says (a resumable session in the bucket, or the app's chunk route in local mode),
+ * resumes after dropped connections, then puts the upload's signed token into the `admin-staged` store.
  * Sizes are in megabytes of 10^6 bytes, as data_access/units.py counts them.
  */
 (function () {
@@ -221,8 +214,7 @@
 
     function cancel(message) {
         if (!current) { return; }
-        var upload = current;
-        abandon(upload);
+        abandon(current);
         showBar(false);
         showError("");
         showStatus(message);
@@ -243,8 +235,7 @@
 
     document.addEventListener("change", function (event) {
         if (fromDropZone(event) && event.target.type === "file") {
-            var files = event.target.files;
-            takeFile(event, files);
+            takeFile(event, event.target.files);
             event.target.value = "";  // choosing the same file again starts a new upload
         }
     }, true);
@@ -263,12 +254,6 @@
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.admin = {
         // The reader's time zone: the admin page says times as the chart page's status line does.
-        timeZone: function () {
-            try {
-                return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
-            } catch (error) {
-                return null;
-            }
-        }
+        timeZone: function () { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; }
     };
 })();
