@@ -7,6 +7,10 @@ import io
 import time
 from typing import Any
 
+import pytest
+
+from data_access import frame_store
+from data_access.frame_store import REPLACED_FRAME_SECONDS
 from testinfra.dash_requests import poll
 
 OLD_CSV = b"id,name,price\n1,a,1.5\n2,b,2.5\n3,c,3.5\n4,=cmd,4.5\n"
@@ -169,8 +173,15 @@ def test_no_ghost_when_the_version_before_has_the_column_as_text(bucket, gcs_set
     assert summary == "+0 rows · −0 rows · 2 changed values · column changed type: price"
 
 
-def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_showed(tmp_path, make_app):
+@pytest.mark.parametrize("replaced_frame_seconds", [REPLACED_FRAME_SECONDS, 0], ids=["quick-edit", "slow-edit"])
+def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_showed(
+    tmp_path, make_app, monkeypatch, replaced_frame_seconds
+):
+    """A slow edit: the shown version's frame is dropped from memory once replaced, and its bytes are gone from
+    disk; the app must have kept the version it read (the trial's "version … no longer available")."""
     from data_access.local_source import LocalFileSource
+
+    monkeypatch.setattr(frame_store, "REPLACED_FRAME_SECONDS", replaced_frame_seconds)
     from settings import Settings
 
     folder = tmp_path / "data"
