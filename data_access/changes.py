@@ -46,14 +46,13 @@ class ColumnChanges:
     removed: tuple[str, ...] = ()
     retyped: tuple[str, ...] = ()
 
-    def words(self) -> str:
-        """ "columns unchanged", or "column added: a · column removed: b"."""
-        parts = [
+    def words(self) -> list[str]:
+        """ "column added: a", "columns removed: b, c" (nothing when the columns are the same)."""
+        return [
             f"{'column' if len(names) == 1 else 'columns'} {what}: {', '.join(names)}"
             for what, names in (("added", self.added), ("removed", self.removed), ("changed type", self.retyped))
             if names
         ]
-        return " · ".join(parts) or "columns unchanged"
 
 
 @dataclass(frozen=True)
@@ -82,12 +81,14 @@ class Changes:
         return len(self.added) + len(self.removed) + len(self.changed_new)
 
     def summary(self) -> str:
-        """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
-        parts = ["+" + count(len(self.added), "row"), "−" + count(len(self.removed), "row")]
-        if self.key_kind != WHOLE_ROWS:
-            parts.append(count(self.changed_values, "changed value"))
-        parts.append(self.columns.words())
-        return " · ".join(parts)
+        """ "+1,204 rows · −3 rows · 57 changed values · column added: x" without the zeros, or "No differences"."""
+        counts = (
+            ("+", len(self.added), "row"),
+            ("−", len(self.removed), "row"),
+            ("", self.changed_values, "changed value"),
+        )
+        parts = [sign + count(number, what) for sign, number, what in counts if number]
+        return " · ".join(parts + self.columns.words()) or "No differences"
 
     def matching(self) -> str:
         """How rows were matched, in words (the page says which)."""
@@ -342,12 +343,6 @@ def _blank(rows: int) -> pd.Series:
 
 class NoComparison(LookupError):
     """There is nothing to compare with (the first version, or ``vs`` names no known version)."""
-
-
-def short_label(version: DataVersion) -> str:
-    """ "v12" as the history shows it, or "generation 1733…" for data written outside the app."""
-    number = version.metadata.get("version", "")
-    return f"v{number}" if number.isdigit() else f"generation {version.generation}"
 
 
 def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:

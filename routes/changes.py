@@ -24,12 +24,12 @@ from data_access.changes import (
     change_rows,
     changes_csv,
     compared_version,
-    short_label,
 )
-from data_access.downloads import download_name
+from data_access.downloads import download_name, version_label
 from data_access.frame_store import generation_order
 from data_access.roles import CATEGORY
 from data_access.table_query import column_field
+from data_access.versions import compared_labels
 from data_access.view_state import ViewState
 from routes.downloads import GENERATION_TOKEN_PURPOSE, attachment, live_token_version, refuse
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
@@ -121,7 +121,7 @@ def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_p
         return figure  # the version before lacks the chart's columns (or has them as other kinds): no ghost
     before_chart = chart_for(frame, roles, replace(view, y=drawn), max_points)
     before_figure = figure_from(before_chart, view)
-    return with_ghosts(figure, before_figure, short_label(current), short_label(before))
+    return with_ghosts(figure, before_figure, *compared_labels(current, before))
 
 
 def _changes_json(generation: str, vs: str | None) -> Response:
@@ -140,12 +140,13 @@ def _changes_json(generation: str, vs: str | None) -> Response:
 
     def answer(_frame: Any) -> Answer:
         rows = change_rows(old, new, result, 0, MAX_ROWS_SHOWN)
+        label, before_label = compared_labels(current, before)
         return Answer(
             {
                 "summary": result.summary(),
                 "matching": result.matching(),
-                "label": short_label(current),
-                "before": short_label(before),
+                "label": label,
+                "before": before_label,
                 "before_generation": before.generation,
                 "total": result.row_count,
                 "columns": _table_columns(list(rows.columns)),
@@ -223,6 +224,6 @@ def download_changes() -> Response:
         return refuse(404, str(missing))
     except DataUnavailable:
         return refuse(503, "The data cannot be read right now; try again in a minute.")
-    label = f"{short_label(current)}-vs-{short_label(before)}".replace(" ", "-")
+    label = f"{version_label(current.metadata, current.updated)}-vs-{version_label(before.metadata, before.updated)}"
     name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
     return attachment(changes_csv(old, new, result), "text/csv; charset=utf-8", name)
