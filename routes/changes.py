@@ -23,7 +23,7 @@ from data_access.changes import (
     NoComparison,
     change_rows,
     changes_csv,
-    compared_version,
+    compared_versions,
 )
 from data_access.downloads import download_name, version_label
 from data_access.frame_store import generation_order
@@ -66,12 +66,8 @@ def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, Dat
     live_data = current_live_data()
 
     def lookup(_frame: Any) -> tuple[DataVersion, DataVersion] | NoComparison:
-        history = known_versions(generation)
-        current = next((version for version in history if version.generation == generation), None)
         try:
-            if current is None:
-                raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
-            return compared_version(history, generation, vs), current
+            return compared_versions(known_versions(generation), generation, vs)
         except NoComparison as missing:
             return missing
 
