@@ -16,11 +16,7 @@ OUTAGE_NOTICE = "Storage cannot be listed right now: these are the datasets as l
 
 
 def dataset_card(dataset: Dataset, summary: DatasetSummary) -> html.Div:
-    """The card of ``dataset`` (its live generation summarised by ``summary``).
-
-    Plain elements with Bootstrap's classes: a catalog draws a hundred of these, and each
-    component costs the browser's renderer time (first paint).
-    """
+    """The card of ``dataset``: plain elements, as a catalog draws a hundred and each component costs first paint."""
     size = (
         f"{count(summary.rows, 'row')} · {count(summary.columns, 'column')}"
         if summary.rows is not None and summary.columns is not None

@@ -232,8 +232,7 @@ def _small(positions: np.ndarray) -> np.ndarray:
 def _differs(old: pd.Series, new: pd.Series, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
     """For each matched pair of rows, whether the value differs (two missing values are equal).
 
-    Numbers and times are compared as they are; anything else as 64-bit hashes (comparing text
-    values directly was most of a comparison's time).
+    Anything but numbers and times is compared as 64-bit hashes (comparing text was most of the time).
     """
     before, after = _comparable(old, new), _comparable(new, old)
     fixed_width = before.dtype == after.dtype and before.dtype.kind in "fiumM"
@@ -321,10 +320,7 @@ class NoComparison(LookupError):
 def compared_versions(
     history: Sequence[DataVersion], generation: str, vs: str | None
 ) -> tuple[DataVersion, DataVersion]:
-    """(the version ``generation`` is compared with: ``vs``, else the one before; ``generation``'s own version).
-
-    ``history`` is newest first.
-    """
+    """(``vs``, else the version before ``generation`` in ``history``, newest first; ``generation``'s own version)."""
     generations = [version.generation for version in history]
     if generation not in generations:
         raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
@@ -352,10 +348,7 @@ class ComparisonFailed:
 
 
 class ComparisonStore:
-    """Each (old, new) comparison computed once per deployment, in the background, kept in the shared cache.
-
-    ``load(generation)`` returns ``(frame, roles)`` or raises ``DataUnavailable``.
-    """
+    """Each (old, new) comparison computed once per deployment in the background (``load``: frame and roles)."""
 
     LOCK_SECONDS = 120
     KEEP_SECONDS = 24 * 3600

@@ -1,8 +1,4 @@
-"""Versions in people's words: "v7 · stocks.csv · 14:07 · alice", the generation in a tooltip only.
-
-The one source of version labels (the status line's ``versionLabel`` in ``assets/live_dashboard.js``
-uses the same order).
-"""
+"""Versions in people's words: "v7 · stocks.csv · 14:07 · alice" (``versionLabel`` in ``live_dashboard.js`` too)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from data_access.roles import CATEGORY
 from data_access.table_query import column_field
 from data_access.versions import compared_labels
 from data_access.view_state import ViewState
-from routes.downloads import GENERATION_TOKEN_PURPOSE, attachment, live_token_version, refuse
+from routes.downloads import GENERATION_TOKEN_PURPOSE, UNREADABLE_NOW, attachment, live_token_version, refuse
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
 
 changes_routes = Blueprint("changes", __name__)
@@ -168,21 +168,20 @@ def _table_columns(names: list[str]) -> list[dict[str, Any]]:
 
 def _table_rows(rows: Any, changed_cells: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows as grid records; a changed row lists its changed fields (``changed_cells``) for highlighting."""
-    names = list(rows.columns[1:])
-    records = []
-    changed_index = 0
-    for values in rows.itertuples(index=False, name=None):
-        record = {CHANGE_COLUMN: values[0], **{column_field(i): value for i, value in enumerate(values[1:])}}
-        record["changed_cells"] = {}
-        if values[0] == CHANGED:  # change rows list the changed ones last, in order
-            record["changed_cells"] = {
-                column_field(names.index(column)): True
+    fields = {name: column_field(index) for index, name in enumerate(rows.columns[1:])}
+    first_changed = len(rows) - int((rows[CHANGE_COLUMN] == CHANGED).sum())  # changed rows come last, in order
+    return [
+        {
+            CHANGE_COLUMN: change,
+            **dict(zip(fields.values(), values, strict=True)),
+            "changed_cells": {
+                fields[column]: True
                 for column, mask in changed_cells.items()
-                if column in names and mask[changed_index]
-            }
-            changed_index += 1
-        records.append(record)
-    return records
+                if change == CHANGED and column in fields and mask[position - first_changed]
+            },
+        }
+        for position, (change, *values) in enumerate(rows.itertuples(index=False, name=None))
+    ]
 
 
 @changes_routes.get("/live/<generation>/changes")
@@ -219,7 +218,7 @@ def download_changes() -> Response:
     except NoComparison as missing:
         return refuse(404, str(missing))
     except DataUnavailable:
-        return refuse(503, "The data cannot be read right now; try again in a minute.")
-    label = f"{version_label(current.metadata, current.updated)}-vs-{version_label(before.metadata, before.updated)}"
+        return refuse(503, UNREADABLE_NOW)
+    label = "-vs-".join(version_label(each.metadata, each.updated) for each in (current, before))
     name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
     return attachment(changes_csv(old, new, result), "text/csv; charset=utf-8", name)
