@@ -371,8 +371,8 @@ class ComparisonStore:
         self._lock = threading.Lock()
         self._reads: OrderedDict[str, Future] = OrderedDict()
 
-    def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
-        """The comparison when it is known (this process, then the shared cache), else ``None``."""
+    def request(self, old: str, new: str, wait_seconds: float) -> Changes | ComparisonFailed | None:
+        """The comparison (this process's, the shared cache's, else computed now); ``None`` while being computed."""
         pair = (old, new)
         with self._lock:
             if pair in self._local:
@@ -381,14 +381,7 @@ class ComparisonStore:
         found = self._cache.get(self._key(pair))
         if found is not None:
             self._remember(pair, found)
-        return found
-
-    def request(self, old: str, new: str, wait_seconds: float) -> Changes | ComparisonFailed | None:
-        """The comparison, computed now if nobody is computing it; ``None`` while it is still being computed."""
-        found = self.get(old, new)
-        if found is not None:
             return found
-        pair = (old, new)
         with self._lock:
             running = self._running.get(pair)
             if running is None:
