@@ -6,6 +6,7 @@ temporary file over the data file under a lock; every version is kept in ``<file
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -93,7 +94,8 @@ class LocalFileSource:
                 os.replace(temporary, data_path)
                 (self.history_dir / f"{generation}.json").write_text(json.dumps({"action": "edited on disk"}))
         except OSError:  # a read-only folder: the data is still shown, only not kept
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         return content
 
     def _metadata(self, generation: str) -> dict[str, str]:
