@@ -6,8 +6,8 @@ from dash import html
 
 from data_access.catalog import Dataset
 from data_access.datasets import DatasetSummary
-from data_access.live_channel import version_label
 from data_access.units import count
+from data_access.versions import SEPARATOR, version_label
 
 #: The catalog page's module (its key in ``dash.page_registry``).
 CATALOG_MODULE = "pages.catalog"
@@ -16,17 +16,13 @@ OUTAGE_NOTICE = "Storage cannot be listed right now: these are the datasets as l
 
 
 def dataset_card(dataset: Dataset, summary: DatasetSummary) -> html.Div:
-    """The card of ``dataset`` (its live generation summarised by ``summary``).
-
-    Plain elements with Bootstrap's classes: a catalog draws a hundred of these, and each
-    component costs the browser's renderer time (first paint).
-    """
+    """The card of ``dataset``: plain elements, as a catalog draws a hundred and each component costs first paint."""
     size = (
         f"{count(summary.rows, 'row')} · {count(summary.columns, 'column')}"
         if summary.rows is not None and summary.columns is not None
-        else summary.error or ""
+        else summary.error
     )
-    facts = f"{size} · {version_label(dataset.version.to_dict())}" if size else version_label(dataset.version.to_dict())
+    facts = SEPARATOR.join(filter(None, (size, version_label(dataset.version, with_file=False))))
     body = [
         # A plain link: the dataset's page opens its own live channel on a fresh load.
         html.H2(html.A(dataset.name, href=f"/d/{dataset.name}", className="stretched-link"), className="h5 card-title"),

@@ -1,8 +1,5 @@
-""" "What changed" on the chart page: the summary under the chart and the table of changed rows.
-
-The words and rows come from ``GET /live/<generation>/changes`` (``routes/changes.py``), drawn
-in the browser (``assets/take_up.js``); the ghost traces are part of the chart's own answer.
-"""
+""" "What changed" on the chart page: the summary and the changed rows, filled in the browser (``take_up.js``)
+from ``GET /live/<generation>/changes``; the ghost traces are part of the chart's own answer."""
 
 from __future__ import annotations
 

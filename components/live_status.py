@@ -1,7 +1,6 @@
 """The browser side of the live channel every live page shares: stores, freshness line, pause button.
 
-``assets/live_dashboard.js`` listens to ``/live/events`` and falls back to checking ``/live/version``;
-it sets ``shown-version`` and ``storage-status`` only when something changed. Stores stay small.
+``assets/live_dashboard.js`` sets ``shown-version`` and ``storage-status`` only when something changed.
 """
 
 from __future__ import annotations
@@ -16,10 +15,7 @@ CLOCK_TICK_MS = 15_000
 
 
 def live_status_bar(poll_interval_seconds: float, live_push: str = "auto", base: str = "") -> html.Div:
-    """Check timer, stores, freshness line, pause button and the (hidden) storage notice.
-
-    ``base``: where the page's live routes are (``/d/<name>`` for a dataset's page, else none).
-    """
+    """Check timer, stores, freshness line, pause button and storage notice (``base``: ``/d/<name>`` or "")."""
     config = {
         "push": live_push == "auto",
         "interval_seconds": poll_interval_seconds,

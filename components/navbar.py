@@ -10,10 +10,7 @@ from components.catalog import CATALOG_MODULE
 
 
 def navbar(title: str, catalog: bool = False) -> dbc.Navbar:
-    """Brand plus one link per registered page (pages opt out with ``nav=False``).
-
-    ``catalog``: the deployment has many datasets, so ``/`` shows the catalog and its link is named after it.
-    """
+    """Brand plus one link per registered page (pages opt out with ``nav=False``; ``catalog``: ``/`` is the catalog)."""
     links = [
         dbc.NavItem(dbc.NavLink(_link_name(page, catalog), href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()

@@ -10,11 +10,12 @@ import pandas as pd
 from dash import dcc, html
 
 from components.figures import default_figure
-from components.versions import SEPARATOR, version_details, version_label, version_number, version_text
+from components.versions import version_text
 from data_access import DataVersion
 from data_access.parsing import shorten_text
 from data_access.roles import BOOLEAN, INTEGER, NUMBER, TEXT, TIME, value_kind
 from data_access.units import count, file_size
+from data_access.versions import SEPARATOR, version_label, version_number
 
 PREVIEW_ROWS = 10
 
@@ -34,8 +35,8 @@ def notice(message: Any, color: str) -> dbc.Alert:
 
 def _column_types(frame: pd.DataFrame) -> dbc.Table:
     rows = [
-        html.Tr([html.Td(str(column)), html.Td(_type_name(frame[column])), html.Td(f"{frame[column].count():,}")])
-        for column in frame.columns
+        html.Tr([html.Td(str(column)), html.Td(TYPE_NAMES[value_kind(values)]), html.Td(f"{values.count():,}")])
+        for column, values in frame.items()
     ]
     header = html.Thead(html.Tr([html.Th("Column"), html.Th("Type"), html.Th("Values")]))
     return dbc.Table([header, html.Tbody(rows)], size="sm", bordered=True, className="w-auto")
@@ -43,10 +44,6 @@ def _column_types(frame: pd.DataFrame) -> dbc.Table:
 
 #: How the preview names each kind of column.
 TYPE_NAMES = {BOOLEAN: "true/false", INTEGER: "whole number", NUMBER: "number", TIME: "date/time", TEXT: "text"}
-
-
-def _type_name(column: pd.Series) -> str:
-    return TYPE_NAMES[value_kind(column)]
 
 
 def _diff_line(diff: dict[str, Any], live: DataVersion | None, zone: tzinfo) -> Any:
@@ -158,7 +155,6 @@ def _action(version: DataVersion, numbers: dict[str, str]) -> str:
 
 def _history_row(version: DataVersion, live_generation: str | None, zone: tzinfo, numbers: dict[str, str]) -> html.Tr:
     metadata = version.metadata
-    label = version_label(version, zone)
     if version.generation == live_generation:
         control: Any = dbc.Badge("live", color="success")
     else:
@@ -168,12 +164,12 @@ def _history_row(version: DataVersion, live_generation: str | None, zone: tzinfo
             size="sm",
             color="secondary",
             outline=True,
-            title=f"Restore {label}",
+            title=f"Restore {version_label(version, zone)}",
         )
     rows = metadata.get("rows", "")
     return html.Tr(
         [
-            html.Td(html.Span(label, title=version_details(version, zone)), className="history-version"),
+            html.Td(version_text(version, zone), className="history-version"),
             html.Td(_action(version, numbers)),
             html.Td(count(int(rows)) if rows.isdigit() else "—", className="text-nowrap", **{"data-label": "Rows"}),
             html.Td(file_size(version.size), className="text-nowrap", **{"data-label": "Size"}),

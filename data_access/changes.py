@@ -1,10 +1,7 @@
 """What changed between two versions of the table: rows added, removed and changed, and columns.
 
-Rows are matched on the declared key (``CHANGES_KEY``), else a key the roles find, else whole
-rows (:func:`choose_key`); each key must be unique in both versions. Keys and rows are hashed to
-64 bits and values compared a column at a time, so memory stays near one frame; :class:`Changes`
-keeps positions, and rows to show are built a block at a time (:func:`change_rows`).
-:class:`ComparisonStore` computes each pair once per deployment, in the background.
+Keys and rows are hashed to 64 bits and values compared a column at a time, so memory stays near one
+frame; :class:`Changes` keeps positions, and rows to show are built a block at a time.
 """
 
 from __future__ import annotations
@@ -46,14 +43,13 @@ class ColumnChanges:
     removed: tuple[str, ...] = ()
     retyped: tuple[str, ...] = ()
 
-    def words(self) -> str:
-        """ "columns unchanged", or "column added: a · column removed: b"."""
-        parts = [
+    def words(self) -> list[str]:
+        """ "column added: a", "columns removed: b, c" (nothing when the columns are the same)."""
+        return [
             f"{'column' if len(names) == 1 else 'columns'} {what}: {', '.join(names)}"
             for what, names in (("added", self.added), ("removed", self.removed), ("changed type", self.retyped))
             if names
         ]
-        return " · ".join(parts) or "columns unchanged"
 
 
 @dataclass(frozen=True)
@@ -82,12 +78,14 @@ class Changes:
         return len(self.added) + len(self.removed) + len(self.changed_new)
 
     def summary(self) -> str:
-        """ "+1,204 rows · −3 rows · 57 changed values · columns unchanged"."""
-        parts = ["+" + count(len(self.added), "row"), "−" + count(len(self.removed), "row")]
-        if self.key_kind != WHOLE_ROWS:
-            parts.append(count(self.changed_values, "changed value"))
-        parts.append(self.columns.words())
-        return " · ".join(parts)
+        """ "+1,204 rows · −3 rows · 57 changed values · column added: x" without the zeros, or "No differences"."""
+        counts = (
+            ("+", len(self.added), "row"),
+            ("−", len(self.removed), "row"),
+            ("", self.changed_values, "changed value"),
+        )
+        parts = [sign + count(number, what) for sign, number, what in counts if number]
+        return " · ".join(parts + self.columns.words()) or "No differences"
 
     def matching(self) -> str:
         """How rows were matched, in words (the page says which)."""
@@ -123,8 +121,14 @@ def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], ro
         hashes = None if missing else _unique_key_hashes(old, new, tuple(declared))
         if hashes is not None:
             return KeyChoice(DECLARED, tuple(declared), "", hashes)
-        note = f"CHANGES_KEY column “{missing[0]}” is not in both versions." if missing else _repeats(declared)
-    for candidate in _found_keys(roles):
+        note = (
+            f"CHANGES_KEY column “{missing[0]}” is not in both versions."
+            if missing
+            else f"CHANGES_KEY ({', '.join(declared)}) repeats in these versions."
+        )
+    # Identifier columns, time columns, then a long table's (time or x, series) pairs.
+    found = [] if roles is None else [(c,) for c in roles.identifier + roles.time] + list(roles.series.items())
+    for candidate in found:
         if all(column in old.columns and column in new.columns for column in candidate):
             hashes = _unique_key_hashes(old, new, candidate)
             if hashes is not None:
@@ -132,32 +136,15 @@ def choose_key(old: pd.DataFrame, new: pd.DataFrame, declared: Sequence[str], ro
     return KeyChoice(WHOLE_ROWS, (), note)
 
 
-def _repeats(key: Sequence[str]) -> str:
-    return f"CHANGES_KEY ({', '.join(key)}) repeats in these versions."
-
-
-def _found_keys(roles: ColumnRoles | None) -> list[tuple[str, ...]]:
-    """Identifier columns, time columns, then a long table's (time or x, series) pairs."""
-    if roles is None:
-        return []
-    single = [(column,) for column in roles.identifier + roles.time]
-    pairs = [(x, series) for x, series in roles.series.items()]
-    return single + pairs
-
-
 def _unique_key_hashes(
     old: pd.DataFrame, new: pd.DataFrame, key: tuple[str, ...]
 ) -> tuple[np.ndarray, pd.Index] | None:
-    """The key's hashes in both versions when it is complete in both and unique in the new one, else ``None``.
-
-    Repeats in the old version show in :func:`_match` (one hash table fewer than checking here).
-    """
+    """The key's hashes in both versions when it is complete and unique in both, else ``None``."""
     if any(frame[column].hasnans for frame in (old, new) for column in key):
         return None
-    new_index = pd.Index(row_hashes(new, old, key))
-    if not new_index.is_unique:  # builds the hash table the matching then looks old keys up in
-        return None
-    return row_hashes(old, new, key), new_index
+    old_hashes, new_index = row_hashes(old, new, key), pd.Index(row_hashes(new, old, key))
+    # is_unique builds the hash table the matching then looks old keys up in.
+    return (old_hashes, new_index) if new_index.is_unique and pd.Index(old_hashes).is_unique else None
 
 
 def row_hashes(frame: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -202,12 +189,7 @@ def compare(
     columns = column_changes(old, new)
     choice = choose_key(old, new, declared_key, roles)
     shared = [column for column in new.columns if column in old.columns]
-    matched = _match(old, new, choice, shared)
-    if matched is None:  # the key repeats in the old version
-        choice = KeyChoice(WHOLE_ROWS, (), _repeats(choice.columns) if choice.kind == DECLARED else choice.note)
-        matched = _match(old, new, choice, shared)
-    assert matched is not None  # whole rows always match one to one
-    new_at, kept = matched
+    new_at, kept = _match(old, new, choice, shared)
     matched_old = np.flatnonzero(new_at >= 0)
     matched_new = new_at[matched_old]
     # Rows matched whole are equal: no values to compare.
@@ -229,21 +211,16 @@ def compare(
     )
 
 
-def _match(
-    old: pd.DataFrame, new: pd.DataFrame, choice: KeyChoice, shared: list[str]
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each old row's position in new (or -1), and which new rows were matched; ``None`` if two old rows match one."""
+def _match(old: pd.DataFrame, new: pd.DataFrame, choice: KeyChoice, shared: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each old row's position in new (or -1), and which new rows were matched (keys are unique: one to one)."""
     if choice.hashes is None:
         old_keys = _occurrence_hashes(row_hashes(old, new, shared))
         new_keys = pd.Index(_occurrence_hashes(row_hashes(new, old, shared)))
     else:
         old_keys, new_keys = choice.hashes
     new_at = new_keys.get_indexer(old_keys)
-    matched_new = new_at[new_at >= 0]
     kept = np.zeros(len(new), dtype=bool)
-    kept[matched_new] = True
-    if np.count_nonzero(kept) != len(matched_new):
-        return None
+    kept[new_at[new_at >= 0]] = True
     return new_at, kept
 
 
@@ -255,8 +232,7 @@ def _small(positions: np.ndarray) -> np.ndarray:
 def _differs(old: pd.Series, new: pd.Series, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
     """For each matched pair of rows, whether the value differs (two missing values are equal).
 
-    Numbers and times are compared as they are; anything else as 64-bit hashes (comparing text
-    values directly was most of a comparison's time).
+    Anything but numbers and times is compared as 64-bit hashes (comparing text was most of the time).
     """
     before, after = _comparable(old, new), _comparable(new, old)
     fixed_width = before.dtype == after.dtype and before.dtype.kind in "fiumM"
@@ -319,7 +295,8 @@ def _piece(
     rows = {ADDED: changes.added, REMOVED: changes.removed, CHANGED: changes.changed_new}[kind][low:high]
     values = {CHANGE_COLUMN: pd.Series([kind] * len(rows), dtype="string")}
     for column in columns:
-        values[column] = _text(source[column].iloc[rows]) if column in source.columns else _blank(len(rows))
+        in_source = column in source.columns
+        values[column] = _text(source[column].iloc[rows]) if in_source else pd.Series([""] * len(rows), dtype="string")
     if kind == CHANGED:
         old_rows = changes.changed_old[low:high]
         for column, mask in changes.changed_cells.items():
@@ -333,10 +310,6 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna("").reset_index(drop=True)
 
 
-def _blank(rows: int) -> pd.Series:
-    return pd.Series([""] * rows, dtype="string")
-
-
 # -- which versions -------------------------------------------------------------------------------
 
 
@@ -344,28 +317,24 @@ class NoComparison(LookupError):
     """There is nothing to compare with (the first version, or ``vs`` names no known version)."""
 
 
-def short_label(version: DataVersion) -> str:
-    """ "v12" as the history shows it, or "generation 1733…" for data written outside the app."""
-    number = version.metadata.get("version", "")
-    return f"v{number}" if number.isdigit() else f"generation {version.generation}"
-
-
-def compared_version(history: Sequence[DataVersion], generation: str, vs: str | None) -> DataVersion:
-    """The version ``generation`` is compared with (``history`` newest first): ``vs``, else the one before."""
-    if vs:
-        number = vs.removeprefix("v")
-        by_generation = next((version for version in history if version.generation == vs), None)
-        by_number = next((version for version in history if version.metadata.get("version") == number), None)
-        found = by_generation or by_number
-        if found is None:
-            raise NoComparison(f"There is no version “{vs}” in this data's history.")
-        return found
-    positions = [index for index, version in enumerate(history) if version.generation == generation]
-    if not positions:
+def compared_versions(
+    history: Sequence[DataVersion], generation: str, vs: str | None
+) -> tuple[DataVersion, DataVersion]:
+    """(``vs``, else the version before ``generation`` in ``history``, newest first; ``generation``'s own version)."""
+    generations = [version.generation for version in history]
+    if generation not in generations:
         raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
-    if positions[0] + 1 >= len(history):
+    position = generations.index(generation)
+    current = history[position]
+    if vs:
+        by_generation = [version for version in history if version.generation == vs]
+        by_number = [version for version in history if version.metadata.get("version") == vs.removeprefix("v")]
+        if not by_generation + by_number:
+            raise NoComparison(f"There is no version “{vs}” in this data's history.")
+        return (by_generation + by_number)[0], current
+    if position + 1 >= len(history):
         raise NoComparison("This is the first version: there is nothing before it to compare with.")
-    return history[positions[0] + 1]
+    return history[position + 1], current
 
 
 # -- once per deployment -------------------------------------------------------------------------
@@ -379,10 +348,7 @@ class ComparisonFailed:
 
 
 class ComparisonStore:
-    """Each (old, new) comparison computed once per deployment, in the background, kept in the shared cache.
-
-    ``load(generation)`` returns ``(frame, roles)`` or raises ``DataUnavailable``.
-    """
+    """Each (old, new) comparison computed once per deployment in the background (``load``: frame and roles)."""
 
     LOCK_SECONDS = 120
     KEEP_SECONDS = 24 * 3600
@@ -405,8 +371,8 @@ class ComparisonStore:
         self._lock = threading.Lock()
         self._reads: OrderedDict[str, Future] = OrderedDict()
 
-    def get(self, old: str, new: str) -> Changes | ComparisonFailed | None:
-        """The comparison when it is known (this process, then the shared cache), else ``None``."""
+    def request(self, old: str, new: str, wait_seconds: float) -> Changes | ComparisonFailed | None:
+        """The comparison (this process's, the shared cache's, else computed now); ``None`` while being computed."""
         pair = (old, new)
         with self._lock:
             if pair in self._local:
@@ -415,14 +381,7 @@ class ComparisonStore:
         found = self._cache.get(self._key(pair))
         if found is not None:
             self._remember(pair, found)
-        return found
-
-    def request(self, old: str, new: str, wait_seconds: float) -> Changes | ComparisonFailed | None:
-        """The comparison, computed now if nobody is computing it; ``None`` while it is still being computed."""
-        found = self.get(old, new)
-        if found is not None:
             return found
-        pair = (old, new)
         with self._lock:
             running = self._running.get(pair)
             if running is None:

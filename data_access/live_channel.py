@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from data_access.live_data import DataUnavailable, LiveData, VersionCheck, check_from_entry, entry_from_check
+from data_access.versions import version_label
 from settings import MAX_DESCRIPTION_CHARS
 
 log = logging.getLogger(__name__)
@@ -49,22 +50,6 @@ class LiveDocument:
         return self.body.get("generation")
 
 
-def version_label(version: dict[str, Any] | None) -> str:
-    """The version as people name it: "v12 · 14:07 · alice" (UTC), or "updated 14:07 · …" without a number."""
-    if not version:
-        return ""
-    metadata = version.get("metadata") or {}
-    try:
-        when = datetime.fromisoformat(str(version.get("updated"))).astimezone(UTC).strftime("%H:%M")
-    except ValueError:
-        when = "an unknown time"
-    number = str(metadata.get("version", ""))
-    who = metadata.get("uploaded_by", "")
-    if number.isdigit():
-        return " · ".join(part for part in (f"v{number}", when, who) if part)
-    return f"updated {when} · {who or 'written outside the app'}"
-
-
 def build_document(
     check: VersionCheck,
     sign: Callable[[str], str],
@@ -78,7 +63,7 @@ def build_document(
     body: dict[str, Any] = {
         "generation": version.get("generation"),
         "token": sign(version["generation"]) if version else None,
-        "label": version_label(version),
+        "label": version_label(check.version, with_file=False) if check.version else "",
         "status": "live",
         "error": None,
         "checked": datetime.fromtimestamp(check.checked_at, UTC).isoformat(timespec="milliseconds"),

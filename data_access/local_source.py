@@ -6,6 +6,7 @@ under a lock; every version is kept in ``<file>.history/``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -51,7 +52,7 @@ class LocalFileSource:
             with open(self.path, "rb") as handle:
                 # fstat on the open handle: the version of the bytes actually read.
                 if _generation(os.fstat(handle.fileno())) == generation:
-                    return handle.read()
+                    return self._kept_on_read(generation, handle.read())
         except FileNotFoundError:
             pass
         except OSError as error:
@@ -74,6 +75,22 @@ class LocalFileSource:
             versions.setdefault(live.generation, live)
         newest_first = sorted(versions.values(), key=lambda version: _mtime_ns(version.generation), reverse=True)
         return newest_first[:limit]
+
+    def _kept_on_read(self, generation: str, content: bytes) -> bytes:
+        """``content`` of the live file, copied into the history first: an edit on disk must not lose it."""
+        data_path = self.history_dir / f"{generation}.data"
+        temporary = data_path.with_name(f".{data_path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            if not data_path.exists():
+                self.history_dir.mkdir(exist_ok=True)
+                _write_synced(temporary, content)
+                os.utime(temporary, ns=(_mtime_ns(generation), _mtime_ns(generation)))
+                os.replace(temporary, data_path)
+                (self.history_dir / f"{generation}.json").write_text(json.dumps({"action": "edited on disk"}))
+        except OSError:  # a read-only folder: the data is still shown, only not kept
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+        return content
 
     def _metadata(self, generation: str) -> dict[str, str]:
         try:

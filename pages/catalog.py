@@ -11,7 +11,6 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
-from dash.exceptions import PreventUpdate
 
 from app_context import current_datasets, current_settings
 from callback_input import typed_callback
@@ -84,6 +83,4 @@ clientside_callback(
 @typed_callback
 def redraw(_etag: str | None, name_filter: str | None) -> Any:
     """The catalog changed or the filter did: the cards again, from the server's listing."""
-    if _etag is None and name_filter is None:
-        raise PreventUpdate  # neither has been set by the page: nothing to redraw
     return cards((name_filter or "")[:MAX_FILTER_CHARS])

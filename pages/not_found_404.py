@@ -12,12 +12,6 @@ dash.register_page(__name__, path="/404", name="Not found", nav=False)
 
 
 def layout(**_query: object) -> dbc.Container:
-    return dbc.Container(
-        [html.H1("Page not found", className="h3 mt-4"), html.P(html.A(_back_text(), href="/"))],
-        fluid=True,
-    )
-
-
-def _back_text() -> str:
-    """What ``/`` is on this deployment: the chart, or the catalog of its datasets."""
-    return "Back to the datasets" if current_datasets() is not None else "Back to the chart"
+    """ "Page not found", with a link back to what ``/`` is here: the chart, or the catalog of datasets."""
+    back = "Back to the datasets" if current_datasets() is not None else "Back to the chart"
+    return dbc.Container([html.H1("Page not found", className="h3 mt-4"), html.P(html.A(back, href="/"))], fluid=True)

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from app_context import current_datasets, current_settings
-from data_access.live_channel import version_label
+from data_access.versions import version_label
 from routes.downloads import refuse
 from routes.live import cached_json, flask_answer, max_age
 
@@ -31,7 +31,7 @@ def catalog_document() -> dict[str, Any]:
         {
             "name": dataset.name,
             "generation": dataset.version.generation,
-            "label": version_label(dataset.version.to_dict()),
+            "label": version_label(dataset.version, with_file=False),
             "description": dataset.description,
         }
         for dataset in sorted(listed.values(), key=lambda each: each.name.casefold())

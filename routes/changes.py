@@ -23,15 +23,15 @@ from data_access.changes import (
     NoComparison,
     change_rows,
     changes_csv,
-    compared_version,
-    short_label,
+    compared_versions,
 )
-from data_access.downloads import download_name
+from data_access.downloads import download_name, version_label
 from data_access.frame_store import generation_order
 from data_access.roles import CATEGORY
 from data_access.table_query import column_field
+from data_access.versions import compared_labels
 from data_access.view_state import ViewState
-from routes.downloads import GENERATION_TOKEN_PURPOSE, attachment, live_token_version, refuse
+from routes.downloads import GENERATION_TOKEN_PURPOSE, UNREADABLE_NOW, attachment, live_token_version, refuse
 from routes.take_up import RETRY_AFTER_SECONDS, TOKEN_PARAMETER, Answer, _json, _serve
 
 changes_routes = Blueprint("changes", __name__)
@@ -66,12 +66,8 @@ def versions_compared(generation: str, vs: str | None) -> tuple[DataVersion, Dat
     live_data = current_live_data()
 
     def lookup(_frame: Any) -> tuple[DataVersion, DataVersion] | NoComparison:
-        history = known_versions(generation)
-        current = next((version for version in history if version.generation == generation), None)
         try:
-            if current is None:
-                raise NoComparison("This version is not in the data's history: there is nothing to compare it with.")
-            return compared_version(history, generation, vs), current
+            return compared_versions(known_versions(generation), generation, vs)
         except NoComparison as missing:
             return missing
 
@@ -121,7 +117,7 @@ def ghost_figure(figure: dict[str, Any], generation: str, view: ViewState, max_p
         return figure  # the version before lacks the chart's columns (or has them as other kinds): no ghost
     before_chart = chart_for(frame, roles, replace(view, y=drawn), max_points)
     before_figure = figure_from(before_chart, view)
-    return with_ghosts(figure, before_figure, short_label(current), short_label(before))
+    return with_ghosts(figure, before_figure, *compared_labels(current, before))
 
 
 def _changes_json(generation: str, vs: str | None) -> Response:
@@ -140,12 +136,13 @@ def _changes_json(generation: str, vs: str | None) -> Response:
 
     def answer(_frame: Any) -> Answer:
         rows = change_rows(old, new, result, 0, MAX_ROWS_SHOWN)
+        label, before_label = compared_labels(current, before)
         return Answer(
             {
                 "summary": result.summary(),
                 "matching": result.matching(),
-                "label": short_label(current),
-                "before": short_label(before),
+                "label": label,
+                "before": before_label,
                 "before_generation": before.generation,
                 "total": result.row_count,
                 "columns": _table_columns(list(rows.columns)),
@@ -171,21 +168,20 @@ def _table_columns(names: list[str]) -> list[dict[str, Any]]:
 
 def _table_rows(rows: Any, changed_cells: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows as grid records; a changed row lists its changed fields (``changed_cells``) for highlighting."""
-    names = list(rows.columns[1:])
-    records = []
-    changed_index = 0
-    for values in rows.itertuples(index=False, name=None):
-        record = {CHANGE_COLUMN: values[0], **{column_field(i): value for i, value in enumerate(values[1:])}}
-        record["changed_cells"] = {}
-        if values[0] == CHANGED:  # change rows list the changed ones last, in order
-            record["changed_cells"] = {
-                column_field(names.index(column)): True
+    fields = {name: column_field(index) for index, name in enumerate(rows.columns[1:])}
+    first_changed = len(rows) - int((rows[CHANGE_COLUMN] == CHANGED).sum())  # changed rows come last, in order
+    return [
+        {
+            CHANGE_COLUMN: change,
+            **dict(zip(fields.values(), values, strict=True)),
+            "changed_cells": {
+                fields[column]: True
                 for column, mask in changed_cells.items()
-                if column in names and mask[changed_index]
-            }
-            changed_index += 1
-        records.append(record)
-    return records
+                if change == CHANGED and column in fields and mask[position - first_changed]
+            },
+        }
+        for position, (change, *values) in enumerate(rows.itertuples(index=False, name=None))
+    ]
 
 
 @changes_routes.get("/live/<generation>/changes")
@@ -222,7 +218,7 @@ def download_changes() -> Response:
     except NoComparison as missing:
         return refuse(404, str(missing))
     except DataUnavailable:
-        return refuse(503, "The data cannot be read right now; try again in a minute.")
-    label = f"{short_label(current)}-vs-{short_label(before)}".replace(" ", "-")
+        return refuse(503, UNREADABLE_NOW)
+    label = "-vs-".join(version_label(each.metadata, each.updated) for each in (current, before))
     name = download_name(live_data.source.name, label, "csv").replace(".csv", "-changes.csv")
     return attachment(changes_csv(old, new, result), "text/csv; charset=utf-8", name)

@@ -1,13 +1,12 @@
-"""``/download/data.csv`` and ``/download/data.parquet``: the version a page shows, as a file.
+"""``/download/data.csv`` and ``.parquet``: the live version a page shows (by its signed token), streamed.
 
-Only the live version, named by the signed token the poll handed out: a withdrawn version cannot
-be fetched again with an old link. Filter parameters select rows; files are streamed in chunks.
+Only the live version: a withdrawn one cannot be fetched again with an old link.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, request, stream_with_context
 
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
 #: The purpose the chart page signs shown generations with (``shown-version``'s ``token``).
 GENERATION_TOKEN_PURPOSE = "shown-generation"
 FILTER_PARAMETERS = ("from", "to")
+UNREADABLE_NOW = "The data cannot be read right now; try again in a minute."
 
 downloads = Blueprint("downloads", __name__)
 
@@ -66,15 +66,11 @@ def download(file_format: str) -> Response:
     try:
         frame = live_data.frame(version.generation)
     except DataUnavailable:
-        return refuse(503, "The data cannot be read right now; try again in a minute.")
-    filtered = _asks_for_filters(request.args)
+        return refuse(503, UNREADABLE_NOW)
+    filtered = any(key in FILTER_PARAMETERS or key.startswith("f.") for key in request.args)
     if filtered:
         view, _notices = ViewState.from_query(request.query_string.decode("utf-8", "replace"))
         frame = filter_rows(frame, view, live_data.roles(version.generation))
     label = version_label(version.metadata, version.updated)
     name = download_name(live_data.source.name, label, file_format, filtered)
     return attachment(file_chunks(frame, file_format), FORMATS[file_format], name)
-
-
-def _asks_for_filters(args: Any) -> bool:
-    return any(key in FILTER_PARAMETERS or key.startswith("f.") for key in args)

@@ -25,10 +25,11 @@ import requests
 
 from auth.passwords import AdminDirectory, hash_password
 from components.preview import history_table
-from components.versions import clock_time, reader_zone, version_details, version_label
+from components.versions import reader_zone
 from data_access import DataVersion
 from data_access.staging import CHUNK_BYTES
 from data_access.units import count, file_size, megabytes
+from data_access.versions import clock_time, version_details, version_label
 from testinfra import SAMPLE_CSV
 from testinfra.dash_requests import callback_payload
 from tests.bad_files import BAD_FILES, CORPUS_MAX_BYTES, CORPUS_MAX_ROWS, TOO_LARGE

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from typing import Any
 
+import pytest
+
+from data_access import frame_store
+from data_access.frame_store import REPLACED_FRAME_SECONDS
 from testinfra.dash_requests import poll
 
 OLD_CSV = b"id,name,price\n1,a,1.5\n2,b,2.5\n3,c,3.5\n4,=cmd,4.5\n"
@@ -55,9 +60,10 @@ def test_changes_summary_rows_and_ghosts(bucket, gcs_settings, make_app):
     answer = _ready(client, f"{base}/changes?t={shown['token']}")
     assert answer.status_code == 200, answer.data
     body = answer.json
-    assert body["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+    assert body["summary"] == "+1 row · −1 row · 1 changed value"
     assert body["matching"] == "Rows matched on id (unique in both versions)."
-    assert body["before"] == f"generation {first}"
+    # Versions written outside the app are named by their time, never by their generation.
+    assert body["before"] != body["label"] and first not in body["before"] + body["label"]
     assert [row["change"] for row in body["rows"]] == ["added", "removed", "changed"]
     changed = body["rows"][2]
     assert changed["c2"] == "3.5 → 9.5" and changed["changed_cells"] == {"c2": True}
@@ -65,7 +71,7 @@ def test_changes_summary_rows_and_ghosts(bucket, gcs_settings, make_app):
 
     chart = _ready(client, f"{base}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1").json
     names = [trace["name"] for trace in chart["figure"]["data"]]
-    assert names == [f"price · generation {shown['generation']}", f"price · generation {first}"]
+    assert names == [f"price · {body['label']}", f"price · {body['before']}"]
     ghost = chart["figure"]["data"][1]
     assert ghost["line"]["dash"] == "dash" and ghost["opacity"] < 1
     plain = _ready(client, f"{base}/chart?t={shown['token']}&x=id&y=price&kind=line").json
@@ -89,8 +95,8 @@ def test_a_local_file_edited_on_disk_is_compared_with_the_version_published_befo
     answer = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}")
 
     assert answer.status_code == 200, answer.data
-    assert answer.json["before"] == "v1" and answer.json["before_generation"] == published.generation
-    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+    assert answer.json["before"].startswith("v1 · ") and answer.json["before_generation"] == published.generation
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value"
 
 
 def test_a_local_file_edited_twice_on_disk_is_compared_with_the_version_the_app_last_saw(tmp_path, make_app):
@@ -111,7 +117,7 @@ def test_a_local_file_edited_twice_on_disk_is_compared_with_the_version_the_app_
 
     assert answer.status_code == 200, answer.data
     assert answer.json["before_generation"] == first["generation"]
-    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value"
 
 
 def test_vs_names_a_version_and_unknown_ones_are_404(bucket, gcs_settings, make_app):
@@ -129,7 +135,10 @@ def test_download_changes_csv(bucket, gcs_settings, make_app):
     path = f"/download/changes.csv?token={shown['token']}"
     response = _ready(client, path)
     assert response.status_code == 200, response.data
-    assert "attachment" in response.headers["Content-Disposition"]
+    # Named as data downloads name versions (the time when unnumbered), never by the generation.
+    assert re.fullmatch(
+        r'attachment; filename="data-\d{8}-\d{4}-vs-\d{8}-\d{4}-changes\.csv"', response.headers["Content-Disposition"]
+    )
     rows = list(csv.reader(io.StringIO(response.data.decode())))
     assert rows[0] == ["change", "id", "name", "price"]
     assert rows[1:] == [
@@ -166,11 +175,18 @@ def test_no_ghost_when_the_version_before_has_the_column_as_text(bucket, gcs_set
     chart = _ready(client, f"/live/{shown['generation']}/chart?t={shown['token']}&x=id&y=price&kind=line&changes=1")
     assert chart.status_code == 200 and len(chart.json["figure"]["data"]) == 1
     summary = _ready(client, f"/live/{shown['generation']}/changes?t={shown['token']}").json["summary"]
-    assert summary == "+0 rows · −0 rows · 2 changed values · column changed type: price"
+    assert summary == "2 changed values · column changed type: price"
 
 
-def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_showed(tmp_path, make_app):
+@pytest.mark.parametrize("replaced_frame_seconds", [REPLACED_FRAME_SECONDS, 0], ids=["quick-edit", "slow-edit"])
+def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_showed(
+    tmp_path, make_app, monkeypatch, replaced_frame_seconds
+):
+    """A slow edit: the shown version's frame is dropped from memory once replaced, and its bytes are gone from
+    disk; the app must have kept the version it read (the trial's "version … no longer available")."""
     from data_access.local_source import LocalFileSource
+
+    monkeypatch.setattr(frame_store, "REPLACED_FRAME_SECONDS", replaced_frame_seconds)
     from settings import Settings
 
     folder = tmp_path / "data"
@@ -201,4 +217,4 @@ def test_a_dataset_file_edited_on_disk_is_compared_with_the_version_its_page_sho
 
     assert answer.status_code == 200, answer.data
     assert answer.json["before_generation"] == first["generation"]
-    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value · columns unchanged"
+    assert answer.json["summary"] == "+1 row · −1 row · 1 changed value"

@@ -7,7 +7,7 @@ import pandas as pd
 
 def test_one_rule_names_what_a_column_holds_for_tables_filters_previews_and_comparisons():
     from components.data_table import _filter_for
-    from components.preview import _type_name
+    from components.preview import _column_types
     from data_access.roles import value_kind
 
     frame = pd.DataFrame(
@@ -20,7 +20,8 @@ def test_one_rule_names_what_a_column_holds_for_tables_filters_previews_and_comp
         }
     )
     assert [value_kind(frame[column]) for column in frame] == ["boolean", "integer", "number", "time", "text"]
-    assert [_type_name(frame[column]) for column in frame] == [
+    preview_rows = _column_types(frame).children[1].children
+    assert [row.children[1].children for row in preview_rows] == [
         "true/false",
         "whole number",
         "number",

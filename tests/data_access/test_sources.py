@@ -139,3 +139,24 @@ def test_gcs_download_pieces_are_kept_in_order_and_one_piece_is_not_copied():
         pieces.write(piece)
     assert one.value() is body
     assert pieces.value() == body
+
+
+def test_local_version_read_stays_readable_after_an_edit_on_disk(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a\n1\n")
+    source = LocalFileSource(path)
+    old = source.current_version()
+    assert source.read(old.generation) == b"a\n1\n"  # the app took it up
+    path.write_text("a\n1234\n")
+
+    assert source.read(old.generation) == b"a\n1\n"
+    assert old.generation in [version.generation for version in source.history(10)]
+
+
+def test_local_read_works_where_the_history_cannot_be_kept(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a\n1\n")
+    source = LocalFileSource(path)
+    source.history_dir.write_text("not a folder")  # mkdir fails as it would in a read-only folder
+
+    assert source.read(source.current_version().generation) == b"a\n1\n"
