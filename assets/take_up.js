@@ -12,6 +12,7 @@
 (function () {
     "use strict";
     var MAX_WAIT_MS = 8000;
+    var PINNED_KEYS = ["x", "y", "kind", "agg", "color"];  // what a default view chooses
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
     var nothingReason = null;    // why no version can be shown ("" for no data at all), else null
@@ -122,6 +123,35 @@
         return patch.build();
     }
 
+    // A page opened without a view keeps the one it first drew: its axes are written into the URL
+    // (replacing the history entry), so a new version with other defaults cannot switch them.
+    function pinView(search, view) {
+        var params = new URLSearchParams(search || "");
+        if (!view || ["x", "y", "kind"].some(function (key) { return params.has(key); })) { return; }
+        var pinned = view.slice(1).split("&").filter(function (pair) {
+            var key = pair.split("=")[0];
+            return PINNED_KEYS.indexOf(key) >= 0 && !params.has(key);
+        });
+        if (!pinned.length) { return; }
+        var kept = (search || "").replace(/^\?/, "");
+        var next = "?" + (kept ? [kept] : []).concat(pinned).join("&");
+        // dcc.Location pushes no history entry for a search the address bar already shows.
+        window.history.replaceState(window.history.state, "", window.location.pathname + next + window.location.hash);
+        window.dash_clientside.set_props("chart-url", {search: next});
+    }
+
+    // The x range of a plotly relayout event: [low, high], [] for "everything", else null (a y-only
+    // zoom, a resize, a legend click: nothing to re-resolve).
+    function visibleRange(relayout) {
+        if (!relayout || typeof relayout !== "object") { return null; }
+        if (relayout["xaxis.autorange"]) { return []; }
+        if ("xaxis.range[0]" in relayout && "xaxis.range[1]" in relayout) {
+            return [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]];
+        }
+        var range = relayout["xaxis.range"];
+        return Array.isArray(range) && range.length === 2 ? range.slice() : null;
+    }
+
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.takeUp = {
         // Outputs: figure, rendered-chart, chart-range, grid columns, controls key.
@@ -138,6 +168,7 @@
             var got = await getJSON(liveUrl(shown, "chart", search), shown);
             if (call !== chartCalls || got.status !== 200) { return none; }
             var answer = got.body;
+            pinView(search, answer.view);
             var drawn = rendered || {};
             if (drawn.generation === shown.generation && drawn.view === answer.view) { return none; }
             var newColumns = JSON.stringify(columns) === JSON.stringify(answer.columns) ? noUpdate() : answer.columns;
@@ -155,6 +186,22 @@
                 if (zoomed.status === 200) { answer = zoomed.body; }
             }
             return [dataPatch(figure, answer, sameSignature), drawing, noUpdate(), newColumns, newKey];
+        },
+
+        // Zoom or pan: the drawn traces' data for the visible range (the whole range on autorange).
+        // Outputs: figure, chart-range.
+        zoom: async function (relayout, shown, search, rendered) {
+            var none = [noUpdate(), noUpdate()];
+            var range = visibleRange(relayout);
+            if (!range || !shown || !shown.generation || !shown.token || !rendered || rendered.generation !== shown.generation) {
+                return none;
+            }
+            var got = await getJSON(liveUrl(shown, "chart", search, range.length ? {x0: range[0], x1: range[1]} : {}), shown);
+            // Aggregates have no more detail; another view or version drawn meanwhile settles it itself.
+            if (got.status !== 200 || got.body.aggregated || got.body.view !== rendered.view || !stillShown(shown)) {
+                return none;
+            }
+            return [dataPatch(null, got.body, true), range.length ? range : null];
         },
 
         // The grid's block request, answered by a GET (the same for every page on this version).

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import Patch
 
 from data_access.downsampling import as_numbers, density_sample, minmax_lttb, visible_bounds
 from data_access.parsing import shorten_text
@@ -288,14 +287,17 @@ def _range_numbers(x_range: list | None, x: np.ndarray) -> tuple[float | None, f
     try:
         if x.dtype.kind == "M":
             unit = np.datetime_data(x.dtype)[0]
-            bounds = [
-                pd.Timestamp(value).to_datetime64().astype(f"datetime64[{unit}]").view("int64") for value in x_range
-            ]
+            stamps = [pd.Timestamp(value) for value in x_range]
+            bounds = [stamp.to_datetime64().astype(f"datetime64[{unit}]").view("int64") for stamp in stamps]
+            known = all(stamp is not pd.NaT for stamp in stamps)  # an empty bound is no bound
         elif x.dtype.kind in "iuf":
             bounds = [float(value) for value in x_range]
+            known = not np.isnan(bounds).any()
         else:
             return None, None
     except (TypeError, ValueError, OverflowError):
+        return None, None
+    if not known:
         return None, None
     low, high = sorted(bounds)
     return low, high
@@ -589,16 +591,6 @@ def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[
     return layout
 
 
-def data_patch(chart: Chart) -> Patch:
-    """Replace only the traces' x/y and the title (zoom, legend and axes stay as the user left them)."""
-    patch = Patch()
-    for index, series in enumerate(chart.series):
-        patch["data"][index]["x"] = _encode(series.x)
-        patch["data"][index]["y"] = _encode(series.y)
-    patch["layout"]["title"]["text"] = _subtitle(chart)
-    return patch
-
-
 def view_figure(
     frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, chart: Chart | None = None
 ) -> tuple[Any, list]:
@@ -615,15 +607,6 @@ def no_y_message(roles: ColumnRoles) -> str:
         return PICK_A_COLUMN
     column, cell = (html.escape(shorten(text, 40)) for text in next(iter(roles.mixed_text.items())))
     return f"No column for the y axis: “{column}”<br>holds text such as “{cell}” among its numbers."
-
-
-def zoom_patch(
-    frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, x_range: list | None
-) -> Patch | None:
-    """The traces re-resolved for the visible ``x_range`` (None: the whole range); None for aggregates."""
-    if not view.y or is_aggregated(view, roles):
-        return None
-    return data_patch(chart_for(frame, roles, view, max_points, x_range))
 
 
 def default_figure(frame: pd.DataFrame, max_points: int) -> dict[str, Any]:
