@@ -13,6 +13,7 @@
     "use strict";
     var MAX_WAIT_MS = 8000;
     var PINNED_KEYS = ["x", "y", "kind", "agg", "color"];  // what a default view chooses
+    var pinned = null;           // the view pinView wrote into the URL: {from, to, view}
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
     var nothingReason = null;    // why no version can be shown ("" for no data at all), else null
@@ -123,21 +124,25 @@
         return patch.build();
     }
 
-    // A page opened without a view keeps the one it first drew: its axes are written into the URL
-    // (replacing the history entry), so a new version with other defaults cannot switch them.
+    function setSearch(search) {
+        // dcc.Location pushes no history entry for a search and href the address bar already shows.
+        window.history.replaceState(window.history.state, "", window.location.pathname + search + window.location.hash);
+        window.dash_clientside.set_props("chart-url", {search: search, href: window.location.href});
+    }
+
+    // A page opened without a view keeps the one it first drew: its choices are written into the URL
+    // (replacing the history entry), so a new version with other defaults cannot switch its axes.
     function pinView(search, view) {
         var params = new URLSearchParams(search || "");
         if (!view || ["x", "y", "kind"].some(function (key) { return params.has(key); })) { return; }
-        var pinned = view.slice(1).split("&").filter(function (pair) {
+        var chosen = view.slice(1).split("&").filter(function (pair) {
             var key = pair.split("=")[0];
             return PINNED_KEYS.indexOf(key) >= 0 && !params.has(key);
         });
-        if (!pinned.length) { return; }
+        if (!chosen.length) { return; }
         var kept = (search || "").replace(/^\?/, "");
-        var next = "?" + (kept ? [kept] : []).concat(pinned).join("&");
-        // dcc.Location pushes no history entry for a search the address bar already shows.
-        window.history.replaceState(window.history.state, "", window.location.pathname + next + window.location.hash);
-        window.dash_clientside.set_props("chart-url", {search: next});
+        pinned = {from: search || "", to: "?" + (kept ? [kept] : []).concat(chosen).join("&"), view: view};
+        setSearch(pinned.to);
     }
 
     // The x range of a plotly relayout event: [low, high], [] for "everything", else null (a y-only
@@ -168,6 +173,15 @@
             var got = await getJSON(liveUrl(shown, "chart", search), shown);
             if (call !== chartCalls || got.status !== 200) { return none; }
             var answer = got.body;
+            if (pinned && search === pinned.to && answer.view !== pinned.view) {
+                // The data lost a pinned column (another table): the page takes that table's defaults.
+                search = pinned.from;
+                pinned = null;
+                setSearch(search);
+                got = await getJSON(liveUrl(shown, "chart", search), shown);
+                if (call !== chartCalls || got.status !== 200) { return none; }
+                answer = got.body;
+            }
             pinView(search, answer.view);
             var drawn = rendered || {};
             if (drawn.generation === shown.generation && drawn.view === answer.view) { return none; }

@@ -138,7 +138,8 @@ def _group_labels(rows: pd.DataFrame, color: str | None, measure: str | None) ->
 
 def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_rows: int) -> Chart:
     labels, groups = _group_labels(rows, view.color, _first(view.y))
-    keys: list[Any] = [rows[view.x]] if labels is None else [rows[view.x], labels.rename("__group")]
+    # Renamed: a key named like a y column would take that column out of the table (counts of x by x).
+    keys: list[Any] = [rows[view.x].rename("__x")] + ([] if labels is None else [labels.rename("__group")])
     table = rows[list(view.y)].groupby(keys, observed=True, sort=True, dropna=False).agg(view.agg)
     category = roles.roles.get(view.x) == CATEGORY
     series = []

@@ -196,18 +196,20 @@ class ViewState:
         if y is None:
             y = default.y if x == default.x else _default_measures(roles, x)
         kind = self.kind or (default.kind if x == default.x else _default_kind(roles, x))
-        agg = self.agg or DEFAULT_AGGREGATION
+        agg = self.agg or (default.agg if x == default.x else None) or DEFAULT_AGGREGATION
         return replace(self, x=x, y=y, kind=kind, agg=agg, color=color)
 
 
 def default_view(roles: ColumnRoles) -> ViewState:
-    """The honest default chart for these columns: the sample's bars; one line per series of a long
+    """The honest default chart for these columns: the sample's bars; counts of text; one line per series of a long
     table; lines over a time whose values repeat (years of many countries), coloured by a small
     category; lines over a sorted time; mean bars per category; else points (lines when x is sorted)."""
     columns = list(roles.roles)
     if set(SAMPLE_Y) <= set(columns):
         x = "ID" if "ID" in columns else columns[0]
         return ViewState(x=x, y=SAMPLE_Y, kind="bar" if roles.rows <= SAMPLE_MAX_BARS else "line")
+    if roles.category and not roles.measure and not roles.mixed_text:
+        return _count_view(roles)
     time = roles.primary_time
     long_time = next((column for column in roles.time if column in roles.series), None)
     if long_time is not None:
@@ -225,6 +227,13 @@ def default_view(roles: ColumnRoles) -> ViewState:
         return ViewState(x=x, y=_default_measures(roles, x), kind="bar", agg=DEFAULT_AGGREGATION)
     x = time or _first_sorted(roles) or (roles.measure or columns or [None])[0]
     return ViewState(x=x, y=_default_measures(roles, x), kind=_default_kind(roles, x))
+
+
+def _count_view(roles: ColumnRoles) -> ViewState:
+    """Text only (survey answers): bars of rows per value of the smallest category, coloured by the next if it fits."""
+    x, *others = sorted(roles.category, key=lambda column: len(roles.category_values.get(column, ())))
+    color = next((column for column in others if len(roles.category_values.get(column, ())) <= MAX_GROUPS), None)
+    return ViewState(x=x, y=(x,), kind="bar", agg="count", color=color)
 
 
 def _long_view(roles: ColumnRoles, x: str) -> ViewState:

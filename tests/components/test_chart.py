@@ -353,3 +353,20 @@ def test_panels_of_a_long_table_keep_one_colour_and_one_legend_entry_per_series(
     assert legend == ["s1", "s2", "s3"]
     colours = {(trace["name"], trace["line"]["color"]) for trace in figure["data"]}
     assert len(colours) == 3  # each sensor the same colour in every panel
+
+
+def test_a_table_of_text_only_draws_counts_per_category_coloured_by_a_second():
+    answers = ["Agree", "Disagree", "Neutral", "Strongly agree", "Strongly disagree"]
+    rows = [
+        (f"R{person:03d}", f"Q{question}", answers[(person * question) % 5])
+        for person in range(40)
+        for question in (1, 2, 3, 4)
+    ]
+    frame = pd.DataFrame(rows, columns=["respondent", "question", "answer"])
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert {trace["type"] for trace in figure["data"]} == {"bar"}
+    assert sorted(trace["name"] for trace in figure["data"]) == answers  # coloured by the answer
+    assert all(trace["x"] == ["Q1", "Q2", "Q3", "Q4"] for trace in figure["data"])
+    assert sum(sum(trace["y"]) for trace in figure["data"]) == len(frame)  # every row counted once
+    assert figure["layout"]["yaxis"]["title"]["text"] == "count of question"
