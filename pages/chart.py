@@ -42,9 +42,7 @@ def layout(**query: Any) -> Any:
 
 def _roles(shown: dict | None) -> ColumnRoles:
     """The column roles of the generation this browser was handed (signature checked); else no update."""
-    if not isinstance(shown, dict) or shown.get("empty"):
-        raise PreventUpdate
-    generation = shown.get("generation")
+    generation = shown.get("generation") if shown else None  # none while nothing is shown ("empty")
     if generation is None or unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE) != generation:
         raise PreventUpdate
     name = shown.get("dataset")
