@@ -87,13 +87,10 @@ class ViewState:
 
     def to_query(self) -> str:
         """The query string for this view (``?…``), or ``""`` when everything is default."""
-        pairs: list[tuple[str, str]] = []
-        if self.x is not None:
-            pairs.append(("x", self.x))
-        if self.y is not None:
-            pairs.append(("y", ",".join(self.y)))
-        named = {"kind": self.kind, "agg": self.agg, "color": self.color, "from": self.date_from, "to": self.date_to}
-        pairs.extend((key, value) for key, value in {**named, "y2": self.y2}.items() if value is not None)
+        y = None if self.y is None else ",".join(self.y)
+        named = {"x": self.x, "y": y, "kind": self.kind, "agg": self.agg, "color": self.color}
+        named.update({"from": self.date_from, "to": self.date_to, "y2": self.y2})
+        pairs = [(key, value) for key, value in named.items() if value is not None]
         for column, chosen in self.filters.items():
             pairs.extend((f"{FILTER_PREFIX}{column}", value) for value in chosen)
         if self.changes:
@@ -328,14 +325,6 @@ def _bound(values: np.ndarray, text: str | None) -> Any:
     return stamp.to_datetime64()  # numpy compares across resolutions (s, us, ns)
 
 
-def _parse_column(value: str) -> tuple[str | None, str | None]:
-    return (value.strip() or None), None
-
-
-def _parse_columns(value: str) -> tuple[tuple[str, ...], str | None]:
-    return tuple(column.strip() for column in value.split(",") if column.strip()), None
-
-
 def _choice(key: str, allowed: tuple[str, ...]) -> Any:
     def parse(value: str) -> tuple[str | None, str | None]:
         if value in allowed:
@@ -371,11 +360,11 @@ def _parse_date(value: str) -> tuple[str | None, str | None]:
 
 
 _PARSERS = {
-    "x": _parse_column,
-    "y": _parse_columns,
+    "x": lambda value: (value.strip() or None, None),
+    "y": lambda value: (tuple(column.strip() for column in value.split(",") if column.strip()), None),
     "kind": _choice("kind", KINDS),
     "agg": _choice("agg", AGGREGATIONS),
-    "color": _parse_column,
+    "color": lambda value: (value.strip() or None, None),
     "from": _parse_date,
     "to": _parse_date,
     "y2": _choice("y2", SECOND_AXIS),
