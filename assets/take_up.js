@@ -240,15 +240,16 @@
             return [{rowData: [], rowCount: 0}, got.body.error || "The rows cannot be shown right now."];
         },
 
-        // No version can be shown (no data, unreadable, unreachable): table requests stop waiting for one
-        // and the table says why, like the chart; a version shown later refreshes the table.
+        // No version can be shown (no data, unreadable, unreachable): table requests stop waiting for one,
+        // the chart and the table say why; a version shown later refreshes both. Outputs: figure, table count.
         nothingShown: function (status, shown) {
-            if (shown && shown.generation) { return noUpdate(); }
-            var reason = shown && shown.empty ? "" : window.dash_clientside.chartPage.unavailable(status, shown);
-            nothingReason = reason;
-            if (reason === null) { return noUpdate(); }
-            release({nothing: reason});
-            return reason;
+            if (shown && shown.generation) { return [noUpdate(), noUpdate()]; }
+            var unavailable = window.dash_clientside.chartPage.unavailable(status, shown);
+            nothingReason = shown && shown.empty ? "" : unavailable;
+            if (nothingReason === null) { return [noUpdate(), noUpdate()]; }
+            release({nothing: nothingReason});
+            // No data at all: the chart's own take-up says so.
+            return [unavailable === null ? noUpdate() : messageFigure(unavailable), nothingReason];
         },
 
         description: function (shown) {

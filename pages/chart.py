@@ -138,16 +138,6 @@ clientside_callback(
 )
 
 
-# A visitor arriving while storage is down sees why the chart is empty, not "Loading…" forever.
-dash.clientside_callback(
-    ClientsideFunction(namespace="chartPage", function_name="placeholder"),
-    Output("chart-graph", "figure", allow_duplicate=True),
-    Input("storage-status", "data"),
-    State("shown-version", "data"),
-    prevent_initial_call=True,
-)
-
-
 # -- data table and downloads (rows the chart's filters select) ------------------------------
 
 
@@ -167,9 +157,11 @@ dash.clientside_callback(
 )
 
 
-# Nothing can be shown (no data, unreadable, unreachable): the table says why instead of "Loading…" forever.
+# Nothing can be shown (no data, unreadable, unreachable): a visitor arriving while storage is down sees
+# why the chart and the table are empty, not "Loading…" forever.
 dash.clientside_callback(
     ClientsideFunction(namespace="takeUp", function_name="nothingShown"),
+    Output("chart-graph", "figure", allow_duplicate=True),
     Output("data-table-count", "children", allow_duplicate=True),
     Input("storage-status", "data"),
     Input("shown-version", "data"),
