@@ -515,10 +515,7 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
         "margin": {"l": 60, "r": 20, "t": TOP_MARGIN + TITLE_LINE_HEIGHT * (_title_lines(chart) - 1), "b": 40},
         "template": "plotly_white",
     }
-    columns_on = [
-        [column for column in dict.fromkeys(s.column for s in chart.series) if plan.axes.get(column, 0) == axis]
-        for axis in range(plan.count)
-    ]
+    columns_on = [[column for column, on in plan.axes.items() if on == axis] for axis in range(plan.count)]
     if plan.panels:
         layout.update(_panels(chart, view, columns_on))
         layout["xaxis"]["anchor"] = _axis_id(plan.count - 1)  # under the bottom panel
