@@ -107,12 +107,7 @@ def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: d
         "search": view.to_query() if from_controls else no_update,
         "view": view_data if view_data != current else no_update,
         "notice": " ".join(notices + stale),
-        "controls": control_values(
-            view,
-            roles,
-            roles.time_spans.get(roles.primary_time or ""),
-            controls["filter_column"] if from_controls else None,
-        ),
+        "controls": control_values(view, roles, controls["filter_column"] if from_controls else None),
     }
 
 

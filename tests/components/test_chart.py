@@ -146,7 +146,7 @@ def test_signature_says_when_a_live_update_can_patch_the_data_in_place():
 def test_controls_round_trip_the_view_and_offer_only_drawable_columns():
     frame = _stored(px.data.gapminder())
     roles, view = _resolved(frame, ViewState(x="year", y=("pop",), kind="area", filters={"continent": ("Asia",)}))
-    values = control_values(view, roles, roles.time_spans.get("year"))
+    values = control_values(view, roles)  # year is the time column
     assert "iso_alpha" not in values["y_options"] and "country" not in values["y_options"]
     assert values["dates_min"] == "1952-01-01"
     assert view_from_controls(values, view) == view
@@ -164,7 +164,7 @@ def test_garbage_control_values_become_a_valid_view():
 def test_a_filter_column_picked_before_its_values_stays_picked_and_offers_its_values():
     frame = _stored(px.data.tips())
     roles, view = _resolved(frame)
-    values = control_values(view, roles, None, picked_filter="day")
+    values = control_values(view, roles, picked_filter="day")
     assert values["filter_column"] == "day" and set(values["filter_value_options"]) == {"Sun", "Sat", "Thur", "Fri"}
 
 
