@@ -285,20 +285,6 @@
             return status.kind === "unreadable"
                 ? "The data cannot be read (see the notice above)"
                 : "Storage is unreachable — retrying";
-        },
-
-        placeholder: function (status, shown) {
-            var message = window.dash_clientside.chartPage.unavailable(status, shown);
-            if (message === null) { return window.dash_clientside.no_update; }
-            return {
-                data: [],
-                layout: {
-                    xaxis: {visible: false},
-                    yaxis: {visible: false},
-                    annotations: [{text: message, showarrow: false, font: {size: 16}}],
-                    template: "plotly_white"
-                }
-            };
         }
     };
 })();

@@ -12,6 +12,8 @@
 (function () {
     "use strict";
     var MAX_WAIT_MS = 8000;
+    var PINNED_KEYS = ["x", "y", "kind", "agg", "color"];  // what a default view chooses
+    var pinned = null;           // the view pinView wrote into the URL: {from, to, view}
     var latestShown = null;      // the newest shown-version the chart has seen
     var shownWaiters = [];       // table requests made before any version was shown
     var nothingReason = null;    // why no version can be shown ("" for no data at all), else null
@@ -122,6 +124,39 @@
         return patch.build();
     }
 
+    function setSearch(search) {
+        // dcc.Location pushes no history entry for a search and href the address bar already shows.
+        window.history.replaceState(window.history.state, "", window.location.pathname + search + window.location.hash);
+        window.dash_clientside.set_props("chart-url", {search: search, href: window.location.href});
+    }
+
+    // A page opened without a view keeps the one it first drew: its choices are written into the URL
+    // (replacing the history entry), so a new version with other defaults cannot switch its axes.
+    function pinView(search, view) {
+        var params = new URLSearchParams(search || "");
+        if (!view || ["x", "y", "kind"].some(function (key) { return params.has(key); })) { return; }
+        var chosen = view.slice(1).split("&").filter(function (pair) {
+            var key = pair.split("=")[0];
+            return PINNED_KEYS.indexOf(key) >= 0 && !params.has(key);
+        });
+        if (!chosen.length) { return; }
+        var kept = (search || "").replace(/^\?/, "");
+        pinned = {from: search || "", to: "?" + (kept ? [kept] : []).concat(chosen).join("&"), view: view};
+        setSearch(pinned.to);
+    }
+
+    // The x range of a plotly relayout event: [low, high], [] for "everything", else null (a y-only
+    // zoom, a resize, a legend click: nothing to re-resolve).
+    function visibleRange(relayout) {
+        if (!relayout || typeof relayout !== "object") { return null; }
+        if (relayout["xaxis.autorange"]) { return []; }
+        if ("xaxis.range[0]" in relayout && "xaxis.range[1]" in relayout) {
+            return [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]];
+        }
+        var range = relayout["xaxis.range"];
+        return Array.isArray(range) && range.length === 2 ? range.slice() : null;
+    }
+
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.takeUp = {
         // Outputs: figure, rendered-chart, chart-range, grid columns, controls key.
@@ -138,6 +173,16 @@
             var got = await getJSON(liveUrl(shown, "chart", search), shown);
             if (call !== chartCalls || got.status !== 200) { return none; }
             var answer = got.body;
+            if (pinned && search === pinned.to && answer.view !== pinned.view) {
+                // The data lost a pinned column (another table): the page takes that table's defaults.
+                search = pinned.from;
+                pinned = null;
+                setSearch(search);
+                got = await getJSON(liveUrl(shown, "chart", search), shown);
+                if (call !== chartCalls || got.status !== 200) { return none; }
+                answer = got.body;
+            }
+            pinView(search, answer.view);
             var drawn = rendered || {};
             if (drawn.generation === shown.generation && drawn.view === answer.view) { return none; }
             var newColumns = JSON.stringify(columns) === JSON.stringify(answer.columns) ? noUpdate() : answer.columns;
@@ -155,6 +200,22 @@
                 if (zoomed.status === 200) { answer = zoomed.body; }
             }
             return [dataPatch(figure, answer, sameSignature), drawing, noUpdate(), newColumns, newKey];
+        },
+
+        // Zoom or pan: the drawn traces' data for the visible range (the whole range on autorange).
+        // Outputs: figure, chart-range.
+        zoom: async function (relayout, shown, search, rendered) {
+            var none = [noUpdate(), noUpdate()];
+            var range = visibleRange(relayout);
+            if (!range || !shown || !shown.generation || !shown.token || !rendered || rendered.generation !== shown.generation) {
+                return none;
+            }
+            var got = await getJSON(liveUrl(shown, "chart", search, range.length ? {x0: range[0], x1: range[1]} : {}), shown);
+            // Aggregates have no more detail; another view or version drawn meanwhile settles it itself.
+            if (got.status !== 200 || got.body.aggregated || got.body.view !== rendered.view || !stillShown(shown)) {
+                return none;
+            }
+            return [dataPatch(null, got.body, true), range.length ? range : null];
         },
 
         // The grid's block request, answered by a GET (the same for every page on this version).
@@ -179,15 +240,16 @@
             return [{rowData: [], rowCount: 0}, got.body.error || "The rows cannot be shown right now."];
         },
 
-        // No version can be shown (no data, unreadable, unreachable): table requests stop waiting for one
-        // and the table says why, like the chart; a version shown later refreshes the table.
+        // No version can be shown (no data, unreadable, unreachable): table requests stop waiting for one,
+        // the chart and the table say why; a version shown later refreshes both. Outputs: figure, table count.
         nothingShown: function (status, shown) {
-            if (shown && shown.generation) { return noUpdate(); }
-            var reason = shown && shown.empty ? "" : window.dash_clientside.chartPage.unavailable(status, shown);
-            nothingReason = reason;
-            if (reason === null) { return noUpdate(); }
-            release({nothing: reason});
-            return reason;
+            if (shown && shown.generation) { return [noUpdate(), noUpdate()]; }
+            var unavailable = window.dash_clientside.chartPage.unavailable(status, shown);
+            nothingReason = shown && shown.empty ? "" : unavailable;
+            if (nothingReason === null) { return [noUpdate(), noUpdate()]; }
+            release({nothing: nothingReason});
+            // No data at all: the chart's own take-up says so.
+            return [unavailable === null ? noUpdate() : messageFigure(unavailable), nothingReason];
         },
 
         description: function (shown) {

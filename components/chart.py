@@ -66,10 +66,9 @@ CONTROL_OUTPUTS = {
 }
 
 
-def control_values(
-    view: ViewState, roles: ColumnRoles, time_span: tuple[str, str] | None, picked_filter: Any = None
-) -> dict[str, Any]:
+def control_values(view: ViewState, roles: ColumnRoles, picked_filter: Any = None) -> dict[str, Any]:
     """Every :data:`CONTROL_OUTPUTS` value for a resolved ``view`` (``picked_filter``: a filter column just chosen)."""
+    time_span = roles.time_spans.get(roles.primary_time or "")
     picked = picked_filter if isinstance(picked_filter, str) and picked_filter in roles.category_values else None
     filter_column = picked or next(iter(view.filters), None)
     picker_column = filter_column or (roles.category[0] if roles.category else None)

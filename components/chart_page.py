@@ -20,7 +20,14 @@ def chart_page(title: str, description: str, status_bar: Any) -> dbc.Container:
             html.P(description, className="mb-1", hidden=not description),
             html.P(id="version-description", className="text-muted small mb-2"),
             status_bar,
-            *chart_section(),
+            # refresh=False: setting ``search`` pushes a history entry without reloading or re-routing the page.
+            dcc.Location(id="chart-url", refresh=False),
+            dcc.Store(id="chart-view"),  # the validated view: ViewState.to_dict()
+            dcc.Store(id="rendered-chart"),  # what is drawn: generation, view and trace signature
+            dcc.Store(id="chart-range"),  # the zoomed x range, so live updates keep its detail
+            dcc.Store(id="chart-controls-key"),  # the drawn view and a key of the controls' values
+            chart_controls(),
+            graph(),
             changes_panel(),
             download_controls(),
             html.Div(data_table(), id="data-table-area"),
@@ -29,17 +36,3 @@ def chart_page(title: str, description: str, status_bar: Any) -> dbc.Container:
         ],
         fluid=True,
     )
-
-
-def chart_section() -> list[Any]:
-    """The chart, its controls and the stores behind them (the view lives in the URL)."""
-    return [
-        # refresh=False: setting ``search`` pushes a history entry without reloading or re-routing the page.
-        dcc.Location(id="chart-url", refresh=False),
-        dcc.Store(id="chart-view"),  # the validated view: ViewState.to_dict()
-        dcc.Store(id="rendered-chart"),  # what is drawn: generation, view and trace signature
-        dcc.Store(id="chart-range"),  # the zoomed x range, so live updates keep its detail
-        dcc.Store(id="chart-controls-key"),  # the drawn view and a key of the controls' values
-        chart_controls(),
-        graph(),
-    ]

@@ -1,11 +1,9 @@
-"""The one place that turns (frame, column roles, view) into what the chart draws.
+"""The one place that turns (frame, column roles, view) into what the chart draws, statelessly.
 
-All stateless, so any worker answers any request: :func:`view_figure` (a whole figure),
-:func:`signature` (what a live update must keep; ``assets/take_up.js`` patches the traces' data in
-place while it is unchanged) and :func:`zoom_patch` (the data re-resolved for the visible x range).
-Bars over a category aggregate all filtered rows; other charts draw at most ``max_points`` points
-(MinMaxLTTB on sorted x, a density-preserving sample otherwise). Figures are plain dicts; long
-numeric arrays travel as base64 typed arrays.
+:func:`view_figure` makes a whole figure and its :func:`signature` (while it is unchanged,
+``assets/take_up.js`` patches the traces' data in place: live updates and zooms). Bars over a category
+aggregate all filtered rows; other charts draw at most ``max_points`` points (MinMaxLTTB on sorted x,
+a density-preserving sample otherwise). Figures are plain dicts; long numbers travel as typed arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dash import Patch
 
 from data_access.downsampling import as_numbers, density_sample, minmax_lttb, visible_bounds
 from data_access.parsing import shorten_text
@@ -82,17 +79,8 @@ class Chart:
     zoomed: bool = False
     #: Points each trace may draw; fixed for a view, so a zoom patch never needs another trace type.
     budget: int = 0
-    #: The colour column, and what the table holds that is not drawn, in words ("6 of 23 measures…").
-    color: str | None = None
+    #: What the table holds that is not drawn, in words ("6 of 23 measures…").
     left_out: list[str] = field(default_factory=list)
-
-    @property
-    def drawn(self) -> int:
-        return sum(len(series.y) for series in self.series)
-
-    @property
-    def total(self) -> int:
-        return sum(series.total for series in self.series)
 
 
 def is_aggregated(view: ViewState, roles: ColumnRoles) -> bool:
@@ -111,23 +99,23 @@ def chart_for(
         chart = _aggregated(rows, roles, view, len(frame))
     else:
         chart = _sampled(rows, roles, view, max_points, x_range, len(frame))
-    chart.color = view.color
     chart.left_out = _left_out(rows, roles, view)
     return chart
 
 
-def _group_labels(rows: pd.DataFrame, color: str | None, measure: str | None) -> tuple[pd.Series | None, list[str]]:
+def _group_labels(rows: pd.DataFrame, view: ViewState) -> tuple[pd.Series | None, list[str]]:
     """Each row's colour group as text (small groups pooled as "other"), and the groups in legend order.
 
-    The largest groups by rows, ties by ``measure``'s total: one row per country and year gives every
+    The largest groups by rows, ties by the first measure's total: one row per country and year gives every
     country the same count, and the 8 largest must not be the first 8 alphabetically.
     """
-    if color is None:
+    if view.color is None:
         return None, []
-    labels = rows[color].astype("string").fillna("(blank)")
+    measure = view.y[0] if view.y else None
+    labels = rows[view.color].astype("string").fillna("(blank)")
     counts = labels.value_counts()
     largest = [str(value) for value in counts.index[:MAX_GROUPS]]
-    if len(counts) > MAX_GROUPS and measure is not None and _is_numeric(rows[measure]):
+    if len(counts) > MAX_GROUPS and measure is not None and rows[measure].dtype.kind in "iuf":
         sizes = pd.DataFrame({"rows": counts, "total": rows[measure].abs().groupby(labels).sum()})
         ranked = sizes.sort_values(["rows", "total"], ascending=False, kind="stable")
         largest = [str(value) for value in ranked.index[:MAX_GROUPS]]
@@ -138,8 +126,9 @@ def _group_labels(rows: pd.DataFrame, color: str | None, measure: str | None) ->
 
 
 def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_rows: int) -> Chart:
-    labels, groups = _group_labels(rows, view.color, _first(view.y))
-    keys: list[Any] = [rows[view.x]] if labels is None else [rows[view.x], labels.rename("__group")]
+    labels, groups = _group_labels(rows, view)
+    # Renamed: a key named like a y column would take that column out of the table (counts of x by x).
+    keys: list[Any] = [rows[view.x].rename("__x")] + ([] if labels is None else [labels.rename("__group")])
     table = rows[list(view.y)].groupby(keys, observed=True, sort=True, dropna=False).agg(view.agg)
     category = roles.roles.get(view.x) == CATEGORY
     series = []
@@ -161,14 +150,6 @@ def _aggregated(rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, all_row
     )
 
 
-def _first(columns: tuple[str, ...] | None) -> str | None:
-    return columns[0] if columns else None
-
-
-def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-
-
 def _trace_name(view: ViewState, column: str, group: str | None) -> str:
     """The column, the colour group, or both when there are several y columns."""
     if group is None:
@@ -179,7 +160,7 @@ def _trace_name(view: ViewState, column: str, group: str | None) -> str:
 def _sampled(
     rows: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, x_range: list | None, all_rows: int
 ) -> Chart:
-    labels, groups = _group_labels(rows, view.color, _first(view.y))
+    labels, groups = _group_labels(rows, view)
     traces = len(view.y) * max(1, len(groups))
     budget = min(max_points, max(MIN_POINTS_PER_TRACE, max_points // traces))
     x_all = _x_values(rows[view.x])
@@ -283,19 +264,18 @@ def _axis_type(rows: pd.DataFrame, column: str) -> str:
 
 def _range_numbers(x_range: list | None, x: np.ndarray) -> tuple[float | None, float | None]:
     """The visible x range from plotly (numbers, or date strings on a date axis) in ``as_numbers`` units."""
-    if not isinstance(x_range, list | tuple) or len(x_range) != 2:
+    if not isinstance(x_range, list | tuple) or len(x_range) != 2 or x.dtype.kind not in "iufM":
         return None, None
     try:
         if x.dtype.kind == "M":
-            unit = np.datetime_data(x.dtype)[0]
-            bounds = [
-                pd.Timestamp(value).to_datetime64().astype(f"datetime64[{unit}]").view("int64") for value in x_range
-            ]
-        elif x.dtype.kind in "iuf":
-            bounds = [float(value) for value in x_range]
+            stamps = pd.DatetimeIndex(list(x_range)).as_unit(np.datetime_data(x.dtype)[0])
+            bounds = None if stamps.hasnans else stamps.asi8  # an empty bound is no bound
         else:
-            return None, None
+            bounds = np.array(x_range, dtype="float64")
+            bounds = None if np.isnan(bounds).any() else bounds
     except (TypeError, ValueError, OverflowError):
+        return None, None
+    if bounds is None:
         return None, None
     low, high = sorted(bounds)
     return low, high
@@ -440,19 +420,15 @@ def _subtitle(chart: Chart) -> str:
     if chart.note:
         parts.append(chart.note)
     in_view = " in view" if chart.zoomed else ""
-    if not chart.aggregated and (chart.drawn < chart.total or chart.zoomed):
-        parts.append(f"showing {chart.drawn:,} of {chart.total:,} points{in_view}")
+    drawn, total = sum(len(series.y) for series in chart.series), sum(series.total for series in chart.series)
+    if not chart.aggregated and (drawn < total or chart.zoomed):
+        parts.append(f"showing {drawn:,} of {total:,} points{in_view}")
     return "<br>".join([" · ".join(parts), *chart.left_out])
 
 
 def _title_lines(chart: Chart) -> int:
     # Fixed for a view (zooms and live updates change numbers, not lines): the top margin stays right.
     return 1 + len(chart.left_out)
-
-
-def _top_margin(chart: Chart) -> int:
-    """Room above the plot for the toolbar's row and every title line."""
-    return TOP_MARGIN + TITLE_LINE_HEIGHT * (_title_lines(chart) - 1)
 
 
 def _x_ticks(chart: Chart) -> dict[str, Any]:
@@ -535,13 +511,11 @@ def figure_from(chart: Chart, view: ViewState) -> dict[str, Any]:
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
         # Full trace names in the hover (plotly cuts them at 15 characters by default).
         "hoverlabel": {"namelength": -1},
-        "margin": {"l": 60, "r": 20, "t": _top_margin(chart), "b": 40},
+        # Room above the plot for the toolbar's row and every title line.
+        "margin": {"l": 60, "r": 20, "t": TOP_MARGIN + TITLE_LINE_HEIGHT * (_title_lines(chart) - 1), "b": 40},
         "template": "plotly_white",
     }
-    columns_on = [
-        [column for column in dict.fromkeys(s.column for s in chart.series) if plan.axes.get(column, 0) == axis]
-        for axis in range(plan.count)
-    ]
+    columns_on = [[column for column, on in plan.axes.items() if on == axis] for axis in range(plan.count)]
     if plan.panels:
         layout.update(_panels(chart, view, columns_on))
         layout["xaxis"]["anchor"] = _axis_id(plan.count - 1)  # under the bottom panel
@@ -564,7 +538,7 @@ def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[
     count = len(columns_on)
     # Each panel's name sits in the gap above it (the top one's too: the chart's subtitle is higher still).
     height = (1 - PANEL_GAP * count) / count
-    layout: dict[str, Any] = {"annotations": [], "showlegend": bool(chart.color)}
+    layout: dict[str, Any] = {"annotations": [], "showlegend": bool(view.color)}
     for index, columns in enumerate(columns_on):
         top = 1 - PANEL_GAP - index * (height + PANEL_GAP)
         layout[_axis_id(index, layout_key=True)] = {
@@ -589,16 +563,6 @@ def _panels(chart: Chart, view: ViewState, columns_on: list[list[str]]) -> dict[
     return layout
 
 
-def data_patch(chart: Chart) -> Patch:
-    """Replace only the traces' x/y and the title (zoom, legend and axes stay as the user left them)."""
-    patch = Patch()
-    for index, series in enumerate(chart.series):
-        patch["data"][index]["x"] = _encode(series.x)
-        patch["data"][index]["y"] = _encode(series.y)
-    patch["layout"]["title"]["text"] = _subtitle(chart)
-    return patch
-
-
 def view_figure(
     frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, chart: Chart | None = None
 ) -> tuple[Any, list]:
@@ -615,15 +579,6 @@ def no_y_message(roles: ColumnRoles) -> str:
         return PICK_A_COLUMN
     column, cell = (html.escape(shorten(text, 40)) for text in next(iter(roles.mixed_text.items())))
     return f"No column for the y axis: “{column}”<br>holds text such as “{cell}” among its numbers."
-
-
-def zoom_patch(
-    frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, max_points: int, x_range: list | None
-) -> Patch | None:
-    """The traces re-resolved for the visible ``x_range`` (None: the whole range); None for aggregates."""
-    if not view.y or is_aggregated(view, roles):
-        return None
-    return data_patch(chart_for(frame, roles, view, max_points, x_range))
 
 
 def default_figure(frame: pd.DataFrame, max_points: int) -> dict[str, Any]:

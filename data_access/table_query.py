@@ -100,14 +100,6 @@ class PageRequest:
         filters = tuple((column_for_field(frame, key), spec) for key, spec in sorted(filter_model.items()))
         return cls(start, end, sort_column, descending, filters)
 
-    @property
-    def filters_key(self) -> str:
-        return json.dumps(self.filters, sort_keys=True, default=str)
-
-    @property
-    def sort_key(self) -> tuple[str | None, bool]:
-        return (self.sort_column, self.descending)
-
 
 @dataclass(frozen=True)
 class TablePage:
@@ -140,7 +132,8 @@ class TableQuery:
         self, frame: pd.DataFrame, generation: str, request: PageRequest, selection: RowSelection | None = None
     ) -> TablePage:
         """The rows of ``request`` among those ``selection`` keeps (``None``: every row of ``frame``)."""
-        query_key = (generation, selection.key if selection else "", request.filters_key, request.sort_key)
+        filters = json.dumps(request.filters, sort_keys=True, default=str)
+        query_key = (generation, selection.key if selection else "", filters, request.sort_column, request.descending)
         result = self._get(self._results, query_key, MISSING)
         if result is MISSING:
             positions = self._filtered(frame, generation, request, selection)

@@ -87,13 +87,10 @@ class ViewState:
 
     def to_query(self) -> str:
         """The query string for this view (``?…``), or ``""`` when everything is default."""
-        pairs: list[tuple[str, str]] = []
-        if self.x is not None:
-            pairs.append(("x", self.x))
-        if self.y is not None:
-            pairs.append(("y", ",".join(self.y)))
-        named = {"kind": self.kind, "agg": self.agg, "color": self.color, "from": self.date_from, "to": self.date_to}
-        pairs.extend((key, value) for key, value in {**named, "y2": self.y2}.items() if value is not None)
+        y = None if self.y is None else ",".join(self.y)
+        named = {"x": self.x, "y": y, "kind": self.kind, "agg": self.agg, "color": self.color}
+        named.update({"from": self.date_from, "to": self.date_to, "y2": self.y2})
+        pairs = [(key, value) for key, value in named.items() if value is not None]
         for column, chosen in self.filters.items():
             pairs.extend((f"{FILTER_PREFIX}{column}", value) for value in chosen)
         if self.changes:
@@ -196,18 +193,20 @@ class ViewState:
         if y is None:
             y = default.y if x == default.x else _default_measures(roles, x)
         kind = self.kind or (default.kind if x == default.x else _default_kind(roles, x))
-        agg = self.agg or DEFAULT_AGGREGATION
+        agg = self.agg or (default.agg if x == default.x else None) or DEFAULT_AGGREGATION
         return replace(self, x=x, y=y, kind=kind, agg=agg, color=color)
 
 
 def default_view(roles: ColumnRoles) -> ViewState:
-    """The honest default chart for these columns: the sample's bars; one line per series of a long
+    """The honest default chart for these columns: the sample's bars; counts of text; one line per series of a long
     table; lines over a time whose values repeat (years of many countries), coloured by a small
     category; lines over a sorted time; mean bars per category; else points (lines when x is sorted)."""
     columns = list(roles.roles)
     if set(SAMPLE_Y) <= set(columns):
         x = "ID" if "ID" in columns else columns[0]
         return ViewState(x=x, y=SAMPLE_Y, kind="bar" if roles.rows <= SAMPLE_MAX_BARS else "line")
+    if roles.category and not roles.measure and not roles.mixed_text:
+        return _count_view(roles)
     time = roles.primary_time
     long_time = next((column for column in roles.time if column in roles.series), None)
     if long_time is not None:
@@ -225,6 +224,13 @@ def default_view(roles: ColumnRoles) -> ViewState:
         return ViewState(x=x, y=_default_measures(roles, x), kind="bar", agg=DEFAULT_AGGREGATION)
     x = time or _first_sorted(roles) or (roles.measure or columns or [None])[0]
     return ViewState(x=x, y=_default_measures(roles, x), kind=_default_kind(roles, x))
+
+
+def _count_view(roles: ColumnRoles) -> ViewState:
+    """Text only (survey answers): bars of rows per value of the smallest category, coloured by the next if it fits."""
+    x, *others = sorted(roles.category, key=lambda column: len(roles.category_values.get(column, ())))
+    color = next((column for column in others if len(roles.category_values.get(column, ())) <= MAX_GROUPS), None)
+    return ViewState(x=x, y=(x,), kind="bar", agg="count", color=color)
 
 
 def _long_view(roles: ColumnRoles, x: str) -> ViewState:
@@ -319,14 +325,6 @@ def _bound(values: np.ndarray, text: str | None) -> Any:
     return stamp.to_datetime64()  # numpy compares across resolutions (s, us, ns)
 
 
-def _parse_column(value: str) -> tuple[str | None, str | None]:
-    return (value.strip() or None), None
-
-
-def _parse_columns(value: str) -> tuple[tuple[str, ...], str | None]:
-    return tuple(column.strip() for column in value.split(",") if column.strip()), None
-
-
 def _choice(key: str, allowed: tuple[str, ...]) -> Any:
     def parse(value: str) -> tuple[str | None, str | None]:
         if value in allowed:
@@ -362,11 +360,11 @@ def _parse_date(value: str) -> tuple[str | None, str | None]:
 
 
 _PARSERS = {
-    "x": _parse_column,
-    "y": _parse_columns,
+    "x": lambda value: (value.strip() or None, None),
+    "y": lambda value: (tuple(column.strip() for column in value.split(",") if column.strip()), None),
     "kind": _choice("kind", KINDS),
     "agg": _choice("agg", AGGREGATIONS),
-    "color": _parse_column,
+    "color": lambda value: (value.strip() or None, None),
     "from": _parse_date,
     "to": _parse_date,
     "y2": _choice("y2", SECOND_AXIS),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
@@ -20,7 +19,6 @@ from callback_input import typed_callback
 from components.catalog import CATALOG_MODULE
 from components.chart import CONTROL_IDS, CONTROL_INPUTS, CONTROL_OUTPUTS, control_values, view_from_controls
 from components.chart_page import chart_page
-from components.figures import zoom_patch
 from components.live_status import live_status_bar
 from data_access import DataUnavailable
 from data_access.roles import ColumnRoles
@@ -42,19 +40,17 @@ def layout(**query: Any) -> Any:
     return chart_page(settings.dashboard_title, settings.dashboard_description, status_bar)
 
 
-def _data(shown: dict | None) -> tuple[str, pd.DataFrame, ColumnRoles]:
-    """The generation this browser was handed (signature checked), its frame and roles; else no update."""
-    if not isinstance(shown, dict) or shown.get("empty"):
-        raise PreventUpdate
-    generation = _shown_generation(shown)
-    if generation is None:
+def _roles(shown: dict | None) -> ColumnRoles:
+    """The column roles of the generation this browser was handed (signature checked); else no update."""
+    generation = shown.get("generation") if shown else None  # none while nothing is shown ("empty")
+    if generation is None or unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE) != generation:
         raise PreventUpdate
     name = shown.get("dataset")
     live_data = current_live_data() if name is None else dataset_live_data(str(name))
     if live_data is None:
         raise PreventUpdate  # a dataset this process cannot find (storage down): keep what is shown
     try:
-        return generation, live_data.frame(generation), live_data.roles(generation)
+        return live_data.roles(generation)
     except DataUnavailable:
         # The poll reports the outage; keep whatever the page shows.
         raise PreventUpdate from None
@@ -99,7 +95,7 @@ dash.clientside_callback(
 @typed_callback
 def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: dict | None, current: Any) -> dict:
     """Controls → view → query string; or query string (a link, back/forward) or a new drawing → controls."""
-    _generation, _frame, roles = _data(shown)
+    roles = _roles(shown)
     from_controls = ctx.triggered_id in CONTROL_IDS
     if from_controls:
         wanted, notices = view_from_controls(controls, ViewState.from_dict(current)), []
@@ -111,16 +107,13 @@ def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: d
         "search": view.to_query() if from_controls else no_update,
         "view": view_data if view_data != current else no_update,
         "notice": " ".join(notices + stale),
-        "controls": control_values(
-            view,
-            roles,
-            roles.time_spans.get(roles.primary_time or ""),
-            controls["filter_column"] if from_controls else None,
-        ),
+        "controls": control_values(view, roles, controls["filter_column"] if from_controls else None),
     }
 
 
-@callback(
+# Zoom or pan: the traces at full detail for the visible x range, from the same GET (x0, x1) as a take-up.
+dash.clientside_callback(
+    ClientsideFunction(namespace="takeUp", function_name="zoom"),
     Output("chart-graph", "figure", allow_duplicate=True),
     Output("chart-range", "data", allow_duplicate=True),
     Input("chart-graph", "relayoutData"),
@@ -129,34 +122,6 @@ def sync_view(search: str | None, drawn: Any, controls: dict[str, Any], shown: d
     State("rendered-chart", "data"),
     prevent_initial_call=True,
 )
-@typed_callback
-def resolve_zoom(relayout: dict | None, shown: dict | None, search: str | None, rendered: dict | None) -> tuple:
-    """Zoom or pan: the traces' data again, at full detail for the visible x range (stateless)."""
-    x_range = visible_x_range(relayout)
-    generation, frame, roles = _data(shown)
-    view, _ = ViewState.from_query(search)[0].resolve(roles)
-    if not isinstance(rendered, dict) or (rendered.get("generation"), rendered.get("view")) != (
-        generation,
-        view.to_query(),
-    ):
-        raise PreventUpdate  # the page is between two drawings; the next render settles it
-    patch = zoom_patch(frame, roles, view, current_settings().max_chart_points, x_range or None)
-    if patch is None:
-        raise PreventUpdate
-    return patch, x_range or None
-
-
-def visible_x_range(relayout: dict | None) -> list | None:
-    """The x range of a plotly relayout event: [low, high], ``[]`` for "everything", else no update."""
-    if not isinstance(relayout, dict):
-        raise PreventUpdate
-    if relayout.get("xaxis.autorange"):
-        return []
-    if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
-        return [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
-    if isinstance(relayout.get("xaxis.range"), list) and len(relayout["xaxis.range"]) == 2:
-        return list(relayout["xaxis.range"])
-    raise PreventUpdate  # a y-only zoom, a resize, a legend click: nothing to re-resolve
 
 
 clientside_callback(
@@ -164,16 +129,6 @@ clientside_callback(
     Output("chart-options", "is_open"),
     Input("chart-options-toggle", "n_clicks"),
     State("chart-options", "is_open"),
-    prevent_initial_call=True,
-)
-
-
-# A visitor arriving while storage is down sees why the chart is empty, not "Loading…" forever.
-dash.clientside_callback(
-    ClientsideFunction(namespace="chartPage", function_name="placeholder"),
-    Output("chart-graph", "figure", allow_duplicate=True),
-    Input("storage-status", "data"),
-    State("shown-version", "data"),
     prevent_initial_call=True,
 )
 
@@ -197,17 +152,11 @@ dash.clientside_callback(
 )
 
 
-def _shown_generation(shown: dict | None) -> str | None:
-    """The generation this session was handed (checked against its signature), else ``None``."""
-    if not shown:
-        return None
-    generation = unsign(shown.get("token"), GENERATION_TOKEN_PURPOSE)
-    return generation if generation is not None and generation == shown.get("generation") else None
-
-
-# Nothing can be shown (no data, unreadable, unreachable): the table says why instead of "Loading…" forever.
+# Nothing can be shown (no data, unreadable, unreachable): a visitor arriving while storage is down sees
+# why the chart and the table are empty, not "Loading…" forever.
 dash.clientside_callback(
     ClientsideFunction(namespace="takeUp", function_name="nothingShown"),
+    Output("chart-graph", "figure", allow_duplicate=True),
     Output("data-table-count", "children", allow_duplicate=True),
     Input("storage-status", "data"),
     Input("shown-version", "data"),

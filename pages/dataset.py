@@ -12,10 +12,9 @@ import dash
 from app_context import current_settings, find_dataset
 from components.chart_page import chart_page
 from components.live_status import live_status_bar
+from routes import NOT_FOUND_MODULE
 
 dash.register_page(__name__, path_template="/d/<name>", name="Dataset", title="Live dashboard", nav=False)
-
-NOT_FOUND_MODULE = "pages.not_found_404"
 
 
 def layout(name: str = "", **_query: Any) -> Any:
@@ -24,10 +23,5 @@ def layout(name: str = "", **_query: Any) -> Any:
     if dataset is None:
         return dash.page_registry[NOT_FOUND_MODULE]["layout"]()
     settings = current_settings()
-    status_bar = live_status_bar(settings.poll_interval_seconds, settings.live_push, dataset_base(dataset.name))
+    status_bar = live_status_bar(settings.poll_interval_seconds, settings.live_push, f"/d/{dataset.name}")
     return chart_page(dataset.name, dataset.description, status_bar)
-
-
-def dataset_base(name: str) -> str:
-    """Where dataset ``name``'s page and routes are."""
-    return f"/d/{name}"

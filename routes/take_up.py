@@ -158,7 +158,7 @@ def _chart_answer(frame: pd.DataFrame, roles: ColumnRoles, view: ViewState, gene
     if view.changes and chart is not None:
         figure = ghost_figure(figure, generation, view, max_points)
         signature = [signature, [trace["name"] for trace in figure["data"]]]
-    controls = control_values(view, roles, roles.time_spans.get(roles.primary_time or ""))
+    controls = control_values(view, roles)
     value = {
         "view": view.to_query(),
         "signature": signature,

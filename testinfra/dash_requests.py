@@ -144,17 +144,13 @@ def drawn(shown: dict, answer: dict) -> dict:
     return {"generation": shown["generation"], "view": answer["view"], "signature": answer["signature"]}
 
 
-def zoom_payload(client: Any, shown: Any, relayout: Any = None, rendered: Any = None, search: str = "") -> dict:
-    """The body the page sends to the zoom callback (``resolve_zoom``), with its output key as Dash names it."""
+def view_payload(client: Any, shown: Any, search: str = "") -> dict:
+    """The body the page sends to the chart's view callback (``sync_view``) when its URL's ``search`` changes."""
     dependencies = client.get("/_dash-dependencies").json
-    output = next(d for d in dependencies if d["inputs"][0]["property"] == "relayoutData")["output"]
-    body = callback_payload(
-        ["chart-graph.figure", "chart-range.data"],
-        {"chart-graph.relayoutData": relayout if relayout is not None else {"xaxis.autorange": True}},
-        {"shown-version.data": shown, "chart-url.search": search, "rendered-chart.data": rendered},
+    dependency = next(
+        d for d in dependencies if not d.get("clientside_function") and d["inputs"][0]["id"] == "chart-url"
     )
-    body["output"] = output
-    body["outputs"] = [
-        dict(zip(("id", "property"), key.rsplit(".", 1), strict=True)) for key in output.strip(".").split("...")
-    ]
+    body = well_formed_body(dependency)
+    body["inputs"][0]["value"] = search
+    body["state"][0]["value"] = shown  # shown-version, then chart-view
     return body

@@ -1,51 +1,56 @@
-"""The chart page's view and zoom callbacks over HTTP (Flask test client), including malformed requests."""
+"""The chart page's zoom (``GET …/chart?x0&x1``, as assets/take_up.js asks on relayout) and view callback over
+HTTP (Flask test client), including malformed requests."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
+from settings import Settings
+from testinfra.dash_requests import chart_answer, poll, view_payload
 from tests.conftest import series_settings
 
 
-def _app_with_series(make_app: Any, tmp_path: Any, rows: int = 50_000) -> Any:
-    return make_app(series_settings(tmp_path, rows))
+def _client_and_shown(make_app: Any, tmp_path: Any, rows: int = 50_000) -> tuple[Any, dict]:
+    client = make_app(series_settings(tmp_path, rows)).server.test_client()
+    return client, poll(client).json["response"]["shown-version"]["data"]
 
 
-def _zoom(client: Any, relayout: Any, shown: Any, rendered: Any) -> Any:
-    return client.post("/_dash-update-component", json=zoom_payload(client, shown, relayout, rendered))
-
-
-def test_zoom_answers_a_patch_with_every_row_of_a_narrow_range(make_app, tmp_path):
-    client = _app_with_series(make_app, tmp_path).server.test_client()
-    shown = poll(client).json["response"]["shown-version"]["data"]
+def test_zoom_answers_every_row_of_a_narrow_range_with_the_same_traces(make_app, tmp_path):
+    client, shown = _client_and_shown(make_app, tmp_path)
     first = chart_answer(client, shown).json
     assert "showing 1,000 of 50,000 points" in first["figure"]["layout"]["title"]["text"]
 
-    relayout = {"xaxis.range[0]": "2024-01-10 00:00:00", "xaxis.range[1]": "2024-01-10 06:00:00"}
-    response = _zoom(client, relayout, shown, drawn(shown, first))
-    assert response.status_code == 200
-    answer = response.json["response"]
-    operations = answer["chart-graph"]["figure"]["operations"]
-    title = next(op["params"]["value"] for op in operations if op["location"] == ["layout", "title", "text"])
-    assert "showing 363 of 363 points in view" in title  # 6 h of minutes, plus one row each side
-    assert answer["chart-range"]["data"] == [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]]
+    zoomed = chart_answer(client, shown, x0="2024-01-10 00:00:00", x1="2024-01-10 06:00:00")
+    assert zoomed.status_code == 200
+    assert "showing 363 of 363 points in view" in zoomed.json["figure"]["layout"]["title"]["text"]  # 6 h + 1 each side
+    # What the page checks before patching the drawn traces' data in place.
+    assert (zoomed.json["view"], zoomed.json["signature"]) == (first["view"], first["signature"])
+    assert not zoomed.json["aggregated"]
 
 
-def test_malformed_or_forged_zoom_requests_get_no_update_never_a_server_error(make_app, tmp_path):
-    client = _app_with_series(make_app, tmp_path).server.test_client()
+def test_malformed_or_forged_zooms_get_the_whole_range_or_a_4xx_never_a_server_error(make_app, tmp_path):
+    client, shown = _client_and_shown(make_app, tmp_path)
+    whole = chart_answer(client, shown).json
+    for bounds in ({"x0": "soon", "x1": "{}"}, {"x0": "2024-01-10"}, {"x0": "", "x1": ""}, {"x0": "1e400", "x1": "1"}):
+        answer = chart_answer(client, shown, **bounds)
+        assert answer.status_code == 200, bounds
+        assert answer.json["figure"]["layout"]["title"]["text"] == whole["figure"]["layout"]["title"]["text"], bounds
+    assert chart_answer(client, {**shown, "token": "forged"}, x0="1", x1="2").status_code == 403
+
+
+def test_an_aggregate_zoomed_is_the_whole_answer(make_app, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text("region,cost\nnorth,1\nsouth,2\nnorth,3\neast,4\n")
+    settings = Settings.from_env({}, app_env="development", data_source="local", local_data_path=path, data_schema="")
+    client = make_app(settings).server.test_client()
     shown = poll(client).json["response"]["shown-version"]["data"]
-    rendered = drawn(shown, chart_answer(client, shown).json)
-    cases = [
-        ("not a dict", shown, rendered),
-        ({"xaxis.range[0]": "soon", "xaxis.range[1]": {"a": 1}}, shown, rendered),
-        ({"yaxis.range[0]": 1, "yaxis.range[1]": 2}, shown, rendered),  # y-only zoom: nothing to do
-        ({"xaxis.autorange": True}, {**shown, "token": "forged"}, rendered),
-        ({"xaxis.autorange": True}, "not a dict", rendered),
-        ({"xaxis.autorange": True}, shown, "not a dict"),
-        ({"xaxis.autorange": True}, shown, {**rendered, "view": "?x=other"}),
-    ]
-    statuses = [_zoom(client, relayout, s, r).status_code for relayout, s, r in cases]
-    # Wrong types are refused by the typed callback check (400); unreadable bounds draw the whole range again (200);
-    # the rest change nothing (204). Never a 500.
-    assert statuses == [400, 200, 204, 204, 400, 400, 204]
+    whole = chart_answer(client, shown).json
+    zoomed = chart_answer(client, shown, x0="0", x1="1").json
+    assert whole["aggregated"] and zoomed == whole  # the page patches nothing
+
+
+def test_wrong_typed_or_forged_view_requests_get_4xx_or_no_update(make_app, tmp_path):
+    client, shown = _client_and_shown(make_app, tmp_path, rows=100)
+    cases = [shown, {**shown, "token": "forged"}, {"empty": True}, None, "not a dict", [1]]
+    statuses = [client.post("/_dash-update-component", json=view_payload(client, s)).status_code for s in cases]
+    assert statuses == [200, 204, 204, 204, 400, 400]

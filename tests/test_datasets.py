@@ -14,7 +14,7 @@ from components.catalog import OUTAGE_NOTICE
 from data_access import make_storage_client
 from settings import Settings, SettingsError
 from testinfra import SAMPLE_CSV, TcpProxy, Uvicorn
-from testinfra.dash_requests import drawn, shown_from, zoom_payload
+from testinfra.dash_requests import shown_from, view_payload
 
 PREFIX = "dashboards/"
 
@@ -281,13 +281,13 @@ def test_the_chart_s_server_callbacks_read_the_dataset_the_live_document_names(b
     client = make_app(prefix_settings).server.test_client()
     document = client.get("/d/costs/live/version").get_json()
     shown = {**shown_from(document), "dataset": "costs"}
-    answer = client.get(f"/d/costs/live/{document['generation']}/chart?t={document['token']}").get_json()
-    relayout = {"xaxis.range[0]": "2024-01-01", "xaxis.range[1]": "2024-01-02"}
+    base = f"/d/costs/live/{document['generation']}/chart?t={document['token']}"
+    zoomed = client.get(f"{base}&x0=2024-01-02&x1=2024-01-02").get_json()
+    assert "showing 3 of 3 points in view" in zoomed["figure"]["layout"]["title"]["text"]
 
-    zoomed = client.post("/_dash-update-component", json=zoom_payload(client, shown, relayout, drawn(shown, answer)))
-    assert zoomed.status_code == 200, zoomed.data
-    assert zoomed.json["response"]["chart-range"]["data"] == ["2024-01-01", "2024-01-02"]
+    view = client.post("/_dash-update-component", json=view_payload(client, shown))
+    assert view.status_code == 200, view.data
+    assert view.json["response"]["chart-x"]["options"] == ["day", "value"]
     # Without the dataset the callback reads the default object, which holds nothing: no update.
     default = {key: value for key, value in shown.items() if key != "dataset"}
-    body = zoom_payload(client, default, relayout, drawn(default, answer))
-    assert client.post("/_dash-update-component", json=body).status_code == 204
+    assert client.post("/_dash-update-component", json=view_payload(client, default)).status_code == 204

@@ -22,7 +22,7 @@ import pytest
 from asgi_worker import MAX_HEAD_BYTES, ErrorGuard, RequestBodyDeadline, asgi_app
 from serving import plain_answer_headers
 from testinfra import SAMPLE_CSV, Gunicorn
-from testinfra.dash_requests import poll, zoom_payload
+from testinfra.dash_requests import poll, view_payload
 
 pytestmark = pytest.mark.integration  # every test here talks to gunicorn over sockets
 
@@ -219,7 +219,7 @@ def _crafted(client: Any, shown: dict) -> list[tuple[bytes, bool]]:
     """
     bodies = []
     for state_id in ({"a": 1}, ["shown-version"], None):
-        payload = zoom_payload(client, shown)
+        payload = view_payload(client, shown)
         for entry in payload["state"]:
             if state_id is None:
                 entry.pop("id")
@@ -227,7 +227,7 @@ def _crafted(client: Any, shown: dict) -> list[tuple[bytes, bool]]:
                 entry["id"] = state_id
         bodies.append((json.dumps(payload).encode(), state_id is None))
     bodies.append((b"[" * 8192, True))
-    deep = zoom_payload(client, shown)
+    deep = view_payload(client, shown)
     deep["state"][0]["value"] = json.loads("[" * 900 + "]" * 900)
     bodies.append((json.dumps(deep).encode(), True))
     return bodies

@@ -10,7 +10,7 @@ import pytest
 from serving import PLOTLY_STRICT_PATTERN, plain_answer_headers, vendored_file, vendored_url
 from settings import Settings
 from testinfra import RedisServer
-from testinfra.dash_requests import chart_answer, drawn, poll, zoom_payload
+from testinfra.dash_requests import poll, view_payload
 
 
 @pytest.fixture()
@@ -73,9 +73,7 @@ def test_hsts_only_over_https(client):
 
 def test_callback_answers_carry_nosniff_without_a_page_policy(client):
     shown = poll(client).json["response"]["shown-version"]["data"]
-    rendered = drawn(shown, chart_answer(client, shown).json)
-    zoom = {"xaxis.range[0]": 1, "xaxis.range[1]": 2}
-    response = client.post("/_dash-update-component", json=zoom_payload(client, shown, zoom, rendered))
+    response = client.post("/_dash-update-component", json=view_payload(client, shown))
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Content-Security-Policy" not in response.headers  # JSON for script, not a page: no work per poll

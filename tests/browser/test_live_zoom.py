@@ -108,3 +108,37 @@ def test_zoom001_zoom_and_legend_survive_a_new_generation(browser, bucket, gcs_s
     assert after["autorange"] is False
     assert trace_visibility(browser) == hidden, f"{case}: the legend choice was lost"
     assert server.server_errors() == []
+
+
+def _sales(extra: str = "") -> bytes:
+    rows = [
+        (region, product) for region in ("north", "south", "east", "west") for product in ("tea", "coffee", "cocoa")
+    ]
+    lines = [f"{region},{product},{index * 3 % 17 + 1}" for index, (region, product) in enumerate(rows)]
+    return ("region,product,sales\n" + "\n".join(lines) + "\n" + extra).encode()
+
+
+def test_zoom002_a_page_opened_without_a_view_keeps_its_axes_and_zoom_when_new_data_would_change_them(
+    browser, bucket, gcs_settings, make_app, live_server
+):
+    # The default x is the category with the fewest values: product (3) before, region (4 vs 4) after one new row.
+    publish(bucket, _sales())
+    server = live_server(make_app(gcs_settings))
+    browser.get(server.url + "/")
+    x_title = f"const gd = {GD}; return gd && gd._fullLayout.xaxis ? (gd._fullLayout.xaxis.title || {{}}).text : null;"
+    wait_until(lambda: browser.execute_script(x_title) == "product", 20, "the default chart never drew product")
+    before = axes(browser)
+    drag_zoom(browser)
+    zoomed = wait_until(
+        lambda: (lambda a: a if a["x"] != before["x"] else None)(axes(browser)), 5, "the mouse drag did not zoom"
+    )
+    zoomed = wait_until(lambda: (lambda a: a if a == axes(browser) else None)(axes(browser)), 5, "never settled")
+
+    publish(bucket, _sales("north,mate,5\n"))
+    after = wait_until(
+        lambda: (lambda a: a if a["y"] != zoomed["y"] else None)(axes(browser)), 20, "the new data never showed"
+    )
+    assert browser.execute_script(x_title) == "product", "a new version switched the page's x axis"
+    assert after["x"] == zoomed["x"], f"the zoom was lost ({zoomed['x']} became {after['x']})"
+    assert "x=product" in browser.current_url  # the pinned view: a reload or a copied link shows the same
+    assert server.server_errors() == []

@@ -19,8 +19,8 @@ from components.figures import (
     TITLE_LINE_HEIGHT,
     TOP_MARGIN,
     chart_for,
+    figure_from,
     view_figure,
-    zoom_patch,
 )
 from data_access.parsing import load_table, transform
 from data_access.roles import ColumnRoles, detect_roles, parse_time_columns
@@ -114,12 +114,11 @@ def test_zoom_brings_every_row_of_a_narrow_range_back():
     low, high = "2024-01-02 00:00:00", "2024-01-02 00:30:00"
     full = chart_for(frame, roles, view, 20_000).series[0]
     in_range = (full.x >= np.datetime64(low)) & (full.x <= np.datetime64(high))
-    patch = zoom_patch(frame, roles, view, 20_000, [low, high]).to_plotly_json()["operations"]
-    x = _decoded(next(op for op in patch if op["location"] == ["data", 0, "x"])["params"]["value"])
+    zoomed = figure_from(chart_for(frame, roles, view, 20_000, [low, high]), view)
+    x = _decoded(zoomed["data"][0]["x"])
     inside = (x >= pd.Timestamp(low).value / 1e6) & (x <= pd.Timestamp(high).value / 1e6)
     assert inside.sum() == 1_801 > in_range.sum()  # every second of the half hour
-    title = next(op for op in patch if op["location"] == ["layout", "title", "text"])["params"]["value"]
-    assert "points in view" in title
+    assert "points in view" in zoomed["layout"]["title"]["text"]
 
 
 def test_unsorted_x_is_sampled_with_its_extremes_and_said_so():
@@ -147,7 +146,7 @@ def test_signature_says_when_a_live_update_can_patch_the_data_in_place():
 def test_controls_round_trip_the_view_and_offer_only_drawable_columns():
     frame = _stored(px.data.gapminder())
     roles, view = _resolved(frame, ViewState(x="year", y=("pop",), kind="area", filters={"continent": ("Asia",)}))
-    values = control_values(view, roles, roles.time_spans.get("year"))
+    values = control_values(view, roles)  # year is the time column
     assert "iso_alpha" not in values["y_options"] and "country" not in values["y_options"]
     assert values["dates_min"] == "1952-01-01"
     assert view_from_controls(values, view) == view
@@ -165,7 +164,7 @@ def test_garbage_control_values_become_a_valid_view():
 def test_a_filter_column_picked_before_its_values_stays_picked_and_offers_its_values():
     frame = _stored(px.data.tips())
     roles, view = _resolved(frame)
-    values = control_values(view, roles, None, picked_filter="day")
+    values = control_values(view, roles, picked_filter="day")
     assert values["filter_column"] == "day" and set(values["filter_value_options"]) == {"Sun", "Sat", "Thur", "Fri"}
 
 
@@ -354,3 +353,20 @@ def test_panels_of_a_long_table_keep_one_colour_and_one_legend_entry_per_series(
     assert legend == ["s1", "s2", "s3"]
     colours = {(trace["name"], trace["line"]["color"]) for trace in figure["data"]}
     assert len(colours) == 3  # each sensor the same colour in every panel
+
+
+def test_a_table_of_text_only_draws_counts_per_category_coloured_by_a_second():
+    answers = ["Agree", "Disagree", "Neutral", "Strongly agree", "Strongly disagree"]
+    rows = [
+        (f"R{person:03d}", f"Q{question}", answers[(person * question) % 5])
+        for person in range(40)
+        for question in (1, 2, 3, 4)
+    ]
+    frame = pd.DataFrame(rows, columns=["respondent", "question", "answer"])
+    roles, view = _resolved(frame)
+    figure, _ = view_figure(frame, roles, view, 20_000)
+    assert {trace["type"] for trace in figure["data"]} == {"bar"}
+    assert sorted(trace["name"] for trace in figure["data"]) == answers  # coloured by the answer
+    assert all(trace["x"] == ["Q1", "Q2", "Q3", "Q4"] for trace in figure["data"])
+    assert sum(sum(trace["y"]) for trace in figure["data"]) == len(frame)  # every row counted once
+    assert figure["layout"]["yaxis"]["title"]["text"] == "count of question"
